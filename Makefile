@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+#   make            build BPF objects, skeletons, splitd, splitctl, test tools
+#   make test       install deps, build, run unit, BPF and end-to-end tests (root)
+#   make demo       build, start a netns testbed and splitd, replay the seed (root)
+#   make unit       unit tests only (no root), under ASan/UBSan
+#   make clean
+#
+# Missing Debian packages are installed first by scripts/deps.sh (apt-get).
+
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+BUILD    := build
+PKGS     := libbpf libelf zlib yaml-0.1
+
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser/lib -I$(BUILD)
+BPF_CFLAGS := -O2 -g $(WARN) -target bpf -Iinclude -Ibpf \
+	      -I/usr/include/$(shell uname -m)-linux-gnu
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+LIB_SRCS := $(wildcard user/lib/*.c)
+LIB_OBJS := $(patsubst user/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
+LIB_ASAN := $(patsubst user/lib/%.c,$(BUILD)/asan/lib/%.o,$(LIB_SRCS))
+HDRS     := $(wildcard include/*.h user/lib/*.h bpf/*.h)
+UNIT_SRCS := $(filter-out tests/unit/test_main.c,$(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRCS))
+TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/%,$(wildcard tests/tools/*.c))
+PROGS    := $(BUILD)/splitd $(BUILD)/splitctl
+
+DEPS_STAMP := $(BUILD)/.deps
+
+.PHONY: all deps test unit bpftest e2e demo clean
+all: $(DEPS_STAMP) $(PROGS) $(TOOLS) $(BPF_OBJS)
+
+# The dependency step: a fresh machine needs nothing by hand.
+deps $(DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(BUILD)
+	@sh scripts/deps.sh
+	@touch $(DEPS_STAMP)
+
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/lib/%.o: user/lib/%.c $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/lib/%.o: user/lib/%.c $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libsplit.a: $(LIB_OBJS)
+	ar rcs $@ $^
+$(BUILD)/asan/libsplit.a: $(LIB_ASAN)
+	ar rcs $@ $^
+
+$(BUILD)/splitd: $(wildcard user/splitd/*.c) $(SKELS) $(BUILD)/libsplit.a $(HDRS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(BUILD)/libsplit.a $(LIBS) -o $@
+
+$(BUILD)/splitctl: $(wildcard user/splitctl/*.c) $(BUILD)/libsplit.a $(HDRS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(BUILD)/libsplit.a $(LIBS) -o $@
+
+$(BUILD)/%: tests/tools/%.c $(HDRS) | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) $< -o $@ -lpthread
+
+# Unit tests: user code under ASan/UBSan. Each test_X.c is one binary.
+$(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/test_main.c tests/unit/test.h $(BUILD)/asan/libsplit.a $(BPF_OBJS)
+	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit $< tests/unit/test_main.c \
+		$(BUILD)/asan/libsplit.a $(LIBS) -o $@
+
+unit: $(UNIT_BINS)
+	@sh tests/run_unit.sh $(UNIT_BINS)
+
+test: all $(UNIT_BINS)
+	@sh tests/run_all.sh
+
+demo: all
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)

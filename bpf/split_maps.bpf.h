@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * split_maps.bpf.h - every BPF map of the datapath, in one place.
+ *
+ * All maps are pinned by name under the loader's pin root (default
+ * /sys/fs/bpf/split), so every program object and every restart of splitd
+ * shares the same state. Layouts and names come from split_common.h.
+ */
+#ifndef SPLIT_MAPS_BPF_H
+#define SPLIT_MAPS_BPF_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "split_common.h"
+
+/* VIP:port:proto -> service id, table id and target port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_VIPS);
+	__type(key, struct split_svc_key);
+	__type(value, struct split_svc_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc SEC(".maps");
+
+/* Inner map shape: slot -> backend id. Userspace builds a new one per
+ * change and swaps it into `tables` in one update: never half-written. */
+struct split_slot_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SPLIT_TABLE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+/* Table id (SPLIT_TABLE_ID) -> the service's selection table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, SPLIT_MAX_TABLES);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct split_slot_table);	/* must stay last */
+} tables SEC(".maps");
+
+/* Backend id -> endpoint address, service and version. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct split_backend_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backends SEC(".maps");
+
+/* Service id -> name and namespace (control plane state, not read here). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct split_service_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services SEC(".maps");
+
+/* (service, version) -> weight and slots: the map a person reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_VERSIONS);
+	__type(key, struct split_weight_key);
+	__type(value, struct split_weight_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weights SEC(".maps");
+
+/* (socket cookie, backend) -> VIP, so getpeername()/recvmsg() show the VIP. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPLIT_MAX_SOCK_NAT);
+	__type(key, struct split_sock_nat_key);
+	__type(value, struct split_sock_nat_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_nat SEC(".maps");
+
+/* (socket cookie, VIP) -> backend id: unconnected UDP stays on one backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPLIT_MAX_SOCK_NAT);
+	__type(key, struct split_udp_aff_key);
+	__type(value, struct split_udp_aff_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} udp_aff SEC(".maps");
+
+#endif /* SPLIT_MAPS_BPF_H */

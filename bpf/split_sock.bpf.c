@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * split_sock.bpf.c - east-west split at the socket layer (cgroup sock_addr).
+ *
+ * connect4/6   TCP and connected UDP: pick a backend once per socket by the
+ *              service's weighted slot table and rewrite the destination.
+ * sendmsg4/6   unconnected UDP: same, sticky per (socket, VIP) in udp_aff.
+ * recvmsg4/6   unconnected UDP replies: show the VIP as the source.
+ * getpeername4/6  show the VIP as the peer of a rewritten socket.
+ *
+ * No per-packet cost: the kernel only sees the backend address afterwards.
+ * A service with no eligible endpoint fails connect()/sendmsg() with EPERM.
+ */
+#include "split_select.bpf.h"
+
+#ifndef IPPROTO_UDP
+#define IPPROTO_UDP 17
+#endif
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void read_dst(const struct bpf_sock_addr *ctx, int v6,
+				     __be32 addr[4], __be16 *port)
+{
+	if (v6) {
+		addr[0] = ctx->user_ip6[0];
+		addr[1] = ctx->user_ip6[1];
+		addr[2] = ctx->user_ip6[2];
+		addr[3] = ctx->user_ip6[3];
+	} else {
+		addr[0] = ctx->user_ip4;
+	}
+	*port = (__be16)ctx->user_port;
+}
+
+static __always_inline void write_dst(struct bpf_sock_addr *ctx, int v6,
+				      const __be32 addr[4], __be16 port)
+{
+	if (v6) {
+		ctx->user_ip6[0] = addr[0];
+		ctx->user_ip6[1] = addr[1];
+		ctx->user_ip6[2] = addr[2];
+		ctx->user_ip6[3] = addr[3];
+	} else {
+		ctx->user_ip4 = addr[0];
+	}
+	ctx->user_port = (__u32)port;
+}
+
+static __always_inline struct split_svc_val *
+lookup_svc(const struct bpf_sock_addr *ctx, int v6, __u8 proto,
+	   struct split_svc_key *key)
+{
+	read_dst(ctx, v6, key->addr, &key->port);
+	key->proto = proto;
+	key->family = v6 ? 6 : 4;
+	return bpf_map_lookup_elem(&svc, key);
+}
+
+/* Remember (socket, backend) -> VIP for getpeername() and recvmsg(). */
+static __always_inline void record_nat(struct bpf_sock_addr *ctx,
+				       const struct split_svc_key *vip,
+				       const struct split_backend_val *be,
+				       __be16 port)
+{
+	struct split_sock_nat_key nk = {};
+	struct split_sock_nat_val nv = {};
+
+	nk.cookie = bpf_get_socket_cookie(ctx);
+	__builtin_memcpy(nk.addr, be->addr, sizeof(nk.addr));
+	nk.port = port;
+	nk.family = vip->family;
+	__builtin_memcpy(nv.addr, vip->addr, sizeof(nv.addr));
+	nv.port = vip->port;
+	bpf_map_update_elem(&sock_nat, &nk, &nv, BPF_ANY);
+}
+
+static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
+{
+	struct split_svc_key key = {};
+	struct split_backend_val *be;
+	struct split_svc_val *sv;
+	__u32 id;
+
+	sv = lookup_svc(ctx, v6, ctx->protocol, &key);
+	if (!sv)
+		return 1;
+	be = split_pick(sv, bpf_get_prandom_u32(), &id);
+	if (!be || be->family != key.family)
+		return 0;
+	write_dst(ctx, v6, be->addr, sv->target_port);
+	record_nat(ctx, &key, be, sv->target_port);
+	return 1;
+}
+
+static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
+{
+	struct split_svc_key key = {};
+	struct split_udp_aff_key ak = {};
+	struct split_udp_aff_val av = {};
+	struct split_udp_aff_val *a;
+	struct split_backend_val *be = NULL;
+	struct split_svc_val *sv;
+	__u32 id;
+
+	sv = lookup_svc(ctx, v6, IPPROTO_UDP, &key);
+	if (!sv)
+		return 1;
+	ak.cookie = bpf_get_socket_cookie(ctx);
+	__builtin_memcpy(ak.addr, key.addr, sizeof(ak.addr));
+	ak.port = key.port;
+	ak.family = key.family;
+	a = bpf_map_lookup_elem(&udp_aff, &ak);
+	if (a) {
+		id = a->backend_id;
+		be = bpf_map_lookup_elem(&backends, &id);
+		/* The backend left the service: pick again. */
+		if (be && (be->svc_id != sv->svc_id || be->family != key.family))
+			be = NULL;
+	}
+	if (!be) {
+		be = split_pick(sv, bpf_get_prandom_u32(), &id);
+		if (!be || be->family != key.family)
+			return 0;
+		av.backend_id = id;
+		bpf_map_update_elem(&udp_aff, &ak, &av, BPF_ANY);
+	}
+	write_dst(ctx, v6, be->addr, sv->target_port);
+	record_nat(ctx, &key, be, sv->target_port);
+	return 1;
+}
+
+/* Peer of a rewritten socket -> VIP (getpeername, recvmsg). */
+static __always_inline int do_revnat(struct bpf_sock_addr *ctx, int v6)
+{
+	struct split_sock_nat_key nk = {};
+	struct split_sock_nat_val *nv;
+
+	read_dst(ctx, v6, nk.addr, &nk.port);
+	nk.family = v6 ? 6 : 4;
+	nk.cookie = bpf_get_socket_cookie(ctx);
+	nv = bpf_map_lookup_elem(&sock_nat, &nk);
+	if (nv)
+		write_dst(ctx, v6, nv->addr, nv->port);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int split_connect4(struct bpf_sock_addr *ctx)
+{
+	return do_connect(ctx, 0);
+}
+
+SEC("cgroup/connect6")
+int split_connect6(struct bpf_sock_addr *ctx)
+{
+	return do_connect(ctx, 1);
+}
+
+SEC("cgroup/sendmsg4")
+int split_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return do_sendmsg(ctx, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int split_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return do_sendmsg(ctx, 1);
+}
+
+SEC("cgroup/recvmsg4")
+int split_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return do_revnat(ctx, 0);
+}
+
+SEC("cgroup/recvmsg6")
+int split_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return do_revnat(ctx, 1);
+}
+
+SEC("cgroup/getpeername4")
+int split_getpeername4(struct bpf_sock_addr *ctx)
+{
+	return do_revnat(ctx, 0);
+}
+
+SEC("cgroup/getpeername6")
+int split_getpeername6(struct bpf_sock_addr *ctx)
+{
+	return do_revnat(ctx, 1);
+}
