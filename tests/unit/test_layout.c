@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * test_layout.c - the structs in include/split_common.h must have the same
+ * size and member offsets as the BTF that clang wrote into the .bpf.o, so
+ * userspace and the datapath read the same bytes.
+ */
+#include <stddef.h>
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "split_common.h"
+#include "test.h"
+
+#define BPF_OBJ "build/split_sock.bpf.o"
+
+struct member_off {
+	const char *name;
+	size_t off;
+};
+
+/* Every member of a struct, with its offset, as C sees it. */
+#define M(type, field) { #field, offsetof(struct type, field) }
+
+static int check_struct(const struct btf *btf, const char *name, size_t size,
+			const struct member_off *m, size_t n, char *why, size_t wlen)
+{
+	const struct btf_type *t;
+	const struct btf_member *bm;
+	int id = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
+
+	if (id < 0) {
+		snprintf(why, wlen, "struct %s not in BTF", name);
+		return -1;
+	}
+	t = btf__type_by_id(btf, id);
+	if (t->size != size) {
+		snprintf(why, wlen, "struct %s: BTF size %u, C size %zu", name, t->size, size);
+		return -1;
+	}
+	if (btf_vlen(t) != n) {
+		snprintf(why, wlen, "struct %s: BTF has %u members, C list has %zu",
+			 name, btf_vlen(t), n);
+		return -1;
+	}
+	bm = btf_members(t);
+	for (size_t i = 0; i < n; i++) {
+		const char *bn = btf__name_by_offset(btf, bm[i].name_off);
+
+		if (strcmp(bn, m[i].name) || bm[i].offset / 8 != m[i].off) {
+			snprintf(why, wlen, "struct %s member %zu: BTF %s@%u, C %s@%zu",
+				 name, i, bn, bm[i].offset / 8, m[i].name, m[i].off);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+#define CHECK(btf, type, ...)                                                \
+	do {                                                                 \
+		const struct member_off ms_[] = { __VA_ARGS__ };             \
+		char why_[256] = "";                                         \
+		if (check_struct(btf, #type, sizeof(struct type), ms_,       \
+				 sizeof(ms_) / sizeof(ms_[0]), why_, sizeof(why_))) \
+			TEST_FAIL_("%s", why_);                              \
+	} while (0)
+
+TEST(layouts_match_btf)
+{
+	struct btf *btf = btf__parse_elf(BPF_OBJ, NULL);
+
+	ASSERT_TRUE(btf != NULL);
+	CHECK(btf, split_svc_key, M(split_svc_key, addr), M(split_svc_key, port),
+	      M(split_svc_key, proto), M(split_svc_key, family));
+	CHECK(btf, split_svc_val, M(split_svc_val, svc_id), M(split_svc_val, table_id),
+	      M(split_svc_val, target_port), M(split_svc_val, pad),
+	      M(split_svc_val, flags));
+	CHECK(btf, split_backend_val, M(split_backend_val, addr),
+	      M(split_backend_val, family), M(split_backend_val, pad),
+	      M(split_backend_val, svc_id), M(split_backend_val, version_id));
+	CHECK(btf, split_service_val, M(split_service_val, name),
+	      M(split_service_val, ns), M(split_service_val, flags),
+	      M(split_service_val, pad));
+	CHECK(btf, split_weight_key, M(split_weight_key, svc_id),
+	      M(split_weight_key, version_id));
+	CHECK(btf, split_weight_val, M(split_weight_val, service),
+	      M(split_weight_val, version), M(split_weight_val, weight),
+	      M(split_weight_val, endpoints), M(split_weight_val, slots4),
+	      M(split_weight_val, slots6));
+	CHECK(btf, split_sock_nat_key, M(split_sock_nat_key, cookie),
+	      M(split_sock_nat_key, addr), M(split_sock_nat_key, port),
+	      M(split_sock_nat_key, family), M(split_sock_nat_key, pad));
+	CHECK(btf, split_sock_nat_val, M(split_sock_nat_val, addr),
+	      M(split_sock_nat_val, port), M(split_sock_nat_val, pad));
+	CHECK(btf, split_udp_aff_key, M(split_udp_aff_key, cookie),
+	      M(split_udp_aff_key, addr), M(split_udp_aff_key, port),
+	      M(split_udp_aff_key, family), M(split_udp_aff_key, pad));
+	CHECK(btf, split_udp_aff_val, M(split_udp_aff_val, backend_id),
+	      M(split_udp_aff_val, pad));
+	btf__free(btf);
+}
+
+/* The map definitions in the object use these exact names and sizes. */
+TEST(map_names_and_sizes)
+{
+	struct bpf_object *obj = bpf_object__open_file(BPF_OBJ, NULL);
+	struct {
+		const char *name;
+		__u32 key, value, max;
+	} want[] = {
+		{ SPLIT_MAP_SVC, sizeof(struct split_svc_key), sizeof(struct split_svc_val), SPLIT_MAX_VIPS },
+		{ SPLIT_MAP_TABLES, 4, 4, SPLIT_MAX_TABLES },
+		{ SPLIT_MAP_BACKENDS, 4, sizeof(struct split_backend_val), SPLIT_MAX_BACKENDS },
+		{ SPLIT_MAP_SERVICES, 4, sizeof(struct split_service_val), SPLIT_MAX_SERVICES },
+		{ SPLIT_MAP_WEIGHTS, sizeof(struct split_weight_key), sizeof(struct split_weight_val), SPLIT_MAX_VERSIONS },
+		{ SPLIT_MAP_SOCK_NAT, sizeof(struct split_sock_nat_key), sizeof(struct split_sock_nat_val), SPLIT_MAX_SOCK_NAT },
+		{ SPLIT_MAP_UDP_AFF, sizeof(struct split_udp_aff_key), sizeof(struct split_udp_aff_val), SPLIT_MAX_SOCK_NAT },
+	};
+
+	ASSERT_TRUE(obj != NULL);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, want[i].name);
+
+		if (!m)
+			TEST_FAIL_("map %s not in %s", want[i].name, BPF_OBJ);
+		ASSERT_EQ(bpf_map__key_size(m), want[i].key);
+		ASSERT_EQ(bpf_map__value_size(m), want[i].value);
+		ASSERT_EQ(bpf_map__max_entries(m), want[i].max);
+	}
+	bpf_object__close(obj);
+}

@@ -1,0 +1,892 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* state.c - read the model from the pinned maps and commit it back. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "log.h"
+#include "state.h"
+
+/* Grace period between unlinking a backend from every table and deleting
+ * it: a program that read the old table finishes long before this. */
+#define SPLIT_GRACE_US 20000
+
+/* ---- raw snapshot of the maps ------------------------------------------ */
+
+struct raw_svc { __u32 id; struct split_service_val v; };
+struct raw_wt { struct split_weight_key k; struct split_weight_val v; };
+struct raw_be { __u32 id; struct split_backend_val v; };
+struct raw_vip { struct split_svc_key k; struct split_svc_val v; };
+
+struct raw {
+	struct raw_svc *svcs; size_t nsvcs;
+	struct raw_wt *wts; size_t nwts;
+	struct raw_be *bes; size_t nbes;
+	struct raw_vip *vips; size_t nvips;
+};
+
+static void raw_free(struct raw *r)
+{
+	free(r->svcs);
+	free(r->wts);
+	free(r->bes);
+	free(r->vips);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Dump a hash map into records of `rsz` bytes: key at 0, value at voff. */
+static int dump_map(int fd, size_t ksz, size_t vsz, size_t rsz, size_t voff,
+		    void **out, size_t *n)
+{
+	char key[64], next[64], *recs = NULL;
+	size_t cap = 0, cnt = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		if (cnt == cap) {
+			char *p;
+
+			cap = cap ? cap * 2 : 64;
+			p = realloc(recs, cap * rsz);
+			if (!p)
+				goto fail;
+			recs = p;
+		}
+		memset(recs + cnt * rsz, 0, rsz);
+		memcpy(recs + cnt * rsz, next, ksz);
+		if (bpf_map_lookup_elem(fd, next, recs + cnt * rsz + voff)) {
+			if (errno == ENOENT)
+				goto skip; /* deleted under us */
+			goto fail;
+		}
+		cnt++;
+skip:
+		memcpy(key, next, ksz);
+		prev = key;
+	}
+	if (errno != ENOENT)
+		goto fail;
+	(void)vsz;
+	*out = recs;
+	*n = cnt;
+	return 0;
+fail:
+	free(recs);
+	return -1;
+}
+
+#define DUMP(fd, type, field, keyf, valf, out, n)                              \
+	dump_map(fd, sizeof(((type *)0)->keyf), sizeof(((type *)0)->valf),     \
+		 sizeof(type), offsetof(type, valf), (void **)(out), n)
+
+static int raw_read(struct split_state *st, struct raw *r, struct split_err *err)
+{
+	memset(r, 0, sizeof(*r));
+	if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
+	    DUMP(st->weights_fd, struct raw_wt, wts, k, v, &r->wts, &r->nwts) ||
+	    DUMP(st->backends_fd, struct raw_be, bes, id, v, &r->bes, &r->nbes) ||
+	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips)) {
+		split_errf(err, "reading maps under %s: %s", st->pin_dir,
+			   strerror(errno));
+		raw_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- open / close / lock ------------------------------------------------ */
+
+static int open_pinned(struct split_state *st, const char *name,
+		       struct split_err *err)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			split_errf(err, "no datapath state at %s (map '%s' is not pinned): start splitd first, or pass --pin-dir",
+				   st->pin_dir, name);
+		else
+			split_errf(err, "opening %s: %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+int split_state_open(struct split_state *st, const char *pin_dir,
+		     struct split_err *err)
+{
+	memset(st, 0, sizeof(*st));
+	st->dir_fd = st->svc_fd = st->tables_fd = st->backends_fd = -1;
+	st->services_fd = st->weights_fd = -1;
+	if (strlen(pin_dir) >= sizeof(st->pin_dir))
+		return split_errf(err, "pin dir path too long");
+	strcpy(st->pin_dir, pin_dir);
+	if ((st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0 ||
+	    (st->tables_fd = open_pinned(st, SPLIT_MAP_TABLES, err)) < 0 ||
+	    (st->backends_fd = open_pinned(st, SPLIT_MAP_BACKENDS, err)) < 0 ||
+	    (st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
+	    (st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
+		goto fail;
+	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dir_fd < 0) {
+		split_errf(err, "opening %s: %s", pin_dir, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	split_state_close(st);
+	return -1;
+}
+
+void split_state_close(struct split_state *st)
+{
+	int *fds[] = { &st->dir_fd, &st->svc_fd, &st->tables_fd,
+		       &st->backends_fd, &st->services_fd, &st->weights_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+int split_state_lock(struct split_state *st, struct split_err *err)
+{
+	if (flock(st->dir_fd, LOCK_EX))
+		return split_errf(err, "locking %s: %s", st->pin_dir, strerror(errno));
+	return 0;
+}
+
+void split_state_unlock(struct split_state *st)
+{
+	flock(st->dir_fd, LOCK_UN);
+}
+
+/* ---- maps -> model ------------------------------------------------------ */
+
+static void addr_from_be(struct split_addr *a, const __be32 *addr, __u8 family)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = family;
+	memcpy(a->bytes, addr, family == 4 ? 4 : 16);
+}
+
+static int svc_cmp(const void *a, const void *b)
+{
+	const struct split_service *x = a, *y = b;
+	int c = strcmp(x->ns, y->ns);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+static int ver_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct split_version *)a)->name,
+		      ((const struct split_version *)b)->name);
+}
+
+static int ep_cmp(const void *a, const void *b)
+{
+	const struct split_endpoint *x = a, *y = b;
+	int c = strcmp(x->version, y->version);
+
+	if (c)
+		return c;
+	if (x->addr.family != y->addr.family)
+		return x->addr.family - y->addr.family;
+	return memcmp(x->addr.bytes, y->addr.bytes, sizeof(x->addr.bytes));
+}
+
+static int port_cmp(const void *a, const void *b)
+{
+	const struct split_port *x = a, *y = b;
+
+	if (x->port != y->port)
+		return x->port - y->port;
+	return x->proto - y->proto;
+}
+
+static ssize_t raw_svc_index(const struct raw *r, __u32 id)
+{
+	for (size_t i = 0; i < r->nsvcs; i++)
+		if (r->svcs[i].id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+static const struct raw_wt *raw_wt_find(const struct raw *r, __u32 svc_id,
+					__u32 version_id)
+{
+	for (size_t i = 0; i < r->nwts; i++)
+		if (r->wts[i].k.svc_id == svc_id && r->wts[i].k.version_id == version_id)
+			return &r->wts[i];
+	return NULL;
+}
+
+static int raw_to_config(const struct raw *r, struct split_config *cfg)
+{
+	struct split_config c = { 0 };
+
+	c.svcs = calloc(r->nsvcs + 1, sizeof(*c.svcs));
+	if (!c.svcs)
+		return -1;
+	c.nsvcs = r->nsvcs;
+	for (size_t i = 0; i < r->nsvcs; i++) {
+		struct split_service *s = &c.svcs[i];
+
+		snprintf(s->name, sizeof(s->name), "%s", r->svcs[i].v.name);
+		snprintf(s->ns, sizeof(s->ns), "%s", r->svcs[i].v.ns);
+		s->routed = r->svcs[i].v.flags & SPLIT_SVC_F_ROUTED;
+	}
+	for (size_t i = 0; i < r->nvips; i++) {
+		const struct raw_vip *rv = &r->vips[i];
+		ssize_t si = raw_svc_index(r, rv->v.svc_id);
+		struct split_service *s;
+		struct split_addr a;
+		struct split_port p = { 0 };
+		int have = 0;
+
+		if (si < 0)
+			continue;
+		s = &c.svcs[si];
+		addr_from_be(&a, rv->k.addr, rv->k.family);
+		for (size_t j = 0; j < s->nvips; j++)
+			have |= !memcmp(&s->vips[j], &a, sizeof(a));
+		if (!have && s->nvips < 2)
+			s->vips[s->nvips++] = a;
+		p.port = ntohs(rv->k.port);
+		p.target_port = ntohs(rv->v.target_port);
+		p.proto = rv->k.proto;
+		have = 0;
+		for (size_t j = 0; j < s->nports; j++)
+			have |= s->ports[j].port == p.port && s->ports[j].proto == p.proto;
+		if (!have) {
+			struct split_port *np = realloc(s->ports, (s->nports + 1) * sizeof(p));
+
+			if (!np)
+				goto fail;
+			s->ports = np;
+			s->ports[s->nports++] = p;
+		}
+	}
+	for (size_t i = 0; i < r->nwts; i++) {
+		ssize_t si = raw_svc_index(r, r->wts[i].k.svc_id);
+		struct split_service *s;
+		struct split_version *nv;
+
+		if (si < 0)
+			continue;
+		s = &c.svcs[si];
+		nv = realloc(s->versions, (s->nversions + 1) * sizeof(*nv));
+		if (!nv)
+			goto fail;
+		s->versions = nv;
+		memset(&nv[s->nversions], 0, sizeof(*nv));
+		snprintf(nv[s->nversions].name, sizeof(nv->name), "%s",
+			 r->wts[i].v.version);
+		nv[s->nversions].slots[0] = r->wts[i].v.slots4;
+		nv[s->nversions].slots[1] = r->wts[i].v.slots6;
+		nv[s->nversions++].weight = r->wts[i].v.weight;
+	}
+	for (size_t i = 0; i < r->nbes; i++) {
+		const struct raw_be *b = &r->bes[i];
+		ssize_t si = raw_svc_index(r, b->v.svc_id);
+		const struct raw_wt *w = raw_wt_find(r, b->v.svc_id, b->v.version_id);
+		struct split_service *s;
+		struct split_endpoint *ne;
+
+		if (si < 0 || !w)
+			continue;
+		s = &c.svcs[si];
+		ne = realloc(s->eps, (s->neps + 1) * sizeof(*ne));
+		if (!ne)
+			goto fail;
+		s->eps = ne;
+		memset(&ne[s->neps], 0, sizeof(*ne));
+		addr_from_be(&ne[s->neps].addr, b->v.addr, b->v.family);
+		snprintf(ne[s->neps].version, sizeof(ne->version), "%s", w->v.version);
+		s->neps++;
+	}
+	for (size_t i = 0; i < c.nsvcs; i++) {
+		struct split_service *s = &c.svcs[i];
+
+		qsort(s->versions, s->nversions, sizeof(*s->versions), ver_cmp);
+		qsort(s->eps, s->neps, sizeof(*s->eps), ep_cmp);
+		qsort(s->ports, s->nports, sizeof(*s->ports), port_cmp);
+		if (s->nvips == 2 && s->vips[0].family == 6) {
+			struct split_addr t = s->vips[0];
+
+			s->vips[0] = s->vips[1];
+			s->vips[1] = t;
+		}
+	}
+	qsort(c.svcs, c.nsvcs, sizeof(*c.svcs), svc_cmp);
+	*cfg = c;
+	return 0;
+fail:
+	split_config_free(&c);
+	return -1;
+}
+
+int split_state_read(struct split_state *st, struct split_config *cfg,
+		     struct split_err *err)
+{
+	struct raw r;
+	int ret;
+
+	if (raw_read(st, &r, err))
+		return -1;
+	ret = raw_to_config(&r, cfg);
+	raw_free(&r);
+	if (ret)
+		return split_errf(err, "out of memory");
+	return 0;
+}
+
+/* ---- model -> maps ------------------------------------------------------ */
+
+struct plan_svc {
+	const struct split_service *s;
+	__u32 id;
+	__u32 *ver_ids;		/* per s->versions */
+	__u32 *ep_ids;		/* backend id per s->eps */
+	__u32 *ep_ver;		/* version id per s->eps */
+	__u32 *slots[2];	/* slots per version, v4 and v6 tables */
+};
+
+struct plan {
+	struct plan_svc *svcs;
+	size_t n;
+	size_t nbackends_new;	/* backend ids not in the maps yet */
+};
+
+static void plan_free(struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->svcs[i].ver_ids);
+		free(p->svcs[i].ep_ids);
+		free(p->svcs[i].ep_ver);
+		free(p->svcs[i].slots[0]);
+		free(p->svcs[i].slots[1]);
+	}
+	free(p->svcs);
+	memset(p, 0, sizeof(*p));
+}
+
+static void addr_to_be(__be32 out[4], const struct split_addr *a)
+{
+	memset(out, 0, 16);
+	memcpy(out, a->bytes, a->family == 4 ? 4 : 16);
+}
+
+static int id_in_use(const __u32 *ids, size_t n, __u32 id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
+}
+
+/* Lowest id >= 1 that is in neither list. */
+static __u32 lowest_free(const __u32 *a, size_t na, const __u32 *b, size_t nb)
+{
+	__u32 id = 1;
+
+	while (id_in_use(a, na, id) || id_in_use(b, nb, id))
+		id++;
+	return id;
+}
+
+static int plan_ids(const struct raw *r, const struct split_config *cfg,
+		    struct plan *p, struct split_err *err)
+{
+	size_t nold = r->nbes, nnew = 0, total_eps = 0;
+	__u32 *svc_used, *be_new;
+	uint8_t *be_used;
+	__u32 nsvc_used = 0, next_be = 1;
+	int ret = -1;
+
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		total_eps += cfg->svcs[i].neps;
+	p->svcs = calloc(cfg->nsvcs + 1, sizeof(*p->svcs));
+	svc_used = calloc(r->nsvcs + cfg->nsvcs + 1, sizeof(*svc_used));
+	be_new = calloc(total_eps + 1, sizeof(*be_new));
+	be_used = calloc(2 * SPLIT_MAX_BACKENDS + 2, 1);
+	if (!p->svcs || !svc_used || !be_new || !be_used) {
+		split_errf(err, "out of memory");
+		goto out;
+	}
+	p->n = cfg->nsvcs;
+	for (size_t i = 0; i < r->nsvcs; i++)
+		svc_used[nsvc_used++] = r->svcs[i].id;
+	for (size_t i = 0; i < nold; i++)
+		if (r->bes[i].id < 2 * SPLIT_MAX_BACKENDS + 2)
+			be_used[r->bes[i].id] = 1;
+
+	/* Service ids: keep the id of a service that exists already. */
+	for (size_t i = 0; i < cfg->nsvcs; i++) {
+		struct plan_svc *ps = &p->svcs[i];
+
+		ps->s = &cfg->svcs[i];
+		for (size_t j = 0; j < r->nsvcs; j++)
+			if (!strcmp(r->svcs[j].v.name, ps->s->name) &&
+			    !strcmp(r->svcs[j].v.ns, ps->s->ns))
+				ps->id = r->svcs[j].id;
+	}
+	for (size_t i = 0; i < cfg->nsvcs; i++) {
+		struct plan_svc *ps = &p->svcs[i];
+
+		if (ps->id)
+			continue;
+		ps->id = lowest_free(svc_used, nsvc_used, NULL, 0);
+		if (ps->id >= SPLIT_MAX_SERVICES) {
+			split_errf(err, "too many services (at most %d)",
+				   SPLIT_MAX_SERVICES - 1);
+			goto out;
+		}
+		svc_used[nsvc_used++] = ps->id;
+	}
+
+	for (size_t i = 0; i < cfg->nsvcs; i++) {
+		struct plan_svc *ps = &p->svcs[i];
+		const struct split_service *s = ps->s;
+		__u32 *vused;
+		size_t nv = 0;
+
+		ps->ver_ids = calloc(s->nversions + 1, sizeof(__u32));
+		ps->ep_ids = calloc(s->neps + 1, sizeof(__u32));
+		ps->ep_ver = calloc(s->neps + 1, sizeof(__u32));
+		ps->slots[0] = calloc(s->nversions + 1, sizeof(__u32));
+		ps->slots[1] = calloc(s->nversions + 1, sizeof(__u32));
+		vused = calloc(r->nwts + s->nversions + 1, sizeof(__u32));
+		if (!ps->ver_ids || !ps->ep_ids || !ps->ep_ver || !ps->slots[0] ||
+		    !ps->slots[1] || !vused) {
+			free(vused);
+			split_errf(err, "out of memory");
+			goto out;
+		}
+		/* Version ids: keep existing, then fill the lowest free. */
+		for (size_t j = 0; j < r->nwts; j++) {
+			if (r->wts[j].k.svc_id != ps->id)
+				continue;
+			vused[nv++] = r->wts[j].k.version_id;
+			for (size_t k = 0; k < s->nversions; k++)
+				if (!strncmp(r->wts[j].v.version, s->versions[k].name,
+					     SPLIT_NAME_LEN))
+					ps->ver_ids[k] = r->wts[j].k.version_id;
+		}
+		for (size_t k = 0; k < s->nversions; k++) {
+			if (ps->ver_ids[k])
+				continue;
+			ps->ver_ids[k] = lowest_free(vused, nv, NULL, 0);
+			vused[nv++] = ps->ver_ids[k];
+		}
+		free(vused);
+		/* Backend ids: keep the id of the same address in the same
+		 * service, so tables that do not change stay byte-identical. */
+		for (size_t e = 0; e < s->neps; e++) {
+			__be32 a[4];
+
+			for (size_t k = 0; k < s->nversions; k++)
+				if (!strcmp(s->eps[e].version, s->versions[k].name))
+					ps->ep_ver[e] = ps->ver_ids[k];
+			if (!ps->ep_ver[e]) {
+				split_errf(err, "service %s: endpoint version '%s' has no weight entry",
+					   s->name, s->eps[e].version);
+				goto out;
+			}
+			addr_to_be(a, &s->eps[e].addr);
+			for (size_t j = 0; j < nold; j++)
+				if (r->bes[j].v.svc_id == ps->id &&
+				    r->bes[j].v.family == s->eps[e].addr.family &&
+				    !memcmp(r->bes[j].v.addr, a, sizeof(a)) &&
+				    !id_in_use(be_new, nnew, r->bes[j].id))
+					ps->ep_ids[e] = r->bes[j].id;
+			if (ps->ep_ids[e]) {
+				be_new[nnew++] = ps->ep_ids[e];
+				continue;
+			}
+			while (next_be < 2 * SPLIT_MAX_BACKENDS && be_used[next_be])
+				next_be++;
+			if (next_be >= 2 * SPLIT_MAX_BACKENDS) {
+				split_errf(err, "too many endpoints");
+				goto out;
+			}
+			be_used[next_be] = 1;
+			ps->ep_ids[e] = next_be;
+			be_new[nnew++] = next_be;
+			p->nbackends_new++;
+		}
+	}
+	if (nnew > SPLIT_MAX_BACKENDS || nold + p->nbackends_new > SPLIT_MAX_BACKENDS) {
+		split_errf(err, "too many endpoints: %zu (the backends map holds %d, counting the ones being replaced)",
+			   nnew, SPLIT_MAX_BACKENDS);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(svc_used);
+	free(be_new);
+	free(be_used);
+	return ret;
+}
+
+/* Checks that need the whole config: one service per VIP:port:proto. */
+static int plan_check(const struct split_config *cfg, const struct raw *r,
+		      struct split_err *err)
+{
+	size_t nvips = 0, nvers = 0;
+
+	for (size_t i = 0; i < cfg->nsvcs; i++) {
+		const struct split_service *a = &cfg->svcs[i];
+
+		nvips += a->nvips * a->nports;
+		nvers += a->nversions;
+		for (size_t j = i + 1; j < cfg->nsvcs; j++) {
+			const struct split_service *b = &cfg->svcs[j];
+
+			if (!strcmp(a->name, b->name) && !strcmp(a->ns, b->ns))
+				return split_errf(err, "service %s.%s is defined twice",
+						  a->name, a->ns);
+			for (size_t x = 0; x < a->nvips; x++)
+				for (size_t y = 0; y < b->nvips; y++)
+					for (size_t pa = 0; pa < a->nports; pa++)
+						for (size_t pb = 0; pb < b->nports; pb++)
+							if (!memcmp(&a->vips[x], &b->vips[y], sizeof(a->vips[x])) &&
+							    a->ports[pa].port == b->ports[pb].port &&
+							    a->ports[pa].proto == b->ports[pb].proto)
+								return split_errf(err,
+										  "services %s and %s share a VIP, port and protocol",
+										  a->name, b->name);
+		}
+	}
+	if (nvips + r->nvips > SPLIT_MAX_VIPS)
+		return split_errf(err, "too many VIP:port entries (%zu, at most %d)",
+				  nvips, SPLIT_MAX_VIPS);
+	if (nvers + r->nwts > SPLIT_MAX_VERSIONS)
+		return split_errf(err, "too many versions (%zu, at most %d)", nvers,
+				  SPLIT_MAX_VERSIONS);
+	return 0;
+}
+
+static __u32 slot_keys[SPLIT_TABLE_SLOTS];
+
+/* Current content of a table; 1 if there is one, 0 if not, -1 on error. */
+static int table_read(int tables_fd, __u32 tid, __u32 *vals)
+{
+	__u32 inner_id, count = SPLIT_TABLE_SLOTS, out_batch;
+	int fd, ret = 1;
+
+	if (bpf_map_lookup_elem(tables_fd, &tid, &inner_id))
+		return errno == ENOENT ? 0 : -1;
+	fd = bpf_map_get_fd_by_id(inner_id);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (bpf_map_lookup_batch(fd, NULL, &out_batch, slot_keys, vals, &count, NULL) &&
+	    errno != ENOENT)
+		ret = -1;
+	else if (count != SPLIT_TABLE_SLOTS)
+		ret = -1;
+	close(fd);
+	return ret;
+}
+
+/* Create a filled table and swap it in: one update, never half-written. */
+static int table_install(int tables_fd, __u32 tid, const __u32 *vals)
+{
+	__u32 count = SPLIT_TABLE_SLOTS;
+	char name[16];
+	int fd, ret;
+
+	snprintf(name, sizeof(name), "tbl_%u", tid);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32), sizeof(__u32),
+			    SPLIT_TABLE_SLOTS, NULL);
+	if (fd < 0)
+		return -1;
+	ret = bpf_map_update_batch(fd, slot_keys, vals, &count, NULL);
+	if (!ret)
+		ret = bpf_map_update_elem(tables_fd, &tid, &fd, BPF_ANY);
+	close(fd);
+	return ret;
+}
+
+static int update_if_changed(int fd, const void *key, const void *val,
+			     size_t vsz)
+{
+	char cur[256];
+
+	if (vsz <= sizeof(cur) && !bpf_map_lookup_elem(fd, key, cur) &&
+	    !memcmp(cur, val, vsz))
+		return 0;
+	return bpf_map_update_elem(fd, key, val, BPF_ANY);
+}
+
+static int delete_quiet(int fd, const void *key)
+{
+	if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+static int write_tables(struct split_state *st, struct plan *p, const char **what)
+{
+	uint32_t *idx = malloc(SPLIT_TABLE_SLOTS * sizeof(*idx));
+	__u32 *vals = malloc(SPLIT_TABLE_SLOTS * sizeof(*vals));
+	__u32 *cur = malloc(SPLIT_TABLE_SLOTS * sizeof(*cur));
+	int ret = -1;
+
+	if (!idx || !vals || !cur) {
+		errno = ENOMEM;
+		goto out;
+	}
+	for (__u32 i = 0; i < SPLIT_TABLE_SLOTS; i++)
+		slot_keys[i] = i;
+	for (size_t i = 0; i < p->n; i++) {
+		struct plan_svc *ps = &p->svcs[i];
+
+		for (int v6 = 0; v6 < 2; v6++) {
+			__u32 tid = SPLIT_TABLE_ID(ps->id, v6);
+			int n = split_table_build(ps->s, v6 ? 6 : 4, idx,
+						  SPLIT_TABLE_SLOTS);
+			int have;
+
+			*what = "building a table";
+			if (n < 0) {
+				errno = ENOMEM;
+				goto out;
+			}
+			if (n == 0) {
+				*what = "removing an empty table";
+				if (delete_quiet(st->tables_fd, &tid))
+					goto out;
+				continue;
+			}
+			for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {
+				vals[s] = ps->ep_ids[idx[s]];
+				for (size_t k = 0; k < ps->s->nversions; k++)
+					if (ps->ver_ids[k] == ps->ep_ver[idx[s]])
+						ps->slots[v6][k]++;
+			}
+			*what = "reading a table";
+			have = table_read(st->tables_fd, tid, cur);
+			if (have < 0)
+				goto out;
+			if (have && !memcmp(cur, vals, SPLIT_TABLE_SLOTS * sizeof(*vals)))
+				continue;
+			*what = "installing a table";
+			if (table_install(st->tables_fd, tid, vals))
+				goto out;
+			pr_debug("table %u of %s: swapped in\n", tid, ps->s->name);
+		}
+	}
+	ret = 0;
+out:
+	free(idx);
+	free(vals);
+	free(cur);
+	return ret;
+}
+
+static int in_plan_svc(const struct plan *p, __u32 id)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->svcs[i].id == id)
+			return 1;
+	return 0;
+}
+
+static int commit_once(struct split_state *st, const struct split_config *cfg,
+		       const struct raw *r, struct split_err *err)
+{
+	struct plan p = { 0 };
+	const char *what = "";
+	int ret = -1, need_grace = 0;
+
+	/* Nothing is written until the whole plan stands. */
+	if (plan_check(cfg, r, err) || plan_ids(r, cfg, &p, err)) {
+		ret = -2;
+		goto out_plan;
+	}
+
+	/* 1. services and backends: nothing refers to new ones yet. */
+	what = "writing services";
+	for (size_t i = 0; i < p.n; i++) {
+		struct split_service_val v = { 0 };
+
+		snprintf(v.name, sizeof(v.name), "%s", p.svcs[i].s->name);
+		snprintf(v.ns, sizeof(v.ns), "%s", p.svcs[i].s->ns);
+		v.flags = p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0;
+		if (update_if_changed(st->services_fd, &p.svcs[i].id, &v, sizeof(v)))
+			goto fail;
+	}
+	what = "writing backends";
+	for (size_t i = 0; i < p.n; i++) {
+		const struct split_service *s = p.svcs[i].s;
+
+		for (size_t e = 0; e < s->neps; e++) {
+			struct split_backend_val b = { 0 };
+
+			addr_to_be(b.addr, &s->eps[e].addr);
+			b.family = s->eps[e].addr.family;
+			b.svc_id = p.svcs[i].id;
+			b.version_id = p.svcs[i].ep_ver[e];
+			if (update_if_changed(st->backends_fd, &p.svcs[i].ep_ids[e],
+					      &b, sizeof(b)))
+				goto fail;
+		}
+	}
+	/* 2. tables, each swapped in whole. */
+	if (write_tables(st, &p, &what))
+		goto fail;
+	/* 3. VIPs and weights. */
+	what = "writing VIPs";
+	for (size_t i = 0; i < p.n; i++) {
+		const struct split_service *s = p.svcs[i].s;
+
+		for (size_t a = 0; a < s->nvips; a++)
+			for (size_t k = 0; k < s->nports; k++) {
+				struct split_svc_key key = { 0 };
+				struct split_svc_val val = { 0 };
+
+				addr_to_be(key.addr, &s->vips[a]);
+				key.port = htons(s->ports[k].port);
+				key.proto = s->ports[k].proto;
+				key.family = s->vips[a].family;
+				val.svc_id = p.svcs[i].id;
+				val.table_id = SPLIT_TABLE_ID(p.svcs[i].id, key.family == 6);
+				val.target_port = htons(s->ports[k].target_port);
+				if (update_if_changed(st->svc_fd, &key, &val, sizeof(val)))
+					goto fail;
+			}
+	}
+	what = "writing weights";
+	for (size_t i = 0; i < p.n; i++) {
+		const struct split_service *s = p.svcs[i].s;
+
+		for (size_t k = 0; k < s->nversions; k++) {
+			struct split_weight_key key = { p.svcs[i].id, p.svcs[i].ver_ids[k] };
+			struct split_weight_val val = { 0 };
+
+			snprintf(val.service, sizeof(val.service), "%s", s->name);
+			snprintf(val.version, sizeof(val.version), "%s", s->versions[k].name);
+			val.weight = s->versions[k].weight;
+			for (size_t e = 0; e < s->neps; e++)
+				val.endpoints += !strcmp(s->eps[e].version, s->versions[k].name);
+			val.slots4 = p.svcs[i].slots[0][k];
+			val.slots6 = p.svcs[i].slots[1][k];
+			if (update_if_changed(st->weights_fd, &key, &val, sizeof(val)))
+				goto fail;
+		}
+	}
+	/* 4. removals: VIPs first, then what only they pointed to. */
+	what = "removing VIPs";
+	for (size_t i = 0; i < r->nvips; i++) {
+		const struct raw_vip *rv = &r->vips[i];
+		int keep = 0;
+
+		for (size_t j = 0; j < p.n && !keep; j++) {
+			const struct split_service *s = p.svcs[j].s;
+
+			if (p.svcs[j].id != rv->v.svc_id)
+				continue;
+			for (size_t a = 0; a < s->nvips; a++)
+				for (size_t k = 0; k < s->nports; k++) {
+					__be32 va[4];
+
+					addr_to_be(va, &s->vips[a]);
+					keep |= !memcmp(va, rv->k.addr, sizeof(va)) &&
+						s->vips[a].family == rv->k.family &&
+						htons(s->ports[k].port) == rv->k.port &&
+						s->ports[k].proto == rv->k.proto;
+				}
+		}
+		if (!keep && delete_quiet(st->svc_fd, &rv->k))
+			goto fail;
+	}
+	what = "removing tables";
+	for (size_t i = 0; i < r->nsvcs; i++) {
+		if (in_plan_svc(&p, r->svcs[i].id))
+			continue;
+		for (int v6 = 0; v6 < 2; v6++) {
+			__u32 tid = SPLIT_TABLE_ID(r->svcs[i].id, v6);
+
+			if (delete_quiet(st->tables_fd, &tid))
+				goto fail;
+		}
+	}
+	what = "removing weights";
+	for (size_t i = 0; i < r->nwts; i++) {
+		int keep = 0;
+
+		for (size_t j = 0; j < p.n; j++)
+			if (p.svcs[j].id == r->wts[i].k.svc_id)
+				keep |= id_in_use(p.svcs[j].ver_ids,
+						  p.svcs[j].s->nversions,
+						  r->wts[i].k.version_id);
+		if (!keep && delete_quiet(st->weights_fd, &r->wts[i].k))
+			goto fail;
+	}
+	what = "removing backends";
+	for (size_t i = 0; i < r->nbes; i++) {
+		int keep = 0;
+
+		for (size_t j = 0; j < p.n && !keep; j++)
+			keep |= id_in_use(p.svcs[j].ep_ids, p.svcs[j].s->neps,
+					  r->bes[i].id);
+		if (keep)
+			continue;
+		if (!need_grace++)
+			usleep(SPLIT_GRACE_US);
+		if (delete_quiet(st->backends_fd, &r->bes[i].id))
+			goto fail;
+	}
+	what = "removing services";
+	for (size_t i = 0; i < r->nsvcs; i++)
+		if (!in_plan_svc(&p, r->svcs[i].id) &&
+		    delete_quiet(st->services_fd, &r->svcs[i].id))
+			goto fail;
+	ret = 0;
+	goto out_plan;
+fail:
+	split_errf(err, "%s under %s: %s", what, st->pin_dir, strerror(errno));
+out_plan:
+	plan_free(&p);
+	return ret;
+}
+
+int split_state_commit(struct split_state *st, const struct split_config *cfg,
+		       struct split_err *err)
+{
+	struct split_config old = { 0 };
+	struct split_err rb_err;
+	struct raw r, r2;
+	int ret;
+
+	if (raw_read(st, &r, err))
+		return -1;
+	ret = commit_once(st, cfg, &r, err);
+	if (ret == -2)
+		ret = -1; /* refused before any write */
+	else if (ret && !raw_to_config(&r, &old) && !raw_read(st, &r2, &rb_err)) {
+		/* Put back what was in force before this commit. */
+		if (commit_once(st, &old, &r2, &rb_err))
+			pr_warn("rollback failed too: %s\n", rb_err.msg);
+		else
+			strncat(err->msg, " (nothing changed: the previous state was restored)",
+				sizeof(err->msg) - strlen(err->msg) - 1);
+		raw_free(&r2);
+	}
+	split_config_free(&old);
+	raw_free(&r);
+	return ret;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * state.h - the pinned maps as the single source of truth.
+ *
+ * splitd and splitctl both read the model back from the pinned maps, change
+ * it, and commit it. A commit validates and computes everything first
+ * (ids, tables, capacities), then writes in an order the datapath can
+ * follow at any instant: backends before the tables that name them, each
+ * table swapped in whole (map-in-map), VIPs after their tables, and
+ * removals last. If a write fails half way, the previous state is
+ * committed back. Commits hold an exclusive flock on the pin dir.
+ */
+#ifndef SPLIT_STATE_H
+#define SPLIT_STATE_H
+
+#include <limits.h>
+
+#include "model.h"
+
+struct split_state {
+	char pin_dir[PATH_MAX];
+	int dir_fd;		/* flock()ed during a commit */
+	int svc_fd;
+	int tables_fd;
+	int backends_fd;
+	int services_fd;
+	int weights_fd;
+};
+
+/* Open the pinned maps under pin_dir. Fails with a message that says to
+ * start splitd when they are not there. */
+int split_state_open(struct split_state *st, const char *pin_dir,
+		     struct split_err *err);
+void split_state_close(struct split_state *st);
+
+/* Exclusive lock around read-modify-commit. */
+int split_state_lock(struct split_state *st, struct split_err *err);
+void split_state_unlock(struct split_state *st);
+
+/* Read the model back from the maps (services sorted by namespace/name,
+ * versions by name, endpoints by version then address). */
+int split_state_read(struct split_state *st, struct split_config *cfg,
+		     struct split_err *err);
+
+/* Make the maps say exactly what cfg says. All or nothing. */
+int split_state_commit(struct split_state *st, const struct split_config *cfg,
+		       struct split_err *err);
+
+/* ---- model operations (ops.c): pure, unit-tested ---------------------- */
+
+/* Find a service by "name", "name.namespace" or "namespace/name". Returns
+ * its index, or -1 with err saying it is unknown or ambiguous. */
+int split_config_find(const struct split_config *cfg, const char *ref,
+		      struct split_err *err);
+
+/* Carry weights from the state in force into a freshly parsed services
+ * file: a routed service keeps its weights; versions new to it get 0;
+ * routed versions that lost all endpoints are kept (weight, no endpoint)
+ * so the split comes back when endpoints do. */
+int split_config_merge(struct split_config *file, const struct split_config *old,
+		       struct split_err *err);
+
+/* Apply `splitctl set` arguments ("v1=50" ...) to service `idx`. Every
+ * version of the service must exist; versions not named get weight 0;
+ * weights are non-negative integers <= SPLIT_MAX_WEIGHT, at least one > 0.
+ * On error nothing in cfg changes. */
+#define SPLIT_MAX_WEIGHT 1000000
+int split_config_set_weights(struct split_config *cfg, size_t idx, int argc,
+			     char **argv, struct split_err *err);
+
+/* Back to no explicit route: each version weighs its endpoint count. */
+void split_config_reset_weights(struct split_config *cfg, size_t idx);
+
+/* Deep copy. Returns 0 or -1 (ENOMEM). */
+int split_config_dup(const struct split_config *src, struct split_config *dst);
+
+#endif

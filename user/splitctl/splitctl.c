@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * splitctl - command line of the eBPF canary traffic splitter.
+ *
+ * Works on the pinned maps directly (splitd need not be running): reads the
+ * state in force, validates the whole change, and commits it atomically.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+
+#include "log.h"
+#include "state.h"
+
+static const char *pin_dir = SPLIT_PIN_DIR_DEFAULT;
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *args;
+	const char *summary;
+	const char *help;
+};
+
+static const struct cmd *find_cmd(const char *name);
+
+static void cmd_usage(const struct cmd *c, FILE *f)
+{
+	fprintf(f, "Usage: splitctl [--pin-dir DIR] %s %s\n\n%s\n%s", c->name,
+		c->args, c->summary, c->help);
+}
+
+/* Common option parsing for subcommands: only -h/--help (+ extra). */
+static int sub_opts(const char *name, int argc, char **argv, int *json)
+{
+	static const struct option lopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+hj", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cmd_usage(find_cmd(name), stdout);
+			exit(0);
+		case 'j':
+			if (json) {
+				*json = 1;
+				break;
+			}
+			/* fallthrough */
+		default:
+			fprintf(stderr, "Try 'splitctl %s --help'.\n", name);
+			return -1;
+		}
+	}
+	return optind;
+}
+
+static int open_state(struct split_state *st)
+{
+	struct split_err err;
+
+	if (split_state_open(st, pin_dir, &err)) {
+		fprintf(stderr, "splitctl: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_weights(const struct split_service *s, FILE *f)
+{
+	for (size_t i = 0; i < s->nversions; i++)
+		fprintf(f, "%s%s=%u", i ? " " : "", s->versions[i].name,
+			s->versions[i].weight);
+}
+
+/* set / reset: read, change, commit under the lock. */
+static int change(const char *ref, int argc, char **argv, int reset)
+{
+	struct split_config cfg = { 0 };
+	struct split_state st;
+	struct split_err err;
+	int idx, ret = 1;
+
+	if (open_state(&st))
+		return 1;
+	if (split_state_lock(&st, &err) || split_state_read(&st, &cfg, &err))
+		goto fail;
+	idx = split_config_find(&cfg, ref, &err);
+	if (idx < 0)
+		goto fail;
+	if (reset)
+		split_config_reset_weights(&cfg, (size_t)idx);
+	else if (split_config_set_weights(&cfg, (size_t)idx, argc, argv, &err))
+		goto fail;
+	if (split_state_commit(&st, &cfg, &err))
+		goto fail;
+	printf("%s.%s: ", cfg.svcs[idx].name, cfg.svcs[idx].ns);
+	print_weights(&cfg.svcs[idx], stdout);
+	printf("%s\n", reset ? " (no explicit route: equal share per endpoint)" : "");
+	ret = 0;
+	goto out;
+fail:
+	fprintf(stderr, "splitctl: %s\n", err.msg);
+out:
+	split_state_unlock(&st);
+	split_state_close(&st);
+	split_config_free(&cfg);
+	return ret;
+}
+
+static int cmd_set(int argc, char **argv)
+{
+	int i = sub_opts("set", argc, argv, NULL);
+
+	if (i < 0)
+		return 2;
+	if (argc - i < 2) {
+		fprintf(stderr, "splitctl set: need a service and at least one VERSION=WEIGHT\n"
+				"Try 'splitctl set --help'.\n");
+		return 2;
+	}
+	return change(argv[i], argc - i - 1, argv + i + 1, 0);
+}
+
+static int cmd_reset(int argc, char **argv)
+{
+	int i = sub_opts("reset", argc, argv, NULL);
+
+	if (i < 0)
+		return 2;
+	if (argc - i != 1) {
+		fprintf(stderr, "splitctl reset: need exactly one service\n"
+				"Try 'splitctl reset --help'.\n");
+		return 2;
+	}
+	return change(argv[i], 0, NULL, 1);
+}
+
+static const char *proto_name(uint8_t p)
+{
+	return p == IPPROTO_UDP ? "udp" : p == IPPROTO_TCP ? "tcp" : "?";
+}
+
+static void show_text(const struct split_service *s)
+{
+	char a[64];
+
+	printf("%s.%s%s\n", s->name, s->ns,
+	       s->routed ? "" : "  (no explicit route: equal share per endpoint)");
+	printf("  vips:  ");
+	for (size_t i = 0; i < s->nvips; i++)
+		printf("%s%s", i ? " " : "", split_addr_str(&s->vips[i], a, sizeof(a)));
+	printf("\n  ports: ");
+	for (size_t i = 0; i < s->nports; i++)
+		printf("%s%u/%s->%u", i ? " " : "", s->ports[i].port,
+		       proto_name(s->ports[i].proto), s->ports[i].target_port);
+	printf("\n  %-16s %8s %9s %9s  %s\n", "VERSION", "WEIGHT", "SHARE4",
+	       "SHARE6", "ENDPOINTS");
+	for (size_t v = 0; v < s->nversions; v++) {
+		const struct split_version *ver = &s->versions[v];
+		int n = 0;
+
+		printf("  %-16s %8u %8.2f%% %8.2f%% ", ver->name, ver->weight,
+		       100.0 * ver->slots[0] / SPLIT_TABLE_SLOTS,
+		       100.0 * ver->slots[1] / SPLIT_TABLE_SLOTS);
+		for (size_t e = 0; e < s->neps; e++)
+			if (!strcmp(s->eps[e].version, ver->name))
+				printf(" %s", split_addr_str(&s->eps[e].addr, a, sizeof(a))), n++;
+		printf("%s\n", n ? "" : " (none)");
+	}
+}
+
+static void show_json(const struct split_service *s, int first)
+{
+	char a[64];
+
+	printf("%s{\"service\":\"%s\",\"namespace\":\"%s\",\"routed\":%s,\"vips\":[",
+	       first ? "" : ",", s->name, s->ns, s->routed ? "true" : "false");
+	for (size_t i = 0; i < s->nvips; i++)
+		printf("%s\"%s\"", i ? "," : "", split_addr_str(&s->vips[i], a, sizeof(a)));
+	printf("],\"ports\":[");
+	for (size_t i = 0; i < s->nports; i++)
+		printf("%s{\"port\":%u,\"protocol\":\"%s\",\"targetPort\":%u}",
+		       i ? "," : "", s->ports[i].port, proto_name(s->ports[i].proto),
+		       s->ports[i].target_port);
+	printf("],\"versions\":[");
+	for (size_t v = 0; v < s->nversions; v++) {
+		const struct split_version *ver = &s->versions[v];
+		int n = 0;
+
+		printf("%s{\"name\":\"%s\",\"weight\":%u,\"slots4\":%u,\"slots6\":%u,\"endpoints\":[",
+		       v ? "," : "", ver->name, ver->weight, ver->slots[0], ver->slots[1]);
+		for (size_t e = 0; e < s->neps; e++)
+			if (!strcmp(s->eps[e].version, ver->name))
+				printf("%s\"%s\"", n++ ? "," : "",
+				       split_addr_str(&s->eps[e].addr, a, sizeof(a)));
+		printf("]}");
+	}
+	printf("]}");
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	struct split_config cfg = { 0 };
+	struct split_state st;
+	struct split_err err;
+	int json = 0, i = sub_opts("show", argc, argv, &json), idx = -1, ret = 1;
+
+	if (i < 0)
+		return 2;
+	if (argc - i > 1) {
+		fprintf(stderr, "splitctl show: at most one service\nTry 'splitctl show --help'.\n");
+		return 2;
+	}
+	if (open_state(&st))
+		return 1;
+	if (split_state_read(&st, &cfg, &err))
+		goto fail;
+	if (argc - i == 1 && (idx = split_config_find(&cfg, argv[i], &err)) < 0)
+		goto fail;
+	if (json)
+		printf("[");
+	for (size_t k = 0; k < cfg.nsvcs; k++) {
+		if (idx >= 0 && (size_t)idx != k)
+			continue;
+		if (json)
+			show_json(&cfg.svcs[k], idx >= 0 || k == 0);
+		else
+			show_text(&cfg.svcs[k]);
+	}
+	if (json)
+		printf("]\n");
+	else if (!cfg.nsvcs)
+		printf("no services (pin dir %s)\n", pin_dir);
+	ret = 0;
+	goto out;
+fail:
+	fprintf(stderr, "splitctl: %s\n", err.msg);
+out:
+	split_state_close(&st);
+	split_config_free(&cfg);
+	return ret;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cmd cmds[] = {
+	{ "set", cmd_set, "SERVICE VERSION=WEIGHT...",
+	  "Change the split of SERVICE for new connections, at once.",
+	  "\n"
+	  "SERVICE is a name (reviews), NAME.NAMESPACE (reviews.default) or\n"
+	  "NAMESPACE/NAME. Each VERSION is the value of an endpoint's `version`\n"
+	  "label. WEIGHT is a non-negative integer (at most 1000000).\n"
+	  "\n"
+	  "Weights are relative: v1=90 v2=10 and v1=9 v2=1 give the same split,\n"
+	  "and a 0.1% canary is v1=999 v2=1. Versions not named get weight 0,\n"
+	  "as in an Istio route, which lists only the destinations that get\n"
+	  "traffic. Weight 0 means no new connections; established ones keep\n"
+	  "their endpoint (drain). At least one weight must be above 0.\n"
+	  "\n"
+	  "The whole command is checked first: an unknown service or version, a\n"
+	  "bad or duplicate argument changes nothing. Weights stay in the pinned\n"
+	  "maps and survive splitd restarts. Versions that get endpoints later\n"
+	  "start at weight 0 until named.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  splitctl set reviews v1=100          # everything to v1\n"
+	  "  splitctl set reviews v1=50 v2=50     # half and half\n"
+	  "  splitctl set reviews v2=100          # v1 drains\n" },
+	{ "reset", cmd_reset, "SERVICE",
+	  "Drop the explicit weights of SERVICE.",
+	  "\n"
+	  "Each version then weighs its number of endpoints, so every endpoint\n"
+	  "gets an equal share (what Kubernetes does without a route).\n" },
+	{ "show", cmd_show, "[--json] [SERVICE]",
+	  "Print services, VIPs, ports, versions, weights and endpoints.",
+	  "\n"
+	  "SHARE4/SHARE6 are the shares of new connections that the kernel gives\n"
+	  "each version, read from the slot counts of the IPv4 and IPv6 selection\n"
+	  "tables (" "10007 slots each). With --json, one JSON array.\n" },
+	{ "help", cmd_help, "[COMMAND]", "Help on splitctl or one command.", "" },
+};
+
+static const struct cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: splitctl [--pin-dir DIR] [-v] COMMAND [ARGS]\n"
+"\n"
+"Control the eBPF canary traffic splitter: weights per service version,\n"
+"applied by the kernel to new connections at once.\n"
+"\n"
+"Commands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-6s %-28s %s\n", cmds[i].name, cmds[i].args,
+			cmds[i].summary);
+	fprintf(f,
+"\n"
+"Options:\n"
+"  -p, --pin-dir DIR  where splitd pinned the maps (default " SPLIT_PIN_DIR_DEFAULT ")\n"
+"  -v, --verbose      more logging\n"
+"  -h, --help         this help; 'splitctl COMMAND --help' for a command\n"
+"\n"
+"Exit status: 0 on success, 1 when the change was refused or failed (nothing\n"
+"changed), 2 on bad usage.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const struct cmd *c;
+
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	c = find_cmd(argv[1]);
+	if (!c) {
+		fprintf(stderr, "splitctl: unknown command '%s'\n", argv[1]);
+		return 2;
+	}
+	cmd_usage(c, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const struct cmd *c;
+	int o;
+
+	split_log_prog = "splitctl";
+	while ((o = getopt_long(argc, argv, "+p:vh", lopts, NULL)) != -1) {
+		switch (o) {
+		case 'p': pin_dir = optarg; break;
+		case 'v': split_log_level = LOG_LVL_DEBUG; break;
+		case 'h': usage(stdout); return 0;
+		default:
+			fprintf(stderr, "Try 'splitctl --help'.\n");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	c = find_cmd(argv[optind]);
+	if (!c) {
+		fprintf(stderr, "splitctl: unknown command '%s'\nTry 'splitctl --help'.\n",
+			argv[optind]);
+		return 2;
+	}
+	split_log_libbpf();
+	return c->fn(argc - optind, argv + optind);
+}

@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * splitd - per-node daemon of the eBPF canary traffic splitter.
+ *
+ * Loads the datapath (skeleton), pins its maps and links under the pin dir,
+ * attaches the socket programs to a cgroup v2, compiles the services file
+ * into the maps and then watches that file. The datapath does not need
+ * splitd to keep running: kill it and connections keep being split;
+ * restart it and it takes over the pinned links (atomic program update,
+ * no gap) and the weights set with splitctl.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+
+#include "log.h"
+#include "split_sock.skel.h"
+#include "state.h"
+#include "util.h"
+
+#define DEFAULT_SERVICES "/etc/split/services.yaml"
+
+struct opts {
+	const char *services;
+	const char *cgroup;
+	const char *pin_dir;
+	int once;
+	int unload;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: splitd [OPTIONS]\n"
+"\n"
+"Per-node daemon of the eBPF canary traffic splitter. Loads the socket-level\n"
+"datapath, attaches it to a cgroup v2, compiles the services file into pinned\n"
+"BPF maps, then watches the file and applies every change.\n"
+"\n"
+"Connections from processes in the cgroup to a service VIP:port go to an\n"
+"endpoint of a version chosen by the version weights (set them with\n"
+"`splitctl set`). The maps and links stay pinned when splitd exits, so the\n"
+"datapath keeps working while splitd is stopped or restarted; a restarted\n"
+"splitd takes over the pinned links without a gap and keeps the weights.\n"
+"\n"
+"Options:\n"
+"  -c, --services FILE  services file (YAML, see README); default\n"
+"                       " DEFAULT_SERVICES "\n"
+"  -g, --cgroup PATH    cgroup v2 directory to attach to; default: the root of\n"
+"                       the cgroup2 mount (found in /proc/mounts)\n"
+"  -p, --pin-dir DIR    bpffs directory for maps and links; default\n"
+"                       " SPLIT_PIN_DIR_DEFAULT "\n"
+"  -1, --once           load, attach and apply, then exit (no watching)\n"
+"      --unload         detach the datapath and remove everything pinned under\n"
+"                       the pin dir, then exit\n"
+"  -v, --verbose        more logging (twice: libbpf debug output)\n"
+"  -q, --quiet          warnings only\n"
+"  -h, --help           this help\n"
+"\n"
+"Signals: SIGHUP re-reads the services file (so does any change to it);\n"
+"SIGTERM and SIGINT stop splitd and leave the datapath running.\n"
+"\n"
+"Exit status: 0 on success, 1 on a runtime error, 2 on bad usage.\n");
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lopts[] = {
+		{ "services", required_argument, NULL, 'c' },
+		{ "cgroup", required_argument, NULL, 'g' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "once", no_argument, NULL, '1' },
+		{ "unload", no_argument, NULL, 'U' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	o->services = DEFAULT_SERVICES;
+	o->pin_dir = SPLIT_PIN_DIR_DEFAULT;
+	while ((c = getopt_long(argc, argv, "c:g:p:1vqh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->services = optarg; break;
+		case 'g': o->cgroup = optarg; break;
+		case 'p': o->pin_dir = optarg; break;
+		case '1': o->once = 1; break;
+		case 'U': o->unload = 1; break;
+		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
+					    split_log_level + 1 : LOG_LVL_DEBUG; break;
+		case 'q': split_log_level = LOG_LVL_WARN; break;
+		case 'h': usage(stdout); exit(0);
+		default:
+			fprintf(stderr, "Try 'splitd --help'.\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "splitd: unexpected argument '%s'\nTry 'splitd --help'.\n",
+			argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- attach / take over -------------------------------------------------- */
+
+static int check_link_cgroup(int link_fd, const char *path, __u64 cg_id)
+{
+	struct bpf_link_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(link_fd, &info, &len)) {
+		pr_warn("reading link %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id != cg_id) {
+		pr_warn("pinned link %s is attached to another cgroup (id %llu, wanted %llu); run 'splitd --unload --pin-dir ...' first\n",
+			path, (unsigned long long)info.cgroup.cgroup_id,
+			(unsigned long long)cg_id);
+		return -1;
+	}
+	return 0;
+}
+
+static int attach_all(struct split_sock *skel, const char *pin_dir,
+		      const char *cgroup)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	struct bpf_program *prog;
+	struct stat cst;
+	int cg_fd, ret = -1, took = 0, made = 0;
+
+	cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0 || fstat(cg_fd, &cst)) {
+		pr_warn("opening cgroup %s: %s\n", cgroup, strerror(errno));
+		goto out;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", pin_dir, SPLIT_LINK_DIR);
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		pr_warn("creating %s: %s\n", dir, strerror(errno));
+		goto out;
+	}
+	bpf_object__for_each_program(prog, skel->obj) {
+		struct bpf_link *link;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
+		link = access(path, F_OK) ? NULL : bpf_link__open(path);
+		if (link) {
+			/* Take over: swap the program in place, no gap. */
+			if (check_link_cgroup(bpf_link__fd(link), path, cst.st_ino) ||
+			    bpf_link__update_program(link, prog)) {
+				if (errno)
+					pr_warn("updating link %s: %s\n", path, strerror(errno));
+				bpf_link__destroy(link);
+				goto out;
+			}
+			took++;
+		} else {
+			link = bpf_program__attach_cgroup(prog, cg_fd);
+			if (!link) {
+				pr_warn("attaching %s to %s: %s\n", bpf_program__name(prog),
+					cgroup, strerror(errno));
+				goto out;
+			}
+			if (bpf_link__pin(link, path)) {
+				pr_warn("pinning %s: %s\n", path, strerror(errno));
+				bpf_link__destroy(link);
+				goto out;
+			}
+			made++;
+		}
+		/* The pin keeps it attached; drop our fd. */
+		bpf_link__destroy(link);
+	}
+	pr_info("datapath on cgroup %s: %d programs attached, %d taken over from pinned links\n",
+		cgroup, made, took);
+	ret = 0;
+out:
+	if (cg_fd >= 0)
+		close(cg_fd);
+	return ret;
+}
+
+static int check_bpffs(const char *pin_dir)
+{
+	char parent[PATH_MAX];
+	struct statfs sfs;
+
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	dirname(parent);
+	/* Like systemd does at boot: bpffs belongs at /sys/fs/bpf. */
+	if (!strcmp(parent, "/sys/fs/bpf") &&
+	    (statfs(parent, &sfs) || sfs.f_type != BPF_FS_MAGIC)) {
+		if (mount("bpf", parent, "bpf", 0, "mode=0700"))
+			pr_warn("mounting bpffs at %s: %s\n", parent, strerror(errno));
+		else
+			pr_info("mounted bpffs at %s\n", parent);
+	}
+	if (statfs(parent, &sfs) || sfs.f_type != BPF_FS_MAGIC) {
+		pr_warn("%s is not on a bpffs mount (mount -t bpf bpf /sys/fs/bpf)\n",
+			parent);
+		return -1;
+	}
+	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
+		pr_warn("creating %s: %s\n", pin_dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- apply the services file ----------------------------------------------- */
+
+static int apply_services(struct split_state *st, const char *path)
+{
+	struct split_config file = { 0 }, old = { 0 };
+	struct split_err err;
+	int ret = -1;
+
+	if (split_services_load(path, &file, &err)) {
+		pr_warn("%s (the state in force is unchanged)\n", err.msg);
+		return -1;
+	}
+	if (split_state_lock(st, &err))
+		goto out;
+	if (split_state_read(st, &old, &err) ||
+	    split_config_merge(&file, &old, &err) ||
+	    split_state_commit(st, &file, &err)) {
+		split_state_unlock(st);
+		goto out;
+	}
+	split_state_unlock(st);
+	pr_info("applied %s: %zu services\n", path, file.nsvcs);
+	ret = 0;
+out:
+	if (ret)
+		pr_warn("%s\n", err.msg);
+	split_config_free(&file);
+	split_config_free(&old);
+	return ret;
+}
+
+/* ---- main loop ------------------------------------------------------------ */
+
+static int watch_loop(struct split_state *st, const char *services)
+{
+	char dir[PATH_MAX], base[PATH_MAX];
+	struct pollfd pfd[2];
+	sigset_t mask;
+	int sfd, ifd;
+
+	snprintf(dir, sizeof(dir), "%s", services);
+	snprintf(base, sizeof(base), "%s", services);
+	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	snprintf(base, sizeof(base), "%s", basename(base));
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (sfd < 0 || ifd < 0) {
+		pr_warn("signalfd/inotify: %s\n", strerror(errno));
+		return 1;
+	}
+	if (inotify_add_watch(ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0)
+		pr_warn("cannot watch %s (%s): changes need SIGHUP\n", dir, strerror(errno));
+	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = ifd, .events = POLLIN };
+	pr_info("watching %s (pid %d)\n", services, getpid());
+
+	for (;;) {
+		int changed = 0;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_warn("poll: %s\n", strerror(errno));
+			return 1;
+		}
+		if (pfd[0].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo != SIGHUP) {
+					pr_info("signal %d: exiting, datapath stays pinned\n",
+						si.ssi_signo);
+					return 0;
+				}
+				changed = 1;
+			}
+		}
+		while (pfd[1].revents) {
+			char buf[4096] __attribute__((aligned(8)));
+			ssize_t n = read(ifd, buf, sizeof(buf));
+
+			if (n <= 0)
+				break;
+			for (char *p = buf; p < buf + n;) {
+				struct inotify_event *ev = (struct inotify_event *)p;
+
+				if (ev->len && !strcmp(ev->name, base))
+					changed = 1;
+				p += sizeof(*ev) + ev->len;
+			}
+			/* Let a burst of writes settle before reading. */
+			usleep(50000);
+		}
+		if (changed)
+			apply_services(st, services);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct split_sock *skel = NULL;
+	struct split_state st = { .dir_fd = -1 };
+	struct split_config probe = { 0 };
+	char cgroup[PATH_MAX];
+	struct split_err err;
+	struct opts o = { 0 };
+	int ret = 1, lock_fd = -1;
+
+	split_log_prog = "splitd";
+	if (parse_opts(argc, argv, &o))
+		return 2;
+	split_log_libbpf();
+	if (o.unload)
+		return split_unload(o.pin_dir) ? 1 : 0;
+
+	/* Refuse a bad services file before touching the kernel. */
+	if (split_services_load(o.services, &probe, &err)) {
+		pr_warn("%s\n", err.msg);
+		return 1;
+	}
+	split_config_free(&probe);
+	if (o.cgroup)
+		snprintf(cgroup, sizeof(cgroup), "%s", o.cgroup);
+	else if (split_cgroup2_root(cgroup, sizeof(cgroup))) {
+		pr_warn("no cgroup2 mount found in /proc/mounts; pass --cgroup\n");
+		return 1;
+	}
+	lock_fd = split_daemon_lock(o.pin_dir);
+	if (lock_fd < 0)
+		return 1;
+	if (check_bpffs(o.pin_dir))
+		goto out;
+
+	oo.pin_root_path = o.pin_dir;
+	skel = split_sock__open_opts(&oo);
+	if (!skel) {
+		pr_warn("opening the BPF object: %s\n", strerror(errno));
+		goto out;
+	}
+	if (split_sock__load(skel)) {
+		pr_warn("loading the BPF object: %s (a map pinned under %s with another layout? run splitd --unload)\n",
+			strerror(errno), o.pin_dir);
+		goto out;
+	}
+	if (attach_all(skel, o.pin_dir, cgroup))
+		goto out;
+	if (split_state_open(&st, o.pin_dir, &err)) {
+		pr_warn("%s\n", err.msg);
+		goto out;
+	}
+	if (apply_services(&st, o.services) && o.once)
+		goto out;
+	ret = o.once ? 0 : watch_loop(&st, o.services);
+out:
+	split_state_close(&st);
+	split_sock__destroy(skel);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return ret;
+}
