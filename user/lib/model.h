@@ -89,16 +89,20 @@ int split_addr_parse(const char *s, struct split_addr *a);
  *
  * out[0..nslots) receives indexes into svc->eps; only endpoints of that
  * family appear. Eligible versions are those with weight > 0 and at least
- * one endpoint of the family. Returns the number of eligible endpoints
- * used (> 0), or 0 when nothing is eligible (out is then untouched), or -1
- * on allocation failure.
+ * one endpoint of the family. Returns the number of endpoints that got at
+ * least one slot (> 0), or 0 when nothing is eligible, or -1 with errno
+ * EINVAL (nslots 0, family not 4 or 6) or ENOMEM; out is untouched unless
+ * the return is > 0.
  *
  * Shares are exact: level 1 gives each eligible version floor(nslots *
  * w / W) slots plus one of the remaining slots by largest remainder (ties by
  * version name); level 2 splits a version's slots among its endpoints the
  * same way with equal weights (ties by address). Placement is deterministic
- * for a given service name, version names, endpoint addresses and weights,
- * and moving D% of weight between two versions moves D% of the slots.
+ * for a given service name, version names, endpoint addresses and weights
+ * (bit for bit on every machine: no libm). Moving D% of weight between two
+ * versions moves about D% of the slots (exactly D% in most cases); with
+ * three or more versions, unchanged versions can swap slots too
+ * (50/20/30 -> 40/20/40 moves 12%). See table.c.
  */
 int split_table_build(const struct split_service *svc, int family,
 		      uint32_t *out, size_t nslots);

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * table.c - the selection table of one service for one address family.
+ *
+ * The datapath picks slot = random (or flow hash) % nslots and sends the
+ * connection to table[slot]. Two properties matter:
+ *
+ *  - Shares are exact. A version of weight w gets floor(n * w / W) slots,
+ *    plus one of the leftover slots by largest remainder (ties by version
+ *    name), so 99/1 is 99/1 and 1/9999 still gets its one slot in 10007.
+ *    Katran's default Maglev builder ignores the weights after the first
+ *    round, so 90/10 comes out close to 50/50: that is why we do not use
+ *    it.
+ *
+ *  - Changes are small. Moving D% of the weight from one version to another
+ *    should move about D% of the slots, not reshuffle the table, so that
+ *    nodes rolling a canary forward keep most flows where they were.
+ *
+ * Both come from an exponential race with exact quotas. Every (slot s,
+ * candidate v) pair gets a key -ln(U(s, v)) / w_v, where U in (0, 1) is a
+ * hash of (service name, candidate name, s): the first arrival of a Poisson
+ * clock of rate w_v, so without quotas v would win a w_v / W share of the
+ * slots (weighted rendezvous hashing). Walking all pairs in increasing key
+ * order, slot s goes to v when s is still free and v still has quota left.
+ * Changing w_v only rescales v's keys: the order of v's own pairs never
+ * changes, so most slots keep their winner. With two versions, 90/10 ->
+ * 80/20 moves exactly the 1000 slots (10.0%) that must move; in random
+ * trials the two-version figure is the minimum in most cases and at worst
+ * ~15% above it. With three or more, the versions that did not change can
+ * trade slots among themselves (as in plain weighted rendezvous):
+ * 50/20/30 -> 40/20/40 moves 12.2% instead of 10%. The unit tests print
+ * these figures.
+ *
+ * Level 1 races the eligible versions (weight > 0 and at least one endpoint
+ * of the family) for all slots. Level 2 races the endpoints of each version,
+ * all of weight 1, for that version's slots, keyed by the address as text.
+ * With equal weights the key order is just the order of U, so level 2 skips
+ * the logarithm.
+ *
+ * The walk is lazy rather than a sort of all pairs: each slot sits in a
+ * heap with its best pair among candidates that still have quota; when the
+ * candidate of the smallest pair is full, the slot recomputes its best pair
+ * and goes back in. Same result as the full sort (same total order: key,
+ * slot, candidate index), but memory is O(slots + candidates) and a
+ * version with thousands of endpoints does not need slots x endpoints pairs.
+ *
+ * Everything is integer or exactly rounded IEEE arithmetic (the logarithm
+ * is fixed point, see neg_log2_u()), so every node builds the same table,
+ * and no libm is needed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "model.h"
+
+#define FNV_OFFSET	0xcbf29ce484222325ULL
+#define FNV_PRIME	0x100000001b3ULL
+#define GOLDEN_GAMMA	0x9e3779b97f4a7c15ULL
+#define LOG_FRAC_BITS	32
+
+/* FNV-1a 64 over s including its NUL, which separates the fields. */
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	do {
+		h ^= *p;
+		h *= FNV_PRIME;
+	} while (*p++);
+	return h;
+}
+
+/* Hash of (service name, candidate name): the part of the hash that does not
+ * depend on the slot. */
+static uint64_t name_prefix(const char *svc, const char *name)
+{
+	return fnv1a(fnv1a(FNV_OFFSET, svc), name);
+}
+
+/* splitmix64 finalizer, with the slot mixed in. */
+static uint64_t slot_hash(uint64_t prefix, uint32_t slot)
+{
+	uint64_t x = prefix + ((uint64_t)slot + 1) * GOLDEN_GAMMA;
+
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/*
+ * -log2(U) for U = ((h >> 11) + 0.5) * 2^-53, in fixed point with
+ * LOG_FRAC_BITS fraction bits (result < 54 * 2^32). log2 rather than ln:
+ * the constant factor changes no comparison. Bit by bit: for f in [1, 2),
+ * f^2 >= 2 tells the next bit of log2(f); f keeps 31 fraction bits, so the
+ * result is good to about 2^-31, plenty to order keys. Integer only, so the
+ * bits are the same on every machine, whatever its libm or FMA contraction.
+ */
+static uint64_t neg_log2_u(uint64_t h)
+{
+	uint64_t x = ((h >> 11) << 1) | 1;	/* U = x * 2^-54 */
+	int e = 63 - __builtin_clzll(x);	/* x = 2^e * f */
+	uint64_t f = e >= 31 ? x >> (e - 31) : x << (31 - e); /* Q1.31 */
+	uint64_t frac = 0;
+
+	for (int i = 0; i < LOG_FRAC_BITS; i++) {
+		uint64_t bit;
+
+		f = (f * f) >> 31;	/* [1, 4) */
+		bit = f >> 32;		/* no branch: it would mispredict */
+		frac = frac << 1 | bit;
+		f >>= bit;
+	}
+	return ((uint64_t)(54 - e) << LOG_FRAC_BITS) - frac;
+}
+
+/* ---- the race ------------------------------------------------------------ */
+
+struct pick {
+	double key;
+	uint32_t si;		/* index into race.slot */
+	uint32_t c;		/* candidate */
+};
+
+struct race {
+	size_t n;		/* slots in the race */
+	const uint32_t *slot;	/* their numbers, ascending */
+	size_t ncand;
+	uint32_t *quota;	/* per candidate, consumed */
+	const uint64_t *prefix;	/* per candidate: name_prefix() */
+	const uint32_t *weight;	/* per candidate, or NULL: all 1 */
+	uint32_t *won;		/* out: candidate per slot index */
+	struct pick *heap;	/* scratch: n */
+	uint32_t *open;		/* scratch: candidates with quota left */
+	uint32_t *pos;		/* scratch: index of a candidate in open */
+	size_t nopen;
+};
+
+static double race_key(const struct race *r, uint32_t slot, uint32_t c)
+{
+	uint64_t h = slot_hash(r->prefix[c], slot);
+
+	/* Equal weights: smaller key <=> larger U, exactly. */
+	if (!r->weight)
+		return (double)((1ULL << 53) - 1 - (h >> 11));
+	return (double)neg_log2_u(h) / (double)r->weight[c];
+}
+
+static bool pick_less(const struct pick *a, const struct pick *b)
+{
+	if (a->key != b->key)
+		return a->key < b->key;
+	if (a->si != b->si)
+		return a->si < b->si;
+	return a->c < b->c;
+}
+
+/* The best pair of slot index si among candidates with quota left. */
+static struct pick best_pick(const struct race *r, uint32_t si)
+{
+	struct pick best = { 0, si, 0 }, p = { 0, si, 0 };
+
+	for (size_t i = 0; i < r->nopen; i++) {
+		p.c = r->open[i];
+		p.key = race_key(r, r->slot[si], p.c);
+		if (i == 0 || pick_less(&p, &best))
+			best = p;
+	}
+	return best;
+}
+
+static void sift_down(struct pick *h, size_t n, size_t i)
+{
+	struct pick x = h[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && pick_less(&h[c + 1], &h[c]))
+			c++;
+		if (!pick_less(&h[c], &x))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = x;
+}
+
+static void race_close(struct race *r, uint32_t c)
+{
+	uint32_t last = r->open[--r->nopen];
+
+	r->open[r->pos[c]] = last;
+	r->pos[last] = r->pos[c];
+}
+
+/* Quotas must add up to r->n. */
+static void race_run(struct race *r)
+{
+	size_t hn = r->n;
+
+	r->nopen = 0;
+	for (uint32_t c = 0; c < r->ncand; c++) {
+		if (!r->quota[c])
+			continue;
+		r->pos[c] = r->nopen;
+		r->open[r->nopen++] = c;
+	}
+	for (size_t si = 0; si < hn; si++)
+		r->heap[si] = best_pick(r, si);
+	for (size_t i = hn / 2; i-- > 0;)
+		sift_down(r->heap, hn, i);
+
+	while (hn) {
+		struct pick top = r->heap[0];
+
+		if (r->quota[top.c]) {
+			r->won[top.si] = top.c;
+			if (!--r->quota[top.c])
+				race_close(r, top.c);
+			r->heap[0] = r->heap[--hn];
+		} else {
+			r->heap[0] = best_pick(r, top.si);
+		}
+		sift_down(r->heap, hn, 0);
+	}
+}
+
+/* ---- quotas -------------------------------------------------------------- */
+
+struct rem {
+	uint64_t rem;
+	uint32_t c;
+};
+
+static int rem_cmp(const void *a, const void *b)
+{
+	const struct rem *x = a, *y = b;
+
+	if (x->rem != y->rem)
+		return x->rem > y->rem ? -1 : 1;
+	return x->c < y->c ? -1 : x->c > y->c;
+}
+
+/*
+ * Largest remainder: quota[c] = floor(n * w[c] / W), and the leftover slots
+ * one each by descending remainder n * w[c] mod W, ties to the lower index
+ * (candidates are sorted by name or address). w == NULL: all weights 1.
+ * n * w fits in 64 bits: n < 2^32, w < 2^32.
+ */
+static void lr_quotas(uint64_t n, const uint32_t *w, size_t cnt,
+		      uint32_t *quota, struct rem *rem)
+{
+	uint64_t total = 0, left = n;
+
+	for (size_t c = 0; c < cnt; c++)
+		total += w ? w[c] : 1;
+	for (size_t c = 0; c < cnt; c++) {
+		uint64_t x = n * (w ? w[c] : 1);
+
+		quota[c] = x / total;
+		left -= quota[c];
+		rem[c] = (struct rem){ x % total, c };
+	}
+	qsort(rem, cnt, sizeof(*rem), rem_cmp);
+	for (size_t i = 0; i < left; i++)
+		quota[rem[i].c]++;
+}
+
+/* ---- the build ----------------------------------------------------------- */
+
+struct ep_ref {
+	const struct split_endpoint *ep;
+	uint32_t idx;		/* in svc->eps */
+	uint32_t v;		/* eligible version */
+};
+
+struct build {
+	const struct split_service *svc;
+	int family;
+	size_t nslots;
+	const struct split_version **ver; /* weight > 0, by name */
+	size_t nver;
+	struct ep_ref *eps;	/* of the family and a version in ver */
+	size_t neps;
+	uint32_t *vstart;	/* per version: its first slot in slots[] */
+	uint32_t *vcount;	/* per version: its number of slots */
+	uint32_t *weight;
+	uint64_t *prefix;
+	uint32_t *quota;
+	struct rem *rem;
+	uint32_t *slots;	/* nslots: slot numbers, grouped by version */
+	uint32_t *won;		/* nslots */
+	struct pick *heap;	/* nslots */
+	uint32_t *open;
+	uint32_t *pos;
+};
+
+static void build_free(struct build *b)
+{
+	free(b->ver);
+	free(b->eps);
+	free(b->vstart);
+	free(b->vcount);
+	free(b->weight);
+	free(b->prefix);
+	free(b->quota);
+	free(b->rem);
+	free(b->slots);
+	free(b->won);
+	free(b->heap);
+	free(b->open);
+	free(b->pos);
+}
+
+static int build_alloc(struct build *b)
+{
+	const struct split_service *svc = b->svc;
+	size_t ncand = svc->nversions > svc->neps ? svc->nversions : svc->neps;
+	size_t n = b->nslots;
+
+	ncand++;	/* never calloc(0) */
+
+	b->ver = calloc(svc->nversions + 1, sizeof(*b->ver));
+	b->eps = calloc(svc->neps + 1, sizeof(*b->eps));
+	b->vstart = calloc(svc->nversions + 1, sizeof(*b->vstart));
+	b->vcount = calloc(svc->nversions + 1, sizeof(*b->vcount));
+	b->weight = calloc(svc->nversions + 1, sizeof(*b->weight));
+	b->prefix = calloc(ncand, sizeof(*b->prefix));
+	b->quota = calloc(ncand, sizeof(*b->quota));
+	b->rem = calloc(ncand, sizeof(*b->rem));
+	b->open = calloc(ncand, sizeof(*b->open));
+	b->pos = calloc(ncand, sizeof(*b->pos));
+	b->slots = calloc(n, sizeof(*b->slots));
+	b->won = calloc(n, sizeof(*b->won));
+	b->heap = calloc(n, sizeof(*b->heap));
+	if (!b->ver || !b->eps || !b->vstart || !b->vcount || !b->weight ||
+	    !b->prefix || !b->quota || !b->rem || !b->open || !b->pos ||
+	    !b->slots || !b->won || !b->heap)
+		return -1;
+	return 0;
+}
+
+static int ver_cmp(const void *a, const void *b)
+{
+	const struct split_version *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+static int ver_find_cmp(const void *key, const void *elem)
+{
+	const struct split_version *const *v = elem;
+
+	return strcmp(key, (*v)->name);
+}
+
+static int ep_cmp(const void *a, const void *b)
+{
+	const struct ep_ref *x = a, *y = b;
+	int d;
+
+	if (x->v != y->v)
+		return x->v < y->v ? -1 : 1;
+	d = memcmp(x->ep->addr.bytes, y->ep->addr.bytes,
+		   sizeof(x->ep->addr.bytes));
+	if (d)
+		return d;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Endpoints of the family whose version has weight > 0, grouped by version
+ * and sorted by address. */
+static void collect_eps(struct build *b)
+{
+	const struct split_service *svc = b->svc;
+
+	b->nver = 0;
+	for (size_t i = 0; i < svc->nversions; i++)
+		if (svc->versions[i].weight)
+			b->ver[b->nver++] = &svc->versions[i];
+	qsort(b->ver, b->nver, sizeof(*b->ver), ver_cmp);
+
+	b->neps = 0;
+	for (size_t i = 0; i < svc->neps; i++) {
+		const struct split_endpoint *ep = &svc->eps[i];
+		const struct split_version **v;
+
+		if (ep->addr.family != b->family)
+			continue;
+		v = bsearch(ep->version, b->ver, b->nver, sizeof(*b->ver),
+			    ver_find_cmp);
+		if (v)
+			b->eps[b->neps++] =
+				(struct ep_ref){ ep, i, v - b->ver };
+	}
+}
+
+/* Drop versions with no endpoint of the family; renumber the rest. */
+static void keep_eligible(struct build *b)
+{
+	uint32_t *map = b->vstart;	/* old index -> new index, scratch */
+	size_t nver = 0;
+
+	memset(b->vcount, 0, b->nver * sizeof(*b->vcount));
+	for (size_t i = 0; i < b->neps; i++)
+		b->vcount[b->eps[i].v]++;
+	for (size_t v = 0; v < b->nver; v++) {
+		map[v] = nver;
+		if (b->vcount[v])
+			b->ver[nver++] = b->ver[v];
+	}
+	for (size_t i = 0; i < b->neps; i++)
+		b->eps[i].v = map[b->eps[i].v];
+	b->nver = nver;
+	qsort(b->eps, b->neps, sizeof(*b->eps), ep_cmp);
+}
+
+/* Level 1: slot -> eligible version. Leaves b->slots grouped by version
+ * (ascending within a group), b->vstart/vcount delimiting each group. */
+static void level1(struct build *b)
+{
+	struct race r = {
+		.n = b->nslots, .slot = b->slots, .ncand = b->nver,
+		.quota = b->quota, .prefix = b->prefix, .weight = b->weight,
+		.won = b->won, .heap = b->heap, .open = b->open, .pos = b->pos,
+	};
+	uint32_t start = 0;
+
+	for (size_t v = 0; v < b->nver; v++) {
+		b->weight[v] = b->ver[v]->weight;
+		b->prefix[v] = name_prefix(b->svc->name, b->ver[v]->name);
+	}
+	for (size_t s = 0; s < b->nslots; s++)
+		b->slots[s] = s;
+	lr_quotas(b->nslots, b->weight, b->nver, b->quota, b->rem);
+	race_run(&r);
+
+	memset(b->vcount, 0, b->nver * sizeof(*b->vcount));
+	for (size_t s = 0; s < b->nslots; s++)
+		b->vcount[b->won[s]]++;
+	for (size_t v = 0; v < b->nver; v++) {
+		b->vstart[v] = start;
+		start += b->vcount[v];
+	}
+	for (size_t s = 0; s < b->nslots; s++)
+		b->slots[b->vstart[b->won[s]]++] = s;
+	for (size_t v = 0; v < b->nver; v++)
+		b->vstart[v] -= b->vcount[v];
+}
+
+/* Level 2 for one version: its slots -> its endpoints, eps[first..+m).
+ * Returns how many of these endpoints got at least one slot. */
+static size_t level2(struct build *b, size_t v, const struct ep_ref *eps,
+		     size_t m, uint32_t *out)
+{
+	struct race r = {
+		.n = b->vcount[v], .slot = b->slots + b->vstart[v], .ncand = m,
+		.quota = b->quota, .prefix = b->prefix, .weight = NULL,
+		.won = b->won, .heap = b->heap, .open = b->open, .pos = b->pos,
+	};
+	char text[INET6_ADDRSTRLEN];
+	int af = b->family == 6 ? AF_INET6 : AF_INET;
+	size_t used = 0;
+
+	for (size_t c = 0; c < m; c++) {
+		if (!inet_ntop(af, eps[c].ep->addr.bytes, text, sizeof(text)))
+			text[0] = '\0';	/* cannot happen with a valid af */
+		b->prefix[c] = name_prefix(b->svc->name, text);
+	}
+	lr_quotas(r.n, NULL, m, b->quota, b->rem);
+	for (size_t c = 0; c < m; c++)
+		used += b->quota[c] > 0;
+	race_run(&r);
+	for (size_t i = 0; i < r.n; i++)
+		out[r.slot[i]] = eps[r.won[i]].idx;
+	return used;
+}
+
+int split_table_build(const struct split_service *svc, int family,
+		      uint32_t *out, size_t nslots)
+{
+	struct build b = { .svc = svc, .family = family, .nslots = nslots };
+	size_t used = 0, first = 0;
+
+	if (!nslots || nslots > UINT32_MAX || (family != 4 && family != 6)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (build_alloc(&b)) {
+		build_free(&b);
+		errno = ENOMEM;
+		return -1;
+	}
+	collect_eps(&b);
+	keep_eligible(&b);
+	if (b.nver) {
+		level1(&b);
+		for (size_t v = 0; v < b.nver; v++) {
+			size_t m = 0;
+
+			while (first + m < b.neps && b.eps[first + m].v == v)
+				m++;
+			used += level2(&b, v, b.eps + first, m, out);
+			first += m;
+		}
+	}
+	build_free(&b);
+	return (int)used;
+}
