@@ -1,0 +1,935 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * test_services.c - the services file (services_yaml.c), the YAML tree under
+ * it (yaml_tree.c) and the address helpers (model.c).
+ */
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "test.h"
+#include "yaml_tree.h"
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static struct split_err last_err;
+
+/* Parse yaml as "x.yaml"; on error return the message and check that cfg
+ * was left untouched; on success return NULL (cfg freed). */
+static const char *parse_err(const char *yaml, int *untouched)
+{
+	struct split_config cfg = { (struct split_service *)&last_err, 4242 };
+	int r;
+
+	memset(&last_err, 0, sizeof(last_err));
+	r = split_services_parse("x.yaml", yaml, strlen(yaml), &cfg, &last_err);
+	*untouched = cfg.svcs == (struct split_service *)&last_err &&
+		     cfg.nsvcs == 4242;
+	if (!r) {
+		split_config_free(&cfg);
+		return NULL;
+	}
+	return last_err.msg;
+}
+
+static void expect_err(int *failed, const char *yaml, const char *want)
+{
+	int untouched = 0;
+	const char *msg = parse_err(yaml, &untouched);
+
+	if (getenv("TEST_VERBOSE"))
+		fprintf(stderr, "  %s\n", msg ? msg : "(no error)");
+	ASSERT_CONTAINS(msg, want);
+	ASSERT_TRUE(untouched);
+	/* Every message starts with the file name and a position. */
+	ASSERT_EQ(strncmp(msg, "x.yaml:", 7), 0);
+}
+
+#define BAD(name, yaml, want)						\
+	TEST(bad_##name)						\
+	{								\
+		expect_err(failed, yaml, want);				\
+	}
+
+static const struct split_service *find_svc(const struct split_config *cfg,
+					    const char *ns, const char *name)
+{
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		if (!strcmp(cfg->svcs[i].ns, ns) &&
+		    !strcmp(cfg->svcs[i].name, name))
+			return &cfg->svcs[i];
+	return NULL;
+}
+
+static const char *addr_s(const struct split_addr *a)
+{
+	static char buf[8][64];
+	static int i;
+
+	i = (i + 1) % 8;
+	return split_addr_str(a, buf[i], sizeof(buf[i]));
+}
+
+/* ---- addresses ------------------------------------------------------------ */
+
+TEST(addr_roundtrip)
+{
+	static const char *const ok[] = {
+		"10.0.0.1", "0.0.0.0", "255.255.255.255", "fd00::1", "::",
+		"::1", "fd00:201:1::2", "2001:db8::ff00:42:8329",
+		"::ffff:10.1.2.3",
+	};
+	struct split_addr a;
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ASSERT_EQ(split_addr_parse(ok[i], &a), 0);
+		ASSERT_STREQ(split_addr_str(&a, buf, sizeof(buf)), ok[i]);
+	}
+	/* Non-canonical input comes back canonical. */
+	ASSERT_EQ(split_addr_parse("FD00:0:0::0001", &a), 0);
+	ASSERT_STREQ(split_addr_str(&a, buf, sizeof(buf)), "fd00::1");
+}
+
+TEST(addr_layout)
+{
+	static const uint8_t v4[16] = { 10, 201, 1, 2 };
+	static const uint8_t v6[16] = { 0xfd, 0x00, 0x02, 0x01, 0, 1,
+					[15] = 2 };
+	struct split_addr a;
+
+	memset(&a, 0xaa, sizeof(a));
+	ASSERT_EQ(split_addr_parse("10.201.1.2", &a), 0);
+	ASSERT_EQ(a.family, 4);
+	ASSERT_EQ(memcmp(a.bytes, v4, 16), 0);
+	ASSERT_EQ(split_addr_parse("fd00:201:1::2", &a), 0);
+	ASSERT_EQ(a.family, 6);
+	ASSERT_EQ(memcmp(a.bytes, v6, 16), 0);
+	ASSERT_EQ(split_addr_parse("::ffff:10.1.2.3", &a), 0);
+	ASSERT_EQ(a.family, 6);
+}
+
+TEST(addr_reject)
+{
+	static const char *const bad[] = {
+		"", " 10.0.0.1", "10.0.0.1 ", "10.0.0", "10.0.0.256",
+		"10.0.0.300", "1.2.3.4.5", "10.0.0.1/32", "fd00::1::2",
+		"fe80::1%eth0", "fd00::g", "localhost", "0x0a.0.0.1",
+		"[fd00::1]", "fd00::1 ", "10.0.0.1\n",
+	};
+	struct split_addr a = { .family = 9 };
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (split_addr_parse(bad[i], &a) != -1) {
+			fprintf(stderr, "  accepted '%s'\n", bad[i]);
+			ASSERT_TRUE(0);
+		}
+		ASSERT_EQ(a.family, 9);	/* untouched on error */
+	}
+	ASSERT_EQ(split_addr_parse(NULL, &a), -1);
+	ASSERT_STREQ(split_addr_str(&a, buf, sizeof(buf)), "?");
+	/* Too small a buffer gives "?", never a truncated address. */
+	ASSERT_EQ(split_addr_parse("fd00:201:1::2", &a), 0);
+	ASSERT_STREQ(split_addr_str(&a, buf, 8), "?");
+}
+
+TEST(errf_and_free)
+{
+	struct split_err err;
+	struct split_config cfg = { 0 };
+	struct split_service svc = { 0 };
+
+	ASSERT_EQ(split_errf(&err, "%s:%d: %s", "f", 3, "bad"), -1);
+	ASSERT_STREQ(err.msg, "f:3: bad");
+	ASSERT_EQ(split_errf(NULL, "x"), -1);
+	split_config_free(&cfg);	/* zeroed: a no-op */
+	split_config_free(&cfg);
+	split_service_free(&svc);
+	ASSERT_TRUE(cfg.svcs == NULL && cfg.nsvcs == 0);
+}
+
+/* ---- yaml tree ------------------------------------------------------------ */
+
+TEST(tree_positions_and_quoting)
+{
+	static const char y[] =
+		"# c\n"
+		"a: 50\n"
+		"b: \"50\"\n"
+		"c:\n"
+		"  - x\n"
+		"  - 'y'\n"
+		"d: {k: !!str 7, n: ~}\n"
+		"---\n"
+		"---\n"
+		"- 1\n";
+	struct yt_tree t;
+	struct split_err err;
+	const struct yt_node *r, *n;
+	const struct yt_pair *p;
+	size_t i = 0;
+
+	ASSERT_EQ(yt_parse("t.yaml", y, strlen(y), &t, &err), 0);
+	ASSERT_EQ(t.ndocs, 3);
+	r = t.docs[0].root;
+	ASSERT_EQ(r->kind, YT_MAPPING);
+	ASSERT_EQ(r->map.n, 4);
+	ASSERT_EQ(r->line, 2);
+	ASSERT_EQ(r->col, 1);
+
+	n = yt_map_get(r, "a");
+	ASSERT_EQ(n->kind, YT_SCALAR);
+	ASSERT_STREQ(n->scalar.value, "50");
+	ASSERT_FALSE(n->scalar.quoted);
+	ASSERT_EQ(n->line, 2);
+	ASSERT_EQ(n->col, 4);
+
+	n = yt_map_get(r, "b");
+	ASSERT_STREQ(n->scalar.value, "50");
+	ASSERT_TRUE(n->scalar.quoted);
+	ASSERT_EQ(n->line, 3);
+
+	n = yt_map_get(r, "c");
+	ASSERT_EQ(n->kind, YT_SEQUENCE);
+	ASSERT_EQ(n->seq.n, 2);
+	ASSERT_EQ(n->line, 5);
+	ASSERT_EQ(n->col, 3);
+	ASSERT_FALSE(n->seq.items[0]->scalar.quoted);
+	ASSERT_TRUE(n->seq.items[1]->scalar.quoted);
+	ASSERT_EQ(n->seq.items[1]->line, 6);
+	ASSERT_EQ(n->seq.items[1]->col, 5);
+
+	n = yt_map_get(r, "d");
+	ASSERT_EQ(n->kind, YT_MAPPING);
+	ASSERT_TRUE(yt_map_get(n, "k")->scalar.quoted);	/* !!str */
+	ASSERT_TRUE(yt_is_null(yt_map_get(n, "n")));
+	ASSERT_TRUE(yt_map_get(n, "zz") == NULL);
+	ASSERT_TRUE(yt_map_get(yt_map_get(r, "a"), "x") == NULL);
+	ASSERT_TRUE(yt_map_pair(n, "k") == &n->map.pairs[0]);
+
+	yt_map_for_each(p, r)
+		i++;
+	ASSERT_EQ(i, 4);
+	ASSERT_STREQ(r->map.pairs[3].key->scalar.value, "d");
+
+	/* "---" alone: an empty (null) document. */
+	ASSERT_TRUE(yt_is_null(t.docs[1].root));
+	ASSERT_EQ(t.docs[1].line, 8);
+	ASSERT_EQ(t.docs[2].root->kind, YT_SEQUENCE);
+	ASSERT_EQ(t.docs[2].line, 9);
+	yt_free(&t);
+	yt_free(&t);
+	ASSERT_TRUE(t.docs == NULL && t.name == NULL);
+}
+
+TEST(tree_empty_streams)
+{
+	static const char *const ys[] = { "", "# only a comment\n", "\n\n" };
+	struct yt_tree t;
+	struct split_err err;
+
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_EQ(yt_parse("t", ys[i], strlen(ys[i]), &t, &err), 0);
+		ASSERT_EQ(t.ndocs, 0);
+		yt_free(&t);
+	}
+}
+
+TEST(tree_errors)
+{
+	static const struct {
+		const char *y, *want;
+	} cases[] = {
+		{ "a: 1\nb: 2\na: 3\n", "t:3:1: duplicate key 'a' (first at 1:1)" },
+		{ "x: {a: 1, 'a': 2}\n", "t:1:11: duplicate key 'a' (first at 1:5)" },
+		{ "a: &x 1\n", "t:1:4: YAML anchors (&x) are not supported" },
+		{ "a: *x\n", "t:1:4: YAML aliases (*x) are not supported" },
+		{ "? [a]\n: 1\n", "t:1:3: mapping keys must be scalars, not a list" },
+		{ "a:\n\tb: 1\n", "t:2:1: found a tab character where YAML allows only spaces" },
+		{ "\xc3\xa9: \xc3\xa9\r\n\tb: 1\n", "t:2:1: found a tab character where YAML allows only spaces" },
+		{ "a: `x`\n", "t:1:4: found character that cannot start any token (while scanning for the next token)" },
+		{ "a: [1, 2\n", "t:2:1: did not find expected ',' or ']' (while parsing a flow sequence at 1:4)" },
+		{ "a: \"x\\0y\"\n", "t:1:4: scalar contains a NUL character" },
+		{ "a: \xff\n", "t:1:4: invalid leading UTF-8 octet (#FF)" },
+		{ "a: b\n\x01", "t:2:1: control characters are not allowed (#1)" },
+	};
+	struct yt_tree t;
+	struct split_err err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&t, 0xaa, sizeof(t));
+		ASSERT_EQ(yt_parse("t", cases[i].y, strlen(cases[i].y), &t, &err), -1);
+		ASSERT_CONTAINS(err.msg, cases[i].want);
+		ASSERT_TRUE(t.docs == NULL && t.ndocs == 0 && t.name == NULL);
+	}
+}
+
+TEST(tree_limits)
+{
+	struct split_err err;
+	struct yt_tree t;
+	char *y;
+	size_t n = 0;
+
+	/* The root mapping plus 63 lists is the deepest allowed. */
+	y = malloc(1024);
+	ASSERT_TRUE(y != NULL);
+	n = (size_t)sprintf(y, "a: ");
+	for (int i = 0; i < 63; i++)
+		y[n++] = '[';
+	for (int i = 0; i < 63; i++)
+		y[n++] = ']';
+	ASSERT_EQ(yt_parse("t", y, n, &t, &err), 0);
+	yt_free(&t);
+
+	n = (size_t)sprintf(y, "a: ");
+	for (int i = 0; i < 200; i++)
+		y[n++] = '[';
+	for (int i = 0; i < 200; i++)
+		y[n++] = ']';
+	y[n] = 0;
+	ASSERT_EQ(yt_parse("t", y, n, &t, &err), -1);
+	free(y);
+	ASSERT_CONTAINS(err.msg, "t:1:67: YAML nested too deeply (limit 64)");
+
+	/* 1,000,001 scalars in one flow list (plus the list itself). */
+	n = 0;
+	y = malloc(2 * (YT_MAX_NODES + 1) + 2);
+	ASSERT_TRUE(y != NULL);
+	y[n++] = '[';
+	for (int i = 0; i < YT_MAX_NODES + 1; i++) {
+		y[n++] = '1';
+		y[n++] = ',';
+	}
+	y[n - 1] = ']';
+	ASSERT_EQ(yt_parse("t", y, n, &t, &err), -1);
+	free(y);
+	ASSERT_CONTAINS(err.msg, "t:1:2000000: too many YAML nodes (limit 1000000)");
+}
+
+TEST(tree_int)
+{
+	static const struct {
+		const char *s;
+		int ret;
+		long long v;
+	} cases[] = {
+		{ "0", 0, 0 }, { "1", 0, 1 }, { "65535", 0, 65535 },
+		{ "-5", 0, -5 }, { "-0", 0, 0 },
+		{ "65536", -2, 0 }, { "-11", -2, 0 },
+		{ "99999999999999999999999", -2, 0 },
+		{ "12abc", -1, 0 }, { "1e3", -1, 0 }, { "0x10", -1, 0 },
+		{ "010", -1, 0 }, { "+1", -1, 0 }, { "", -1, 0 }, { "-", -1, 0 },
+		{ " 1", -1, 0 }, { "1 ", -1, 0 }, { "1_000", -1, 0 },
+		{ "1.0", -1, 0 }, { "9999999999999999999999x", -1, 0 },
+	};
+	long long v;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 777;
+		if (yt_parse_int(cases[i].s, -10, 65535, &v) != cases[i].ret) {
+			fprintf(stderr, "  '%s'\n", cases[i].s);
+			ASSERT_TRUE(0);
+		}
+		ASSERT_EQ(v, cases[i].ret ? 777 : cases[i].v);
+	}
+	ASSERT_EQ(yt_parse_int("-9223372036854775808", LLONG_MIN, 0, &v), 0);
+	ASSERT_EQ(v, LLONG_MIN);
+	ASSERT_EQ(yt_parse_int("9223372036854775807", 0, LLONG_MAX, &v), 0);
+	ASSERT_EQ(v, LLONG_MAX);
+	ASSERT_EQ(yt_parse_int("9223372036854775808", 0, LLONG_MAX, &v), -2);
+}
+
+TEST(tree_int_node)
+{
+	static const char y[] =
+		"a: 50\nb: \"50\"\nc: [1]\nd: 12abc\ne: 70000\nf:\ng: !!int 7\n"
+		"h: !!float 7\n";
+	struct yt_tree t;
+	struct split_err err;
+	const struct yt_node *r;
+	long long v;
+
+	ASSERT_EQ(yt_parse("t.yaml", y, strlen(y), &t, &err), 0);
+	r = t.docs[0].root;
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "a"), "a", 0, 100, &v, &err), 0);
+	ASSERT_EQ(v, 50);
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "g"), "g", 0, 100, &v, &err), 0);
+	ASSERT_EQ(v, 7);
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "b"), "weight", 0, 100, &v, &err), -1);
+	ASSERT_STREQ(err.msg, "t.yaml:2:4: weight must be an integer, not a quoted string (\"50\")");
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "c"), "c", 0, 100, &v, &err), -1);
+	ASSERT_STREQ(err.msg, "t.yaml:3:4: c must be an integer, not a list");
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "d"), "d", 0, 100, &v, &err), -1);
+	ASSERT_STREQ(err.msg, "t.yaml:4:4: d must be a decimal integer, got '12abc'");
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "e"), "e", 1, 65535, &v, &err), -1);
+	ASSERT_STREQ(err.msg, "t.yaml:5:4: e 70000 is out of range (1..65535)");
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "f"), "f", 1, 65535, &v, &err), -1);
+	ASSERT_CONTAINS(err.msg, ":6:3: f must be an integer, not null");
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "h"), "h", 1, 65535, &v, &err), -1);
+	ASSERT_CONTAINS(err.msg, "h must be an integer, not tagged tag:yaml.org,2002:float");
+	ASSERT_EQ(yt_int(&t, NULL, "z", 1, 65535, &v, &err), -1);
+	ASSERT_STREQ(err.msg, "t.yaml: z is required");
+	yt_free(&t);
+}
+
+/* ---- the services file: valid input ---------------------------------------- */
+
+static const char valid_yaml[] =
+	"# two services and some empty documents\n"	/* 1 */
+	"---\n"
+	"apiVersion: split.dev/v1\n"
+	"kind: Service\n"
+	"metadata:\n"					/* 5 */
+	"  name: reviews\n"
+	"  labels: {app: reviews}\n"
+	"  annotations:\n"
+	"    note: \"anything: goes\"\n"
+	"spec:\n"					/* 10 */
+	"  clusterIP: 10.96.0.10\n"
+	"  clusterIPs: [10.96.0.10, \"fd00:96::10\"]\n"
+	"  ports:\n"
+	"  - name: http\n"
+	"    port: 9080\n"				/* 15 */
+	"    targetPort: 8080\n"
+	"  - name: dns\n"
+	"    port: 9080\n"
+	"    protocol: UDP\n"
+	"  endpoints:\n"				/* 20 */
+	"  - addresses: [10.201.1.2, \"fd00:201:1::2\"]\n"
+	"    labels: {app: reviews, version: v1}\n"
+	"  - addresses:\n"
+	"    - 10.201.1.3\n"
+	"    labels:\n"					/* 25 */
+	"      version: v1\n"
+	"      pod-template-hash: \"\"\n"
+	"  - addresses: [\"fd00:201:2::2\"]\n"
+	"    labels: {version: \"v2\"}\n"
+	"  - addresses: [10.201.3.2]\n"		/* 30 */
+	"    labels: {version: v3}\n"
+	"---\n"
+	"---\n"
+	"apiVersion: split.dev/v1\n"
+	"kind: Service\n"				/* 35 */
+	"metadata: {name: ratings, namespace: prod}\n"
+	"spec:\n"
+	"  clusterIPs: [\"fd00:96::20\"]\n"
+	"  ports:\n"
+	"  - port: 53\n"				/* 40 */
+	"    protocol: UDP\n"
+	"  - port: 53\n"
+	"  endpoints: []\n"
+	"---\n"
+	"# same name, other namespace; same VIP, other port\n"
+	"apiVersion: split.dev/v1\n"
+	"kind: Service\n"
+	"metadata:\n"
+	"  name: reviews\n"
+	"  namespace: canary\n"
+	"spec:\n"
+	"  clusterIP: 10.96.0.10\n"
+	"  ports: [{port: 80, targetPort: 9080}]\n"
+	"...\n";
+
+TEST(valid_multi_document)
+{
+	struct split_config cfg = { 0 };
+	struct split_err err = { { 0 } };
+	const struct split_service *s;
+
+	ASSERT_EQ(split_services_parse("x.yaml", valid_yaml, strlen(valid_yaml),
+				       &cfg, &err), 0);
+	ASSERT_STREQ(err.msg, "");
+	ASSERT_EQ(cfg.nsvcs, 3);
+
+	s = &cfg.svcs[0];
+	ASSERT_STREQ(s->name, "reviews");
+	ASSERT_STREQ(s->ns, "default");
+	ASSERT_EQ(s->nvips, 2);
+	ASSERT_EQ(s->vips[0].family, 4);
+	ASSERT_STREQ(addr_s(&s->vips[0]), "10.96.0.10");
+	ASSERT_EQ(s->vips[1].family, 6);
+	ASSERT_STREQ(addr_s(&s->vips[1]), "fd00:96::10");
+	ASSERT_EQ(s->nports, 2);
+	ASSERT_EQ(s->ports[0].port, 9080);
+	ASSERT_EQ(s->ports[0].target_port, 8080);
+	ASSERT_EQ(s->ports[0].proto, IPPROTO_TCP);
+	ASSERT_EQ(s->ports[1].port, 9080);
+	ASSERT_EQ(s->ports[1].target_port, 9080);
+	ASSERT_EQ(s->ports[1].proto, IPPROTO_UDP);
+	ASSERT_EQ(s->neps, 5);
+	ASSERT_STREQ(addr_s(&s->eps[0].addr), "10.201.1.2");
+	ASSERT_STREQ(s->eps[0].version, "v1");
+	ASSERT_EQ(s->eps[1].addr.family, 6);
+	ASSERT_STREQ(addr_s(&s->eps[1].addr), "fd00:201:1::2");
+	ASSERT_STREQ(s->eps[1].version, "v1");
+	ASSERT_STREQ(addr_s(&s->eps[2].addr), "10.201.1.3");
+	ASSERT_STREQ(s->eps[2].version, "v1");
+	ASSERT_STREQ(addr_s(&s->eps[3].addr), "fd00:201:2::2");
+	ASSERT_STREQ(s->eps[3].version, "v2");
+	ASSERT_STREQ(addr_s(&s->eps[4].addr), "10.201.3.2");
+	ASSERT_STREQ(s->eps[4].version, "v3");
+	ASSERT_EQ(s->nversions, 3);
+	ASSERT_STREQ(s->versions[0].name, "v1");
+	ASSERT_EQ(s->versions[0].weight, 3);
+	ASSERT_STREQ(s->versions[1].name, "v2");
+	ASSERT_EQ(s->versions[1].weight, 1);
+	ASSERT_STREQ(s->versions[2].name, "v3");
+	ASSERT_EQ(s->versions[2].weight, 1);
+	ASSERT_FALSE(s->routed);
+
+	s = &cfg.svcs[1];
+	ASSERT_STREQ(s->name, "ratings");
+	ASSERT_STREQ(s->ns, "prod");
+	ASSERT_EQ(s->nvips, 1);
+	ASSERT_EQ(s->vips[0].family, 6);
+	ASSERT_STREQ(addr_s(&s->vips[0]), "fd00:96::20");
+	ASSERT_EQ(s->nports, 2);
+	ASSERT_EQ(s->ports[0].port, 53);
+	ASSERT_EQ(s->ports[0].target_port, 53);
+	ASSERT_EQ(s->ports[0].proto, IPPROTO_UDP);
+	ASSERT_EQ(s->ports[1].proto, IPPROTO_TCP);
+	ASSERT_EQ(s->neps, 0);
+	ASSERT_EQ(s->nversions, 0);
+	ASSERT_TRUE(s->eps == NULL && s->versions == NULL);
+	ASSERT_FALSE(s->routed);
+
+	s = &cfg.svcs[2];
+	ASSERT_STREQ(s->name, "reviews");
+	ASSERT_STREQ(s->ns, "canary");
+	ASSERT_EQ(s->nvips, 1);
+	ASSERT_STREQ(addr_s(&s->vips[0]), "10.96.0.10");
+	ASSERT_EQ(s->nports, 1);
+	ASSERT_EQ(s->ports[0].port, 80);
+	ASSERT_EQ(s->ports[0].target_port, 9080);
+	ASSERT_EQ(s->ports[0].proto, IPPROTO_TCP);
+	ASSERT_EQ(s->neps, 0);
+
+	split_config_free(&cfg);
+	ASSERT_TRUE(cfg.svcs == NULL && cfg.nsvcs == 0);
+}
+
+static const char *data_path(char *buf, size_t len)
+{
+	const char *dir = getenv("SPLIT_TEST_DATA");
+
+	snprintf(buf, len, "%s/services.yaml", dir ? dir : "tests/data");
+	return buf;
+}
+
+TEST(testbed_file)
+{
+	static const char *const addrs[] = {
+		"10.201.1.2", "fd00:201:1::2", "10.201.1.3", "fd00:201:1::3",
+		"10.201.2.2", "fd00:201:2::2", "10.201.3.2", "fd00:201:3::2",
+	};
+	static const char *const vers[] = {
+		"v1", "v1", "v1", "v1", "v2", "v2", "v3", "v3",
+	};
+	struct split_config cfg = { 0 };
+	struct split_err err = { { 0 } };
+	const struct split_service *s;
+	char path[512];
+
+	ASSERT_EQ(split_services_load(data_path(path, sizeof(path)), &cfg, &err), 0);
+	ASSERT_EQ(cfg.nsvcs, 1);
+	s = find_svc(&cfg, "default", "reviews");
+	ASSERT_TRUE(s != NULL);
+	ASSERT_EQ(s->nvips, 2);
+	ASSERT_STREQ(addr_s(&s->vips[0]), "10.96.0.10");
+	ASSERT_STREQ(addr_s(&s->vips[1]), "fd00:96::10");
+	ASSERT_EQ(s->nports, 2);
+	ASSERT_EQ(s->ports[0].port, 9080);
+	ASSERT_EQ(s->ports[0].target_port, 9080);
+	ASSERT_EQ(s->ports[0].proto, IPPROTO_TCP);
+	ASSERT_EQ(s->ports[1].port, 9080);
+	ASSERT_EQ(s->ports[1].target_port, 9080);
+	ASSERT_EQ(s->ports[1].proto, IPPROTO_UDP);
+	ASSERT_EQ(s->neps, 8);
+	for (size_t i = 0; i < 8; i++) {
+		ASSERT_STREQ(addr_s(&s->eps[i].addr), addrs[i]);
+		ASSERT_STREQ(s->eps[i].version, vers[i]);
+	}
+	ASSERT_EQ(s->nversions, 3);
+	ASSERT_STREQ(s->versions[0].name, "v1");
+	ASSERT_EQ(s->versions[0].weight, 4);
+	ASSERT_STREQ(s->versions[1].name, "v2");
+	ASSERT_EQ(s->versions[1].weight, 2);
+	ASSERT_STREQ(s->versions[2].name, "v3");
+	ASSERT_EQ(s->versions[2].weight, 2);
+	ASSERT_FALSE(s->routed);
+	split_config_free(&cfg);
+}
+
+TEST(load_missing_file)
+{
+	struct split_config cfg = { 0 };
+	struct split_err err;
+
+	ASSERT_EQ(split_services_load("/nonexistent/services.yaml", &cfg, &err), -1);
+	ASSERT_STREQ(err.msg, "/nonexistent/services.yaml: No such file or directory");
+	ASSERT_TRUE(cfg.svcs == NULL);
+}
+
+TEST(empty_inputs)
+{
+	static const char *const ys[] = {
+		"", "\n", "# nothing\n", "---\n", "---\n...\n---\n", "~\n",
+		"--- null\n",
+	};
+	struct split_config cfg;
+	struct split_err err;
+
+	for (size_t i = 0; i < sizeof(ys) / sizeof(ys[0]); i++) {
+		memset(&cfg, 0xaa, sizeof(cfg));
+		ASSERT_EQ(split_services_parse("x.yaml", ys[i], strlen(ys[i]),
+					       &cfg, &err), 0);
+		ASSERT_EQ(cfg.nsvcs, 0);
+		ASSERT_TRUE(cfg.svcs == NULL);
+	}
+}
+
+/* Valid oddities: lenient where Kubernetes is. */
+TEST(valid_details)
+{
+	static const char y[] =
+		"apiVersion: split.dev/v1\n"
+		"kind: Service\n"
+		"metadata:\n"
+		"  name: a\n"
+		"  namespace:\n"			/* null: the default */
+		"spec:\n"
+		"  clusterIP: \"fd00::1\"\n"
+		"  clusterIPs: [\"FD00:0::1\", 10.0.0.1]\n"	/* agree */
+		"  ports:\n"
+		"  - {port: 1, protocol: UDP, targetPort: 65535}\n"
+		"  endpoints:\n"
+		"  - addresses: [10.1.0.1]\n"
+		"    labels: {version: 1.10}\n"	/* plain scalar: text kept */
+		"  - addresses: [10.1.0.2]\n"
+		"    labels: {version: V_2.x-Y}\n";
+	struct split_config cfg = { 0 };
+	struct split_err err;
+	const struct split_service *s;
+
+	ASSERT_EQ(split_services_parse("x.yaml", y, strlen(y), &cfg, &err), 0);
+	s = &cfg.svcs[0];
+	ASSERT_STREQ(s->ns, "default");
+	ASSERT_EQ(s->nvips, 2);
+	ASSERT_STREQ(addr_s(&s->vips[0]), "fd00::1");
+	ASSERT_STREQ(addr_s(&s->vips[1]), "10.0.0.1");
+	ASSERT_EQ(s->ports[0].port, 1);
+	ASSERT_EQ(s->ports[0].target_port, 65535);
+	ASSERT_EQ(s->nversions, 2);
+	ASSERT_STREQ(s->versions[0].name, "1.10");
+	ASSERT_STREQ(s->versions[1].name, "V_2.x-Y");
+	split_config_free(&cfg);
+}
+
+/* ---- the services file: errors --------------------------------------------- */
+
+#define HDR	"apiVersion: split.dev/v1\nkind: Service\n"	/* lines 1-2 */
+#define META	"metadata:\n  name: reviews\n"			/* lines 3-4 */
+#define SPEC	"spec:\n  clusterIP: 10.96.0.10\n"		/* lines 5-6 */
+#define PORTS	"  ports:\n  - port: 9080\n"			/* lines 7-8 */
+#define EPS	"  endpoints:\n  - addresses: [10.201.1.2]\n"	/* lines 9-10 */ \
+		"    labels: {version: v1}\n"			/* line 11 */
+#define SVC	HDR META SPEC PORTS EPS
+
+TEST(base_is_valid)
+{
+	int untouched;
+
+	ASSERT_TRUE(parse_err(SVC, &untouched) == NULL);
+	ASSERT_TRUE(parse_err(SVC "---\n" SVC, &untouched) != NULL);
+}
+
+/* addresses */
+BAD(endpoint_ip,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [10.201.1.2, 10.0.0.300]\n"
+    "    labels: {version: v1}\n",
+    "x.yaml:10:29: spec.endpoints[0].addresses[1] '10.0.0.300' is not an IP address")
+BAD(endpoint_ip_space,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [\" 10.201.1.2\"]\n"
+    "    labels: {version: v1}\n",
+    "x.yaml:10:17: spec.endpoints[0].addresses[0] ' 10.201.1.2' is not an IP address")
+BAD(cluster_ip,
+    HDR META "spec:\n  clusterIP: 10.96.0\n" PORTS,
+    "x.yaml:6:14: spec.clusterIP '10.96.0' is not an IP address")
+BAD(cluster_ip_none,
+    HDR META "spec:\n  clusterIP: None\n" PORTS,
+    "x.yaml:6:14: spec.clusterIP 'None' is not an IP address (headless services are not supported)")
+BAD(two_ipv4_cluster_ips,
+    HDR META "spec:\n  clusterIPs: [10.96.0.10, 10.96.0.11]\n" PORTS,
+    "x.yaml:6:28: spec.clusterIPs[1]: a second IPv4 address (10.96.0.11, after 10.96.0.10 at 6:16); at most one per family")
+BAD(two_ipv6_cluster_ips,
+    HDR META "spec:\n  clusterIPs: [\"fd00::1\", 10.0.0.1, \"fd00::2\"]\n" PORTS,
+    "x.yaml:6:37: spec.clusterIPs[2]: a second IPv6 address (fd00::2, after fd00::1 at 6:16)")
+BAD(cluster_ip_mismatch,
+    HDR META "spec:\n  clusterIP: 10.96.0.11\n  clusterIPs: [10.96.0.10]\n" PORTS,
+    "x.yaml:6:14: spec.clusterIP 10.96.0.11 does not match spec.clusterIPs[0] 10.96.0.10 (7:16)")
+BAD(no_vip,
+    HDR META "spec:\n" PORTS,
+    "x.yaml:6:3: a service needs an address: spec.clusterIP or spec.clusterIPs")
+BAD(empty_cluster_ips,
+    HDR META "spec:\n  clusterIPs: []\n" PORTS,
+    "x.yaml:6:15: a service needs an address")
+
+/* ports */
+BAD(port_zero,
+    HDR META SPEC "  ports:\n  - port: 0\n",
+    "x.yaml:8:11: spec.ports[0].port 0 is out of range (1..65535)")
+BAD(port_70000,
+    HDR META SPEC "  ports:\n  - port: 70000\n",
+    "x.yaml:8:11: spec.ports[0].port 70000 is out of range (1..65535)")
+BAD(port_abc,
+    HDR META SPEC "  ports:\n  - port: abc\n",
+    "x.yaml:8:11: spec.ports[0].port must be a decimal integer, got 'abc'")
+BAD(port_quoted,
+    HDR META SPEC "  ports:\n  - port: \"9080\"\n",
+    "x.yaml:8:11: spec.ports[0].port must be an integer, not a quoted string (\"9080\")")
+BAD(port_hex,
+    HDR META SPEC "  ports:\n  - port: 0x10\n",
+    "x.yaml:8:11: spec.ports[0].port must be a decimal integer, got '0x10'")
+BAD(port_exp,
+    HDR META SPEC "  ports:\n  - name: a\n    port: 1e3\n",
+    "x.yaml:9:11: spec.ports[0].port must be a decimal integer, got '1e3'")
+BAD(port_list,
+    HDR META SPEC "  ports:\n  - port: [1]\n",
+    "x.yaml:8:11: spec.ports[0].port must be an integer, not a list")
+BAD(port_missing,
+    HDR META SPEC "  ports:\n  - name: http\n",
+    "x.yaml:8:5: spec.ports[0].port is required")
+BAD(target_port_named,
+    HDR META SPEC PORTS "    targetPort: http\n",
+    "x.yaml:9:17: spec.ports[0].targetPort 'http': numeric targetPort required")
+BAD(target_port_range,
+    HDR META SPEC PORTS "    targetPort: 0\n",
+    "x.yaml:9:17: spec.ports[0].targetPort 0 is out of range (1..65535)")
+BAD(protocol_sctp,
+    HDR META SPEC PORTS "    protocol: SCTP\n",
+    "x.yaml:9:15: spec.ports[0].protocol 'SCTP' is not supported (TCP or UDP)")
+BAD(protocol_lower,
+    HDR META SPEC PORTS "    protocol: tcp\n",
+    "x.yaml:9:15: spec.ports[0].protocol 'tcp' is not supported (TCP or UDP)")
+BAD(port_name,
+    HDR META SPEC PORTS "    name: HTTP\n",
+    "x.yaml:9:11: spec.ports[0].name 'HTTP' must be a DNS-1123 label")
+BAD(duplicate_port,
+    HDR META SPEC PORTS "  - port: 9080\n    protocol: TCP\n",
+    "x.yaml:9:11: spec.ports[1]: duplicate port 9080/TCP (first at 8:11)")
+BAD(ports_not_list,
+    HDR META SPEC "  ports: 9080\n",
+    "x.yaml:7:10: spec.ports must be a list, not a string")
+BAD(ports_empty,
+    HDR META SPEC "  ports: []\n",
+    "x.yaml:7:10: spec.ports must not be empty")
+BAD(ports_missing,
+    HDR META SPEC,
+    "x.yaml:6:3: spec.ports is required")
+BAD(port_entry_not_map,
+    HDR META SPEC "  ports: [9080]\n",
+    "x.yaml:7:11: spec.ports[0] must be a mapping, not a string")
+
+/* metadata */
+BAD(name_missing,
+    HDR "metadata:\n  namespace: default\n" SPEC PORTS,
+    "x.yaml:4:3: metadata.name is required")
+BAD(name_null,
+    HDR "metadata:\n  name:\n" SPEC PORTS,
+    "x.yaml:4:8: metadata.name is required")
+BAD(name_upper,
+    HDR "metadata:\n  name: Reviews\n" SPEC PORTS,
+    "x.yaml:4:9: metadata.name 'Reviews' must be a DNS-1035 label")
+BAD(name_digit,
+    HDR "metadata:\n  name: 1reviews\n" SPEC PORTS,
+    "x.yaml:4:9: metadata.name '1reviews' must be a DNS-1035 label")
+BAD(name_dash,
+    HDR "metadata:\n  name: reviews-\n" SPEC PORTS,
+    "x.yaml:4:9: metadata.name 'reviews-' must be a DNS-1035 label")
+BAD(name_64,
+    HDR "metadata:\n  name: a123456789012345678901234567890123456789012345678901234567890123\n"
+    SPEC PORTS,
+    "x.yaml:4:9: metadata.name 'a123456789012345678901234567890123456789012345678901234567890123' must be a DNS-1035 label")
+BAD(namespace_bad,
+    HDR "metadata:\n  name: reviews\n  namespace: Prod\n" SPEC PORTS,
+    "x.yaml:5:14: metadata.namespace 'Prod' must be a DNS-1123 label")
+BAD(metadata_not_map,
+    HDR "metadata: reviews\n" SPEC PORTS,
+    "x.yaml:3:11: metadata must be a mapping, not a string")
+BAD(metadata_labels_not_map,
+    HDR META "  labels: [a]\n" SPEC PORTS,
+    "x.yaml:5:11: metadata.labels must be a mapping, not a list")
+BAD(metadata_missing,
+    HDR SPEC PORTS,
+    "x.yaml:1:1: metadata is required")
+BAD(spec_missing,
+    HDR META,
+    "x.yaml:1:1: spec is required")
+
+/* endpoints and labels */
+BAD(version_missing,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [10.201.1.2]\n    labels: {app: reviews}\n",
+    "x.yaml:11:13: spec.endpoints[0].labels: the 'version' label is required")
+BAD(version_empty,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [10.201.1.2]\n    labels: {version: \"\"}\n",
+    "x.yaml:11:23: spec.endpoints[0].labels.version must not be empty")
+BAD(labels_missing,
+    HDR META SPEC PORTS "  endpoints:\n  - addresses: [10.201.1.2]\n",
+    "x.yaml:10:5: spec.endpoints[0].labels is required (with a 'version' label)")
+BAD(label_value_64,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [10.201.1.2]\n"
+    "    labels: {version: v1, app: a123456789012345678901234567890123456789012345678901234567890123}\n",
+    "x.yaml:11:32: spec.endpoints[0].labels.app 'a123456789012345678901234567890123456789012345678901234567890123' is not a valid label value")
+BAD(label_value_chars,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [10.201.1.2]\n    labels: {version: v1_}\n",
+    "x.yaml:11:23: spec.endpoints[0].labels.version 'v1_' is not a valid label value")
+BAD(label_value_list,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [10.201.1.2]\n    labels: {version: [v1]}\n",
+    "x.yaml:11:23: spec.endpoints[0].labels.version must be a string, not a list")
+BAD(duplicate_endpoint,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [10.201.1.2, \"fd00::1\"]\n    labels: {version: v1}\n"
+    "  - addresses: [\"fd00:0::1\"]\n    labels: {version: v2}\n",
+    "x.yaml:12:17: duplicate endpoint address fd00::1 in service default/reviews (first at 10:29)")
+BAD(endpoints_not_list,
+    HDR META SPEC PORTS "  endpoints: {addresses: [10.201.1.2]}\n",
+    "x.yaml:9:14: spec.endpoints must be a list, not a mapping")
+BAD(addresses_not_list,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: 10.201.1.2\n    labels: {version: v1}\n",
+    "x.yaml:10:16: spec.endpoints[0].addresses must be a list, not a string")
+BAD(addresses_empty,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: []\n    labels: {version: v1}\n",
+    "x.yaml:10:16: spec.endpoints[0].addresses must not be empty")
+BAD(labels_not_map,
+    HDR META SPEC PORTS
+    "  endpoints:\n  - addresses: [10.201.1.2]\n    labels: [version]\n",
+    "x.yaml:11:13: spec.endpoints[0].labels must be a mapping, not a list")
+
+/* services */
+BAD(duplicate_service,
+    SVC "---\n" SVC,
+    "x.yaml:16:9: duplicate service default/reviews (first at 4:9)")
+BAD(vip_conflict,
+    SVC "---\n" HDR "metadata:\n  name: ratings\n" SPEC PORTS,
+    "x.yaml:18:14: service default/ratings: 10.96.0.10:9080/TCP is already used by service default/reviews (6:14)")
+BAD(vip_conflict_v6,
+    HDR META "spec:\n  clusterIPs: [\"fd00::10\"]\n" PORTS "---\n"
+    HDR "metadata:\n  name: ratings\n" "spec:\n  clusterIP: \"fd00:0::10\"\n" PORTS,
+    "x.yaml:15:14: service default/ratings: [fd00::10]:9080/TCP is already used by service default/reviews (6:16)")
+
+/* unknown fields and kinds */
+BAD(unknown_spec_field,
+    SVC "  sessionAffinity: None\n",
+    "x.yaml:12:3: unknown field 'spec.sessionAffinity'")
+BAD(unknown_port_field,
+    HDR META SPEC PORTS "    nodePort: 30080\n",
+    "x.yaml:9:5: unknown field 'spec.ports[0].nodePort'")
+BAD(unknown_top_field,
+    SVC "status: {}\n",
+    "x.yaml:12:1: unknown field 'status'")
+BAD(unknown_metadata_field,
+    HDR META "  uid: 1234\n" SPEC PORTS,
+    "x.yaml:5:3: unknown field 'metadata.uid'")
+BAD(unknown_endpoint_field,
+    SVC "    hostname: pod-1\n",
+    "x.yaml:12:5: unknown field 'spec.endpoints[0].hostname'")
+BAD(unsupported_kind,
+    "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\n"
+    "metadata: {name: reviews}\nspec: {hosts: [reviews]}\n",
+    "x.yaml:2:7: unsupported kind 'VirtualService' (apiVersion 'networking.istio.io/v1beta1')")
+BAD(unsupported_api_version,
+    SVC "---\napiVersion: v1\nkind: Service\n",
+    "x.yaml:14:7: unsupported kind 'Service' (apiVersion 'v1')")
+BAD(kind_missing,
+    "apiVersion: split.dev/v1\n" META SPEC PORTS,
+    "x.yaml:1:1: kind is required")
+BAD(doc_not_map,
+    SVC "---\n- a\n- b\n",
+    "x.yaml:13:1: a document must be a mapping, not a list")
+
+/* YAML itself */
+BAD(tab_indent,
+    HDR "metadata:\n\tname: reviews\n" SPEC PORTS,
+    "x.yaml:4:1: found a tab character where YAML allows only spaces (indent with spaces)")
+BAD(bad_syntax,
+    HDR META "spec:\n  clusterIPs: [10.96.0.10\n" PORTS,
+    "x.yaml:7:8: did not find expected ',' or ']' (while parsing a flow sequence at 6:15)")
+BAD(bad_indent,
+    HDR META "spec:\n  clusterIP: 10.96.0.10\n ports: []\n",
+    "x.yaml:7:2: did not find expected key (while parsing a block mapping at 1:1)")
+BAD(anchor,
+    HDR "metadata: &m\n  name: reviews\n" SPEC PORTS,
+    "x.yaml:3:11: YAML anchors (&m) are not supported")
+BAD(alias,
+    HDR META SPEC PORTS "  - port: *p\n",
+    "x.yaml:9:11: YAML aliases (*p) are not supported")
+BAD(merge_key,
+    HDR META SPEC "  ports:\n  - <<: *base\n",
+    "x.yaml:8:9: YAML aliases (*base) are not supported")
+BAD(duplicate_key,
+    HDR "metadata:\n  name: reviews\n  name: ratings\n" SPEC PORTS,
+    "x.yaml:5:3: duplicate key 'name' (first at 4:3)")
+BAD(duplicate_key_quoted,
+    HDR META "spec:\n  clusterIP: 10.96.0.10\n  \"clusterIP\": 10.96.0.11\n" PORTS,
+    "x.yaml:7:3: duplicate key 'clusterIP' (first at 6:3)")
+BAD(bad_utf8,
+    HDR META "  namespace: d\xc3\x28\n" SPEC PORTS,
+    "x.yaml:5:16: invalid trailing UTF-8 octet (#28)")
+BAD(nul_in_scalar,
+    HDR "metadata:\n  name: \"reviews\\0evil\"\n" SPEC PORTS,
+    "x.yaml:4:9: scalar contains a NUL character")
+
+/* limits: 257 ports, 4097 endpoint addresses. fmt gets (i + 1, a, b) with
+ * a.b unique for i < 62500. */
+static char *gen_many(const char *head, const char *fmt, int n)
+{
+	size_t cap = strlen(head) + (size_t)n * 64 + 1, len;
+	char *y = malloc(cap);
+
+	if (!y)
+		abort();
+	len = (size_t)snprintf(y, cap, "%s", head);
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(y + len, cap - len, fmt, i + 1,
+					1 + i / 250, 1 + i % 250);
+	return y;
+}
+
+TEST(too_many_ports)
+{
+	char *y = gen_many(HDR META SPEC "  ports:\n", "  - port: %d\n", 257);
+	int untouched;
+
+	expect_err(failed, y, "x.yaml:264:5: too many ports in one service (limit 256)");
+	free(y);
+	y = gen_many(HDR META SPEC "  ports:\n", "  - port: %d\n", 256);
+	ASSERT_TRUE(parse_err(y, &untouched) == NULL);
+	free(y);
+}
+
+TEST(too_many_endpoints)
+{
+	static const char fmt[] =
+		"  - addresses: [10.1.%2$d.%3$d]\n    labels: {version: v%1$d}\n";
+	char *y = gen_many(HDR META SPEC PORTS "  endpoints:\n", fmt, 4097);
+	int untouched;
+
+	expect_err(failed, y, "x.yaml:8202:17: too many endpoint addresses in one service (limit 4096)");
+	free(y);
+	y = gen_many(HDR META SPEC PORTS "  endpoints:\n", fmt, 4096);
+	ASSERT_TRUE(parse_err(y, &untouched) == NULL);
+	free(y);
+}

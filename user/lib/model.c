@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * model.c - small helpers of the in-memory model: errors, addresses, and
+ * freeing services and configs.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "model.h"
+
+int split_errf(struct split_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *split_addr_str(const struct split_addr *a, char *buf, size_t len)
+{
+	const char *s = NULL;
+
+	if (!buf || !len)
+		return buf;
+	if (a && a->family == 4)
+		s = inet_ntop(AF_INET, a->bytes, buf, len);
+	else if (a && a->family == 6)
+		s = inet_ntop(AF_INET6, a->bytes, buf, len);
+	if (!s)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+int split_addr_parse(const char *s, struct split_addr *a)
+{
+	struct split_addr tmp;
+
+	if (!s || !a)
+		return -1;
+	memset(&tmp, 0, sizeof(tmp));
+	/* inet_pton is strict: no spaces, no leading zeros in IPv4, no
+	 * zone ids, no short forms such as "10.1". */
+	if (inet_pton(AF_INET, s, tmp.bytes) == 1)
+		tmp.family = 4;
+	else if (inet_pton(AF_INET6, s, tmp.bytes) == 1)
+		tmp.family = 6;
+	else
+		return -1;
+	*a = tmp;
+	return 0;
+}
+
+void split_service_free(struct split_service *svc)
+{
+	if (!svc)
+		return;
+	free(svc->ports);
+	free(svc->eps);
+	free(svc->versions);
+	memset(svc, 0, sizeof(*svc));
+}
+
+void split_config_free(struct split_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->nsvcs && cfg->svcs; i++)
+		split_service_free(&cfg->svcs[i]);
+	free(cfg->svcs);
+	memset(cfg, 0, sizeof(*cfg));
+}
