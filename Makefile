@@ -12,7 +12,7 @@ CC       ?= gcc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 BUILD    := build
-PKGS     := libbpf libelf zlib yaml-0.1
+PKGS     := libbpf libelf zlib yaml-0.1 libpcre2-8
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
@@ -44,7 +44,7 @@ deps $(DEPS_STAMP): scripts/deps.sh
 	@sh scripts/deps.sh
 	@touch $(DEPS_STAMP)
 
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml)
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) | $(DEPS_STAMP)

@@ -101,7 +101,8 @@ struct split_weight_val {
 	char service[SPLIT_NAME_LEN];
 	char version[SPLIT_NAME_LEN];
 	__u32 weight;		/* configured weight (relative) */
-	__u32 endpoints;	/* endpoints of this version (all families) */
+	__u32 endpoints4;	/* IPv4 endpoint addresses of this version */
+	__u32 endpoints6;	/* IPv6 endpoint addresses of this version */
 	__u32 slots4;		/* slots this version holds in the IPv4 table */
 	__u32 slots6;		/* ... and in the IPv6 table */
 };
@@ -138,6 +139,108 @@ struct split_udp_aff_key {
 struct split_udp_aff_val {
 	__u32 backend_id;
 	__u32 pad;
+};
+
+/* ==== XDP/tc datapath ===================================================== */
+/*
+ * North-south DNAT (bpf/split_xdp.bpf.c, bpf/split_tc.bpf.c, helpers in
+ * bpf/split_nat.bpf.h). A flow is the 5-tuple as the client sent it; its
+ * conntrack entry (ct) holds the backend, and a second entry (ct_rev), keyed
+ * by the reply's 5-tuple, lets tc turn replies back into VIP:port.
+ *
+ * Flow hash (same on every node, so a node without the entry agrees): Linux
+ * jhash2() (Bob Jenkins' lookup3) over 10 u32 words, initval
+ * SPLIT_FLOW_HASH_SEED:
+ *   w[0..3] = source address, w[4..7] = destination address (each 32-bit
+ *             word as a host-order number, i.e. ntohl(); IPv4 uses w[0] and
+ *             w[4], the other address words are 0)
+ *   w[8]    = ntohs(sport) << 16 | ntohs(dport)
+ *   w[9]    = IP protocol (6 or 17)
+ * slot = hash % SPLIT_TABLE_SLOTS (split_pick()).
+ */
+
+#define SPLIT_MAX_CT		262144	/* flows in ct, and in ct_rev (LRU) */
+#define SPLIT_HDR_MAX		256	/* L4 header must end within this many bytes of the frame */
+#define SPLIT_V6_MAX_EXT	4	/* IPv6 hop-by-hop/dest-options/fragment headers walked */
+#define SPLIT_FLOW_HASH_SEED	0x53504c54U	/* "SPLT": jhash2 initval */
+#define SPLIT_NAT_STATS_SLOTS	32	/* entries of nat_stats (>= SPLIT_NS_MAX) */
+
+#define SPLIT_MAP_CT		"ct"		/* client 5-tuple -> backend (conntrack) */
+#define SPLIT_MAP_CT_REV	"ct_rev"	/* reply 5-tuple -> VIP:port (reverse NAT) */
+#define SPLIT_MAP_BE_STATS	"be_stats"	/* backend id -> flows/packets/bytes, per CPU */
+#define SPLIT_MAP_VER_STATS	"ver_stats"	/* (service, version) -> flows/packets/bytes, per CPU */
+#define SPLIT_MAP_NAT_STATS	"nat_stats"	/* enum split_nat_stat -> packets, per CPU */
+
+/* ct and ct_rev: key. A 5-tuple exactly as it appears in the packet (ct:
+ * client -> VIP; ct_rev: backend -> client). */
+struct split_ct_key {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;		/* 4 or 6 */
+	__u8 pad[2];
+};
+
+/* ct: value. Written when a flow is first seen; the flow keeps this backend
+ * while the backend stays in `backends` for the same service and address
+ * (weight 0 = drain: it does). */
+struct split_ct_val {
+	__be32 addr[4];		/* backend address */
+	__be16 port;		/* backend (target) port */
+	__u8 family;		/* 4 or 6 */
+	__u8 flags;		/* reserved, 0 */
+	__u32 backend_id;
+	__u32 svc_id;
+	__u32 version_id;
+	__u64 created_ns;	/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at creation */
+};
+
+/* ct_rev: value. */
+struct split_ct_rev_val {
+	__be32 addr[4];		/* VIP */
+	__be16 port;		/* VIP port */
+	__u16 pad;
+	__u32 backend_id;
+	__u32 svc_id;
+	__u32 version_id;
+};
+
+/* be_stats (key: __u32 backend id) and ver_stats (key: struct
+ * split_weight_key) value, one per CPU: sum them. Bytes are L3 bytes (IP
+ * header and payload, no Ethernet header or padding). Userspace deletes the
+ * entry when it deletes the backend or version. */
+struct split_flow_stats {
+	__u64 flows;		/* conntrack entries created */
+	__u64 packets;		/* client -> backend, DNATed */
+	__u64 bytes;
+	__u64 rev_packets;	/* backend -> client, reverse NATed */
+	__u64 rev_bytes;
+};
+
+/* nat_stats: index, value __u64 packets per CPU. */
+enum split_nat_stat {
+	SPLIT_NS_NOT_IP = 0,	/* pass: not IPv4/IPv6 (ARP, ...) */
+	SPLIT_NS_VLAN,		/* pass: VLAN tag (attach to the VLAN device) */
+	SPLIT_NS_SHORT,		/* pass: truncated Ethernet or IP header */
+	SPLIT_NS_BAD_IP,	/* pass: bad version, ihl or total/payload length */
+	SPLIT_NS_V6_EXT,	/* pass: IPv6 routing/AH/ESP/other or too many ext headers */
+	SPLIT_NS_OTHER_L4,	/* pass: neither TCP nor UDP (ICMP, ...) */
+	SPLIT_NS_SHORT_L4,	/* pass: L4 header truncated or beyond SPLIT_HDR_MAX */
+	SPLIT_NS_FRAG_PASS,	/* pass: non-first fragment (no ports to match) */
+	SPLIT_NS_NOT_VIP,	/* pass: TCP/UDP not for a VIP:port */
+	SPLIT_NS_FRAG_DROP,	/* drop: first fragment for a VIP:port */
+	SPLIT_NS_UDP6_NOCSUM,	/* drop: IPv6 UDP for a VIP:port with checksum 0 */
+	SPLIT_NS_NO_BACKEND,	/* drop: VIP:port without an eligible backend */
+	SPLIT_NS_NAT_ERR,	/* drop: rewrite failed (never half-rewritten) */
+	SPLIT_NS_DNAT,		/* packets DNATed to a backend */
+	SPLIT_NS_NEW_FLOW,	/* conntrack entries created (includes the next two) */
+	SPLIT_NS_CT_ADOPT,	/* ... for a TCP non-SYN (lost state or another node's flow) */
+	SPLIT_NS_CT_STALE,	/* ... because the old backend left the service */
+	SPLIT_NS_CT_FAIL,	/* conntrack insert failed (packet still sent by hash) */
+	SPLIT_NS_REV_NAT,	/* replies rewritten back to VIP:port */
+	SPLIT_NS_MAX
 };
 
 #endif /* SPLIT_COMMON_H */

@@ -3,7 +3,7 @@
 # Does nothing (and needs no root) when everything is already installed.
 set -eu
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev libpcre2-dev \
-pkg-config make gcc iproute2 curl procps util-linux libclang-rt-14-dev"
+pkg-config make gcc iproute2 ethtool curl procps util-linux libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -85,7 +85,8 @@ TEST(layouts_match_btf)
 	      M(split_weight_key, version_id));
 	CHECK(btf, split_weight_val, M(split_weight_val, service),
 	      M(split_weight_val, version), M(split_weight_val, weight),
-	      M(split_weight_val, endpoints), M(split_weight_val, slots4),
+	      M(split_weight_val, endpoints4), M(split_weight_val, endpoints6),
+	      M(split_weight_val, slots4),
 	      M(split_weight_val, slots6));
 	CHECK(btf, split_sock_nat_key, M(split_sock_nat_key, cookie),
 	      M(split_sock_nat_key, addr), M(split_sock_nat_key, port),

@@ -780,8 +780,14 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			snprintf(val.service, sizeof(val.service), "%s", s->name);
 			snprintf(val.version, sizeof(val.version), "%s", s->versions[k].name);
 			val.weight = s->versions[k].weight;
-			for (size_t e = 0; e < s->neps; e++)
-				val.endpoints += !strcmp(s->eps[e].version, s->versions[k].name);
+			for (size_t e = 0; e < s->neps; e++) {
+				if (strcmp(s->eps[e].version, s->versions[k].name))
+					continue;
+				if (s->eps[e].addr.family == 4)
+					val.endpoints4++;
+				else
+					val.endpoints6++;
+			}
 			val.slots4 = p.svcs[i].slots[0][k];
 			val.slots6 = p.svcs[i].slots[1][k];
 			if (update_if_changed(st->weights_fd, &key, &val, sizeof(val)))

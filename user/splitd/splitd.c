@@ -263,15 +263,16 @@ out:
 
 static int watch_loop(struct split_state *st, const char *services)
 {
-	char dir[PATH_MAX], base[PATH_MAX];
+	char dir[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
 	struct pollfd pfd[2];
 	sigset_t mask;
 	int sfd, ifd;
 
-	snprintf(dir, sizeof(dir), "%s", services);
-	snprintf(base, sizeof(base), "%s", services);
-	snprintf(dir, sizeof(dir), "%s", dirname(dir));
-	snprintf(base, sizeof(base), "%s", basename(base));
+	/* dirname/basename may modify their argument: work on copies. */
+	snprintf(tmp, sizeof(tmp), "%s", services);
+	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	snprintf(tmp, sizeof(tmp), "%s", services);
+	snprintf(base, sizeof(base), "%s", basename(tmp));
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);

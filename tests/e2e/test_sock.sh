@@ -1,0 +1,312 @@
+#!/bin/bash
+# test_sock.sh - end to end: the socket-level split with real servers and
+# real clients in network namespaces, splitd and splitctl as a user runs them.
+#
+# Needs root. Builds its own testbed (unique names) and removes it on exit.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+T_SUITE=e2e_sock
+source tests/lib.sh
+source scripts/testbed.sh
+
+B=${TB_BUILD:-build}
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: $T_SUITE (needs root)"; echo "$T_SUITE: 0 passed, 0 failed, 1 skipped"; exit 0
+fi
+
+# ---- fixture ---------------------------------------------------------------
+
+cleanup() {
+	stop_splitd
+	[ -n "${TB_PIN:-}" ] && "$B/splitd" -q --unload -p "$TB_PIN" 2>/dev/null
+	tb_down
+	[ -n "${WORK:-}" ] && [ -z "${KEEP:-}" ] && rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+WORK=$(mktemp -d /tmp/split-e2e.XXXXXX)
+tb_up || { echo "FAIL: testbed did not come up"; exit 1; }
+SVC="$WORK/services.yaml"
+cp "$(tb_services_file)" "$SVC"
+
+start_splitd() {
+	"$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" >>"$WORK/splitd.log" 2>&1 &
+	echo $! >"$WORK/splitd.pid"
+	disown
+	for _ in $(seq 100); do
+		grep -q "watching" "$WORK/splitd.log" 2>/dev/null && return 0
+		alive "$(cat "$WORK/splitd.pid")" || break
+		sleep 0.1
+	done
+	cat "$WORK/splitd.log" >&2
+	return 1
+}
+alive() { # PID: running and not a zombie
+	[ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
+}
+stop_splitd() { # [SIGNAL]: stop it and wait until it is gone
+	local pid
+	[ -f "${WORK:-/nonexistent}/splitd.pid" ] || return 0
+	pid=$(cat "$WORK/splitd.pid")
+	kill "-${1:-TERM}" "$pid" 2>/dev/null
+	for _ in $(seq 100); do alive "$pid" || break; sleep 0.05; done
+	rm -f "$WORK/splitd.pid"
+	return 0
+}
+ctl() { "$B/splitctl" -p "$TB_PIN" "$@"; }
+client() { tb_client "$B/splitclient" "$@"; }
+VIP4=10.96.0.10 VIP6=fd00:96::10 PORT=9080
+
+# count OUTPUT KIND NAME: the number on "version v1 N" / "endpoint v1 addr N".
+vcount() { awk -v v="$2" '$1 == "version" && $2 == v { n = $3 } END { print n + 0 }' <<<"$1"; }
+field() { awk -v k="$2" '$1 == "total" { for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$1"; }
+expect_clean() { # OUTPUT N: N ok, no failure, getpeername/recvmsg showed the VIP
+	expect_eq "$(field "$1" total)" "$2" "total"
+	expect_eq "$(field "$1" fail)" 0 "failed connections"
+	expect_eq "$(field "$1" peer_mismatch)" 0 "peer address not the VIP"
+}
+snapshot() { # the whole datapath state, byte for byte
+	local m
+	for m in svc backends services weights tables; do
+		echo "== $m"; bpftool map dump pinned "$TB_PIN/$m" 2>&1
+	done
+}
+
+start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+
+# ---- tests -------------------------------------------------------------------
+
+test_default_equal_per_endpoint() {
+	# No route yet: every endpoint gets an equal share (v1 has 2 of 4).
+	local out
+	out=$(client --connect $VIP4 --port $PORT -n 2000 --parallel 2)
+	expect_clean "$out" 2000
+	within_sigma "$(vcount "$out" v1)" 2000 0.5 4 "v1 (2 of 4 endpoints)"
+	within_sigma "$(vcount "$out" v3)" 2000 0.25 4 "v3 (1 of 4 endpoints)"
+}
+
+test_split_50_50_10000() {
+	local out
+	ctl set reviews v1=50 v2=50 >/dev/null
+	out=$(client --connect $VIP4 --port $PORT -n 10000 --parallel 2)
+	expect_clean "$out" 10000
+	within_sigma "$(vcount "$out" v1)" 10000 0.5 4 "v1 at 50%"
+	within_sigma "$(vcount "$out" v2)" 10000 0.5 4 "v2 at 50%"
+	expect_eq "$(vcount "$out" v3)" 0 "v3 (weight 0, not named)"
+	# v1's two endpoints share v1's half equally.
+	within_sigma "$(awk '$1=="endpoint" && $3=="10.201.1.3" {print $4}' <<<"$out")" \
+		10000 0.25 4 "endpoint 10.201.1.3"
+}
+
+test_all_to_one_version() {
+	local out
+	ctl set reviews v1=100 >/dev/null
+	out=$(client --connect $VIP4 --port $PORT -n 1000 --parallel 2)
+	expect_clean "$out" 1000
+	expect_eq "$(vcount "$out" v1)" 1000 "v1=100: connections to v1"
+	ctl set reviews v1=0 v2=100 >/dev/null
+	out=$(client --connect $VIP4 --port $PORT -n 1000 --parallel 2)
+	expect_clean "$out" 1000
+	expect_eq "$(vcount "$out" v2)" 1000 "v1=0 v2=100: connections to v2"
+}
+
+test_small_canary() {
+	# A 1% canary gets 1%: 20,000 connections, 4 sigma is +-56.
+	local out
+	ctl set reviews v1=99 v2=1 >/dev/null
+	out=$(client --connect $VIP4 --port $PORT -n 20000 --parallel 2)
+	expect_clean "$out" 20000
+	within_sigma "$(vcount "$out" v2)" 20000 0.01 4 "v2 at 1%"
+}
+
+test_ipv6() {
+	local out
+	ctl set reviews v1=50 v2=50 >/dev/null
+	out=$(client --connect $VIP6 --port $PORT -n 2000 --parallel 2)
+	expect_clean "$out" 2000
+	within_sigma "$(vcount "$out" v2)" 2000 0.5 4 "v2 at 50% over IPv6"
+	expect_eq "$(vcount "$out" v3)" 0 "v3 over IPv6"
+}
+
+test_udp() {
+	local out
+	ctl set reviews v1=50 v2=50 >/dev/null
+	out=$(client --udp --connect $VIP4 --port $PORT -n 2000 --parallel 2)
+	expect_clean "$out" 2000
+	within_sigma "$(vcount "$out" v1)" 2000 0.5 4 "unconnected UDP v1"
+	out=$(client --udp-connected --connect $VIP4 --port $PORT -n 1000)
+	expect_clean "$out" 1000
+	within_sigma "$(vcount "$out" v2)" 1000 0.5 4 "connected UDP v2"
+	out=$(client --udp --connect $VIP6 --port $PORT -n 1000)
+	expect_clean "$out" 1000
+	within_sigma "$(vcount "$out" v2)" 1000 0.5 4 "UDP over IPv6 v2"
+}
+
+test_udp_socket_is_sticky() {
+	# One unconnected UDP socket keeps its backend while weights change.
+	local out
+	ctl set reviews v1=50 v2=50 >/dev/null
+	out=$(client --udp --same-socket --connect $VIP4 --port $PORT -n 200)
+	expect_clean "$out" 200
+	expect_eq "$(awk '$1=="endpoint"' <<<"$out" | wc -l)" 1 "endpoints seen by one socket"
+}
+
+# Weight sets cycled below; allowed versions per set are derived from them.
+SETS=("v1=100" "v2=100" "v1=50 v2=50" "v3=100" "v1=1 v3=1" "v2=3 v3=1" "v1=100"
+      "v1=90 v2=10" "v2=100" "v3=100")
+allowed() { tr ' ' '\n' <<<"$1" | awk -F= '$2 > 0 { printf "%s%s", s, $1; s = "," }'; }
+
+test_weights_change_under_load() {
+	# 20 changes while two threads keep connecting: no failure, and every
+	# connection lands on a version allowed by the weights in force when it
+	# connected (the old or the new ones around a change).
+	local log="$WORK/load.log" changes="$WORK/changes.log" i w b a out cpid
+	ctl set reviews v1=100 >/dev/null
+	: >"$changes"
+	client --connect $VIP4 --port $PORT --duration 9 --parallel 2 --log "$log" >"$WORK/load.out" &
+	cpid=$!
+	sleep 1
+	for i in $(seq 0 19); do
+		w=${SETS[$((i % ${#SETS[@]}))]}
+		b=$(date +%s%N)
+		# shellcheck disable=SC2086
+		ctl set reviews $w >/dev/null || fail "set $w"
+		a=$(date +%s%N)
+		echo "$b $a $(allowed "$w")" >>"$changes"
+		sleep 0.3
+	done
+	wait $cpid || true
+	out=$(cat "$WORK/load.out")
+	expect_eq "$(field "$out" fail)" 0 "failed connections during 20 changes"
+	expect_eq "$(field "$out" peer_mismatch)" 0 "peer mismatches"
+	expect_ge "$(field "$out" total)" 1000 "connections made"
+	awk -v init=v1 'BEGIN { n = 0 }
+		NR == FNR { b[n] = $1; a[n] = $2; w[n] = $3; n++; next }
+		$3 == "FAIL" { bad++; next }
+		{
+			s = $1; e = $2; ok = 0; tot++
+			# config 0 (init) is in force until change 0 completes.
+			if (s <= a[0] && ("," init ",") ~ ("," $3 ",")) ok = 1
+			for (i = 0; i < n && !ok; i++) {
+				lo = b[i]; hi = (i + 1 < n) ? a[i + 1] : 9e18
+				if (s <= hi && e >= lo && ("," w[i] ",") ~ ("," $3 ",")) ok = 1
+			}
+			if (!ok) { bad++; if (bad <= 5) print "invalid: " $0 > "/dev/stderr" }
+		}
+		END { print tot + 0, bad + 0 }' "$changes" "$log" >"$WORK/verdict"
+	info "connections checked, invalid: $(cat "$WORK/verdict")"
+	expect_eq "$(awk '{print $2}' "$WORK/verdict")" 0 "connections on a version the weights did not allow"
+}
+
+test_established_survives_changes() {
+	# A keep-alive connection keeps its endpoint through changes, including
+	# its own version going to weight 0 (drain).
+	local cpid i out
+	ctl set reviews v1=50 v2=50 >/dev/null
+	client --connect $VIP4 --port $PORT --keepalive 5 --interval-ms 20 >"$WORK/ka.out" &
+	cpid=$!
+	sleep 0.5
+	for i in $(seq 10); do
+		ctl set reviews "${SETS[$((i % ${#SETS[@]}))]% *}" >/dev/null
+		sleep 0.3
+	done
+	wait $cpid; out=$(cat "$WORK/ka.out")
+	expect_eq "$(field "$out" fail)" 0 "failed requests on the established connection"
+	expect_ge "$(field "$out" total)" 100 "requests on the established connection"
+	expect_eq "$(awk '$1=="endpoint"' <<<"$out" | wc -l)" 1 "endpoints seen by one connection"
+}
+
+test_bad_input_changes_nothing() {
+	local before after out rc
+	ctl set reviews v1=70 v2=30 >/dev/null
+	before=$(snapshot)
+	for args in "nosuch v1=1" "reviews v9=1" "reviews v1=-1" "reviews v1=abc" \
+		"reviews v1=0 v2=0" "reviews v1:5" "reviews v1=5 v1=6" "reviews v1=1.5" \
+		"reviews v1=2000000" "reviews" "default/nosuch v1=1"; do
+		# shellcheck disable=SC2086
+		rc=0; out=$(ctl set $args 2>&1) || rc=$?
+		[ $rc -eq 1 ] || [ $rc -eq 2 ] || fail "'splitctl set $args' exited $rc"
+		expect_contains "$out" "splitctl" "error for '$args'"
+	done
+	rc=0; out=$(ctl frobnicate 2>&1) || rc=$?
+	expect_eq "$rc" 2 "exit status of an unknown command"
+	after=$(snapshot)
+	[ "$before" = "$after" ] || fail "maps changed after refused commands"
+	out=$(ctl show reviews)
+	expect_contains "$out" "70" "weight still in force"
+}
+
+test_services_file_reload() {
+	# A bad edit is refused with file:line:col and changes nothing; a good
+	# one (new endpoint) is applied by splitd on its own (inotify).
+	local before after
+	ctl set reviews v1=50 v2=50 >/dev/null
+	before=$(snapshot)
+	cp "$SVC" "$WORK/good.yaml"
+	printf -- '---\napiVersion: split.dev/v1\nkind: Service\nmetadata: {name: x}\nspec:\n  clusterIP: 10.96.0.99\n  ports: [{port: 0}]\n' >>"$SVC"
+	sleep 0.5
+	after=$(snapshot)
+	[ "$before" = "$after" ] || fail "maps changed after a bad services file"
+	grep -q "services.yaml:[0-9]*:[0-9]*:" "$WORK/splitd.log" || fail "no file:line:col error in the splitd log"
+	# Good edit: v2 gets a second endpoint (appended to the endpoints list
+	# that ends the file; no server behind it: only the maps are checked).
+	cp "$WORK/good.yaml" "$WORK/good2.yaml"
+	printf '  - addresses: [10.201.2.9]\n    labels: {app: reviews, version: v2}\n' >>"$WORK/good2.yaml"
+	cp "$WORK/good2.yaml" "$SVC.tmp" && mv "$SVC.tmp" "$SVC"
+	for _ in $(seq 30); do ctl show reviews | grep -q 10.201.2.9 && break; sleep 0.1; done
+	expect_contains "$(ctl show reviews)" "10.201.2.9" "new endpoint applied"
+	expect_contains "$(ctl show reviews)" "50" "weights kept across the reload"
+	cp "$WORK/good.yaml" "$SVC.tmp" && mv "$SVC.tmp" "$SVC"
+	for _ in $(seq 30); do ctl show reviews | grep -q 10.201.2.9 || break; sleep 0.1; done
+	ctl show reviews | grep -q 10.201.2.9 && fail "endpoint not removed"
+	true
+}
+
+test_splitd_sigkill_keeps_datapath() {
+	local out
+	ctl set reviews v1=50 v2=50 >/dev/null
+	stop_splitd KILL
+	out=$(client --connect $VIP4 --port $PORT -n 2000 --parallel 2)
+	expect_clean "$out" 2000
+	within_sigma "$(vcount "$out" v1)" 2000 0.5 4 "v1 with splitd dead"
+	# splitctl needs no daemon.
+	ctl set reviews v3=100 >/dev/null
+	out=$(client --connect $VIP4 --port $PORT -n 300)
+	expect_eq "$(vcount "$out" v3)" 300 "v3=100 set while splitd is dead"
+	start_splitd || fail "splitd restart"
+}
+
+test_splitd_restart_keeps_state_no_gap() {
+	local out cpid
+	ctl set reviews v1=30 v2=70 >/dev/null
+	client --connect $VIP4 --port $PORT --duration 4 >"$WORK/rs.out" &
+	cpid=$!
+	sleep 1
+	stop_splitd TERM
+	start_splitd || fail "splitd restart"
+	wait $cpid; out=$(cat "$WORK/rs.out")
+	expect_eq "$(field "$out" fail)" 0 "failed connections across a restart"
+	tail -n 3 "$WORK/splitd.log" | grep -q "8 taken over" || fail "links not taken over: $(tail -n 3 "$WORK/splitd.log")"
+	out=$(ctl show --json reviews)
+	expect_contains "$out" '"name":"v1","weight":30' "v1 weight after restart"
+	expect_contains "$out" '"name":"v2","weight":70' "v2 weight after restart"
+	out=$(client --connect $VIP4 --port $PORT -n 2000 --parallel 2)
+	within_sigma "$(vcount "$out" v2)" 2000 0.7 4 "v2 at 70% after restart"
+}
+
+test_pinned_maps_readable() {
+	local out
+	ctl set reviews v1=50 v2=50 >/dev/null
+	out=$(bpftool map dump pinned "$TB_PIN/weights")
+	expect_contains "$out" '"service": "reviews"' "service name in the weights map"
+	expect_contains "$out" '"version": "v2"' "version name in the weights map"
+	expect_contains "$out" '"weight": 50' "weight in the weights map"
+	expect_contains "$out" '"slots4": 5004' "slots of v1 or v2"
+}
+
+run_tests test_default_equal_per_endpoint test_split_50_50_10000 test_all_to_one_version \
+	test_small_canary test_ipv6 test_udp test_udp_socket_is_sticky \
+	test_weights_change_under_load test_established_survives_changes \
+	test_bad_input_changes_nothing test_services_file_reload \
+	test_splitd_sigkill_keeps_datapath test_splitd_restart_keeps_state_no_gap \
+	test_pinned_maps_readable

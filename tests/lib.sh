@@ -1,0 +1,51 @@
+#!/bin/bash
+# tests/lib.sh - a tiny test framework for the netns end-to-end tests, in the
+# spirit of xdp-tools' test scripts: one shell function per test, each run
+# in a subshell, PASS/FAIL/SKIP per test and a closing total line.
+#
+#   source tests/lib.sh
+#   test_foo() { ...; expect_eq "$a" 3 "what a is"; ... }
+#   run_tests test_foo test_bar
+#
+# A test fails on the first failed expectation (exit 1), skips with `skip`.
+
+T_PASS=0 T_FAIL=0 T_SKIP=0
+T_SUITE=${T_SUITE:-$(basename "$0" .sh)}
+
+fail() { echo "    FAIL: $*" >&2; exit 1; }
+skip() { echo "    SKIP: $*" >&2; exit 77; }
+info() { echo "    $*" >&2; }
+
+expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"; }
+expect_le() { [ "$1" -le "$2" ] || fail "$3: got $1, want <= $2"; }
+expect_ge() { [ "$1" -ge "$2" ] || fail "$3: got $1, want >= $2"; }
+# expect_contains HAYSTACK NEEDLE WHAT
+expect_contains() {
+	case "$1" in *"$2"*) ;; *) fail "$3: '$2' not in: $1" ;; esac
+}
+
+# within_sigma OBSERVED N P K WHAT: |observed - N*p| <= K * sqrt(N p (1-p)).
+within_sigma() {
+	awk -v o="$1" -v n="$2" -v p="$3" -v k="$4" 'BEGIN {
+		m = n * p; s = sqrt(n * p * (1 - p)); d = o - m; if (d < 0) d = -d
+		exit !(d <= k * s) }' ||
+		fail "$5: $1 of $2 is not within $4 sigma of $(awk -v n="$2" -v p="$3" 'BEGIN{print n*p}')"
+	info "$5: $1 of $2 (expected $(awk -v n="$2" -v p="$3" 'BEGIN{printf "%.0f", n*p}'))"
+}
+
+run_tests() {
+	local t rc
+	for t in "$@"; do
+		if [ -n "${TEST_ONLY:-}" ] && [ "$TEST_ONLY" != "$t" ]; then continue; fi
+		echo "--- $T_SUITE $t"
+		( set -eu; "$t" )
+		rc=$?
+		case $rc in
+		0) echo "PASS: $T_SUITE $t"; T_PASS=$((T_PASS + 1)) ;;
+		77) echo "SKIP: $T_SUITE $t"; T_SKIP=$((T_SKIP + 1)) ;;
+		*) echo "FAIL: $T_SUITE $t"; T_FAIL=$((T_FAIL + 1)) ;;
+		esac
+	done
+	echo "$T_SUITE: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
+	[ "$T_FAIL" -eq 0 ]
+}

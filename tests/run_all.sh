@@ -1,0 +1,25 @@
+#!/bin/sh
+# run_all.sh - what `make test` runs: unit tests (ASan/UBSan), then the
+# end-to-end suites in network namespaces (root). One closing total line.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+pass=0 fail=0 skip=0
+tally() { # LOG: add up the suite's closing line
+	eval "$(awk '/^[A-Za-z0-9_.-]*: [0-9]+ passed, [0-9]+ failed/ { l = $0 }
+		END { n = split(l, a, " "); s = (n >= 6) ? a[6] : 0
+		      printf "pass=$((pass+%d)) fail=$((fail+%d)) skip=$((skip+%d))\n", a[2], a[4], s }' "$1")"
+}
+log=$(mktemp /tmp/split-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+sh tests/run_unit.sh build/asan/test_* 2>&1 | tee "$log"
+tally "$log"
+for suite in tests/e2e/test_*.sh; do
+	before=$fail
+	timeout 900 bash "$suite" 2>&1 | tee "$log"
+	tally "$log"
+	grep -q ' passed, ' "$log" || { echo "FAIL: $suite printed no result"; fail=$((fail + 1)); }
+	[ "$fail" = "$before" ] || echo "(suite $suite had failures)"
+done
+echo "all: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
