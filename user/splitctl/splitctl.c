@@ -45,6 +45,7 @@ static int sub_opts(const char *name, int argc, char **argv, int *json)
 	int c;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+hj", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -57,7 +58,8 @@ static int sub_opts(const char *name, int argc, char **argv, int *json)
 			}
 			/* fallthrough */
 		default:
-			fprintf(stderr, "Try 'splitctl %s --help'.\n", name);
+			fprintf(stderr, "splitctl %s: unknown option '%s'\nTry 'splitctl %s --help'.\n",
+				name, argv[optind - 1], name);
 			return -1;
 		}
 	}
