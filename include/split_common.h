@@ -88,6 +88,7 @@ struct split_service_val {
 	char ns[SPLIT_NAME_LEN];
 	__u32 flags;		/* SPLIT_SVC_F_* */
 	__u32 pad;
+	__u64 digest;		/* of the tables' inputs: unchanged -> not rebuilt */
 };
 
 /* weights: key. */

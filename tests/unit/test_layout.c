@@ -80,7 +80,7 @@ TEST(layouts_match_btf)
 	      M(split_backend_val, svc_id), M(split_backend_val, version_id));
 	CHECK(btf, split_service_val, M(split_service_val, name),
 	      M(split_service_val, ns), M(split_service_val, flags),
-	      M(split_service_val, pad));
+	      M(split_service_val, pad), M(split_service_val, digest));
 	CHECK(btf, split_weight_key, M(split_weight_key, svc_id),
 	      M(split_weight_key, version_id));
 	CHECK(btf, split_weight_val, M(split_weight_val, service),

@@ -28,9 +28,11 @@ struct raw_vip { struct split_svc_key k; struct split_svc_val v; };
 
 struct raw {
 	struct raw_svc *svcs; size_t nsvcs;
-	struct raw_wt *wts; size_t nwts;
-	struct raw_be *bes; size_t nbes;
+	struct raw_wt *wts; size_t nwts;	/* sorted by (svc_id, version_id) */
+	struct raw_be *bes; size_t nbes;	/* sorted by (svc_id, family, addr) */
 	struct raw_vip *vips; size_t nvips;
+	int *svc_by_id;				/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
+	struct raw_svc **svc_by_name;		/* svcs sorted by (ns, name) */
 };
 
 static void raw_free(struct raw *r)
@@ -39,7 +41,132 @@ static void raw_free(struct raw *r)
 	free(r->wts);
 	free(r->bes);
 	free(r->vips);
+	free(r->svc_by_id);
+	free(r->svc_by_name);
 	memset(r, 0, sizeof(*r));
+}
+
+static int raw_wt_cmp(const void *a, const void *b)
+{
+	const struct split_weight_key *x = &((const struct raw_wt *)a)->k;
+	const struct split_weight_key *y = &((const struct raw_wt *)b)->k;
+
+	if (x->svc_id != y->svc_id)
+		return x->svc_id < y->svc_id ? -1 : 1;
+	if (x->version_id != y->version_id)
+		return x->version_id < y->version_id ? -1 : 1;
+	return 0;
+}
+
+/* Order of backends: service, family, address. */
+static int be_key_cmp(__u32 svc_a, __u8 fam_a, const __be32 *addr_a,
+		      __u32 svc_b, __u8 fam_b, const __be32 *addr_b)
+{
+	if (svc_a != svc_b)
+		return svc_a < svc_b ? -1 : 1;
+	if (fam_a != fam_b)
+		return fam_a < fam_b ? -1 : 1;
+	return memcmp(addr_a, addr_b, 16);
+}
+
+static int raw_be_cmp(const void *a, const void *b)
+{
+	const struct split_backend_val *x = &((const struct raw_be *)a)->v;
+	const struct split_backend_val *y = &((const struct raw_be *)b)->v;
+
+	return be_key_cmp(x->svc_id, x->family, x->addr, y->svc_id, y->family, y->addr);
+}
+
+static int svc_name_cmp(const char *ns_a, const char *name_a, const char *ns_b,
+			const char *name_b)
+{
+	int c = strncmp(ns_a, ns_b, SPLIT_NAME_LEN);
+
+	return c ? c : strncmp(name_a, name_b, SPLIT_NAME_LEN);
+}
+
+static int raw_svc_name_cmp(const void *a, const void *b)
+{
+	const struct split_service_val *x = &(*(struct raw_svc *const *)a)->v;
+	const struct split_service_val *y = &(*(struct raw_svc *const *)b)->v;
+
+	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
+}
+
+/* Sort and index the snapshot so every lookup below is O(log n). */
+static int raw_index(struct raw *r)
+{
+	qsort(r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
+	qsort(r->bes, r->nbes, sizeof(*r->bes), raw_be_cmp);
+	r->svc_by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
+	r->svc_by_name = calloc(r->nsvcs + 1, sizeof(*r->svc_by_name));
+	if (!r->svc_by_id || !r->svc_by_name)
+		return -1;
+	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
+		r->svc_by_id[i] = -1;
+	for (size_t i = 0; i < r->nsvcs; i++) {
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
+			r->svc_by_id[r->svcs[i].id] = (int)i;
+		r->svc_by_name[i] = &r->svcs[i];
+	}
+	qsort(r->svc_by_name, r->nsvcs, sizeof(*r->svc_by_name), raw_svc_name_cmp);
+	return 0;
+}
+
+static const struct raw_svc *raw_svc_find_name(const struct raw *r,
+					       const char *ns, const char *name)
+{
+	size_t lo = 0, hi = r->nsvcs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct split_service_val *v = &r->svc_by_name[mid]->v;
+		int c = svc_name_cmp(v->ns, v->name, ns, name);
+
+		if (!c)
+			return r->svc_by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* First weight entry of a service (wts is sorted by svc_id). */
+static size_t raw_wt_lower(const struct raw *r, __u32 svc_id)
+{
+	size_t lo = 0, hi = r->nwts;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (r->wts[mid].k.svc_id < svc_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static const struct raw_be *raw_be_find(const struct raw *r, __u32 svc_id,
+					__u8 family, const __be32 *addr)
+{
+	size_t lo = 0, hi = r->nbes;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct split_backend_val *v = &r->bes[mid].v;
+		int c = be_key_cmp(v->svc_id, v->family, v->addr, svc_id, family, addr);
+
+		if (!c)
+			return &r->bes[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 /* Dump a hash map into records of `rsz` bytes: key at 0, value at voff. */
@@ -96,6 +223,11 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips)) {
 		split_errf(err, "reading maps under %s: %s", st->pin_dir,
 			   strerror(errno));
+		raw_free(r);
+		return -1;
+	}
+	if (raw_index(r)) {
+		split_errf(err, "out of memory");
 		raw_free(r);
 		return -1;
 	}
@@ -218,19 +350,15 @@ static int port_cmp(const void *a, const void *b)
 
 static ssize_t raw_svc_index(const struct raw *r, __u32 id)
 {
-	for (size_t i = 0; i < r->nsvcs; i++)
-		if (r->svcs[i].id == id)
-			return (ssize_t)i;
-	return -1;
+	return id < SPLIT_MAX_SERVICES ? r->svc_by_id[id] : -1;
 }
 
 static const struct raw_wt *raw_wt_find(const struct raw *r, __u32 svc_id,
 					__u32 version_id)
 {
-	for (size_t i = 0; i < r->nwts; i++)
-		if (r->wts[i].k.svc_id == svc_id && r->wts[i].k.version_id == version_id)
-			return &r->wts[i];
-	return NULL;
+	struct raw_wt key = { .k = { svc_id, version_id } };
+
+	return bsearch(&key, r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
 }
 
 static int raw_to_config(const struct raw *r, struct split_config *cfg)
@@ -362,13 +490,19 @@ struct plan_svc {
 	__u32 *ep_ids;		/* backend id per s->eps */
 	__u32 *ep_ver;		/* version id per s->eps */
 	__u32 *slots[2];	/* slots per version, v4 and v6 tables */
+	__u64 digest;		/* of everything the tables depend on */
+	bool tables_current;	/* same digest as in force: skip the tables */
 };
 
 struct plan {
 	struct plan_svc *svcs;
 	size_t n;
-	size_t nbackends_new;	/* backend ids not in the maps yet */
+	int *by_id;		/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
+	uint8_t *be_used;	/* [SPLIT_BE_ID_LIMIT]: backend id in the new state */
 };
+
+/* Backend ids are allocated below this; old and new coexist in a commit. */
+#define SPLIT_BE_ID_LIMIT (2 * SPLIT_MAX_BACKENDS + 2)
 
 static void plan_free(struct plan *p)
 {
@@ -380,6 +514,8 @@ static void plan_free(struct plan *p)
 		free(p->svcs[i].slots[1]);
 	}
 	free(p->svcs);
+	free(p->by_id);
+	free(p->be_used);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -397,104 +533,161 @@ static int id_in_use(const __u32 *ids, size_t n, __u32 id)
 	return 0;
 }
 
-/* Lowest id >= 1 that is in neither list. */
-static __u32 lowest_free(const __u32 *a, size_t na, const __u32 *b, size_t nb)
+static __u64 fnv(__u64 h, const void *p, size_t n)
 {
-	__u32 id = 1;
+	const unsigned char *c = p;
 
-	while (id_in_use(a, na, id) || id_in_use(b, nb, id))
-		id++;
-	return id;
+	while (n--)
+		h = (h ^ *c++) * 0x100000001b3ULL;
+	return h;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Digest of a service's table inputs: name, versions with weights, and each
+ * endpoint's address, version and backend id (order-independent). Equal
+ * digests mean equal tables, so unchanged services are not rebuilt.
+ */
+static int plan_digest(struct plan_svc *ps)
+{
+	const struct split_service *s = ps->s;
+	__u64 *eh = calloc(s->neps + 1, sizeof(*eh)), h = 0xcbf29ce484222325ULL;
+
+	if (!eh)
+		return -1;
+	h = fnv(h, s->name, strlen(s->name) + 1);
+	for (size_t k = 0; k < s->nversions; k++) {
+		h = fnv(h, s->versions[k].name, strlen(s->versions[k].name) + 1);
+		h = fnv(h, &s->versions[k].weight, sizeof(s->versions[k].weight));
+	}
+	for (size_t e = 0; e < s->neps; e++) {
+		__u64 x = 0xcbf29ce484222325ULL;
+
+		x = fnv(x, &s->eps[e].addr, sizeof(s->eps[e].addr));
+		x = fnv(x, s->eps[e].version, strlen(s->eps[e].version) + 1);
+		x = fnv(x, &ps->ep_ids[e], sizeof(ps->ep_ids[e]));
+		eh[e] = x;
+	}
+	qsort(eh, s->neps, sizeof(*eh), u64_cmp);
+	h = fnv(h, eh, s->neps * sizeof(*eh));
+	free(eh);
+	ps->digest = h | 1; /* never 0: 0 means "unknown" in the map */
+	return 0;
+}
+
+static int plan_alloc_svc(struct plan_svc *ps, size_t nwts_svc)
+{
+	const struct split_service *s = ps->s;
+
+	(void)nwts_svc;
+	ps->ver_ids = calloc(s->nversions + 1, sizeof(__u32));
+	ps->ep_ids = calloc(s->neps + 1, sizeof(__u32));
+	ps->ep_ver = calloc(s->neps + 1, sizeof(__u32));
+	ps->slots[0] = calloc(s->nversions + 1, sizeof(__u32));
+	ps->slots[1] = calloc(s->nversions + 1, sizeof(__u32));
+	return ps->ver_ids && ps->ep_ids && ps->ep_ver && ps->slots[0] &&
+	       ps->slots[1] ? 0 : -1;
+}
+
+/* Version ids: keep existing ones, then fill the lowest free. */
+static int plan_versions(const struct raw *r, struct plan_svc *ps)
+{
+	const struct split_service *s = ps->s;
+	size_t lo = raw_wt_lower(r, ps->id), hi = lo, nv = 0;
+	__u32 *vused;
+
+	while (hi < r->nwts && r->wts[hi].k.svc_id == ps->id)
+		hi++;
+	vused = calloc(hi - lo + s->nversions + 1, sizeof(*vused));
+	if (!vused)
+		return -1;
+	for (size_t j = lo; j < hi; j++) {
+		vused[nv++] = r->wts[j].k.version_id;
+		for (size_t k = 0; k < s->nversions; k++)
+			if (!strncmp(r->wts[j].v.version, s->versions[k].name, SPLIT_NAME_LEN))
+				ps->ver_ids[k] = r->wts[j].k.version_id;
+	}
+	for (size_t k = 0; k < s->nversions; k++) {
+		__u32 id = 1;
+
+		if (ps->ver_ids[k])
+			continue;
+		while (id_in_use(vused, nv, id))
+			id++;
+		ps->ver_ids[k] = id;
+		vused[nv++] = id;
+	}
+	free(vused);
+	return 0;
 }
 
 static int plan_ids(const struct raw *r, const struct split_config *cfg,
 		    struct plan *p, struct split_err *err)
 {
-	size_t nold = r->nbes, nnew = 0, total_eps = 0;
-	__u32 *svc_used, *be_new;
-	uint8_t *be_used;
-	__u32 nsvc_used = 0, next_be = 1;
+	uint8_t *svc_used = calloc(SPLIT_MAX_SERVICES, 1), *be_old = NULL;
+	size_t nnew = 0, nfresh = 0;
+	__u32 next_svc = 1, next_be = 1;
 	int ret = -1;
 
-	for (size_t i = 0; i < cfg->nsvcs; i++)
-		total_eps += cfg->svcs[i].neps;
 	p->svcs = calloc(cfg->nsvcs + 1, sizeof(*p->svcs));
-	svc_used = calloc(r->nsvcs + cfg->nsvcs + 1, sizeof(*svc_used));
-	be_new = calloc(total_eps + 1, sizeof(*be_new));
-	be_used = calloc(2 * SPLIT_MAX_BACKENDS + 2, 1);
-	if (!p->svcs || !svc_used || !be_new || !be_used) {
-		split_errf(err, "out of memory");
-		goto out;
-	}
+	p->by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
+	p->be_used = calloc(SPLIT_BE_ID_LIMIT, 1);
+	be_old = calloc(SPLIT_BE_ID_LIMIT, 1);
+	if (!svc_used || !p->svcs || !p->by_id || !p->be_used || !be_old)
+		goto oom;
 	p->n = cfg->nsvcs;
+	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
+		p->by_id[i] = -1;
 	for (size_t i = 0; i < r->nsvcs; i++)
-		svc_used[nsvc_used++] = r->svcs[i].id;
-	for (size_t i = 0; i < nold; i++)
-		if (r->bes[i].id < 2 * SPLIT_MAX_BACKENDS + 2)
-			be_used[r->bes[i].id] = 1;
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
+			svc_used[r->svcs[i].id] = 1;
+	for (size_t i = 0; i < r->nbes; i++)
+		if (r->bes[i].id < SPLIT_BE_ID_LIMIT)
+			be_old[r->bes[i].id] = 1;
 
 	/* Service ids: keep the id of a service that exists already. */
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		struct plan_svc *ps = &p->svcs[i];
+		const struct raw_svc *rs;
 
 		ps->s = &cfg->svcs[i];
-		for (size_t j = 0; j < r->nsvcs; j++)
-			if (!strcmp(r->svcs[j].v.name, ps->s->name) &&
-			    !strcmp(r->svcs[j].v.ns, ps->s->ns))
-				ps->id = r->svcs[j].id;
+		rs = raw_svc_find_name(r, ps->s->ns, ps->s->name);
+		if (rs)
+			ps->id = rs->id;
 	}
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 
-		if (ps->id)
-			continue;
-		ps->id = lowest_free(svc_used, nsvc_used, NULL, 0);
-		if (ps->id >= SPLIT_MAX_SERVICES) {
-			split_errf(err, "too many services (at most %d)",
-				   SPLIT_MAX_SERVICES - 1);
-			goto out;
+		if (!ps->id) {
+			while (next_svc < SPLIT_MAX_SERVICES && svc_used[next_svc])
+				next_svc++;
+			if (next_svc >= SPLIT_MAX_SERVICES) {
+				split_errf(err, "too many services (at most %d)",
+					   SPLIT_MAX_SERVICES - 1);
+				goto out;
+			}
+			ps->id = next_svc;
+			svc_used[next_svc] = 1;
 		}
-		svc_used[nsvc_used++] = ps->id;
+		p->by_id[ps->id] = (int)i;
 	}
 
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 		const struct split_service *s = ps->s;
-		__u32 *vused;
-		size_t nv = 0;
 
-		ps->ver_ids = calloc(s->nversions + 1, sizeof(__u32));
-		ps->ep_ids = calloc(s->neps + 1, sizeof(__u32));
-		ps->ep_ver = calloc(s->neps + 1, sizeof(__u32));
-		ps->slots[0] = calloc(s->nversions + 1, sizeof(__u32));
-		ps->slots[1] = calloc(s->nversions + 1, sizeof(__u32));
-		vused = calloc(r->nwts + s->nversions + 1, sizeof(__u32));
-		if (!ps->ver_ids || !ps->ep_ids || !ps->ep_ver || !ps->slots[0] ||
-		    !ps->slots[1] || !vused) {
-			free(vused);
-			split_errf(err, "out of memory");
-			goto out;
-		}
-		/* Version ids: keep existing, then fill the lowest free. */
-		for (size_t j = 0; j < r->nwts; j++) {
-			if (r->wts[j].k.svc_id != ps->id)
-				continue;
-			vused[nv++] = r->wts[j].k.version_id;
-			for (size_t k = 0; k < s->nversions; k++)
-				if (!strncmp(r->wts[j].v.version, s->versions[k].name,
-					     SPLIT_NAME_LEN))
-					ps->ver_ids[k] = r->wts[j].k.version_id;
-		}
-		for (size_t k = 0; k < s->nversions; k++) {
-			if (ps->ver_ids[k])
-				continue;
-			ps->ver_ids[k] = lowest_free(vused, nv, NULL, 0);
-			vused[nv++] = ps->ver_ids[k];
-		}
-		free(vused);
+		if (plan_alloc_svc(ps, 0) || plan_versions(r, ps))
+			goto oom;
 		/* Backend ids: keep the id of the same address in the same
 		 * service, so tables that do not change stay byte-identical. */
 		for (size_t e = 0; e < s->neps; e++) {
+			const struct raw_be *rb;
 			__be32 a[4];
 
 			for (size_t k = 0; k < s->nversions; k++)
@@ -506,69 +699,83 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 				goto out;
 			}
 			addr_to_be(a, &s->eps[e].addr);
-			for (size_t j = 0; j < nold; j++)
-				if (r->bes[j].v.svc_id == ps->id &&
-				    r->bes[j].v.family == s->eps[e].addr.family &&
-				    !memcmp(r->bes[j].v.addr, a, sizeof(a)) &&
-				    !id_in_use(be_new, nnew, r->bes[j].id))
-					ps->ep_ids[e] = r->bes[j].id;
-			if (ps->ep_ids[e]) {
-				be_new[nnew++] = ps->ep_ids[e];
-				continue;
+			rb = raw_be_find(r, ps->id, s->eps[e].addr.family, a);
+			if (rb && rb->id < SPLIT_BE_ID_LIMIT && !p->be_used[rb->id]) {
+				ps->ep_ids[e] = rb->id;
+			} else {
+				while (next_be < SPLIT_BE_ID_LIMIT &&
+				       (be_old[next_be] || p->be_used[next_be]))
+					next_be++;
+				if (next_be >= SPLIT_BE_ID_LIMIT) {
+					split_errf(err, "too many endpoints");
+					goto out;
+				}
+				ps->ep_ids[e] = next_be;
+				nfresh++;
 			}
-			while (next_be < 2 * SPLIT_MAX_BACKENDS && be_used[next_be])
-				next_be++;
-			if (next_be >= 2 * SPLIT_MAX_BACKENDS) {
-				split_errf(err, "too many endpoints");
-				goto out;
-			}
-			be_used[next_be] = 1;
-			ps->ep_ids[e] = next_be;
-			be_new[nnew++] = next_be;
-			p->nbackends_new++;
+			p->be_used[ps->ep_ids[e]] = 1;
+			nnew++;
 		}
+		if (plan_digest(ps))
+			goto oom;
 	}
-	if (nnew > SPLIT_MAX_BACKENDS || nold + p->nbackends_new > SPLIT_MAX_BACKENDS) {
+	if (nnew > SPLIT_MAX_BACKENDS || r->nbes + nfresh > SPLIT_MAX_BACKENDS) {
 		split_errf(err, "too many endpoints: %zu (the backends map holds %d, counting the ones being replaced)",
 			   nnew, SPLIT_MAX_BACKENDS);
 		goto out;
 	}
 	ret = 0;
+	goto out;
+oom:
+	split_errf(err, "out of memory");
 out:
 	free(svc_used);
-	free(be_new);
-	free(be_used);
+	free(be_old);
 	return ret;
 }
 
-/* Checks that need the whole config: one service per VIP:port:proto. */
+struct vip_ref {
+	struct split_svc_key k;
+	const struct split_service *s;
+};
+
+static int vip_ref_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct vip_ref *)a)->k, &((const struct vip_ref *)b)->k,
+		      sizeof(struct split_svc_key));
+}
+
+static void vip_key(struct split_svc_key *k, const struct split_addr *vip,
+		    const struct split_port *port)
+{
+	memset(k, 0, sizeof(*k));
+	addr_to_be(k->addr, vip);
+	k->port = htons(port->port);
+	k->proto = port->proto;
+	k->family = vip->family;
+}
+
+static int svc_ptr_cmp(const void *a, const void *b)
+{
+	const struct split_service *x = *(const struct split_service *const *)a;
+	const struct split_service *y = *(const struct split_service *const *)b;
+
+	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
+}
+
+/* Checks that need the whole config: one service per VIP:port:proto,
+ * capacities. Sorting keeps this O(n log n) for 10,000 services. */
 static int plan_check(const struct split_config *cfg, const struct raw *r,
 		      struct split_err *err)
 {
-	size_t nvips = 0, nvers = 0;
+	size_t nvips = 0, nvers = 0, n = 0;
+	const struct split_service **byname;
+	struct vip_ref *refs;
+	int ret = 0;
 
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
-		const struct split_service *a = &cfg->svcs[i];
-
-		nvips += a->nvips * a->nports;
-		nvers += a->nversions;
-		for (size_t j = i + 1; j < cfg->nsvcs; j++) {
-			const struct split_service *b = &cfg->svcs[j];
-
-			if (!strcmp(a->name, b->name) && !strcmp(a->ns, b->ns))
-				return split_errf(err, "service %s.%s is defined twice",
-						  a->name, a->ns);
-			for (size_t x = 0; x < a->nvips; x++)
-				for (size_t y = 0; y < b->nvips; y++)
-					for (size_t pa = 0; pa < a->nports; pa++)
-						for (size_t pb = 0; pb < b->nports; pb++)
-							if (!memcmp(&a->vips[x], &b->vips[y], sizeof(a->vips[x])) &&
-							    a->ports[pa].port == b->ports[pb].port &&
-							    a->ports[pa].proto == b->ports[pb].proto)
-								return split_errf(err,
-										  "services %s and %s share a VIP, port and protocol",
-										  a->name, b->name);
-		}
+		nvips += cfg->svcs[i].nvips * cfg->svcs[i].nports;
+		nvers += cfg->svcs[i].nversions;
 	}
 	if (nvips + r->nvips > SPLIT_MAX_VIPS)
 		return split_errf(err, "too many VIP:port entries (%zu, at most %d)",
@@ -576,7 +783,39 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 	if (nvers + r->nwts > SPLIT_MAX_VERSIONS)
 		return split_errf(err, "too many versions (%zu, at most %d)", nvers,
 				  SPLIT_MAX_VERSIONS);
-	return 0;
+	refs = calloc(nvips + 1, sizeof(*refs));
+	if (!refs)
+		return split_errf(err, "out of memory");
+	for (size_t i = 0; i < cfg->nsvcs; i++) {
+		const struct split_service *s = &cfg->svcs[i];
+
+		for (size_t a = 0; a < s->nvips; a++)
+			for (size_t k = 0; k < s->nports; k++) {
+				vip_key(&refs[n].k, &s->vips[a], &s->ports[k]);
+				refs[n++].s = s;
+			}
+	}
+	qsort(refs, n, sizeof(*refs), vip_ref_cmp);
+	byname = calloc(cfg->nsvcs + 1, sizeof(*byname));
+	if (!byname) {
+		free(refs);
+		return split_errf(err, "out of memory");
+	}
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		byname[i] = &cfg->svcs[i];
+	qsort(byname, cfg->nsvcs, sizeof(*byname), svc_ptr_cmp);
+	for (size_t i = 1; i < cfg->nsvcs && !ret; i++)
+		if (!svc_ptr_cmp(&byname[i - 1], &byname[i]))
+			ret = split_errf(err, "service %s.%s is defined twice",
+					 byname[i]->name, byname[i]->ns);
+	free(byname);
+	for (size_t i = 1; i < n && !ret; i++)
+		if (!vip_ref_cmp(&refs[i - 1], &refs[i]))
+			ret = split_errf(err, "services %s.%s and %s.%s share a VIP, port and protocol",
+					 refs[i - 1].s->name, refs[i - 1].s->ns,
+					 refs[i].s->name, refs[i].s->ns);
+	free(refs);
+	return ret;
 }
 
 static __u32 slot_keys[SPLIT_TABLE_SLOTS];
@@ -638,7 +877,19 @@ static int delete_quiet(int fd, const void *key)
 	return 0;
 }
 
-static int write_tables(struct split_state *st, struct plan *p, const char **what)
+/* Slot counts of an unchanged service, as recorded when it was built. */
+static void slots_from_raw(const struct raw *r, struct plan_svc *ps)
+{
+	for (size_t k = 0; k < ps->s->nversions; k++) {
+		const struct raw_wt *w = raw_wt_find(r, ps->id, ps->ver_ids[k]);
+
+		ps->slots[0][k] = w ? w->v.slots4 : 0;
+		ps->slots[1][k] = w ? w->v.slots6 : 0;
+	}
+}
+
+static int write_tables(struct split_state *st, const struct raw *r,
+			struct plan *p, const char **what)
 {
 	uint32_t *idx = malloc(SPLIT_TABLE_SLOTS * sizeof(*idx));
 	__u32 *vals = malloc(SPLIT_TABLE_SLOTS * sizeof(*vals));
@@ -654,6 +905,10 @@ static int write_tables(struct split_state *st, struct plan *p, const char **wha
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 
+		if (ps->tables_current) {
+			slots_from_raw(r, ps);
+			continue;
+		}
 		for (int v6 = 0; v6 < 2; v6++) {
 			__u32 tid = SPLIT_TABLE_ID(ps->id, v6);
 			int n = split_table_build(ps->s, v6 ? 6 : 4, idx,
@@ -699,10 +954,7 @@ out:
 
 static int in_plan_svc(const struct plan *p, __u32 id)
 {
-	for (size_t i = 0; i < p->n; i++)
-		if (p->svcs[i].id == id)
-			return 1;
-	return 0;
+	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0;
 }
 
 static int commit_once(struct split_state *st, const struct split_config *cfg,
@@ -718,14 +970,23 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		goto out_plan;
 	}
 
-	/* 1. services and backends: nothing refers to new ones yet. */
+	for (size_t i = 0; i < p.n; i++) {
+		ssize_t ri = raw_svc_index(r, p.svcs[i].id);
+
+		p.svcs[i].tables_current = ri >= 0 && r->svcs[ri].v.digest == p.svcs[i].digest;
+	}
+
+	/* 1. services and backends: nothing refers to new ones yet. A
+	 * service's digest is updated only once its tables are in (step 3). */
 	what = "writing services";
 	for (size_t i = 0; i < p.n; i++) {
 		struct split_service_val v = { 0 };
+		ssize_t ri = raw_svc_index(r, p.svcs[i].id);
 
 		snprintf(v.name, sizeof(v.name), "%s", p.svcs[i].s->name);
 		snprintf(v.ns, sizeof(v.ns), "%s", p.svcs[i].s->ns);
 		v.flags = p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0;
+		v.digest = ri >= 0 ? r->svcs[ri].v.digest : 0;
 		if (update_if_changed(st->services_fd, &p.svcs[i].id, &v, sizeof(v)))
 			goto fail;
 	}
@@ -746,22 +1007,32 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		}
 	}
 	/* 2. tables, each swapped in whole. */
-	if (write_tables(st, &p, &what))
+	if (write_tables(st, r, &p, &what))
 		goto fail;
-	/* 3. VIPs and weights. */
+	/* 3. digests, VIPs and weights. */
+	what = "writing services";
+	for (size_t i = 0; i < p.n; i++) {
+		struct split_service_val v = { 0 };
+
+		if (p.svcs[i].tables_current)
+			continue;
+		snprintf(v.name, sizeof(v.name), "%s", p.svcs[i].s->name);
+		snprintf(v.ns, sizeof(v.ns), "%s", p.svcs[i].s->ns);
+		v.flags = p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0;
+		v.digest = p.svcs[i].digest;
+		if (bpf_map_update_elem(st->services_fd, &p.svcs[i].id, &v, BPF_ANY))
+			goto fail;
+	}
 	what = "writing VIPs";
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
 
 		for (size_t a = 0; a < s->nvips; a++)
 			for (size_t k = 0; k < s->nports; k++) {
-				struct split_svc_key key = { 0 };
+				struct split_svc_key key;
 				struct split_svc_val val = { 0 };
 
-				addr_to_be(key.addr, &s->vips[a]);
-				key.port = htons(s->ports[k].port);
-				key.proto = s->ports[k].proto;
-				key.family = s->vips[a].family;
+				vip_key(&key, &s->vips[a], &s->ports[k]);
 				val.svc_id = p.svcs[i].id;
 				val.table_id = SPLIT_TABLE_ID(p.svcs[i].id, key.family == 6);
 				val.target_port = htons(s->ports[k].target_port);
@@ -798,24 +1069,16 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	what = "removing VIPs";
 	for (size_t i = 0; i < r->nvips; i++) {
 		const struct raw_vip *rv = &r->vips[i];
+		int j = rv->v.svc_id < SPLIT_MAX_SERVICES ? p.by_id[rv->v.svc_id] : -1;
 		int keep = 0;
 
-		for (size_t j = 0; j < p.n && !keep; j++) {
-			const struct split_service *s = p.svcs[j].s;
+		for (size_t a = 0; j >= 0 && a < p.svcs[j].s->nvips; a++)
+			for (size_t k = 0; k < p.svcs[j].s->nports; k++) {
+				struct split_svc_key key;
 
-			if (p.svcs[j].id != rv->v.svc_id)
-				continue;
-			for (size_t a = 0; a < s->nvips; a++)
-				for (size_t k = 0; k < s->nports; k++) {
-					__be32 va[4];
-
-					addr_to_be(va, &s->vips[a]);
-					keep |= !memcmp(va, rv->k.addr, sizeof(va)) &&
-						s->vips[a].family == rv->k.family &&
-						htons(s->ports[k].port) == rv->k.port &&
-						s->ports[k].proto == rv->k.proto;
-				}
-		}
+				vip_key(&key, &p.svcs[j].s->vips[a], &p.svcs[j].s->ports[k]);
+				keep |= !memcmp(&key, &rv->k, sizeof(key));
+			}
 		if (!keep && delete_quiet(st->svc_fd, &rv->k))
 			goto fail;
 	}
@@ -832,24 +1095,18 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	}
 	what = "removing weights";
 	for (size_t i = 0; i < r->nwts; i++) {
-		int keep = 0;
+		__u32 sid = r->wts[i].k.svc_id;
+		int j = sid < SPLIT_MAX_SERVICES ? p.by_id[sid] : -1;
 
-		for (size_t j = 0; j < p.n; j++)
-			if (p.svcs[j].id == r->wts[i].k.svc_id)
-				keep |= id_in_use(p.svcs[j].ver_ids,
-						  p.svcs[j].s->nversions,
-						  r->wts[i].k.version_id);
-		if (!keep && delete_quiet(st->weights_fd, &r->wts[i].k))
+		if (j >= 0 && id_in_use(p.svcs[j].ver_ids, p.svcs[j].s->nversions,
+					r->wts[i].k.version_id))
+			continue;
+		if (delete_quiet(st->weights_fd, &r->wts[i].k))
 			goto fail;
 	}
 	what = "removing backends";
 	for (size_t i = 0; i < r->nbes; i++) {
-		int keep = 0;
-
-		for (size_t j = 0; j < p.n && !keep; j++)
-			keep |= id_in_use(p.svcs[j].ep_ids, p.svcs[j].s->neps,
-					  r->bes[i].id);
-		if (keep)
+		if (r->bes[i].id < SPLIT_BE_ID_LIMIT && p.be_used[r->bes[i].id])
 			continue;
 		if (!need_grace++)
 			usleep(SPLIT_GRACE_US);
