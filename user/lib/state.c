@@ -977,16 +977,16 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	}
 
 	/* 1. services and backends: nothing refers to new ones yet. A
-	 * service's digest is updated only once its tables are in (step 3). */
+	 * service whose tables will change gets digest 0 ("unknown") until
+	 * they are all in (step 3), so a rollback rebuilds them. */
 	what = "writing services";
 	for (size_t i = 0; i < p.n; i++) {
 		struct split_service_val v = { 0 };
-		ssize_t ri = raw_svc_index(r, p.svcs[i].id);
 
 		snprintf(v.name, sizeof(v.name), "%s", p.svcs[i].s->name);
 		snprintf(v.ns, sizeof(v.ns), "%s", p.svcs[i].s->ns);
 		v.flags = p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0;
-		v.digest = ri >= 0 ? r->svcs[ri].v.digest : 0;
+		v.digest = p.svcs[i].tables_current ? p.svcs[i].digest : 0;
 		if (update_if_changed(st->services_fd, &p.svcs[i].id, &v, sizeof(v)))
 			goto fail;
 	}
