@@ -77,14 +77,25 @@ $(BUILD)/%: tests/tools/%.c $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $< -o $@ -lpthread
 
 # Unit tests: user code under ASan/UBSan. Each test_X.c is one binary.
-$(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/test_main.c tests/unit/test.h $(BUILD)/asan/libsplit.a $(BPF_OBJS)
+$(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/test_main.c tests/unit/test.h $(BUILD)/asan/libsplit.a $(BPF_OBJS) $(HDRS)
 	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit $< tests/unit/test_main.c \
 		$(BUILD)/asan/libsplit.a $(LIBS) -o $@
 
 unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
 
-test: all $(UNIT_BINS)
+# BPF tests (root): BPF_PROG_TEST_RUN on crafted packets, under ASan/UBSan.
+# Each tests/bpf/test_X.c is one binary, with the skeletons from build/.
+BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/bpftest/%,$(wildcard tests/bpf/test_*.c))
+$(BUILD)/bpftest/test_%: tests/bpf/test_%.c tests/unit/test_main.c tests/unit/test.h $(SKELS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit -I$(BUILD) $< tests/unit/test_main.c \
+		$(LIBS) -o $@
+
+bpftest: $(BPF_TEST_BINS)
+	@sh tests/run_unit.sh $(BPF_TEST_BINS)
+
+test: all $(UNIT_BINS) $(BPF_TEST_BINS)
 	@sh tests/run_all.sh
 
 demo: all

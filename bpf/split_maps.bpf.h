@@ -90,4 +90,53 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } udp_aff SEC(".maps");
 
+/* ---- XDP/tc datapath ----------------------------------------------------- */
+
+/* Client 5-tuple -> backend: conntrack of north-south flows (split_nat.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPLIT_MAX_CT);
+	__type(key, struct split_ct_key);
+	__type(value, struct split_ct_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct SEC(".maps");
+
+/* Reply 5-tuple (backend -> client) -> VIP:port, for reverse NAT in tc. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPLIT_MAX_CT);
+	__type(key, struct split_ct_key);
+	__type(value, struct split_ct_rev_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_rev SEC(".maps");
+
+/* Backend id -> new flows, packets and bytes, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SPLIT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct split_flow_stats);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} be_stats SEC(".maps");
+
+/* (service, version) -> new flows, packets and bytes, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SPLIT_MAX_VERSIONS);
+	__type(key, struct split_weight_key);
+	__type(value, struct split_flow_stats);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ver_stats SEC(".maps");
+
+/* enum split_nat_stat -> packets, per CPU: why XDP/tc passed or dropped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SPLIT_NAT_STATS_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat_stats SEC(".maps");
+
 #endif /* SPLIT_MAPS_BPF_H */

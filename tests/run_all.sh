@@ -12,7 +12,8 @@ tally() { # LOG: add up the suite's closing line
 log=$(mktemp /tmp/split-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
-sh tests/run_unit.sh build/asan/test_* 2>&1 | tee "$log"
+# Unit tests (ASan/UBSan), then BPF programs on crafted packets (test_run).
+sh tests/run_unit.sh build/asan/test_* build/bpftest/test_* 2>&1 | tee "$log"
 tally "$log"
 for suite in tests/e2e/test_*.sh; do
 	before=$fail

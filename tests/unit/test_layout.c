@@ -101,6 +101,29 @@ TEST(layouts_match_btf)
 	btf__free(btf);
 }
 
+/* The XDP/tc structs, against the XDP object's BTF. */
+TEST(nat_layouts_match_btf)
+{
+	struct btf *btf = btf__parse_elf("build/split_xdp.bpf.o", NULL);
+
+	ASSERT_TRUE(btf != NULL);
+	CHECK(btf, split_ct_key, M(split_ct_key, saddr), M(split_ct_key, daddr),
+	      M(split_ct_key, sport), M(split_ct_key, dport), M(split_ct_key, proto),
+	      M(split_ct_key, family), M(split_ct_key, pad));
+	CHECK(btf, split_ct_val, M(split_ct_val, addr), M(split_ct_val, port),
+	      M(split_ct_val, family), M(split_ct_val, flags),
+	      M(split_ct_val, backend_id), M(split_ct_val, svc_id),
+	      M(split_ct_val, version_id), M(split_ct_val, created_ns));
+	CHECK(btf, split_ct_rev_val, M(split_ct_rev_val, addr),
+	      M(split_ct_rev_val, port), M(split_ct_rev_val, pad),
+	      M(split_ct_rev_val, backend_id), M(split_ct_rev_val, svc_id),
+	      M(split_ct_rev_val, version_id));
+	CHECK(btf, split_flow_stats, M(split_flow_stats, flows),
+	      M(split_flow_stats, packets), M(split_flow_stats, bytes),
+	      M(split_flow_stats, rev_packets), M(split_flow_stats, rev_bytes));
+	btf__free(btf);
+}
+
 /* The map definitions in the object use these exact names and sizes. */
 TEST(map_names_and_sizes)
 {
