@@ -139,4 +139,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nat_stats SEC(".maps");
 
+/* (ifindex, mode) -> interface name and program: where splitd attached the
+ * north-south programs (control plane state, not read by the datapath). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_IFACES);
+	__type(key, struct split_iface_key);
+	__type(value, struct split_iface_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ifaces SEC(".maps");
+
 #endif /* SPLIT_MAPS_BPF_H */

@@ -244,4 +244,29 @@ enum split_nat_stat {
 	SPLIT_NS_MAX
 };
 
+/* ---- where the north-south programs are attached ---------------------- */
+
+#define SPLIT_MAP_IFACES	"ifaces"	/* (ifindex, mode) -> interface name, program */
+#define SPLIT_MAX_IFACES	256
+#define SPLIT_IFNAME_LEN	16		/* IFNAMSIZ */
+
+enum split_iface_mode {
+	SPLIT_IF_XDP = 1,	/* split_xdp, XDP link pinned under links/ */
+	SPLIT_IF_TC_DNAT = 2,	/* split_tc_dnat at clsact ingress */
+	SPLIT_IF_TC_REV = 3,	/* split_tc_rev at clsact ingress */
+};
+
+/* ifaces: key. */
+struct split_iface_key {
+	__u32 ifindex;
+	__u32 mode;		/* enum split_iface_mode */
+};
+
+/* ifaces: value. Written by splitd, shown by splitctl show. */
+struct split_iface_val {
+	char name[SPLIT_IFNAME_LEN];
+	__u32 prog_id;
+	__u32 fallback;		/* 1: tc DNAT because XDP could not attach */
+};
+
 #endif /* SPLIT_COMMON_H */

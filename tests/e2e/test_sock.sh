@@ -9,69 +9,8 @@ T_SUITE=e2e_sock
 source tests/lib.sh
 source scripts/testbed.sh
 
-B=${TB_BUILD:-build}
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: $T_SUITE (needs root)"; echo "$T_SUITE: 0 passed, 0 failed, 1 skipped"; exit 0
-fi
-
-# ---- fixture ---------------------------------------------------------------
-
-cleanup() {
-	stop_splitd
-	[ -n "${TB_PIN:-}" ] && "$B/splitd" -q --unload -p "$TB_PIN" 2>/dev/null
-	tb_down
-	[ -n "${WORK:-}" ] && [ -z "${KEEP:-}" ] && rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-WORK=$(mktemp -d /tmp/split-e2e.XXXXXX)
-tb_up || { echo "FAIL: testbed did not come up"; exit 1; }
-SVC="$WORK/services.yaml"
-cp "$(tb_services_file)" "$SVC"
-
-start_splitd() {
-	"$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" >>"$WORK/splitd.log" 2>&1 &
-	echo $! >"$WORK/splitd.pid"
-	disown
-	for _ in $(seq 100); do
-		grep -q "watching" "$WORK/splitd.log" 2>/dev/null && return 0
-		alive "$(cat "$WORK/splitd.pid")" || break
-		sleep 0.1
-	done
-	cat "$WORK/splitd.log" >&2
-	return 1
-}
-alive() { # PID: running and not a zombie
-	[ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
-}
-stop_splitd() { # [SIGNAL]: stop it and wait until it is gone
-	local pid
-	[ -f "${WORK:-/nonexistent}/splitd.pid" ] || return 0
-	pid=$(cat "$WORK/splitd.pid")
-	kill "-${1:-TERM}" "$pid" 2>/dev/null
-	for _ in $(seq 100); do alive "$pid" || break; sleep 0.05; done
-	rm -f "$WORK/splitd.pid"
-	return 0
-}
-ctl() { "$B/splitctl" -p "$TB_PIN" "$@"; }
-client() { tb_client "$B/splitclient" "$@"; }
-VIP4=10.96.0.10 VIP6=fd00:96::10 PORT=9080
-
-# count OUTPUT KIND NAME: the number on "version v1 N" / "endpoint v1 addr N".
-vcount() { awk -v v="$2" '$1 == "version" && $2 == v { n = $3 } END { print n + 0 }' <<<"$1"; }
-field() { awk -v k="$2" '$1 == "total" { for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$1"; }
-expect_clean() { # OUTPUT N: N ok, no failure, getpeername/recvmsg showed the VIP
-	expect_eq "$(field "$1" total)" "$2" "total"
-	expect_eq "$(field "$1" fail)" 0 "failed connections"
-	expect_eq "$(field "$1" peer_mismatch)" 0 "peer address not the VIP"
-}
-snapshot() { # the whole datapath state, byte for byte
-	local m
-	for m in svc backends services weights tables; do
-		echo "== $m"; bpftool map dump pinned "$TB_PIN/$m" 2>&1
-	done
-}
-
+source tests/e2e/fixture.sh
+fixture_up
 start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
 
 # ---- tests -------------------------------------------------------------------

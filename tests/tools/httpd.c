@@ -90,7 +90,13 @@ static void usage(FILE *f)
 "  --pidfile FILE      write the PID here; removed on SIGTERM/SIGINT\n"
 "  --idle-timeout SEC  close keep-alive connections idle this long (default 300)\n"
 "  --verbose           log connections and errors to stderr\n"
+"  --check-stream N    no server: check that stdin is exactly the N bytes a\n"
+"                      GET /stream/N returns; prints \"ok N bytes\" or where\n"
+"                      it differs, exit 0/1\n"
 "  --help              this text\n"
+"\n"
+"GET /stream/N[/KIBPS] answers N bytes of a fixed pattern (paced at KIBPS\n"
+"KiB/s if given), for byte-exact checks of long transfers.\n"
 "\n"
 "TCP: every request gets\n"
 "  HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: N\\r\\n\n"
@@ -297,6 +303,7 @@ static bool is_tchar(unsigned char ch)
 }
 
 struct request {
+	char target[256];	/* request-target (truncated) */
 	bool head;		/* HEAD method: no body in the response */
 	bool keepalive;
 	bool chunked;
@@ -357,6 +364,7 @@ static int parse_head(char *h, size_t hlen, struct request *rq)
 		p++;
 	if (p == line || *p != ' ')
 		return -1;
+	snprintf(rq->target, sizeof(rq->target), "%.*s", (int)(p - line), line);
 	p++;
 	if (strncmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != 0)
 		return -1;
@@ -478,6 +486,68 @@ static void send_400(struct conn *c)
 	send_all(c->fd, out, (size_t)n);
 }
 
+/* Byte i of a /stream response: a pattern that catches lost, duplicated
+ * or reordered bytes (and is the same in --check-stream). */
+static unsigned char stream_byte(uint64_t i)
+{
+	return (unsigned char)((i * 131) ^ (i >> 9) ^ (i >> 17));
+}
+
+/* GET /stream/N[/KIBPS]: N pattern bytes, paced at KIBPS KiB/s if given. */
+static int parse_stream(const char *target, uint64_t *n, uint64_t *kibps)
+{
+	char *e;
+
+	if (strncmp(target, "/stream/", 8))
+		return 0;
+	*kibps = 0;
+	*n = strtoull(target + 8, &e, 10);
+	if (*e == '/')
+		*kibps = strtoull(e + 1, &e, 10);
+	return *e == 0 || *e == '?';
+}
+
+static int send_stream(int fd, uint64_t n, uint64_t kibps)
+{
+	unsigned char buf[16384];
+
+	for (uint64_t off = 0; off < n;) {
+		size_t k = n - off < sizeof(buf) ? (size_t)(n - off) : sizeof(buf);
+
+		for (size_t j = 0; j < k; j++)
+			buf[j] = stream_byte(off + j);
+		if (send_all(fd, (const char *)buf, k) < 0)
+			return -1;
+		off += k;
+		if (kibps)
+			usleep((useconds_t)(k * 1000000ULL / (kibps * 1024)));
+	}
+	return 0;
+}
+
+/* --check-stream N: does stdin hold exactly the N bytes of a /stream? */
+static int check_stream(uint64_t n)
+{
+	unsigned char buf[65536];
+	uint64_t off = 0;
+	ssize_t r;
+
+	while ((r = read(0, buf, sizeof(buf))) > 0) {
+		for (ssize_t j = 0; j < r; j++, off++)
+			if (off >= n || buf[j] != stream_byte(off)) {
+				printf("mismatch at byte %llu\n", (unsigned long long)off);
+				return 1;
+			}
+	}
+	if (off != n) {
+		printf("short: %llu of %llu bytes\n", (unsigned long long)off,
+		       (unsigned long long)n);
+		return 1;
+	}
+	printf("ok %llu bytes\n", (unsigned long long)n);
+	return 0;
+}
+
 static void *conn_thread(void *arg)
 {
 	struct conn *c = arg;
@@ -556,6 +626,23 @@ static void *conn_thread(void *arg)
 			goto out;
 		}
 
+		{
+			uint64_t sn, kibps;
+
+			if (parse_stream(rq.target, &sn, &kibps)) {
+				n = snprintf(out, sizeof(out),
+					     "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+					     "Content-Length: %llu\r\nX-Version: %s\r\nX-Endpoint: %s\r\n%s\r\n",
+					     (unsigned long long)sn, g_name, c->local,
+					     rq.keepalive ? "" : "Connection: close\r\n");
+				if (send_all(c->fd, out, (size_t)n) < 0 ||
+				    (!rq.head && send_stream(c->fd, sn, kibps) < 0))
+					goto out;
+				if (!rq.keepalive)
+					break;
+				continue;
+			}
+		}
 		n = snprintf(out, sizeof(out),
 			     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 			     "X-Version: %s\r\nX-Endpoint: %s\r\n%s\r\n%s",
@@ -761,6 +848,7 @@ int main(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "check-stream", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -802,6 +890,8 @@ int main(int argc, char **argv)
 		case 'v':
 			g_verbose = true;
 			break;
+		case 'C':
+			return check_stream(strtoull(optarg, NULL, 10));
 		case 'h':
 			usage(stdout);
 			return 0;

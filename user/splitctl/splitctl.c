@@ -10,11 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <unistd.h>
 
 #include <netinet/in.h>
 
+#include <bpf/bpf.h>
+
 #include "log.h"
 #include "state.h"
+#include "stats.h"
 
 static const char *pin_dir = SPLIT_PIN_DIR_DEFAULT;
 
@@ -210,6 +215,66 @@ static void show_json(const struct split_service *s, int first)
 	printf("]}");
 }
 
+struct iface_ent {
+	struct split_iface_key k;
+	struct split_iface_val v;
+};
+
+static int iface_cmp(const void *a, const void *b)
+{
+	const struct iface_ent *x = a, *y = b;
+
+	if (x->k.mode != y->k.mode)
+		return x->k.mode < y->k.mode ? -1 : 1;
+	if (x->v.fallback != y->v.fallback)
+		return x->v.fallback < y->v.fallback ? -1 : 1;
+	return strcmp(x->v.name, y->v.name);
+}
+
+static const char *iface_mode(unsigned int mode, unsigned int fallback)
+{
+	switch (mode) {
+	case SPLIT_IF_XDP: return "xdp";
+	case SPLIT_IF_TC_DNAT: return fallback ? "tc-dnat (xdp failed)" : "tc-dnat";
+	case SPLIT_IF_TC_REV: return "tc-rev";
+	default: return "?";
+	}
+}
+
+/* "north-south: xdp on eth0; tc-rev on veth1, veth2" from the ifaces map. */
+static void show_ifaces(void)
+{
+	struct iface_ent e[SPLIT_MAX_IFACES];
+	struct split_iface_key key, *prev = NULL;
+	char path[PATH_MAX];
+	size_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_IFACES);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	while (n < SPLIT_MAX_IFACES && !bpf_map_get_next_key(fd, prev, &e[n].k)) {
+		key = e[n].k;
+		prev = &key;
+		if (!bpf_map_lookup_elem(fd, &key, &e[n].v))
+			n++;
+	}
+	close(fd);
+	qsort(e, n, sizeof(e[0]), iface_cmp);
+	printf("north-south: ");
+	for (size_t i = 0; i < n; i++) {
+		int same = i && e[i].k.mode == e[i - 1].k.mode &&
+			   e[i].v.fallback == e[i - 1].v.fallback;
+
+		printf("%s%s%s", same ? ", " : i ? "; " : "",
+		       same ? "" : iface_mode(e[i].k.mode, e[i].v.fallback),
+		       same ? "" : " on ");
+		printf("%s", e[i].v.name);
+	}
+	printf("%s\n", n ? "" : "none (socket hooks only)");
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	struct split_config cfg = { 0 };
@@ -243,6 +308,8 @@ static int cmd_show(int argc, char **argv)
 		printf("]\n");
 	else if (!cfg.nsvcs)
 		printf("no services (pin dir %s)\n", pin_dir);
+	if (!json && idx < 0)
+		show_ifaces();
 	ret = 0;
 	goto out;
 fail:
@@ -251,6 +318,107 @@ out:
 	split_state_close(&st);
 	split_config_free(&cfg);
 	return ret;
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	struct split_config cfg = { 0 };
+	struct split_stats st;
+	struct split_state sst;
+	struct split_err err;
+	int json = 0, i = sub_opts("stats", argc, argv, &json), idx = -1, first = 1;
+	const char *name = NULL, *ns = NULL;
+
+	if (i < 0)
+		return 2;
+	if (argc - i > 1) {
+		fprintf(stderr, "splitctl stats: at most one service\nTry 'splitctl stats --help'.\n");
+		return 2;
+	}
+	if (argc - i == 1) {
+		if (open_state(&sst))
+			return 1;
+		if (split_state_read(&sst, &cfg, &err) ||
+		    (idx = split_config_find(&cfg, argv[i], &err)) < 0) {
+			fprintf(stderr, "splitctl: %s\n", err.msg);
+			split_state_close(&sst);
+			split_config_free(&cfg);
+			return 1;
+		}
+		name = cfg.svcs[idx].name;
+		ns = cfg.svcs[idx].ns;
+		split_state_close(&sst);
+	}
+	if (split_stats_read(pin_dir, &st, &err)) {
+		fprintf(stderr, "splitctl: %s\n", err.msg);
+		split_config_free(&cfg);
+		return 1;
+	}
+	if (json)
+		printf("[");
+	for (size_t v = 0; v < st.nversions;) {
+		const struct split_stat_row *r = &st.versions[v];
+		uint64_t wsum = 0, fsum = 0;
+		size_t end = v;
+		char a[64];
+
+		while (end < st.nversions && !strcmp(st.versions[end].service, r->service) &&
+		       !strcmp(st.versions[end].ns, r->ns)) {
+			wsum += st.versions[end].weight;
+			fsum += st.versions[end].c.flows;
+			end++;
+		}
+		if (name && (strcmp(r->service, name) || strcmp(r->ns, ns))) {
+			v = end;
+			continue;
+		}
+		if (!json) {
+			printf("%s.%s  (north-south flows through XDP/tc)\n", r->service, r->ns);
+			printf("  %-12s %7s %8s %10s %8s %12s %14s %12s %14s\n", "VERSION",
+			       "WEIGHT", "SHARE", "FLOWS", "OBSERVED", "PACKETS", "BYTES",
+			       "REPLY-PKTS", "REPLY-BYTES");
+		}
+		for (size_t k = v; k < end; k++) {
+			const struct split_stat_row *x = &st.versions[k];
+
+			if (json)
+				printf("%s{\"service\":\"%s\",\"namespace\":\"%s\",\"version\":\"%s\",\"weight\":%u,"
+				       "\"flows\":%llu,\"packets\":%llu,\"bytes\":%llu,\"reply_packets\":%llu,\"reply_bytes\":%llu}",
+				       first ? "" : ",", x->service, x->ns, x->version, x->weight,
+				       (unsigned long long)x->c.flows, (unsigned long long)x->c.packets,
+				       (unsigned long long)x->c.bytes, (unsigned long long)x->c.rev_packets,
+				       (unsigned long long)x->c.rev_bytes), first = 0;
+			else
+				printf("  %-12s %7u %7.2f%% %10llu %7.2f%% %12llu %14llu %12llu %14llu\n",
+				       x->version, x->weight, pct(x->weight, wsum),
+				       (unsigned long long)x->c.flows, pct(x->c.flows, fsum),
+				       (unsigned long long)x->c.packets, (unsigned long long)x->c.bytes,
+				       (unsigned long long)x->c.rev_packets,
+				       (unsigned long long)x->c.rev_bytes);
+		}
+		for (size_t b = 0; !json && b < st.nbackends; b++) {
+			const struct split_stat_row *x = &st.backends[b];
+
+			if (strcmp(x->service, r->service) || strcmp(x->ns, r->ns))
+				continue;
+			printf("    %-26s %-8s %10llu %12llu %14llu %12llu %14llu\n",
+			       split_addr_str(&x->addr, a, sizeof(a)), x->version,
+			       (unsigned long long)x->c.flows, (unsigned long long)x->c.packets,
+			       (unsigned long long)x->c.bytes, (unsigned long long)x->c.rev_packets,
+			       (unsigned long long)x->c.rev_bytes);
+		}
+		v = end;
+	}
+	if (json)
+		printf("]\n");
+	split_stats_free(&st);
+	split_config_free(&cfg);
+	return 0;
 }
 
 static int cmd_help(int argc, char **argv);
@@ -289,6 +457,14 @@ static const struct cmd cmds[] = {
 	  "SHARE4/SHARE6 are the shares of new connections that the kernel gives\n"
 	  "each version, read from the slot counts of the IPv4 and IPv6 selection\n"
 	  "tables (" "10007 slots each). With --json, one JSON array.\n" },
+	{ "stats", cmd_stats, "[--json] [SERVICE]",
+	  "Counters of the north-south (XDP/tc) path per version and endpoint.",
+	  "\n"
+	  "Per version: configured weight and share, new flows and their observed\n"
+	  "share, packets and bytes toward the backends, and reply packets and\n"
+	  "bytes rewritten back to the VIP. Then the same per endpoint address.\n"
+	  "Counters are per-CPU in the kernel, summed here, and count since the\n"
+	  "maps were created. With --json, one JSON array of version rows.\n" },
 	{ "help", cmd_help, "[COMMAND]", "Help on splitctl or one command.", "" },
 };
 

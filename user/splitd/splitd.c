@@ -32,6 +32,7 @@
 #include <linux/magic.h>
 
 #include "log.h"
+#include "nat_attach.h"
 #include "split_sock.skel.h"
 #include "state.h"
 #include "util.h"
@@ -44,6 +45,7 @@ struct opts {
 	const char *pin_dir;
 	int once;
 	int unload;
+	struct nat_opts nat;
 };
 
 static void usage(FILE *f)
@@ -69,6 +71,21 @@ static void usage(FILE *f)
 "  -p, --pin-dir DIR    bpffs directory for maps and links; default\n"
 "                       " SPLIT_PIN_DIR_DEFAULT "\n"
 "  -1, --once           load, attach and apply, then exit (no watching)\n"
+"\n"
+"North-south traffic (entering the node from elsewhere), in splitd's network\n"
+"namespace; each option may be repeated:\n"
+"      --xdp IFACE      XDP DNAT on IFACE, where client traffic for VIPs enters\n"
+"                       (a pinned XDP link). If XDP cannot attach, the same\n"
+"                       DNAT runs at IFACE's tc ingress (see splitctl show)\n"
+"      --no-tc-fallback fail instead of falling back to tc\n"
+"      --tc-dnat IFACE  DNAT at IFACE's tc ingress instead of XDP (a VLAN\n"
+"                       device, or a veth whose peer has TX checksum offload)\n"
+"      --tc-rev IFACE   reverse NAT at IFACE's tc ingress, where backends'\n"
+"                       replies arrive (backend-facing interfaces)\n"
+"  The node must forward (ip_forward), route replies back through itself and\n"
+"  use rp_filter 0 or 2 where --tc-rev runs. Interfaces an earlier run\n"
+"  attached to and these options no longer name are detached.\n"
+"\n"
 "      --unload         detach the datapath and remove everything pinned under\n"
 "                       the pin dir, then exit\n"
 "  -v, --verbose        more logging (twice: libbpf debug output)\n"
@@ -89,6 +106,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "once", no_argument, NULL, '1' },
 		{ "unload", no_argument, NULL, 'U' },
+		{ "xdp", required_argument, NULL, 'X' },
+		{ "tc-dnat", required_argument, NULL, 'T' },
+		{ "tc-rev", required_argument, NULL, 'R' },
+		{ "no-tc-fallback", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -105,6 +126,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'p': o->pin_dir = optarg; break;
 		case '1': o->once = 1; break;
 		case 'U': o->unload = 1; break;
+		case 'X':
+		case 'T':
+		case 'R': {
+			const char **list = c == 'X' ? o->nat.xdp : c == 'T' ? o->nat.tc_dnat : o->nat.tc_rev;
+			int *n = c == 'X' ? &o->nat.nxdp : c == 'T' ? &o->nat.ntc_dnat : &o->nat.ntc_rev;
+
+			if (*n >= NAT_MAX_IFACES || !*optarg || strlen(optarg) >= SPLIT_IFNAME_LEN) {
+				fprintf(stderr, "splitd: bad or too many interfaces: '%s'\n", optarg);
+				return -1;
+			}
+			list[(*n)++] = optarg;
+			break;
+		}
+		case 'F': o->nat.no_fallback = 1; break;
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
@@ -349,7 +384,7 @@ int main(int argc, char **argv)
 		return 2;
 	split_log_libbpf();
 	if (o.unload)
-		return split_unload(o.pin_dir) ? 1 : 0;
+		return nat_detach_all(o.pin_dir) || split_unload(o.pin_dir) ? 1 : 0;
 
 	/* Refuse a bad services file before touching the kernel. */
 	if (split_services_load(o.services, &probe, &err)) {
@@ -380,7 +415,7 @@ int main(int argc, char **argv)
 			strerror(errno), o.pin_dir);
 		goto out;
 	}
-	if (attach_all(skel, o.pin_dir, cgroup))
+	if (attach_all(skel, o.pin_dir, cgroup) || nat_attach(o.pin_dir, &o.nat))
 		goto out;
 	if (split_state_open(&st, o.pin_dir, &err)) {
 		pr_warn("%s\n", err.msg);

@@ -1,0 +1,89 @@
+#!/bin/bash
+# fixture.sh - shared by the end-to-end suites: a testbed, splitd started and
+# stopped as a user would, and helpers to read splitclient's output.
+# Source it after tests/lib.sh and scripts/testbed.sh, then call fixture_up.
+#
+#   SPLITD_NS    netns to run splitd in (default: the caller's)
+#   SPLITD_ARGS  extra splitd arguments (an array)
+
+B=${TB_BUILD:-build}
+SPLITD_NS=${SPLITD_NS:-}
+[ -n "${SPLITD_ARGS+x}" ] || SPLITD_ARGS=()
+VIP4=10.96.0.10 VIP6=fd00:96::10 PORT=9080
+
+cleanup() {
+	stop_splitd
+	if [ -n "${TB_PIN:-}" ] && [ -d "$TB_PIN" ]; then
+		# --unload detaches tc filters by ifindex: run it where splitd ran.
+		if [ -n "$SPLITD_NS" ]; then
+			nsenter --net="/run/netns/$SPLITD_NS" "$B/splitd" -q --unload -p "$TB_PIN"
+		else
+			"$B/splitd" -q --unload -p "$TB_PIN"
+		fi 2>/dev/null
+	fi
+	tb_down
+	[ -n "${WORK:-}" ] && [ -z "${KEEP:-}" ] && rm -rf "$WORK"
+}
+
+fixture_up() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIP: $T_SUITE (needs root)"
+		echo "$T_SUITE: 0 passed, 0 failed, 1 skipped"
+		exit 0
+	fi
+	trap cleanup EXIT
+	WORK=$(mktemp -d /tmp/split-e2e.XXXXXX)
+	tb_up || { echo "FAIL: testbed did not come up"; exit 1; }
+	SVC="$WORK/services.yaml"
+	cp "$(tb_services_file)" "$SVC"
+	[ -z "$SPLITD_NS" ] || SPLITD_NS=$(eval echo "$SPLITD_NS")
+}
+
+alive() { # PID: running and not a zombie
+	[ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
+}
+
+start_splitd() {
+	local ns=()
+	[ -z "$SPLITD_NS" ] || ns=(nsenter --net="/run/netns/$SPLITD_NS")
+	"${ns[@]}" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" "${SPLITD_ARGS[@]}" \
+		>>"$WORK/splitd.log" 2>&1 &
+	echo $! >"$WORK/splitd.pid"
+	disown
+	for _ in $(seq 100); do
+		grep -q "watching" "$WORK/splitd.log" 2>/dev/null && return 0
+		alive "$(cat "$WORK/splitd.pid")" || break
+		sleep 0.1
+	done
+	cat "$WORK/splitd.log" >&2
+	return 1
+}
+
+stop_splitd() { # [SIGNAL]: stop it and wait until it is gone
+	local pid
+	[ -f "${WORK:-/nonexistent}/splitd.pid" ] || return 0
+	pid=$(cat "$WORK/splitd.pid")
+	kill "-${1:-TERM}" "$pid" 2>/dev/null
+	for _ in $(seq 100); do alive "$pid" || break; sleep 0.05; done
+	rm -f "$WORK/splitd.pid"
+	return 0
+}
+
+ctl() { "$B/splitctl" -p "$TB_PIN" "$@"; }
+client() { tb_client "$B/splitclient" "$@"; }
+
+# vcount OUTPUT VERSION: N from splitclient's "version VERSION N" line.
+vcount() { awk -v v="$2" '$1 == "version" && $2 == v { n = $3 } END { print n + 0 }' <<<"$1"; }
+# field OUTPUT KEY: a number from the "total N ok N fail N ..." line.
+field() { awk -v k="$2" '$1 == "total" { for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$1"; }
+expect_clean() { # OUTPUT N: N ok, no failure, getpeername/recvmsg showed the VIP
+	expect_eq "$(field "$1" total)" "$2" "total"
+	expect_eq "$(field "$1" fail)" 0 "failed connections"
+	expect_eq "$(field "$1" peer_mismatch)" 0 "peer address not the VIP"
+}
+snapshot() { # the whole control state, byte for byte
+	local m
+	for m in svc backends services weights tables; do
+		echo "== $m"; bpftool map dump pinned "$TB_PIN/$m" 2>&1
+	done
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* stats.c - see stats.h. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "stats.h"
+
+enum { F_WEIGHTS, F_SERVICES, F_BACKENDS, F_VER_STATS, F_BE_STATS, F_NUM };
+
+static int get(const char *pin_dir, const char *name, struct split_err *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		split_errf(err, "opening %s: %s%s", path, strerror(errno),
+			   errno == ENOENT ? " (is splitd running with this --pin-dir?)" : "");
+	return fd;
+}
+
+/* Sum one per-CPU split_flow_stats value; zeros when absent. */
+static void sum_percpu(int fd, const void *key, struct split_flow_stats *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct split_flow_stats *v;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0 || !(v = calloc((size_t)ncpu, sizeof(*v))))
+		return;
+	if (!bpf_map_lookup_elem(fd, key, v))
+		for (int i = 0; i < ncpu; i++) {
+			out->flows += v[i].flows;
+			out->packets += v[i].packets;
+			out->bytes += v[i].bytes;
+			out->rev_packets += v[i].rev_packets;
+			out->rev_bytes += v[i].rev_bytes;
+		}
+	free(v);
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct split_stat_row *x = a, *y = b;
+	int c = strcmp(x->ns, y->ns);
+
+	if (!c)
+		c = strcmp(x->service, y->service);
+	if (!c)
+		c = strcmp(x->version, y->version);
+	if (!c && x->addr.family != y->addr.family)
+		c = x->addr.family - y->addr.family;
+	if (!c)
+		c = memcmp(x->addr.bytes, y->addr.bytes, sizeof(x->addr.bytes));
+	return c;
+}
+
+static void name_service(int services_fd, __u32 svc_id, struct split_stat_row *r)
+{
+	struct split_service_val sv;
+
+	if (!bpf_map_lookup_elem(services_fd, &svc_id, &sv)) {
+		snprintf(r->service, sizeof(r->service), "%s", sv.name);
+		snprintf(r->ns, sizeof(r->ns), "%s", sv.ns);
+	}
+}
+
+int split_stats_read(const char *pin_dir, struct split_stats *st,
+		     struct split_err *err)
+{
+	static const char *const names[F_NUM] = {
+		SPLIT_MAP_WEIGHTS, SPLIT_MAP_SERVICES, SPLIT_MAP_BACKENDS,
+		SPLIT_MAP_VER_STATS, SPLIT_MAP_BE_STATS,
+	};
+	int fd[F_NUM] = { -1, -1, -1, -1, -1 };
+	struct split_weight_key wk, wcur, *wprev = NULL;
+	__u32 bk, bcur, *bprev = NULL;
+	size_t cap;
+	int ret = -1;
+
+	memset(st, 0, sizeof(*st));
+	for (int i = 0; i < F_NUM; i++)
+		if ((fd[i] = get(pin_dir, names[i], err)) < 0)
+			goto out;
+
+	cap = SPLIT_MAX_VERSIONS;
+	st->versions = calloc(cap, sizeof(*st->versions));
+	st->backends = calloc(SPLIT_MAX_BACKENDS, sizeof(*st->backends));
+	if (!st->versions || !st->backends) {
+		split_errf(err, "out of memory");
+		goto out;
+	}
+	while (st->nversions < cap && !bpf_map_get_next_key(fd[F_WEIGHTS], wprev, &wk)) {
+		struct split_stat_row *r = &st->versions[st->nversions];
+		struct split_weight_val wv;
+		wcur = wk;
+		wprev = &wcur;
+		if (bpf_map_lookup_elem(fd[F_WEIGHTS], &wk, &wv))
+			continue;
+		name_service(fd[F_SERVICES], wk.svc_id, r);
+		snprintf(r->version, sizeof(r->version), "%s", wv.version);
+		r->weight = wv.weight;
+		sum_percpu(fd[F_VER_STATS], &wk, &r->c);
+		st->nversions++;
+	}
+	while (st->nbackends < SPLIT_MAX_BACKENDS &&
+	       !bpf_map_get_next_key(fd[F_BACKENDS], bprev, &bk)) {
+		struct split_stat_row *r = &st->backends[st->nbackends];
+		struct split_weight_key k;
+		struct split_backend_val bv;
+		struct split_weight_val wv;
+		bcur = bk;
+		bprev = &bcur;
+		if (bpf_map_lookup_elem(fd[F_BACKENDS], &bk, &bv))
+			continue;
+		name_service(fd[F_SERVICES], bv.svc_id, r);
+		k = (struct split_weight_key){ bv.svc_id, bv.version_id };
+		if (!bpf_map_lookup_elem(fd[F_WEIGHTS], &k, &wv)) {
+			snprintf(r->version, sizeof(r->version), "%s", wv.version);
+			r->weight = wv.weight;
+		}
+		r->addr.family = bv.family;
+		memcpy(r->addr.bytes, bv.addr, bv.family == 4 ? 4 : 16);
+		sum_percpu(fd[F_BE_STATS], &bk, &r->c);
+		st->nbackends++;
+	}
+	qsort(st->versions, st->nversions, sizeof(*st->versions), row_cmp);
+	qsort(st->backends, st->nbackends, sizeof(*st->backends), row_cmp);
+	ret = 0;
+out:
+	if (ret)
+		split_stats_free(st);
+	for (int i = 0; i < F_NUM; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	return ret;
+}
+
+void split_stats_free(struct split_stats *st)
+{
+	free(st->versions);
+	free(st->backends);
+	memset(st, 0, sizeof(*st));
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * stats.h - the datapath's per-CPU counters, summed, with names attached.
+ * Shared by `splitctl stats` and (later) splitd's metrics endpoint.
+ */
+#ifndef SPLIT_STATS_H
+#define SPLIT_STATS_H
+
+#include "model.h"
+
+struct split_stat_row {
+	char service[SPLIT_NAME_LEN];
+	char ns[SPLIT_NAME_LEN];
+	char version[SPLIT_NAME_LEN];
+	uint32_t weight;
+	struct split_addr addr;		/* backend rows only */
+	struct split_flow_stats c;	/* summed over CPUs */
+};
+
+struct split_stats {
+	struct split_stat_row *versions;	/* one per (service, version) */
+	size_t nversions;
+	struct split_stat_row *backends;	/* one per backend address */
+	size_t nbackends;
+};
+
+/* Read and sum the counters under pin_dir; rows sorted by namespace,
+ * service, version (and address). 0, or -1 with err. */
+int split_stats_read(const char *pin_dir, struct split_stats *st,
+		     struct split_err *err);
+void split_stats_free(struct split_stats *st);
+
+#endif
