@@ -66,9 +66,13 @@
  *       destination would only loop or leak it.
  *
  * Conntrack: ct (LRU) maps the client's 5-tuple to a backend. Every packet of
- * a flow - SYN or not - looks it up; an entry is kept while its backend is
- * still in `backends` with the same service, family and address (weight 0 =
- * drain keeps it; removing the endpoint does not). Without a valid entry the
+ * a flow - SYN or not - looks it up; an entry holds the backend's address
+ * and is followed for as long as the LRU keeps it, also after the backend
+ * is set to weight 0 or removed from the service (drain: established flows
+ * finish where they started); only a VIP:port that now belongs to another
+ * service starts over, and an entry is over when its 5-tuple is reused:
+ * a TCP SYN after the client's ACKs, or a UDP packet after 30 s idle
+ * (split_ct_ended). Without a valid entry the
  * flow goes to slot split_flow_hash() % SPLIT_TABLE_SLOTS of the service's
  * table and the entry is (re)written - the same choice on every node, so a
  * TCP non-SYN that lost its state, or arrives at another node, still lands
@@ -109,6 +113,7 @@
 #define SPLIT_IP_OFFSET		0x1fff
 #define SPLIT_IP6_OFFSET	0xfff8	/* host order, in the fragment header */
 #define SPLIT_TCP_SYN		0x02
+#define SPLIT_TCP_ACK		0x10
 
 _Static_assert(SPLIT_NS_MAX <= SPLIT_NAT_STATS_SLOTS, "nat_stats too small");
 
@@ -346,6 +351,37 @@ static __always_inline void split_rev_write(const struct split_pkt *p,
 	bpf_map_update_elem(&ct_rev, rk, &rv, BPF_ANY);
 }
 
+/* Is entry e over, so that packet p starts a new flow on the same 5-tuple?
+ * TCP: a SYN without ACK after the client has sent a non-SYN is a new
+ * connection reusing the ports (a retransmitted SYN comes before any ACK).
+ * UDP: idle for SPLIT_CT_UDP_IDLE_NS (kube-proxy's conntrack forgets UDP
+ * flows after 30 s too). Without this a reused port would follow an old
+ * choice whatever the weights say now. */
+static __always_inline int split_ct_ended(const struct split_pkt *p,
+					  const struct split_ct_val *e)
+{
+	if (p->k.proto == SPLIT_IPPROTO_TCP)
+		return (p->tcp_flags & (SPLIT_TCP_SYN | SPLIT_TCP_ACK)) == SPLIT_TCP_SYN &&
+		       (e->flags & SPLIT_CT_F_ACKED);
+	return bpf_ktime_get_ns() - e->last_ns > SPLIT_CT_UDP_IDLE_NS;
+}
+
+/* Note what ends an entry: the client's first non-SYN (once), and for UDP
+ * the time of the last packet (at most one write a second). */
+static __always_inline void split_ct_touch(const struct split_pkt *p,
+					   struct split_ct_val *e)
+{
+	if (p->k.proto == SPLIT_IPPROTO_TCP) {
+		if (!(p->tcp_flags & SPLIT_TCP_SYN) && !(e->flags & SPLIT_CT_F_ACKED))
+			e->flags |= SPLIT_CT_F_ACKED;
+	} else {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (now - e->last_ns > SPLIT_CT_TOUCH_NS)
+			e->last_ns = now;
+	}
+}
+
 /* The backend of the flow in *p to VIP:port sv: the conntrack entry if it is
  * still valid, else the hashed slot (then written to ct and ct_rev).
  * Returns 0 with *out filled (*is_new set for a new entry), or -1 when the
@@ -358,17 +394,19 @@ static __always_inline int split_ct_resolve(const struct split_pkt *p,
 	struct split_ct_val *e;
 	struct split_ct_key rk = {};
 	__u32 id;
-	int had = 0;
+	int had = 0;	/* an entry of another service was there */
 
 	*is_new = 0;
 	e = bpf_map_lookup_elem(&ct, &p->k);
 	if (e) {
-		had = 1;
-		id = e->backend_id;
-		be = bpf_map_lookup_elem(&backends, &id);
-		if (be && e->svc_id == sv->svc_id && be->svc_id == e->svc_id &&
-		    be->family == p->k.family && e->family == p->k.family &&
-		    split_addr_eq(be->addr, e->addr)) {
+		had = e->svc_id != sv->svc_id;
+		/* The entry carries the backend's address: the flow stays there
+		 * even when the backend has since been removed or set to weight
+		 * 0 (drain). Only a VIP:port now serving another service
+		 * starts over. */
+		if (e->svc_id == sv->svc_id && e->family == p->k.family &&
+		    !split_ct_ended(p, e)) {
+			split_ct_touch(p, e);
 			__builtin_memcpy(out, e, sizeof(*out));
 			split_rev_key(p, out, &rk);
 			if (!bpf_map_lookup_elem(&ct_rev, &rk))
@@ -388,6 +426,9 @@ static __always_inline int split_ct_resolve(const struct split_pkt *p,
 	out->svc_id = sv->svc_id;
 	out->version_id = be->version_id;
 	out->created_ns = bpf_ktime_get_ns();
+	out->last_ns = out->created_ns;
+	if (p->k.proto == SPLIT_IPPROTO_TCP && !(p->tcp_flags & SPLIT_TCP_SYN))
+		out->flags = SPLIT_CT_F_ACKED;
 	*is_new = 1;
 	split_stat(SPLIT_NS_NEW_FLOW);
 	if (had)

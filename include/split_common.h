@@ -191,12 +191,17 @@ struct split_ct_val {
 	__be32 addr[4];		/* backend address */
 	__be16 port;		/* backend (target) port */
 	__u8 family;		/* 4 or 6 */
-	__u8 flags;		/* reserved, 0 */
+	__u8 flags;		/* SPLIT_CT_F_* */
 	__u32 backend_id;
 	__u32 svc_id;
 	__u32 version_id;
 	__u64 created_ns;	/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at creation */
+	__u64 last_ns;		/* last packet, updated at most once a second */
 };
+
+#define SPLIT_CT_F_ACKED	0x01	/* ct flags: the client has sent a non-SYN */
+#define SPLIT_CT_UDP_IDLE_NS	(30ULL * 1000000000ULL) /* UDP flow forgotten after 30 s idle */
+#define SPLIT_CT_TOUCH_NS	(1000000000ULL)		/* last_ns granularity */
 
 /* ct_rev: value. */
 struct split_ct_rev_val {
@@ -238,7 +243,7 @@ enum split_nat_stat {
 	SPLIT_NS_DNAT,		/* packets DNATed to a backend */
 	SPLIT_NS_NEW_FLOW,	/* conntrack entries created (includes the next two) */
 	SPLIT_NS_CT_ADOPT,	/* ... for a TCP non-SYN (lost state or another node's flow) */
-	SPLIT_NS_CT_STALE,	/* ... because the old backend left the service */
+	SPLIT_NS_CT_STALE,	/* ... because the VIP:port now serves another service */
 	SPLIT_NS_CT_FAIL,	/* conntrack insert failed (packet still sent by hash) */
 	SPLIT_NS_REV_NAT,	/* replies rewritten back to VIP:port */
 	SPLIT_NS_MAX

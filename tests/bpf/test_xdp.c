@@ -1200,17 +1200,18 @@ TEST(established_flow_keeps_backend)
 
 			/* new table: every slot is `other`; `old` drains */
 			ASSERT_EQ(set_table(&e, SPLIT_TABLE_ID(1, v6), make_table(0, other)), 0);
+			/* a retransmitted SYN (no ACK sent yet) stays */
+			if (check_run(&e, which, name, &in, &want, ACT_NAT, SPLIT_NS_DNAT))
+				TEST_FAIL_("%s: SYN retransmit moved", name);
 			s.flags = TCP_ACK;
 			s.plen = 50;
 			build(&s, &ack);
 			build_natted(&s, old, &ackwant);
 			if (check_run(&e, which, name, &ack, &ackwant, ACT_NAT, SPLIT_NS_DNAT))
 				TEST_FAIL_("%s: established flow moved", name);
-			/* a retransmitted SYN too */
-			if (check_run(&e, which, name, &in, &want, ACT_NAT, SPLIT_NS_DNAT))
-				TEST_FAIL_("%s: SYN retransmit moved", name);
 			ASSERT_EQ(ct_get(&e, &s, &v1), 0);
 			ASSERT_EQ(v1.created_ns, v0.created_ns);
+			ASSERT_EQ(v1.flags, SPLIT_CT_F_ACKED);
 
 			/* a new flow goes to the new table */
 			s2.sport = 44001;
@@ -1219,14 +1220,31 @@ TEST(established_flow_keeps_backend)
 			if (check_run(&e, which, name, &in, &want, ACT_NAT, SPLIT_NS_DNAT))
 				TEST_FAIL_("%s: new flow not on the new table", name);
 
-			/* the old backend leaves the service: the flow is re-hashed */
+			/* the old backend leaves the service: its flow drains there */
 			ASSERT_EQ(bpf_map_delete_elem(e.backends, &old), 0);
-			build_natted(&s, other, &ackwant);
+			build_natted(&s, old, &ackwant);
 			if (check_run(&e, which, name, &ack, &ackwant, ACT_NAT, SPLIT_NS_DNAT))
-				TEST_FAIL_("%s: flow of a removed backend not re-hashed", name);
-			ASSERT_EQ(nat_stat(&e, SPLIT_NS_CT_STALE), 1);
+				TEST_FAIL_("%s: flow of a removed backend moved", name);
+			ASSERT_EQ(nat_stat(&e, SPLIT_NS_CT_STALE), 0);
+			ASSERT_EQ(ct_get(&e, &s, &v1), 0);
+			ASSERT_EQ(v1.backend_id, old);
+			ASSERT_EQ(v1.created_ns, v0.created_ns);
+
+			/* the connection is over and the client reuses its port:
+			 * a SYN after the ACKs is a new connection, by the table */
+			{
+				struct spec syn = s;
+
+				syn.flags = TCP_SYN;
+				syn.plen = 0;
+				build(&syn, &in);
+				build_natted(&syn, other, &want);
+				if (check_run(&e, which, name, &in, &want, ACT_NAT, SPLIT_NS_DNAT))
+					TEST_FAIL_("%s: reused port followed the old flow", name);
+			}
 			ASSERT_EQ(ct_get(&e, &s, &v1), 0);
 			ASSERT_EQ(v1.backend_id, other);
+			ASSERT_EQ(v1.flags, 0);
 			env_close(&e);
 		}
 	}
@@ -1378,14 +1396,17 @@ TEST(counters)
 	env_close(&e);
 }
 
-/* A conntrack entry whose backend id now names another address (the id was
- * reused) is not followed: the flow is re-hashed. */
-TEST(conntrack_backend_address_changed)
+/* A conntrack entry keeps the address it was created with: when its
+ * backend id is reused for another address, the flow stays where it was;
+ * when the VIP:port moves to another service, the flow starts over. */
+TEST(conntrack_keeps_its_address)
 {
 	struct spec s = T4(.sport = 47000);
-	__u32 id = hashed_backend(&s);
+	__u32 id = hashed_backend(&s), to = id == BE4_ID(7) ? BE4_ID(6) : BE4_ID(7);
 	struct split_backend_val b;
-	struct pkt in, want;
+	struct split_svc_key sk;
+	struct split_svc_val sv;
+	struct pkt in, want, moved;
 	struct env e;
 	int bad = 0;
 
@@ -1393,18 +1414,24 @@ TEST(conntrack_backend_address_changed)
 	build(&s, &in);
 	build_natted(&s, id, &want);
 	bad += !!check_run(&e, P_XDP, "first", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
-	/* id now means 10.1.0.99, and the table sends everything to BE4_ID(7)
-	 * (or BE4_ID(6) if that is the flow's own backend) */
+	/* id now means 10.1.0.99, and the table sends everything to `to` */
 	ASSERT_EQ(bpf_map_lookup_elem(e.backends, &id, &b), 0);
 	b.addr[0] = inet_addr("10.1.0.99");
 	ASSERT_EQ(bpf_map_update_elem(e.backends, &id, &b, BPF_ANY), 0);
-	{
-		__u32 to = id == BE4_ID(7) ? BE4_ID(6) : BE4_ID(7);
-
-		ASSERT_EQ(set_table(&e, SPLIT_TABLE_ID(1, 0), make_table(0, to)), 0);
-		build_natted(&s, to, &want);
-		bad += !!check_run(&e, P_XDP, "re-hashed", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
-	}
+	ASSERT_EQ(set_table(&e, SPLIT_TABLE_ID(1, 0), make_table(0, to)), 0);
+	bad += !!check_run(&e, P_XDP, "kept", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
+	ASSERT_EQ(nat_stat(&e, SPLIT_NS_CT_STALE), 0);
+	/* the VIP:port now belongs to service 2 (same table): start over */
+	memset(&sk, 0, sizeof(sk));
+	addr_bin(0, VIP4, sk.addr);
+	sk.port = htons(80);
+	sk.proto = IPPROTO_TCP;
+	sk.family = 4;
+	ASSERT_EQ(bpf_map_lookup_elem(e.svc, &sk, &sv), 0);
+	sv.svc_id = 2;
+	ASSERT_EQ(bpf_map_update_elem(e.svc, &sk, &sv, BPF_ANY), 0);
+	build_natted(&s, to, &moved);
+	bad += !!check_run(&e, P_XDP, "re-hashed", &in, &moved, ACT_NAT, SPLIT_NS_DNAT);
 	ASSERT_EQ(nat_stat(&e, SPLIT_NS_CT_STALE), 1);
 	env_close(&e);
 	ASSERT_EQ(bad, 0);

@@ -96,6 +96,27 @@ test_long_transfer_survives_20_changes() {
 	expect_contains "$(cat "$WORK/stream.out")" "ok 6000000 bytes" "byte-exact transfer"
 }
 
+test_removed_backend_drains() {
+	# A flow to v2 goes on after v2 is set to 0 and its endpoint removed from
+	# the services file; new connections go to v1.
+	local pid out
+	ctl set reviews v2=100 >/dev/null
+	stream 4000000 1536 >"$WORK/stream3.out" 2>&1 &
+	pid=$!
+	sleep 0.5
+	ctl set reviews v1=100 >/dev/null
+	cp "$SVC" "$WORK/svc.orig"
+	sed '/10.201.2.2/,+1d' "$WORK/svc.orig" >"$SVC.tmp" && mv "$SVC.tmp" "$SVC"
+	for _ in $(seq 30); do ctl show reviews | grep -q 10.201.2.2 || break; sleep 0.1; done
+	ctl show reviews | grep -q 10.201.2.2 && fail "v2 endpoint not removed"
+	out=$(xclient --connect $VIP4 --port $PORT -n 200)
+	expect_eq "$(vcount "$out" v1)" 200 "new connections after v2 left"
+	wait $pid || fail "transfer: $(cat "$WORK/stream3.out")"
+	expect_contains "$(cat "$WORK/stream3.out")" "ok 4000000 bytes" "draining transfer"
+	cp "$WORK/svc.orig" "$SVC.tmp" && mv "$SVC.tmp" "$SVC"
+	for _ in $(seq 30); do ctl show reviews | grep -q 10.201.2.2 && break; sleep 0.1; done
+}
+
 test_flows_continue_across_restart() {
 	local pid out
 	ctl set reviews v1=50 v2=50 >/dev/null
@@ -147,5 +168,6 @@ test_counters() {
 }
 
 run_tests test_attached test_xdp_split_10000 test_xdp_ipv6_and_udp test_non_vip_traffic_untouched \
-	test_long_transfer_survives_20_changes test_flows_continue_across_restart \
+	test_long_transfer_survives_20_changes test_removed_backend_drains \
+	test_flows_continue_across_restart \
 	test_tc_dnat_with_checksum_offload test_counters

@@ -113,7 +113,8 @@ TEST(nat_layouts_match_btf)
 	CHECK(btf, split_ct_val, M(split_ct_val, addr), M(split_ct_val, port),
 	      M(split_ct_val, family), M(split_ct_val, flags),
 	      M(split_ct_val, backend_id), M(split_ct_val, svc_id),
-	      M(split_ct_val, version_id), M(split_ct_val, created_ns));
+	      M(split_ct_val, version_id), M(split_ct_val, created_ns),
+	      M(split_ct_val, last_ns));
 	CHECK(btf, split_ct_rev_val, M(split_ct_rev_val, addr),
 	      M(split_ct_rev_val, port), M(split_ct_rev_val, pad),
 	      M(split_ct_rev_val, backend_id), M(split_ct_rev_val, svc_id),

@@ -260,6 +260,7 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	memset(st, 0, sizeof(*st));
 	st->dir_fd = st->svc_fd = st->tables_fd = st->backends_fd = -1;
 	st->services_fd = st->weights_fd = -1;
+	st->be_stats_fd = st->ver_stats_fd = -1;
 	if (strlen(pin_dir) >= sizeof(st->pin_dir))
 		return split_errf(err, "pin dir path too long");
 	strcpy(st->pin_dir, pin_dir);
@@ -269,6 +270,15 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	    (st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
 	    (st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
 		goto fail;
+	/* Counters: optional (an older datapath may not have them). */
+	{
+		char path[PATH_MAX + 64];
+
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_BE_STATS);
+		st->be_stats_fd = bpf_obj_get(path);
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_VER_STATS);
+		st->ver_stats_fd = bpf_obj_get(path);
+	}
 	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
 		split_errf(err, "opening %s: %s", pin_dir, strerror(errno));
@@ -283,7 +293,8 @@ fail:
 void split_state_close(struct split_state *st)
 {
 	int *fds[] = { &st->dir_fd, &st->svc_fd, &st->tables_fd,
-		       &st->backends_fd, &st->services_fd, &st->weights_fd };
+		       &st->backends_fd, &st->services_fd, &st->weights_fd,
+		       &st->be_stats_fd, &st->ver_stats_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -1103,6 +1114,8 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			continue;
 		if (delete_quiet(st->weights_fd, &r->wts[i].k))
 			goto fail;
+		if (st->ver_stats_fd >= 0)
+			bpf_map_delete_elem(st->ver_stats_fd, &r->wts[i].k);
 	}
 	what = "removing backends";
 	for (size_t i = 0; i < r->nbes; i++) {
@@ -1112,6 +1125,10 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			usleep(SPLIT_GRACE_US);
 		if (delete_quiet(st->backends_fd, &r->bes[i].id))
 			goto fail;
+		/* A draining flow may count into it again; stats readers
+		 * only report ids that are in `backends`. */
+		if (st->be_stats_fd >= 0)
+			bpf_map_delete_elem(st->be_stats_fd, &r->bes[i].id);
 	}
 	what = "removing services";
 	for (size_t i = 0; i < r->nsvcs; i++)
