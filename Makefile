@@ -35,7 +35,7 @@ PROGS    := $(BUILD)/splitd $(BUILD)/splitctl
 
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps test unit bpftest e2e demo clean
+.PHONY: all deps test unit bpftest fuzz e2e demo clean
 all: $(DEPS_STAMP) $(PROGS) $(TOOLS) $(BPF_OBJS)
 
 # The dependency step: a fresh machine needs nothing by hand.
@@ -95,7 +95,19 @@ $(BUILD)/bpftest/test_%: tests/bpf/test_%.c tests/unit/test_main.c tests/unit/te
 bpftest: $(BPF_TEST_BINS)
 	@sh tests/run_unit.sh $(BPF_TEST_BINS)
 
-test: all $(UNIT_BINS) $(BPF_TEST_BINS)
+# libFuzzer over the YAML -> rules loaders (ASan/UBSan). `make fuzz` runs
+# FUZZ_SECONDS (30); make test runs a few seconds of it.
+FUZZ_SECONDS ?= 30
+$(BUILD)/fuzz_rules: tests/fuzz/fuzz_rules.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser/lib \
+		$(LIB_SRCS) $< $(LIBS) -o $@
+fuzz: $(BUILD)/fuzz_rules
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		$(BUILD)/fuzz-corpus tests/data/seed tests/data/istio-bad tests/data
+
+test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules
 	@sh tests/run_all.sh
 
 demo: all
