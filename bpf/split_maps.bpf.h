@@ -139,6 +139,36 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nat_stats SEC(".maps");
 
+/* (kind, namespace, name) -> Istio object in force, as JSON (control plane). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_OBJECTS);
+	__type(key, struct split_object_key);
+	__type(value, struct split_object_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} objects SEC(".maps");
+
+/* (service, route) -> match count and weighted destinations, for the L7 proxy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_L7_ROUTES);
+	__type(key, struct split_l7_route_key);
+	__type(value, struct split_l7_route_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} l7_routes SEC(".maps");
+
+/* (service, route, match, cond) -> one request condition, for the L7 proxy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_L7_CONDS);
+	__type(key, struct split_l7_cond_key);
+	__type(value, struct split_l7_cond_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} l7_conds SEC(".maps");
+
 /* (ifindex, mode) -> interface name and program: where splitd attached the
  * north-south programs (control plane state, not read by the datapath). */
 struct {
@@ -149,5 +179,36 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ifaces SEC(".maps");
+
+/* ---- observability (east-west) ------------------------------------------ */
+
+/* Socket -> backend it was sent to: set by connect4/6 for TCP, read by sockops. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__type(key, int);
+	__type(value, struct split_sk_backend);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sk_backend SEC(".maps");
+
+/* Backend id -> socket choices and TCP health (sockops), per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SPLIT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct split_sock_stats);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sk_be_stats SEC(".maps");
+
+/* (service, version) -> socket choices and TCP health (sockops), per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SPLIT_MAX_VERSIONS);
+	__type(key, struct split_weight_key);
+	__type(value, struct split_sock_stats);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sk_ver_stats SEC(".maps");
 
 #endif /* SPLIT_MAPS_BPF_H */

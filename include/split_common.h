@@ -249,6 +249,76 @@ enum split_nat_stat {
 	SPLIT_NS_MAX
 };
 
+/* ---- rules: Istio objects in force and their compiled L7 part ---------- */
+
+#define SPLIT_MAP_OBJECTS	"objects"	/* (kind, namespace, name) -> the object, as JSON */
+#define SPLIT_MAP_L7_ROUTES	"l7_routes"	/* (service, route) -> match count, destinations */
+#define SPLIT_MAP_L7_CONDS	"l7_conds"	/* (service, route, match, cond) -> condition */
+#define SPLIT_MAX_OBJECTS	1024
+#define SPLIT_OBJ_TEXT_MAX	16380	/* an object's JSON text, bytes */
+#define SPLIT_MAX_L7_ROUTES	4096
+#define SPLIT_MAX_L7_CONDS	16384
+#define SPLIT_L7_MAX_DESTS	8
+#define SPLIT_L7_VALUE_LEN	1024	/* header value / regex source (Istio's regex limit) */
+#define SPLIT_KIND_LEN		32
+
+#define SPLIT_SVC_F_L7		(1U << 1) /* some route matches requests: needs the L7 proxy */
+
+/* objects: key. */
+struct split_object_key {
+	char kind[SPLIT_KIND_LEN];	/* RouteRule, VirtualService, DestinationRule */
+	char ns[SPLIT_NAME_LEN];
+	char name[SPLIT_NAME_LEN];
+};
+
+/* objects: value. The object as applied, re-encoded as one line of JSON. */
+struct split_object_val {
+	__u32 len;
+	char text[SPLIT_OBJ_TEXT_MAX];
+};
+
+/* l7_routes: key. Routes of a service in match order (0 first). */
+struct split_l7_route_key {
+	__u32 svc_id;
+	__u32 route;
+};
+
+struct split_l7_dest {
+	char version[SPLIT_NAME_LEN];	/* "" = every endpoint of the service */
+	__u32 version_id;		/* weights key; 0 when version is "" */
+	__u32 weight;			/* 0..100 */
+};
+
+/* l7_routes: value. */
+struct split_l7_route_val {
+	char name[SPLIT_NAME_LEN];	/* RouteRule or http[] name, may be "" */
+	__u32 nmatches;			/* 0: takes every request (default) */
+	__u32 ndests;
+	struct split_l7_dest dests[SPLIT_L7_MAX_DESTS];
+};
+
+/* l7_conds: key. */
+struct split_l7_cond_key {
+	__u32 svc_id;
+	__u32 route;
+	__u32 match;		/* match blocks are ORed */
+	__u32 cond;		/* conditions in a block are ANDed */
+};
+
+enum split_l7_kind { SPLIT_L7_URI = 0, SPLIT_L7_METHOD, SPLIT_L7_HEADER, SPLIT_L7_QUERY };
+enum split_l7_op { SPLIT_L7_EXACT = 0, SPLIT_L7_PREFIX, SPLIT_L7_REGEX, SPLIT_L7_PRESENT };
+
+/* l7_conds: value. */
+struct split_l7_cond_val {
+	__u8 kind;		/* enum split_l7_kind */
+	__u8 op;		/* enum split_l7_op */
+	__u8 negate;		/* withoutHeaders */
+	__u8 pad;
+	__u32 value_len;
+	char name[SPLIT_NAME_LEN];	/* header (lower-case) or query parameter */
+	char value[SPLIT_L7_VALUE_LEN];	/* exact/prefix text or regex source */
+};
+
 /* ---- where the north-south programs are attached ---------------------- */
 
 #define SPLIT_MAP_IFACES	"ifaces"	/* (ifindex, mode) -> interface name, program */
@@ -272,6 +342,49 @@ struct split_iface_val {
 	char name[SPLIT_IFNAME_LEN];
 	__u32 prog_id;
 	__u32 fallback;		/* 1: tc DNAT because XDP could not attach */
+};
+
+/* ==== Observability ======================================================= */
+/*
+ * East-west counters and TCP health per backend and per (service, version).
+ *
+ * The connect hooks (bpf/split_sock.bpf.c) count every socket choice: a TCP
+ * or connected-UDP connect(), or an unconnected UDP socket's new affinity
+ * (never per datagram). For TCP they also tag the socket with its backend in
+ * sk_backend (socket-local storage). The sockops program
+ * (bpf/split_sockops.bpf.c), attached to the same cgroup, finds the tag at
+ * BPF_SOCK_OPS_TCP_CONNECT_CB, turns on the STATE, RTT, RETRANS and RTO
+ * callbacks for that socket only, and counts its health. Sockets the split
+ * did not choose (no tag) get no callbacks and cost nothing more.
+ */
+
+#define SPLIT_MAP_SK_BACKEND	"sk_backend"	/* socket -> backend it was sent to (sk storage) */
+#define SPLIT_MAP_SK_BE_STATS	"sk_be_stats"	/* backend id -> connections, TCP health, per CPU */
+#define SPLIT_MAP_SK_VER_STATS	"sk_ver_stats"	/* (service, version) -> the same, per CPU */
+
+/* sk_backend: value (the key is the socket). Written by connect4/6 for TCP. */
+struct split_sk_backend {
+	__u32 backend_id;
+	__u32 svc_id;
+	__u32 version_id;
+	__u32 flags;		/* reserved, 0 */
+};
+
+/* sk_be_stats (key: __u32 backend id) and sk_ver_stats (key: struct
+ * split_weight_key) value, one per CPU: sum them, except rtt_last_us, which
+ * is the one with the largest rtt_last_ns. Userspace deletes the entry when
+ * it deletes the backend or version (as for be_stats/ver_stats). */
+struct split_sock_stats {
+	__u64 connections;	/* socket choices: connect(), new UDP affinity */
+	__u64 established;	/* TCP: handshake completed (ACTIVE_ESTABLISHED_CB) */
+	__u64 connect_failed;	/* TCP: SYN_SENT -> CLOSE (refused, unreachable, timed out) */
+	__u64 resets;		/* TCP: ESTABLISHED -> CLOSE, no FIN state (reset, abort) */
+	__u64 retransmits;	/* TCP: RETRANS_CB (segments retransmitted, incl. SYN, TLP) */
+	__u64 rto;		/* TCP: RTO_CB (retransmission timer fired) */
+	__u64 rtt_samples;	/* TCP: RTT_CB calls */
+	__u64 rtt_sum_us;	/* sum of the smoothed RTT after each sample (srtt_us >> 3) */
+	__u64 rtt_last_us;	/* smoothed RTT after the last sample on this CPU */
+	__u64 rtt_last_ns;	/* bpf_ktime_get_ns() of that sample */
 };
 
 #endif /* SPLIT_COMMON_H */

@@ -67,6 +67,9 @@ struct split_service {
 	 * its endpoint count, so every endpoint gets an equal share (what
 	 * Kubernetes does with no route). */
 	bool routed;
+	/* Some rule matches requests: the L7 proxy decides per request
+	 * (SPLIT_SVC_F_L7). Set by the rules compiler. */
+	bool l7;
 };
 
 struct split_config {
@@ -118,5 +121,10 @@ int split_services_load(const char *path, struct split_config *cfg,
 /* Same, from a buffer; `name` is used in error messages. */
 int split_services_parse(const char *name, const char *buf, size_t len,
 			 struct split_config *cfg, struct split_err *err);
+/* The Service documents of a parsed stream that may also hold Istio
+ * documents (those are skipped: see istio.h). */
+struct yt_tree;
+int split_services_from_tree(const struct yt_tree *tree, struct split_config *cfg,
+			     struct split_err *err);
 
 #endif /* SPLIT_MODEL_H */

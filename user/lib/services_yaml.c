@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "istio.h"
 #include "yaml_tree.h"
 
 #define SVC_API_VERSION		"split.dev/v1"
@@ -844,24 +845,24 @@ static int check_vip_conflicts(struct svc_parser *c)
 	return ret;
 }
 
-int split_services_parse(const char *name, const char *buf, size_t len,
+/* Services of an already parsed stream; rules documents are skipped when
+ * skip_rules (a mixed file), refused otherwise. */
+static int services_tree(const struct yt_tree *tree, bool skip_rules,
 			 struct split_config *cfg, struct split_err *err)
 {
-	struct svc_parser c = { .err = err };
-	struct yt_tree tree;
+	struct svc_parser c = { .err = err, .t = tree };
 	int ret = 0;
 
-	if (yt_parse(name, buf, len, &tree, err))
-		return -1;
-	c.t = &tree;
-	for (size_t i = 0; i < tree.ndocs && !ret; i++)
-		ret = parse_doc(&c, &tree.docs[i]);
+	for (size_t i = 0; i < tree->ndocs && !ret; i++) {
+		if (skip_rules && split_doc_classify(tree->docs[i].root) == SPLIT_DOC_RULES)
+			continue;
+		ret = parse_doc(&c, &tree->docs[i]);
+	}
 	if (!ret)
 		ret = check_dup_services(&c);
 	if (!ret)
 		ret = check_vip_conflicts(&c);
 	free(c.src);
-	yt_free(&tree);
 	if (ret) {
 		struct split_config tmp = { c.svcs, c.n };
 
@@ -875,6 +876,25 @@ int split_services_parse(const char *name, const char *buf, size_t len,
 		cfg->svcs = NULL;
 	}
 	return 0;
+}
+
+int split_services_from_tree(const struct yt_tree *tree, struct split_config *cfg,
+			     struct split_err *err)
+{
+	return services_tree(tree, true, cfg, err);
+}
+
+int split_services_parse(const char *name, const char *buf, size_t len,
+			 struct split_config *cfg, struct split_err *err)
+{
+	struct yt_tree tree;
+	int ret;
+
+	if (yt_parse(name, buf, len, &tree, err))
+		return -1;
+	ret = services_tree(&tree, false, cfg, err);
+	yt_free(&tree);
+	return ret;
 }
 
 int split_services_load(const char *path, struct split_config *cfg,

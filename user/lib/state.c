@@ -386,6 +386,7 @@ static int raw_to_config(const struct raw *r, struct split_config *cfg)
 		snprintf(s->name, sizeof(s->name), "%s", r->svcs[i].v.name);
 		snprintf(s->ns, sizeof(s->ns), "%s", r->svcs[i].v.ns);
 		s->routed = r->svcs[i].v.flags & SPLIT_SVC_F_ROUTED;
+		s->l7 = r->svcs[i].v.flags & SPLIT_SVC_F_L7;
 	}
 	for (size_t i = 0; i < r->nvips; i++) {
 		const struct raw_vip *rv = &r->vips[i];
@@ -996,7 +997,8 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 
 		snprintf(v.name, sizeof(v.name), "%s", p.svcs[i].s->name);
 		snprintf(v.ns, sizeof(v.ns), "%s", p.svcs[i].s->ns);
-		v.flags = p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0;
+		v.flags = (p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0) |
+			  (p.svcs[i].s->l7 ? SPLIT_SVC_F_L7 : 0);
 		v.digest = p.svcs[i].tables_current ? p.svcs[i].digest : 0;
 		if (update_if_changed(st->services_fd, &p.svcs[i].id, &v, sizeof(v)))
 			goto fail;
@@ -1029,7 +1031,8 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			continue;
 		snprintf(v.name, sizeof(v.name), "%s", p.svcs[i].s->name);
 		snprintf(v.ns, sizeof(v.ns), "%s", p.svcs[i].s->ns);
-		v.flags = p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0;
+		v.flags = (p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0) |
+			  (p.svcs[i].s->l7 ? SPLIT_SVC_F_L7 : 0);
 		v.digest = p.svcs[i].digest;
 		if (bpf_map_update_elem(st->services_fd, &p.svcs[i].id, &v, BPF_ANY))
 			goto fail;

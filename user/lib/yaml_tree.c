@@ -621,3 +621,70 @@ int yt_str(const struct yt_tree *tree, const struct yt_node *n,
 	*out = yt_is_null(n) ? "" : n->scalar.value;
 	return 0;
 }
+
+static bool yt_bare_scalar(const struct yt_node *n)
+{
+	const char *v = n->scalar.value;
+
+	if (n->scalar.quoted)
+		return false;
+	if (!strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "null"))
+		return true;
+	if (*v == '-')
+		v++;
+	if (!*v || (*v == '0' && v[1]))
+		return false;
+	for (; *v; v++)
+		if (*v < '0' || *v > '9')
+			return false;
+	return true;
+}
+
+static int yt_write_str(FILE *f, const char *s, size_t len)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	return fputc('"', f) == EOF ? -1 : 0;
+}
+
+int yt_write_json(FILE *f, const struct yt_node *n)
+{
+	switch (n->kind) {
+	case YT_SCALAR:
+		if (yt_bare_scalar(n))
+			return fputs(n->scalar.value, f) == EOF ? -1 : 0;
+		return yt_write_str(f, n->scalar.value, n->scalar.len);
+	case YT_SEQUENCE:
+		fputc('[', f);
+		for (size_t i = 0; i < n->seq.n; i++) {
+			if (i)
+				fputc(',', f);
+			if (yt_write_json(f, n->seq.items[i]))
+				return -1;
+		}
+		return fputc(']', f) == EOF ? -1 : 0;
+	case YT_MAPPING:
+		fputc('{', f);
+		for (size_t i = 0; i < n->map.n; i++) {
+			const struct yt_node *k = n->map.pairs[i].key;
+
+			if (i)
+				fputc(',', f);
+			if (yt_write_str(f, k->scalar.value, k->scalar.len) ||
+			    fputc(':', f) == EOF ||
+			    yt_write_json(f, n->map.pairs[i].value))
+				return -1;
+		}
+		return fputc('}', f) == EOF ? -1 : 0;
+	}
+	return -1;
+}

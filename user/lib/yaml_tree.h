@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "model.h"
 
@@ -135,5 +136,13 @@ int yt_int(const struct yt_tree *tree, const struct yt_node *n,
  */
 int yt_str(const struct yt_tree *tree, const struct yt_node *n,
 	   const char *what, const char **out, struct split_err *err);
+
+/*
+ * Write n as one line of JSON (which is YAML too): mappings and sequences
+ * in flow style, plain integers, true/false/null bare, every other scalar
+ * a double-quoted string. Parsing it back gives the same tree (but for
+ * positions and tags). Returns 0, or -1 on a write error.
+ */
+int yt_write_json(FILE *f, const struct yt_node *n);
 
 #endif /* SPLIT_YAML_TREE_H */

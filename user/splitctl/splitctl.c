@@ -17,6 +17,7 @@
 
 #include <bpf/bpf.h>
 
+#include "apply.h"
 #include "log.h"
 #include "state.h"
 #include "stats.h"
@@ -104,6 +105,29 @@ static int change(const char *ref, int argc, char **argv, int reset)
 	idx = split_config_find(&cfg, ref, &err);
 	if (idx < 0)
 		goto fail;
+	{
+		struct split_objs objs = { 0 };
+		struct split_rules rules = { 0 };
+		const struct split_rules_service *r;
+		int busy = 0;
+
+		if (!split_objs_read(&st, &objs, &err) && !split_objs_rules(&objs, &rules, &err)) {
+			r = split_rules_find(&rules, cfg.svcs[idx].ns, cfg.svcs[idx].name);
+			if (r && r->nroutes && !r->routes[r->nroutes - 1].nmatches) {
+				split_errf(&err, "the weights of %s.%s come from %s %s/%s: change that object and 'splitctl apply' it, or 'splitctl delete' it first",
+					   cfg.svcs[idx].name, cfg.svcs[idx].ns,
+					   r->api == SPLIT_API_VIRTUAL_SERVICE ? "VirtualService" : "RouteRule",
+					   r->api == SPLIT_API_VIRTUAL_SERVICE ? r->vs_ns : r->routes[r->nroutes - 1].ns,
+					   r->api == SPLIT_API_VIRTUAL_SERVICE ? r->vs_name :
+					   (r->routes[r->nroutes - 1].name ? r->routes[r->nroutes - 1].name : ""));
+				busy = 1;
+			}
+		}
+		split_rules_free(&rules);
+		split_objs_free(&objs);
+		if (busy)
+			goto fail;
+	}
 	if (reset)
 		split_config_reset_weights(&cfg, (size_t)idx);
 	else if (split_config_set_weights(&cfg, (size_t)idx, argc, argv, &err))
@@ -421,6 +445,188 @@ static int cmd_stats(int argc, char **argv)
 	return 0;
 }
 
+/* -f PATH ... for apply and delete. */
+static int file_opts(const char *name, int argc, char **argv, const char **paths,
+		     size_t *n)
+{
+	static const struct option lopts[] = {
+		{ "filename", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	*n = 0;
+	while ((c = getopt_long(argc, argv, "+f:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (*n == 64) {
+				fprintf(stderr, "splitctl %s: too many -f\n", name);
+				return -1;
+			}
+			paths[(*n)++] = optarg;
+			break;
+		case 'h':
+			cmd_usage(find_cmd(name), stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "splitctl %s: unknown option or missing argument '%s'\nTry 'splitctl %s --help'.\n",
+				name, argv[optind - 1], name);
+			return -1;
+		}
+	}
+	if (optind < argc || !*n) {
+		fprintf(stderr, "splitctl %s: %s\nTry 'splitctl %s --help'.\n", name,
+			optind < argc ? "unexpected argument (files go after -f)" : "need -f FILE|DIR",
+			name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Replace or add services by namespace/name; moves them out of src. */
+static int upsert_services(struct split_config *dst, struct split_config *src)
+{
+	for (size_t i = 0; i < src->nsvcs; i++) {
+		struct split_service *s = &src->svcs[i], *d = NULL;
+
+		for (size_t j = 0; j < dst->nsvcs && !d; j++)
+			if (!strcmp(dst->svcs[j].name, s->name) && !strcmp(dst->svcs[j].ns, s->ns))
+				d = &dst->svcs[j];
+		if (d) {
+			split_service_free(d);
+		} else {
+			struct split_service *v = realloc(dst->svcs, (dst->nsvcs + 1) * sizeof(*v));
+
+			if (!v)
+				return -1;
+			dst->svcs = v;
+			d = &dst->svcs[dst->nsvcs++];
+		}
+		*d = *s;
+		memset(s, 0, sizeof(*s));
+	}
+	return 0;
+}
+
+static void remove_services(struct split_config *dst, const struct split_config *gone)
+{
+	size_t n = 0;
+
+	for (size_t j = 0; j < dst->nsvcs; j++) {
+		int del = 0;
+
+		for (size_t i = 0; i < gone->nsvcs && !del; i++)
+			del = !strcmp(dst->svcs[j].name, gone->svcs[i].name) &&
+			      !strcmp(dst->svcs[j].ns, gone->svcs[i].ns);
+		if (del)
+			split_service_free(&dst->svcs[j]);
+		else
+			dst->svcs[n++] = dst->svcs[j];
+	}
+	dst->nsvcs = n;
+}
+
+static int apply_or_delete(const char *name, int argc, char **argv, int del)
+{
+	struct split_config cfg = { 0 }, in = { 0 };
+	struct split_objs objs = { 0 }, inobjs = { 0 };
+	struct split_state st;
+	struct split_err err;
+	const char *paths[64];
+	size_t n, nobj, nsvcs;
+	int ret = 1, locked = 0;
+
+	if (file_opts(name, argc, argv, paths, &n))
+		return 2;
+	/* All of it is checked before the state is even opened. */
+	if (split_load_paths(paths, n, &in, &inobjs, &err)) {
+		fprintf(stderr, "splitctl: %s\n", err.msg);
+		return 1;
+	}
+	nsvcs = in.nsvcs;
+	if (open_state(&st))
+		goto out_free;
+	if (split_state_lock(&st, &err))
+		goto fail;
+	locked = 1;
+	if (split_state_read(&st, &cfg, &err) || split_objs_read(&st, &objs, &err))
+		goto fail;
+	if (del) {
+		nobj = split_objs_remove(&objs, &inobjs);
+		remove_services(&cfg, &in);
+	} else {
+		nobj = inobjs.n;
+		if (split_config_merge(&in, &cfg, &err))
+			goto fail;
+		if (upsert_services(&cfg, &in) || split_objs_merge(&objs, &inobjs)) {
+			split_errf(&err, "out of memory");
+			goto fail;
+		}
+	}
+	if (split_apply(&st, &cfg, &objs, &err))
+		goto fail;
+	printf("%s %zu Istio objects, %zu services\n", del ? "deleted" : "applied", nobj, nsvcs);
+	ret = 0;
+	goto out;
+fail:
+	fprintf(stderr, "splitctl: %s\n", err.msg);
+out:
+	if (locked)
+		split_state_unlock(&st);
+	split_state_close(&st);
+out_free:
+	split_config_free(&cfg);
+	split_config_free(&in);
+	split_objs_free(&objs);
+	split_objs_free(&inobjs);
+	return ret;
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+	return apply_or_delete("apply", argc, argv, 0);
+}
+
+static int cmd_delete(int argc, char **argv)
+{
+	return apply_or_delete("delete", argc, argv, 1);
+}
+
+static int cmd_get(int argc, char **argv)
+{
+	struct split_objs objs = { 0 };
+	struct split_rules rules = { 0 };
+	struct split_state st;
+	struct split_err err;
+	int i = sub_opts("get", argc, argv, NULL), ret = 1;
+
+	if (i < 0)
+		return 2;
+	if (argc - i) {
+		fprintf(stderr, "splitctl get: no arguments\nTry 'splitctl get --help'.\n");
+		return 2;
+	}
+	if (open_state(&st))
+		return 1;
+	if (split_objs_read(&st, &objs, &err) || split_objs_rules(&objs, &rules, &err)) {
+		fprintf(stderr, "splitctl: %s\n", err.msg);
+		goto out;
+	}
+	if (!rules.nsvcs)
+		printf("# no Istio objects in force (pin dir %s)\n", pin_dir);
+	else if (split_rules_print(stdout, &rules))
+		goto out;
+	ret = 0;
+out:
+	split_rules_free(&rules);
+	split_objs_free(&objs);
+	split_state_close(&st);
+	return ret;
+}
+
 static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
@@ -457,6 +663,35 @@ static const struct cmd cmds[] = {
 	  "SHARE4/SHARE6 are the shares of new connections that the kernel gives\n"
 	  "each version, read from the slot counts of the IPv4 and IPv6 selection\n"
 	  "tables (" "10007 slots each). With --json, one JSON array.\n" },
+	{ "apply", cmd_apply, "-f FILE|DIR ...",
+	  "Apply Istio routing objects and services from YAML, all or nothing.",
+	  "\n"
+	  "Takes config.istio.io/v1alpha2 RouteRule (as in Istio 0.2), networking.istio.io\n"
+	  "VirtualService and DestinationRule (v1alpha3, v1beta1, v1), and split.dev/v1\n"
+	  "Service documents; multi-document files, and directories (their *.yaml and\n"
+	  "*.yml files in name order). Objects are identified by kind, namespace and\n"
+	  "name, as kubectl does: applying one replaces the object of the same\n"
+	  "identity and keeps the others.\n"
+	  "\n"
+	  "Everything is validated first, together with the objects in force; on any\n"
+	  "error nothing changes and the error names FILE:LINE:COL. A route without a\n"
+	  "match sets the service's weights in the kernel tables; routes with matches\n"
+	  "(headers, uri, method, queryParams) go to the L7 maps (l7_routes, l7_conds).\n"
+	  "Unsupported Istio fields (fault, mirror, retries, ...) are errors.\n"
+	  "\n"
+	  "Hosts: `reviews` means the service reviews in the object's namespace;\n"
+	  "`reviews.NS`, `reviews.NS.svc` and `reviews.NS.svc.cluster.local` name\n"
+	  "namespace NS.\n" },
+	{ "delete", cmd_delete, "-f FILE|DIR ...",
+	  "Delete the objects and services that the files name.",
+	  "\n"
+	  "Objects are matched by kind, namespace and name. A service whose routing\n"
+	  "objects are all gone gets an equal share per endpoint again.\n" },
+	{ "get", cmd_get, "",
+	  "Print the Istio objects in force, as YAML.",
+	  "\n"
+	  "Per service, its RouteRules (in match order) or its VirtualService, then its\n"
+	  "DestinationRule. The output can be applied again as it is.\n" },
 	{ "stats", cmd_stats, "[--json] [SERVICE]",
 	  "Counters of the north-south (XDP/tc) path per version and endpoint.",
 	  "\n"

@@ -31,6 +31,7 @@
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
 
+#include "apply.h"
 #include "log.h"
 #include "nat_attach.h"
 #include "split_sock.skel.h"
@@ -41,6 +42,7 @@
 
 struct opts {
 	const char *services;
+	const char *config_dir;
 	const char *cgroup;
 	const char *pin_dir;
 	int once;
@@ -65,7 +67,14 @@ static void usage(FILE *f)
 "\n"
 "Options:\n"
 "  -c, --services FILE  services file (YAML, see README); default\n"
-"                       " DEFAULT_SERVICES "\n"
+"                       " DEFAULT_SERVICES " unless --config-dir is given.\n"
+"                       It may hold Istio objects too\n"
+"  -C, --config-dir DIR a directory of YAML files (*.yaml, *.yml; a mounted\n"
+"                       Kubernetes ConfigMap works): services and Istio\n"
+"                       RouteRule / VirtualService / DestinationRule objects.\n"
+"                       It holds all the Istio objects: ones no longer there\n"
+"                       are removed. Watched; a bad change is logged and the\n"
+"                       state in force stays\n"
 "  -g, --cgroup PATH    cgroup v2 directory to attach to; default: the root of\n"
 "                       the cgroup2 mount (found in /proc/mounts)\n"
 "  -p, --pin-dir DIR    bpffs directory for maps and links; default\n"
@@ -92,7 +101,7 @@ static void usage(FILE *f)
 "  -q, --quiet          warnings only\n"
 "  -h, --help           this help\n"
 "\n"
-"Signals: SIGHUP re-reads the services file (so does any change to it);\n"
+"Signals: SIGHUP re-reads the configuration (so does any change to it);\n"
 "SIGTERM and SIGINT stop splitd and leave the datapath running.\n"
 "\n"
 "Exit status: 0 on success, 1 on a runtime error, 2 on bad usage.\n");
@@ -102,6 +111,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
 		{ "services", required_argument, NULL, 'c' },
+		{ "config-dir", required_argument, NULL, 'C' },
 		{ "cgroup", required_argument, NULL, 'g' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "once", no_argument, NULL, '1' },
@@ -117,11 +127,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
-	o->services = DEFAULT_SERVICES;
+	o->services = NULL;
 	o->pin_dir = SPLIT_PIN_DIR_DEFAULT;
-	while ((c = getopt_long(argc, argv, "c:g:p:1vqh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:C:g:p:1vqh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->services = optarg; break;
+		case 'C': o->config_dir = optarg; break;
 		case 'g': o->cgroup = optarg; break;
 		case 'p': o->pin_dir = optarg; break;
 		case '1': o->once = 1; break;
@@ -154,6 +165,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			argv[optind]);
 		return -1;
 	}
+	if (!o->services && !o->config_dir)
+		o->services = DEFAULT_SERVICES;
 	return 0;
 }
 
@@ -263,51 +276,72 @@ static int check_bpffs(const char *pin_dir)
 	return 0;
 }
 
-/* ---- apply the services file ----------------------------------------------- */
+/* ---- apply the configuration ----------------------------------------------- */
 
-static int apply_services(struct split_state *st, const char *path)
+static size_t config_paths(const struct opts *o, const char **paths)
+{
+	size_t n = 0;
+
+	if (o->services)
+		paths[n++] = o->services;
+	if (o->config_dir)
+		paths[n++] = o->config_dir;
+	return n;
+}
+
+/*
+ * The services file and the config dir are the desired state: services
+ * from both; Istio objects from the config dir (all of them: objects no
+ * longer there are removed), or, without a config dir, the objects in
+ * force plus any in the services file. Weights set with splitctl are kept.
+ */
+static int apply_config(struct split_state *st, const struct opts *o)
 {
 	struct split_config file = { 0 }, old = { 0 };
+	struct split_objs objs = { 0 }, cur = { 0 };
+	const char *paths[2];
 	struct split_err err;
 	int ret = -1;
 
-	if (split_services_load(path, &file, &err)) {
+	if (split_load_paths(paths, config_paths(o, paths), &file, &objs, &err)) {
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
 		return -1;
 	}
 	if (split_state_lock(st, &err))
 		goto out;
-	if (split_state_read(st, &old, &err) ||
-	    split_config_merge(&file, &old, &err) ||
-	    split_state_commit(st, &file, &err)) {
-		split_state_unlock(st);
-		goto out;
+	if (split_state_read(st, &old, &err) || split_config_merge(&file, &old, &err))
+		goto unlock;
+	if (!o->config_dir) {
+		if (split_objs_read(st, &cur, &err) || split_objs_merge(&cur, &objs))
+			goto unlock;
+		split_objs_free(&objs);
+		objs = cur;
+		memset(&cur, 0, sizeof(cur));
 	}
-	split_state_unlock(st);
-	pr_info("applied %s: %zu services\n", path, file.nsvcs);
+	if (split_apply(st, &file, &objs, &err))
+		goto unlock;
 	ret = 0;
+	pr_info("applied: %zu services, %zu Istio objects\n", file.nsvcs, objs.n);
+unlock:
+	split_state_unlock(st);
 out:
 	if (ret)
-		pr_warn("%s\n", err.msg);
+		pr_warn("%s (the state in force is unchanged)\n", err.msg);
 	split_config_free(&file);
 	split_config_free(&old);
+	split_objs_free(&objs);
+	split_objs_free(&cur);
 	return ret;
 }
 
 /* ---- main loop ------------------------------------------------------------ */
 
-static int watch_loop(struct split_state *st, const char *services)
+static int watch_loop(struct split_state *st, const struct opts *o)
 {
 	char dir[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
 	struct pollfd pfd[2];
+	int sfd, ifd, wd_dir = -1, wd_cfg = -1;
 	sigset_t mask;
-	int sfd, ifd;
-
-	/* dirname/basename may modify their argument: work on copies. */
-	snprintf(tmp, sizeof(tmp), "%s", services);
-	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
-	snprintf(tmp, sizeof(tmp), "%s", services);
-	snprintf(base, sizeof(base), "%s", basename(tmp));
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
@@ -320,11 +354,32 @@ static int watch_loop(struct split_state *st, const char *services)
 		pr_warn("signalfd/inotify: %s\n", strerror(errno));
 		return 1;
 	}
-	if (inotify_add_watch(ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0)
-		pr_warn("cannot watch %s (%s): changes need SIGHUP\n", dir, strerror(errno));
+	base[0] = 0;
+	if (o->services) {
+		/* dirname/basename may modify their argument: work on copies. */
+		snprintf(tmp, sizeof(tmp), "%s", o->services);
+		snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+		snprintf(tmp, sizeof(tmp), "%s", o->services);
+		snprintf(base, sizeof(base), "%s", basename(tmp));
+		wd_dir = inotify_add_watch(ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE);
+		if (wd_dir < 0)
+			pr_warn("cannot watch %s (%s): changes need SIGHUP\n", dir, strerror(errno));
+	}
+	if (o->config_dir) {
+		/* Any change counts, including a ConfigMap volume's atomic
+		 * rename of its ..data symlink. */
+		wd_cfg = inotify_add_watch(ifd, o->config_dir,
+					   IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+					   IN_CREATE | IN_DELETE);
+		if (wd_cfg < 0)
+			pr_warn("cannot watch %s (%s): changes need SIGHUP\n", o->config_dir,
+				strerror(errno));
+	}
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = ifd, .events = POLLIN };
-	pr_info("watching %s (pid %d)\n", services, getpid());
+	pr_info("watching %s%s%s (pid %d)\n", o->services ? o->services : "",
+		o->services && o->config_dir ? " and " : "",
+		o->config_dir ? o->config_dir : "", getpid());
 
 	for (;;) {
 		int changed = 0;
@@ -356,7 +411,8 @@ static int watch_loop(struct split_state *st, const char *services)
 			for (char *p = buf; p < buf + n;) {
 				struct inotify_event *ev = (struct inotify_event *)p;
 
-				if (ev->len && !strcmp(ev->name, base))
+				if (ev->wd == wd_cfg ||
+				    (ev->wd == wd_dir && ev->len && !strcmp(ev->name, base)))
 					changed = 1;
 				p += sizeof(*ev) + ev->len;
 			}
@@ -364,7 +420,7 @@ static int watch_loop(struct split_state *st, const char *services)
 			usleep(50000);
 		}
 		if (changed)
-			apply_services(st, services);
+			apply_config(st, o);
 	}
 }
 
@@ -386,12 +442,18 @@ int main(int argc, char **argv)
 	if (o.unload)
 		return nat_detach_all(o.pin_dir) || split_unload(o.pin_dir) ? 1 : 0;
 
-	/* Refuse a bad services file before touching the kernel. */
-	if (split_services_load(o.services, &probe, &err)) {
-		pr_warn("%s\n", err.msg);
-		return 1;
+	/* Refuse a bad configuration before touching the kernel. */
+	{
+		struct split_objs pobjs = { 0 };
+		const char *paths[2];
+
+		if (split_load_paths(paths, config_paths(&o, paths), &probe, &pobjs, &err)) {
+			pr_warn("%s\n", err.msg);
+			return 1;
+		}
+		split_config_free(&probe);
+		split_objs_free(&pobjs);
 	}
-	split_config_free(&probe);
 	if (o.cgroup)
 		snprintf(cgroup, sizeof(cgroup), "%s", o.cgroup);
 	else if (split_cgroup2_root(cgroup, sizeof(cgroup))) {
@@ -421,9 +483,9 @@ int main(int argc, char **argv)
 		pr_warn("%s\n", err.msg);
 		goto out;
 	}
-	if (apply_services(&st, o.services) && o.once)
+	if (apply_config(&st, &o) && o.once)
 		goto out;
-	ret = o.once ? 0 : watch_loop(&st, o.services);
+	ret = o.once ? 0 : watch_loop(&st, &o);
 out:
 	split_state_close(&st);
 	split_sock__destroy(skel);
