@@ -43,15 +43,16 @@ alive() { # PID: running and not a zombie
 	[ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
 }
 
-start_splitd() {
-	local ns=()
+start_splitd() { # and wait until this one is watching (the log accumulates)
+	local ns=() seen
+	seen=$(grep -c "watching" "$WORK/splitd.log" 2>/dev/null)
 	[ -z "$SPLITD_NS" ] || ns=(nsenter --net="/run/netns/$SPLITD_NS")
 	"${ns[@]}" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" "${SPLITD_ARGS[@]}" \
 		>>"$WORK/splitd.log" 2>&1 &
 	echo $! >"$WORK/splitd.pid"
 	disown
 	for _ in $(seq 100); do
-		grep -q "watching" "$WORK/splitd.log" 2>/dev/null && return 0
+		[ "$(grep -c "watching" "$WORK/splitd.log" 2>/dev/null)" -gt "${seen:-0}" ] && return 0
 		alive "$(cat "$WORK/splitd.pid")" || break
 		sleep 0.1
 	done

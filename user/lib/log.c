@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <bpf/libbpf.h>
 
@@ -26,6 +27,11 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 {
 	enum split_log_level lvl = level == LIBBPF_DEBUG ? LOG_LVL_DEBUG :
 							   LOG_LVL_INFO;
+
+	/* Netlink's extended ack for an expected failure (a qdisc that is
+	 * there already or not yet): callers report real errors themselves. */
+	if (strstr(fmt, "Kernel error message"))
+		lvl = LOG_LVL_DEBUG;
 
 	if (lvl > split_log_level)
 		return 0;

@@ -101,10 +101,16 @@ static int attach_tc(int prog_fd, int ifindex, __u32 prio)
 		    .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = prio,
 		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
-	int err = bpf_tc_hook_create(&hook);
+	int err;
 
+	/* Attach first: on a restart the clsact qdisc is there already, and
+	 * creating it again only makes the kernel complain. */
+	if (!bpf_tc_attach(&hook, &o))
+		return 0;
+	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
 		return err;
+	o.prog_id = 0;
 	return bpf_tc_attach(&hook, &o);
 }
 
