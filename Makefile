@@ -76,6 +76,11 @@ $(BUILD)/splitctl: $(wildcard user/splitctl/*.c) $(BUILD)/libsplit.a $(HDRS)
 $(BUILD)/%: tests/tools/%.c $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $< -o $@ -lpthread
 
+# Test helpers that link libbpf and libsplit (the generic tool rule links neither).
+LIBBPF_TOOLS := $(BUILD)/sockops_attach $(BUILD)/metrics_dump $(BUILD)/metrics_serve
+$(LIBBPF_TOOLS): $(BUILD)/%: tests/tools/%.c $(BUILD)/libsplit.a $(SKELS) $(HDRS) | $(DEPS_STAMP)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libsplit.a $(LIBS) -o $@
+
 # Unit tests: user code under ASan/UBSan. Each test_X.c is one binary.
 $(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/test_main.c tests/unit/test.h $(BUILD)/asan/libsplit.a $(BPF_OBJS) $(HDRS)
 	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit $< tests/unit/test_main.c \

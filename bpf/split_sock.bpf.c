@@ -9,12 +9,18 @@
  * getpeername4/6  show the VIP as the peer of a rewritten socket.
  *
  * No per-packet cost: the kernel only sees the backend address afterwards.
+ * Each choice (connect, or a new UDP affinity) is counted per backend and
+ * version (sk_be_stats, sk_ver_stats), and a TCP socket is tagged with its
+ * backend (sk_backend) for the sockops health counters (split_sockops.bpf.c).
  * A service with no eligible endpoint fails connect()/sendmsg() with EPERM.
  */
 #include "split_select.bpf.h"
 
 #ifndef IPPROTO_UDP
 #define IPPROTO_UDP 17
+#endif
+#ifndef IPPROTO_TCP
+#define IPPROTO_TCP 6
 #endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -75,6 +81,52 @@ static __always_inline void record_nat(struct bpf_sock_addr *ctx,
 	bpf_map_update_elem(&sock_nat, &nk, &nv, BPF_ANY);
 }
 
+/* The per-CPU counters of a backend or version, created on first use. */
+static __always_inline struct split_sock_stats *sock_stats_get(void *map, const void *key)
+{
+	struct split_sock_stats zero = {};
+	struct split_sock_stats *s;
+
+	s = bpf_map_lookup_elem(map, key);
+	if (s)
+		return s;
+	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+/* One socket chose backend `id`: count it on the backend and its version.
+ * Atomic adds: per-CPU, but a preempted program may share the CPU. */
+static __always_inline void count_choice(__u32 id, const struct split_backend_val *be)
+{
+	struct split_weight_key vk = { .svc_id = be->svc_id, .version_id = be->version_id };
+	struct split_sock_stats *s;
+
+	s = sock_stats_get(&sk_be_stats, &id);
+	if (s)
+		__sync_fetch_and_add(&s->connections, 1);
+	s = sock_stats_get(&sk_ver_stats, &vk);
+	if (s)
+		__sync_fetch_and_add(&s->connections, 1);
+}
+
+/* Tag a TCP socket with its backend for the sockops health counters. */
+static __always_inline void tag_socket(struct bpf_sock_addr *ctx, __u32 id,
+				       const struct split_backend_val *be)
+{
+	struct split_sk_backend *t;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return;
+	t = bpf_sk_storage_get(&sk_backend, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!t)
+		return;
+	t->backend_id = id;
+	t->svc_id = be->svc_id;
+	t->version_id = be->version_id;
+	t->flags = 0;
+}
+
 static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 {
 	struct split_svc_key key = {};
@@ -90,6 +142,9 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 		return 0;
 	write_dst(ctx, v6, be->addr, sv->target_port);
 	record_nat(ctx, &key, be, sv->target_port);
+	count_choice(id, be);
+	if (ctx->protocol == IPPROTO_TCP)
+		tag_socket(ctx, id, be);
 	return 1;
 }
 
@@ -124,6 +179,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 			return 0;
 		av.backend_id = id;
 		bpf_map_update_elem(&udp_aff, &ak, &av, BPF_ANY);
+		count_choice(id, be);	/* a new affinity, not every datagram */
 	}
 	write_dst(ctx, v6, be->addr, sv->target_port);
 	record_nat(ctx, &key, be, sv->target_port);

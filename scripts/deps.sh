@@ -1,9 +1,12 @@
 #!/bin/sh
 # deps.sh - install the Debian packages the build, tests and demo need.
 # Does nothing (and needs no root) when everything is already installed.
+# prometheus (with promtool) is for the metrics tests: a test runs its own
+# instance on loopback in a test netns.
 set -eu
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev libpcre2-dev \
-pkg-config make gcc iproute2 ethtool curl procps util-linux libclang-rt-14-dev"
+pkg-config make gcc iproute2 ethtool curl procps util-linux libclang-rt-14-dev \
+prometheus"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -47,7 +47,9 @@ start_splitd() { # and wait until this one is watching (the log accumulates)
 	local ns=() seen
 	seen=$(grep -c "watching" "$WORK/splitd.log" 2>/dev/null)
 	[ -z "$SPLITD_NS" ] || ns=(nsenter --net="/run/netns/$SPLITD_NS")
-	"${ns[@]}" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" "${SPLITD_ARGS[@]}" \
+	# --metrics on port 0: parallel runs must not fight over the default port.
+	"${ns[@]}" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" --metrics 127.0.0.1:0 \
+		"${SPLITD_ARGS[@]}" \
 		>>"$WORK/splitd.log" 2>&1 &
 	echo $! >"$WORK/splitd.pid"
 	disown

@@ -225,7 +225,7 @@ test_splitd_restart_keeps_state_no_gap() {
 	start_splitd || fail "splitd restart"
 	wait $cpid; out=$(cat "$WORK/rs.out")
 	expect_eq "$(field "$out" fail)" 0 "failed connections across a restart"
-	tail -n 3 "$WORK/splitd.log" | grep -q "8 taken over" || fail "links not taken over: $(tail -n 3 "$WORK/splitd.log")"
+	tail -n 6 "$WORK/splitd.log" | grep -q "9 taken over" || fail "links not taken over: $(tail -n 6 "$WORK/splitd.log")"
 	out=$(ctl show --json reviews)
 	expect_contains "$out" '"name":"v1","weight":30' "v1 weight after restart"
 	expect_contains "$out" '"name":"v2","weight":70' "v2 weight after restart"
@@ -243,9 +243,27 @@ test_pinned_maps_readable() {
 	expect_contains "$out" '"slots4": 5004' "slots of v1 or v2"
 }
 
+test_metrics_endpoint() {
+	# splitd's own Prometheus endpoint (port 0 in the fixture: read it
+	# from the log), with the connections just made.
+	local port out
+	ctl set reviews v1=50 v2=50 >/dev/null
+	client --connect $VIP4 --port $PORT -n 200 >/dev/null
+	port=$(sed -n 's/.*metrics: GET \/metrics on .* (port \([0-9]*\)).*/\1/p' "$WORK/splitd.log" | tail -n 1)
+	[ -n "$port" ] || fail "no metrics port in the splitd log"
+	out=$(curl -sS --max-time 5 "http://127.0.0.1:$port/metrics") || fail "GET /metrics"
+	expect_contains "$out" "# TYPE split_connections_total counter" "metric family"
+	expect_contains "$out" 'split_weight{service="reviews",namespace="default",version="v1"} 50' "weight gauge"
+	if command -v promtool >/dev/null; then
+		promtool check metrics <<<"$out" || fail "promtool check metrics"
+	fi
+	out=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/nope")
+	expect_eq "$out" 404 "unknown path"
+}
+
 run_tests test_default_equal_per_endpoint test_split_50_50_10000 test_all_to_one_version \
 	test_small_canary test_ipv6 test_udp test_udp_socket_is_sticky \
 	test_weights_change_under_load test_established_survives_changes \
 	test_bad_input_changes_nothing test_services_file_reload \
 	test_splitd_sigkill_keeps_datapath test_splitd_restart_keeps_state_no_gap \
-	test_pinned_maps_readable
+	test_pinned_maps_readable test_metrics_endpoint

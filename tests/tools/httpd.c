@@ -97,6 +97,8 @@ static void usage(FILE *f)
 "\n"
 "GET /stream/N[/KIBPS] answers N bytes of a fixed pattern (paced at KIBPS\n"
 "KiB/s if given), for byte-exact checks of long transfers.\n"
+"A request for /reset gets no answer: once its head is read the connection\n"
+"is closed with SO_LINGER {1, 0}, so the client receives a TCP reset.\n"
 "\n"
 "TCP: every request gets\n"
 "  HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: N\\r\\n\n"
@@ -626,6 +628,16 @@ static void *conn_thread(void *arg)
 			goto out;
 		}
 
+		if (!strcmp(rq.target, "/reset")) {
+			/* Abort: RST instead of FIN (the client sees ECONNRESET). */
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			vlog("%s: /reset: closing with a reset", c->peer);
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(c->fd);
+			free(c);
+			return NULL;
+		}
 		{
 			uint64_t sn, kibps;
 

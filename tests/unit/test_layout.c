@@ -154,3 +154,47 @@ TEST(map_names_and_sizes)
 	}
 	bpf_object__close(obj);
 }
+
+/* Observability: the sockops object and the connect hooks agree with C. */
+TEST(health_layouts_and_maps)
+{
+	static const char *const objs[] = { "build/split_sockops.bpf.o", BPF_OBJ };
+
+	for (size_t o = 0; o < sizeof(objs) / sizeof(objs[0]); o++) {
+		struct btf *btf = btf__parse_elf(objs[o], NULL);
+		struct bpf_object *obj;
+		struct bpf_map *m;
+
+		if (!btf)
+			TEST_FAIL_("no BTF in %s", objs[o]);
+		CHECK(btf, split_sk_backend, M(split_sk_backend, backend_id),
+		      M(split_sk_backend, svc_id), M(split_sk_backend, version_id),
+		      M(split_sk_backend, flags));
+		CHECK(btf, split_sock_stats, M(split_sock_stats, connections),
+		      M(split_sock_stats, established), M(split_sock_stats, connect_failed),
+		      M(split_sock_stats, resets), M(split_sock_stats, retransmits),
+		      M(split_sock_stats, rto), M(split_sock_stats, rtt_samples),
+		      M(split_sock_stats, rtt_sum_us), M(split_sock_stats, rtt_last_us),
+		      M(split_sock_stats, rtt_last_ns));
+		btf__free(btf);
+
+		obj = bpf_object__open_file(objs[o], NULL);
+		ASSERT_TRUE(obj != NULL);
+		m = bpf_object__find_map_by_name(obj, SPLIT_MAP_SK_BACKEND);
+		ASSERT_TRUE(m != NULL);
+		ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_SK_STORAGE);
+		ASSERT_EQ(bpf_map__value_size(m), sizeof(struct split_sk_backend));
+		m = bpf_object__find_map_by_name(obj, SPLIT_MAP_SK_BE_STATS);
+		ASSERT_TRUE(m != NULL);
+		ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_PERCPU_HASH);
+		ASSERT_EQ(bpf_map__key_size(m), 4);
+		ASSERT_EQ(bpf_map__value_size(m), sizeof(struct split_sock_stats));
+		ASSERT_EQ(bpf_map__max_entries(m), SPLIT_MAX_BACKENDS);
+		m = bpf_object__find_map_by_name(obj, SPLIT_MAP_SK_VER_STATS);
+		ASSERT_TRUE(m != NULL);
+		ASSERT_EQ(bpf_map__key_size(m), sizeof(struct split_weight_key));
+		ASSERT_EQ(bpf_map__value_size(m), sizeof(struct split_sock_stats));
+		ASSERT_EQ(bpf_map__max_entries(m), SPLIT_MAX_VERSIONS);
+		bpf_object__close(obj);
+	}
+}

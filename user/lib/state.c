@@ -261,6 +261,7 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	st->dir_fd = st->svc_fd = st->tables_fd = st->backends_fd = -1;
 	st->services_fd = st->weights_fd = -1;
 	st->be_stats_fd = st->ver_stats_fd = -1;
+	st->sk_be_stats_fd = st->sk_ver_stats_fd = -1;
 	if (strlen(pin_dir) >= sizeof(st->pin_dir))
 		return split_errf(err, "pin dir path too long");
 	strcpy(st->pin_dir, pin_dir);
@@ -278,6 +279,10 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 		st->be_stats_fd = bpf_obj_get(path);
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_VER_STATS);
 		st->ver_stats_fd = bpf_obj_get(path);
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SK_BE_STATS);
+		st->sk_be_stats_fd = bpf_obj_get(path);
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SK_VER_STATS);
+		st->sk_ver_stats_fd = bpf_obj_get(path);
 	}
 	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
@@ -294,7 +299,8 @@ void split_state_close(struct split_state *st)
 {
 	int *fds[] = { &st->dir_fd, &st->svc_fd, &st->tables_fd,
 		       &st->backends_fd, &st->services_fd, &st->weights_fd,
-		       &st->be_stats_fd, &st->ver_stats_fd };
+		       &st->be_stats_fd, &st->ver_stats_fd,
+		       &st->sk_be_stats_fd, &st->sk_ver_stats_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -1119,6 +1125,8 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			goto fail;
 		if (st->ver_stats_fd >= 0)
 			bpf_map_delete_elem(st->ver_stats_fd, &r->wts[i].k);
+		if (st->sk_ver_stats_fd >= 0)
+			bpf_map_delete_elem(st->sk_ver_stats_fd, &r->wts[i].k);
 	}
 	what = "removing backends";
 	for (size_t i = 0; i < r->nbes; i++) {
@@ -1132,6 +1140,8 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		 * only report ids that are in `backends`. */
 		if (st->be_stats_fd >= 0)
 			bpf_map_delete_elem(st->be_stats_fd, &r->bes[i].id);
+		if (st->sk_be_stats_fd >= 0)
+			bpf_map_delete_elem(st->sk_be_stats_fd, &r->bes[i].id);
 	}
 	what = "removing services";
 	for (size_t i = 0; i < r->nsvcs; i++)

@@ -27,6 +27,8 @@ struct split_state {
 	int weights_fd;
 	int be_stats_fd;	/* counters: cleared with their backend/version */
 	int ver_stats_fd;
+	int sk_be_stats_fd;
+	int sk_ver_stats_fd;
 };
 
 /* Open the pinned maps under pin_dir. Fails with a message that says to

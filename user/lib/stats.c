@@ -13,6 +13,8 @@
 #include "stats.h"
 
 enum { F_WEIGHTS, F_SERVICES, F_BACKENDS, F_VER_STATS, F_BE_STATS, F_NUM };
+/* Optional: a datapath pinned before these counters existed has none. */
+enum { O_SK_VER_STATS, O_SK_BE_STATS, O_NUM };
 
 static int get(const char *pin_dir, const char *name, struct split_err *err)
 {
@@ -43,6 +45,34 @@ static void sum_percpu(int fd, const void *key, struct split_flow_stats *out)
 			out->bytes += v[i].bytes;
 			out->rev_packets += v[i].rev_packets;
 			out->rev_bytes += v[i].rev_bytes;
+		}
+	free(v);
+}
+
+/* Sum one per-CPU split_sock_stats value; zeros when absent (or no map).
+ * The last RTT is the most recent one on any CPU. */
+static void sum_sock_percpu(int fd, const void *key, struct split_sock_stats *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct split_sock_stats *v;
+
+	memset(out, 0, sizeof(*out));
+	if (fd < 0 || ncpu <= 0 || !(v = calloc((size_t)ncpu, sizeof(*v))))
+		return;
+	if (!bpf_map_lookup_elem(fd, key, v))
+		for (int i = 0; i < ncpu; i++) {
+			out->connections += v[i].connections;
+			out->established += v[i].established;
+			out->connect_failed += v[i].connect_failed;
+			out->resets += v[i].resets;
+			out->retransmits += v[i].retransmits;
+			out->rto += v[i].rto;
+			out->rtt_samples += v[i].rtt_samples;
+			out->rtt_sum_us += v[i].rtt_sum_us;
+			if (v[i].rtt_samples && v[i].rtt_last_ns >= out->rtt_last_ns) {
+				out->rtt_last_ns = v[i].rtt_last_ns;
+				out->rtt_last_us = v[i].rtt_last_us;
+			}
 		}
 	free(v);
 }
@@ -80,7 +110,10 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		SPLIT_MAP_WEIGHTS, SPLIT_MAP_SERVICES, SPLIT_MAP_BACKENDS,
 		SPLIT_MAP_VER_STATS, SPLIT_MAP_BE_STATS,
 	};
-	int fd[F_NUM] = { -1, -1, -1, -1, -1 };
+	static const char *const opt_names[O_NUM] = {
+		SPLIT_MAP_SK_VER_STATS, SPLIT_MAP_SK_BE_STATS,
+	};
+	int fd[F_NUM] = { -1, -1, -1, -1, -1 }, ofd[O_NUM] = { -1, -1 };
 	struct split_weight_key wk, wcur, *wprev = NULL;
 	__u32 bk, bcur, *bprev = NULL;
 	size_t cap;
@@ -90,6 +123,12 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 	for (int i = 0; i < F_NUM; i++)
 		if ((fd[i] = get(pin_dir, names[i], err)) < 0)
 			goto out;
+	for (int i = 0; i < O_NUM; i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, opt_names[i]);
+		ofd[i] = bpf_obj_get(path);
+	}
 
 	cap = SPLIT_MAX_VERSIONS;
 	st->versions = calloc(cap, sizeof(*st->versions));
@@ -108,7 +147,10 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		name_service(fd[F_SERVICES], wk.svc_id, r);
 		snprintf(r->version, sizeof(r->version), "%s", wv.version);
 		r->weight = wv.weight;
+		r->slots[0] = wv.slots4;
+		r->slots[1] = wv.slots6;
 		sum_percpu(fd[F_VER_STATS], &wk, &r->c);
+		sum_sock_percpu(ofd[O_SK_VER_STATS], &wk, &r->s);
 		st->nversions++;
 	}
 	while (st->nbackends < SPLIT_MAX_BACKENDS &&
@@ -126,10 +168,13 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		if (!bpf_map_lookup_elem(fd[F_WEIGHTS], &k, &wv)) {
 			snprintf(r->version, sizeof(r->version), "%s", wv.version);
 			r->weight = wv.weight;
+			r->slots[0] = wv.slots4;
+			r->slots[1] = wv.slots6;
 		}
 		r->addr.family = bv.family;
 		memcpy(r->addr.bytes, bv.addr, bv.family == 4 ? 4 : 16);
 		sum_percpu(fd[F_BE_STATS], &bk, &r->c);
+		sum_sock_percpu(ofd[O_SK_BE_STATS], &bk, &r->s);
 		st->nbackends++;
 	}
 	qsort(st->versions, st->nversions, sizeof(*st->versions), row_cmp);
@@ -141,6 +186,9 @@ out:
 	for (int i = 0; i < F_NUM; i++)
 		if (fd[i] >= 0)
 			close(fd[i]);
+	for (int i = 0; i < O_NUM; i++)
+		if (ofd[i] >= 0)
+			close(ofd[i]);
 	return ret;
 }
 

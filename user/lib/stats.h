@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * stats.h - the datapath's per-CPU counters, summed, with names attached.
- * Shared by `splitctl stats` and (later) splitd's metrics endpoint.
+ * Shared by `splitctl stats` and the Prometheus exposition (metrics.h).
  */
 #ifndef SPLIT_STATS_H
 #define SPLIT_STATS_H
@@ -13,8 +13,13 @@ struct split_stat_row {
 	char ns[SPLIT_NAME_LEN];
 	char version[SPLIT_NAME_LEN];
 	uint32_t weight;
+	uint32_t slots[2];		/* version's slots in the IPv4 / IPv6 table */
 	struct split_addr addr;		/* backend rows only */
-	struct split_flow_stats c;	/* summed over CPUs */
+	struct split_flow_stats c;	/* XDP/tc, summed over CPUs */
+	/* Socket hooks and sockops, summed over CPUs; s.rtt_last_us and
+	 * s.rtt_last_ns are those of the most recent sample on any CPU. Zero
+	 * when the pinned datapath predates these counters. */
+	struct split_sock_stats s;
 };
 
 struct split_stats {

@@ -349,26 +349,213 @@ static double pct(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
+static int same_row(const struct split_stat_row *a, const struct split_stat_row *b)
+{
+	return !strcmp(a->service, b->service) && !strcmp(a->ns, b->ns) &&
+	       !strcmp(a->version, b->version) && !memcmp(&a->addr, &b->addr, sizeof(a->addr));
+}
+
+/* cur - prev for the counters (prev may be NULL or lack the row). */
+static struct split_stat_row delta(const struct split_stat_row *cur,
+				   const struct split_stat_row *prev, size_t nprev)
+{
+	struct split_stat_row d = *cur;
+
+	for (size_t i = 0; prev && i < nprev; i++) {
+		const struct split_stat_row *p = &prev[i];
+
+		if (!same_row(cur, p))
+			continue;
+		d.c.flows -= p->c.flows;
+		d.c.packets -= p->c.packets;
+		d.c.bytes -= p->c.bytes;
+		d.c.rev_packets -= p->c.rev_packets;
+		d.c.rev_bytes -= p->c.rev_bytes;
+		d.s.connections -= p->s.connections;
+		d.s.established -= p->s.established;
+		d.s.connect_failed -= p->s.connect_failed;
+		d.s.resets -= p->s.resets;
+		d.s.retransmits -= p->s.retransmits;
+		d.s.rto -= p->s.rto;
+		d.s.rtt_samples -= p->s.rtt_samples;
+		d.s.rtt_sum_us -= p->s.rtt_sum_us;
+		break;
+	}
+	return d;
+}
+
+static double rtt_ms(const struct split_stat_row *r)
+{
+	return r->s.rtt_samples ? (double)r->s.rtt_sum_us / (double)r->s.rtt_samples / 1000.0 : 0.0;
+}
+
+static void json_row(const struct split_stat_row *x, const char *kind, int *first)
+{
+	char a[64];
+
+	printf("%s{\"kind\":\"%s\",\"service\":\"%s\",\"namespace\":\"%s\",\"version\":\"%s\",",
+	       *first ? "" : ",", kind, x->service, x->ns, x->version);
+	if (x->addr.family)
+		printf("\"endpoint\":\"%s\",", split_addr_str(&x->addr, a, sizeof(a)));
+	printf("\"weight\":%u,\"connections\":%llu,\"established\":%llu,\"connect_failed\":%llu,"
+	       "\"resets\":%llu,\"retransmits\":%llu,\"rto\":%llu,\"rtt_samples\":%llu,"
+	       "\"rtt_sum_us\":%llu,\"rtt_last_us\":%llu,\"flows\":%llu,\"packets\":%llu,"
+	       "\"bytes\":%llu,\"reply_packets\":%llu,\"reply_bytes\":%llu}",
+	       x->weight, (unsigned long long)x->s.connections,
+	       (unsigned long long)x->s.established, (unsigned long long)x->s.connect_failed,
+	       (unsigned long long)x->s.resets, (unsigned long long)x->s.retransmits,
+	       (unsigned long long)x->s.rto, (unsigned long long)x->s.rtt_samples,
+	       (unsigned long long)x->s.rtt_sum_us, (unsigned long long)x->s.rtt_last_us,
+	       (unsigned long long)x->c.flows, (unsigned long long)x->c.packets,
+	       (unsigned long long)x->c.bytes, (unsigned long long)x->c.rev_packets,
+	       (unsigned long long)x->c.rev_bytes);
+	*first = 0;
+}
+
+/* One table per service: versions, then endpoints. window: seconds the
+ * counters cover (0: since the maps were created). */
+static void print_stats(const struct split_stats *cur, const struct split_stats *prev,
+			double window, const char *name, const char *ns, int json)
+{
+	int first = 1;
+
+	if (json)
+		printf("[");
+	for (size_t v = 0; v < cur->nversions;) {
+		const struct split_stat_row *r = &cur->versions[v];
+		uint64_t wsum = 0, csum = 0, fsum = 0;
+		size_t end = v;
+
+		while (end < cur->nversions && !strcmp(cur->versions[end].service, r->service) &&
+		       !strcmp(cur->versions[end].ns, r->ns)) {
+			struct split_stat_row d = delta(&cur->versions[end],
+							prev ? prev->versions : NULL,
+							prev ? prev->nversions : 0);
+
+			wsum += d.weight;
+			csum += d.s.connections;
+			fsum += d.c.flows;
+			end++;
+		}
+		if (name && (strcmp(r->service, name) || strcmp(r->ns, ns))) {
+			v = end;
+			continue;
+		}
+		if (!json) {
+			printf("%s.%s  (%s)\n", r->service, r->ns, window > 0 ? "last window" : "since start");
+			if (window > 0)
+				printf("  window: %.1f s\n", window);
+			printf("  %-10s %6s %7s | %9s %7s %8s %6s %6s %7s %8s | %9s %7s %10s\n",
+			       "VERSION", "WEIGHT", "SHARE", "CONNS", "OBSERVD", window > 0 ? "CONN/S" : "",
+			       "FAILED", "RESETS", "RETRANS", "RTT(ms)", "FLOWS", "OBSERVD", "BYTES");
+		}
+		for (size_t k = v; k < end; k++) {
+			struct split_stat_row d = delta(&cur->versions[k], prev ? prev->versions : NULL,
+							prev ? prev->nversions : 0);
+
+			if (json) {
+				json_row(&d, "version", &first);
+				continue;
+			}
+			printf("  %-10s %6u %6.2f%% | %9llu %6.2f%% %8.1f %6llu %6llu %7llu %8.3f | %9llu %6.2f%% %10llu\n",
+			       d.version, d.weight, pct(d.weight, wsum),
+			       (unsigned long long)d.s.connections, pct(d.s.connections, csum),
+			       window > 0 ? (double)d.s.connections / window : 0.0,
+			       (unsigned long long)d.s.connect_failed, (unsigned long long)d.s.resets,
+			       (unsigned long long)d.s.retransmits, rtt_ms(&d),
+			       (unsigned long long)d.c.flows, pct(d.c.flows, fsum),
+			       (unsigned long long)(d.c.bytes + d.c.rev_bytes));
+		}
+		for (size_t b = 0; b < cur->nbackends; b++) {
+			const struct split_stat_row *x = &cur->backends[b];
+			struct split_stat_row d;
+			char a[64];
+
+			if (strcmp(x->service, r->service) || strcmp(x->ns, r->ns))
+				continue;
+			d = delta(x, prev ? prev->backends : NULL, prev ? prev->nbackends : 0);
+			if (json) {
+				json_row(&d, "endpoint", &first);
+				continue;
+			}
+			printf("    %-23s %-4s| %9llu %7s %8.1f %6llu %6llu %7llu %8.3f | %9llu %7s %10llu\n",
+			       split_addr_str(&x->addr, a, sizeof(a)), x->version,
+			       (unsigned long long)d.s.connections, "",
+			       window > 0 ? (double)d.s.connections / window : 0.0,
+			       (unsigned long long)d.s.connect_failed, (unsigned long long)d.s.resets,
+			       (unsigned long long)d.s.retransmits, rtt_ms(&d),
+			       (unsigned long long)d.c.flows, "",
+			       (unsigned long long)(d.c.bytes + d.c.rev_bytes));
+		}
+		v = end;
+	}
+	if (json)
+		printf("]\n");
+	fflush(stdout);
+}
+
 static int cmd_stats(int argc, char **argv)
 {
+	static const struct option lopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "count", required_argument, NULL, 'n' },
+		{ 0 },
+	};
 	struct split_config cfg = { 0 };
-	struct split_stats st;
+	struct split_stats st = { 0 }, prev = { 0 };
 	struct split_state sst;
 	struct split_err err;
-	int json = 0, i = sub_opts("stats", argc, argv, &json), idx = -1, first = 1;
 	const char *name = NULL, *ns = NULL;
+	double watch = 0;
+	long count = -1;
+	int json = 0, c, ret = 1;
+	char *end;
 
-	if (i < 0)
-		return 2;
-	if (argc - i > 1) {
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+hjw:n:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cmd_usage(find_cmd("stats"), stdout);
+			return 0;
+		case 'j':
+			json = 1;
+			break;
+		case 'w':
+			watch = strtod(optarg, &end);
+			if (*end || watch < 0.1 || watch > 3600) {
+				fprintf(stderr, "splitctl stats: --watch wants seconds (0.1 to 3600), not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			count = strtol(optarg, &end, 10);
+			if (*end || count < 1) {
+				fprintf(stderr, "splitctl stats: --count wants a positive number, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		default:
+			fprintf(stderr, "splitctl stats: unknown option or missing argument '%s'\nTry 'splitctl stats --help'.\n",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
 		fprintf(stderr, "splitctl stats: at most one service\nTry 'splitctl stats --help'.\n");
 		return 2;
 	}
-	if (argc - i == 1) {
+	if (argc - optind == 1) {
+		int idx;
+
 		if (open_state(&sst))
 			return 1;
 		if (split_state_read(&sst, &cfg, &err) ||
-		    (idx = split_config_find(&cfg, argv[i], &err)) < 0) {
+		    (idx = split_config_find(&cfg, argv[optind], &err)) < 0) {
 			fprintf(stderr, "splitctl: %s\n", err.msg);
 			split_state_close(&sst);
 			split_config_free(&cfg);
@@ -378,71 +565,31 @@ static int cmd_stats(int argc, char **argv)
 		ns = cfg.svcs[idx].ns;
 		split_state_close(&sst);
 	}
-	if (split_stats_read(pin_dir, &st, &err)) {
-		fprintf(stderr, "splitctl: %s\n", err.msg);
-		split_config_free(&cfg);
-		return 1;
+	if (split_stats_read(pin_dir, &st, &err))
+		goto fail;
+	if (!watch) {
+		print_stats(&st, NULL, 0, name, ns, json);
+		ret = 0;
+		goto out;
 	}
-	if (json)
-		printf("[");
-	for (size_t v = 0; v < st.nversions;) {
-		const struct split_stat_row *r = &st.versions[v];
-		uint64_t wsum = 0, fsum = 0;
-		size_t end = v;
-		char a[64];
-
-		while (end < st.nversions && !strcmp(st.versions[end].service, r->service) &&
-		       !strcmp(st.versions[end].ns, r->ns)) {
-			wsum += st.versions[end].weight;
-			fsum += st.versions[end].c.flows;
-			end++;
-		}
-		if (name && (strcmp(r->service, name) || strcmp(r->ns, ns))) {
-			v = end;
-			continue;
-		}
-		if (!json) {
-			printf("%s.%s  (north-south flows through XDP/tc)\n", r->service, r->ns);
-			printf("  %-12s %7s %8s %10s %8s %12s %14s %12s %14s\n", "VERSION",
-			       "WEIGHT", "SHARE", "FLOWS", "OBSERVED", "PACKETS", "BYTES",
-			       "REPLY-PKTS", "REPLY-BYTES");
-		}
-		for (size_t k = v; k < end; k++) {
-			const struct split_stat_row *x = &st.versions[k];
-
-			if (json)
-				printf("%s{\"service\":\"%s\",\"namespace\":\"%s\",\"version\":\"%s\",\"weight\":%u,"
-				       "\"flows\":%llu,\"packets\":%llu,\"bytes\":%llu,\"reply_packets\":%llu,\"reply_bytes\":%llu}",
-				       first ? "" : ",", x->service, x->ns, x->version, x->weight,
-				       (unsigned long long)x->c.flows, (unsigned long long)x->c.packets,
-				       (unsigned long long)x->c.bytes, (unsigned long long)x->c.rev_packets,
-				       (unsigned long long)x->c.rev_bytes), first = 0;
-			else
-				printf("  %-12s %7u %7.2f%% %10llu %7.2f%% %12llu %14llu %12llu %14llu\n",
-				       x->version, x->weight, pct(x->weight, wsum),
-				       (unsigned long long)x->c.flows, pct(x->c.flows, fsum),
-				       (unsigned long long)x->c.packets, (unsigned long long)x->c.bytes,
-				       (unsigned long long)x->c.rev_packets,
-				       (unsigned long long)x->c.rev_bytes);
-		}
-		for (size_t b = 0; !json && b < st.nbackends; b++) {
-			const struct split_stat_row *x = &st.backends[b];
-
-			if (strcmp(x->service, r->service) || strcmp(x->ns, r->ns))
-				continue;
-			printf("    %-26s %-8s %10llu %12llu %14llu %12llu %14llu\n",
-			       split_addr_str(&x->addr, a, sizeof(a)), x->version,
-			       (unsigned long long)x->c.flows, (unsigned long long)x->c.packets,
-			       (unsigned long long)x->c.bytes, (unsigned long long)x->c.rev_packets,
-			       (unsigned long long)x->c.rev_bytes);
-		}
-		v = end;
+	for (long i = 0; count < 0 || i < count; i++) {
+		split_stats_free(&prev);
+		prev = st;
+		memset(&st, 0, sizeof(st));
+		usleep((useconds_t)(watch * 1e6));
+		if (split_stats_read(pin_dir, &st, &err))
+			goto fail;
+		print_stats(&st, &prev, watch, name, ns, json);
 	}
-	if (json)
-		printf("]\n");
+	ret = 0;
+	goto out;
+fail:
+	fprintf(stderr, "splitctl: %s\n", err.msg);
+out:
 	split_stats_free(&st);
+	split_stats_free(&prev);
 	split_config_free(&cfg);
-	return 0;
+	return ret;
 }
 
 /* -f PATH ... for apply and delete. */
@@ -692,14 +839,20 @@ static const struct cmd cmds[] = {
 	  "\n"
 	  "Per service, its RouteRules (in match order) or its VirtualService, then its\n"
 	  "DestinationRule. The output can be applied again as it is.\n" },
-	{ "stats", cmd_stats, "[--json] [SERVICE]",
-	  "Counters of the north-south (XDP/tc) path per version and endpoint.",
+	{ "stats", cmd_stats, "[--json] [--watch SECONDS [--count N]] [SERVICE]",
+	  "Observed split and health per version and endpoint.",
 	  "\n"
-	  "Per version: configured weight and share, new flows and their observed\n"
-	  "share, packets and bytes toward the backends, and reply packets and\n"
-	  "bytes rewritten back to the VIP. Then the same per endpoint address.\n"
-	  "Counters are per-CPU in the kernel, summed here, and count since the\n"
-	  "maps were created. With --json, one JSON array of version rows.\n" },
+	  "Per version: configured WEIGHT and SHARE next to what happened. East-west\n"
+	  "(socket hooks): CONNS chosen and their OBSERVeD share, CONN/S with\n"
+	  "--watch, TCP connects FAILED (refused or timed out), RESETS of established\n"
+	  "connections, RETRANSmits, and the mean smoothed RTT. North-south (XDP/tc):\n"
+	  "new FLOWS, their observed share, and BYTES both ways. Then the same per\n"
+	  "endpoint address.\n"
+	  "\n"
+	  "Without --watch the counters cover the time since the maps were created.\n"
+	  "--watch SECONDS prints, every SECONDS, the counts of the last window\n"
+	  "(until interrupted, or --count N times). --json prints a JSON array of\n"
+	  "rows (kind version or endpoint) per report.\n" },
 	{ "help", cmd_help, "[COMMAND]", "Help on splitctl or one command.", "" },
 };
 

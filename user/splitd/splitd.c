@@ -34,7 +34,9 @@
 #include "apply.h"
 #include "log.h"
 #include "nat_attach.h"
+#include "metrics_http.h"
 #include "split_sock.skel.h"
+#include "split_sockops.skel.h"
 #include "state.h"
 #include "util.h"
 
@@ -47,6 +49,8 @@ struct opts {
 	const char *pin_dir;
 	int once;
 	int unload;
+	const char *metrics;	/* NULL: off */
+	int metrics_explicit;
 	struct nat_opts nat;
 };
 
@@ -80,6 +84,11 @@ static void usage(FILE *f)
 "  -p, --pin-dir DIR    bpffs directory for maps and links; default\n"
 "                       " SPLIT_PIN_DIR_DEFAULT "\n"
 "  -1, --once           load, attach and apply, then exit (no watching)\n"
+"      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+"                       (default " SPLIT_METRICS_ADDR_DEFAULT "; [::1]:PORT for IPv6; port 0\n"
+"                       picks a free one, logged). If the default port is\n"
+"                       busy, splitd warns and goes on without metrics\n"
+"      --no-metrics     no metrics endpoint\n"
 "\n"
 "North-south traffic (entering the node from elsewhere), in splitd's network\n"
 "namespace; each option may be repeated:\n"
@@ -120,6 +129,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "tc-dnat", required_argument, NULL, 'T' },
 		{ "tc-rev", required_argument, NULL, 'R' },
 		{ "no-tc-fallback", no_argument, NULL, 'F' },
+		{ "metrics", required_argument, NULL, 'M' },
+		{ "no-metrics", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -128,6 +139,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int c;
 
 	o->services = NULL;
+	o->metrics = SPLIT_METRICS_ADDR_DEFAULT;
 	o->pin_dir = SPLIT_PIN_DIR_DEFAULT;
 	while ((c = getopt_long(argc, argv, "c:C:g:p:1vqh", lopts, NULL)) != -1) {
 		switch (c) {
@@ -151,6 +163,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case 'F': o->nat.no_fallback = 1; break;
+		case 'M': o->metrics = optarg; o->metrics_explicit = 1; break;
+		case 'N': o->metrics = NULL; o->metrics_explicit = 1; break;
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
@@ -190,8 +204,8 @@ static int check_link_cgroup(int link_fd, const char *path, __u64 cg_id)
 	return 0;
 }
 
-static int attach_all(struct split_sock *skel, const char *pin_dir,
-		      const char *cgroup)
+static int attach_all(struct bpf_object *const *objs, int nobjs,
+		      const char *pin_dir, const char *cgroup)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	struct bpf_program *prog;
@@ -208,37 +222,39 @@ static int attach_all(struct split_sock *skel, const char *pin_dir,
 		pr_warn("creating %s: %s\n", dir, strerror(errno));
 		goto out;
 	}
-	bpf_object__for_each_program(prog, skel->obj) {
-		struct bpf_link *link;
+	for (int oi = 0; oi < nobjs; oi++) {
+		bpf_object__for_each_program(prog, objs[oi]) {
+			struct bpf_link *link;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
-		link = access(path, F_OK) ? NULL : bpf_link__open(path);
-		if (link) {
-			/* Take over: swap the program in place, no gap. */
-			if (check_link_cgroup(bpf_link__fd(link), path, cst.st_ino) ||
-			    bpf_link__update_program(link, prog)) {
-				if (errno)
-					pr_warn("updating link %s: %s\n", path, strerror(errno));
-				bpf_link__destroy(link);
-				goto out;
+			snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
+			link = access(path, F_OK) ? NULL : bpf_link__open(path);
+			if (link) {
+				/* Take over: swap the program in place, no gap. */
+				if (check_link_cgroup(bpf_link__fd(link), path, cst.st_ino) ||
+				    bpf_link__update_program(link, prog)) {
+					if (errno)
+						pr_warn("updating link %s: %s\n", path, strerror(errno));
+					bpf_link__destroy(link);
+					goto out;
+				}
+				took++;
+			} else {
+				link = bpf_program__attach_cgroup(prog, cg_fd);
+				if (!link) {
+					pr_warn("attaching %s to %s: %s\n", bpf_program__name(prog),
+						cgroup, strerror(errno));
+					goto out;
+				}
+				if (bpf_link__pin(link, path)) {
+					pr_warn("pinning %s: %s\n", path, strerror(errno));
+					bpf_link__destroy(link);
+					goto out;
+				}
+				made++;
 			}
-			took++;
-		} else {
-			link = bpf_program__attach_cgroup(prog, cg_fd);
-			if (!link) {
-				pr_warn("attaching %s to %s: %s\n", bpf_program__name(prog),
-					cgroup, strerror(errno));
-				goto out;
-			}
-			if (bpf_link__pin(link, path)) {
-				pr_warn("pinning %s: %s\n", path, strerror(errno));
-				bpf_link__destroy(link);
-				goto out;
-			}
-			made++;
+			/* The pin keeps it attached; drop our fd. */
+			bpf_link__destroy(link);
 		}
-		/* The pin keeps it attached; drop our fd. */
-		bpf_link__destroy(link);
 	}
 	pr_info("datapath on cgroup %s: %d programs attached, %d taken over from pinned links\n",
 		cgroup, made, took);
@@ -336,10 +352,10 @@ out:
 
 /* ---- main loop ------------------------------------------------------------ */
 
-static int watch_loop(struct split_state *st, const struct opts *o)
+static int watch_loop(struct split_state *st, const struct opts *o, int mfd)
 {
 	char dir[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	int sfd, ifd, wd_dir = -1, wd_cfg = -1;
 	sigset_t mask;
 
@@ -377,6 +393,7 @@ static int watch_loop(struct split_state *st, const struct opts *o)
 	}
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = ifd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = mfd, .events = POLLIN }; /* -1: ignored */
 	pr_info("watching %s%s%s (pid %d)\n", o->services ? o->services : "",
 		o->services && o->config_dir ? " and " : "",
 		o->config_dir ? o->config_dir : "", getpid());
@@ -384,7 +401,7 @@ static int watch_loop(struct split_state *st, const struct opts *o)
 	for (;;) {
 		int changed = 0;
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_warn("poll: %s\n", strerror(errno));
@@ -419,6 +436,8 @@ static int watch_loop(struct split_state *st, const struct opts *o)
 			/* Let a burst of writes settle before reading. */
 			usleep(50000);
 		}
+		if (pfd[2].revents & POLLIN)
+			split_metrics_handle(mfd, st->pin_dir);
 		if (changed)
 			apply_config(st, o);
 	}
@@ -428,12 +447,13 @@ int main(int argc, char **argv)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	struct split_sock *skel = NULL;
+	struct split_sockops *oskel = NULL;
 	struct split_state st = { .dir_fd = -1 };
 	struct split_config probe = { 0 };
 	char cgroup[PATH_MAX];
 	struct split_err err;
 	struct opts o = { 0 };
-	int ret = 1, lock_fd = -1;
+	int ret = 1, lock_fd = -1, mfd = -1;
 
 	split_log_prog = "splitd";
 	if (parse_opts(argc, argv, &o))
@@ -477,17 +497,43 @@ int main(int argc, char **argv)
 			strerror(errno), o.pin_dir);
 		goto out;
 	}
-	if (attach_all(skel, o.pin_dir, cgroup) || nat_attach(o.pin_dir, &o.nat))
+	/* TCP health per endpoint: sockops on the same cgroup, same maps. */
+	oskel = split_sockops__open_opts(&oo);
+	if (!oskel || split_sockops__load(oskel)) {
+		pr_warn("loading the sockops object: %s\n", strerror(errno));
 		goto out;
+	}
+	{
+		struct bpf_object *objs[] = { skel->obj, oskel->obj };
+
+		if (attach_all(objs, 2, o.pin_dir, cgroup) || nat_attach(o.pin_dir, &o.nat))
+			goto out;
+	}
 	if (split_state_open(&st, o.pin_dir, &err)) {
 		pr_warn("%s\n", err.msg);
 		goto out;
 	}
 	if (apply_config(&st, &o) && o.once)
 		goto out;
-	ret = o.once ? 0 : watch_loop(&st, &o);
+	if (!o.once && o.metrics) {
+		mfd = split_metrics_listen(o.metrics, &err);
+		if (mfd < 0 && o.metrics_explicit) {
+			pr_warn("metrics: %s\n", err.msg);
+			goto out;
+		}
+		if (mfd < 0)
+			pr_warn("metrics: %s; going on without (--metrics ADDR:PORT to choose)\n",
+				err.msg);
+		else
+			pr_info("metrics: GET /metrics on %s (port %d)\n", o.metrics,
+				split_metrics_port(mfd));
+	}
+	ret = o.once ? 0 : watch_loop(&st, &o, mfd);
 out:
+	if (mfd >= 0)
+		close(mfd);
 	split_state_close(&st);
+	split_sockops__destroy(oskel);
 	split_sock__destroy(skel);
 	if (lock_fd >= 0)
 		close(lock_fd);

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* metrics.c - Prometheus text exposition of the counters; see metrics.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics.h"
+
+void split_metrics_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '\\': fputs("\\\\", f); break;
+		case '"': fputs("\\\"", f); break;
+		case '\n': fputs("\\n", f); break;
+		default: fputc(*s, f); break;
+		}
+	}
+}
+
+/* HELP text: only backslash and newline are escaped there. */
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s ", name);
+	for (const char *s = help; *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", f);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+	fprintf(f, "\n# TYPE %s %s\n", name, type);
+}
+
+static void label(FILE *f, const char *name, const char *val, int first)
+{
+	fprintf(f, "%s%s=\"", first ? "" : ",", name);
+	split_metrics_escape(f, val);
+	fputc('"', f);
+}
+
+/* name{service=..,namespace=..,version=..[,endpoint=..][,extra=..]} */
+static void series(FILE *f, const char *name, const char *suffix,
+		   const struct split_stat_row *r, int endpoint,
+		   const char *xname, const char *xval)
+{
+	char a[64];
+
+	fprintf(f, "%s%s{", name, suffix);
+	label(f, "service", r->service, 1);
+	label(f, "namespace", r->ns, 0);
+	label(f, "version", r->version, 0);
+	if (endpoint)
+		label(f, "endpoint", split_addr_str(&r->addr, a, sizeof(a)), 0);
+	if (xname)
+		label(f, xname, xval, 0);
+	fputs("} ", f);
+}
+
+/* Microseconds as seconds, exactly: 1234 -> 0.001234. */
+static void seconds_us(FILE *f, uint64_t us)
+{
+	fprintf(f, "%" PRIu64 ".%06" PRIu64 "\n", us / 1000000, us % 1000000);
+}
+
+/* Same service as row r (rows are sorted by namespace, service). */
+static int same_svc(const struct split_stat_row *a, const struct split_stat_row *b)
+{
+	return !strcmp(a->service, b->service) && !strcmp(a->ns, b->ns);
+}
+
+static void weights(FILE *f, const struct split_stats *st)
+{
+	static const char *const fam[2] = { "ipv4", "ipv6" };
+
+	family(f, "split_weight", "gauge",
+	       "Configured weight of the version (relative to the service's other versions).");
+	for (size_t i = 0; i < st->nversions; i++) {
+		series(f, "split_weight", "", &st->versions[i], 0, NULL, NULL);
+		fprintf(f, "%" PRIu32 "\n", st->versions[i].weight);
+	}
+	family(f, "split_weight_share", "gauge",
+	       "Configured share of new connections: weight / sum of the service's weights.");
+	for (size_t i = 0; i < st->nversions;) {
+		size_t end = i;
+		uint64_t sum = 0;
+
+		while (end < st->nversions && same_svc(&st->versions[i], &st->versions[end]))
+			sum += st->versions[end++].weight;
+		for (; i < end; i++) {
+			series(f, "split_weight_share", "", &st->versions[i], 0, NULL, NULL);
+			fprintf(f, "%.6g\n", sum ? (double)st->versions[i].weight / (double)sum : 0.0);
+		}
+	}
+	family(f, "split_table_share", "gauge",
+	       "Share of the service's selection table slots the version holds, per address family (what the kernel applies).");
+	for (size_t i = 0; i < st->nversions;) {
+		size_t end = i;
+		uint64_t sum[2] = { 0, 0 };
+
+		while (end < st->nversions && same_svc(&st->versions[i], &st->versions[end])) {
+			sum[0] += st->versions[end].slots[0];
+			sum[1] += st->versions[end].slots[1];
+			end++;
+		}
+		for (int fa = 0; fa < 2; fa++)
+			for (size_t k = i; sum[fa] && k < end; k++) {
+				series(f, "split_table_share", "", &st->versions[k], 0, "family", fam[fa]);
+				fprintf(f, "%.6g\n", (double)st->versions[k].slots[fa] / SPLIT_TABLE_SLOTS);
+			}
+		i = end;
+	}
+}
+
+/* One counter family over the endpoint rows. */
+#define ENDPOINT_COUNTER(f, st, name, help, expr)                               \
+	do {                                                                    \
+		family(f, name, "counter", help);                               \
+		for (size_t i_ = 0; i_ < (st)->nbackends; i_++) {               \
+			const struct split_stat_row *r = &(st)->backends[i_];   \
+			series(f, name, "", r, 1, NULL, NULL);                  \
+			fprintf(f, "%llu\n", (unsigned long long)(expr));       \
+		}                                                               \
+	} while (0)
+
+/* A counter family with direction="forward" and "reply" series. */
+#define DIRECTION_COUNTER(f, st, name, help, fwd, rev)                          \
+	do {                                                                    \
+		family(f, name, "counter", help);                               \
+		for (size_t i_ = 0; i_ < (st)->nbackends; i_++) {               \
+			const struct split_stat_row *r = &(st)->backends[i_];   \
+			series(f, name, "", r, 1, "direction", "forward");      \
+			fprintf(f, "%llu\n", (unsigned long long)(fwd));        \
+			series(f, name, "", r, 1, "direction", "reply");        \
+			fprintf(f, "%llu\n", (unsigned long long)(rev));        \
+		}                                                               \
+	} while (0)
+
+int split_metrics_render(FILE *f, const struct split_stats *st)
+{
+	weights(f, st);
+
+	ENDPOINT_COUNTER(f, st, "split_connections_total",
+			 "Sockets sent to the endpoint by the socket hooks: TCP and connected UDP connect(), new unconnected UDP affinities.",
+			 r->s.connections);
+	ENDPOINT_COUNTER(f, st, "split_tcp_established_total",
+			 "TCP connections to the endpoint that completed the handshake (sockops).",
+			 r->s.established);
+	ENDPOINT_COUNTER(f, st, "split_tcp_connect_failures_total",
+			 "TCP connects to the endpoint that failed: SYN_SENT -> CLOSE (refused, unreachable, timed out).",
+			 r->s.connect_failed);
+	ENDPOINT_COUNTER(f, st, "split_tcp_resets_total",
+			 "Established TCP connections to the endpoint that ended without a FIN exchange (reset or aborted).",
+			 r->s.resets);
+	ENDPOINT_COUNTER(f, st, "split_tcp_retransmits_total",
+			 "TCP segments retransmitted to the endpoint.",
+			 r->s.retransmits);
+	ENDPOINT_COUNTER(f, st, "split_tcp_rto_total",
+			 "TCP retransmission timeouts on connections to the endpoint.",
+			 r->s.rto);
+
+	family(f, "split_tcp_rtt_seconds", "gauge",
+	       "Smoothed TCP round-trip time to the endpoint after the most recent sample.");
+	for (size_t i = 0; i < st->nbackends; i++) {
+		const struct split_stat_row *r = &st->backends[i];
+
+		if (!r->s.rtt_samples)
+			continue;
+		series(f, "split_tcp_rtt_seconds", "", r, 1, NULL, NULL);
+		seconds_us(f, r->s.rtt_last_us);
+	}
+	family(f, "split_tcp_smoothed_rtt_seconds", "summary",
+	       "Smoothed TCP round-trip time to the endpoint at every RTT sample; rate(_sum) / rate(_count) is the mean over a window.");
+	for (size_t i = 0; i < st->nbackends; i++) {
+		const struct split_stat_row *r = &st->backends[i];
+
+		series(f, "split_tcp_smoothed_rtt_seconds", "_sum", r, 1, NULL, NULL);
+		seconds_us(f, r->s.rtt_sum_us);
+		series(f, "split_tcp_smoothed_rtt_seconds", "_count", r, 1, NULL, NULL);
+		fprintf(f, "%llu\n", (unsigned long long)r->s.rtt_samples);
+	}
+
+	ENDPOINT_COUNTER(f, st, "split_flows_total",
+			 "New north-south flows (XDP/tc conntrack entries) sent to the endpoint.",
+			 r->c.flows);
+	DIRECTION_COUNTER(f, st, "split_packets_total",
+			  "North-south packets through XDP/tc: forward (client to endpoint, DNATed) and reply (rewritten back to the VIP).",
+			  r->c.packets, r->c.rev_packets);
+	DIRECTION_COUNTER(f, st, "split_bytes_total",
+			  "North-south L3 bytes through XDP/tc: forward (client to endpoint) and reply.",
+			  r->c.bytes, r->c.rev_bytes);
+	fflush(f);
+	return ferror(f) ? -1 : 0;
+}
