@@ -384,6 +384,19 @@ static struct split_stat_row delta(const struct split_stat_row *cur,
 	return d;
 }
 
+/* Per second over the window, or "-" without one. */
+static const char *rate_str(uint64_t n, double window)
+{
+	static char buf[4][32];
+	static int i;
+
+	i = (i + 1) % 4;
+	if (window <= 0)
+		return "-";
+	snprintf(buf[i], sizeof(buf[i]), "%.1f", (double)n / window);
+	return buf[i];
+}
+
 static double rtt_ms(const struct split_stat_row *r)
 {
 	return r->s.rtt_samples ? (double)r->s.rtt_sum_us / (double)r->s.rtt_samples / 1000.0 : 0.0;
@@ -446,7 +459,7 @@ static void print_stats(const struct split_stats *cur, const struct split_stats 
 			if (window > 0)
 				printf("  window: %.1f s\n", window);
 			printf("  %-10s %6s %7s | %9s %7s %8s %6s %6s %7s %8s | %9s %7s %10s\n",
-			       "VERSION", "WEIGHT", "SHARE", "CONNS", "OBSERVD", window > 0 ? "CONN/S" : "",
+			       "VERSION", "WEIGHT", "SHARE", "CONNS", "OBSERVD", "CONN/S",
 			       "FAILED", "RESETS", "RETRANS", "RTT(ms)", "FLOWS", "OBSERVD", "BYTES");
 		}
 		for (size_t k = v; k < end; k++) {
@@ -457,10 +470,10 @@ static void print_stats(const struct split_stats *cur, const struct split_stats 
 				json_row(&d, "version", &first);
 				continue;
 			}
-			printf("  %-10s %6u %6.2f%% | %9llu %6.2f%% %8.1f %6llu %6llu %7llu %8.3f | %9llu %6.2f%% %10llu\n",
+			printf("  %-10s %6u %6.2f%% | %9llu %6.2f%% %8s %6llu %6llu %7llu %8.3f | %9llu %6.2f%% %10llu\n",
 			       d.version, d.weight, pct(d.weight, wsum),
 			       (unsigned long long)d.s.connections, pct(d.s.connections, csum),
-			       window > 0 ? (double)d.s.connections / window : 0.0,
+			       rate_str(d.s.connections, window),
 			       (unsigned long long)d.s.connect_failed, (unsigned long long)d.s.resets,
 			       (unsigned long long)d.s.retransmits, rtt_ms(&d),
 			       (unsigned long long)d.c.flows, pct(d.c.flows, fsum),
@@ -478,10 +491,10 @@ static void print_stats(const struct split_stats *cur, const struct split_stats 
 				json_row(&d, "endpoint", &first);
 				continue;
 			}
-			printf("    %-23s %-4s| %9llu %7s %8.1f %6llu %6llu %7llu %8.3f | %9llu %7s %10llu\n",
+			printf("    %-18s %-4s | %9llu %7s %8s %6llu %6llu %7llu %8.3f | %9llu %7s %10llu\n",
 			       split_addr_str(&x->addr, a, sizeof(a)), x->version,
 			       (unsigned long long)d.s.connections, "",
-			       window > 0 ? (double)d.s.connections / window : 0.0,
+			       rate_str(d.s.connections, window),
 			       (unsigned long long)d.s.connect_failed, (unsigned long long)d.s.resets,
 			       (unsigned long long)d.s.retransmits, rtt_ms(&d),
 			       (unsigned long long)d.c.flows, "",
