@@ -447,13 +447,8 @@ static __always_inline int split_ct_resolve(const struct split_pkt *p,
 static __always_inline struct split_flow_stats *split_stats_get(void *map, const void *key)
 {
 	struct split_flow_stats zero = {};
-	struct split_flow_stats *s;
 
-	s = bpf_map_lookup_elem(map, key);
-	if (s)
-		return s;
-	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(map, key);
+	return split_percpu_get(map, key, &zero);
 }
 
 /* Count one packet of l3_len bytes on the backend and its version:

@@ -29,4 +29,17 @@ split_pick(const struct split_svc_val *sv, __u32 hash, __u32 *id_out)
 	return bpf_map_lookup_elem(&backends, id);
 }
 
+/* The value of key in a per-CPU counters map, created zeroed on first use
+ * (zero points at a zeroed value of the map's value size). */
+static __always_inline void *split_percpu_get(void *map, const void *key,
+					      const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
 #endif /* SPLIT_SELECT_BPF_H */

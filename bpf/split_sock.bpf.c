@@ -85,13 +85,8 @@ static __always_inline void record_nat(struct bpf_sock_addr *ctx,
 static __always_inline struct split_sock_stats *sock_stats_get(void *map, const void *key)
 {
 	struct split_sock_stats zero = {};
-	struct split_sock_stats *s;
 
-	s = bpf_map_lookup_elem(map, key);
-	if (s)
-		return s;
-	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(map, key);
+	return split_percpu_get(map, key, &zero);
 }
 
 /* One socket chose backend `id`: count it on the backend and its version.

@@ -24,7 +24,7 @@
  *   rtt_*            RTT_CB: the smoothed RTT after each sample, in us
  *                    (srtt_us >> 3): sum, count, last value and its time
  */
-#include "split_maps.bpf.h"
+#include "split_select.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -49,13 +49,8 @@ enum health_ev {
 static __always_inline struct split_sock_stats *stats_get(void *map, const void *key)
 {
 	struct split_sock_stats zero = {};
-	struct split_sock_stats *s;
 
-	s = bpf_map_lookup_elem(map, key);
-	if (s)
-		return s;
-	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(map, key);
+	return split_percpu_get(map, key, &zero);
 }
 
 /* Per-CPU values, but atomic adds: a program preempted in process context

@@ -1,22 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* apply.c - desired state in, validated and compiled, into the maps. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 
 #include "apply.h"
+#include "files.h"
 #include "log.h"
 #include "yaml_tree.h"
 
-#define APPLY_MAX_FILE (64 << 20)
 
 void split_objs_free(struct split_objs *o)
 {
@@ -90,114 +88,6 @@ size_t split_objs_remove(struct split_objs *dst, const struct split_objs *src)
 
 /* ---- loading files ----------------------------------------------------- */
 
-static int read_file(const char *path, char **buf, size_t *len,
-		     struct split_err *err)
-{
-	struct stat s;
-	ssize_t got;
-	size_t off = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &s)) {
-		split_errf(err, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (s.st_size > APPLY_MAX_FILE) {
-		split_errf(err, "%s: file too large (limit %d MiB)", path, APPLY_MAX_FILE >> 20);
-		goto fail;
-	}
-	*buf = malloc((size_t)s.st_size + 1);
-	if (!*buf) {
-		split_errf(err, "%s: out of memory", path);
-		goto fail;
-	}
-	while ((got = read(fd, *buf + off, (size_t)s.st_size - off)) > 0)
-		off += (size_t)got;
-	if (got < 0) {
-		split_errf(err, "%s: %s", path, strerror(errno));
-		free(*buf);
-		goto fail;
-	}
-	(*buf)[off] = 0;
-	*len = off;
-	close(fd);
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
-static int yaml_name(const struct dirent *d)
-{
-	size_t n = strlen(d->d_name);
-
-	if (d->d_name[0] == '.')
-		return 0;
-	return (n > 5 && !strcmp(d->d_name + n - 5, ".yaml")) ||
-	       (n > 4 && !strcmp(d->d_name + n - 4, ".yml"));
-}
-
-/* Expand paths: a directory becomes its YAML files in name order. */
-static int expand(const char *const *paths, size_t n, char ***out, size_t *nout,
-		  struct split_err *err)
-{
-	char **v = NULL;
-	size_t cnt = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		struct dirent **ents;
-		struct stat s;
-		int ne;
-
-		if (stat(paths[i], &s)) {
-			split_errf(err, "%s: %s", paths[i], strerror(errno));
-			goto fail;
-		}
-		if (!S_ISDIR(s.st_mode)) {
-			char **nv = realloc(v, (cnt + 1) * sizeof(*v));
-
-			if (!nv || !(nv[cnt] = strdup(paths[i]))) {
-				v = nv ? nv : v;
-				goto oom;
-			}
-			v = nv;
-			cnt++;
-			continue;
-		}
-		ne = scandir(paths[i], &ents, yaml_name, alphasort);
-		if (ne < 0) {
-			split_errf(err, "%s: %s", paths[i], strerror(errno));
-			goto fail;
-		}
-		for (int k = 0; k < ne; k++) {
-			char **nv = realloc(v, (cnt + 1) * sizeof(*v));
-
-			if (nv && asprintf(&nv[cnt], "%s/%s", paths[i], ents[k]->d_name) >= 0)
-				cnt++;
-			v = nv ? nv : v;
-			free(ents[k]);
-			if (!nv) {
-				for (k++; k < ne; k++)
-					free(ents[k]);
-				free(ents);
-				goto oom;
-			}
-		}
-		free(ents);
-	}
-	*out = v;
-	*nout = cnt;
-	return 0;
-oom:
-	split_errf(err, "out of memory");
-fail:
-	for (size_t i = 0; i < cnt; i++)
-		free(v[i]);
-	free(v);
-	return -1;
-}
-
 static const char *scalar_or(const struct yt_node *map, const char *key,
 			     const char *dflt)
 {
@@ -258,12 +148,15 @@ int split_load_paths(const char *const *paths, size_t n, struct split_config *sv
 	struct split_rules rules = { 0 };
 	struct yt_tree *trees = NULL;
 	const struct yt_tree **tp = NULL;
-	char **files = NULL;
-	size_t nfiles = 0, ntrees = 0;
+	struct split_paths fl = { 0 };
+	size_t nfiles, ntrees = 0;
+	char **files;
 	int ret = -1;
 
-	if (expand(paths, n, &files, &nfiles, err))
+	if (split_paths_expand(paths, n, &fl, err))
 		return -1;
+	files = fl.paths;
+	nfiles = fl.n;
 	trees = calloc(nfiles + 1, sizeof(*trees));
 	tp = calloc(nfiles + 1, sizeof(*tp));
 	if (!trees || !tp) {
@@ -275,7 +168,7 @@ int split_load_paths(const char *const *paths, size_t n, struct split_config *sv
 		char *buf;
 		size_t len;
 
-		if (read_file(files[i], &buf, &len, err))
+		if (split_read_file(files[i], &buf, &len, err))
 			goto out;
 		if (yt_parse(files[i], buf, len, &trees[ntrees], err)) {
 			free(buf);
@@ -339,9 +232,7 @@ out:
 		yt_free(&trees[i]);
 	free(trees);
 	free(tp);
-	for (size_t i = 0; i < nfiles; i++)
-		free(files[i]);
-	free(files);
+	split_paths_free(&fl);
 	return ret;
 }
 

@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "files.h"
 #include "istio.h"
 #include "yaml_tree.h"
 
@@ -2315,158 +2316,17 @@ int split_rules_parse(const char *name, const char *buf, size_t len,
 
 /* ---- files ---------------------------------------------------------------- */
 
-static int read_file(const char *path, char **out, size_t *outlen,
-		     struct split_err *err)
-{
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
-	FILE *f;
-
-	f = fopen(path, "re");
-	if (!f)
-		return split_errf(err, "%s: %s", path, strerror(errno));
-	for (;;) {
-		size_t got;
-
-		if (len == cap) {
-			size_t ncap = cap ? cap * 2 : 65536;
-			char *p;
-
-			if (cap >= SPLIT_RULES_MAX_FILE) {
-				fclose(f);
-				free(buf);
-				return split_errf(err, "%s: file too large (limit %d MiB)",
-						  path, SPLIT_RULES_MAX_FILE >> 20);
-			}
-			p = realloc(buf, ncap);
-			if (!p) {
-				fclose(f);
-				free(buf);
-				return split_errf(err, "%s: out of memory", path);
-			}
-			buf = p;
-			cap = ncap;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got)
-			continue;
-		if (ferror(f)) {
-			int e = errno ? errno : EIO;
-
-			fclose(f);
-			free(buf);
-			return split_errf(err, "%s: %s", path, strerror(e));
-		}
-		break;
-	}
-	fclose(f);
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
-struct file_list {
-	char **paths;
-	size_t n, cap;
-};
-
-static int add_path(struct file_list *fl, const char *dir, const char *name)
-{
-	char *p;
-
-	if (grow((void **)&fl->paths, &fl->cap, fl->n, sizeof(*fl->paths)))
-		return -1;
-	if (dir) {
-		size_t dl = strlen(dir);
-
-		if (asprintf(&p, "%s%s%s", dir,
-			     dl && dir[dl - 1] == '/' ? "" : "/", name) < 0)
-			return -1;
-	} else {
-		p = strdup(name);
-		if (!p)
-			return -1;
-	}
-	fl->paths[fl->n++] = p;
-	return 0;
-}
-
-static bool yaml_name(const char *s)
-{
-	size_t len = strlen(s);
-
-	if (s[0] == '.')
-		return false;
-	return (len > 5 && !strcmp(s + len - 5, ".yaml")) ||
-	       (len > 4 && !strcmp(s + len - 4, ".yml"));
-}
-
-static int strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* path, or the YAML files of directory path in name order. */
-static int expand_path(struct file_list *fl, const char *path,
-		       struct split_err *err)
-{
-	struct dirent *de;
-	struct stat st;
-	size_t first = fl->n;
-	DIR *d;
-
-	if (stat(path, &st))
-		return split_errf(err, "%s: %s", path, strerror(errno));
-	if (!S_ISDIR(st.st_mode)) {
-		if (add_path(fl, NULL, path))
-			return split_errf(err, "%s: out of memory", path);
-		return 0;
-	}
-	d = opendir(path);
-	if (!d)
-		return split_errf(err, "%s: %s", path, strerror(errno));
-	while ((errno = 0, de = readdir(d))) {
-		char *full;
-		bool reg;
-
-		if (!yaml_name(de->d_name))
-			continue;
-		if (asprintf(&full, "%s/%s", path, de->d_name) < 0) {
-			closedir(d);
-			return split_errf(err, "%s: out of memory", path);
-		}
-		/* Follows symlinks (Kubernetes ConfigMap volumes). */
-		reg = !stat(full, &st) && S_ISREG(st.st_mode);
-		free(full);
-		if (reg && add_path(fl, path, de->d_name)) {
-			closedir(d);
-			return split_errf(err, "%s: out of memory", path);
-		}
-	}
-	if (errno) {
-		int e = errno;
-
-		closedir(d);
-		return split_errf(err, "%s: %s", path, strerror(e));
-	}
-	closedir(d);
-	qsort(fl->paths + first, fl->n - first, sizeof(*fl->paths), strp_cmp);
-	return 0;
-}
-
 int split_rules_load(const char **paths, size_t n, struct split_rules *out,
 		     struct split_err *err)
 {
-	struct file_list fl = { 0 };
+	struct split_paths fl = { 0 };
 	struct yt_tree *trees = NULL;
 	const struct yt_tree **tp = NULL;
 	size_t ntrees = 0;
 	int ret = -1;
 
-	for (size_t i = 0; i < n; i++)
-		if (expand_path(&fl, paths[i], err))
-			goto out;
+	if (split_paths_expand(paths, n, &fl, err))
+		return -1;
 	trees = calloc(fl.n ? fl.n : 1, sizeof(*trees));
 	tp = calloc(fl.n ? fl.n : 1, sizeof(*tp));
 	if (!trees || !tp) {
@@ -2478,7 +2338,7 @@ int split_rules_load(const char **paths, size_t n, struct split_rules *out,
 		size_t len = 0;
 		int r;
 
-		if (read_file(fl.paths[i], &buf, &len, err))
+		if (split_read_file(fl.paths[i], &buf, &len, err))
 			goto out;
 		r = yt_parse(fl.paths[i], buf ? buf : "", len, &trees[i], err);
 		free(buf);
@@ -2493,9 +2353,7 @@ out:
 		yt_free(&trees[i]);
 	free(trees);
 	free(tp);
-	for (size_t i = 0; i < fl.n; i++)
-		free(fl.paths[i]);
-	free(fl.paths);
+	split_paths_free(&fl);
 	return ret;
 }
 

@@ -67,7 +67,6 @@ struct pcre2_real_code_8;	/* pcre2_code (8-bit), opaque here */
 #define SPLIT_RULES_MAX_SUBSETS	256	/* subsets per DestinationRule */
 #define SPLIT_RULES_MAX_LABELS	64	/* labels per subset or route */
 #define SPLIT_RULES_MAX_VALUE	8192	/* an exact/prefix value */
-#define SPLIT_RULES_MAX_FILE	(64 << 20)
 #define SPLIT_RE_MAX_CODE	8192	/* compiled size (bytes) of one regex */
 /* Workspace of pcre2_dfa_match(), in ints, on split_rules_match()'s stack
  * (with an 8 KiB buffer for joined headers: about 42 KiB of stack). */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "files.h"
 #include "istio.h"
 #include "yaml_tree.h"
 
@@ -21,7 +22,6 @@
 #define SVC_KIND		"Service"
 #define SVC_MAX_PORTS		256
 #define SVC_MAX_EPS		4096
-#define SVC_MAX_FILE		(64 << 20)
 /* Service ids run 1..SPLIT_MAX_SERVICES-1, backend ids are never 0. */
 #define SVC_MAX_SERVICES	(SPLIT_MAX_SERVICES - 1)
 #define SVC_MAX_BACKENDS	(SPLIT_MAX_BACKENDS - 1)
@@ -900,50 +900,12 @@ int split_services_parse(const char *name, const char *buf, size_t len,
 int split_services_load(const char *path, struct split_config *cfg,
 			struct split_err *err)
 {
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	char *buf = NULL;
-	FILE *f;
 	int ret;
 
-	f = fopen(path, "re");
-	if (!f)
-		return split_errf(err, "%s: %s", path, strerror(errno));
-	for (;;) {
-		size_t got;
-
-		if (len == cap) {
-			size_t ncap = cap ? cap * 2 : 65536;
-			char *p;
-
-			if (cap >= SVC_MAX_FILE) {
-				fclose(f);
-				free(buf);
-				return split_errf(err, "%s: file too large (limit %d MiB)",
-						  path, SVC_MAX_FILE >> 20);
-			}
-			p = realloc(buf, ncap);
-			if (!p) {
-				fclose(f);
-				free(buf);
-				return split_errf(err, "%s: out of memory", path);
-			}
-			buf = p;
-			cap = ncap;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got)
-			continue;
-		if (ferror(f)) {
-			ret = errno;
-			fclose(f);
-			free(buf);
-			return split_errf(err, "%s: %s", path,
-					  strerror(ret ? ret : EIO));
-		}
-		break;
-	}
-	fclose(f);
+	if (split_read_file(path, &buf, &len, err))
+		return -1;
 	ret = split_services_parse(path, buf ? buf : "", len, cfg, err);
 	free(buf);
 	return ret;
