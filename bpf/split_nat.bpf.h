@@ -461,6 +461,8 @@ static __always_inline void split_count(__u32 backend_id, __u32 svc_id,
 	struct split_weight_key vk = { .svc_id = svc_id, .version_id = version_id };
 	struct split_flow_stats *s;
 
+	if (split_no_count)
+		return;
 	s = split_stats_get(&be_stats, &backend_id);
 	if (s) {
 		if (rev) {

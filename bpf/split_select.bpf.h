@@ -8,6 +8,10 @@
 
 #include "split_maps.bpf.h"
 
+/* Set by the loader before load (skeleton rodata): 1 turns the counters
+ * off, so a benchmark can say what counting costs. splitd --no-counters. */
+const volatile __u32 split_no_count = 0;
+
 /* The backend in slot `hash % SPLIT_TABLE_SLOTS` of the service's table, or
  * NULL when the service has no eligible endpoint. Socket hooks pass a random
  * number, the XDP path a flow hash. *id_out receives the backend id. */

@@ -96,6 +96,8 @@ static __always_inline void count_choice(__u32 id, const struct split_backend_va
 	struct split_weight_key vk = { .svc_id = be->svc_id, .version_id = be->version_id };
 	struct split_sock_stats *s;
 
+	if (split_no_count)
+		return;
 	s = sock_stats_get(&sk_be_stats, &id);
 	if (s)
 		__sync_fetch_and_add(&s->connections, 1);
@@ -111,7 +113,7 @@ static __always_inline void tag_socket(struct bpf_sock_addr *ctx, __u32 id,
 	struct split_sk_backend *t;
 	struct bpf_sock *sk = ctx->sk;
 
-	if (!sk)
+	if (!sk || split_no_count)
 		return;
 	t = bpf_sk_storage_get(&sk_backend, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!t)

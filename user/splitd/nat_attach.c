@@ -232,6 +232,10 @@ int nat_attach(const char *pin_dir, const struct nat_opts *o)
 	}
 	xskel = split_xdp__open_opts(&oo);
 	tskel = split_tc__open_opts(&oo);
+	if (xskel && tskel) {
+		xskel->rodata->split_no_count = (__u32)o->no_count;
+		tskel->rodata->split_no_count = (__u32)o->no_count;
+	}
 	if (!xskel || !tskel || split_xdp__load(xskel) || split_tc__load(tskel)) {
 		pr_warn("loading the XDP/tc objects: %s\n", strerror(errno));
 		goto out;

@@ -13,6 +13,7 @@ struct nat_opts {
 	const char *tc_rev[NAT_MAX_IFACES];	/* --tc-rev */
 	int ntc_rev;
 	int no_fallback;			/* --no-tc-fallback */
+	int no_count;				/* --no-counters */
 };
 
 /* Attach what the options ask for (XDP links pinned and taken over on

@@ -89,6 +89,8 @@ static void usage(FILE *f)
 "                       picks a free one, logged). If the default port is\n"
 "                       busy, splitd warns and goes on without metrics\n"
 "      --no-metrics     no metrics endpoint\n"
+"      --no-counters    load the datapath with its counters compiled out (to\n"
+"                       measure what counting costs; stats then stay at 0)\n"
 "\n"
 "North-south traffic (entering the node from elsewhere), in splitd's network\n"
 "namespace; each option may be repeated:\n"
@@ -131,6 +133,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "no-tc-fallback", no_argument, NULL, 'F' },
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "no-metrics", no_argument, NULL, 'N' },
+		{ "no-counters", no_argument, NULL, 'K' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -165,6 +168,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'F': o->nat.no_fallback = 1; break;
 		case 'M': o->metrics = optarg; o->metrics_explicit = 1; break;
 		case 'N': o->metrics = NULL; o->metrics_explicit = 1; break;
+		case 'K': o->nat.no_count = 1; break;
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
@@ -492,6 +496,7 @@ int main(int argc, char **argv)
 		pr_warn("opening the BPF object: %s\n", strerror(errno));
 		goto out;
 	}
+	skel->rodata->split_no_count = (__u32)o.nat.no_count;
 	if (split_sock__load(skel)) {
 		pr_warn("loading the BPF object: %s (a map pinned under %s with another layout? run splitd --unload)\n",
 			strerror(errno), o.pin_dir);
@@ -499,6 +504,8 @@ int main(int argc, char **argv)
 	}
 	/* TCP health per endpoint: sockops on the same cgroup, same maps. */
 	oskel = split_sockops__open_opts(&oo);
+	if (oskel)
+		oskel->rodata->split_no_count = (__u32)o.nat.no_count;
 	if (!oskel || split_sockops__load(oskel)) {
 		pr_warn("loading the sockops object: %s\n", strerror(errno));
 		goto out;
