@@ -35,7 +35,7 @@ PROGS    := $(BUILD)/splitd $(BUILD)/splitctl
 
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps test unit bpftest fuzz e2e demo clean
+.PHONY: all deps test unit bpftest fuzz e2e demo bench bench-quick clean
 all: $(DEPS_STAMP) $(PROGS) $(TOOLS) $(BPF_OBJS)
 
 # The dependency step: a fresh machine needs nothing by hand.
@@ -77,7 +77,8 @@ $(BUILD)/%: tests/tools/%.c $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $< -o $@ -lpthread
 
 # Test helpers that link libbpf and libsplit (the generic tool rule links neither).
-LIBBPF_TOOLS := $(BUILD)/sockops_attach $(BUILD)/metrics_dump $(BUILD)/metrics_serve
+LIBBPF_TOOLS := $(BUILD)/sockops_attach $(BUILD)/metrics_dump $(BUILD)/metrics_serve \
+		$(BUILD)/xdp_bench
 $(LIBBPF_TOOLS): $(BUILD)/%: tests/tools/%.c $(BUILD)/libsplit.a $(SKELS) $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libsplit.a $(LIBS) -o $@
 
@@ -117,6 +118,14 @@ test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules
 
 demo: all
 	@bash scripts/demo.sh
+
+# Benchmarks (root; not part of make test, which runs them in quick mode):
+# each measures us and a peer in the same run and writes its section of
+# bench/results.md.
+bench: all
+	@for s in bench/bench_*.sh; do bash $$s || exit 1; done
+bench-quick: all
+	@bash bench/quick.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -2,11 +2,12 @@
 # deps.sh - install the Debian packages the build, tests and demo need.
 # Does nothing (and needs no root) when everything is already installed.
 # prometheus (with promtool) is for the metrics tests: a test runs its own
-# instance on loopback in a test netns.
+# instance on loopback in a test netns. nftables, iptables, conntrack, jq and
+# bsdextrautils are for the benchmarks' peers and tables (bench/).
 set -eu
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev libpcre2-dev \
 pkg-config make gcc iproute2 ethtool curl procps util-linux libclang-rt-14-dev \
-prometheus"
+prometheus nftables iptables conntrack jq bsdextrautils libhttp-parser-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

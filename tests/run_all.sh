@@ -33,5 +33,8 @@ for suite in tests/e2e/test_*.sh; do
 	grep -q ' passed, ' "$log" || { echo "FAIL: $suite printed no result"; fail=$((fail + 1)); }
 	[ "$fail" = "$before" ] || echo "(suite $suite had failures)"
 done
+# The benchmarks in quick mode, so the scripts cannot rot (no timing judged).
+bash bench/quick.sh 2>&1 | tee "$log"
+tally "$log"
 echo "all: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,408 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# bench_ctl.sh - the control plane and the accuracy of the split (issue 7,
+# items 5 and 6), on a netns testbed:
+#
+#   bench/bench_ctl.sh            full run (~7 min), writes its section of bench/results.md
+#   bench/bench_ctl.sh --quick    tiny counts, ~20 s, writes to a temp file (for make test)
+#
+# Options: --quick, -r/--repeats R, --scale "N1 N2 ...", --cold-repeats-large R
+# (cold applies at N >= 10000, default 3: one takes tens of seconds),
+# -c/--connections C (per accuracy setting, default 100000), -o/--out FILE,
+# -h/--help.
+#
+# Measures, at each N services (N counts the testbed's reviews service; the
+# others are generated as in bench/lib.sh):
+#   apply     wall time of `splitd --once` with N services: cold (empty pin
+#             dir: load and verify the BPF object, attach, write every map),
+#             no-op (the same file again: what a reload that changes nothing
+#             costs) and one service changed (an endpoint added to or removed
+#             from reviews: a typical reload)
+#   memory    kernel memory of the datapath's maps (bpftool's memlock, which
+#             on this kernel is the map's real usage): the pinned maps and
+#             every inner selection table; per service = the growth from
+#             N = 1 to the largest N, divided by the services added
+#   set       time from the start of `splitctl set reviews ...` until a new
+#             connection from the client sees the new weights: a poller
+#             (build/splitclient, one thread, one connection at a time, each
+#             logged with its start time) runs while the weights flip between
+#             v1=100 and v2=100; the effect time is the start of the first
+#             connection that reached the new version minus the command's
+#             start (resolution: one poll, reported)
+# and with the testbed's one service:
+#   accuracy  observed share of v2 over C connections at v1/v2 = 99/1, 90/10
+#             and 50/50, its deviation from the configured weight and from
+#             the table's exact slot share, in binomial sigmas
+#   movement  the share of flows whose backend changes when the weights go
+#             90/10 -> 80/20 (and two more changes), counted on the
+#             selection tables themselves: the table is dumped with bpftool
+#             before and after, slot by slot
+#
+# Needs root. Builds its own testbed (unique names, removed on exit, also on
+# failure). Never pass/fail on timing. Exit 1 only if something broke.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+REPO=$(pwd)
+source scripts/testbed.sh
+source bench/lib.sh
+
+QUICK=0 R=5 SCALE="1 100 1000 10000" RCL=3 C=100000
+OUT=$REPO/bench/results.md OUT_SET=0
+usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	-r | --repeats) R=$2; shift ;;
+	--scale) SCALE=$2; shift ;;
+	--cold-repeats-large) RCL=$2; shift ;;
+	-c | --connections) C=$2; shift ;;
+	-o | --out) OUT=$2; OUT_SET=1; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "bench_ctl: unknown option '$1' (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ $QUICK = 1 ]; then
+	R=1 SCALE="1 100" C=1000
+fi
+[ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, cgroup, BPF)"
+for t in bpftool jq nsenter flock; do
+	command -v "$t" > /dev/null 2>&1 || bench_die "missing tool: $t (make deps installs it: scripts/deps.sh)"
+done
+for b in splitd splitctl splitclient httpd; do
+	[ -x "build/$b" ] || bench_die "build/$b missing: run make"
+done
+
+WORK=$(mktemp -d /tmp/split-bench-ctl.XXXXXX)
+# Quick mode never touches bench/results.md.
+if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
+	OUT=$WORK/results.md
+fi
+cleanup() {
+	[ -n "${TB_PIN:-}" ] && [ -x "${BIN:-/nonexistent}/splitd" ] && "$BIN/splitd" -q --unload -p "$TB_PIN" 2> /dev/null
+	tb_down
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Private copies of the binaries: the build dir may be rebuilt while we run.
+BIN=$WORK/bin
+mkdir -p "$BIN" && cp build/splitd build/splitctl build/splitclient build/httpd "$BIN/" ||
+	bench_die "cannot copy the binaries"
+export TB_BUILD=$BIN
+T_START=$(date +%s)
+
+tb_up || bench_die "the testbed did not come up"
+VIP=10.96.0.10 PORT=9080
+ctl() { "$BIN/splitctl" -p "$TB_PIN" "$@"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", (b - a) / 1e9 }'; }
+# timed CMD...: run it, print its wall time in s; fails if it fails.
+timed() {
+	local t0 t1
+	t0=$(bench_now_ns)
+	"$@" > /dev/null || return 1
+	t1=$(bench_now_ns)
+	elapsed "$t0" "$t1"
+}
+once() { "$BIN/splitd" -q --once -c "$1" -g "$TB_CGROUP" -p "$TB_PIN"; }
+unload() { "$BIN/splitd" -q --unload -p "$TB_PIN" 2> /dev/null; return 0; }
+
+# ---- memory --------------------------------------------------------------------
+
+# memory: "outer_bytes inner_bytes inner_count" for the maps under the pin
+# dir and the inner maps the tables map points to; per-map lines go to
+# $WORK/mem.detail ("name type max_entries memlock").
+memory() {
+	local f ids
+	: > "$WORK/mem.detail"
+	for f in "$TB_PIN"/*; do
+		[ -f "$f" ] || continue
+		bpftool -j map show pinned "$f" 2> /dev/null |
+			jq -r '"\(.name) \(.type) \(.max_entries) \(.bytes_memlock)"' >> "$WORK/mem.detail"
+	done
+	# Inner map ids: the values of the tables map (little-endian u32).
+	bpftool map dump pinned "$TB_PIN/tables" 2> /dev/null | awk '
+		function h(s) { return (index(X, tolower(substr(s, 1, 1))) - 1) * 16 + index(X, tolower(substr(s, 2, 1))) - 1 }
+		BEGIN { X = "0123456789abcdef" }
+		/^key:/ { for (i = 1; i <= NF; i++) if ($i == "value:") break
+			  print h($(i + 1)) + 256 * h($(i + 2)) + 65536 * h($(i + 3)) + 16777216 * h($(i + 4)) }' \
+		> "$WORK/inner.ids"
+	ids=$(jq -Rsc 'split("\n") | map(select(length > 0) | tonumber)' "$WORK/inner.ids")
+	bpftool -j map show 2> /dev/null | jq -r --argjson ids "$ids" '
+		($ids | map({key: tostring, value: 1}) | from_entries) as $want
+		| [.[] | select($want[(.id | tostring)])] | "\(map(.bytes_memlock) | add // 0) \(length) \(.[0].bytes_memlock // 0) \(.[0].max_entries // 0)"' \
+		> "$WORK/inner.sum"
+	awk '{ s += $4 } END { printf "%d ", s }' "$WORK/mem.detail"
+	awk '{ printf "%d %d %d %d\n", $1, $2, $3, $4 }' "$WORK/inner.sum"
+}
+
+# ---- set latency -------------------------------------------------------------------
+
+# setlat K: K flips between v1=100 and v2=100, each watched by its own
+# poller. Appends "effect_s ctl_s poll_gap_s stale_after" to $WORK/setlat.$N.
+setlat() {
+	local k=$1 i old new t0 t1 dur w log res
+	ctl set reviews v1=100 > /dev/null || bench_die "splitctl set failed"
+	# How long does one set take here? (sizes the poller's run)
+	w=$(timed ctl set reviews v1=100) || bench_die "splitctl set failed"
+	dur=$(awk -v w="$w" 'BEGIN { printf "%.2f\n", 0.8 + 3 * w }')
+	for ((i = 0; i < k; i++)); do
+		if ((i % 2 == 0)); then old=v1 new=v2; else old=v2 new=v1; fi
+		log=$WORK/poll.$i.log
+		tb_client "$BIN/splitclient" --connect "$VIP" --port "$PORT" --duration "$dur" \
+			--timeout-ms 1000 --log "$log" > "$WORK/poll.out" 2>&1 &
+		local pid=$!
+		sleep 0.3
+		t0=$(bench_now_ns)
+		ctl set reviews "$new=100" > /dev/null || bench_die "splitctl set failed"
+		t1=$(bench_now_ns)
+		wait "$pid"
+		# Times relative to t0 from the last 12 digits (exact in a double).
+		res=$(awk -v t0="${t0: -12}" -v new="$new" -v old="$old" '
+			function rel(s,   d) { d = substr(s, length(s) - 11) - t0
+				if (d < -5e11) d += 1e12; if (d > 5e11) d -= 1e12; return d }
+			$3 == "FAIL" { next }
+			{ s = rel($1); st[n] = s; n++
+			  if (prev != "") { gaps[ng++] = s - prev } prev = s
+			  if ($3 == new && s >= 0 && (first == "" || s < first)) first = s
+			  if ($3 == old) olds[no++] = s }
+			END {
+				if (first == "") { print "nan nan 0"; exit }
+				stale = 0; for (i = 0; i < no; i++) if (olds[i] > first) stale++
+				# median gap between connection starts
+				for (i = 1; i < ng; i++) { x = gaps[i]; j = i - 1
+					while (j >= 0 && gaps[j] > x) { gaps[j + 1] = gaps[j]; j-- } gaps[j + 1] = x }
+				printf "%.6f %.6f %d\n", first / 1e9, (ng ? gaps[int(ng / 2)] : 0) / 1e9, stale }' "$log")
+		read -r eff gap stale <<< "$res"
+		echo "$eff $(elapsed "$t0" "$t1") $gap $stale" >> "$WORK/setlat.$N"
+		if [ "$eff" = nan ]; then
+			bench_log "  set $old->$new: no connection saw $new within ${dur} s"
+		fi
+	done
+}
+
+# ---- tables --------------------------------------------------------------------
+
+# table_dump FILE: the IPv4 table of reviews (VIP 10.96.0.10:9080/TCP), one
+# backend id per line, slot order.
+table_dump() {
+	local tid key id
+	tid=$(bpftool -j map dump pinned "$TB_PIN/svc" | jq -r '.[] | select(.formatted.key.family == 4
+		and .formatted.key.proto == 6 and .formatted.key.port == 30755
+		and .formatted.key.addr[0] == 167796746) | .formatted.value.table_id')
+	# (port 9080 = 0x2378, read as a little-endian u16: 0x7823 = 30755;
+	#  10.96.0.10 read as a little-endian u32: 0x0a00600a = 167796746)
+	[ -n "$tid" ] || bench_die "no svc entry for $VIP:$PORT/TCP"
+	key=$(printf '%02x %02x %02x %02x' $((tid & 255)) $(((tid >> 8) & 255)) $(((tid >> 16) & 255)) $(((tid >> 24) & 255)))
+	# shellcheck disable=SC2086
+	id=$(bpftool map lookup pinned "$TB_PIN/tables" key hex $key | awk '
+		function h(s) { return (index(X, tolower(substr(s, 1, 1))) - 1) * 16 + index(X, tolower(substr(s, 2, 1))) - 1 }
+		BEGIN { X = "0123456789abcdef" }
+		{ for (i = 1; i <= NF; i++) if ($i == "value:") break
+		  print h($(i + 1)) + 256 * h($(i + 2)) + 65536 * h($(i + 3)) + 16777216 * h($(i + 4)) }')
+	[ -n "$id" ] || bench_die "no inner table for table id $tid"
+	bpftool map dump id "$id" | awk '
+		function h(s) { return (index(X, tolower(substr(s, 1, 1))) - 1) * 16 + index(X, tolower(substr(s, 2, 1))) - 1 }
+		BEGIN { X = "0123456789abcdef" }
+		/^key:/ { for (i = 1; i <= NF; i++) if ($i == "value:") break
+			  print h($(i + 1)) + 256 * h($(i + 2)) + 65536 * h($(i + 3)) + 16777216 * h($(i + 4)) }' > "$1"
+	[ "$(wc -l < "$1")" -gt 0 ] || bench_die "empty table dump"
+	echo "$tid $id"
+}
+# backend id -> version name, for reviews
+backend_versions() {
+	bpftool -j map dump pinned "$TB_PIN/weights" |
+		jq -r '.[] | "W \(.formatted.key.svc_id) \(.formatted.key.version_id) \(.formatted.value.version)"' > "$WORK/wv"
+	bpftool -j map dump pinned "$TB_PIN/backends" |
+		jq -r '.[] | "B \(.formatted.key) \(.formatted.value.svc_id) \(.formatted.value.version_id)"' >> "$WORK/wv"
+	awk '$1 == "W" { v[$2 " " $3] = $4 } $1 == "B" { b[$2] = $3 " " $4 }
+		END { for (k in b) print k, v[b[k]] }' "$WORK/wv"
+}
+
+# ==== 1. apply times, memory and set latency at each N =====================================
+
+declare -A COLD NOOP CHG MEM SETL SETC SETG SETS SETN
+for N in $SCALE; do
+	bench_log "$N services"
+	bench_gen_services "$N" "$WORK/svc.$N"
+	# One service changed: an extra v3 endpoint for reviews.
+	awk '{ print } /labels: \{app: reviews, version: v3\}/ && !done {
+		print "  - addresses: [10.201.3.9]"; print "    labels: {app: reviews, version: v3}"; done = 1 }' \
+		"$WORK/svc.$N" > "$WORK/svc.$N.b"
+	cmp -s "$WORK/svc.$N" "$WORK/svc.$N.b" && bench_die "could not make the changed services file"
+	rc=$R
+	[ "$N" -ge 10000 ] && [ "$RCL" -lt "$rc" ] && rc=$RCL
+	: > "$WORK/cold.$N"
+	for ((i = 0; i < rc; i++)); do
+		unload
+		t=$(timed once "$WORK/svc.$N") || bench_die "splitd --once with $N services failed"
+		echo "$t" >> "$WORK/cold.$N"
+		bench_log "  cold apply: $t s"
+	done
+	got=$(bpftool -j map dump pinned "$TB_PIN/services" | jq length)
+	[ "$got" = "$N" ] || bench_die "$got services in the map, want $N"
+	read -r mo mi mn m1 me <<< "$(memory)"
+	cp "$WORK/mem.detail" "$WORK/mem.detail.$N"
+	MEM[$N]="$mo $mi $mn $m1 $me"
+	: > "$WORK/noop.$N"
+	: > "$WORK/chg.$N"
+	for ((i = 0; i < R; i++)); do
+		t=$(timed once "$WORK/svc.$N") || bench_die "no-op apply failed"
+		echo "$t" >> "$WORK/noop.$N"
+		f=$WORK/svc.$N.b
+		((i % 2)) && f=$WORK/svc.$N
+		t=$(timed once "$f") || bench_die "changed apply failed"
+		echo "$t" >> "$WORK/chg.$N"
+	done
+	once "$WORK/svc.$N" || bench_die "apply failed"
+	bench_log "  no-op apply: $(bench_median $(cat "$WORK/noop.$N")) s, one change: $(bench_median $(cat "$WORK/chg.$N")) s"
+	: > "$WORK/setlat.$N"
+	setlat "$R"
+	COLD[$N]=$(bench_stats $(cat "$WORK/cold.$N"))
+	NOOP[$N]=$(bench_stats $(cat "$WORK/noop.$N"))
+	CHG[$N]=$(bench_stats $(cat "$WORK/chg.$N"))
+	SETL[$N]=$(bench_stats $(awk '$1 != "nan" { print $1 }' "$WORK/setlat.$N"))
+	SETC[$N]=$(bench_stats $(awk '{ print $2 }' "$WORK/setlat.$N"))
+	SETG[$N]=$(bench_median $(awk '{ print $3 }' "$WORK/setlat.$N"))
+	SETS[$N]=$(awk '{ s += $4 } END { print s + 0 }' "$WORK/setlat.$N")
+	SETN[$N]=$(awk '$1 != "nan"' "$WORK/setlat.$N" | wc -l)
+	bench_log "  set takes effect after $(bench_median $(awk '$1 != "nan" { print $1 }' "$WORK/setlat.$N")) s (splitctl runs $(bench_median $(awk '{ print $2 }' "$WORK/setlat.$N")) s)"
+done
+
+# ==== 2. accuracy and movement with the one service ========================================
+
+unload
+once "$(tb_services_file)" || bench_die "splitd --once failed"
+declare -A ACC
+for w in "99 1" "90 10" "50 50"; do
+	read -r a b <<< "$w"
+	ctl set reviews "v1=$a" "v2=$b" > /dev/null || bench_die "splitctl set failed"
+	slots=$(bpftool -j map dump pinned "$TB_PIN/weights" |
+		jq -r '[.[] | select(.formatted.value.service == "reviews" and .formatted.value.version == "v2")][0].formatted.value.slots4')
+	out=$(tb_client "$BIN/splitclient" --connect "$VIP" --port "$PORT" -n "$C" --parallel 2 --timeout-ms 2000 2>&1)
+	tot=$(awk '$1 == "total" { print $4 }' <<< "$out")
+	fails=$(awk '$1 == "total" { print $6 }' <<< "$out")
+	n1=$(awk '$1 == "version" && $2 == "v1" { print $3 }' <<< "$out")
+	n2=$(awk '$1 == "version" && $2 == "v2" { print $3 }' <<< "$out")
+	ACC[$w]=$(awk -v n1="${n1:-0}" -v n2="${n2:-0}" -v a="$a" -v b="$b" -v slots="$slots" -v M=10007 \
+		-v tot="${tot:-0}" -v fails="${fails:-0}" 'BEGIN {
+		n = n1 + n2; p = b / (a + b); q = slots / M
+		zp = (n2 - n * p) / sqrt(n * p * (1 - p)); zq = (n2 - n * q) / sqrt(n * q * (1 - q))
+		printf "%d %d %.4f %.4f %.4f %+.2f %+.2f %d\n", n, n2, 100 * p, 100 * q, 100 * n2 / n, zp, zq, fails }')
+	bench_log "accuracy v1=$a v2=$b: $(awk '{ printf "v2 %d of %d = %.4f%% (configured %.4f%%, table %.4f%%), %s sigma, failures %d", $2, $1, $5, $3, $4, $6, $8 }' <<< "${ACC[$w]}")"
+done
+
+declare -A MOVE
+for tr in "90 10>80 20" "99 1>95 5" "80 20>50 50"; do
+	from=${tr%>*} to=${tr#*>}
+	read -r a b <<< "$from"
+	ctl set reviews "v1=$a" "v2=$b" > /dev/null || bench_die "splitctl set failed"
+	table_dump "$WORK/t.before" > "$WORK/t.ids.before"
+	backend_versions > "$WORK/bv"
+	read -r a2 b2 <<< "$to"
+	ctl set reviews "v1=$a2" "v2=$b2" > /dev/null || bench_die "splitctl set failed"
+	table_dump "$WORK/t.after" > "$WORK/t.ids.after"
+	backend_versions >> "$WORK/bv"
+	MOVE[$tr]=$(paste "$WORK/t.before" "$WORK/t.after" | awk -v bvf="$WORK/bv" -v a="$a" -v b="$b" -v a2="$a2" -v b2="$b2" '
+		BEGIN { while ((getline l < bvf) > 0) { split(l, f, " "); ver[f[1]] = f[2] } }
+		{ n++; if ($1 != $2) be++; if (ver[$1] != ver[$2]) vv++ }
+		END { d = b2 / (a2 + b2) - b / (a + b); if (d < 0) d = -d
+		      printf "%d %d %d %.4f %.4f %.4f\n", n, be, vv, 100 * be / n, 100 * vv / n, 100 * d }')
+	bench_log "movement $from -> $to: $(awk '{ printf "%d of %d slots changed backend (%.3f%%), %d changed version (%.3f%%), minimum %.3f%%", $2, $1, $4, $3, $5, $6 }' <<< "${MOVE[$tr]}")"
+done
+TABLE_INFO=$(cat "$WORK/t.ids.after")
+
+# ==== results ============================================================================
+
+T_TOTAL=$(($(date +%s) - T_START))
+NMAX=${SCALE##* } NMIN=${SCALE%% *}
+SECTION=$WORK/section.md
+{
+	echo "## Control plane, memory and accuracy (bench/bench_ctl.sh)"
+	echo
+	bench_sysinfo
+	echo "- settings: N = $SCALE services; $R repeats (cold applies at N >= 10000: $([ "$RCL" -lt "$R" ] && echo "$RCL" || echo "$R")); $C connections per accuracy setting; total run time ${T_TOTAL} s$([ $QUICK = 1 ] && echo '; QUICK MODE (tiny counts: figures not meaningful)')"
+	echo "- testbed veths: $(bench_offload); selection table: 10007 slots of a 4-byte backend id per service and address family"
+	echo
+	echo "### Applying N services"
+	echo
+	echo "| services | cold: splitd --once, empty pin dir (s) | no-op re-apply (s) | one service changed (s) | \`splitctl set\` takes effect after (ms) | \`splitctl set\` runs (ms) |"
+	echo "|---:|---:|---:|---:|---:|---:|"
+	for N in $SCALE; do
+		read -r cm clo chi <<< "${COLD[$N]}"
+		read -r nm nlo nhi <<< "${NOOP[$N]}"
+		read -r gm glo ghi <<< "${CHG[$N]}"
+		read -r sm slo shi <<< "${SETL[$N]}"
+		read -r tm tlo thi <<< "${SETC[$N]}"
+		ms() { awk -v x="$1" 'BEGIN { if (x == "nan") print "n/a"; else printf "%.1f", x * 1000 }'; }
+		printf '| %s | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) |\n' "$N" \
+			"$(bench_fmt "$cm" 3)" "$(bench_fmt "$clo" 3)" "$(bench_fmt "$chi" 3)" \
+			"$(bench_fmt "$nm" 3)" "$(bench_fmt "$nlo" 3)" "$(bench_fmt "$nhi" 3)" \
+			"$(bench_fmt "$gm" 3)" "$(bench_fmt "$glo" 3)" "$(bench_fmt "$ghi" 3)" \
+			"$(ms "$sm")" "$(ms "$slo")" "$(ms "$shi")" "$(ms "$tm")" "$(ms "$tlo")" "$(ms "$thi")"
+	done
+	echo
+	echo "Medians (min - max) over the repeats. Cold includes loading and verifying the BPF object and attaching it to the cgroup; no-op and one-change are \`splitd --once\` on the loaded state (the same path as a daemon reload). The change adds or removes one endpoint of reviews. \`splitctl set\` flips reviews between v1=100 and v2=100 while a client connects in a loop (one connection at a time; a poll every $(awk -v x="${SETG[$NMIN]}" 'BEGIN { printf "%.0f", x * 1e6 }') us at N = $NMIN, median); \"takes effect\" is from the command's start to the start of the first connection that reached the new version (an upper bound, within one poll). Connections that reached the old version after the first one reached the new: $(for N in $SCALE; do printf '%s at N = %s; ' "${SETS[$N]}" "$N"; done | sed 's/; $//') (must be 0: the table is swapped in one update). Flips observed: $(for N in $SCALE; do printf '%s of %s at N = %s; ' "${SETN[$N]}" "$R" "$N"; done | sed 's/; $//')."
+	echo
+	echo "### Kernel memory"
+	echo
+	echo "| services | pinned maps (bytes) | inner tables | bytes per inner table (max_entries) | all (MiB) |"
+	echo "|---:|---:|---:|---:|---:|"
+	for N in $SCALE; do
+		read -r mo mi mn m1 me <<< "${MEM[$N]}"
+		printf '| %s | %s | %s (%s bytes) | %s (%s) | %.1f |\n' "$N" "$mo" "$mn" "$mi" "$m1" "$me" \
+			"$(awk -v a="$mo" -v b="$mi" 'BEGIN { print (a + b) / 1048576 }')"
+	done
+	echo
+	read -r o1 i1 _ <<< "${MEM[$NMIN]}"
+	read -r o2 i2 n2 m1 _ <<< "${MEM[$NMAX]}"
+	if [ "$NMAX" != "$NMIN" ]; then
+		awk -v o1="$o1" -v i1="$i1" -v o2="$o2" -v i2="$i2" -v n1="$NMIN" -v n2="$NMAX" -v m1="$m1" 'BEGIN {
+			d = n2 - n1
+			printf "Per service (growth from N = %d to N = %d, divided by %d): %.0f bytes, of which %.0f in the selection tables and %.0f in the other maps. ", n1, n2, d, (o2 + i2 - o1 - i1) / d, (i2 - i1) / d, (o2 - o1) / d
+			printf "A selection table holds 10007 slots x 4 bytes = 40028 bytes of data, but an array map stores each value in 8 bytes (values are rounded up to 8), so one inner table costs %d bytes. ", m1
+			printf "The fixed part (maps sized at load, with no service) is most of the total at small N: the LRU maps (sock_nat, udp_aff and the XDP conntrack maps, if this build has them) are preallocated.\n" }'
+	fi
+	echo
+	echo "Maps at N = $NMAX (name, type, max_entries, bytes):"
+	echo
+	echo '```'
+	column -t "$WORK/mem.detail.$NMAX" 2> /dev/null || cat "$WORK/mem.detail.$NMAX"
+	echo '```'
+	echo
+	echo "### Accuracy: observed share of v2 over $C connections"
+	echo
+	echo "| v1/v2 | connections | v2 observed | v2 configured | v2 in the table (slots/10007) | observed - configured (sigmas) | observed - table (sigmas) | failed |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	for w in "99 1" "90 10" "50 50"; do
+		read -r n n2 p q o zp zq f <<< "${ACC[$w]}"
+		printf '| %s/%s | %s | %s (%s%%) | %s%% | %s%% | %s | %s | %s |\n' ${w% *} ${w#* } "$n" "$n2" "$o" "$p" "$q" "$zp" "$zq" "$f"
+	done
+	echo
+	echo "Sigmas: (observed - n p) / sqrt(n p (1 - p)), binomial. The table's share differs from the weight by under one slot (0.01%) per version (largest-remainder rounding of 10007 slots)."
+	echo
+	echo "### Flows that change backend when the weights change"
+	echo
+	echo "| change | slots whose backend changed | share | slots whose version changed | share | minimum possible (the weight moved) |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	for tr in "90 10>80 20" "99 1>95 5" "80 20>50 50"; do
+		read -r n be vv pbe pvv d <<< "${MOVE[$tr]}"
+		from=${tr%>*} to=${tr#*>}
+		printf '| %s -> %s | %s of %s | %s%% | %s | %s%% | %s%% |\n' "${from/ //}" "${to/ //}" "$be" "$n" "$pbe" "$vv" "$pvv" "$d"
+	done
+	echo
+	echo "Counted on the kernel's tables: the IPv4 table of reviews (table id and inner map id after the last change: $TABLE_INFO) dumped with \`bpftool map dump id\` before and after each \`splitctl set\`, slot by slot. A slot is what a flow hash (XDP) or a random draw (socket hooks) picks, so the share of slots that change is the share of new flows (or, for XDP, of flows without conntrack state) that move. Established sockets never move."
+	echo
+} > "$SECTION"
+bench_results_write bench_ctl "$SECTION" "$OUT"
+if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
+	bench_log "quick mode: the section (not written to bench/results.md):"
+	cat "$SECTION"
+	echo "bench_ctl: 1 passed, 0 failed"
+else
+	cat "$SECTION"
+	bench_log "results: $OUT"
+fi
+exit 0

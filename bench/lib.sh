@@ -1,0 +1,283 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# bench/lib.sh - helpers shared by the benchmark scripts (sourced, not run):
+# statistics, the machine description, the results file, and generators for
+# N services in our services-file format, in kube-proxy's nftables layout
+# and in kube-proxy's iptables layout.
+#
+# Nothing here touches the network or the root netns: the generated rule
+# files are loaded by the callers inside the testbed's client netns only.
+
+BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+bench_log() { echo "bench: $*" >&2; }
+bench_die() { echo "bench: error: $*" >&2; exit 1; }
+
+# bench_stats X...: "median min max" (median of an even count: mean of the
+# two middle values). Empty input: "nan nan nan".
+bench_stats() {
+	printf '%s\n' "$@" | awk 'NF { v[n++] = $1 + 0 }
+		END {
+			if (!n) { print "nan nan nan"; exit }
+			for (i = 1; i < n; i++) { x = v[i]; j = i - 1
+				while (j >= 0 && v[j] > x) { v[j + 1] = v[j]; j-- } v[j + 1] = x }
+			m = (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
+			printf "%.10g %.10g %.10g\n", m, v[0], v[n - 1] }'
+}
+bench_median() { set -- $(bench_stats "$@"); echo "$1"; }
+
+# bench_fmt NUMBER [DECIMALS]: fixed-point; "n/a" for nan or empty.
+bench_fmt() {
+	awk -v x="${1:-nan}" -v d="${2:-0}" 'BEGIN {
+		if (x == "nan" || x == "" || x == "n/a") print "n/a"; else printf "%.*f\n", d, x }'
+}
+
+# Monotonic-enough wall clock in ns without a fork (bash >= 5: EPOCHREALTIME
+# has microseconds).
+bench_now_ns() {
+	local t=${EPOCHREALTIME/[.,]/}
+	echo "${t}000"
+}
+
+# A markdown block describing the machine and the date (for results.md).
+bench_sysinfo() {
+	local model cpus mem
+	model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
+	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "- kernel: $(uname -r) ($(uname -m)); CPUs: $cpus x ${model:-unknown}; memory: $mem"
+	echo "- git: $(git -C "$BENCH_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
+		[ -n "$(git -C "$BENCH_REPO" status --porcelain 2>/dev/null)" ] && echo ' (work tree has uncommitted changes)')"
+	echo "- load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: compare rows of one run, not runs)"
+}
+
+# Offload state of the client's veth (the testbed turns TX checksum offload
+# off on every test veth). Call with the testbed up.
+bench_offload() {
+	tb_in "$TB_CLIENT" ethtool -k eth0 2>/dev/null |
+		awk -F': ' '/^(tx-checksumming|scatter-gather|tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload):/ {
+			split($2, a, " "); printf "%s%s %s", s, $1, a[1]; s = ", " } END { print "" }'
+}
+
+# bench_results_write NAME CONTENT_FILE TARGET: put CONTENT_FILE between
+# <!-- BEGIN NAME --> and <!-- END NAME --> in TARGET, replacing what was
+# there and keeping every other section; appended if absent. Under flock.
+bench_results_write() {
+	local name=$1 content=$2 target=$3 tmp
+	(
+		flock 9
+		if [ ! -s "$target" ]; then
+			{
+				echo "# Benchmarks"
+				echo
+				echo "Written by the scripts under bench/ (\`make bench\`); each script owns one"
+				echo "section below and rewrites only that one. Every figure compares us with a"
+				echo "peer measured in the same run on the same testbed."
+				echo
+			} > "$target"
+		fi
+		tmp=$(mktemp "$target.XXXXXX") || exit 1
+		awk -v name="$name" -v cf="$content" '
+			function emit() { print "<!-- BEGIN " name " -->"
+				while ((getline l < cf) > 0) print l
+				close(cf); print "<!-- END " name " -->"; done = 1 }
+			$0 == "<!-- BEGIN " name " -->" { skip = 1; emit(); next }
+			$0 == "<!-- END " name " -->" { skip = 0; next }
+			!skip { print }
+			END { if (!done) { print ""; emit() } }' "$target" > "$tmp" &&
+			mv "$tmp" "$target"
+	) 9>> "$target.lock"
+	rm -f "$target.lock"
+}
+
+# ---- generators ----------------------------------------------------------------
+#
+# Filler service i (1 <= i < N): name filler-NNNNN, VIP 10.97.(i/256).(i%256),
+# port 9080/TCP, two endpoints 10.202.(i/256).(i%256) (version v1) and
+# 10.203.(i/256).(i%256) (version v2); nothing listens there and no traffic
+# is sent to them. N counts the measured service too: N = 1 is the measured
+# service alone.
+
+# bench_gen_services N OUT: the testbed's services file (reviews, the measured
+# service, VIP 10.96.0.10) followed by N - 1 filler services.
+bench_gen_services() {
+	local n=$1 out=$2
+	cat "$BENCH_REPO/tests/data/services.yaml" > "$out" || return 1
+	awk -v n="$n" 'BEGIN {
+		for (i = 1; i < n; i++) {
+			a = int(i / 256); b = i % 256
+			printf "---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n"
+			printf "  name: filler-%05d\n  namespace: bench\nspec:\n", i
+			printf "  clusterIPs: [10.97.%d.%d]\n", a, b
+			printf "  ports:\n  - port: 9080\n    protocol: TCP\n  endpoints:\n"
+			printf "  - addresses: [10.202.%d.%d]\n    labels: {version: v1}\n", a, b
+			printf "  - addresses: [10.203.%d.%d]\n    labels: {version: v2}\n", a, b
+		} }' >> "$out"
+}
+
+# bench_gen_nft N VIP OUT: kube-proxy's nftables mode (v1.31 layout, trimmed)
+# for N services, as one `nft -f` file: table ip kube-proxy; nat-output (hook
+# output, priority -100) jumps to "services", whose one rule looks up
+#   ip daddr . meta l4proto . th dport vmap @service-ips
+# (one element per service) and goes to the service's chain. A service chain
+# has kube-proxy's masquerade check and
+#   numgen random mod 100 vmap { 0-24 : goto endpoint-..-1, 25-49 : ..., 50-99 : ... }
+# to one chain per endpoint (hairpin masquerade check, then DNAT). A
+# nat-postrouting chain masquerades marked packets, as kube-proxy's does.
+# The measured service (VIP, port 9080) splits 50/50 between v1 (10.201.1.2
+# and 10.201.1.3, 25% each) and v2 (10.201.2.2): the split our cgroup hooks
+# make for `splitctl set reviews v1=50 v2=50`. Fillers split 50/50 between
+# their two endpoints. Not modelled: kube-proxy's filter chains (firewall,
+# reject for services without endpoints), node ports, session affinity.
+# Block syntax: nft 1.0.6 loads it faster than the same as "add" commands.
+bench_gen_nft() {
+	local n=$1 vip=$2 out=$3
+	awk -v n="$n" -v vip="$vip" '
+	function svc(name, addr, nep,   i, lo, hi, s) {
+		for (i = 1; i <= nep; i++) {
+			printf "\tchain endpoint-%s-%d {\n", name, i
+			printf "\t\tip saddr %s jump mark-for-masquerade\n", ep[i]
+			printf "\t\tmeta l4proto tcp dnat to %s:9080\n\t}\n", ep[i]
+		}
+		s = ""; lo = 0
+		for (i = 1; i <= nep; i++) {
+			hi = (i == nep) ? 99 : lo + share[i] - 1
+			s = s sprintf("%s%d-%d : goto endpoint-%s-%d", (i > 1 ? ", " : ""), lo, hi, name, i)
+			lo = hi + 1
+		}
+		printf "\tchain service-%s {\n", name
+		printf "\t\tip daddr %s tcp dport 9080 ip saddr != 10.0.0.0/8 jump mark-for-masquerade\n", addr
+		printf "\t\tnumgen random mod 100 vmap { %s }\n\t}\n", s
+	}
+	BEGIN {
+		print "table ip kube-proxy {"
+		print "\tchain mark-for-masquerade {\n\t\tmeta mark set meta mark or 0x4000\n\t}"
+		print "\tchain masquerading {\n\t\tmeta mark & 0x4000 == 0 return"
+		print "\t\tmeta mark set meta mark xor 0x4000\n\t\tmasquerade fully-random\n\t}"
+		ep[1] = "10.201.1.2"; ep[2] = "10.201.1.3"; ep[3] = "10.201.2.2"
+		share[1] = 25; share[2] = 25; share[3] = 50
+		svc("measured", vip, 3)
+		share[1] = 50; share[2] = 50
+		for (i = 1; i < n; i++) {
+			a = int(i / 256); b = i % 256
+			ep[1] = sprintf("10.202.%d.%d", a, b); ep[2] = sprintf("10.203.%d.%d", a, b)
+			svc(sprintf("filler-%05d", i), sprintf("10.97.%d.%d", a, b), 2)
+		}
+		print "\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict"
+		printf "\t\telements = { %s . tcp . 9080 : goto service-measured", vip
+		for (i = 1; i < n; i++)
+			printf ",\n\t\t\t10.97.%d.%d . tcp . 9080 : goto service-filler-%05d", int(i / 256), i % 256, i
+		print " }\n\t}"
+		print "\tchain services {\n\t\tip daddr . meta l4proto . th dport vmap @service-ips\n\t}"
+		print "\tchain nat-output {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tjump services\n\t}"
+		print "\tchain nat-postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tjump masquerading\n\t}"
+		print "}"
+	}' > "$out"
+}
+
+# bench_gen_ipt N VIP OUT: kube-proxy's iptables mode (iptables-restore
+# input, nat table): OUTPUT -> KUBE-SERVICES, one rule per service (a linear
+# list: the measured service sits in the middle, the average position) ->
+# KUBE-SVC-x (masquerade check, then "-m statistic --mode random
+# --probability P" per endpoint but the last) -> KUBE-SEP-x (hairpin
+# masquerade check, DNAT); POSTROUTING -> KUBE-POSTROUTING masquerades marked
+# packets. The measured service: v2's endpoint with probability 0.5, then
+# v1's two with 0.5 each of the rest (25/25/50, as ours and nft).
+bench_gen_ipt() {
+	local n=$1 vip=$2 out=$3
+	# Three passes over the services (chain declarations, the KUBE-SERVICES
+	# list, the chains' rules), each printed as it goes.
+	awk -v n="$n" -v vip="$vip" '
+	function pick(i,   k, a, b) { # service i of 0..n-1 -> name, addr, nep, ep[], prob[]
+		if (i == mid) {
+			name = "MEASURED"; addr = vip; nep = 3
+			ep[1] = "10.201.2.2"; ep[2] = "10.201.1.2"; ep[3] = "10.201.1.3"
+			prob[1] = 0.5; prob[2] = 0.5
+			return
+		}
+		k = (i < mid) ? i + 1 : i
+		a = int(k / 256); b = k % 256
+		name = sprintf("F%05d", k); addr = sprintf("10.97.%d.%d", a, b); nep = 2
+		ep[1] = sprintf("10.202.%d.%d", a, b); ep[2] = sprintf("10.203.%d.%d", a, b)
+		prob[1] = 0.5
+	}
+	BEGIN {
+		mid = int(n / 2)
+		print "*nat"
+		print ":KUBE-SERVICES - [0:0]"
+		print ":KUBE-MARK-MASQ - [0:0]"
+		print ":KUBE-POSTROUTING - [0:0]"
+		for (i = 0; i < n; i++) {
+			pick(i)
+			printf ":KUBE-SVC-%s - [0:0]\n", name
+			for (j = 1; j <= nep; j++)
+				printf ":KUBE-SEP-%s-%d - [0:0]\n", name, j
+		}
+		print "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"
+		print "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING"
+		print "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000"
+		print "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN"
+		print "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0"
+		print "-A KUBE-POSTROUTING -j MASQUERADE --random-fully"
+		for (i = 0; i < n; i++) {
+			pick(i)
+			printf "-A KUBE-SERVICES -d %s/32 -p tcp -m tcp --dport 9080 -j KUBE-SVC-%s\n", addr, name
+		}
+		for (i = 0; i < n; i++) {
+			pick(i)
+			printf "-A KUBE-SVC-%s ! -s 10.0.0.0/8 -d %s/32 -p tcp -m tcp --dport 9080 -j KUBE-MARK-MASQ\n", name, addr
+			for (j = 1; j <= nep; j++) {
+				if (j < nep)
+					printf "-A KUBE-SVC-%s -m statistic --mode random --probability %.11f -j KUBE-SEP-%s-%d\n", name, prob[j], name, j
+				else
+					printf "-A KUBE-SVC-%s -j KUBE-SEP-%s-%d\n", name, name, j
+				printf "-A KUBE-SEP-%s-%d -s %s/32 -j KUBE-MARK-MASQ\n", name, j, ep[j]
+				printf "-A KUBE-SEP-%s-%d -p tcp -m tcp -j DNAT --to-destination %s:9080\n", name, j, ep[j]
+			}
+		}
+		print "COMMIT"
+	}' > "$out"
+}
+
+# ---- netfilter peers in the client netns ----------------------------------------
+# Only ever inside the testbed's client netns (nsenter --net), never the root
+# netns. The iptables used is whatever `iptables` is (Debian 12: iptables-nft).
+#
+# A peer's rules are loaded just before each of its runs and removed right
+# after: any dnat/masquerade expression (nft) or DNAT/MASQUERADE target
+# (iptables) keeps conntrack on for every connection of the netns, even with
+# no base chain hooked, so the other paths (direct, ours) must run with no
+# rule loaded at all. The conntrack table is flushed before each peer run so
+# every run starts from the same state (and a NATed connection of an earlier
+# run cannot clash with a new one on the same client port).
+
+bench__cnf() { nsenter --net="/run/netns/$TB_CLIENT" "$@"; }
+
+bench_nft_load() { bench__cnf nft -f "$1"; }
+bench_nft_unload() {
+	bench__cnf nft list table ip kube-proxy > /dev/null 2>&1 || return 0
+	bench__cnf nft delete table ip kube-proxy
+}
+bench_ipt_load() { bench__cnf iptables-restore < "$1"; }
+bench_ipt_unload() {
+	# iptables-nft: flush and delete the nat chains, then the (now empty)
+	# "table ip nat" itself, so no nat hook stays registered.
+	bench__cnf iptables -t nat -F 2>/dev/null
+	bench__cnf iptables -t nat -X 2>/dev/null
+	if bench__cnf nft list table ip nat > /dev/null 2>&1; then
+		bench__cnf nft delete table ip nat || return 1
+	fi
+	return 0
+}
+bench_ct_flush() { bench__cnf conntrack -F > /dev/null 2>&1 || true; }
+bench_iptables_variant() {
+	local v
+	v=$(bench__cnf iptables -V 2>/dev/null)
+	echo "${v:-unknown}"
+}
+# Succeeds if the client netns has no netfilter rule at all.
+bench_nf_clean() {
+	[ -z "$(bench__cnf nft list ruleset 2>/dev/null)" ]
+}
