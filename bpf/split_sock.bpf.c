@@ -9,9 +9,11 @@
  * getpeername4/6  show the VIP as the peer of a rewritten socket.
  *
  * No per-packet cost: the kernel only sees the backend address afterwards.
- * Each choice (connect, or a new UDP affinity) is counted per backend and
- * version (sk_be_stats, sk_ver_stats), and a TCP socket is tagged with its
- * backend (sk_backend) for the sockops health counters (split_sockops.bpf.c).
+ * A connected socket keeps its VIP and backend in its own storage
+ * (sk_backend, freed with the socket), which getpeername/recvmsg read and
+ * the sockops health counters use (split_sockops.bpf.c); unconnected UDP
+ * uses the sock_nat LRU. Each choice (connect, or a new UDP affinity) is
+ * counted per backend and version (sk_be_stats, sk_ver_stats).
  * A service with no eligible endpoint fails connect()/sendmsg() with EPERM.
  */
 #include "split_select.bpf.h"
@@ -106,14 +108,17 @@ static __always_inline void count_choice(__u32 id, const struct split_backend_va
 		__sync_fetch_and_add(&s->connections, 1);
 }
 
-/* Tag a TCP socket with its backend for the sockops health counters. */
-static __always_inline void tag_socket(struct bpf_sock_addr *ctx, __u32 id,
-				       const struct split_backend_val *be)
+/* A connected socket remembers its VIP and backend in its own storage
+ * (freed with the socket: no map to fill up), for getpeername()/recvmsg()
+ * and, when counting, for the sockops health counters. */
+static __always_inline void remember_socket(struct bpf_sock_addr *ctx, __u32 id,
+					    const struct split_backend_val *be,
+					    const struct split_svc_key *vip, __be16 port)
 {
 	struct split_sk_backend *t;
 	struct bpf_sock *sk = ctx->sk;
 
-	if (!sk || split_no_count)
+	if (!sk)
 		return;
 	t = bpf_sk_storage_get(&sk_backend, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!t)
@@ -121,7 +126,12 @@ static __always_inline void tag_socket(struct bpf_sock_addr *ctx, __u32 id,
 	t->backend_id = id;
 	t->svc_id = be->svc_id;
 	t->version_id = be->version_id;
-	t->flags = 0;
+	t->flags = split_no_count || ctx->protocol != IPPROTO_TCP ? 0 : SPLIT_SK_F_COUNT;
+	__builtin_memcpy(t->vip, vip->addr, sizeof(t->vip));
+	__builtin_memcpy(t->addr, be->addr, sizeof(t->addr));
+	t->vport = vip->port;
+	t->port = port;
+	t->family = vip->family;
 }
 
 static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
@@ -138,10 +148,8 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 	if (!be || be->family != key.family)
 		return 0;
 	write_dst(ctx, v6, be->addr, sv->target_port);
-	record_nat(ctx, &key, be, sv->target_port);
+	remember_socket(ctx, id, be, &key, sv->target_port);
 	count_choice(id, be);
-	if (ctx->protocol == IPPROTO_TCP)
-		tag_socket(ctx, id, be);
 	return 1;
 }
 
@@ -183,14 +191,26 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 	return 1;
 }
 
-/* Peer of a rewritten socket -> VIP (getpeername, recvmsg). */
+/* Peer of a rewritten socket -> VIP (getpeername, recvmsg): from the
+ * socket's storage (connected sockets), else from sock_nat (unconnected
+ * UDP, which may talk to several VIPs). */
 static __always_inline int do_revnat(struct bpf_sock_addr *ctx, int v6)
 {
 	struct split_sock_nat_key nk = {};
 	struct split_sock_nat_val *nv;
+	struct split_sk_backend *t;
 
 	read_dst(ctx, v6, nk.addr, &nk.port);
 	nk.family = v6 ? 6 : 4;
+	if (ctx->sk) {
+		t = bpf_sk_storage_get(&sk_backend, ctx->sk, 0, 0);
+		if (t && t->family == nk.family && t->port == nk.port &&
+		    t->addr[0] == nk.addr[0] && t->addr[1] == nk.addr[1] &&
+		    t->addr[2] == nk.addr[2] && t->addr[3] == nk.addr[3]) {
+			write_dst(ctx, v6, t->vip, t->vport);
+			return 1;
+		}
+	}
 	nk.cookie = bpf_get_socket_cookie(ctx);
 	nv = bpf_map_lookup_elem(&sock_nat, &nk);
 	if (nv)

@@ -121,8 +121,8 @@ int split_sockops(struct bpf_sock_ops *skops)
 	if (!sk)
 		return 1;
 	t = bpf_sk_storage_get(&sk_backend, sk, 0, 0);
-	if (!t)
-		return 1;	/* not a socket the split chose */
+	if (!t || !(t->flags & SPLIT_SK_F_COUNT))
+		return 1;	/* not a socket the split chose, or not counted */
 
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:

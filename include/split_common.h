@@ -367,8 +367,16 @@ struct split_sk_backend {
 	__u32 backend_id;
 	__u32 svc_id;
 	__u32 version_id;
-	__u32 flags;		/* reserved, 0 */
+	__u32 flags;		/* SPLIT_SK_F_* */
+	__be32 vip[4];		/* what getpeername()/recvmsg() show */
+	__be32 addr[4];		/* the backend the socket was sent to */
+	__be16 vport;
+	__be16 port;
+	__u8 family;		/* 4 or 6 */
+	__u8 pad[3];
 };
+
+#define SPLIT_SK_F_COUNT	0x1	/* sockops counts this socket's health */
 
 /* sk_be_stats (key: __u32 backend id) and sk_ver_stats (key: struct
  * split_weight_key) value, one per CPU: sum them, except rtt_last_us, which

@@ -347,7 +347,8 @@ EOF
 	want="v1 $(ver "$after" reviews v1 conn)
 v2 $(ver "$after" reviews v2 conn)
 v3 $(ver "$after" reviews v3 conn)"
-	for _ in $(seq 150); do
+	# Up to 60 s: Prometheus starts slowly on a busy 2-core machine.
+	for _ in $(seq 300); do
 		got=$(promq 'sum by (version) (split_connections_total{service="reviews"})' 2>/dev/null | sort)
 		[ "$got" = "$want" ] && { ok=1; break; }
 		alive "$PPID_" || fail "prometheus died: $(tail -n 5 "$WORK/prom/log")"

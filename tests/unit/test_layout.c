@@ -169,7 +169,10 @@ TEST(health_layouts_and_maps)
 			TEST_FAIL_("no BTF in %s", objs[o]);
 		CHECK(btf, split_sk_backend, M(split_sk_backend, backend_id),
 		      M(split_sk_backend, svc_id), M(split_sk_backend, version_id),
-		      M(split_sk_backend, flags));
+		      M(split_sk_backend, flags), M(split_sk_backend, vip),
+		      M(split_sk_backend, addr), M(split_sk_backend, vport),
+		      M(split_sk_backend, port), M(split_sk_backend, family),
+		      M(split_sk_backend, pad));
 		CHECK(btf, split_sock_stats, M(split_sock_stats, connections),
 		      M(split_sock_stats, established), M(split_sock_stats, connect_failed),
 		      M(split_sock_stats, resets), M(split_sock_stats, retransmits),
