@@ -25,7 +25,7 @@
 #define SPLIT_MAX_VIPS		65536	/* VIP:port:proto entries */
 #define SPLIT_MAX_BACKENDS	65536	/* endpoint addresses, all services */
 #define SPLIT_MAX_VERSIONS	65536	/* (service, version) pairs */
-#define SPLIT_MAX_SOCK_NAT	262144	/* sockets whose peer is rewritten */
+#define SPLIT_MAX_SOCK_NAT	65536	/* unconnected UDP (socket, VIP) pairs: sock_nat, udp_aff */
 #define SPLIT_NAME_LEN		64	/* k8s names and label values: <= 63 + NUL */
 
 /* Table index of a service's table for one address family. */
