@@ -197,6 +197,8 @@ static int env_open(struct env *e, char *why, size_t n)
 		struct bpf_map *xm = bpf_object__find_map_by_name(e->x->obj, bpf_map__name(m));
 
 		bpf_map__set_pin_path(m, NULL);
+		if (bpf_map__is_internal(m))
+			continue; /* .rodata etc.: each object has its own */
 		if (!xm || bpf_map__reuse_fd(m, bpf_map__fd(xm))) {
 			snprintf(why, n, "reuse map %s", bpf_map__name(m));
 			return -1;
