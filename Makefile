@@ -44,7 +44,9 @@ deps $(DEPS_STAMP): scripts/deps.sh
 	@sh scripts/deps.sh
 	@touch $(DEPS_STAMP)
 
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8)
+# libhttp-parser ships no pkg-config file.
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8) \
+       -lhttp_parser -lpthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) | $(DEPS_STAMP)
@@ -108,12 +110,18 @@ $(BUILD)/fuzz_rules: tests/fuzz/fuzz_rules.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser/lib \
 		$(LIB_SRCS) $< $(LIBS) -o $@
-fuzz: $(BUILD)/fuzz_rules
-	@mkdir -p $(BUILD)/fuzz-corpus
+$(BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser/lib \
+		$(LIB_SRCS) $< $(LIBS) -o $@
+fuzz: $(BUILD)/fuzz_rules $(BUILD)/fuzz_http
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-http-corpus
 	$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		$(BUILD)/fuzz-corpus tests/data/seed tests/data/istio-bad tests/data
+	$(BUILD)/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		$(BUILD)/fuzz-http-corpus
 
-test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules
+test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules $(BUILD)/fuzz_http
 	@sh tests/run_all.sh
 
 demo: all

@@ -15,17 +15,23 @@ trap 'rm -f "$log"' EXIT
 # Unit tests (ASan/UBSan), then BPF programs on crafted packets (test_run).
 sh tests/run_unit.sh build/asan/test_* build/bpftest/test_* 2>&1 | tee "$log"
 tally "$log"
-# A short fuzz run of the config loaders (make fuzz for a long one).
-if [ -x build/fuzz_rules ]; then
-	mkdir -p build/fuzz-corpus
-	if build/fuzz_rules -max_total_time="${FUZZ_SECONDS:-10}" -max_len=8192 -print_final_stats=1 \
-		build/fuzz-corpus tests/data/seed tests/data/istio-bad tests/data >"$log" 2>&1; then
-		echo "PASS: fuzz_rules ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}') runs)"
+# Short fuzz runs: the config loaders and the L7 proxy's request path
+# (make fuzz for long ones).
+fuzz() { # NAME MAXLEN CORPUS...
+	name=$1 maxlen=$2
+	shift 2
+	[ -x "build/$name" ] || return 0
+	mkdir -p "build/$name-corpus"
+	if "build/$name" -max_total_time="${FUZZ_SECONDS:-10}" -max_len="$maxlen" \
+		-print_final_stats=1 "build/$name-corpus" "$@" >"$log" 2>&1; then
+		echo "PASS: $name ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}') runs)"
 		pass=$((pass + 1))
 	else
-		tail -n 30 "$log"; echo "FAIL: fuzz_rules"; fail=$((fail + 1))
+		tail -n 30 "$log"; echo "FAIL: $name"; fail=$((fail + 1))
 	fi
-fi
+}
+fuzz fuzz_rules 8192 tests/data/seed tests/data/istio-bad tests/data
+fuzz fuzz_http 65536
 for suite in tests/e2e/test_*.sh; do
 	before=$fail
 	timeout 900 bash "$suite" 2>&1 | tee "$log"

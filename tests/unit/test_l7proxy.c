@@ -1,0 +1,1720 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * test_l7proxy.c - the L7 proxy engine (l7proxy.c) on real sockets, on
+ * loopback only, ports chosen by the kernel.
+ *
+ * Each test starts three in-process HTTP/1.1 upstreams on 127.0.0.1
+ * (v1-a and v1-b of version v1, v2-a of version v2) and a proxy for the
+ * service "reviews" with the seed's RouteRules. An upstream answers
+ *
+ *   200, X-Version: VERSION, X-Name: NAME, X-Path: PATH, body = the
+ *   request body (decoded), or NAME if there is none
+ *
+ * and also: /chunked (chunked answer), /eof (close-delimited), /204,
+ * /103 (an Early Hints interim first), Expect: 100-continue (a 100
+ * first), Upgrade (101 then echo), CONNECT (200 then echo), and a
+ * connection whose first byte is not an upper-case letter, or that
+ * starts with "PRI ", gets "RAW NAME\n" then an echo.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include "istio.h"
+#include "l7proxy.h"
+#include "model.h"
+#include "test.h"
+
+#define SEED "tests/data/seed/"
+#define RR_TEST SEED "route-rule-test-reviews-v2.yaml"
+#define RR_V1 SEED "route-rule-default-reviews.yaml"
+#define RR_50 SEED "route-rule-default-reviews-50.yaml"
+#define RR_V2 SEED "route-rule-default-reviews-v2.yaml"
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int write_full(int fd, const void *b, size_t n)
+{
+	const char *p = b;
+
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* ---- upstream test servers ------------------------------------------------- */
+
+struct ups {
+	char name[32];
+	char version[16];
+	int lfd, stopfd;
+	uint16_t port;
+	pthread_t acc;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int nconns;
+	unsigned long accepted;
+};
+
+struct ups_conn {
+	struct ups *u;
+	int fd;
+	http_parser hp;
+	char path[256];
+	size_t plen;
+	char field[32];
+	size_t flen;
+	char value[64];
+	size_t vlen;
+	bool in_value, expect, close_after;
+	char *body;
+	size_t blen, bcap;
+};
+
+static void uc_commit(struct ups_conn *c)
+{
+	if (c->flen == 6 && !strncasecmp(c->field, "expect", 6) &&
+	    c->vlen >= 12 && !strncasecmp(c->value, "100-continue", 12))
+		c->expect = true;
+	c->flen = c->vlen = 0;
+	c->in_value = false;
+}
+
+static int uc_url(http_parser *hp, const char *at, size_t len)
+{
+	struct ups_conn *c = hp->data;
+
+	if (len > sizeof(c->path) - 1 - c->plen)
+		len = sizeof(c->path) - 1 - c->plen;
+	memcpy(c->path + c->plen, at, len);
+	c->plen += len;
+	return 0;
+}
+
+static int uc_field(http_parser *hp, const char *at, size_t len)
+{
+	struct ups_conn *c = hp->data;
+
+	if (c->in_value)
+		uc_commit(c);
+	if (len > sizeof(c->field) - c->flen)
+		len = sizeof(c->field) - c->flen;
+	memcpy(c->field + c->flen, at, len);
+	c->flen += len;
+	return 0;
+}
+
+static int uc_value(http_parser *hp, const char *at, size_t len)
+{
+	struct ups_conn *c = hp->data;
+
+	c->in_value = true;
+	if (len > sizeof(c->value) - c->vlen)
+		len = sizeof(c->value) - c->vlen;
+	memcpy(c->value + c->vlen, at, len);
+	c->vlen += len;
+	return 0;
+}
+
+static int uc_headers(http_parser *hp)
+{
+	struct ups_conn *c = hp->data;
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (c->in_value)
+		uc_commit(c);
+	if (c->expect)
+		write_full(c->fd, cont, sizeof(cont) - 1);
+	return 0;
+}
+
+static int uc_body(http_parser *hp, const char *at, size_t len)
+{
+	struct ups_conn *c = hp->data;
+
+	if (c->blen + len > c->bcap) {
+		size_t cap = (c->blen + len) * 2;
+		char *b = realloc(c->body, cap);
+
+		if (!b)
+			return -1;
+		c->body = b;
+		c->bcap = cap;
+	}
+	memcpy(c->body + c->blen, at, len);
+	c->blen += len;
+	return 0;
+}
+
+static int uc_message(http_parser *hp)
+{
+	struct ups_conn *c = hp->data;
+	struct ups *u = c->u;
+	char head[512];
+	const char *body = c->blen ? c->body : u->name;
+	size_t blen = c->blen ? c->blen : strlen(u->name);
+	int n;
+
+	c->path[c->plen] = '\0';
+	if (hp->upgrade) {
+		if (hp->method == HTTP_CONNECT)
+			n = snprintf(head, sizeof(head),
+				     "HTTP/1.1 200 Connection Established\r\n"
+				     "X-Version: %s\r\nX-Name: %s\r\n\r\n",
+				     u->version, u->name);
+		else
+			n = snprintf(head, sizeof(head),
+				     "HTTP/1.1 101 Switching Protocols\r\n"
+				     "Connection: Upgrade\r\nUpgrade: echo\r\n"
+				     "X-Version: %s\r\nX-Name: %s\r\n\r\n",
+				     u->version, u->name);
+		write_full(c->fd, head, (size_t)n);
+		goto reset;
+	}
+	if (!http_should_keep_alive(hp))
+		c->close_after = true;
+	if (!strcmp(c->path, "/chunked")) {
+		size_t half = strlen(u->name) / 2;
+
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+			     "X-Version: %s\r\nX-Name: %s\r\nX-Path: %s\r\n\r\n"
+			     "%zx\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+			     u->version, u->name, c->path, half, (int)half,
+			     u->name, strlen(u->name) - half, u->name + half);
+		write_full(c->fd, head, (size_t)n);
+	} else if (!strcmp(c->path, "/eof")) {
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+			     "X-Version: %s\r\nX-Name: %s\r\nX-Path: %s\r\n\r\n%s",
+			     u->version, u->name, c->path, u->name);
+		write_full(c->fd, head, (size_t)n);
+		c->close_after = true;
+	} else if (!strcmp(c->path, "/204")) {
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 204 No Content\r\nX-Version: %s\r\n"
+			     "X-Name: %s\r\nX-Path: %s\r\n\r\n",
+			     u->version, u->name, c->path);
+		write_full(c->fd, head, (size_t)n);
+	} else {
+		if (!strcmp(c->path, "/103")) {
+			static const char eh[] =
+				"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+
+			write_full(c->fd, eh, sizeof(eh) - 1);
+		}
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 200 OK\r\nX-Version: %s\r\nX-Name: %s\r\n"
+			     "X-Path: %s\r\nContent-Length: %zu\r\n\r\n",
+			     u->version, u->name, c->path, blen);
+		write_full(c->fd, head, (size_t)n);
+		if (hp->method != HTTP_HEAD)
+			write_full(c->fd, body, blen);
+	}
+reset:
+	c->plen = 0;
+	c->blen = 0;
+	c->expect = false;
+	return 0;
+}
+
+static const http_parser_settings uc_settings = {
+	.on_url = uc_url,
+	.on_header_field = uc_field,
+	.on_header_value = uc_value,
+	.on_headers_complete = uc_headers,
+	.on_body = uc_body,
+	.on_message_complete = uc_message,
+};
+
+static void *ups_conn_thread(void *arg)
+{
+	struct ups_conn *c = arg;
+	struct ups *u = c->u;
+	char buf[65536];
+	bool raw = false, first = true;
+
+	http_parser_init(&c->hp, HTTP_REQUEST);
+	c->hp.data = c;
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = c->fd, .events = POLLIN },
+					{ .fd = u->stopfd, .events = POLLIN } };
+		ssize_t n;
+		size_t k;
+
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pf[1].revents)
+			break;
+		n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		if (first) {
+			first = false;
+			if (!(buf[0] >= 'A' && buf[0] <= 'Z') ||
+			    (n >= 4 && !memcmp(buf, "PRI ", 4))) {
+				char hello[64];
+				int h = snprintf(hello, sizeof(hello), "RAW %s\n",
+						 u->name);
+
+				raw = true;
+				write_full(c->fd, hello, (size_t)h);
+			}
+		}
+		if (raw) {
+			if (write_full(c->fd, buf, (size_t)n))
+				break;
+			continue;
+		}
+		k = http_parser_execute(&c->hp, &uc_settings, buf, (size_t)n);
+		if (c->hp.upgrade) {
+			raw = true;
+			if (k < (size_t)n && write_full(c->fd, buf + k, (size_t)n - k))
+				break;
+			continue;
+		}
+		if (HTTP_PARSER_ERRNO(&c->hp) != HPE_OK) {
+			static const char bad[] =
+				"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+				"Connection: close\r\n\r\n";
+
+			write_full(c->fd, bad, sizeof(bad) - 1);
+			break;
+		}
+		if (c->close_after)
+			break;
+	}
+	close(c->fd);
+	free(c->body);
+	free(c);
+	pthread_mutex_lock(&u->mu);
+	u->nconns--;
+	pthread_cond_broadcast(&u->cv);
+	pthread_mutex_unlock(&u->mu);
+	return NULL;
+}
+
+static void *ups_accept_thread(void *arg)
+{
+	struct ups *u = arg;
+
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = u->lfd, .events = POLLIN },
+					{ .fd = u->stopfd, .events = POLLIN } };
+		struct ups_conn *c;
+		pthread_attr_t attr;
+		pthread_t t;
+		int fd, one = 1;
+
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pf[1].revents)
+			break;
+		fd = accept4(u->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->u = u;
+		c->fd = fd;
+		pthread_mutex_lock(&u->mu);
+		u->nconns++;
+		u->accepted++;
+		pthread_mutex_unlock(&u->mu);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		if (pthread_create(&t, &attr, ups_conn_thread, c)) {
+			close(fd);
+			free(c);
+			pthread_mutex_lock(&u->mu);
+			u->nconns--;
+			pthread_mutex_unlock(&u->mu);
+		}
+		pthread_attr_destroy(&attr);
+	}
+	return NULL;
+}
+
+static int listen_lo(uint16_t *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1024) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len)) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static int ups_start(struct ups *u, const char *name, const char *version)
+{
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	snprintf(u->version, sizeof(u->version), "%s", version);
+	pthread_mutex_init(&u->mu, NULL);
+	pthread_cond_init(&u->cv, NULL);
+	u->stopfd = eventfd(0, EFD_CLOEXEC);
+	u->lfd = listen_lo(&u->port);
+	if (u->stopfd < 0 || u->lfd < 0)
+		return -1;
+	return pthread_create(&u->acc, NULL, ups_accept_thread, u) ? -1 : 0;
+}
+
+static void ups_stop(struct ups *u)
+{
+	uint64_t one = 1;
+
+	if (write(u->stopfd, &one, sizeof(one)) != sizeof(one))
+		return;
+	pthread_join(u->acc, NULL);
+	pthread_mutex_lock(&u->mu);
+	while (u->nconns)
+		pthread_cond_wait(&u->cv, &u->mu);
+	pthread_mutex_unlock(&u->mu);
+	close(u->lfd);
+	close(u->stopfd);
+	pthread_mutex_destroy(&u->mu);
+	pthread_cond_destroy(&u->cv);
+}
+
+/* ---- the proxy under test ------------------------------------------------ */
+
+struct fx {
+	struct ups ups[3];
+	struct l7_proxy *p;
+	pthread_t run;
+	uint16_t port;
+	int key;
+	struct split_rules rules;
+	struct l7_upstream eps[3];
+};
+
+static void *run_thread(void *arg)
+{
+	struct fx *f = arg;
+
+	l7_proxy_run(f->p);
+	return NULL;
+}
+
+static const char *const versions[] = { "v1", "v2" };
+
+/* Route "reviews" with these RouteRule files (or the YAML text in
+ * yaml) and default weights v1, v2 (w NULL: equal per endpoint). */
+static int fx_service(struct fx *f, const char **files, size_t nfiles,
+		      const char *yaml, const uint32_t *w)
+{
+	struct split_rules rules = { 0 };
+	struct split_err err;
+	struct l7_service svc = {
+		.eps = f->eps,
+		.neps = 3,
+		.versions = versions,
+		.default_weights = w,
+		.nversions = 2,
+	};
+	int r;
+
+	if (nfiles && split_rules_load(files, nfiles, &rules, &err)) {
+		fprintf(stderr, "  rules: %s\n", err.msg);
+		return -1;
+	}
+	if (yaml && split_rules_parse("test.yaml", yaml, strlen(yaml), &rules,
+				      &err)) {
+		fprintf(stderr, "  rules: %s\n", err.msg);
+		return -1;
+	}
+	svc.rules = split_rules_find(&rules, "default", "reviews");
+	r = l7_proxy_set_service(f->p, &f->key, &svc);
+	/* the proxy keeps its own copy */
+	split_rules_free(&rules);
+	return r;
+}
+
+static int fx_start(struct fx *f, const struct l7_proxy_opts *o,
+		    const char **files, size_t nfiles, const uint32_t *w)
+{
+	static const char *const names[3][2] = {
+		{ "v1-a", "v1" }, { "v1-b", "v1" }, { "v2-a", "v2" },
+	};
+	struct split_addr lo;
+	int port;
+
+	memset(f, 0, sizeof(*f));
+	split_addr_parse("127.0.0.1", &lo);
+	for (int i = 0; i < 3; i++) {
+		if (ups_start(&f->ups[i], names[i][0], names[i][1]))
+			return -1;
+		f->eps[i].addr = lo;
+		f->eps[i].port = f->ups[i].port;
+		snprintf(f->eps[i].version, sizeof(f->eps[i].version), "%s",
+			 names[i][1]);
+	}
+	f->p = l7_proxy_new(o);
+	if (!f->p)
+		return -1;
+	port = l7_proxy_listen(f->p, &lo, 0, &f->key);
+	if (port <= 0)
+		return -1;
+	f->port = (uint16_t)port;
+	if (fx_service(f, files, nfiles, NULL, w))
+		return -1;
+	return pthread_create(&f->run, NULL, run_thread, f) ? -1 : 0;
+}
+
+static void fx_stop(struct fx *f)
+{
+	l7_proxy_stop(f->p);
+	pthread_join(f->run, NULL);
+	l7_proxy_free(f->p);
+	for (int i = 0; i < 3; i++)
+		ups_stop(&f->ups[i]);
+}
+
+/* ---- a client ------------------------------------------------------------ */
+
+struct resp {
+	int status;
+	int interim;		/* last 1xx seen */
+	char version[16];
+	char name[32];
+	char path[128];
+	char *body;
+	size_t blen, bcap;
+	bool keepalive;
+};
+
+struct cli {
+	int fd;
+	char buf[65536];
+	size_t off, len;
+	http_parser hp;
+	bool head, stop_interim, done, in_value;
+	bool connect;		/* the request was a CONNECT */
+	struct resp *r;
+	char field[32], value[128];
+	size_t flen, vlen;
+};
+
+static int cli_connect(struct cli *c, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 10 };
+	int one = 1;
+
+	memset(c, 0, sizeof(*c));
+	http_parser_init(&c->hp, HTTP_RESPONSE);
+	c->hp.data = c;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -1;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void cli_close(struct cli *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+static void cl_commit(struct cli *c)
+{
+	struct resp *r = c->r;
+	char *dst = NULL;
+	size_t cap = 0;
+
+	if (c->flen == 9 && !strncasecmp(c->field, "x-version", 9)) {
+		dst = r->version;
+		cap = sizeof(r->version);
+	} else if (c->flen == 6 && !strncasecmp(c->field, "x-name", 6)) {
+		dst = r->name;
+		cap = sizeof(r->name);
+	} else if (c->flen == 6 && !strncasecmp(c->field, "x-path", 6)) {
+		dst = r->path;
+		cap = sizeof(r->path);
+	}
+	if (dst)
+		snprintf(dst, cap, "%.*s", (int)c->vlen, c->value);
+	c->flen = c->vlen = 0;
+	c->in_value = false;
+}
+
+static int cl_field(http_parser *hp, const char *at, size_t len)
+{
+	struct cli *c = hp->data;
+
+	if (c->in_value)
+		cl_commit(c);
+	if (len > sizeof(c->field) - c->flen)
+		len = sizeof(c->field) - c->flen;
+	memcpy(c->field + c->flen, at, len);
+	c->flen += len;
+	return 0;
+}
+
+static int cl_value(http_parser *hp, const char *at, size_t len)
+{
+	struct cli *c = hp->data;
+
+	c->in_value = true;
+	if (len > sizeof(c->value) - c->vlen)
+		len = sizeof(c->value) - c->vlen;
+	memcpy(c->value + c->vlen, at, len);
+	c->vlen += len;
+	return 0;
+}
+
+static int cl_headers(http_parser *hp)
+{
+	struct cli *c = hp->data;
+
+	if (c->in_value)
+		cl_commit(c);
+	c->r->status = hp->status_code;
+	if (hp->status_code == 101 ||
+	    (c->connect && hp->status_code / 100 == 2))
+		return 2;
+	return c->head || hp->status_code / 100 == 1 ? 1 : 0;
+}
+
+static int cl_body(http_parser *hp, const char *at, size_t len)
+{
+	struct cli *c = hp->data;
+	struct resp *r = c->r;
+
+	if (r->blen + len + 1 > r->bcap) {
+		size_t cap = (r->blen + len + 1) * 2;
+		char *b = realloc(r->body, cap);
+
+		if (!b)
+			return -1;
+		r->body = b;
+		r->bcap = cap;
+	}
+	memcpy(r->body + r->blen, at, len);
+	r->blen += len;
+	r->body[r->blen] = '\0';
+	return 0;
+}
+
+static int cl_message(http_parser *hp)
+{
+	struct cli *c = hp->data;
+	int st = hp->status_code;
+
+	if (st / 100 == 1 && st != 101) {
+		c->r->interim = st;
+		if (!c->stop_interim)
+			return 0;
+	}
+	c->r->keepalive = http_should_keep_alive(hp);
+	c->done = true;
+	http_parser_pause(hp, 1);
+	return 0;
+}
+
+static const http_parser_settings cl_settings = {
+	.on_header_field = cl_field,
+	.on_header_value = cl_value,
+	.on_headers_complete = cl_headers,
+	.on_body = cl_body,
+	.on_message_complete = cl_message,
+};
+
+/* Read one response (1xx passed over unless stop_interim). 0 or -1. */
+static int cli_read(struct cli *c, struct resp *r, bool head,
+		    bool stop_interim)
+{
+	resp_free(r);
+	c->r = r;
+	c->head = head;
+	c->stop_interim = stop_interim;
+	c->done = false;
+	for (;;) {
+		ssize_t n;
+
+		if (c->off < c->len) {
+			size_t k = http_parser_execute(&c->hp, &cl_settings,
+						       c->buf + c->off,
+						       c->len - c->off);
+
+			c->off += k;
+			if (HTTP_PARSER_ERRNO(&c->hp) == HPE_PAUSED)
+				http_parser_pause(&c->hp, 0);
+			else if (HTTP_PARSER_ERRNO(&c->hp) != HPE_OK)
+				return -1;
+			if (c->done)
+				return 0;
+			if (c->hp.upgrade)
+				return -1;
+		}
+		if (c->off == c->len)
+			c->off = c->len = 0;
+		n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+		if (n == 0) {
+			http_parser_execute(&c->hp, &cl_settings, NULL, 0);
+			if (HTTP_PARSER_ERRNO(&c->hp) == HPE_PAUSED)
+				http_parser_pause(&c->hp, 0);
+			return c->done ? 0 : -1;
+		}
+		if (n < 0)
+			return -1;
+		c->len += (size_t)n;
+	}
+}
+
+/* Read exactly n raw bytes (after an upgrade). */
+static int cli_read_raw(struct cli *c, char *out, size_t n)
+{
+	while (n) {
+		ssize_t k;
+
+		if (c->off < c->len) {
+			size_t m = c->len - c->off < n ? c->len - c->off : n;
+
+			memcpy(out, c->buf + c->off, m);
+			c->off += m;
+			out += m;
+			n -= m;
+			continue;
+		}
+		c->off = c->len = 0;
+		k = recv(c->fd, c->buf, sizeof(c->buf), 0);
+		if (k <= 0)
+			return -1;
+		c->len = (size_t)k;
+	}
+	return 0;
+}
+
+/* GET path with an optional cookie; 0 or -1. */
+static int cli_get(struct cli *c, const char *path, const char *cookie,
+		   struct resp *r)
+{
+	char req[512];
+	int n;
+
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: reviews:9080\r\n"
+		     "%s%s%s\r\n", path, cookie ? "Cookie: " : "",
+		     cookie ? cookie : "", cookie ? "\r\n" : "");
+	if (write_full(c->fd, req, (size_t)n))
+		return -1;
+	return cli_read(c, r, false, false);
+}
+
+/* n requests on one connection; counts by version. -1 on an error. */
+static int count_versions(uint16_t port, int n, const char *cookie,
+			  int *v1, int *v2)
+{
+	struct resp r = { 0 };
+	struct cli *c = malloc(sizeof(*c));
+	int ret = 0;
+
+	*v1 = *v2 = 0;
+	if (!c || cli_connect(c, port)) {
+		free(c);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (cli_get(c, "/", cookie, &r) || r.status != 200) {
+			ret = -1;
+			break;
+		}
+		if (!strcmp(r.version, "v1"))
+			(*v1)++;
+		else if (!strcmp(r.version, "v2"))
+			(*v2)++;
+	}
+	resp_free(&r);
+	cli_close(c);
+	free(c);
+	return ret;
+}
+
+static struct l7_version_stats *find_stats(struct l7_version_stats *st, int n,
+					   const char *v)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(st[i].version, v))
+			return &st[i];
+	return NULL;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+#define FX_TEST(name, opts, files, nfiles, w)                              \
+	static void body_##name(struct fx *f, int *failed);                \
+	TEST(name)                                                         \
+	{                                                                  \
+		struct fx *f = calloc(1, sizeof(*f));                      \
+		if (!f)                                                    \
+			TEST_FAIL_("no memory");                           \
+		if (fx_start(f, opts, files, nfiles, w)) {                 \
+			free(f);                                           \
+			TEST_FAIL_("fixture: %s", strerror(errno));        \
+		}                                                          \
+		body_##name(f, failed);                                    \
+		fx_stop(f);                                                \
+		free(f);                                                   \
+	}                                                                  \
+	static void body_##name(struct fx *f, int *failed)
+
+static const char *seed_v1[] = { RR_TEST, RR_V1 };
+static const char *seed_50[] = { RR_TEST, RR_50 };
+static const char *seed_test[] = { RR_TEST };
+static const uint32_t w_v1[2] = { 100, 0 };
+static const uint32_t w_5050[2] = { 50, 50 };
+
+/* The seed's step 3: the test user gets v2, everyone else v1. */
+FX_TEST(l7_seed_cookie_to_v2, NULL, seed_v1, 2, w_v1)
+{
+	struct l7_version_stats st[8];
+	struct l7_proxy_stats ps;
+	int v1, v2, n;
+	uint64_t t0 = mono_ms(), ms;
+
+	ASSERT_EQ(count_versions(f->port, 200, "user=test-user", &v1, &v2), 0);
+	ASSERT_EQ(v2, 200);
+	ASSERT_EQ(count_versions(f->port, 200, NULL, &v1, &v2), 0);
+	ASSERT_EQ(v1, 200);
+	ms = mono_ms() - t0;
+	printf("  l7: 400 keep-alive requests in %llu ms (%.0f req/s, ASan)\n",
+	       (unsigned long long)ms, ms ? 400000.0 / (double)ms : 0.0);
+	n = l7_proxy_service_stats(f->p, &f->key, st, 8);
+	ASSERT_GE(n, 3);
+	ASSERT_STREQ(st[0].version, "");
+	ASSERT_TRUE(find_stats(st, n, "v1") && find_stats(st, n, "v2"));
+	ASSERT_EQ(find_stats(st, n, "v1")->requests, 200);
+	ASSERT_EQ(find_stats(st, n, "v2")->requests, 200);
+	ASSERT_EQ(find_stats(st, n, "v2")->responses[1], 200);
+	ASSERT_GT(find_stats(st, n, "v2")->latency_us_sum, 0);
+	/* upstream connections are pooled across requests and clients */
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.conns_accepted, 2);
+	ASSERT_LE(ps.upstream_connects, 6);
+	ASSERT_GE(ps.upstream_reused, 394);
+}
+
+/* Only the test-user RouteRule; the rest follows the default weights. */
+FX_TEST(l7_seed_default_weights, NULL, seed_test, 1, w_v1)
+{
+	struct resp r = { 0 };
+	char req[256];
+	struct cli c;
+	int v1, v2, n;
+
+	ASSERT_EQ(count_versions(f->port, 200, "user=test-user", &v1, &v2), 0);
+	ASSERT_EQ(v2, 200);
+	ASSERT_EQ(count_versions(f->port, 200, NULL, &v1, &v2), 0);
+	ASSERT_EQ(v1, 200);
+	/* an absolute-form target naming v2's own address routes on its
+	 * path only: the proxy connects to endpoints, never to the request */
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	n = snprintf(req, sizeof(req), "GET http://127.0.0.1:%u/abs?q=1 HTTP/1.1\r\n"
+		     "Host: 127.0.0.1:%u\r\n\r\n", f->ups[2].port, f->ups[2].port);
+	ASSERT_EQ(write_full(c.fd, req, (size_t)n), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.version, "v1");
+	resp_free(&r);
+	cli_close(&c);
+}
+
+/* The cookie variants of the configuration issue (RE2 full match). */
+FX_TEST(l7_cookie_variants, NULL, seed_v1, 2, w_v1)
+{
+	static const struct {
+		const char *cookie;
+		const char *version;
+	} cases[] = {
+		{ "user=test-user", "v2" },
+		{ "a=b;user=test-user", "v2" },
+		{ "user=test-user;a=b", "v2" },
+		{ "a=b;user=test-user;c=d", "v2" },
+		{ "a=b; user=test-user", "v1" },	/* the space */
+		{ "user=test-user2", "v1" },
+		{ "xuser=test-user", "v1" },
+		{ "user=test", "v1" },
+		{ "", "v1" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int v1, v2;
+
+		ASSERT_EQ(count_versions(f->port, 20, cases[i].cookie, &v1, &v2), 0);
+		if (!strcmp(cases[i].version, "v2"))
+			ASSERT_EQ(v2, 20);
+		else
+			ASSERT_EQ(v1, 20);
+	}
+}
+
+static void check_5050(struct fx *f, int *failed)
+{
+	int v1, v2;
+
+	/* binomial n=1000 p=0.5: sigma 15.8, 4 sigma = 63 */
+	ASSERT_EQ(count_versions(f->port, 1000, NULL, &v1, &v2), 0);
+	ASSERT_EQ(v1 + v2, 1000);
+	ASSERT_GE(v1, 500 - 63);
+	ASSERT_LE(v1, 500 + 63);
+	ASSERT_EQ(count_versions(f->port, 100, "user=test-user", &v1, &v2), 0);
+	ASSERT_EQ(v2, 100);
+}
+
+/* v1=50 v2=50 with the rule in force, as a RouteRule ... */
+FX_TEST(l7_split_5050_route_rule, NULL, seed_50, 2, w_v1)
+{
+	check_5050(f, failed);
+}
+
+/* ... and as the service's default weights. */
+FX_TEST(l7_split_5050_default_weights, NULL, seed_test, 1, w_5050)
+{
+	check_5050(f, failed);
+}
+
+/* Per request, not per connection: one keep-alive connection. */
+FX_TEST(l7_per_request_on_one_connection, NULL, seed_v1, 2, w_v1)
+{
+	struct l7_proxy_stats ps;
+	struct resp r = { 0 };
+	struct cli c;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	for (int round = 0; round < 3; round++) {
+		const char *cookie = round == 1 ? "user=test-user" : NULL;
+		const char *want = round == 1 ? "v2" : "v1";
+
+		for (int i = 0; i < 10; i++) {
+			ASSERT_EQ(cli_get(&c, "/", cookie, &r), 0);
+			ASSERT_EQ(r.status, 200);
+			ASSERT_STREQ(r.version, want);
+			ASSERT_TRUE(r.keepalive);
+		}
+	}
+	resp_free(&r);
+	cli_close(&c);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.conns_accepted, 1);
+}
+
+/* A rule change applies to the next request of an open connection. */
+FX_TEST(l7_service_swap_between_requests, NULL, seed_v1, 2, w_v1)
+{
+	static const uint32_t w_v2[2] = { 0, 100 };
+	const char *none[] = { NULL };
+	struct resp r = { 0 };
+	struct cli c;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	for (int i = 0; i < 5; i++) {
+		ASSERT_EQ(cli_get(&c, "/", NULL, &r), 0);
+		ASSERT_STREQ(r.version, "v1");
+	}
+	ASSERT_EQ(fx_service(f, none, 0, NULL, w_v2), 0);
+	for (int i = 0; i < 5; i++) {
+		ASSERT_EQ(cli_get(&c, "/", NULL, &r), 0);
+		ASSERT_STREQ(r.version, "v2");
+	}
+	/* back to the seed rules: the cookie decides again */
+	ASSERT_EQ(fx_service(f, seed_v1, 2, NULL, w_v1), 0);
+	ASSERT_EQ(cli_get(&c, "/", NULL, &r), 0);
+	ASSERT_STREQ(r.version, "v1");
+	ASSERT_EQ(cli_get(&c, "/", "user=test-user", &r), 0);
+	ASSERT_STREQ(r.version, "v2");
+	resp_free(&r);
+	cli_close(&c);
+}
+
+static void fill_random(char *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		b[i] = (char)(seed >> 16);
+	}
+}
+
+struct sender {
+	int fd;
+	const char *buf;
+	size_t len;
+	int rc;
+};
+
+static void *send_thread(void *arg)
+{
+	struct sender *s = arg;
+
+	s->rc = write_full(s->fd, s->buf, s->len);
+	return NULL;
+}
+
+/* Bodies: chunked, and 10 MB with Content-Length, echoed byte-exact. */
+FX_TEST(l7_bodies_byte_exact, NULL, seed_v1, 2, w_v1)
+{
+	static const char chunked[] =
+		"POST /echo HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n"
+		"Cookie: user=test-user\r\n\r\n"
+		"5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\nX-Trailer: t\r\n\r\n";
+	size_t big = 10 * 1024 * 1024;
+	char *body = malloc(big), head[256];
+	struct resp r = { 0 };
+	struct sender s;
+	pthread_t t;
+	struct cli c;
+	int n;
+
+	ASSERT_TRUE(body != NULL);
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(write_full(c.fd, chunked, sizeof(chunked) - 1), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.version, "v2");
+	ASSERT_EQ(r.blen, 12);
+	ASSERT_TRUE(!memcmp(r.body, "hello world!", 12));
+
+	/* 10 MB up and back, while the client writes (full duplex) */
+	fill_random(body, big, 42);
+	n = snprintf(head, sizeof(head), "PUT /big HTTP/1.1\r\nHost: r\r\n"
+		     "Content-Length: %zu\r\n\r\n", big);
+	ASSERT_EQ(write_full(c.fd, head, (size_t)n), 0);
+	s = (struct sender){ .fd = c.fd, .buf = body, .len = big };
+	ASSERT_EQ(pthread_create(&t, NULL, send_thread, &s), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	pthread_join(t, NULL);
+	ASSERT_EQ(s.rc, 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.version, "v1");
+	ASSERT_EQ(r.blen, big);
+	ASSERT_TRUE(!memcmp(r.body, body, big));
+
+	/* and the connection is still good */
+	ASSERT_EQ(cli_get(&c, "/after", "user=test-user", &r), 0);
+	ASSERT_STREQ(r.version, "v2");
+	ASSERT_STREQ(r.path, "/after");
+	resp_free(&r);
+	cli_close(&c);
+	free(body);
+}
+
+/* Responses: chunked, close-delimited, HEAD, 204, an interim 103. */
+FX_TEST(l7_response_framings, NULL, seed_v1, 2, w_v1)
+{
+	static const char headreq[] = "HEAD / HTTP/1.1\r\nHost: r\r\n\r\n";
+	struct resp r = { 0 };
+	struct cli c;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(cli_get(&c, "/chunked", NULL, &r), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_TRUE(r.blen == 4 && !memcmp(r.body, "v1-", 3));
+	ASSERT_EQ(write_full(c.fd, headreq, sizeof(headreq) - 1), 0);
+	ASSERT_EQ(cli_read(&c, &r, true, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_EQ(r.blen, 0);
+	ASSERT_EQ(cli_get(&c, "/204", NULL, &r), 0);
+	ASSERT_EQ(r.status, 204);
+	ASSERT_EQ(cli_get(&c, "/103", NULL, &r), 0);
+	ASSERT_EQ(r.interim, 103);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.path, "/103");
+	/* close-delimited: relayed, then the connection closes */
+	ASSERT_EQ(cli_get(&c, "/eof", "user=test-user", &r), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.version, "v2");
+	ASSERT_TRUE(r.blen == 4 && !memcmp(r.body, "v2-a", 4));
+	ASSERT_FALSE(r.keepalive);
+	resp_free(&r);
+	cli_close(&c);
+}
+
+/* Pipelined requests, routed each on its own, answered in order. */
+FX_TEST(l7_pipelined, NULL, seed_v1, 2, w_v1)
+{
+	static const char reqs[] =
+		"GET /1 HTTP/1.1\r\nHost: r\r\n\r\n"
+		"GET /2 HTTP/1.1\r\nHost: r\r\nCookie: user=test-user\r\n\r\n"
+		"POST /3 HTTP/1.1\r\nHost: r\r\nContent-Length: 3\r\n\r\nabc"
+		"GET /4 HTTP/1.1\r\nHost: r\r\nCookie: a=b;user=test-user\r\n\r\n"
+		"GET /5 HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n";
+	static const char *const want[5][2] = {
+		{ "/1", "v1" }, { "/2", "v2" }, { "/3", "v1" }, { "/4", "v2" },
+		{ "/5", "v1" },
+	};
+	struct resp r = { 0 };
+	struct cli c;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(write_full(c.fd, reqs, sizeof(reqs) - 1), 0);
+	for (int i = 0; i < 5; i++) {
+		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+		ASSERT_EQ(r.status, 200);
+		ASSERT_STREQ(r.path, want[i][0]);
+		ASSERT_STREQ(r.version, want[i][1]);
+		if (i == 2)
+			ASSERT_TRUE(r.blen == 3 && !memcmp(r.body, "abc", 3));
+	}
+	/* Connection: close was honoured */
+	{
+		char x;
+
+		ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);
+	}
+	resp_free(&r);
+	cli_close(&c);
+}
+
+/* Expect: 100-continue: the interim 100 is relayed before the body. */
+FX_TEST(l7_expect_100_continue, NULL, seed_v1, 2, w_v1)
+{
+	static const char head[] =
+		"POST /up HTTP/1.1\r\nHost: r\r\nContent-Length: 7\r\n"
+		"Expect: 100-continue\r\nCookie: user=test-user\r\n\r\n";
+	struct resp r = { 0 };
+	struct cli c;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(write_full(c.fd, head, sizeof(head) - 1), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, true), 0);
+	ASSERT_EQ(r.interim, 100);
+	ASSERT_EQ(write_full(c.fd, "payload", 7), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.version, "v2");
+	ASSERT_TRUE(r.blen == 7 && !memcmp(r.body, "payload", 7));
+	resp_free(&r);
+	cli_close(&c);
+}
+
+/* Send raw bytes, read the proxy's answer; status or -1. The connection
+ * must then be closed by the proxy. */
+static int raw_status(uint16_t port, const char *req, size_t len,
+		      unsigned pause_ms)
+{
+	struct resp r = { 0 };
+	struct cli *c = malloc(sizeof(*c));
+	int st = -1;
+	char x;
+
+	if (!c || cli_connect(c, port)) {
+		free(c);
+		return -1;
+	}
+	if (!write_full(c->fd, req, len)) {
+		if (pause_ms)
+			usleep(pause_ms * 1000);
+		if (!cli_read(c, &r, false, false) && !r.keepalive &&
+		    c->off == c->len && recv(c->fd, &x, 1, 0) == 0)
+			st = r.status;
+	}
+	resp_free(&r);
+	cli_close(c);
+	free(c);
+	return st;
+}
+
+static char *big_header(size_t n)
+{
+	static const char pre[] = "GET / HTTP/1.1\r\nHost: r\r\nX-Big: ";
+	char *b = malloc(sizeof(pre) + n + 8);
+
+	if (!b)
+		return NULL;
+	memcpy(b, pre, sizeof(pre) - 1);
+	memset(b + sizeof(pre) - 1, 'a', n);
+	memcpy(b + sizeof(pre) - 1 + n, "\r\n\r\n", 5);
+	return b;
+}
+
+static const struct l7_proxy_opts fast_opts = {
+	.header_timeout_ms = 300,
+};
+
+/* What the proxy answers itself. */
+FX_TEST(l7_limits_and_errors, &fast_opts, seed_v1, 2, w_v1)
+{
+	static const char garbage[] =
+		"GET / HTTP/1.1\r\nHost: r\r\n\x01\x02garbage\r\n\r\n";
+	static const char fold[] =
+		"GET / HTTP/1.1\r\nHost: r\r\nCookie: a=b;\r\n user=test-user\r\n\r\n";
+	static const char sp[] = "GET / HTTP/1.1\r\nHost: r\r\nCoo kie: a\r\n\r\n";
+	static const char te[] =
+		"POST / HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: gzip\r\n\r\n";
+	static const char clte[] =
+		"POST / HTTP/1.1\r\nHost: r\r\nContent-Length: 3\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+	static const char badchunk[] =
+		"POST / HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"zz\r\n";
+	static const char slow[] = "GET / HTTP/1.1\r\nHost: r\r\nX-A: b";
+	static const char second_bad[] =
+		"GET / HTTP/1.1\r\nHost: r\r\n\r\n\x16\x03\x01garbage\r\n\r\n";
+	struct l7_version_stats st[8];
+	char *h = big_header(20 * 1024);
+	char many[8192];
+	size_t len = 0;
+	uint64_t t0;
+	int n;
+
+	ASSERT_TRUE(h != NULL);
+	ASSERT_EQ(raw_status(f->port, h, strlen(h), 0), 431);
+	free(h);
+	/* just under 16 KiB passes */
+	h = big_header(16 * 1024 - 64);
+	ASSERT_TRUE(h != NULL);
+	{
+		struct resp r = { 0 };
+		struct cli c;
+
+		ASSERT_EQ(cli_connect(&c, f->port), 0);
+		ASSERT_EQ(write_full(c.fd, h, strlen(h)), 0);
+		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+		ASSERT_EQ(r.status, 200);
+		resp_free(&r);
+		cli_close(&c);
+	}
+	free(h);
+	len = (size_t)snprintf(many, sizeof(many), "GET / HTTP/1.1\r\n");
+	for (int i = 0; i < 101; i++)
+		len += (size_t)snprintf(many + len, sizeof(many) - len,
+					"X-H%d: %d\r\n", i, i);
+	len += (size_t)snprintf(many + len, sizeof(many) - len, "\r\n");
+	ASSERT_EQ(raw_status(f->port, many, len, 0), 431);
+	ASSERT_EQ(raw_status(f->port, garbage, sizeof(garbage) - 1, 0), 400);
+	ASSERT_EQ(raw_status(f->port, fold, sizeof(fold) - 1, 0), 400);
+	ASSERT_EQ(raw_status(f->port, sp, sizeof(sp) - 1, 0), 400);
+	ASSERT_EQ(raw_status(f->port, te, sizeof(te) - 1, 0), 400);
+	ASSERT_EQ(raw_status(f->port, clte, sizeof(clte) - 1, 0), 400);
+	ASSERT_EQ(raw_status(f->port, badchunk, sizeof(badchunk) - 1, 0), 400);
+	/* the second request of a connection is never relayed at L4 */
+	{
+		struct resp r = { 0 };
+		struct cli c;
+		char x;
+
+		ASSERT_EQ(cli_connect(&c, f->port), 0);
+		ASSERT_EQ(write_full(c.fd, second_bad, sizeof(second_bad) - 1), 0);
+		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+		ASSERT_EQ(r.status, 200);
+		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+		ASSERT_EQ(r.status, 400);
+		ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);
+		resp_free(&r);
+		cli_close(&c);
+	}
+	/* slow headers: 408 after header_timeout_ms (300 ms) */
+	t0 = mono_ms();
+	ASSERT_EQ(raw_status(f->port, slow, sizeof(slow) - 1, 0), 408);
+	ASSERT_GE(mono_ms() - t0, 250);
+	ASSERT_LT(mono_ms() - t0, 3000);
+	n = l7_proxy_service_stats(f->p, &f->key, st, 8);
+	ASSERT_GE(n, 1);
+	/* before routing: 431 x2, 400 x6, 408; the bad chunk after */
+	ASSERT_EQ(st[0].responses[3], 9);
+	ASSERT_TRUE(find_stats(st, n, "v1") != NULL);
+	ASSERT_EQ(find_stats(st, n, "v1")->responses[3], 1);
+}
+
+/* Non-HTTP: relayed at L4 to the default split, counted. */
+FX_TEST(l7_nonhttp_relayed, NULL, seed_v1, 2, w_v1)
+{
+	static const unsigned char hello[] = {
+		0x16, 0x03, 0x01, 0x00, 0x2e, 0x01, 0x00, 0x00, 0x2a, 0x03,
+		0x03, 'r', 'a', 'n', 'd', 'o', 'm', 0x00, 0xff, 0x80, 0x00,
+	};
+	static const char h2[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	static const char junk[] = "hello there\r\n";
+	const struct {
+		const void *b;
+		size_t n;
+	} cases[] = {
+		{ hello, sizeof(hello) }, { h2, sizeof(h2) - 1 },
+		{ junk, sizeof(junk) - 1 },
+	};
+	struct l7_version_stats st[8];
+	struct l7_proxy_stats ps;
+	int n;
+
+	for (size_t i = 0; i < 3; i++) {
+		char got[128];
+		struct cli c;
+
+		ASSERT_EQ(cli_connect(&c, f->port), 0);
+		ASSERT_EQ(write_full(c.fd, cases[i].b, cases[i].n), 0);
+		ASSERT_EQ(cli_read_raw(&c, got, 9 + cases[i].n), 0);
+		ASSERT_TRUE(!memcmp(got, "RAW v1-", 7));	/* default: v1 */
+		ASSERT_TRUE(!memcmp(got + 9, cases[i].b, cases[i].n));
+		/* and it keeps relaying both ways */
+		ASSERT_EQ(write_full(c.fd, "more", 4), 0);
+		ASSERT_EQ(cli_read_raw(&c, got, 4), 0);
+		ASSERT_TRUE(!memcmp(got, "more", 4));
+		shutdown(c.fd, SHUT_WR);
+		ASSERT_EQ(recv(c.fd, got, 1, 0), 0);
+		cli_close(&c);
+	}
+	n = l7_proxy_service_stats(f->p, &f->key, st, 8);
+	ASSERT_TRUE(find_stats(st, n, "v1") != NULL);
+	ASSERT_EQ(find_stats(st, n, "v1")->nonhttp, 3);
+	ASSERT_EQ(find_stats(st, n, "v1")->requests, 0);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.tunnels, 3);
+	ASSERT_GT(ps.spliced_bytes, 0);
+}
+
+static void upgrade_case(struct fx *f, const char *req, int want,
+			 const char *version, int *failed)
+{
+	struct resp r = { 0 };
+	char got[64];
+	struct cli c;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(write_full(c.fd, req, strlen(req)), 0);
+	c.connect = !strncmp(req, "CONNECT ", 8);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, want);
+	ASSERT_STREQ(r.version, version);
+	/* the bytes sent with the head ("early") come back first */
+	ASSERT_EQ(cli_read_raw(&c, got, 5), 0);
+	ASSERT_TRUE(!memcmp(got, "early", 5));
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(write_full(c.fd, "ping!", 5), 0);
+		ASSERT_EQ(cli_read_raw(&c, got, 5), 0);
+		ASSERT_TRUE(!memcmp(got, "ping!", 5));
+	}
+	shutdown(c.fd, SHUT_WR);
+	ASSERT_EQ(recv(c.fd, got, 1, 0), 0);
+	resp_free(&r);
+	cli_close(&c);
+}
+
+/* Upgrade and CONNECT: routed once, then bytes both ways. */
+FX_TEST(l7_upgrade_and_connect, NULL, seed_v1, 2, w_v1)
+{
+	upgrade_case(f, "GET /ws HTTP/1.1\r\nHost: r\r\nConnection: Upgrade\r\n"
+		     "Upgrade: websocket\r\nCookie: user=test-user\r\n\r\nearly",
+		     101, "v2", failed);
+	if (*failed)
+		return;
+	upgrade_case(f, "CONNECT reviews:9080 HTTP/1.1\r\nHost: reviews:9080\r\n"
+		     "\r\nearly", 200, "v1", failed);
+}
+
+/* The same with splice off (read/write). */
+static const struct l7_proxy_opts nosplice_opts = { .no_splice = 1 };
+FX_TEST(l7_upgrade_no_splice, &nosplice_opts, seed_v1, 2, w_v1)
+{
+	struct l7_proxy_stats ps;
+
+	upgrade_case(f, "GET /ws HTTP/1.1\r\nHost: r\r\nConnection: Upgrade\r\n"
+		     "Upgrade: websocket\r\n\r\nearly", 101, "v1", failed);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.spliced_bytes, 0);
+}
+
+struct load {
+	uint16_t port;
+	int id;
+	int fails;
+};
+
+static void *load_thread(void *arg)
+{
+	struct load *l = arg;
+	struct resp r = { 0 };
+	struct cli *c = malloc(sizeof(*c));
+
+	if (!c || cli_connect(c, l->port)) {
+		l->fails = 100;
+		free(c);
+		return NULL;
+	}
+	for (int i = 0; i < 5; i++) {
+		bool test = (l->id + i) % 2;
+
+		if (cli_get(c, "/", test ? "user=test-user" : NULL, &r) ||
+		    r.status != 200 || strcmp(r.version, test ? "v2" : "v1"))
+			l->fails++;
+	}
+	resp_free(&r);
+	cli_close(c);
+	free(c);
+	return NULL;
+}
+
+/* 200 concurrent keep-alive connections, a few requests each. */
+FX_TEST(l7_200_concurrent_connections, NULL, seed_v1, 2, w_v1)
+{
+	enum { N = 200 };
+	struct load *l = calloc(N, sizeof(*l));
+	pthread_t *t = calloc(N, sizeof(*t));
+	pthread_attr_t attr;
+	int fails = 0, started = 0;
+	uint64_t t0 = mono_ms(), ms;
+	struct l7_proxy_stats ps;
+
+	ASSERT_TRUE(l && t);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (int i = 0; i < N; i++) {
+		l[i] = (struct load){ .port = f->port, .id = i };
+		if (!pthread_create(&t[i], &attr, load_thread, &l[i]))
+			started++;
+		else
+			break;
+	}
+	pthread_attr_destroy(&attr);
+	for (int i = 0; i < started; i++) {
+		pthread_join(t[i], NULL);
+		fails += l[i].fails;
+	}
+	ms = mono_ms() - t0;
+	printf("  l7: %d connections x 5 requests in %llu ms\n", N,
+	       (unsigned long long)ms);
+	free(l);
+	free(t);
+	ASSERT_EQ(started, N);
+	ASSERT_EQ(fails, 0);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.conns_accepted, N);
+	ASSERT_EQ(ps.conns_rejected, 0);
+}
+
+/* No endpoint, or none reachable: 503. VirtualService, no match: 404. */
+FX_TEST(l7_503_and_404, NULL, seed_v1, 2, w_v1)
+{
+	static const char vs[] =
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: VirtualService\n"
+		"metadata:\n  name: reviews\n"
+		"spec:\n  hosts: [reviews]\n  http:\n"
+		"  - match:\n    - headers:\n        cookie:\n"
+		"          regex: \"^(.*?;)?(user=test-user)(;.*)?$\"\n"
+		"    route:\n    - destination:\n        host: reviews\n"
+		"        subset: v2\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: DestinationRule\n"
+		"metadata:\n  name: reviews\n"
+		"spec:\n  host: reviews\n  subsets:\n"
+		"  - name: v2\n    labels:\n      version: v2\n";
+	static const char req[] = "GET / HTTP/1.1\r\nHost: r\r\n\r\n";
+	const char *none[] = { NULL };
+	struct l7_upstream dead;
+	struct l7_service svc = { 0 };
+	static const char *const v[] = { "v1" };
+	static const uint32_t w[] = { 1 };
+	uint16_t port;
+	int fd, v1, v2;
+
+	/* a port nobody listens on */
+	fd = listen_lo(&port);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	dead = f->eps[0];
+	dead.port = port;
+	svc.eps = &dead;
+	svc.neps = 1;
+	svc.versions = v;
+	svc.default_weights = w;
+	svc.nversions = 1;
+	ASSERT_EQ(l7_proxy_set_service(f->p, &f->key, &svc), 0);
+	ASSERT_EQ(raw_status(f->port, req, sizeof(req) - 1, 0), 503);
+	/* the test rule routes to v2, which has no endpoint here */
+	{
+		struct split_rules rules = { 0 };
+		struct split_err err;
+		struct resp r = { 0 };
+		struct cli c;
+
+		ASSERT_EQ(split_rules_load(seed_test, 1, &rules, &err), 0);
+		svc.rules = split_rules_find(&rules, "default", "reviews");
+		svc.eps = f->eps;	/* v1-a, v1-b */
+		svc.neps = 2;
+		ASSERT_EQ(l7_proxy_set_service(f->p, &f->key, &svc), 0);
+		split_rules_free(&rules);
+		ASSERT_EQ(cli_connect(&c, f->port), 0);
+		ASSERT_EQ(cli_get(&c, "/", NULL, &r), 0);
+		ASSERT_STREQ(r.version, "v1");
+		ASSERT_EQ(cli_get(&c, "/", "user=test-user", &r), 0);
+		ASSERT_EQ(r.status, 503);
+		resp_free(&r);
+		cli_close(&c);
+	}
+	/* the whole service removed */
+	ASSERT_EQ(l7_proxy_set_service(f->p, &f->key, NULL), 0);
+	ASSERT_EQ(raw_status(f->port, req, sizeof(req) - 1, 0), 503);
+	/* VirtualService without a default route */
+	ASSERT_EQ(fx_service(f, none, 0, vs, w_v1), 0);
+	ASSERT_EQ(raw_status(f->port, req, sizeof(req) - 1, 0), 404);
+	ASSERT_EQ(count_versions(f->port, 20, "user=test-user", &v1, &v2), 0);
+	ASSERT_EQ(v2, 20);
+}
+
+/* A pooled upstream connection that the upstream closed is not used. */
+FX_TEST(l7_pool_skips_closed, NULL, seed_v1, 2, w_v1)
+{
+	struct resp r = { 0 };
+	struct cli c;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	for (int i = 0; i < 20; i++) {
+		/* /eof closes upstream and client connection each time */
+		cli_close(&c);
+		ASSERT_EQ(cli_connect(&c, f->port), 0);
+		ASSERT_EQ(cli_get(&c, i % 2 ? "/eof" : "/", NULL, &r), 0);
+		ASSERT_EQ(r.status, 200);
+	}
+	resp_free(&r);
+	cli_close(&c);
+}
+
+/* Listeners come and go while the proxy runs. */
+FX_TEST(l7_listen_while_running, NULL, seed_v1, 2, w_v1)
+{
+	struct split_addr lo;
+	int port, other, v1, v2, fd = -1;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+
+	split_addr_parse("127.0.0.1", &lo);
+	port = l7_proxy_listen(f->p, &lo, 0, &f->key);
+	ASSERT_GT(port, 0);
+	ASSERT_EQ(count_versions((uint16_t)port, 10, "user=test-user", &v1, &v2), 0);
+	ASSERT_EQ(v2, 10);
+	/* another service on another port */
+	other = l7_proxy_listen(f->p, &lo, 0, &v1);
+	ASSERT_GT(other, 0);
+	ASSERT_EQ(raw_status((uint16_t)other, "GET / HTTP/1.1\r\n\r\n", 18, 0), 503);
+	l7_proxy_unlisten(f->p, &f->key);
+	/* both listeners of the key close (the accept loop does it) */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	for (int i = 0; i < 100; i++) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ASSERT_GE(fd, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			break;
+		close(fd);
+		fd = -1;
+		usleep(10000);
+	}
+	ASSERT_EQ(errno, ECONNREFUSED);
+	close(fd);
+	ASSERT_EQ(raw_status((uint16_t)other, "GET / HTTP/1.1\r\n\r\n", 18, 0), 503);
+
+	/* IPv6, where ::1 exists */
+	{
+		static const char req[] = "GET / HTTP/1.1\r\nCookie: user=test-user\r\n\r\n";
+		struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+		struct split_addr lo6;
+		struct resp r = { 0 };
+		struct cli c;
+		int p6;
+
+		split_addr_parse("::1", &lo6);
+		p6 = l7_proxy_listen(f->p, &lo6, 0, &f->key);
+		if (p6 < 0) {
+			printf("  l7: no ::1 here, IPv6 listener not tested\n");
+			return;
+		}
+		ASSERT_EQ(cli_connect(&c, f->port), -1);	/* port closed */
+		memset(&c, 0, sizeof(c));
+		http_parser_init(&c.hp, HTTP_RESPONSE);
+		c.hp.data = &c;
+		c.fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ASSERT_GE(c.fd, 0);
+		s6.sin6_port = htons((uint16_t)p6);
+		s6.sin6_addr = in6addr_loopback;
+		ASSERT_EQ(connect(c.fd, (struct sockaddr *)&s6, sizeof(s6)), 0);
+		ASSERT_EQ(write_full(c.fd, req, sizeof(req) - 1), 0);
+		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+		ASSERT_STREQ(r.version, "v2");
+		resp_free(&r);
+		cli_close(&c);
+	}
+}
+
+/* A client that says nothing first (server-first protocol), with
+ * first_byte_timeout_ms: relayed at L4. */
+static const struct l7_proxy_opts fbt_opts = { .first_byte_timeout_ms = 150 };
+FX_TEST(l7_first_byte_timeout, &fbt_opts, seed_v1, 2, w_v1)
+{
+	static const char req[] = "GET /late HTTP/1.1\r\nCookie: user=test-user\r\n\r\n";
+	struct l7_version_stats st[8];
+	struct resp r = { 0 };
+	struct cli c;
+	int n;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	usleep(400 * 1000);
+	ASSERT_EQ(write_full(c.fd, req, sizeof(req) - 1), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	/* not routed on the cookie: it went by the default split at L4 */
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.version, "v1");
+	resp_free(&r);
+	cli_close(&c);
+	n = l7_proxy_service_stats(f->p, &f->key, st, 8);
+	ASSERT_TRUE(find_stats(st, n, "v1") != NULL);
+	ASSERT_EQ(find_stats(st, n, "v1")->nonhttp, 1);
+	ASSERT_EQ(find_stats(st, n, "v1")->requests, 0);
+}
+
+/* ---- the buffer-driven paths (what the fuzzer runs) ------------------------ */
+
+TEST(l7_drive_requests_paths)
+{
+	static const char pipe3[] =
+		"GET /a?x=1 HTTP/1.1\r\nHost: r\r\n\r\n"
+		"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+		"Cookie: user=test-user\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+		"GET http://evil.example:1/c HTTP/1.1\r\nCookie: user=test-user\r\n\r\n";
+	const char *files[] = { RR_TEST, RR_V1 };
+	struct split_rules rules = { 0 };
+	struct split_err err;
+	struct l7_drive_result res;
+	struct l7_service svc = { 0 };
+	struct l7_upstream ep = { .port = 1, .version = "v1" };
+	struct l7_upstream eps[2];
+	struct l7_proxy *p = l7_proxy_new(NULL);
+	int key;
+	char *big;
+
+	ASSERT_TRUE(p != NULL);
+	ASSERT_EQ(split_rules_load(files, 2, &rules, &err), 0);
+	split_addr_parse("127.0.0.1", &ep.addr);
+	eps[0] = ep;
+	eps[1] = ep;
+	snprintf(eps[1].version, sizeof(eps[1].version), "v2");
+	svc.rules = split_rules_find(&rules, "default", "reviews");
+	svc.eps = eps;
+	svc.neps = 2;
+	ASSERT_EQ(l7_proxy_set_service(p, &key, &svc), 0);
+	split_rules_free(&rules);
+	for (size_t chunk = 0; chunk < 4; chunk++) {
+		ASSERT_EQ(l7_drive_requests(p, &key, pipe3, sizeof(pipe3) - 1,
+					    chunk, &res), 0);
+		ASSERT_EQ(res.requests, 3);
+		ASSERT_EQ(res.messages, 3);
+		ASSERT_EQ(res.routed[0], 2);	/* test-user */
+		ASSERT_EQ(res.routed[1], 1);	/* default */
+		ASSERT_EQ(res.status, 0);
+		ASSERT_EQ(res.need_more, 0);
+	}
+	ASSERT_EQ(l7_drive_requests(p, &key, "\x16\x03\x01", 3, 0, &res), 0);
+	ASSERT_EQ(res.nonhttp, 1);
+	ASSERT_EQ(l7_drive_requests(p, &key, "GET / HTTP/1.1\r\n\x7f", 17, 0, &res), 0);
+	ASSERT_EQ(res.status, 400);
+	ASSERT_EQ(l7_drive_requests(p, &key, "GET / HTTP/1.1\r\nA: b\r\n", 22, 1, &res), 0);
+	ASSERT_EQ(res.need_more, 1);
+	ASSERT_EQ(l7_drive_requests(p, &key, "GET / HTTP/1.1\r\nUpgrade: x\r\n"
+				    "Connection: upgrade\r\n\r\nraw", 54, 0, &res), 0);
+	ASSERT_EQ(res.upgrade, 1);
+	big = calloc(1, 40000);
+	ASSERT_TRUE(big != NULL);
+	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+	memset(big + 19, 'a', 40000 - 19);
+	ASSERT_EQ(l7_drive_requests(p, &key, big, 40000, 0, &res), 0);
+	ASSERT_EQ(res.status, 431);
+	free(big);
+	/* without rules: every request routed by the default split */
+	svc.rules = NULL;
+	ASSERT_EQ(l7_proxy_set_service(p, &key, &svc), 0);
+	ASSERT_EQ(l7_drive_requests(p, &key, pipe3, sizeof(pipe3) - 1, 7, &res), 0);
+	ASSERT_EQ(res.requests, 3);
+	ASSERT_EQ(res.routed[0], 0);
+	l7_proxy_free(p);
+}
+
+TEST(l7_drive_response_paths)
+{
+	static const struct {
+		const char *s;
+		int method, upgrade, want;
+	} cases[] = {
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", HTTP_GET, 0, 200 },
+		{ "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n"
+		  "Content-Length: 0\r\n\r\n", HTTP_POST, 0, 201 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", HTTP_HEAD, 0, 200 },
+		{ "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", HTTP_GET, 0, 204 },
+		{ "HTTP/1.1 304 Not Modified\r\n\r\n", HTTP_GET, 0, 304 },
+		{ "HTTP/1.1 200 OK\r\n\r\nclose-delimited", HTTP_GET, 0, 200 },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		  "2\r\nhi\r\n0\r\n\r\n", HTTP_GET, 0, 200 },
+		{ "HTTP/1.1 101 Switching\r\n\r\nraw", HTTP_GET, 1, 101 },
+		{ "HTTP/1.1 101 Switching\r\n\r\nraw", HTTP_GET, 0, -1 },
+		{ "HTTP/1.1 200 OK\r\n\r\n", HTTP_CONNECT, 1, 200 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhi", HTTP_GET, 0, -1 },
+		{ "HTTP/1.1 999 What\r\n\r\n", HTTP_GET, 0, -1 },
+		{ "garbage\r\n\r\n", HTTP_GET, 0, -1 },
+		{ "HTTP/1.1 100 Continue\r\n\r\n", HTTP_GET, 0, -1 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (size_t chunk = 0; chunk < 3; chunk++)
+			ASSERT_EQ(l7_drive_response(cases[i].s, strlen(cases[i].s),
+						    chunk, cases[i].method,
+						    cases[i].upgrade),
+				  cases[i].want);
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * l7proxy.h - the L7 proxy engine: an HTTP/1.1 routing proxy that applies
+ * a service's Istio rules (istio.h) to every request.
+ *
+ * One listener per L7 service port: the listener a connection arrives on
+ * names its service. Each client connection has one thread. Per request:
+ *
+ *   read the head (http_parser), build a struct split_http_request, run
+ *   split_rules_match(); the matching route's destinations are chosen by
+ *   weight, then an endpoint of that version at random. No route matched
+ *   (RouteRule), or no rules: the service's default weights. A
+ *   VirtualService that matches nothing answers 404, as Istio does.
+ *
+ * Then the head and the body (Content-Length or chunked) are streamed to
+ * the endpoint, full duplex with the response (Expect: 100-continue and
+ * early answers work), the response is relayed (Content-Length, chunked,
+ * close-delimited, HEAD, 1xx, 204/304), and the next request of the
+ * keep-alive connection is routed on its own. Pipelined requests are
+ * served in order. Upstream connections are pooled per endpoint across
+ * client connections.
+ *
+ * Upgrade (101) and CONNECT (2xx): routed once, then bytes are relayed
+ * both ways with splice(2) (read/write if splice is refused). A
+ * connection whose first bytes are not an HTTP/1.x request line (TLS,
+ * the HTTP/2 preface, garbage) is relayed the same way to an endpoint
+ * chosen by the default weights, and counted as non-HTTP.
+ *
+ * Answers of the proxy itself, after which the connection closes:
+ *   400  malformed request (a request line followed by garbage, obs-fold,
+ *        a header name that is not a token, Transfer-Encoding without a
+ *        final chunked, both Content-Length and chunked, bad chunks)
+ *   404  VirtualService: no route matches
+ *   408  the head did not arrive within header_timeout_ms of its first byte
+ *   431  head larger than max_head_bytes, or more than max_headers fields
+ *   502  the upstream's response is broken (before any of it was relayed)
+ *   503  no endpoint for the chosen destination, or connect failed
+ *   504  the upstream did not answer within idle_timeout_ms
+ *
+ * The proxy connects only to endpoints given with l7_proxy_set_service(),
+ * never to an address taken from a request. Requests are forwarded as the
+ * client sent them (no header is added or removed). A destination is
+ * chosen by its version label only: its other labels and its port are
+ * the caller's business (give the endpoints of that port).
+ */
+#ifndef SPLIT_L7PROXY_H
+#define SPLIT_L7PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "istio.h"
+#include "model.h"
+
+struct l7_proxy;
+
+struct l7_proxy_opts {
+	size_t max_head_bytes;		/* request line + headers; 0: 16 KiB,
+					 * at most 64 KiB (431) */
+	unsigned max_headers;		/* header fields; 0: 100 (431) */
+	unsigned idle_timeout_ms;	/* keep-alive idle, and no progress in an
+					 * exchange or a tunnel; 0: 300 s */
+	unsigned header_timeout_ms;	/* first byte to end of head; 0: 10 s (408) */
+	unsigned connect_timeout_ms;	/* upstream connect; 0: 3 s (503) */
+	unsigned max_connections;	/* client connections at once; 0: 4096;
+					 * more are accepted and closed */
+	unsigned pool_idle_ms;		/* idle upstream connection kept; 0: 30 s */
+	unsigned pool_max_idle;		/* idle upstream connections, all
+					 * endpoints; 0: 1024 */
+	/* A new connection that sends nothing for this long is relayed at L4
+	 * (server-first protocols); 0: never (wait idle_timeout_ms, close). */
+	unsigned first_byte_timeout_ms;
+	int no_splice;			/* tunnels with read/write only */
+};
+
+struct l7_upstream {
+	struct split_addr addr;
+	uint16_t port;			/* host order */
+	char version[SPLIT_NAME_LEN];	/* its version label */
+};
+
+/* What the proxy needs to route one service. Everything is copied by
+ * l7_proxy_set_service(): the caller may free it right after. */
+struct l7_service {
+	const struct split_rules_service *rules;	/* NULL: default split only */
+	const struct l7_upstream *eps;
+	size_t neps;
+	/* The default split: weight of versions[i] is default_weights[i].
+	 * Versions not listed get 0. default_weights NULL: every endpoint an
+	 * equal share (Kubernetes without a route). */
+	const char *const *versions;
+	const uint32_t *default_weights;
+	size_t nversions;
+};
+
+/* Counters of one version of a service; version "" holds the answers the
+ * proxy gave before a version was chosen (400, 404, 408, 431). */
+struct l7_version_stats {
+	char version[SPLIT_NAME_LEN];
+	uint64_t requests;		/* routed to this version */
+	uint64_t responses[5];		/* final status 1xx (101), 2xx .. 5xx */
+	uint64_t nonhttp;		/* connections relayed at L4 */
+	uint64_t latency_us_sum;	/* head received -> response relayed */
+};
+
+struct l7_proxy_stats {
+	uint64_t conns_accepted;
+	uint64_t conns_rejected;	/* over max_connections */
+	uint64_t conns_active;
+	uint64_t upstream_connects;	/* new upstream connections */
+	uint64_t upstream_reused;	/* requests sent on a pooled connection */
+	uint64_t upstream_retries;	/* a pooled connection was found closed */
+	uint64_t tunnels;		/* upgrade, CONNECT and non-HTTP relays */
+	uint64_t spliced_bytes;		/* bytes moved by splice(2) */
+};
+
+/* NULL opts: all defaults. NULL on failure (errno). */
+struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o);
+
+/* Listen on addr:port (port 0: the kernel chooses) for the service
+ * svc_key. Returns the bound port (host order), or -1 with errno. May be
+ * called while l7_proxy_run() runs. */
+int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
+		    uint16_t port, void *svc_key);
+/* Close the listeners of svc_key; its connections carry on. */
+void l7_proxy_unlisten(struct l7_proxy *p, void *svc_key);
+
+/* Set (or with svc NULL, remove) the routing of svc_key. Atomic with
+ * respect to requests: each request is routed with the old or the new
+ * version, never a mix. Returns 0, or -1 with errno (EINVAL: a version
+ * with no name, rules that cannot be copied; ENOMEM). */
+int l7_proxy_set_service(struct l7_proxy *p, void *svc_key,
+			 const struct l7_service *svc);
+
+/* Serve until l7_proxy_stop(): one thread per client connection (512 KiB
+ * stack, about 80 KiB of buffers with the default limits). Returns 0
+ * once every connection has ended, -1 on a fatal error. A proxy runs
+ * once: after l7_proxy_stop(), l7_proxy_run() returns at once. */
+int l7_proxy_run(struct l7_proxy *p);
+/* Make l7_proxy_run() return: listeners stop, connections are cut.
+ * Async-signal-safe (one write to an eventfd). */
+void l7_proxy_stop(struct l7_proxy *p);
+/* After l7_proxy_run() has returned (or was never called). */
+void l7_proxy_free(struct l7_proxy *p);
+
+/* Copy up to max version counters of svc_key into out (version "" first,
+ * then in the order versions were first seen). Returns how many there
+ * are (may be > max), or -1 if svc_key is unknown. */
+int l7_proxy_service_stats(struct l7_proxy *p, void *svc_key,
+			   struct l7_version_stats *out, size_t max);
+void l7_proxy_stats(struct l7_proxy *p, struct l7_proxy_stats *out);
+
+/* ---- testing: the parser paths without sockets ---------------------------- */
+
+/* What a connection would have done with these client bytes. */
+struct l7_drive_result {
+	unsigned requests;		/* heads complete and routed */
+	unsigned messages;		/* requests complete, body included */
+	unsigned routed[4];		/* requests whose route index was 0..3 */
+	int status;			/* local answer that ended it: 400, 404,
+					 * 408 (never here), 431, 503; or 0 */
+	int nonhttp;			/* relayed at L4 */
+	int upgrade;			/* ended with an upgrade or CONNECT */
+	int need_more;			/* the data ended inside a message */
+};
+
+/*
+ * Feed data as a client connection's input, in reads of at most chunk
+ * bytes (0: as large as the buffer allows), through the code the proxy
+ * runs: head reading with its limits, request building, routing with the
+ * service svc_key of p (set with l7_proxy_set_service; no listener and no
+ * l7_proxy_run needed), body framing, pipelining. Nothing is sent.
+ * Returns 0, or -1 on ENOMEM.
+ */
+int l7_drive_requests(struct l7_proxy *p, void *svc_key, const void *data,
+		      size_t len, size_t chunk, struct l7_drive_result *res);
+
+/* Feed data as an upstream's answer to a request of the given method
+ * (http_parser's enum http_method, e.g. 1 GET, 2 HEAD, 5 CONNECT) through
+ * the response path. Returns the final status (1xx skipped), or 0 if the
+ * data ends first, or -1 if the response is broken (502). */
+int l7_drive_response(const void *data, size_t len, size_t chunk,
+		      int method, int upgrade);
+
+#endif /* SPLIT_L7PROXY_H */
