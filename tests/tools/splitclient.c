@@ -663,6 +663,19 @@ static void tcp_once(struct stats *st, struct rbuf *rb)
 	record_ok(st, t0, version, endpoint);
 	return;
 fail:
+	{
+		/* The local port identifies the flow when a failure is chased. */
+		static __thread char why[96];
+		union sa_any me;
+		socklen_t mlen = sizeof(me);
+
+		if (!getsockname(fd, &me.sa, &mlen)) {
+			snprintf(why, sizeof(why), "%s@port%u", reason,
+				 ntohs(me.sa.sa_family == AF_INET6 ? me.in6.sin6_port :
+								  me.in.sin_port));
+			reason = why;
+		}
+	}
 	close(fd);
 	record_fail(st, t0, reason);
 }
