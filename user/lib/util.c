@@ -32,20 +32,25 @@ int split_cgroup2_root(char *buf, size_t len)
 	return ret;
 }
 
+static void lock_path(char *path, size_t len, const char *pin_dir)
+{
+	size_t off = (size_t)snprintf(path, len, "/run/split/");
+
+	for (const char *p = pin_dir; *p && off < len - 6; p++)
+		path[off++] = *p == '/' ? '_' : *p;
+	snprintf(path + off, len - off, ".lock");
+}
+
 int split_daemon_lock(const char *pin_dir)
 {
 	char path[PATH_MAX], pid[32];
-	size_t off;
 	int fd;
 
 	if (mkdir("/run/split", 0755) && errno != EEXIST) {
 		pr_warn("creating /run/split: %s\n", strerror(errno));
 		return -1;
 	}
-	off = (size_t)snprintf(path, sizeof(path), "/run/split/");
-	for (const char *p = pin_dir; *p && off < sizeof(path) - 6; p++)
-		path[off++] = *p == '/' ? '_' : *p;
-	snprintf(path + off, sizeof(path) - off, ".lock");
+	lock_path(path, sizeof(path), pin_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		pr_warn("opening %s: %s\n", path, strerror(errno));
@@ -104,6 +109,7 @@ int split_unload(const char *pin_dir)
 
 	if (stat(pin_dir, &s)) {
 		pr_info("nothing pinned at %s\n", pin_dir);
+		split_lock_remove(pin_dir);
 		return 0;
 	}
 	/* Links first: the datapath stops before its maps go. */
@@ -111,5 +117,21 @@ int split_unload(const char *pin_dir)
 	if (unlink_dir(links) || unlink_dir(pin_dir))
 		return -1;
 	pr_info("unloaded: removed %s\n", pin_dir);
+	split_lock_remove(pin_dir);
 	return 0;
+}
+
+void split_lock_remove(const char *pin_dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	lock_path(path, sizeof(path), pin_dir);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* Only when no splitd holds it. */
+	if (!flock(fd, LOCK_EX | LOCK_NB))
+		unlink(path);
+	close(fd);
 }

@@ -12,7 +12,11 @@ int split_cgroup2_root(char *buf, size_t len);
  * the pid. Returns the fd to keep open, or -1 (and says why). */
 int split_daemon_lock(const char *pin_dir);
 
-/* Detach everything pinned under pin_dir and remove it. 0 or -1. */
+/* Remove the lock file of pin_dir if no splitd holds it. */
+void split_lock_remove(const char *pin_dir);
+
+/* Detach everything pinned under pin_dir and remove it (and its lock
+ * file). 0 or -1. */
 int split_unload(const char *pin_dir);
 
 #endif
