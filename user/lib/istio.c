@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "files.h"
+#include "names.h"
 #include "istio.h"
 #include "yaml_tree.h"
 
@@ -43,29 +44,9 @@
 
 /* ---- names ---------------------------------------------------------------- */
 
-static bool is_lower_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
 static bool is_alnum(char c)
 {
-	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-/* DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters;
- * DNS-1035 (Kubernetes service names) also wants a letter first. */
-static bool valid_dns_label(const char *s, size_t len, bool dns1035)
-{
-	if (!len || len > 63 || !is_lower_alnum(s[0]) ||
-	    !is_lower_alnum(s[len - 1]))
-		return false;
-	if (dns1035 && !(s[0] >= 'a' && s[0] <= 'z'))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!is_lower_alnum(s[i]) && s[i] != '-')
-			return false;
-	return true;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
 /* A resource name: a DNS-1123 subdomain, here at most 63 characters. */
@@ -78,29 +59,13 @@ static bool valid_object_name(const char *s)
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && s[i] != '.')
 			continue;
-		if (!valid_dns_label(s + start, i - start, false))
+		if (!split_dns_label_ok(s + start, i - start, false))
 			return false;
 		start = i + 1;
 	}
 	return true;
 }
 
-/* Kubernetes label value: empty, or at most 63 of [-A-Za-z0-9_.]
- * beginning and ending with a letter or digit. */
-static bool valid_label_value(const char *s)
-{
-	size_t len = strlen(s);
-
-	if (!len)
-		return true;
-	if (len > 63 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' &&
-		    s[i] != '.')
-			return false;
-	return true;
-}
 
 /* Kubernetes label key: [prefix/]name, prefix a DNS subdomain (<= 253),
  * name like a label value but not empty. */
@@ -109,7 +74,7 @@ static bool valid_label_key(const char *s)
 	const char *slash = strchr(s, '/');
 	const char *name = slash ? slash + 1 : s;
 
-	if (!*name || !valid_label_value(name))
+	if (!*name || !split_label_value_ok(name))
 		return false;
 	if (slash) {
 		size_t plen = (size_t)(slash - s), start = 0;
@@ -119,7 +84,7 @@ static bool valid_label_key(const char *s)
 		for (size_t i = 0; i <= plen; i++) {
 			if (i < plen && s[i] != '.')
 				continue;
-			if (!valid_dns_label(s + start, i - start, false))
+			if (!split_dns_label_ok(s + start, i - start, false))
 				return false;
 			start = i + 1;
 		}
@@ -1113,7 +1078,7 @@ static int parse_labels(struct rp *c, const struct yt_node *n,
 			return perr(c, p->value, "%s must be a string, not %s",
 				    what, yt_kind_str(p->value));
 		s = yt_is_null(p->value) ? "" : p->value->scalar.value;
-		if (!valid_label_value(s))
+		if (!split_label_value_ok(s))
 			return perr(c, p->value,
 				    "%s '%.64s' is not a valid label value (at most 63 characters: letters, digits, '-', '_' and '.', beginning and ending with a letter or digit)",
 				    what, s);
@@ -1187,11 +1152,11 @@ static int resolve_host(struct rp *c, const struct yt_node *n,
 		return perr(c, n,
 			    "%s: host '%.64s' is not a Kubernetes service name (NAME, NAME.NAMESPACE, NAME.NAMESPACE.svc or NAME.NAMESPACE.svc.%s)",
 			    what, s, SPLIT_CLUSTER_DOMAIN);
-	if (!valid_dns_label(part[0], plen[0], true))
+	if (!split_dns_label_ok(part[0], plen[0], true))
 		return perr(c, n,
 			    "%s: host '%.64s': service name '%.*s' must be a DNS-1035 label ([a-z]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
 			    what, s, (int)(plen[0] > 64 ? 64 : plen[0]), part[0]);
-	if (np > 1 && !valid_dns_label(part[1], plen[1], false))
+	if (np > 1 && !split_dns_label_ok(part[1], plen[1], false))
 		return perr(c, n,
 			    "%s: host '%.64s': namespace '%.*s' must be a DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
 			    what, s, (int)(plen[1] > 64 ? 64 : plen[1]), part[1]);
@@ -1241,7 +1206,7 @@ static int parse_meta(struct rp *c, const struct yt_node *root, char *name,
 	s = "default";
 	if (n && want_str(c, n, "metadata.namespace", &s))
 		return -1;
-	if (!valid_dns_label(s, strlen(s), false))
+	if (!split_dns_label_ok(s, strlen(s), false))
 		return perr(c, n,
 			    "metadata.namespace '%.64s' must be a DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
 			    s);
@@ -1452,7 +1417,7 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 			    "destination.name is required");
 	if (want_str(c, n, "destination.name", &s))
 		return -1;
-	if (!valid_dns_label(s, strlen(s), true))
+	if (!split_dns_label_ok(s, strlen(s), true))
 		return perr(c, n,
 			    "destination.name '%.64s' must be a service name (a DNS-1035 label: [a-z]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
 			    s);
@@ -1462,7 +1427,7 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 	s = e->ns;
 	if (n && want_str(c, n, "destination.namespace", &s))
 		return -1;
-	if (!valid_dns_label(s, strlen(s), false))
+	if (!split_dns_label_ok(s, strlen(s), false))
 		return perr(c, n,
 			    "destination.namespace '%.64s' must be a DNS-1123 label",
 			    s);
@@ -1558,7 +1523,7 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 			join(what, sizeof(what), path, "destination.subset");
 			if (want_str(c, n, what, &s))
 				return -1;
-			if (!valid_dns_label(s, strlen(s), false))
+			if (!split_dns_label_ok(s, strlen(s), false))
 				return perr(c, n,
 					    "%s '%.64s' must be a DNS-1123 label",
 					    what, s);
@@ -1839,7 +1804,7 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 				    what);
 		if (want_str(c, n, what, &name))
 			return -1;
-		if (!valid_dns_label(name, strlen(name), false))
+		if (!split_dns_label_ok(name, strlen(name), false))
 			return perr(c, n, "%s '%.64s' must be a DNS-1123 label",
 				    what, name);
 		strcpy(s->name, name);

@@ -15,6 +15,7 @@
 
 #include "model.h"
 #include "files.h"
+#include "names.h"
 #include "istio.h"
 #include "yaml_tree.h"
 
@@ -57,49 +58,6 @@ static const char *vip_str(const struct split_addr *a, uint16_t port,
 	return buf;
 }
 
-static bool is_lower_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_alnum(char c)
-{
-	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-/* DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters;
- * DNS-1035 also wants a letter first. */
-static bool valid_dns_label(const char *s, bool dns1035)
-{
-	size_t len = strlen(s);
-
-	if (!len || len > 63 || !is_lower_alnum(s[0]) ||
-	    !is_lower_alnum(s[len - 1]))
-		return false;
-	if (dns1035 && !(s[0] >= 'a' && s[0] <= 'z'))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!is_lower_alnum(s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
-
-/* Kubernetes label value: empty, or (([A-Za-z0-9][-A-Za-z0-9_.]*)?
- * [A-Za-z0-9]) and at most 63 characters. */
-static bool valid_label_value(const char *s)
-{
-	size_t len = strlen(s);
-
-	if (!len)
-		return true;
-	if (len > 63 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' &&
-		    s[i] != '.')
-			return false;
-	return true;
-}
 
 /* The value of key in m, or NULL when it is absent or null. */
 static const struct yt_node *field(const struct yt_node *m, const char *key)
@@ -195,7 +153,7 @@ static int parse_metadata(struct svc_parser *c, const struct yt_node *root,
 			       "metadata.name is required");
 	if (yt_str(c->t, n, "metadata.name", &s, c->err))
 		return -1;
-	if (!valid_dns_label(s, true))
+	if (!split_dns_label_ok(s, strlen(s), true))
 		return yt_errf(c->err, c->t, n,
 			       "metadata.name '%.64s' must be a DNS-1035 label ([a-z]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
 			       s);
@@ -206,7 +164,7 @@ static int parse_metadata(struct svc_parser *c, const struct yt_node *root,
 	s = "default";
 	if (n && yt_str(c->t, n, "metadata.namespace", &s, c->err))
 		return -1;
-	if (!valid_dns_label(s, false))
+	if (!split_dns_label_ok(s, strlen(s), false))
 		return yt_errf(c->err, c->t, n,
 			       "metadata.namespace '%.64s' must be a DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
 			       s);
@@ -303,7 +261,7 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 		snprintf(what, sizeof(what), "%s.name", path);
 		if (yt_str(c->t, n, what, &s, c->err))
 			return -1;
-		if (!valid_dns_label(s, false))
+		if (!split_dns_label_ok(s, strlen(s), false))
 			return yt_errf(c->err, c->t, n,
 				       "%s '%.64s' must be a DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
 				       what, s);
@@ -522,7 +480,7 @@ static int parse_labels(struct svc_parser *c, const struct yt_node *it,
 			 p->key->scalar.value);
 		if (yt_str(c->t, p->value, what, &s, c->err))
 			return -1;
-		if (!valid_label_value(s))
+		if (!split_label_value_ok(s))
 			return yt_errf(c->err, c->t, p->value,
 				       "%s '%.64s%s' is not a valid label value (at most 63 characters: letters, digits, '-', '_' and '.', beginning and ending with a letter or digit)",
 				       what, s, strlen(s) > 64 ? "..." : "");
