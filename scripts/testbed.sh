@@ -248,8 +248,7 @@ tb__up_steps() {
 	tb__state "cgroup $TB_CGROUP"
 
 	# A wide ephemeral port range for the client: the suites make tens of
-	# thousands of connections and port reuse is then rare (a rare reset
-	# seen through XDP after heavy port reuse is under investigation).
+	# thousands of connections.
 	tb__sysctl "$TB_CLIENT" net.ipv4.ip_local_port_range "1024 65000" || return 1
 	tb__sysctl "$TB_NODE" net.ipv4.ip_forward 1 || return 1
 	tb__sysctl "$TB_NODE" net.ipv6.conf.all.forwarding 1 || return 1
