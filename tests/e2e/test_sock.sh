@@ -261,9 +261,31 @@ test_metrics_endpoint() {
 	expect_eq "$out" 404 "unknown path"
 }
 
+test_stats_observed_split() {
+	# splitctl stats: connections per version equal the client's tallies,
+	# as a table, as JSON, and over a --watch window.
+	local out before js w1 w2
+	ctl set reviews v1=50 v2=50 >/dev/null
+	before=$(ctl stats --json reviews)
+	out=$(client --connect $VIP4 --port $PORT -n 400 --parallel 2)
+	js=$(ctl stats --json reviews)
+	for v in v1 v2; do
+		w1=$(jq --arg v $v '[.[] | select(.kind == "version" and .version == $v)][0].connections' <<<"$before")
+		w2=$(jq --arg v $v '[.[] | select(.kind == "version" and .version == $v)][0].connections' <<<"$js")
+		expect_eq "$((w2 - w1))" "$(vcount "$out" $v)" "stats --json connections of $v"
+	done
+	expect_contains "$(ctl stats reviews)" "OBSERVD" "stats table header"
+	client --connect $VIP4 --port $PORT --duration 2 >/dev/null &
+	out=$(ctl stats --watch 1 --count 1 reviews)
+	wait
+	expect_contains "$out" "window: 1.0 s" "a --watch window"
+	[ "$(awk '$1 == "v1" || $1 == "v2" { n += $5 } END { print n + 0 }' <<<"$out")" -gt 0 ] ||
+		fail "no connections counted in the window: $out"
+}
+
 run_tests test_default_equal_per_endpoint test_split_50_50_10000 test_all_to_one_version \
 	test_small_canary test_ipv6 test_udp test_udp_socket_is_sticky \
 	test_weights_change_under_load test_established_survives_changes \
 	test_bad_input_changes_nothing test_services_file_reload \
 	test_splitd_sigkill_keeps_datapath test_splitd_restart_keeps_state_no_gap \
-	test_pinned_maps_readable test_metrics_endpoint
+	test_pinned_maps_readable test_metrics_endpoint test_stats_observed_split
