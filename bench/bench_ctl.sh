@@ -67,12 +67,8 @@ if [ $QUICK = 1 ]; then
 	R=1 SCALE="1 100" C=1000
 fi
 [ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, cgroup, BPF)"
-for t in bpftool jq nsenter flock; do
-	command -v "$t" > /dev/null 2>&1 || bench_die "missing tool: $t (make deps installs it: scripts/deps.sh)"
-done
-for b in splitd splitctl splitclient httpd; do
-	[ -x "build/$b" ] || bench_die "build/$b missing: run make"
-done
+bench_need "bpftool jq nsenter flock" \
+	"splitd splitctl splitclient httpd"
 
 WORK=$(mktemp -d /tmp/split-bench-ctl.XXXXXX)
 # Quick mode never touches bench/results.md.

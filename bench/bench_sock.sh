@@ -83,12 +83,8 @@ fi
 [ $DO_SCALE = 1 ] || SCALE=1
 [ "${SCALE%% *}" = 1 ] || SCALE="1 $SCALE"
 [ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, cgroup, BPF)"
-for t in nft iptables iptables-restore conntrack ethtool jq bpftool nsenter flock; do
-	command -v "$t" > /dev/null 2>&1 || bench_die "missing tool: $t (make deps installs it: scripts/deps.sh)"
-done
-for b in splitd splitctl splitclient connrate httpd; do
-	[ -x "build/$b" ] || bench_die "build/$b missing: run make"
-done
+bench_need "nft iptables iptables-restore conntrack ethtool jq bpftool nsenter flock" \
+	"splitd splitctl splitclient connrate httpd"
 
 WORK=$(mktemp -d /tmp/split-bench-sock.XXXXXX)
 # Quick mode never touches bench/results.md: its section goes to a temp

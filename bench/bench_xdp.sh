@@ -76,12 +76,8 @@ if [ $QUICK = 1 ]; then
 	R=1 D=1 TRN=3000 TRR=1 TRREP=100000 WARM=0
 fi
 [ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, BPF)"
-for t in nft ethtool nsenter flock ip jq bpftool; do
-	command -v "$t" > /dev/null 2>&1 || bench_die "missing tool: $t"
-done
-for b in splitd splitctl httpd udpblast xdp_bench; do
-	[ -x "build/$b" ] || bench_die "build/$b missing: run make"
-done
+bench_need "nft ethtool nsenter flock ip jq bpftool" \
+	"splitd splitctl httpd udpblast xdp_bench"
 
 WORK=$(mktemp -d /tmp/split-bench-xdp.XXXXXX)
 # Quick mode never touches bench/results.md: its section goes to a temp

@@ -14,6 +14,18 @@ BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench_log() { echo "bench: $*" >&2; }
 bench_die() { echo "bench: error: $*" >&2; exit 1; }
 
+# bench_need "TOOL..." "BINARY...": the commands and build/ binaries a script uses.
+bench_need() {
+	local t b
+	for t in $1; do
+		command -v "$t" > /dev/null 2>&1 ||
+			bench_die "missing tool: $t (make deps installs it: scripts/deps.sh)"
+	done
+	for b in $2; do
+		[ -x "build/$b" ] || bench_die "build/$b missing: run make"
+	done
+}
+
 # bench_stats X...: "median min max" (median of an even count: mean of the
 # two middle values). Empty input: "nan nan nan".
 bench_stats() {
