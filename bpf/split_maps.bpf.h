@@ -169,6 +169,36 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } l7_conds SEC(".maps");
 
+/* SPLIT_GEN_* -> changes committed, and how far splitd's L7 proxy has
+ * followed them (control plane, not read here). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SPLIT_GEN_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} generation SEC(".maps");
+
+/* VIP:port:proto -> splitd's L7 proxy listener for it (connect4/6 redirect). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_VIPS);
+	__type(key, struct split_svc_key);
+	__type(value, struct split_l7_listen_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} l7_listen SEC(".maps");
+
+/* (service, version) -> L7 proxy requests and status classes (written by splitd). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_VERSIONS);
+	__type(key, struct split_weight_key);
+	__type(value, struct split_l7_stats);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} l7_stats SEC(".maps");
+
 /* (ifindex, mode) -> interface name and program: where splitd attached the
  * north-south programs (control plane state, not read by the datapath). */
 struct {

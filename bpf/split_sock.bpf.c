@@ -8,6 +8,9 @@
  * recvmsg4/6   unconnected UDP replies: show the VIP as the source.
  * getpeername4/6  show the VIP as the peer of a rewritten socket.
  *
+ * TCP to a service with request-matching rules goes to splitd's L7 proxy
+ * instead (l7_listen), which routes each request.
+ *
  * No per-packet cost: the kernel only sees the backend address afterwards.
  * A connected socket keeps its VIP and backend in its own storage
  * (sk_backend, freed with the socket), which getpeername/recvmsg read and
@@ -134,6 +137,42 @@ static __always_inline void remember_socket(struct bpf_sock_addr *ctx, __u32 id,
 	t->family = vip->family;
 }
 
+/* A TCP connect() to an L7 service goes to splitd's proxy listener for
+ * that VIP:port, if splitd is alive (heartbeat); the socket remembers the
+ * VIP for getpeername(). Not counted here: the proxy counts requests. */
+static __always_inline int to_l7_proxy(struct bpf_sock_addr *ctx, int v6,
+				       const struct split_svc_key *key, __u32 svc_id)
+{
+	struct split_l7_listen_val *l;
+	struct split_sk_backend *t;
+	__s64 age;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	l = bpf_map_lookup_elem(&l7_listen, key);
+	if (!l || l->family != key->family)
+		return 0;
+	age = (__s64)(bpf_ktime_get_ns() - l->heartbeat_ns);
+	if (age > (__s64)SPLIT_L7_STALE_NS)
+		return 0;	/* splitd is gone: split at L4 */
+	write_dst(ctx, v6, l->addr, l->port);
+	if (ctx->sk) {
+		t = bpf_sk_storage_get(&sk_backend, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (t) {
+			t->backend_id = 0;
+			t->svc_id = svc_id;
+			t->version_id = 0;
+			t->flags = 0;
+			__builtin_memcpy(t->vip, key->addr, sizeof(t->vip));
+			__builtin_memcpy(t->addr, l->addr, sizeof(t->addr));
+			t->vport = key->port;
+			t->port = l->port;
+			t->family = key->family;
+		}
+	}
+	return 1;
+}
+
 static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 {
 	struct split_svc_key key = {};
@@ -143,6 +182,8 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 
 	sv = lookup_svc(ctx, v6, ctx->protocol, &key);
 	if (!sv)
+		return 1;
+	if ((sv->flags & SPLIT_SVC_F_L7) && to_l7_proxy(ctx, v6, &key, sv->svc_id))
 		return 1;
 	be = split_pick(sv, bpf_get_prandom_u32(), &id);
 	if (!be || be->family != key.family)

@@ -41,7 +41,16 @@
 #define SPLIT_MAP_WEIGHTS	"weights"	/* (service, version) -> weight: for people */
 #define SPLIT_MAP_SOCK_NAT	"sock_nat"	/* (socket, backend) -> VIP, for getpeername/recvmsg */
 #define SPLIT_MAP_UDP_AFF	"udp_aff"	/* (socket, VIP) -> backend, UDP stickiness */
+#define SPLIT_MAP_GENERATION	"generation"	/* SPLIT_GEN_* -> u64: commits, L7 proxy progress */
 #define SPLIT_LINK_DIR		"links"		/* pinned bpf_links, under the pin dir */
+
+/* generation: an array of __u64, one writer per entry. */
+enum split_gen_index {
+	SPLIT_GEN_COMMITTED = 0,	/* changes committed (splitd, splitctl) */
+	SPLIT_GEN_L7_APPLIED = 1,	/* the last of them splitd's L7 proxy follows */
+	SPLIT_GEN_L7_HEARTBEAT = 2,	/* CLOCK_MONOTONIC ns: the L7 proxy is alive; 0: stopped */
+	SPLIT_GEN_MAX
+};
 
 /* ---- flags --------------------------------------------------------------- */
 
@@ -66,7 +75,7 @@ struct split_svc_val {
 	__u32 table_id;		/* SPLIT_TABLE_ID(svc_id, family == 6) */
 	__be16 target_port;	/* port on the endpoints */
 	__u16 pad;
-	__u32 flags;		/* reserved */
+	__u32 flags;		/* SPLIT_SVC_F_L7 on the TCP ports of an L7 service */
 };
 
 /* tables: key is the __u32 table id; the value is an inner array map of
@@ -317,6 +326,42 @@ struct split_l7_cond_val {
 	__u32 value_len;
 	char name[SPLIT_NAME_LEN];	/* header (lower-case) or query parameter */
 	char value[SPLIT_L7_VALUE_LEN];	/* exact/prefix text or regex source */
+};
+
+/* ---- the L7 proxy (splitd): where L7 services' connections go ----------- */
+/*
+ * A TCP connect() to the VIP:port of a service with request-matching rules
+ * (SPLIT_SVC_F_L7) is sent to splitd's proxy listener for that VIP:port, as
+ * l7_listen says. One listener per VIP:port, so the listener a connection
+ * arrives on is its original destination. getpeername() still shows the
+ * VIP. splitd refreshes heartbeat_ns every second; a connect() that finds
+ * it older than SPLIT_L7_STALE_NS (splitd killed) splits at L4 by the
+ * service's weights instead of failing. splitd deletes the entries when
+ * it stops, and when a service's last request-matching rule goes.
+ */
+#define SPLIT_MAP_L7_LISTEN	"l7_listen"	/* VIP:port:proto -> splitd's proxy listener */
+#define SPLIT_MAP_L7_STATS	"l7_stats"	/* (service, version) -> requests, status classes */
+#define SPLIT_L7_STALE_NS	(3ULL * 1000000000ULL)
+
+/* l7_listen: value (the key is a struct split_svc_key). */
+struct split_l7_listen_val {
+	__be32 addr[4];		/* where the proxy listens, same family as the VIP */
+	__be16 port;
+	__u8 family;		/* 4 or 6 */
+	__u8 pad;
+	__u32 svc_id;
+	__u64 heartbeat_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_ns) of splitd's last refresh */
+};
+
+/* l7_stats: value (key: struct split_weight_key; version_id 0 holds the
+ * proxy's own answers, given before a version was chosen: 400, 404, 408,
+ * 431). Written by splitd about once a second; totals since the entry was
+ * created (a splitd restart carries on from the values in the map). */
+struct split_l7_stats {
+	__u64 requests;		/* requests routed to this version */
+	__u64 responses[5];	/* final status class: [0] 1xx (101) .. [4] 5xx */
+	__u64 nonhttp;		/* connections that were not HTTP/1.x, relayed at L4 */
+	__u64 latency_us_sum;	/* request head in -> response relayed, summed */
 };
 
 /* ---- where the north-south programs are attached ---------------------- */

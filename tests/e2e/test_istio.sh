@@ -10,7 +10,11 @@ T_SUITE=e2e_istio
 source tests/lib.sh
 source scripts/testbed.sh
 source tests/e2e/fixture.sh
+# splitd in the node netns, its L7 proxy on the node's address: connections
+# to a service with request-matching rules go through it (test_l7.sh).
+SPLITD_NS='$TB_NODE'
 fixture_up
+SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
 start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
 
 SEED=tests/data/seed
@@ -165,7 +169,7 @@ test_config_dir_configmap_updates() {
 	ln -s ..2026_01_01_00_00_01.000000001 "$cm/..data"
 	ln -s ..data/rules.yaml "$cm/rules.yaml"
 	stop_splitd TERM
-	SPLITD_ARGS=(--config-dir "$cm")
+	SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" --config-dir "$cm")
 	start_splitd || fail "splitd with --config-dir"
 	expect_contains "$(ctl show --json reviews)" '"name":"v2","weight":50' "rules from the config dir"
 	# update: v2=100
@@ -187,7 +191,7 @@ test_config_dir_configmap_updates() {
 	out=$(split_of 300)
 	expect_eq "$(vcount "$out" v2)" 300 "traffic still per the last good config"
 	stop_splitd TERM
-	SPLITD_ARGS=()
+	SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
 	start_splitd || fail "splitd restart"
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -261,7 +262,7 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	st->dir_fd = st->svc_fd = st->tables_fd = st->backends_fd = -1;
 	st->services_fd = st->weights_fd = -1;
 	st->be_stats_fd = st->ver_stats_fd = -1;
-	st->sk_be_stats_fd = st->sk_ver_stats_fd = -1;
+	st->sk_be_stats_fd = st->sk_ver_stats_fd = st->gen_fd = -1;
 	if (strlen(pin_dir) >= sizeof(st->pin_dir))
 		return split_errf(err, "pin dir path too long");
 	strcpy(st->pin_dir, pin_dir);
@@ -283,6 +284,8 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 		st->sk_be_stats_fd = bpf_obj_get(path);
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SK_VER_STATS);
 		st->sk_ver_stats_fd = bpf_obj_get(path);
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_GENERATION);
+		st->gen_fd = bpf_obj_get(path);
 	}
 	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
@@ -300,7 +303,7 @@ void split_state_close(struct split_state *st)
 	int *fds[] = { &st->dir_fd, &st->svc_fd, &st->tables_fd,
 		       &st->backends_fd, &st->services_fd, &st->weights_fd,
 		       &st->be_stats_fd, &st->ver_stats_fd,
-		       &st->sk_be_stats_fd, &st->sk_ver_stats_fd };
+		       &st->sk_be_stats_fd, &st->sk_ver_stats_fd, &st->gen_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -318,7 +321,48 @@ int split_state_lock(struct split_state *st, struct split_err *err)
 
 void split_state_unlock(struct split_state *st)
 {
+	if (st->changed)
+		split_state_set_generation(st, SPLIT_GEN_COMMITTED,
+					   split_state_generation(st, SPLIT_GEN_COMMITTED) + 1);
+	st->changed = 0;
 	flock(st->dir_fd, LOCK_UN);
+}
+
+__u64 split_state_generation(struct split_state *st, int idx)
+{
+	__u32 k = (__u32)idx;
+	__u64 g = 0;
+
+	if (st->gen_fd >= 0)
+		bpf_map_lookup_elem(st->gen_fd, &k, &g);
+	return g;
+}
+
+int split_state_set_generation(struct split_state *st, int idx, __u64 v)
+{
+	__u32 k = (__u32)idx;
+
+	return st->gen_fd < 0 ? -1 : bpf_map_update_elem(st->gen_fd, &k, &v, BPF_ANY);
+}
+
+int split_state_wait_l7(struct split_state *st, unsigned timeout_ms)
+{
+	__u64 want = split_state_generation(st, SPLIT_GEN_COMMITTED);
+	struct timespec ts;
+	__u64 hb, now;
+
+	for (unsigned waited = 0;; waited += 10) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+		hb = split_state_generation(st, SPLIT_GEN_L7_HEARTBEAT);
+		if (!hb || now - hb > SPLIT_L7_STALE_NS)
+			return 0;	/* no proxy running */
+		if (split_state_generation(st, SPLIT_GEN_L7_APPLIED) >= want)
+			return 0;
+		if (waited >= timeout_ms)
+			return 1;
+		usleep(10000);
+	}
 }
 
 /* ---- maps -> model ------------------------------------------------------ */
@@ -1056,6 +1100,8 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 				val.svc_id = p.svcs[i].id;
 				val.table_id = SPLIT_TABLE_ID(p.svcs[i].id, key.family == 6);
 				val.target_port = htons(s->ports[k].target_port);
+				if (s->l7 && s->ports[k].proto == IPPROTO_TCP)
+					val.flags = SPLIT_SVC_F_L7; /* connect(): see l7_listen */
 				if (update_if_changed(st->svc_fd, &key, &val, sizeof(val)))
 					goto fail;
 			}
@@ -1167,6 +1213,7 @@ int split_state_commit(struct split_state *st, const struct split_config *cfg,
 
 	if (raw_read(st, &r, err))
 		return -1;
+	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
 	if (ret == -2)
 		ret = -1; /* refused before any write */

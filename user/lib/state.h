@@ -29,6 +29,8 @@ struct split_state {
 	int ver_stats_fd;
 	int sk_be_stats_fd;
 	int sk_ver_stats_fd;
+	int gen_fd;		/* generation map; -1 if absent */
+	int changed;		/* a commit happened under the lock */
 };
 
 /* Open the pinned maps under pin_dir. Fails with a message that says to
@@ -37,9 +39,20 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 		     struct split_err *err);
 void split_state_close(struct split_state *st);
 
-/* Exclusive lock around read-modify-commit. */
+/* Exclusive lock around read-modify-commit. Unlocking after a commit
+ * bumps the generation counter. */
 int split_state_lock(struct split_state *st, struct split_err *err);
 void split_state_unlock(struct split_state *st);
+
+/* Entry SPLIT_GEN_* of the generation map (0 if the map is absent).
+ * SPLIT_GEN_COMMITTED moves after every change to the state. */
+__u64 split_state_generation(struct split_state *st, int idx);
+int split_state_set_generation(struct split_state *st, int idx, __u64 v);
+
+/* After a change: if splitd's L7 proxy is alive, wait until it follows
+ * the state in force (up to timeout_ms). 0: done or no proxy; 1: the
+ * proxy did not confirm in time. */
+int split_state_wait_l7(struct split_state *st, unsigned timeout_ms);
 
 /* Read the model back from the maps (services sorted by namespace/name,
  * versions by name, endpoints by version then address). */

@@ -25,6 +25,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -32,6 +33,7 @@
 #include <linux/magic.h>
 
 #include "apply.h"
+#include "l7.h"
 #include "log.h"
 #include "nat_attach.h"
 #include "metrics_http.h"
@@ -52,6 +54,9 @@ struct opts {
 	const char *metrics;	/* NULL: off */
 	int metrics_explicit;
 	struct nat_opts nat;
+	int no_l7;
+	int l7_explicit;	/* --l7-addr given: failing to listen is fatal */
+	struct l7_rt_opts l7;
 };
 
 static void usage(FILE *f)
@@ -91,6 +96,20 @@ static void usage(FILE *f)
 "      --no-metrics     no metrics endpoint\n"
 "      --no-counters    load the datapath with its counters compiled out (to\n"
 "                       measure what counting costs; stats then stay at 0)\n"
+"\n"
+"L7 (services whose rules match requests, e.g. the test-user cookie rule):\n"
+"  splitd proxies their TCP connections: the connect hooks send them to a\n"
+"  listener of splitd's (one per VIP:port), which routes every HTTP/1.1\n"
+"  request by the rules in force. Other services never go through it.\n"
+"      --l7-addr ADDR   address the proxy listens on, reachable from the\n"
+"                       processes in the cgroup (e.g. the node's address on\n"
+"                       the pods' network); once per family. Default\n"
+"                       127.0.0.1 and ::1 (clients in splitd's netns)\n"
+"      --no-l7          no proxy: such services split by their default route\n"
+"                       at connect() (request rules are not applied)\n"
+"  If splitd stops (or has not refreshed the listeners for 3 s), new\n"
+"  connections to such services split at connect() again; connections in\n"
+"  the proxy end with it.\n"
 "\n"
 "North-south traffic (entering the node from elsewhere), in splitd's network\n"
 "namespace; each option may be repeated:\n"
@@ -134,6 +153,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "no-metrics", no_argument, NULL, 'N' },
 		{ "no-counters", no_argument, NULL, 'K' },
+		{ "l7-addr", required_argument, NULL, 'L' },
+		{ "no-l7", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -169,6 +190,25 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'M': o->metrics = optarg; o->metrics_explicit = 1; break;
 		case 'N': o->metrics = NULL; o->metrics_explicit = 1; break;
 		case 'K': o->nat.no_count = 1; break;
+		case 'L': {
+			struct split_addr a;
+
+			if (split_addr_parse(optarg, &a)) {
+				fprintf(stderr, "splitd: --l7-addr: not an IPv4 or IPv6 address: '%s'\n",
+					optarg);
+				return -1;
+			}
+			for (int i = 0; i < o->l7.naddrs; i++)
+				if (o->l7.addrs[i].family == a.family) {
+					fprintf(stderr, "splitd: --l7-addr: one address per family ('%s')\n",
+						optarg);
+					return -1;
+				}
+			o->l7.addrs[o->l7.naddrs++] = a;
+			o->l7_explicit = 1;
+			break;
+		}
+		case 'n': o->no_l7 = 1; break;
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
@@ -185,6 +225,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (!o->services && !o->config_dir)
 		o->services = DEFAULT_SERVICES;
+	if (o->no_l7 && o->l7_explicit) {
+		fprintf(stderr, "splitd: --no-l7 and --l7-addr contradict each other\n");
+		return -1;
+	}
+	if (!o->l7.naddrs) {
+		split_addr_parse("127.0.0.1", &o->l7.addrs[0]);
+		split_addr_parse("::1", &o->l7.addrs[1]);
+		o->l7.naddrs = 2;
+	}
 	return 0;
 }
 
@@ -356,8 +405,10 @@ out:
 
 /* ---- main loop ------------------------------------------------------------ */
 
-static int watch_loop(struct split_state *st, const struct opts *o, int mfd)
+static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
+		      struct l7_rt *l7)
 {
+	struct timespec last = { 0 }, now;
 	char dir[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
 	struct pollfd pfd[3];
 	int sfd, ifd, wd_dir = -1, wd_cfg = -1;
@@ -405,7 +456,18 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd)
 	for (;;) {
 		int changed = 0;
 
-		if (poll(pfd, 3, -1) < 0) {
+		/* The L7 proxy follows changes made by splitctl (the state's
+		 * generation, looked at every 50 ms; splitctl waits for it),
+		 * and once a second refreshes its heartbeat and counters. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (l7) {
+			l7_rt_sync(l7, st, 0);
+			if (now.tv_sec != last.tv_sec) {
+				last = now;
+				l7_rt_tick(l7, st);
+			}
+		}
+		if (poll(pfd, 3, l7 ? 50 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_warn("poll: %s\n", strerror(errno));
@@ -442,8 +504,11 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd)
 		}
 		if (pfd[2].revents & POLLIN)
 			split_metrics_handle(mfd, st->pin_dir);
-		if (changed)
+		if (changed) {
 			apply_config(st, o);
+			if (l7)
+				l7_rt_sync(l7, st, 0);
+		}
 	}
 }
 
@@ -458,6 +523,7 @@ int main(int argc, char **argv)
 	struct split_err err;
 	struct opts o = { 0 };
 	int ret = 1, lock_fd = -1, mfd = -1;
+	struct l7_rt *l7 = NULL;
 
 	split_log_prog = "splitd";
 	if (parse_opts(argc, argv, &o))
@@ -535,8 +601,17 @@ int main(int argc, char **argv)
 			pr_info("metrics: GET /metrics on %s (port %d)\n", o.metrics,
 				split_metrics_port(mfd));
 	}
-	ret = o.once ? 0 : watch_loop(&st, &o, mfd);
+	if (!o.once && !o.no_l7) {
+		signal(SIGPIPE, SIG_IGN);	/* a peer gone while the proxy writes */
+		l7 = l7_rt_start(&o.l7);
+		if (!l7 || (l7_rt_sync(l7, &st, 1) && o.l7_explicit)) {
+			pr_warn("L7 proxy: cannot start (--no-l7 runs without it)\n");
+			goto out;
+		}
+	}
+	ret = o.once ? 0 : watch_loop(&st, &o, mfd, l7);
 out:
+	l7_rt_stop(l7, &st);
 	if (mfd >= 0)
 		close(mfd);
 	split_state_close(&st);

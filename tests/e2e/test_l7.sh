@@ -1,0 +1,259 @@
+#!/bin/bash
+# test_l7.sh - end to end: the seed's test-user cookie rule through splitd's
+# L7 proxy. Clients in the cgroup connect to the VIP; the connect hooks send
+# the connections of an L7 service to splitd's listener in the node netns,
+# which routes every request. Real curl, real splitclient, real servers.
+#
+# Needs root. Builds its own testbed (unique names) and removes it on exit.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+T_SUITE=e2e_l7
+source tests/lib.sh
+source scripts/testbed.sh
+source tests/e2e/fixture.sh
+SPLITD_NS='$TB_NODE'
+fixture_up
+L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
+SPLITD_ARGS=("${L7_ARGS[@]}")
+start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+
+SEED=tests/data/seed
+COOKIE='cookie: user=test-user'
+
+# curl in the client netns and cgroup; prints the X-Version of each response.
+ccurl() { tb_client curl -sS --max-time 5 -o /dev/null -w '%header{x-version}\n' "$@"; }
+split_of() { client --connect $VIP4 --port $PORT -n "$1" --parallel 2 "${@:2}"; }
+# The proxy's listener for VIP:port, from l7_listen ("" if none).
+listen_port() {
+	bpftool -j map dump pinned "$TB_PIN/l7_listen" 2>/dev/null |
+		jq -r --arg f "${1:-4}" '.[] | select(.formatted.value.family == ($f | tonumber)) | .formatted.value.port' |
+		head -n 1
+}
+wait_listen() { # FAMILY present|absent
+	for _ in $(seq 50); do
+		if [ -n "$(listen_port "$1")" ]; then [ "$2" = present ] && return 0
+		else [ "$2" = absent ] && return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+# Sum of a field of l7_stats over the entries of version VERSION.
+l7_stat() { # VERSION FIELD
+	local vid
+	vid=$(bpftool -j map dump pinned "$TB_PIN/weights" |
+		jq -r --arg v "$1" '.[] | select(.formatted.value.version == $v) | .formatted.key.version_id')
+	bpftool -j map dump pinned "$TB_PIN/l7_stats" |
+		jq --arg id "${vid:-0}" --arg f "$2" \
+		   '[.[] | select(.formatted.key.version_id == ($id | tonumber)) | .formatted.value[$f] |
+		     if type == "array" then add else . end] | add // 0'
+}
+
+test_plain_service_not_proxied() {
+	local out
+	ctl apply -f $SEED/route-rule-default-reviews.yaml >/dev/null
+	wait_listen 4 absent || fail "l7_listen has an entry for a service without L7 rules"
+	out=$(split_of 200)
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v1)" 200 "all to v1 by the default rule"
+}
+
+test_cookie_to_v2() {
+	local out i v
+	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+	wait_listen 4 present || fail "no l7_listen entry after the test-user rule"
+	wait_listen 6 present || fail "no IPv6 l7_listen entry"
+	info "proxy listens on $TB_NODE_IP4:$(listen_port 4) and [$TB_NODE_IP6]:$(listen_port 6)"
+	out=$(split_of 200 --header "$COOKIE")
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v2)" 200 "test-user requests to v2"
+	out=$(split_of 200)
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v1)" 200 "requests without the cookie to v1"
+	# The seed's regex, as RE2 reads it, on real requests.
+	for v in 'user=test-user' 'a=b;user=test-user' 'user=test-user; a=b'; do
+		expect_eq "$(ccurl -H "cookie: $v" "http://$VIP4:$PORT/")" v2 "cookie '$v'"
+	done
+	for v in 'a=b; user=test-user' 'user=test-user2'; do
+		expect_eq "$(ccurl -H "cookie: $v" "http://$VIP4:$PORT/")" v1 "cookie '$v'"
+	done
+	# IPv6 VIP.
+	out=$(client --connect $VIP6 --port $PORT -n 100 --header "$COOKIE")
+	expect_clean "$out" 100
+	expect_eq "$(vcount "$out" v2)" 100 "test-user over IPv6 to v2"
+}
+
+test_keepalive_routes_each_request() {
+	local out
+	# One connection: two requests without the cookie, then two with it,
+	# then one without. curl reuses the connection across --next.
+	W='%header{x-version}:%{num_connects} '
+	out=$(tb_client curl -sS --max-time 5 \
+		"http://$VIP4:$PORT/a" -o /dev/null -w "$W" --next \
+		"http://$VIP4:$PORT/b" -o /dev/null -w "$W" --next \
+		-H "$COOKIE" "http://$VIP4:$PORT/c" -o /dev/null -w "$W" --next \
+		-H "$COOKIE" "http://$VIP4:$PORT/d" -o /dev/null -w "$W" --next \
+		"http://$VIP4:$PORT/e" -o /dev/null -w "$W")
+	expect_eq "$out" "v1:1 v1:0 v2:0 v2:0 v1:0 " "versions and new connections per request"
+	# Many keep-alive connections, each switching: splitclient --keepalive.
+	out=$(tb_client "$B/splitclient" --connect $VIP4 --port $PORT --keepalive 1 \
+		--interval-ms 20 --parallel 2 --header "$COOKIE")
+	expect_eq "$(field "$out" fail)" 0 "keep-alive requests failed"
+	expect_eq "$(vcount "$out" v1)" 0 "keep-alive test-user requests to v1"
+}
+
+test_bodies_pipelining_expect() {
+	local out
+	head -c 200000 /dev/zero | tr '\0' x >"$WORK/body"
+	out=$(tb_client curl -sS --max-time 5 -H "$COOKIE" --data-binary "@$WORK/body" \
+		-o /dev/null -w '%{http_code} %header{x-version}' "http://$VIP4:$PORT/post")
+	expect_eq "$out" "200 v2" "POST with Content-Length: status and version"
+	# Chunked upload with Expect: 100-continue.
+	out=$(tb_client curl -sS --max-time 5 -H "$COOKIE" \
+		-H 'Transfer-Encoding: chunked' -H 'Expect: 100-continue' --data-binary "@$WORK/body" \
+		-o /dev/null -w '%{http_code} %header{x-version}' "http://$VIP4:$PORT/chunked")
+	expect_eq "$out" "200 v2" "chunked POST with Expect: 100-continue"
+	# Two pipelined requests in one write: the first to v1, the second to v2.
+	out=$(tb_client python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.sendall(b"GET /1 HTTP/1.1\r\nHost: reviews\r\n\r\n"
+          b"GET /2 HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(" ".join(l.split(b": ")[1].decode() for l in data.split(b"\r\n") if l.lower().startswith(b"x-version")))
+' "$VIP4" "$PORT")
+	expect_eq "$out" "v1 v2" "pipelined requests routed one by one"
+}
+
+test_peer_is_vip_and_bad_requests() {
+	local out
+	# splitclient checks getpeername() == VIP on every connection (peer_mismatch).
+	out=$(split_of 50 --header "$COOKIE")
+	expect_clean "$out" 50
+	# A malformed request gets 400 from the proxy and the connection closes.
+	out=$(tb_client python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\nHost: reviews\r\nbad header\r\n\r\n")
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.split(b"\r\n")[0].decode())
+' "$VIP4" "$PORT")
+	expect_contains "$out" "400" "malformed request status"
+	# A head over the limit gets 431.
+	out=$(tb_client curl -sS --max-time 5 -o /dev/null -w '%{http_code}' \
+		-H "x-big: $(head -c 20000 /dev/zero | tr '\0' a)" "http://$VIP4:$PORT/")
+	expect_eq "$out" 431 "oversized head"
+}
+
+test_nonhttp_follows_default_route() {
+	local out before after
+	before=$(l7_stat v1 nonhttp)
+	# A TLS ClientHello-like start and then garbage: relayed at L4 to the
+	# default route (v1); our httpd answers 400 to it, which we read back.
+	out=$(tb_client python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40 + b"\r\n\r\n")
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    try:
+        b = s.recv(65536)
+    except OSError:
+        break
+    if not b:
+        break
+    data += b
+print("bytes", len(data))
+' "$VIP4" "$PORT")
+	expect_contains "$out" "bytes" "non-HTTP connection relayed"
+	for _ in $(seq 30); do
+		after=$(l7_stat v1 nonhttp)
+		[ "$after" -gt "$before" ] && break
+		sleep 0.1
+	done
+	expect_ge "$after" $((before + 1)) "non-HTTP connections counted on v1 in l7_stats"
+}
+
+test_l7_stats_count_requests() {
+	local r1 r2 ok2 out
+	r2=$(l7_stat v2 requests)
+	out=$(split_of 100 --header "$COOKIE")
+	expect_clean "$out" 100
+	for _ in $(seq 30); do
+		ok2=$(l7_stat v2 requests)
+		[ "$ok2" -ge $((r2 + 100)) ] && break
+		sleep 0.1
+	done
+	expect_eq "$ok2" $((r2 + 100)) "v2 requests in l7_stats"
+	r1=$(l7_stat v2 responses)
+	[ "$r1" -ge 100 ] || fail "v2 responses in l7_stats: $r1"
+}
+
+test_client_in_node_netns() {
+	local out
+	# A process in the node netns (where splitd runs) and in the cgroup.
+	out=$(tb_in_cgroup "$TB_NODE" "$B/splitclient" --connect $VIP4 --port $PORT -n 50 \
+		--header "$COOKIE")
+	expect_clean "$out" 50
+	expect_eq "$(vcount "$out" v2)" 50 "test-user from the node netns to v2"
+}
+
+test_rules_change_take_effect() {
+	local out
+	# 50/50 with the test-user rule in force: the cookie still wins.
+	ctl apply -f $SEED/route-rule-default-reviews-50.yaml >/dev/null
+
+	out=$(split_of 2000)
+	expect_clean "$out" 2000
+	within_sigma "$(vcount "$out" v2)" 2000 0.5 4 "v2 at 50% through the proxy"
+	out=$(split_of 200 --header "$COOKIE")
+	expect_eq "$(vcount "$out" v2)" 200 "test-user still to v2 at 50/50"
+	# The last request-matching rule goes: the proxy steps aside.
+	ctl delete -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+	wait_listen 4 absent || fail "l7_listen entry kept after the rule was deleted"
+	out=$(split_of 2000 --header "$COOKIE")
+	expect_clean "$out" 2000
+	within_sigma "$(vcount "$out" v2)" 2000 0.5 4 "cookie ignored without the rule"
+	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+	wait_listen 4 present || fail "no l7_listen entry after re-applying the rule"
+}
+
+test_splitd_gone_falls_back_to_l4() {
+	local out
+	# SIGTERM: splitd withdraws its listeners; connections split at L4.
+	stop_splitd TERM
+	[ -z "$(listen_port 4)" ] || fail "l7_listen entry left after SIGTERM"
+	out=$(split_of 400 --header "$COOKIE")
+	expect_clean "$out" 400
+	within_sigma "$(vcount "$out" v2)" 400 0.5 4 "split at L4 while splitd is stopped"
+	start_splitd || fail "splitd restart"
+	wait_listen 4 present || fail "no l7_listen entry after restart"
+	out=$(split_of 100 --header "$COOKIE")
+	expect_eq "$(vcount "$out" v2)" 100 "test-user to v2 after restart"
+	# SIGKILL: the entry stays but its heartbeat goes stale in 3 s.
+	stop_splitd KILL
+	[ -n "$(listen_port 4)" ] || fail "l7_listen entry should outlive a SIGKILL"
+	sleep 3.5
+	out=$(split_of 400 --header "$COOKIE")
+	expect_clean "$out" 400
+	within_sigma "$(vcount "$out" v2)" 400 0.5 4 "split at L4 after splitd was killed"
+	start_splitd || fail "splitd restart after SIGKILL"
+	out=$(split_of 100 --header "$COOKIE")
+	expect_eq "$(vcount "$out" v2)" 100 "test-user to v2 after restart"
+}
+
+run_tests test_plain_service_not_proxied test_cookie_to_v2 \
+	test_keepalive_routes_each_request test_bodies_pipelining_expect \
+	test_peer_is_vip_and_bad_requests test_nonhttp_follows_default_route \
+	test_l7_stats_count_requests test_client_in_node_netns \
+	test_rules_change_take_effect test_splitd_gone_falls_back_to_l4

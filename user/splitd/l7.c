@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * l7.c - splitd's L7 proxy runtime: one listener per VIP:port of every
+ * service with request-matching rules, its routing kept in step with the
+ * pinned state, its place published in `l7_listen` and its counters in
+ * `l7_stats`. See l7.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "apply.h"
+#include "l7.h"
+#include "log.h"
+
+#define L7_MAX_VERS 64		/* counters read per listener and flush */
+
+/* What the proxy counted for one version, at the last flush. */
+struct l7_seen {
+	char version[SPLIT_NAME_LEN];
+	struct split_l7_stats s;
+};
+
+/* One VIP:port. Never freed while the proxy runs: its address is the
+ * proxy's service key, which connections still in flight may hold. */
+struct l7_rec {
+	struct l7_rec *next;
+	struct split_svc_key key;
+	__u32 svc_id;
+	int port;		/* listening port (host order), 0: not listening */
+	int active;		/* wanted by the state in force */
+	struct split_addr addr;
+	struct l7_seen seen[L7_MAX_VERS];
+	size_t nseen;
+	/* version name -> version id (weights map), from the last sync */
+	struct { char name[SPLIT_NAME_LEN]; __u32 id; } vers[L7_MAX_VERS];
+	size_t nvers;
+};
+
+struct l7_rt {
+	struct l7_rt_opts o;
+	struct l7_proxy *proxy;
+	pthread_t thread;
+	struct l7_rec *recs;
+	__u64 gen;
+	int synced;
+	int listen_fd;		/* l7_listen map */
+	int stats_fd;		/* l7_stats map */
+};
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static void *proxy_main(void *arg)
+{
+	struct l7_rt *rt = arg;
+
+	if (l7_proxy_run(rt->proxy))
+		pr_warn("L7 proxy: stopped on an error\n");
+	return NULL;
+}
+
+struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
+{
+	struct l7_rt *rt = calloc(1, sizeof(*rt));
+	sigset_t all, old;
+
+	if (!rt)
+		return NULL;
+	rt->o = *o;
+	rt->listen_fd = rt->stats_fd = -1;
+	rt->proxy = l7_proxy_new(&o->proxy);
+	if (!rt->proxy) {
+		pr_warn("L7 proxy: %s\n", strerror(errno));
+		free(rt);
+		return NULL;
+	}
+	/* The proxy's threads must not take splitd's signals. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&rt->thread, NULL, proxy_main, rt)) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pr_warn("L7 proxy: cannot start its thread\n");
+		l7_proxy_free(rt->proxy);
+		free(rt);
+		return NULL;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rt;
+}
+
+static int open_maps(struct l7_rt *rt, struct split_state *st)
+{
+	char path[PATH_MAX + 64];
+
+	if (rt->listen_fd < 0) {
+		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_LISTEN);
+		rt->listen_fd = bpf_obj_get(path);
+	}
+	if (rt->stats_fd < 0) {
+		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_STATS);
+		rt->stats_fd = bpf_obj_get(path);
+	}
+	if (rt->listen_fd < 0) {
+		pr_warn("L7 proxy: no %s map under %s (an older datapath? run splitd --unload)\n",
+			SPLIT_MAP_L7_LISTEN, st->pin_dir);
+		return -1;
+	}
+	return 0;
+}
+
+static struct l7_rec *rec_find(struct l7_rt *rt, const struct split_svc_key *k)
+{
+	for (struct l7_rec *r = rt->recs; r; r = r->next)
+		if (!memcmp(&r->key, k, sizeof(*k)))
+			return r;
+	return NULL;
+}
+
+static const struct split_addr *listen_addr(const struct l7_rt *rt, int family)
+{
+	for (int i = 0; i < rt->o.naddrs; i++)
+		if (rt->o.addrs[i].family == family)
+			return &rt->o.addrs[i];
+	return NULL;
+}
+
+static void key_str(const struct split_svc_key *k, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(k->family == 6 ? AF_INET6 : AF_INET, k->addr, a, sizeof(a));
+	snprintf(buf, len, k->family == 6 ? "[%s]:%u" : "%s:%u", a, ntohs(k->port));
+}
+
+static void addr_to_be32(__be32 out[4], const struct split_addr *a)
+{
+	memset(out, 0, 16);
+	memcpy(out, a->bytes, a->family == 6 ? 16 : 4);
+}
+
+/* Publish (or refresh the heartbeat of) a listening record. */
+static int publish(struct l7_rt *rt, const struct l7_rec *r)
+{
+	struct split_l7_listen_val v = { 0 };
+
+	addr_to_be32(v.addr, &r->addr);
+	v.port = htons((uint16_t)r->port);
+	v.family = r->addr.family;
+	v.svc_id = r->svc_id;
+	v.heartbeat_ns = mono_ns();
+	return bpf_map_update_elem(rt->listen_fd, &r->key, &v, BPF_ANY);
+}
+
+/* Delete l7_listen entries that are not our listening records. */
+static void prune_listen(struct l7_rt *rt, int all)
+{
+	struct split_svc_key k, next, *prev = NULL;
+	struct split_svc_key *del = NULL;
+	size_t n = 0, cap = 0;
+
+	while (!bpf_map_get_next_key(rt->listen_fd, prev, &next)) {
+		struct l7_rec *r = rec_find(rt, &next);
+
+		k = next;
+		prev = &k;
+		if (!all && r && r->active && r->port)
+			continue;
+		if (n == cap) {
+			struct split_svc_key *t = realloc(del, (cap = cap ? cap * 2 : 16) * sizeof(*t));
+
+			if (!t)
+				break;
+			del = t;
+		}
+		del[n++] = next;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(rt->listen_fd, &del[i]);
+	free(del);
+}
+
+/* The port an earlier splitd used for this VIP:port, to keep it. */
+static uint16_t old_port(struct l7_rt *rt, const struct split_svc_key *k,
+			 const struct split_addr *a)
+{
+	struct split_l7_listen_val v;
+	__be32 want[4];
+
+	if (bpf_map_lookup_elem(rt->listen_fd, k, &v))
+		return 0;
+	addr_to_be32(want, a);
+	if (v.family != a->family || memcmp(v.addr, want, sizeof(want)))
+		return 0;
+	return ntohs(v.port);
+}
+
+/* Version name -> id for service svc_id, from the weights map. */
+static void load_versions(struct split_state *st, struct l7_rec *r)
+{
+	struct split_weight_key k, next, *prev = NULL;
+	struct split_weight_val v;
+
+	r->nvers = 0;
+	while (!bpf_map_get_next_key(st->weights_fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (next.svc_id != r->svc_id || r->nvers >= L7_MAX_VERS ||
+		    bpf_map_lookup_elem(st->weights_fd, &next, &v))
+			continue;
+		snprintf(r->vers[r->nvers].name, SPLIT_NAME_LEN, "%s", v.version);
+		r->vers[r->nvers++].id = next.version_id;
+	}
+}
+
+/* Route one VIP:port: its endpoints (same family as the VIP if it has
+ * any, else all) with the port's target port, the rules and the
+ * default weights. */
+static int route(struct l7_rt *rt, struct l7_rec *r, const struct split_service *s,
+		 const struct split_port *p, const struct split_rules *rules)
+{
+	struct l7_upstream *eps = calloc(s->neps + 1, sizeof(*eps));
+	const char **vers = calloc(s->nversions + 1, sizeof(*vers));
+	uint32_t *w = calloc(s->nversions + 1, sizeof(*w));
+	struct l7_service svc = { 0 };
+	size_t n = 0;
+	int ret = -1;
+
+	if (!eps || !vers || !w)
+		goto out;
+	for (int pass = 0; pass < 2 && !n; pass++)
+		for (size_t i = 0; i < s->neps; i++) {
+			if (!pass && s->eps[i].addr.family != r->key.family)
+				continue;
+			eps[n].addr = s->eps[i].addr;
+			eps[n].port = p->target_port;
+			snprintf(eps[n].version, sizeof(eps[n].version), "%s", s->eps[i].version);
+			n++;
+		}
+	for (size_t i = 0; i < s->nversions; i++) {
+		vers[i] = s->versions[i].name;
+		w[i] = s->versions[i].weight;
+	}
+	svc.rules = split_rules_find(rules, s->ns, s->name);
+	svc.eps = eps;
+	svc.neps = n;
+	svc.versions = vers;
+	svc.default_weights = s->routed ? w : NULL;
+	svc.nversions = s->nversions;
+	ret = l7_proxy_set_service(rt->proxy, r, &svc);
+out:
+	free(eps);
+	free(vers);
+	free(w);
+	return ret;
+}
+
+static int sync_one(struct l7_rt *rt, struct split_state *st, const struct split_service *s,
+		    const struct split_addr *vip, const struct split_port *p,
+		    const struct split_rules *rules)
+{
+	const struct split_addr *la = listen_addr(rt, vip->family);
+	struct split_svc_key k = { 0 };
+	struct split_svc_val sv;
+	struct l7_rec *r;
+	char what[80];
+
+	memcpy(k.addr, vip->bytes, vip->family == 6 ? 16 : 4);
+	k.port = htons(p->port);
+	k.proto = IPPROTO_TCP;
+	k.family = vip->family;
+	key_str(&k, what, sizeof(what));
+	if (!la) {
+		pr_warn("L7 proxy: %s/%s %s: no --l7-addr of IPv%d; it splits at L4\n",
+			s->ns, s->name, what, vip->family);
+		return 0;
+	}
+	if (bpf_map_lookup_elem(st->svc_fd, &k, &sv))
+		return 0;	/* not in the datapath (yet) */
+	r = rec_find(rt, &k);
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -1;
+		r->key = k;
+		r->next = rt->recs;
+		rt->recs = r;
+	}
+	r->svc_id = sv.svc_id;
+	r->active = 1;
+	load_versions(st, r);
+	if (route(rt, r, s, p, rules)) {
+		pr_warn("L7 proxy: routing %s/%s %s: %s\n", s->ns, s->name, what, strerror(errno));
+		r->active = 0;
+		return -1;
+	}
+	if (!r->port) {
+		uint16_t want = old_port(rt, &k, la);
+		int port = want ? l7_proxy_listen(rt->proxy, la, want, r) : -1;
+
+		if (port < 0)
+			port = l7_proxy_listen(rt->proxy, la, 0, r);
+		if (port < 0) {
+			pr_warn("L7 proxy: listening for %s/%s %s: %s\n", s->ns, s->name, what,
+				strerror(errno));
+			r->active = 0;
+			return -1;
+		}
+		r->port = port;
+		r->addr = *la;
+		pr_info("L7 proxy: %s/%s %s -> listening on port %d\n", s->ns, s->name, what,
+			port);
+	}
+	if (publish(rt, r)) {
+		pr_warn("L7 proxy: writing %s: %s\n", SPLIT_MAP_L7_LISTEN, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Could there be anything to do: an L7 route in force (every service with
+ * request rules has its routes in l7_routes), or a listener of ours? */
+static int any_l7(struct l7_rt *rt, struct split_state *st)
+{
+	struct split_l7_route_key k;
+	char path[PATH_MAX + 64];
+	int fd, ret;
+
+	for (struct l7_rec *r = rt->recs; r; r = r->next)
+		if (r->port)
+			return 1;
+	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_ROUTES);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 1;	/* cannot tell: look */
+	ret = !bpf_map_get_next_key(fd, NULL, &k);
+	close(fd);
+	return ret;
+}
+
+int l7_rt_sync(struct l7_rt *rt, struct split_state *st, int force)
+{
+	struct split_config cfg = { 0 };
+	struct split_objs objs = { 0 };
+	struct split_rules rules = { 0 };
+	struct split_err err;
+	int ret = 0;
+	__u64 gen;
+
+	if (!rt || open_maps(rt, st))
+		return -1;
+	gen = split_state_generation(st, SPLIT_GEN_COMMITTED);
+	if (!force && rt->synced && gen == rt->gen)
+		return 0;
+	if (!any_l7(rt, st)) {
+		/* The common case: no service has request rules, and we
+		 * listen for none. Nothing to read. */
+		if (force)
+			prune_listen(rt, 0);	/* left by a killed splitd */
+		rt->gen = gen;
+		rt->synced = 1;
+		split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, mono_ns());
+		split_state_set_generation(st, SPLIT_GEN_L7_APPLIED, gen);
+		return 0;
+	}
+	if (split_state_lock(st, &err))
+		goto fail;
+	gen = split_state_generation(st, SPLIT_GEN_COMMITTED);
+	if (split_state_read(st, &cfg, &err) || split_objs_read(st, &objs, &err) ||
+	    split_objs_rules(&objs, &rules, &err)) {
+		split_state_unlock(st);
+		goto fail;
+	}
+	for (struct l7_rec *r = rt->recs; r; r = r->next)
+		r->active = 0;
+	for (size_t i = 0; i < cfg.nsvcs; i++) {
+		const struct split_service *s = &cfg.svcs[i];
+
+		if (!s->l7)
+			continue;
+		for (size_t a = 0; a < s->nvips; a++)
+			for (size_t k = 0; k < s->nports; k++)
+				if (s->ports[k].proto == IPPROTO_TCP &&
+				    sync_one(rt, st, s, &s->vips[a], &s->ports[k], &rules))
+					ret = -1;
+	}
+	/* Services that lost their last request-matching rule: new
+	 * connections go straight to backends; the proxy's connections
+	 * finish what they do with the old routing. */
+	prune_listen(rt, 0);
+	for (struct l7_rec *r = rt->recs; r; r = r->next) {
+		char what[80];
+
+		if (r->active || !r->port)
+			continue;
+		key_str(&r->key, what, sizeof(what));
+		l7_proxy_unlisten(rt->proxy, r);
+		pr_info("L7 proxy: %s has no request-matching rule now: not listening on port %d\n",
+			what, r->port);
+		r->port = 0;
+	}
+	split_state_unlock(st);
+	rt->gen = gen;
+	rt->synced = 1;
+	/* splitctl waits for this (what failed above is logged). */
+	split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, mono_ns());
+	split_state_set_generation(st, SPLIT_GEN_L7_APPLIED, gen);
+	goto out;
+fail:
+	pr_warn("L7 proxy: reading the state: %s\n", err.msg);
+	ret = -1;
+out:
+	split_rules_free(&rules);
+	split_objs_free(&objs);
+	split_config_free(&cfg);
+	return ret;
+}
+
+static __u32 version_id(const struct l7_rec *r, const char *name)
+{
+	if (!*name)
+		return 0;
+	for (size_t i = 0; i < r->nvers; i++)
+		if (!strcmp(r->vers[i].name, name))
+			return r->vers[i].id;
+	return (__u32)-1;	/* a version that left: not counted */
+}
+
+/* Add what each listener counted since the last flush to l7_stats. */
+static void flush_stats(struct l7_rt *rt)
+{
+	struct l7_version_stats cur[L7_MAX_VERS];
+
+	if (rt->stats_fd < 0)
+		return;
+	for (struct l7_rec *r = rt->recs; r; r = r->next) {
+		int n = l7_proxy_service_stats(rt->proxy, r, cur, L7_MAX_VERS);
+
+		for (int i = 0; i < n && i < L7_MAX_VERS; i++) {
+			struct split_l7_stats d = { 0 }, v = { 0 };
+			struct l7_seen *seen = NULL;
+			struct split_weight_key k;
+
+			for (size_t j = 0; j < r->nseen; j++)
+				if (!strcmp(r->seen[j].version, cur[i].version))
+					seen = &r->seen[j];
+			if (!seen) {
+				if (r->nseen >= L7_MAX_VERS)
+					continue;
+				seen = &r->seen[r->nseen++];
+				memcpy(seen->version, cur[i].version, sizeof(seen->version));
+				seen->version[sizeof(seen->version) - 1] = 0;
+			}
+			d.requests = cur[i].requests - seen->s.requests;
+			for (int c = 0; c < 5; c++)
+				d.responses[c] = cur[i].responses[c] - seen->s.responses[c];
+			d.nonhttp = cur[i].nonhttp - seen->s.nonhttp;
+			d.latency_us_sum = cur[i].latency_us_sum - seen->s.latency_us_sum;
+			if (!d.requests && !d.nonhttp && !d.latency_us_sum &&
+			    !d.responses[0] && !d.responses[1] && !d.responses[2] &&
+			    !d.responses[3] && !d.responses[4])
+				continue;
+			k.svc_id = r->svc_id;
+			k.version_id = version_id(r, cur[i].version);
+			if (k.version_id == (__u32)-1)
+				continue;
+			bpf_map_lookup_elem(rt->stats_fd, &k, &v);
+			v.requests += d.requests;
+			for (int c = 0; c < 5; c++)
+				v.responses[c] += d.responses[c];
+			v.nonhttp += d.nonhttp;
+			v.latency_us_sum += d.latency_us_sum;
+			if (bpf_map_update_elem(rt->stats_fd, &k, &v, BPF_ANY))
+				continue;	/* full: try again next time */
+			seen->s.requests = cur[i].requests;
+			memcpy(seen->s.responses, cur[i].responses, sizeof(seen->s.responses));
+			seen->s.nonhttp = cur[i].nonhttp;
+			seen->s.latency_us_sum = cur[i].latency_us_sum;
+		}
+	}
+}
+
+void l7_rt_tick(struct l7_rt *rt, struct split_state *st)
+{
+	if (!rt || open_maps(rt, st))
+		return;
+	for (struct l7_rec *r = rt->recs; r; r = r->next)
+		if (r->active && r->port)
+			publish(rt, r);
+	split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, mono_ns());
+	flush_stats(rt);
+}
+
+void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
+{
+	if (!rt)
+		return;
+	if (rt->listen_fd >= 0 || !open_maps(rt, st))
+		prune_listen(rt, 1);
+	split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, 0);
+	flush_stats(rt);
+	l7_proxy_stop(rt->proxy);
+	pthread_join(rt->thread, NULL);
+	l7_proxy_free(rt->proxy);
+	while (rt->recs) {
+		struct l7_rec *r = rt->recs;
+
+		rt->recs = r->next;
+		free(r);
+	}
+	if (rt->listen_fd >= 0)
+		close(rt->listen_fd);
+	if (rt->stats_fd >= 0)
+		close(rt->stats_fd);
+	free(rt);
+}
