@@ -20,8 +20,9 @@ VIP=10.96.0.10 PORT=9080
 
 WORK=$(mktemp -d /tmp/split-demo.XXXXXX)
 cleanup() {
-	[ -f "$WORK/splitd.pid" ] && kill "$(cat "$WORK/splitd.pid")" 2>/dev/null && sleep 0.2
-	[ -n "${TB_PIN:-}" ] && "$B/splitd" -q --unload -p "$TB_PIN" 2>/dev/null
+	[ -f "$WORK/splitd.pid" ] && kill "$(cat "$WORK/splitd.pid")" 2>/dev/null && sleep 0.3
+	[ -n "${TB_PIN:-}" ] && [ -n "${TB_NODE:-}" ] &&
+		nsenter --net="/run/netns/$TB_NODE" "$B/splitd" -q --unload -p "$TB_PIN" 2>/dev/null
 	tb_down
 	rm -rf "$WORK"
 }
@@ -44,9 +45,12 @@ deploy() { # services file -> what splitd watches (atomic rename)
 	echo "demo: splitd did not apply $1:" >&2; tail -n 5 "$WORK/splitd.log" >&2; exit 1
 }
 
-observe() { # N real HTTP requests (one connection each) from the client netns
-	local out
-	out=$(tb_client "$B/splitclient" --connect $VIP --port $PORT -n "$N" --parallel 2)
+observe() { # [HEADER]: N real HTTP requests (one connection each) from the client netns
+	local out hdr=()
+	[ $# -gt 0 ] && hdr=(--header "$1")
+	out=$(tb_client "$B/splitclient" --connect $VIP --port $PORT -n "$N" --parallel 2 "${hdr[@]}")
+	[ $# -gt 0 ] && printf '  %d requests with "%s":\n' "$N" "$1" ||
+		printf '  %d requests:\n' "$N"
 	splitctl show --json reviews | awk -v out="$out" -v n="$N" '
 	BEGIN { split(out, lines, "\n")
 		for (i in lines) { split(lines[i], f, " ")
@@ -56,9 +60,9 @@ observe() { # N real HTTP requests (one connection each) from the client netns
 	  while (match(s, /"name":"[^"]*","weight":[0-9]+/)) {
 		m = substr(s, RSTART, RLENGTH); s = substr(s, RSTART + RLENGTH)
 		split(m, kv, /[":,]+/); v[++nv] = kv[3]; w[nv] = kv[5]; tot += kv[5] } }
-	END { printf "  %-8s %12s %14s\n", "version", "configured", "observed"
+	END { printf "  %-8s %20s %14s\n", "version", "default route weight", "observed"
 	      for (i = 1; i <= nv; i++)
-		printf "  %-8s %11.1f%% %8d/%-5d (%5.1f%%)\n", v[i], tot ? 100 * w[i] / tot : 0,
+		printf "  %-8s %19.1f%% %8d/%-5d (%5.1f%%)\n", v[i], tot ? 100 * w[i] / tot : 0,
 		       obs[v[i]], n, 100 * obs[v[i]] / n
 	      if (fail) printf "  failed requests: %d\n", fail }'
 }
@@ -71,41 +75,67 @@ dump() {
 echo "Building the testbed (client netns, node, reviews v1/v2/v3 backends)..."
 tb_up || exit 1
 cp scripts/demo/services-v1.yaml "$WORK/services.yaml"
-"$B/splitd" -c "$WORK/services.yaml" -g "$TB_CGROUP" -p "$TB_PIN" >"$WORK/splitd.log" 2>&1 &
+# splitd runs in the node netns; its L7 proxy listens on the node's address
+# on the clients' link (the test-user rule needs it).
+nsenter --net="/run/netns/$TB_NODE" "$B/splitd" -c "$WORK/services.yaml" -g "$TB_CGROUP" \
+	-p "$TB_PIN" --metrics 127.0.0.1:0 --l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" \
+	>"$WORK/splitd.log" 2>&1 &
 echo $! >"$WORK/splitd.pid"
 for _ in $(seq 50); do grep -q watching "$WORK/splitd.log" && break; sleep 0.1; done
 grep -q watching "$WORK/splitd.log" || { cat "$WORK/splitd.log"; exit 1; }
 sed 's/^/  /' "$WORK/splitd.log"
+SEED=tests/data/seed
+COOKIE='cookie: user=test-user'
 
-bold "Step 1: only reviews v1 runs; the default rule sends 100% to v1"
-run splitctl set reviews v1=100
+bold "Step 1: only reviews v1 runs; the seed's default rule sends 100% to v1"
+run cat $SEED/route-rule-default-reviews.yaml
+run splitctl apply -f $SEED/route-rule-default-reviews.yaml
 observe
 dump
 
-bold "Step 2: deploy v2 beside v1; it gets nothing (versions not named weigh 0)"
+bold "Step 2: deploy v2 beside v1; the default rule still sends it nothing"
 deploy services-v1-v2.yaml 2
 run splitctl show reviews
 observe
 
-bold "Step 3: test-user cookie to v2: needs the L7 proxy (its own issue), skipped here"
-
-bold "Step 4: canary: v1=50 v2=50 for new connections, at once"
-run splitctl set reviews v1=50 v2=50
+bold "Step 3: the seed's test-user rule: the cookie goes to v2, per request"
+run cat $SEED/route-rule-test-reviews-v2.yaml
+run splitctl apply -f $SEED/route-rule-test-reviews-v2.yaml
+observe "$COOKIE"
 observe
+printf '  reviews has a request rule now: the connect hooks send its connections to\n'
+printf '  splitd'"'"'s L7 proxy (l7_listen), which reads the compiled rule (l7_routes, l7_conds):\n'
+printf '  $ bpftool map dump pinned %s/l7_listen\n' "$TB_PIN"
+bpftool map dump pinned "$TB_PIN/l7_listen" | sed 's/^/    /'
+printf '  $ bpftool -j map dump pinned %s/l7_routes | jq ...   (used destinations only)\n' "$TB_PIN"
+bpftool -j map dump pinned "$TB_PIN/l7_routes" | jq -c '.[].formatted |
+	{svc_id: .key.svc_id, route: .key.route, name: .value.name, nmatches: .value.nmatches,
+	 dests: [.value.dests[:.value.ndests][] | {version, weight}]}' | sort | sed 's/^/    /'
+printf '  $ bpftool map dump pinned %s/l7_conds | grep -E '"'"'"name"|"value"'"'"'\n' "$TB_PIN"
+bpftool map dump pinned "$TB_PIN/l7_conds" | grep -E '"name"|"value"' | sed 's/^/    /'
+
+bold "Step 4: canary: the default rule at v1 50 / v2 50 (istioctl replace), test-user rule kept"
+run splitctl apply -f $SEED/route-rule-default-reviews-50.yaml
+observe
+observe "$COOKIE"
 dump
 
 bold "Step 5: all traffic to v2"
-run splitctl set reviews v2=100
+run splitctl apply -f $SEED/route-rule-default-reviews-v2.yaml
 observe
 
-bold "Rollback: a problem shows up, back to v1"
-run splitctl set reviews v1=100
+bold "Rollback: a problem shows up, back to v1 (the test user stays on v2)"
+run splitctl apply -f $SEED/route-rule-default-reviews.yaml
 observe
+observe "$COOKIE"
 
-bold "Step 6: v2 is fine after all: v2=100, then v1 is deleted"
-run splitctl set reviews v2=100
+bold "Step 6: v2 is fine after all: v2=100, v1 is deleted, the test rule removed"
+run splitctl apply -f $SEED/route-rule-default-reviews-v2.yaml
 deploy services-v2.yaml 3
+run splitctl delete -f $SEED/route-rule-test-reviews-v2.yaml
 run splitctl show reviews
 observe
+observe "$COOKIE"
 dump
+run splitctl stats reviews
 bold "Done. The testbed and the pinned maps are removed on exit."
