@@ -283,9 +283,109 @@ test_stats_observed_split() {
 		fail "no connections counted in the window: $out"
 }
 
+# le VALUE BYTES: VALUE as little-endian hex bytes for bpftool map update.
+le() {
+	local i out=""
+	for ((i = 0; i < $2; i++)); do out+=" $(printf '0x%02x' $((($1 >> (8 * i)) & 255)))"; done
+	echo "$out"
+}
+
+# l7_put SVC_ID VERSION_ID REQUESTS R1XX R2XX R3XX R4XX R5XX NONHTTP LATENCY_US_SUM:
+# one struct split_l7_stats into the pinned l7_stats map (what splitd's
+# proxy writes about once a second).
+l7_put() {
+	local key val="" v
+	key="$(le "$1" 4)$(le "$2" 4)"
+	for v in "${@:3}"; do val+=$(le "$v" 8); done
+	# shellcheck disable=SC2086
+	bpftool map update pinned "$TB_PIN/l7_stats" key $key value $val
+}
+
+# weight_key SERVICE VERSION: "SVC_ID VERSION_ID" from the weights map.
+weight_key() {
+	bpftool -j map dump pinned "$TB_PIN/weights" | jq -r --arg s "$1" --arg v "$2" \
+		'.[] | (.formatted // .) | select(.value.service == $s and .value.version == $v) |
+		 "\(.key.svc_id) \(.key.version_id)"'
+}
+
+test_stats_l7() {
+	# The L7 proxy's counters (l7_stats), written here with bpftool, as
+	# splitctl stats (table, JSON, --watch) and /metrics show them. A
+	# service without l7_stats entries keeps the plain table.
+	local out js port svc v1 v2 k row
+	[ -e "$TB_PIN/l7_stats" ] || skip "no pinned l7_stats map"
+	ctl set reviews v1=50 v2=50 >/dev/null
+	read -r svc v1 <<<"$(weight_key reviews v1)"
+	read -r _ v2 <<<"$(weight_key reviews v2)"
+	if [ -z "$svc" ] || [ -z "$v1" ] || [ -z "$v2" ]; then
+		fail "reviews v1/v2 not in the weights map"
+	fi
+	out=$(ctl stats reviews)
+	case "$out" in *"L7 PROXY"*) fail "L7 block for a service without L7 counters: $out" ;; esac
+	expect_eq "$(ctl stats --json reviews | jq '[.[] | select(has("requests"))] | length')" 0 \
+		"JSON rows with L7 fields before any L7 counter"
+
+	l7_put "$svc" "$v1" 90 0 88 1 0 1 2 180000
+	l7_put "$svc" "$v2" 10 0 10 0 0 0 0 50000
+	l7_put "$svc" 0 0 0 0 0 3 0 0 0
+	js=$(ctl stats --json reviews)
+	jrow() { jq -c --arg k "$1" --arg v "$2" '[.[] | select(.kind == $k and .version == $v)][0]' <<<"$js"; }
+	k=$(jrow version v1)
+	expect_eq "$(jq -r '[.requests, .responses_1xx, .responses_2xx, .responses_3xx, .responses_4xx,
+		.responses_5xx, .nonhttp, .latency_us_sum, .latency_ms_mean] | join(" ")' <<<"$k")" \
+		"90 0 88 1 0 1 2 180000 2" "JSON L7 fields of v1"
+	expect_eq "$(jrow version v2 | jq -r '"\(.requests) \(.responses_2xx) \(.latency_ms_mean)"')" \
+		"10 10 5" "JSON L7 fields of v2"
+	expect_eq "$(jrow proxy "" | jq -r '"\(.service) \(.requests) \(.responses_4xx)"')" \
+		"reviews 0 3" "JSON row of the proxy's own answers"
+	expect_eq "$(jrow endpoint v1 | jq 'has("requests")')" false "no L7 fields on endpoint rows"
+
+	out=$(ctl stats reviews)
+	expect_contains "$out" "L7 PROXY" "L7 block header"
+	row=$(awk '/L7 PROXY/ { l7 = 1; next } l7 && $1 == "v1"' <<<"$out")
+	expect_eq "$(awk '{ print $2, $3, $5, $6, $8, $9, $10, $11, $12, $13 }' <<<"$row")" \
+		"50 50.00% 90 90.00% 88 1 0 1 2 2.000" "L7 row of v1: $row"
+	row=$(awk '/L7 PROXY/ { l7 = 1; next } l7 && $1 == "(proxy)"' <<<"$out")
+	expect_eq "$(awk '{ print $3, $7 }' <<<"$row")" "0 3" "(proxy) row: $row"
+
+	# --watch: 30 more requests to v1 in the middle of a 3 s window, none
+	# to v2.
+	ctl stats --watch 3 --count 1 reviews >"$WORK/l7watch.out" &
+	sleep 1.5
+	l7_put "$svc" "$v1" 120 0 118 1 0 1 2 240000
+	wait $!
+	out=$(cat "$WORK/l7watch.out")
+	row=$(awk '/L7 PROXY/ { l7 = 1; next } l7 && $1 == "v1"' <<<"$out")
+	expect_eq "$(awk '{ print $5, $6, $7, $8, $13 }' <<<"$row")" "30 100.00% 10.0 30 2.000" \
+		"L7 row of v1 over a --watch window: $row"
+
+	port=$(sed -n 's/.*metrics: GET \/metrics on .* (port \([0-9]*\)).*/\1/p' "$WORK/splitd.log" | tail -n 1)
+	[ -n "$port" ] || fail "no metrics port in the splitd log"
+	out=$(curl -sS --max-time 5 "http://127.0.0.1:$port/metrics") || fail "GET /metrics"
+	local l='{service="reviews",namespace="default",version='
+	expect_contains "$out" "split_l7_requests_total${l}\"v1\"} 120" "requests of v1"
+	expect_contains "$out" "split_l7_responses_total${l}\"v1\",code=\"2xx\"} 118" "2xx of v1"
+	expect_contains "$out" "split_l7_responses_total${l}\"\",code=\"4xx\"} 3" "the proxy's own 4xx"
+	expect_contains "$out" "split_l7_nonhttp_connections_total${l}\"v1\"} 2" "non-HTTP of v1"
+	expect_contains "$out" "split_l7_request_duration_seconds_sum${l}\"v2\"} 0.050000" "latency sum of v2"
+	expect_contains "$out" "split_l7_request_duration_seconds_count${l}\"v2\"} 10" "latency count of v2"
+	if command -v promtool >/dev/null; then
+		promtool check metrics <<<"$out" || fail "promtool check metrics"
+	fi
+	# Back to a plain service for whatever runs next.
+	for k in "$v1" "$v2" 0; do
+		# shellcheck disable=SC2046
+		bpftool map delete pinned "$TB_PIN/l7_stats" key $(le "$svc" 4) $(le "$k" 4)
+	done
+	out=$(ctl stats reviews)
+	case "$out" in *"L7 PROXY"*) fail "L7 block after the entries were deleted" ;; esac
+	true
+}
+
 run_tests test_default_equal_per_endpoint test_split_50_50_10000 test_all_to_one_version \
 	test_small_canary test_ipv6 test_udp test_udp_socket_is_sticky \
 	test_weights_change_under_load test_established_survives_changes \
 	test_bad_input_changes_nothing test_services_file_reload \
 	test_splitd_sigkill_keeps_datapath test_splitd_restart_keeps_state_no_gap \
-	test_pinned_maps_readable test_metrics_endpoint test_stats_observed_split
+	test_pinned_maps_readable test_metrics_endpoint test_stats_observed_split \
+	test_stats_l7

@@ -3,8 +3,11 @@
  * test_metrics.c - the Prometheus exposition (metrics.c) of hand-made
  * counters: exact lines, escaping, HELP and TYPE for every family, and
  * `promtool check metrics` when promtool is installed (Debian package
- * prometheus; skipped without). Then the HTTP responder (metrics_http.c)
- * over loopback: answers, errors, timeouts, hostile input.
+ * prometheus; skipped without). split_stats_read() (stats.c) on real maps
+ * pinned in a scratch directory of the BPF filesystem, the L7 proxy's
+ * l7_stats among them (root only; skipped without). Then the HTTP
+ * responder (metrics_http.c) over loopback: answers, errors, timeouts,
+ * hostile input.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "metrics.h"
 #include "metrics_http.h"
@@ -36,7 +41,17 @@ static void row(struct split_stat_row *r, const char *svc, const char *ns,
 		abort();
 }
 
-static struct split_stat_row g_versions[3], g_backends[3];
+static struct split_stat_row g_versions[3], g_backends[3], g_proxy[1];
+
+/* reviews has L7 proxy traffic: v1 its counters, v2 none yet (zeros),
+ * and the proxy's own answers; x is a plain service (no L7 series). */
+static const struct split_l7_stats l7_v1 = {
+	.requests = 1000, .responses = { 1, 950, 20, 10, 19 }, .nonhttp = 3,
+	.latency_us_sum = 2500000,
+};
+static const struct split_l7_stats l7_own = {
+	.requests = 2, .responses = { 0, 0, 0, 12, 0 }, .nonhttp = 0, .latency_us_sum = 7,
+};
 
 static void make_stats(struct split_stats *st)
 {
@@ -60,8 +75,16 @@ static void make_stats(struct split_stats *st)
 	g_backends[1].s.connections = 100;	/* UDP only: no RTT sample */
 	row(&g_backends[2], "x", "ns", "a\\b\"c\nd", 1, 10007, 10007, "fd00::2");
 
+	g_versions[0].l7_service = 1;
+	g_versions[0].l7 = l7_v1;
+	g_versions[1].l7_service = 1;
+	row(&g_proxy[0], "reviews", "default", "", 0, 0, 0, NULL);
+	g_proxy[0].l7_service = 1;
+	g_proxy[0].l7 = l7_own;
+
 	*st = (struct split_stats){ .versions = g_versions, .nversions = 3,
-				    .backends = g_backends, .nbackends = 3 };
+				    .backends = g_backends, .nbackends = 3,
+				    .proxy = g_proxy, .nproxy = 1 };
 }
 
 /* The rendering as a string (caller frees). */
@@ -150,6 +173,60 @@ TEST(exact_lines)
 	free(t);
 }
 
+#define L_OWN "{service=\"reviews\",namespace=\"default\",version=\"\""
+
+/* The L7 proxy's counters: every field, per version and for its own answers. */
+static void l7_lines(int *failed, const char *t)
+{
+	ASSERT_LINE(t, "split_l7_requests_total" L_R1 "} 1000");
+	ASSERT_LINE(t, "split_l7_requests_total" L_R2 "} 0");
+	ASSERT_LINE(t, "split_l7_requests_total" L_OWN "} 2");
+	ASSERT_LINE(t, "split_l7_responses_total" L_R1 ",code=\"1xx\"} 1");
+	ASSERT_LINE(t, "split_l7_responses_total" L_R1 ",code=\"2xx\"} 950");
+	ASSERT_LINE(t, "split_l7_responses_total" L_R1 ",code=\"3xx\"} 20");
+	ASSERT_LINE(t, "split_l7_responses_total" L_R1 ",code=\"4xx\"} 10");
+	ASSERT_LINE(t, "split_l7_responses_total" L_R1 ",code=\"5xx\"} 19");
+	ASSERT_LINE(t, "split_l7_responses_total" L_R2 ",code=\"2xx\"} 0");
+	ASSERT_LINE(t, "split_l7_responses_total" L_OWN ",code=\"4xx\"} 12");
+	ASSERT_LINE(t, "split_l7_responses_total" L_OWN ",code=\"2xx\"} 0");
+	ASSERT_LINE(t, "split_l7_nonhttp_connections_total" L_R1 "} 3");
+	ASSERT_LINE(t, "split_l7_nonhttp_connections_total" L_R2 "} 0");
+	ASSERT_LINE(t, "split_l7_request_duration_seconds_sum" L_R1 "} 2.500000");
+	ASSERT_LINE(t, "split_l7_request_duration_seconds_count" L_R1 "} 1000");
+	ASSERT_LINE(t, "split_l7_request_duration_seconds_sum" L_R2 "} 0.000000");
+	ASSERT_LINE(t, "split_l7_request_duration_seconds_count" L_R2 "} 0");
+	ASSERT_LINE(t, "split_l7_request_duration_seconds_sum" L_OWN "} 0.000007");
+	ASSERT_LINE(t, "split_l7_request_duration_seconds_count" L_OWN "} 2");
+}
+
+TEST(l7_lines)
+{
+	struct split_stats st;
+	char *t;
+
+	make_stats(&st);
+	t = render(&st);
+	ASSERT_TRUE(t != NULL);
+	l7_lines(failed, t);
+	if (*failed) {
+		free(t);
+		return;
+	}
+	/* A plain service (no L7 counters) gets no L7 series. */
+	if (strstr(t, "split_l7_requests_total{service=\"x\"") ||
+	    strstr(t, "split_l7_responses_total{service=\"x\""))
+		TEST_FAIL_("L7 series for a plain service");
+	/* Five status classes per version with L7 counters, and the proxy. */
+	{
+		int n = 0;
+
+		for (const char *p = t; (p = strstr(p, "\nsplit_l7_responses_total{")); p++)
+			n++;
+		ASSERT_EQ(n, 15);
+	}
+	free(t);
+}
+
 TEST(help_and_type_for_every_family)
 {
 	static const char *const fams[][2] = {
@@ -167,6 +244,10 @@ TEST(help_and_type_for_every_family)
 		{ "split_flows_total", "counter" },
 		{ "split_packets_total", "counter" },
 		{ "split_bytes_total", "counter" },
+		{ "split_l7_requests_total", "counter" },
+		{ "split_l7_responses_total", "counter" },
+		{ "split_l7_nonhttp_connections_total", "counter" },
+		{ "split_l7_request_duration_seconds", "summary" },
 	};
 	struct split_stats st, empty = { 0 };
 	char *t, *e, line[128];
@@ -245,6 +326,188 @@ TEST(promtool_check_metrics)
 	unlink(path);
 	ASSERT_TRUE(WIFEXITED(rc));
 	ASSERT_EQ(WEXITSTATUS(rc), 0);
+}
+
+/* ---- split_stats_read() on real pinned maps ------------------------------- */
+
+enum { M_WEIGHTS, M_SERVICES, M_BACKENDS, M_VER_STATS, M_BE_STATS, M_L7_STATS, M_NUM };
+
+static const struct {
+	const char *name;
+	enum bpf_map_type type;
+	unsigned int key, val;
+} g_maps[M_NUM] = {
+	{ SPLIT_MAP_WEIGHTS, BPF_MAP_TYPE_HASH, sizeof(struct split_weight_key),
+	  sizeof(struct split_weight_val) },
+	{ SPLIT_MAP_SERVICES, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct split_service_val) },
+	{ SPLIT_MAP_BACKENDS, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct split_backend_val) },
+	{ SPLIT_MAP_VER_STATS, BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct split_weight_key),
+	  sizeof(struct split_flow_stats) },
+	{ SPLIT_MAP_BE_STATS, BPF_MAP_TYPE_PERCPU_HASH, sizeof(__u32),
+	  sizeof(struct split_flow_stats) },
+	{ SPLIT_MAP_L7_STATS, BPF_MAP_TYPE_HASH, sizeof(struct split_weight_key),
+	  sizeof(struct split_l7_stats) },
+};
+
+static void unpin_all(const char *dir)
+{
+	char path[512];
+
+	for (int i = 0; i < M_NUM; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, g_maps[i].name);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+/* Create and pin map i under dir; its fd, or -1. */
+static int make_map(const char *dir, int i)
+{
+	char path[512];
+	int fd = bpf_map_create(g_maps[i].type, g_maps[i].name, g_maps[i].key, g_maps[i].val,
+				64, NULL);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, g_maps[i].name);
+	if (fd >= 0 && bpf_obj_pin(fd, path)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void put_service(int fd, __u32 id, const char *name)
+{
+	struct split_service_val v = { 0 };
+
+	snprintf(v.name, sizeof(v.name), "%s", name);
+	snprintf(v.ns, sizeof(v.ns), "default");
+	bpf_map_update_elem(fd, &id, &v, BPF_ANY);
+}
+
+static void put_weight(int fd, __u32 svc, __u32 ver, const char *name, __u32 weight)
+{
+	struct split_weight_key k = { svc, ver };
+	struct split_weight_val v = { 0 };
+
+	snprintf(v.version, sizeof(v.version), "%s", name);
+	v.weight = weight;
+	bpf_map_update_elem(fd, &k, &v, BPF_ANY);
+}
+
+static void put_l7(int fd, __u32 svc, __u32 ver, const struct split_l7_stats *v)
+{
+	struct split_weight_key k = { svc, ver };
+
+	bpf_map_update_elem(fd, &k, v, BPF_ANY);
+}
+
+static int l7_eq(const struct split_l7_stats *a, const struct split_l7_stats *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+static void stats_read_checks(int *failed, const char *dir, int *fd)
+{
+	static const struct split_l7_stats stale = { .requests = 77 };
+	struct split_stats st;
+	struct split_err err;
+	char *t;
+
+	/* plain (id 1): v1 only; reviews (id 2): v1, v2. */
+	put_service(fd[M_SERVICES], 1, "plain");
+	put_service(fd[M_SERVICES], 2, "reviews");
+	put_weight(fd[M_WEIGHTS], 1, 1, "v1", 1);
+	put_weight(fd[M_WEIGHTS], 2, 1, "v1", 90);
+	put_weight(fd[M_WEIGHTS], 2, 2, "v2", 10);
+
+	/* A datapath pinned before l7_stats existed: no L7 counters at all. */
+	if (split_stats_read(dir, &st, &err))
+		TEST_FAIL_("%s", err.msg);
+	ASSERT_EQ(st.nversions, 3);
+	ASSERT_EQ(st.nproxy, 0);
+	for (size_t i = 0; i < st.nversions; i++)
+		ASSERT_EQ(st.versions[i].l7_service, 0);
+	split_stats_free(&st);
+
+	fd[M_L7_STATS] = make_map(dir, M_L7_STATS);
+	ASSERT_TRUE(fd[M_L7_STATS] >= 0);
+	/* Empty: still no L7 service. */
+	if (split_stats_read(dir, &st, &err))
+		TEST_FAIL_("%s", err.msg);
+	ASSERT_EQ(st.nproxy, 0);
+	ASSERT_EQ(st.versions[1].l7_service, 0);
+	split_stats_free(&st);
+
+	/* reviews v1 and the proxy's own answers; v2 has no entry yet. A
+	 * version and a service that no longer exist are not shown. */
+	put_l7(fd[M_L7_STATS], 2, 1, &l7_v1);
+	put_l7(fd[M_L7_STATS], 2, 0, &l7_own);
+	put_l7(fd[M_L7_STATS], 2, 9, &stale);
+	put_l7(fd[M_L7_STATS], 99, 1, &stale);
+	if (split_stats_read(dir, &st, &err))
+		TEST_FAIL_("%s", err.msg);
+	ASSERT_EQ(st.nversions, 3);
+	/* Sorted: plain v1, reviews v1, reviews v2. */
+	ASSERT_STREQ(st.versions[0].service, "plain");
+	ASSERT_EQ(st.versions[0].l7_service, 0);
+	ASSERT_EQ(st.versions[0].l7.requests, 0);
+	ASSERT_STREQ(st.versions[1].service, "reviews");
+	ASSERT_STREQ(st.versions[1].version, "v1");
+	ASSERT_EQ(st.versions[1].l7_service, 1);
+	ASSERT_TRUE(l7_eq(&st.versions[1].l7, &l7_v1));
+	ASSERT_STREQ(st.versions[2].version, "v2");
+	ASSERT_EQ(st.versions[2].l7_service, 1);
+	ASSERT_EQ(st.versions[2].l7.requests, 0);
+	ASSERT_EQ(st.versions[2].l7.responses[1], 0);
+	ASSERT_EQ(st.nproxy, 1);
+	ASSERT_STREQ(st.proxy[0].service, "reviews");
+	ASSERT_STREQ(st.proxy[0].ns, "default");
+	ASSERT_STREQ(st.proxy[0].version, "");
+	ASSERT_EQ(st.proxy[0].l7_service, 1);
+	ASSERT_TRUE(l7_eq(&st.proxy[0].l7, &l7_own));
+
+	/* And the exposition of what was read. */
+	t = render(&st);
+	split_stats_free(&st);
+	ASSERT_TRUE(t != NULL);
+	ASSERT_LINE(t, "split_l7_requests_total" L_R1 "} 1000");
+	ASSERT_LINE(t, "split_l7_responses_total" L_R1 ",code=\"5xx\"} 19");
+	ASSERT_LINE(t, "split_l7_responses_total" L_OWN ",code=\"4xx\"} 12");
+	ASSERT_LINE(t, "split_l7_nonhttp_connections_total" L_R1 "} 3");
+	ASSERT_LINE(t, "split_l7_request_duration_seconds_sum" L_R1 "} 2.500000");
+	ASSERT_LINE(t, "split_l7_request_duration_seconds_count" L_R2 "} 0");
+	if (strstr(t, "split_l7_requests_total{service=\"plain\""))
+		TEST_FAIL_("L7 series for a plain service");
+	free(t);
+}
+
+TEST(stats_read_l7_maps)
+{
+	char dir[] = "/sys/fs/bpf/split-test-metrics-XXXXXX";
+	int fd[M_NUM];
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "  not root: real-map check skipped\n");
+		return;
+	}
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "  no BPF filesystem at /sys/fs/bpf (%s): real-map check skipped\n",
+			strerror(errno));
+		return;
+	}
+	for (int i = 0; i < M_NUM; i++)
+		fd[i] = i == M_L7_STATS ? -1 : make_map(dir, i);
+	for (int i = 0; i < M_L7_STATS; i++)
+		if (fd[i] < 0) {
+			*failed = 1;
+			fprintf(stderr, "  creating map %s: %s\n", g_maps[i].name, strerror(errno));
+		}
+	if (!*failed)
+		stats_read_checks(failed, dir, fd);
+	for (int i = 0; i < M_NUM; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	unpin_all(dir);
 }
 
 /* ---- the HTTP responder over loopback ------------------------------------- */

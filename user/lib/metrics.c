@@ -137,6 +137,65 @@ static void weights(FILE *f, const struct split_stats *st)
 		}                                                               \
 	} while (0)
 
+enum l7_what { L7_REQUESTS, L7_RESPONSES, L7_NONHTTP, L7_DURATION };
+
+static void l7_series(FILE *f, const struct split_stat_row *r, enum l7_what w)
+{
+	static const char *const code[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+	switch (w) {
+	case L7_REQUESTS:
+		series(f, "split_l7_requests_total", "", r, 0, NULL, NULL);
+		fprintf(f, "%llu\n", (unsigned long long)r->l7.requests);
+		break;
+	case L7_RESPONSES:
+		for (int c = 0; c < 5; c++) {
+			series(f, "split_l7_responses_total", "", r, 0, "code", code[c]);
+			fprintf(f, "%llu\n", (unsigned long long)r->l7.responses[c]);
+		}
+		break;
+	case L7_NONHTTP:
+		series(f, "split_l7_nonhttp_connections_total", "", r, 0, NULL, NULL);
+		fprintf(f, "%llu\n", (unsigned long long)r->l7.nonhttp);
+		break;
+	case L7_DURATION:
+		series(f, "split_l7_request_duration_seconds", "_sum", r, 0, NULL, NULL);
+		seconds_us(f, r->l7.latency_us_sum);
+		series(f, "split_l7_request_duration_seconds", "_count", r, 0, NULL, NULL);
+		fprintf(f, "%llu\n", (unsigned long long)r->l7.requests);
+		break;
+	}
+}
+
+/* One L7 family: every version of the services with L7 counters, then the
+ * proxy's own answers (version ""). Plain services get no L7 series. */
+static void l7_family(FILE *f, const struct split_stats *st, const char *name,
+		      const char *type, const char *help, enum l7_what w)
+{
+	family(f, name, type, help);
+	for (size_t i = 0; i < st->nversions; i++)
+		if (st->versions[i].l7_service)
+			l7_series(f, &st->versions[i], w);
+	for (size_t i = 0; i < st->nproxy; i++)
+		l7_series(f, &st->proxy[i], w);
+}
+
+static void l7_families(FILE *f, const struct split_stats *st)
+{
+	l7_family(f, st, "split_l7_requests_total", "counter",
+		  "HTTP requests the L7 proxy routed to the version (version \"\": requests it answered itself).",
+		  L7_REQUESTS);
+	l7_family(f, st, "split_l7_responses_total", "counter",
+		  "Final HTTP responses by status class (code 1xx .. 5xx) that the L7 proxy relayed from the version or gave itself; version \"\": its own answers before a version was chosen (400, 404, 408, 431).",
+		  L7_RESPONSES);
+	l7_family(f, st, "split_l7_nonhttp_connections_total", "counter",
+		  "Connections to an L7 service that were not HTTP/1.x, relayed at L4 by the proxy.",
+		  L7_NONHTTP);
+	l7_family(f, st, "split_l7_request_duration_seconds", "summary",
+		  "L7 proxy time from request head received to response relayed; _count is the requests, rate(_sum) / rate(_count) is the mean over a window.",
+		  L7_DURATION);
+}
+
 int split_metrics_render(FILE *f, const struct split_stats *st)
 {
 	weights(f, st);
@@ -190,6 +249,7 @@ int split_metrics_render(FILE *f, const struct split_stats *st)
 	DIRECTION_COUNTER(f, st, "split_bytes_total",
 			  "North-south L3 bytes through XDP/tc: forward (client to endpoint) and reply.",
 			  r->c.bytes, r->c.rev_bytes);
+	l7_families(f, st);
 	fflush(f);
 	return ferror(f) ? -1 : 0;
 }

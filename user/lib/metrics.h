@@ -26,6 +26,17 @@
  *     split_flows_total                 counter  new XDP/tc flows (conntrack entries)
  *     split_packets_total{direction}    counter  XDP/tc packets, "forward" (client ->
  *     split_bytes_total{direction}      counter  backend) and "reply" (rewritten back)
+ *   L7 proxy (l7_stats), per version, labels {service, namespace, version};
+ *   only the services with L7 counters, each of their versions, plus
+ *   version "" for the proxy's own answers (400, 404, 408, 431 before a
+ *   version was chosen)
+ *     split_l7_requests_total           counter  requests routed to the version
+ *     split_l7_responses_total{code}    counter  final responses by status class,
+ *                                                code "1xx" .. "5xx"
+ *     split_l7_nonhttp_connections_total counter connections not HTTP/1.x, relayed at L4
+ *     split_l7_request_duration_seconds summary  _sum: request head in -> response
+ *                                                relayed; _count: requests (mean over a
+ *                                                window: rate(_sum) / rate(_count))
  *
  * Label values are escaped (backslash, double quote, newline).
  */

@@ -14,7 +14,7 @@
 
 enum { F_WEIGHTS, F_SERVICES, F_BACKENDS, F_VER_STATS, F_BE_STATS, F_NUM };
 /* Optional: a datapath pinned before these counters existed has none. */
-enum { O_SK_VER_STATS, O_SK_BE_STATS, O_NUM };
+enum { O_SK_VER_STATS, O_SK_BE_STATS, O_L7_STATS, O_NUM };
 
 static int get(const char *pin_dir, const char *name, struct split_err *err)
 {
@@ -77,6 +77,38 @@ static void sum_sock_percpu(int fd, const void *key, struct split_sock_stats *ou
 	free(v);
 }
 
+/* One l7_stats value; zeros when absent (or no map). */
+static void read_l7(int fd, __u32 svc_id, __u32 version_id, struct split_l7_stats *out)
+{
+	struct split_weight_key k = { svc_id, version_id };
+
+	if (fd < 0 || bpf_map_lookup_elem(fd, &k, out))
+		memset(out, 0, sizeof(*out));
+}
+
+/* Mark in l7_svc (a bit per service id) the services with any l7_stats
+ * entry; returns how many. */
+static size_t l7_services(int fd, unsigned char *l7_svc)
+{
+	struct split_weight_key k, cur, *prev = NULL;
+	size_t n = 0, guard = 0;
+
+	while (fd >= 0 && guard++ < SPLIT_MAX_VERSIONS && !bpf_map_get_next_key(fd, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (k.svc_id >= SPLIT_MAX_SERVICES || (l7_svc[k.svc_id / 8] & (1U << (k.svc_id % 8))))
+			continue;
+		l7_svc[k.svc_id / 8] |= (unsigned char)(1U << (k.svc_id % 8));
+		n++;
+	}
+	return n;
+}
+
+static int has_l7(const unsigned char *l7_svc, __u32 svc_id)
+{
+	return svc_id < SPLIT_MAX_SERVICES && (l7_svc[svc_id / 8] & (1U << (svc_id % 8)));
+}
+
 static int row_cmp(const void *a, const void *b)
 {
 	const struct split_stat_row *x = a, *y = b;
@@ -111,12 +143,13 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		SPLIT_MAP_VER_STATS, SPLIT_MAP_BE_STATS,
 	};
 	static const char *const opt_names[O_NUM] = {
-		SPLIT_MAP_SK_VER_STATS, SPLIT_MAP_SK_BE_STATS,
+		SPLIT_MAP_SK_VER_STATS, SPLIT_MAP_SK_BE_STATS, SPLIT_MAP_L7_STATS,
 	};
-	int fd[F_NUM] = { -1, -1, -1, -1, -1 }, ofd[O_NUM] = { -1, -1 };
+	int fd[F_NUM] = { -1, -1, -1, -1, -1 }, ofd[O_NUM] = { -1, -1, -1 };
+	unsigned char l7_svc[SPLIT_MAX_SERVICES / 8] = { 0 };
 	struct split_weight_key wk, wcur, *wprev = NULL;
 	__u32 bk, bcur, *bprev = NULL;
-	size_t cap;
+	size_t cap, nl7;
 	int ret = -1;
 
 	memset(st, 0, sizeof(*st));
@@ -130,10 +163,13 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		ofd[i] = bpf_obj_get(path);
 	}
 
+	nl7 = l7_services(ofd[O_L7_STATS], l7_svc);
+
 	cap = SPLIT_MAX_VERSIONS;
 	st->versions = calloc(cap, sizeof(*st->versions));
 	st->backends = calloc(SPLIT_MAX_BACKENDS, sizeof(*st->backends));
-	if (!st->versions || !st->backends) {
+	st->proxy = calloc(nl7 ? nl7 : 1, sizeof(*st->proxy));
+	if (!st->versions || !st->backends || !st->proxy) {
 		split_errf(err, "out of memory");
 		goto out;
 	}
@@ -151,7 +187,24 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		r->slots[1] = wv.slots6;
 		sum_percpu(fd[F_VER_STATS], &wk, &r->c);
 		sum_sock_percpu(ofd[O_SK_VER_STATS], &wk, &r->s);
+		r->l7_service = has_l7(l7_svc, wk.svc_id);
+		if (r->l7_service)
+			read_l7(ofd[O_L7_STATS], wk.svc_id, wk.version_id, &r->l7);
 		st->nversions++;
+	}
+	/* The proxy's own answers, one row per service with L7 counters (a
+	 * service no longer in `services` has no name: left out). */
+	for (__u32 id = 1; id < SPLIT_MAX_SERVICES && st->nproxy < nl7; id++) {
+		struct split_stat_row *r = &st->proxy[st->nproxy];
+		struct split_service_val sv;
+
+		if (!has_l7(l7_svc, id) || bpf_map_lookup_elem(fd[F_SERVICES], &id, &sv))
+			continue;
+		snprintf(r->service, sizeof(r->service), "%s", sv.name);
+		snprintf(r->ns, sizeof(r->ns), "%s", sv.ns);
+		r->l7_service = 1;
+		read_l7(ofd[O_L7_STATS], id, 0, &r->l7);
+		st->nproxy++;
 	}
 	while (st->nbackends < SPLIT_MAX_BACKENDS &&
 	       !bpf_map_get_next_key(fd[F_BACKENDS], bprev, &bk)) {
@@ -179,6 +232,7 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 	}
 	qsort(st->versions, st->nversions, sizeof(*st->versions), row_cmp);
 	qsort(st->backends, st->nbackends, sizeof(*st->backends), row_cmp);
+	qsort(st->proxy, st->nproxy, sizeof(*st->proxy), row_cmp);
 	ret = 0;
 out:
 	if (ret)
@@ -196,5 +250,6 @@ void split_stats_free(struct split_stats *st)
 {
 	free(st->versions);
 	free(st->backends);
+	free(st->proxy);
 	memset(st, 0, sizeof(*st));
 }

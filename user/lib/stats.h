@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * stats.h - the datapath's per-CPU counters, summed, with names attached.
- * Shared by `splitctl stats` and the Prometheus exposition (metrics.h).
+ * stats.h - the datapath's per-CPU counters, summed, and the L7 proxy's
+ * counters (l7_stats), with names attached. Shared by `splitctl stats` and
+ * the Prometheus exposition (metrics.h).
  */
 #ifndef SPLIT_STATS_H
 #define SPLIT_STATS_H
@@ -20,6 +21,13 @@ struct split_stat_row {
 	 * s.rtt_last_ns are those of the most recent sample on any CPU. Zero
 	 * when the pinned datapath predates these counters. */
 	struct split_sock_stats s;
+	/* L7 proxy (l7_stats), version and proxy rows only. l7_service: the
+	 * service has L7 counters (an l7_stats entry for any of its versions
+	 * or for the proxy's own answers); then l7 holds this row's, zero
+	 * when it has no entry. Both zero for a plain service, and when the
+	 * pinned datapath predates the map. */
+	int l7_service;
+	struct split_l7_stats l7;
 };
 
 struct split_stats {
@@ -27,6 +35,11 @@ struct split_stats {
 	size_t nversions;
 	struct split_stat_row *backends;	/* one per backend address */
 	size_t nbackends;
+	/* The L7 proxy's own answers (l7_stats version_id 0: 400, 404, 408,
+	 * 431 before a version was chosen), one per service with L7
+	 * counters (zeros without a version_id 0 entry); version "". */
+	struct split_stat_row *proxy;
+	size_t nproxy;
 };
 
 /* Read and sum the counters under pin_dir; rows sorted by namespace,

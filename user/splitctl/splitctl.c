@@ -72,6 +72,14 @@ static int sub_opts(const char *name, int argc, char **argv, int *json)
 	return optind;
 }
 
+/* A change is in force for new connections once splitctl returns: for
+ * services behind splitd's L7 proxy, wait until the proxy follows it. */
+static void wait_l7(struct split_state *st)
+{
+	if (split_state_wait_l7(st, 3000))
+		fprintf(stderr, "splitctl: warning: splitd's L7 proxy has not confirmed the change within 3 s; it follows it when it can\n");
+}
+
 static int open_state(struct split_state *st)
 {
 	struct split_err err;
@@ -143,6 +151,8 @@ fail:
 	fprintf(stderr, "splitctl: %s\n", err.msg);
 out:
 	split_state_unlock(&st);
+	if (!ret)
+		wait_l7(&st);
 	split_state_close(&st);
 	split_config_free(&cfg);
 	return ret;
@@ -379,6 +389,11 @@ static struct split_stat_row delta(const struct split_stat_row *cur,
 		d.s.rto -= p->s.rto;
 		d.s.rtt_samples -= p->s.rtt_samples;
 		d.s.rtt_sum_us -= p->s.rtt_sum_us;
+		d.l7.requests -= p->l7.requests;
+		for (int c = 0; c < 5; c++)
+			d.l7.responses[c] -= p->l7.responses[c];
+		d.l7.nonhttp -= p->l7.nonhttp;
+		d.l7.latency_us_sum -= p->l7.latency_us_sum;
 		break;
 	}
 	return d;
@@ -402,18 +417,44 @@ static double rtt_ms(const struct split_stat_row *r)
 	return r->s.rtt_samples ? (double)r->s.rtt_sum_us / (double)r->s.rtt_samples / 1000.0 : 0.0;
 }
 
+/* Mean L7 latency (request head in -> response relayed) per request. */
+static double l7_ms(const struct split_stat_row *r)
+{
+	return r->l7.requests ? (double)r->l7.latency_us_sum / (double)r->l7.requests / 1000.0 : 0.0;
+}
+
+/* The L7 proxy's counters as JSON members, with a leading comma. */
+static void json_l7(const struct split_stat_row *x)
+{
+	printf(",\"requests\":%llu,\"responses_1xx\":%llu,\"responses_2xx\":%llu,"
+	       "\"responses_3xx\":%llu,\"responses_4xx\":%llu,\"responses_5xx\":%llu,"
+	       "\"nonhttp\":%llu,\"latency_us_sum\":%llu,\"latency_ms_mean\":%.3f",
+	       (unsigned long long)x->l7.requests, (unsigned long long)x->l7.responses[0],
+	       (unsigned long long)x->l7.responses[1], (unsigned long long)x->l7.responses[2],
+	       (unsigned long long)x->l7.responses[3], (unsigned long long)x->l7.responses[4],
+	       (unsigned long long)x->l7.nonhttp, (unsigned long long)x->l7.latency_us_sum,
+	       l7_ms(x));
+}
+
 static void json_row(const struct split_stat_row *x, const char *kind, int *first)
 {
 	char a[64];
 
 	printf("%s{\"kind\":\"%s\",\"service\":\"%s\",\"namespace\":\"%s\",\"version\":\"%s\",",
 	       *first ? "" : ",", kind, x->service, x->ns, x->version);
+	if (!strcmp(kind, "proxy")) {
+		printf("\"weight\":0");
+		json_l7(x);
+		printf("}");
+		*first = 0;
+		return;
+	}
 	if (x->addr.family)
 		printf("\"endpoint\":\"%s\",", split_addr_str(&x->addr, a, sizeof(a)));
 	printf("\"weight\":%u,\"connections\":%llu,\"established\":%llu,\"connect_failed\":%llu,"
 	       "\"resets\":%llu,\"retransmits\":%llu,\"rto\":%llu,\"rtt_samples\":%llu,"
 	       "\"rtt_sum_us\":%llu,\"rtt_last_us\":%llu,\"flows\":%llu,\"packets\":%llu,"
-	       "\"bytes\":%llu,\"reply_packets\":%llu,\"reply_bytes\":%llu}",
+	       "\"bytes\":%llu,\"reply_packets\":%llu,\"reply_bytes\":%llu",
 	       x->weight, (unsigned long long)x->s.connections,
 	       (unsigned long long)x->s.established, (unsigned long long)x->s.connect_failed,
 	       (unsigned long long)x->s.resets, (unsigned long long)x->s.retransmits,
@@ -422,7 +463,63 @@ static void json_row(const struct split_stat_row *x, const char *kind, int *firs
 	       (unsigned long long)x->c.flows, (unsigned long long)x->c.packets,
 	       (unsigned long long)x->c.bytes, (unsigned long long)x->c.rev_packets,
 	       (unsigned long long)x->c.rev_bytes);
+	if (x->l7_service)
+		json_l7(x);
+	printf("}");
 	*first = 0;
+}
+
+/* The proxy's own answers for the service of r, or NULL. */
+static const struct split_stat_row *proxy_row(const struct split_stat_row *rows, size_t n,
+					      const struct split_stat_row *r)
+{
+	for (size_t i = 0; rows && i < n; i++)
+		if (!strcmp(rows[i].service, r->service) && !strcmp(rows[i].ns, r->ns))
+			return &rows[i];
+	return NULL;
+}
+
+/* The status classes, non-HTTP connections and mean latency of an L7 row. */
+static void print_l7_tail(const struct split_stat_row *d, double window)
+{
+	printf(" %8s %7llu %7llu %7llu %7llu %7llu %8.3f\n",
+	       rate_str(d->l7.requests, window),
+	       (unsigned long long)d->l7.responses[1], (unsigned long long)d->l7.responses[2],
+	       (unsigned long long)d->l7.responses[3], (unsigned long long)d->l7.responses[4],
+	       (unsigned long long)d->l7.nonhttp, l7_ms(d));
+}
+
+/* The L7 part of a service's table (cur->versions[v..end) are its
+ * versions, wsum the sum of their weights): requests per version and their
+ * observed share next to the weight, status classes, non-HTTP connections,
+ * mean latency; then the proxy's own answers. */
+static void print_l7(const struct split_stats *cur, const struct split_stats *prev,
+		     double window, size_t v, size_t end, uint64_t wsum,
+		     const struct split_stat_row *own)
+{
+	uint64_t rsum = 0;
+	struct split_stat_row d;
+
+	for (size_t k = v; k < end; k++)
+		rsum += delta(&cur->versions[k], prev ? prev->versions : NULL,
+			      prev ? prev->nversions : 0).l7.requests;
+	printf("  %-10s %6s %7s | %9s %7s %8s %7s %7s %7s %7s %7s %8s\n",
+	       "L7 PROXY", "WEIGHT", "SHARE", "REQUESTS", "OBSERVD", "REQ/S",
+	       "2XX", "3XX", "4XX", "5XX", "NONHTTP", "LAT(ms)");
+	for (size_t k = v; k < end; k++) {
+		d = delta(&cur->versions[k], prev ? prev->versions : NULL,
+			  prev ? prev->nversions : 0);
+		printf("  %-10s %6u %6.2f%% | %9llu %6.2f%%", d.version, d.weight,
+		       pct(d.weight, wsum), (unsigned long long)d.l7.requests,
+		       pct(d.l7.requests, rsum));
+		print_l7_tail(&d, window);
+	}
+	if (own) {
+		d = delta(own, prev ? prev->proxy : NULL, prev ? prev->nproxy : 0);
+		printf("  %-10s %6s %7s | %9llu %7s", "(proxy)", "", "",
+		       (unsigned long long)d.l7.requests, "");
+		print_l7_tail(&d, window);
+	}
 }
 
 /* One table per service: versions, then endpoints. window: seconds the
@@ -436,8 +533,10 @@ static void print_stats(const struct split_stats *cur, const struct split_stats 
 		printf("[");
 	for (size_t v = 0; v < cur->nversions;) {
 		const struct split_stat_row *r = &cur->versions[v];
+		const struct split_stat_row *own = proxy_row(cur->proxy, cur->nproxy, r);
 		uint64_t wsum = 0, csum = 0, fsum = 0;
 		size_t end = v;
+		int l7 = own != NULL;
 
 		while (end < cur->nversions && !strcmp(cur->versions[end].service, r->service) &&
 		       !strcmp(cur->versions[end].ns, r->ns)) {
@@ -448,6 +547,7 @@ static void print_stats(const struct split_stats *cur, const struct split_stats 
 			wsum += d.weight;
 			csum += d.s.connections;
 			fsum += d.c.flows;
+			l7 |= d.l7_service;
 			end++;
 		}
 		if (name && (strcmp(r->service, name) || strcmp(r->ns, ns))) {
@@ -499,6 +599,14 @@ static void print_stats(const struct split_stats *cur, const struct split_stats 
 			       (unsigned long long)d.s.retransmits, rtt_ms(&d),
 			       (unsigned long long)d.c.flows, "",
 			       (unsigned long long)(d.c.bytes + d.c.rev_bytes));
+		}
+		if (json && own) {
+			struct split_stat_row d = delta(own, prev ? prev->proxy : NULL,
+							prev ? prev->nproxy : 0);
+
+			json_row(&d, "proxy", &first);
+		} else if (!json && l7) {
+			print_l7(cur, prev, window, v, end, wsum, own);
 		}
 		v = end;
 	}
@@ -736,6 +844,8 @@ fail:
 out:
 	if (locked)
 		split_state_unlock(&st);
+	if (!ret)
+		wait_l7(&st);
 	split_state_close(&st);
 out_free:
 	split_config_free(&cfg);
@@ -862,10 +972,20 @@ static const struct cmd cmds[] = {
 	  "new FLOWS, their observed share, and BYTES both ways. Then the same per\n"
 	  "endpoint address.\n"
 	  "\n"
+	  "Services with L7 proxy traffic (HTTP request routing; counters in the\n"
+	  "l7_stats map) get one more block, L7 PROXY: per version, WEIGHT and SHARE\n"
+	  "next to the REQUESTS the proxy routed there and their OBSERVeD share,\n"
+	  "REQ/S with --watch, final responses by status class (2XX, 3XX, 4XX, 5XX),\n"
+	  "NONHTTP connections relayed at L4, and the mean LATency per request\n"
+	  "(request head in to response relayed). The (proxy) row holds the answers\n"
+	  "the proxy gave itself before choosing a version (400, 404, 408, 431).\n"
+	  "\n"
 	  "Without --watch the counters cover the time since the maps were created.\n"
 	  "--watch SECONDS prints, every SECONDS, the counts of the last window\n"
 	  "(until interrupted, or --count N times). --json prints a JSON array of\n"
-	  "rows (kind version or endpoint) per report.\n" },
+	  "rows (kind version, endpoint or proxy) per report; for L7 services the\n"
+	  "version and proxy rows also carry requests, responses_1xx .. responses_5xx,\n"
+	  "nonhttp, latency_us_sum and latency_ms_mean.\n" },
 	{ "help", cmd_help, "[COMMAND]", "Help on splitctl or one command.", "" },
 };
 
