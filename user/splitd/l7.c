@@ -46,6 +46,12 @@ struct l7_rec {
 	size_t nvers;
 };
 
+/* What the heartbeat thread refreshes: an l7_listen entry. */
+struct hb_entry {
+	struct split_svc_key k;
+	struct split_l7_listen_val v;
+};
+
 struct l7_rt {
 	struct l7_rt_opts o;
 	struct l7_proxy *proxy;
@@ -55,6 +61,16 @@ struct l7_rt {
 	int synced;
 	int listen_fd;		/* l7_listen map */
 	int stats_fd;		/* l7_stats map */
+	int gen_fd;		/* generation map (the heartbeat's copy) */
+	/* The heartbeat runs in its own thread, so a long apply in splitd's
+	 * main loop never makes the listeners look dead. */
+	pthread_t hb_thread;
+	int hb_started;
+	pthread_mutex_t hb_mu;	/* hb, nhb, hb_stop */
+	pthread_cond_t hb_cv;
+	struct hb_entry *hb;
+	size_t nhb;
+	int hb_stop;
 };
 
 static __u64 mono_ns(void)
@@ -63,6 +79,72 @@ static __u64 mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static void set_gen(int fd, __u32 idx, __u64 v)
+{
+	if (fd >= 0)
+		bpf_map_update_elem(fd, &idx, &v, BPF_ANY);
+}
+
+/* Every second: l7_listen heartbeats, and the proxy's in `generation`. */
+static void *hb_main(void *arg)
+{
+	struct l7_rt *rt = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&rt->hb_mu);
+	while (!rt->hb_stop) {
+		__u64 now = mono_ns();
+
+		for (size_t i = 0; i < rt->nhb; i++) {
+			rt->hb[i].v.heartbeat_ns = now;
+			bpf_map_update_elem(rt->listen_fd, &rt->hb[i].k, &rt->hb[i].v, BPF_ANY);
+		}
+		set_gen(rt->gen_fd, SPLIT_GEN_L7_HEARTBEAT, now);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&rt->hb_cv, &rt->hb_mu, &until);
+	}
+	pthread_mutex_unlock(&rt->hb_mu);
+	return NULL;
+}
+
+/* After a sync: the heartbeat refreshes exactly the listeners in force.
+ * Swapped before stale entries are deleted, so it never writes one back. */
+static void hb_update(struct l7_rt *rt)
+{
+	struct hb_entry *n = NULL, *old;
+	size_t cnt = 0, k = 0;
+
+	for (struct l7_rec *r = rt->recs; r; r = r->next)
+		cnt += r->active && r->port;
+	if (cnt && !(n = calloc(cnt, sizeof(*n))))
+		cnt = 0;	/* out of memory: publish() at each sync still works */
+	for (struct l7_rec *r = rt->recs; r && k < cnt; r = r->next) {
+		if (!r->active || !r->port)
+			continue;
+		n[k].k = r->key;
+		memcpy(n[k].v.addr, r->addr.bytes, r->addr.family == 6 ? 16 : 4);
+		n[k].v.port = htons((uint16_t)r->port);
+		n[k].v.family = r->addr.family;
+		n[k].v.svc_id = r->svc_id;
+		k++;
+	}
+	pthread_mutex_lock(&rt->hb_mu);
+	old = rt->hb;
+	rt->hb = n;
+	rt->nhb = k;
+	if (!rt->hb_started && rt->listen_fd >= 0) {
+		sigset_t all, prev;
+
+		sigfillset(&all);	/* splitd's signals are for its main loop */
+		pthread_sigmask(SIG_BLOCK, &all, &prev);
+		rt->hb_started = !pthread_create(&rt->hb_thread, NULL, hb_main, rt);
+		pthread_sigmask(SIG_SETMASK, &prev, NULL);
+	}
+	pthread_mutex_unlock(&rt->hb_mu);
+	free(old);
 }
 
 static void *proxy_main(void *arg)
@@ -82,7 +164,9 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 	if (!rt)
 		return NULL;
 	rt->o = *o;
-	rt->listen_fd = rt->stats_fd = -1;
+	rt->listen_fd = rt->stats_fd = rt->gen_fd = -1;
+	pthread_mutex_init(&rt->hb_mu, NULL);
+	pthread_cond_init(&rt->hb_cv, NULL);
 	rt->proxy = l7_proxy_new(&o->proxy);
 	if (!rt->proxy) {
 		pr_warn("L7 proxy: %s\n", strerror(errno));
@@ -114,6 +198,10 @@ static int open_maps(struct l7_rt *rt, struct split_state *st)
 	if (rt->stats_fd < 0) {
 		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_STATS);
 		rt->stats_fd = bpf_obj_get(path);
+	}
+	if (rt->gen_fd < 0) {
+		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_GENERATION);
+		rt->gen_fd = bpf_obj_get(path);
 	}
 	if (rt->listen_fd < 0) {
 		pr_warn("L7 proxy: no %s map under %s (an older datapath? run splitd --unload)\n",
@@ -401,6 +489,7 @@ int l7_rt_sync(struct l7_rt *rt, struct split_state *st, int force)
 	/* Services that lost their last request-matching rule: new
 	 * connections go straight to backends; the proxy's connections
 	 * finish what they do with the old routing. */
+	hb_update(rt);
 	prune_listen(rt, 0);
 	for (struct l7_rec *r = rt->recs; r; r = r->next) {
 		char what[80];
@@ -498,17 +587,19 @@ void l7_rt_tick(struct l7_rt *rt, struct split_state *st)
 {
 	if (!rt || open_maps(rt, st))
 		return;
-	for (struct l7_rec *r = rt->recs; r; r = r->next)
-		if (r->active && r->port)
-			publish(rt, r);
-	split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, mono_ns());
-	flush_stats(rt);
+	flush_stats(rt);	/* the heartbeat has its own thread */
 }
 
 void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 {
 	if (!rt)
 		return;
+	pthread_mutex_lock(&rt->hb_mu);
+	rt->hb_stop = 1;
+	pthread_cond_signal(&rt->hb_cv);
+	pthread_mutex_unlock(&rt->hb_mu);
+	if (rt->hb_started)
+		pthread_join(rt->hb_thread, NULL);
 	if (rt->listen_fd >= 0 || !open_maps(rt, st))
 		prune_listen(rt, 1);
 	split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, 0);
@@ -526,5 +617,10 @@ void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 		close(rt->listen_fd);
 	if (rt->stats_fd >= 0)
 		close(rt->stats_fd);
+	if (rt->gen_fd >= 0)
+		close(rt->gen_fd);
+	free(rt->hb);
+	pthread_mutex_destroy(&rt->hb_mu);
+	pthread_cond_destroy(&rt->hb_cv);
 	free(rt);
 }
