@@ -19,6 +19,8 @@
  * counted per backend and version (sk_be_stats, sk_ver_stats).
  * A service with no eligible endpoint fails connect()/sendmsg() with EPERM.
  */
+#include <bpf/bpf_endian.h>
+
 #include "split_select.bpf.h"
 
 #ifndef IPPROTO_UDP
@@ -30,24 +32,40 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline void read_dst(const struct bpf_sock_addr *ctx, int v6,
-				     __be32 addr[4], __be16 *port)
+/* An IPv6 socket may name an IPv4 VIP as ::ffff:a.b.c.d (dual-stack
+ * applications): such an address is read as the IPv4 one (family 4) and
+ * written back in the same form. Returns the family read (4 or 6). */
+static __always_inline int read_dst(const struct bpf_sock_addr *ctx, int v6,
+				    __be32 addr[4], __be16 *port)
 {
+	*port = (__be16)ctx->user_port;
 	if (v6) {
 		addr[0] = ctx->user_ip6[0];
 		addr[1] = ctx->user_ip6[1];
 		addr[2] = ctx->user_ip6[2];
 		addr[3] = ctx->user_ip6[3];
-	} else {
-		addr[0] = ctx->user_ip4;
+		if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff)) {
+			addr[0] = addr[3];
+			addr[1] = addr[2] = addr[3] = 0;
+			return 4;
+		}
+		return 6;
 	}
-	*port = (__be16)ctx->user_port;
+	addr[0] = ctx->user_ip4;
+	return 4;
 }
 
-static __always_inline void write_dst(struct bpf_sock_addr *ctx, int v6,
+/* family: of addr (4 or 6); an IPv4 address on an IPv6 socket is
+ * written v4-mapped. */
+static __always_inline void write_dst(struct bpf_sock_addr *ctx, int v6, int family,
 				      const __be32 addr[4], __be16 port)
 {
-	if (v6) {
+	if (v6 && family == 4) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0xffff);
+		ctx->user_ip6[3] = addr[0];
+	} else if (v6) {
 		ctx->user_ip6[0] = addr[0];
 		ctx->user_ip6[1] = addr[1];
 		ctx->user_ip6[2] = addr[2];
@@ -62,9 +80,8 @@ static __always_inline struct split_svc_val *
 lookup_svc(const struct bpf_sock_addr *ctx, int v6, __u8 proto,
 	   struct split_svc_key *key)
 {
-	read_dst(ctx, v6, key->addr, &key->port);
+	key->family = (__u8)read_dst(ctx, v6, key->addr, &key->port);
 	key->proto = proto;
-	key->family = v6 ? 6 : 4;
 	return bpf_map_lookup_elem(&svc, key);
 }
 
@@ -155,7 +172,7 @@ static __always_inline int to_l7_proxy(struct bpf_sock_addr *ctx, int v6,
 	age = (__s64)(bpf_ktime_get_ns() - l->heartbeat_ns);
 	if (age > (__s64)SPLIT_L7_STALE_NS)
 		return 0;	/* splitd is gone: split at L4 */
-	write_dst(ctx, v6, l->addr, l->port);
+	write_dst(ctx, v6, key->family, l->addr, l->port);
 	if (ctx->sk) {
 		t = bpf_sk_storage_get(&sk_backend, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (t) {
@@ -188,7 +205,7 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 	be = split_pick(sv, bpf_get_prandom_u32(), &id);
 	if (!be || be->family != key.family)
 		return 0;
-	write_dst(ctx, v6, be->addr, sv->target_port);
+	write_dst(ctx, v6, key.family, be->addr, sv->target_port);
 	remember_socket(ctx, id, be, &key, sv->target_port);
 	count_choice(id, be);
 	return 1;
@@ -227,7 +244,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 		bpf_map_update_elem(&udp_aff, &ak, &av, BPF_ANY);
 		count_choice(id, be);	/* a new affinity, not every datagram */
 	}
-	write_dst(ctx, v6, be->addr, sv->target_port);
+	write_dst(ctx, v6, key.family, be->addr, sv->target_port);
 	record_nat(ctx, &key, be, sv->target_port);
 	return 1;
 }
@@ -241,21 +258,20 @@ static __always_inline int do_revnat(struct bpf_sock_addr *ctx, int v6)
 	struct split_sock_nat_val *nv;
 	struct split_sk_backend *t;
 
-	read_dst(ctx, v6, nk.addr, &nk.port);
-	nk.family = v6 ? 6 : 4;
+	nk.family = (__u8)read_dst(ctx, v6, nk.addr, &nk.port);
 	if (ctx->sk) {
 		t = bpf_sk_storage_get(&sk_backend, ctx->sk, 0, 0);
 		if (t && t->family == nk.family && t->port == nk.port &&
 		    t->addr[0] == nk.addr[0] && t->addr[1] == nk.addr[1] &&
 		    t->addr[2] == nk.addr[2] && t->addr[3] == nk.addr[3]) {
-			write_dst(ctx, v6, t->vip, t->vport);
+			write_dst(ctx, v6, nk.family, t->vip, t->vport);
 			return 1;
 		}
 	}
 	nk.cookie = bpf_get_socket_cookie(ctx);
 	nv = bpf_map_lookup_elem(&sock_nat, &nk);
 	if (nv)
-		write_dst(ctx, v6, nv->addr, nv->port);
+		write_dst(ctx, v6, nk.family, nv->addr, nv->port);
 	return 1;
 }
 

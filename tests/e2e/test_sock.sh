@@ -67,6 +67,23 @@ test_ipv6() {
 	expect_eq "$(vcount "$out" v3)" 0 "v3 over IPv6"
 }
 
+test_ipv4_mapped_vip() {
+	local out
+	# A dual-stack application: an IPv6 socket connecting to ::ffff:VIP4
+	# is split like an IPv4 connection, and getpeername() / the reply
+	# source show ::ffff:VIP4 (checked by splitclient: peer_mismatch).
+	ctl set reviews v1=50 v2=50 >/dev/null
+	out=$(client --connect "::ffff:$VIP4" --port $PORT -n 1000 --parallel 2)
+	expect_clean "$out" 1000
+	within_sigma "$(vcount "$out" v2)" 1000 0.5 4 "v2 at 50% via ::ffff:VIP4"
+	out=$(client --udp --connect "::ffff:$VIP4" --port $PORT -n 500)
+	expect_clean "$out" 500
+	within_sigma "$(vcount "$out" v1)" 500 0.5 4 "unconnected UDP via ::ffff:VIP4"
+	out=$(client --udp-connected --connect "::ffff:$VIP4" --port $PORT -n 500)
+	expect_clean "$out" 500
+	within_sigma "$(vcount "$out" v1)" 500 0.5 4 "connected UDP via ::ffff:VIP4"
+}
+
 test_udp() {
 	local out
 	ctl set reviews v1=50 v2=50 >/dev/null
@@ -383,7 +400,7 @@ test_stats_l7() {
 }
 
 run_tests test_default_equal_per_endpoint test_split_50_50_10000 test_all_to_one_version \
-	test_small_canary test_ipv6 test_udp test_udp_socket_is_sticky \
+	test_small_canary test_ipv6 test_ipv4_mapped_vip test_udp test_udp_socket_is_sticky \
 	test_weights_change_under_load test_established_survives_changes \
 	test_bad_input_changes_nothing test_services_file_reload \
 	test_splitd_sigkill_keeps_datapath test_splitd_restart_keeps_state_no_gap \
