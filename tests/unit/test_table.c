@@ -664,6 +664,42 @@ TEST(matches_full_sort_reference)
 	}
 }
 
+/* The one- and two-candidate shortcuts give the heap walk's tables. */
+TEST(shortcuts_match_the_walk)
+{
+	static struct tsvc t;
+	static const size_t sizes[] = { N, 1009, 101, 13 };
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+
+	for (int i = 0; i < 300; i++) {
+		uint32_t w[3];
+		size_t nep[3], nver, n = sizes[i % 4];
+		char name[32];
+		int fam = i % 3 ? 4 : 6, r1, r2;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		nver = 1 + x % 3;
+		for (size_t v = 0; v < 3; v++) {
+			w[v] = (uint32_t)((x >> (8 + 8 * v)) % 5 == 0 ? 0 : (x >> (16 + 8 * v)) % 100 + 1);
+			nep[v] = 1 + (x >> (40 + 4 * v)) % 3;
+		}
+		if (!w[0] && !w[1] && !w[2])
+			w[0] = 1;
+		snprintf(name, sizeof(name), "svc-%d", i);
+		tsvc_init(&t, name, nver, w, nep, fam);
+		split_table_no_shortcut = 0;
+		r1 = split_table_build(&t.svc, fam, tab_a, n);
+		split_table_no_shortcut = 1;
+		r2 = split_table_build(&t.svc, fam, tab_b, n);
+		split_table_no_shortcut = 0;
+		ASSERT_EQ(r1, r2);
+		for (size_t s = 0; s < n; s++)
+			if (tab_a[s] != tab_b[s])
+				TEST_FAIL_("case %d (%zu versions, n %zu) slot %zu: %u, walk %u",
+					   i, nver, n, s, tab_a[s], tab_b[s]);
+	}
+}
+
 /* ---- many endpoints ------------------------------------------------------ */
 /* (Build speed is measured by bench/, never asserted in a test.) */
 

@@ -109,6 +109,9 @@ int split_addr_parse(const char *s, struct split_addr *a);
  */
 int split_table_build(const struct split_service *svc, int family,
 		      uint32_t *out, size_t nslots);
+/* Testing: non-zero makes split_table_build() take the general walk even
+ * for one or two candidates (the result must be the same). */
+extern int split_table_no_shortcut;
 
 /* ---- services file (services_yaml.c) ------------------------------------ */
 

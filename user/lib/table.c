@@ -198,6 +198,87 @@ static void race_close(struct race *r, uint32_t c)
 	r->pos[last] = r->pos[c];
 }
 
+/* Testing: 1 turns the shortcuts below off (test_table compares both). */
+int split_table_no_shortcut;
+
+static void pick_swap(struct pick *a, struct pick *b)
+{
+	struct pick t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* Reorder p[0..n) so that its k smallest pairs (a strict total order, so
+ * the set is unique) come first, in any order (k < n). Quickselect with a
+ * median-of-three pivot: O(n) on average. */
+static void pick_select(struct pick *p, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n;	/* p[k] belongs in [lo, hi) */
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2, last = hi - 1, store = lo;
+
+		if (hi - lo >= 3) {	/* the median of three goes to last */
+			if (pick_less(&p[mid], &p[lo]))
+				pick_swap(&p[mid], &p[lo]);
+			if (pick_less(&p[last], &p[lo]))
+				pick_swap(&p[last], &p[lo]);
+			if (pick_less(&p[mid], &p[last]))
+				pick_swap(&p[mid], &p[last]);
+		}
+		for (size_t i = lo; i < last; i++)
+			if (pick_less(&p[i], &p[last]))
+				pick_swap(&p[i], &p[store++]);
+		pick_swap(&p[store], &p[last]);	/* [lo, store) < p[store] < (store, hi) */
+		if (store == k)
+			return;
+		if (store < k)
+			lo = store + 1;
+		else
+			hi = store;
+	}
+}
+
+/*
+ * Two candidates, the common case (two versions; a version with two
+ * endpoints), without the heap. Every slot prefers the candidate of its
+ * smaller pair. At most one candidate, X, is preferred by more slots than
+ * its quota. In the walk, the other one, Y, gets every slot that prefers
+ * it (its pair comes first and it cannot run out: it ends with exactly
+ * its quota); X gets the slots that prefer it in the order of X's pairs
+ * until its quota is gone, and Y the rest. So: X keeps its quota's worth
+ * of its smallest pairs among the slots that prefer it. The same result
+ * as race_run()'s walk, pair for pair (test_table checks it).
+ */
+static void race_two(struct race *r)
+{
+	uint32_t a = r->open[0], b = r->open[1], x, y;
+	struct pick *pref = r->heap;	/* the slots that prefer x */
+	size_t na = 0, np = 0;
+
+	for (size_t si = 0; si < r->n; si++) {
+		struct pick pa = { race_key(r, r->slot[si], a), (uint32_t)si, a };
+		struct pick pb = { race_key(r, r->slot[si], b), (uint32_t)si, b };
+
+		pref[si] = pick_less(&pa, &pb) ? pa : pb;	/* the smaller pair */
+		r->won[si] = pref[si].c;
+		na += r->won[si] == a;
+	}
+	x = na > r->quota[a] ? a : b;
+	y = x == a ? b : a;
+	for (size_t si = 0; si < r->n; si++)	/* in place: np <= si */
+		if (pref[si].c == x)
+			pref[np++] = pref[si];
+	if (np > r->quota[x]) {
+		pick_select(pref, np, r->quota[x]);
+		for (size_t i = r->quota[x]; i < np; i++)
+			r->won[pref[i].si] = y;
+	}
+	r->quota[a] = r->quota[b] = 0;
+	r->nopen = 0;
+}
+
 /* Quotas must add up to r->n. */
 static void race_run(struct race *r)
 {
@@ -209,6 +290,17 @@ static void race_run(struct race *r)
 			continue;
 		r->pos[c] = r->nopen;
 		r->open[r->nopen++] = c;
+	}
+	if (!split_table_no_shortcut && r->nopen == 1) {
+		for (size_t si = 0; si < hn; si++)	/* one candidate takes all */
+			r->won[si] = r->open[0];
+		r->quota[r->open[0]] = 0;
+		r->nopen = 0;
+		return;
+	}
+	if (!split_table_no_shortcut && r->nopen == 2) {
+		race_two(r);
+		return;
 	}
 	for (size_t si = 0; si < hn; si++)
 		r->heap[si] = best_pick(r, si);
