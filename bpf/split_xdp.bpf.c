@@ -56,6 +56,16 @@
  * route to clients goes via this node); rp_filter 0 or 2 (loose) on the interfaces
  * where split_tc_rev runs, since a reply's source is already the VIP when the
  * routing lookup validates it, and with loose mode the VIP must be routable.
+ * Each flow received on one CPU, as a NIC's RSS does. A veth with XDP
+ * attached receives in NAPI mode and does not: two packets of one flow (a
+ * handshake's last ACK and the first request segment) can be forwarded from
+ * two CPUs and reach the backend's TCP at once; the backend then completes
+ * the handshake twice, and now and then (1 connection in 30,000-100,000 on
+ * Linux 6.18) its lockless established-hash lookup misses the request socket
+ * while the other CPU replaces it with the child, so the listener answers
+ * with a reset. Give such a veth RPS over all CPUs (rps_cpus on each rx
+ * queue), as tests/e2e/test_xdp.sh does. Not a conntrack matter: it happens
+ * with XDP_PASS-only traffic, and with GRO on the veth instead of XDP.
  *
  * Maps are the same pinned maps as split_sock's (LIBBPF_PIN_BY_NAME under
  * the pin root): load with the same pin_root_path, fill svc/tables/backends

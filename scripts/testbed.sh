@@ -35,6 +35,9 @@
 #   tb_in NS CMD...        run CMD in netns NS (not in the cgroup); NS may be
 #                          the full name or client|node|v1|v2|v3
 #   tb_services_file       path of the default services file
+#   tb_rps NS IFACE        RPS over every CPU on IFACE in netns NS: each flow
+#                          received on one CPU, as a NIC's RSS does (a veth
+#                          with XDP attached does not; see tests/e2e/test_xdp.sh)
 #
 # Exported by tb_up:
 #   TB_ID TB_CLIENT TB_NODE TB_V1 TB_V2 TB_V3   run id and netns names
@@ -73,6 +76,24 @@ tb__x() {
 
 tb_services_file() {
 	echo "$TB__REPO/tests/data/services.yaml"
+}
+
+# tb_rps NS IFACE: spread IFACE's receive processing over every CPU by flow
+# hash (RPS): each flow on one CPU, as a NIC's RSS keeps it. sysfs shows the
+# devices of the netns that mounted it: mount a private one, in a private
+# mount namespace inside NS.
+tb_rps() {
+	local n mask="" g
+	n=$(nproc --all)
+	while [ "$n" -gt 0 ]; do	# rps_cpus: 32-bit groups, comma-separated
+		if [ "$n" -ge 32 ]; then g=ffffffff; n=$((n - 32)); else g=$(printf '%x' $(((1 << n) - 1))); n=0; fi
+		mask="$g${mask:+,$mask}"
+	done
+	nsenter --net="/run/netns/$(tb__ns "$1")" unshare --mount --propagation private sh -c '
+		mount -t sysfs sysfs /sys || exit 1
+		for q in /sys/class/net/"$1"/queues/rx-*/rps_cpus; do
+			echo "$2" > "$q" || exit 1
+		done' sh "$2" "$mask"
 }
 
 tb__ns() {
