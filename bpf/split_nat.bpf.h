@@ -79,8 +79,8 @@
  * on the same backend as long as the table is unchanged. A TCP SYN that finds
  * an entry reuses it (retransmitted SYNs stay on one backend).
  *
- * Reverse NAT: at the time an entry is written (and whenever a packet finds
- * its reverse entry gone) ct_rev gets the reply's 5-tuple (backend:port ->
+ * Reverse NAT: at the time an entry is written (and when a packet, at most
+ * once a second per flow, finds its reverse entry gone) ct_rev gets the reply's 5-tuple (backend:port ->
  * client:port) -> VIP:port. Limitation: two flows from the same client
  * address and port to two VIPs that share one backend address and target
  * port have the same reply tuple; the later one wins.
@@ -366,20 +366,21 @@ static __always_inline int split_ct_ended(const struct split_pkt *p,
 	return bpf_ktime_get_ns() - e->last_ns > SPLIT_CT_UDP_IDLE_NS;
 }
 
-/* Note what ends an entry: the client's first non-SYN (once), and for UDP
- * the time of the last packet (at most one write a second). */
-static __always_inline void split_ct_touch(const struct split_pkt *p,
-					   struct split_ct_val *e)
+/* Note what ends an entry: the client's first non-SYN (once), and the
+ * time of the last packet (at most one write a second; it ends idle UDP
+ * flows). Returns 1 when last_ns moved, i.e. at most once a second. */
+static __always_inline int split_ct_touch(const struct split_pkt *p,
+					  struct split_ct_val *e)
 {
-	if (p->k.proto == SPLIT_IPPROTO_TCP) {
-		if (!(p->tcp_flags & SPLIT_TCP_SYN) && !(e->flags & SPLIT_CT_F_ACKED))
-			e->flags |= SPLIT_CT_F_ACKED;
-	} else {
-		__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns();
 
-		if (now - e->last_ns > SPLIT_CT_TOUCH_NS)
-			e->last_ns = now;
-	}
+	if (p->k.proto == SPLIT_IPPROTO_TCP &&
+	    !(p->tcp_flags & SPLIT_TCP_SYN) && !(e->flags & SPLIT_CT_F_ACKED))
+		e->flags |= SPLIT_CT_F_ACKED;
+	if (now - e->last_ns <= SPLIT_CT_TOUCH_NS)
+		return 0;
+	e->last_ns = now;
+	return 1;
 }
 
 /* The backend of the flow in *p to VIP:port sv: the conntrack entry if it is
@@ -406,11 +407,17 @@ static __always_inline int split_ct_resolve(const struct split_pkt *p,
 		 * starts over. */
 		if (e->svc_id == sv->svc_id && e->family == p->k.family &&
 		    !split_ct_ended(p, e)) {
-			split_ct_touch(p, e);
+			/* Is the reverse entry still there (the LRU may have
+			 * evicted it)? Looked at once a second per flow, not
+			 * per packet: replies keep a live flow's entry hot. */
+			int look = split_ct_touch(p, e);
+
 			__builtin_memcpy(out, e, sizeof(*out));
-			split_rev_key(p, out, &rk);
-			if (!bpf_map_lookup_elem(&ct_rev, &rk))
-				split_rev_write(p, out, &rk);
+			if (look) {
+				split_rev_key(p, out, &rk);
+				if (!bpf_map_lookup_elem(&ct_rev, &rk))
+					split_rev_write(p, out, &rk);
+			}
 			return 0;
 		}
 	}

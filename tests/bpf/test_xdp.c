@@ -1079,16 +1079,22 @@ TEST(hash_matches_documented_jhash)
 	ASSERT_EQ(bad, 0);
 }
 
+static void ct_key_of(const struct spec *s, struct split_ct_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	addr_bin(s->v6, s->src, k->saddr);
+	addr_bin(s->v6, s->dst, k->daddr);
+	k->sport = htons(s->sport);
+	k->dport = htons(s->dport);
+	k->proto = (__u8)s->proto;
+	k->family = s->v6 ? 6 : 4;
+}
+
 static int ct_get(struct env *e, const struct spec *s, struct split_ct_val *v)
 {
-	struct split_ct_key k = {};
+	struct split_ct_key k;
 
-	addr_bin(s->v6, s->src, k.saddr);
-	addr_bin(s->v6, s->dst, k.daddr);
-	k.sport = htons(s->sport);
-	k.dport = htons(s->dport);
-	k.proto = (__u8)s->proto;
-	k.family = s->v6 ? 6 : 4;
+	ct_key_of(s, &k);
 	return bpf_map_lookup_elem(e->ct, &k, v);
 }
 
@@ -1440,7 +1446,8 @@ TEST(conntrack_keeps_its_address)
 }
 
 /* A ct_rev entry that the LRU evicted while the flow lives on is written
- * again by the flow's next packet, and replies are reverse-NATed again. */
+ * again by the flow's next packet a second later (the forward path looks
+ * at ct_rev once a second per flow), and replies are reverse-NATed again. */
 TEST(reverse_entry_restored)
 {
 	struct spec s = U6(.sport = 48000);
@@ -1466,7 +1473,18 @@ TEST(reverse_entry_restored)
 	ASSERT_EQ(bpf_map_delete_elem(e.ct_rev, &rk), 0);
 	build_reply(&s, id, 0, &rep);
 	bad += !!check_run(&e, P_REV, "reply without entry", &rep, &rep, ACT_PASS, -1);
-	bad += !!check_run(&e, P_DNAT, "second", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
+	bad += !!check_run(&e, P_DNAT, "second, same second", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
+	ASSERT_NE(bpf_map_lookup_elem(e.ct_rev, &rk, &rv), 0);	/* not yet */
+	{
+		struct split_ct_val cv;
+		struct split_ct_key fk;
+
+		ct_key_of(&s, &fk);
+		ASSERT_EQ(bpf_map_lookup_elem(e.ct, &fk, &cv), 0);
+		cv.last_ns -= SPLIT_CT_TOUCH_NS + 1;	/* a second later */
+		ASSERT_EQ(bpf_map_update_elem(e.ct, &fk, &cv, BPF_EXIST), 0);
+	}
+	bad += !!check_run(&e, P_DNAT, "a second later", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
 	ASSERT_EQ(bpf_map_lookup_elem(e.ct_rev, &rk, &rv), 0);
 	build_reply(&s, id, 1, &repwant);
 	bad += !!check_run(&e, P_REV, "reply", &rep, &repwant, ACT_NAT, SPLIT_NS_REV_NAT);
