@@ -1,0 +1,561 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# bench_l7.sh - HTTP requests per second and latency through splitd's L7
+# proxy (the seed's test-user cookie rule in force), next to HAProxy with
+# the same rule and to the floor (straight to one backend), all in the same
+# run on the same netns testbed. Issue 7, item 4.
+#
+#   bench/bench_l7.sh            full run (~6 min), writes its section of bench/results.md
+#   bench/bench_l7.sh --quick    one round of 1 s runs, no warm-up, fewer checks (~20 s),
+#                                writes to a temp file (for make test)
+#
+# Options: --quick, -r/--repeats R (rounds, default 5), -d/--duration S
+# (whole seconds per wrk run, default 5), -c/--connections C (default 32),
+# -t/--threads T (wrk threads, default 2), --hap-threads N (HAProxy
+# nbthread, default: the number of CPUs), -n/--check N (requests per
+# correctness check, default 200), --no-close (keep-alive runs only),
+# -o/--out FILE (the results file, default bench/results.md), -h/--help.
+#
+# The rules: tests/data/seed/route-rule-default-reviews-50.yaml (v1 50,
+# v2 50) and route-rule-test-reviews-v2.yaml (cookie
+# ^(.*?;)?(user=test-user)(;.*)?$ -> v2), applied with splitctl to a
+# running splitd (--l7-addr: the node's addresses) in the node netns.
+#
+# The paths, each measured with wrk (--latency) from the client netns, with
+# C keep-alive connections and then with one connection per request
+# ("Connection: close": wrk reconnects after every response):
+#   ours      wrk in the testbed's cgroup to the VIP 10.96.0.10:9080: the
+#             connect hook sends the connection to splitd's L7 listener in
+#             the node netns, which routes each request (v1 50 / v2 50)
+#   ours+ck   the same with "Cookie: user=test-user" (every request to v2)
+#   hap       HAProxy (the Debian package) in the node netns on the node's
+#             address 10.200.0.1:19080, HTTP mode, the same rule: an ACL
+#             req.hdr(cookie) -m reg with the same regex -> backend v2, else
+#             v1 (10.201.1.2, 10.201.1.3, weight 1 each) and v2 (10.201.2.2,
+#             weight 2): 50/50 by version; http-reuse always, keep-alive to
+#             the servers
+#   hap+ck    the same with the cookie
+#   direct    straight to one backend, 10.201.1.2:9080: the floor
+# R rounds; in each round every path and mode runs once, the order rotated
+# from round to round. Figures: median and range (min - max) over rounds;
+# ratios are medians of the per-round ratios.
+#
+# Correctness, checked in the same run (not timed), before and after the
+# timed runs: with the cookie every response comes from v2 (X-Version),
+# without it both v1 and v2 answer and v3 never does: build/splitclient
+# (N new connections, one request each) and a keep-alive wrk run that
+# counts X-Version per response, against ours and HAProxy.
+#
+# Needs root. Builds its own testbed (unique names, removed on exit, also on
+# failure); HAProxy and splitd are processes it starts (killed by PID, their
+# configuration in a temp dir). Never pass/fail on timing: it prints figures
+# and ratios. Exit 1 only if something broke (a wrong version, the testbed or
+# a proxy did not come up, a tool is missing).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+REPO=$(pwd)
+source scripts/testbed.sh
+source bench/lib.sh
+
+ARGS=("$@")
+QUICK=0 R=5 D=5 C=32 T=2 HAP_THREADS=$(nproc 2> /dev/null || echo 2) NCHECK=200 CLOSE=1
+OUT=$REPO/bench/results.md OUT_SET=0
+usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	-r | --repeats) R=$2; shift ;;
+	-d | --duration) D=$2; shift ;;
+	-c | --connections) C=$2; shift ;;
+	-t | --threads) T=$2; shift ;;
+	--hap-threads) HAP_THREADS=$2; shift ;;
+	-n | --check) NCHECK=$2; shift ;;
+	--no-close) CLOSE=0 ;;
+	-o | --out) OUT=$2; OUT_SET=1; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "bench_l7: unknown option '$1' (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ $QUICK = 1 ]; then
+	R=1 D=1 NCHECK=50
+fi
+for v in R D C T HAP_THREADS NCHECK; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || bench_die "$v must be a positive integer (wrk takes whole seconds)"
+done
+[ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, cgroup, BPF)"
+bench_need "wrk haproxy jq bpftool nsenter flock ethtool" "splitd splitctl splitclient httpd"
+
+# Two processes: this one (the parent) starts the benchmark as a child in a
+# session of its own and waits. bash does not always run a script's TERM
+# trap when the signal lands while it waits for a command substitution (it
+# can die at once, the EXIT trap unrun), so the cleanup must not depend on
+# the benchmark's own shell: the child records what it starts in
+# $WORK/state, and the parent, whose `wait` always runs its traps, stops
+# the child's session and cleans up from that record.
+cleanup() {
+	local k v tb="" sp="" hp=""
+	if [ -f "$WORK/state" ]; then
+		while read -r k v; do
+			case $k in tb) tb=$v ;; splitd) sp=$v ;; haproxy) hp=$v ;; esac
+		done < "$WORK/state"
+	fi
+	stop_pid "$hp" haproxy
+	stop_pid "$sp" splitd
+	if [ -n "$tb" ]; then
+		# shellcheck disable=SC2034 # read by tb_down
+		TB_ID=$tb TB_PIN=/sys/fs/bpf/$tb TB_NODE=$tb-node TB_DIR=${TB_STATE_ROOT:-/tmp}/testbed-$tb
+		if [ -d "$TB_PIN" ] && [ -e "/run/netns/$TB_NODE" ]; then
+			nsenter --net="/run/netns/$TB_NODE" "$WORK/bin/splitd" -q --unload -p "$TB_PIN" 2> /dev/null
+		fi
+		tb_down
+	fi
+	if [ -z "${BENCH_L7_WORK:-}" ]; then
+		rm -rf "$WORK"
+	fi
+	return 0
+}
+# stop_pid PID NAME: TERM (then KILL after 3 s) a process we started, if it
+# is still that program (checked by name against PID reuse).
+stop_pid() {
+	local pid=$1 name=$2 i
+	[ -n "$pid" ] || return 0
+	[ "$(cat "/proc/$pid/comm" 2> /dev/null)" = "$name" ] || return 0
+	kill -TERM "$pid" 2> /dev/null
+	for ((i = 0; i < 60; i++)); do
+		[ "$(cat "/proc/$pid/comm" 2> /dev/null)" = "$name" ] || break
+		awk '{ exit !($3 == "Z") }' "/proc/$pid/stat" 2> /dev/null && break
+		sleep 0.05
+	done
+	[ "$(cat "/proc/$pid/comm" 2> /dev/null)" = "$name" ] && kill -KILL "$pid" 2> /dev/null
+	wait "$pid" 2> /dev/null
+	return 0
+}
+
+if [ -z "${BENCH_L7_WORK:-}" ]; then
+	WORK=$(mktemp -d /tmp/split-bench-l7.XXXXXX) || bench_die "mktemp failed"
+	trap cleanup EXIT
+	SIG=0
+	trap 'SIG=1; kill -TERM "$CHILD" 2> /dev/null' INT TERM
+	# setsid: the child leads a new process group (and session) that holds
+	# everything it starts, so nothing of it survives it.
+	BENCH_L7_WORK=$WORK setsid -w bash "$REPO/bench/bench_l7.sh" "${ARGS[@]}" &
+	CHILD=$!
+	while :; do
+		wait "$CHILD"
+		rc=$?
+		kill -0 "$CHILD" 2> /dev/null || break	# returned on a signal: wait on
+	done
+	if [ $SIG = 1 ]; then
+		# The child's shell may be gone with its subshells (wrk runs)
+		# still there: end its process group (the group $CHILD exists
+		# only if the child made it: setsid did not fork).
+		kill -TERM -- "-$CHILD" 2> /dev/null
+		rc=130
+	fi
+	exit $rc	# the EXIT trap cleans up after the child
+fi
+WORK=$BENCH_L7_WORK
+# Quick mode never touches bench/results.md: its section goes to a temp
+# file (printed at the end, removed on exit).
+if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
+	OUT=$WORK/results.md
+fi
+state() { echo "$*" >> "$WORK/state"; }
+SPLITD_PID="" HAP_PID=""
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Private copies of the binaries: the build dir may be rebuilt while we run.
+BIN=$WORK/bin
+mkdir -p "$BIN" && cp build/splitd build/splitctl build/splitclient build/httpd "$BIN/" ||
+	bench_die "cannot copy the binaries"
+export TB_BUILD=$BIN
+T_START=$(date +%s)
+PSI0=$(awk '/^some/ { split($5, a, "="); print a[2] }' /proc/pressure/cpu 2> /dev/null)
+
+SYSINFO=$(bench_sysinfo)	# at the start: the load average it shows is the start's
+RUN_ID="sp$$$(printf '%04x' "$RANDOM")"
+state tb "$RUN_ID"
+tb_up "$RUN_ID" || bench_die "the testbed did not come up"
+VIP=10.96.0.10 PORT=9080 DIRECT=10.201.1.2 HAP_PORT=19080
+HAP_ADDR=$TB_NODE_IP4
+COOKIE='user=test-user'
+SEED=tests/data/seed
+ctl() { "$BIN/splitctl" -p "$TB_PIN" "$@"; }
+
+# ---- ours: splitd with its L7 proxy, the seed's rules -------------------------
+
+cp "$(tb_services_file)" "$WORK/services.yaml" || bench_die "no services file"
+nsenter --net="/run/netns/$TB_NODE" "$BIN/splitd" -c "$WORK/services.yaml" -g "$TB_CGROUP" \
+	-p "$TB_PIN" --metrics 127.0.0.1:0 --l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" \
+	> "$WORK/splitd.log" 2>&1 < /dev/null &
+SPLITD_PID=$!
+state splitd "$SPLITD_PID"
+for ((i = 0; i < 100; i++)); do
+	grep -q watching "$WORK/splitd.log" && break
+	[ "$(cat "/proc/$SPLITD_PID/comm" 2> /dev/null)" = splitd ] || break
+	sleep 0.1
+done
+grep -q watching "$WORK/splitd.log" || { cat "$WORK/splitd.log" >&2; bench_die "splitd did not start"; }
+ctl apply -f "$SEED/route-rule-default-reviews-50.yaml" > /dev/null || bench_die "splitctl apply (50/50) failed"
+ctl apply -f "$SEED/route-rule-test-reviews-v2.yaml" > /dev/null || bench_die "splitctl apply (test-user) failed"
+L7_PORT=""
+for ((i = 0; i < 50; i++)); do
+	L7_PORT=$(bpftool -j map dump pinned "$TB_PIN/l7_listen" 2> /dev/null |
+		jq -r '.[] | select(.formatted.value.family == 4) | .formatted.value.port' 2> /dev/null | head -n 1)
+	[ -n "$L7_PORT" ] && break
+	sleep 0.1
+done
+[ -n "$L7_PORT" ] || { cat "$WORK/splitd.log" >&2; bench_die "splitd's L7 listener did not appear in l7_listen"; }
+bench_log "testbed $TB_ID up; splitd (pid $SPLITD_PID) proxies $VIP:$PORT on $TB_NODE_IP4:$L7_PORT"
+
+# ---- HAProxy: the same rule ---------------------------------------------------------
+
+HAP_CFG=$WORK/haproxy.cfg
+cat > "$HAP_CFG" << EOF
+# bench/bench_l7.sh: the seed's rules for reviews, as HAProxy config.
+global
+	nbthread $HAP_THREADS
+	maxconn 4096
+defaults
+	mode http
+	option http-keep-alive
+	http-reuse always
+	timeout connect 3s
+	timeout client 300s
+	timeout server 300s
+	timeout http-keep-alive 300s
+	timeout http-request 10s
+frontend reviews
+	bind $HAP_ADDR:$HAP_PORT
+	acl test_user req.hdr(cookie) -m reg '^(.*?;)?(user=test-user)(;.*)?\$'
+	use_backend reviews-v2 if test_user
+	default_backend reviews-default
+# route-rule-default-reviews-50: v1 50 (two endpoints), v2 50 (one).
+backend reviews-default
+	balance roundrobin
+	server v1-a 10.201.1.2:$PORT weight 1
+	server v1-b 10.201.1.3:$PORT weight 1
+	server v2-a 10.201.2.2:$PORT weight 2
+# route-rule-test-reviews-v2: the test-user cookie -> v2.
+backend reviews-v2
+	server v2-a 10.201.2.2:$PORT
+EOF
+haproxy -c -q -f "$HAP_CFG" || bench_die "haproxy rejects its configuration ($HAP_CFG)"
+# nsenter --net execs haproxy: $! is HAProxy's PID (-db: foreground, no fork).
+nsenter --net="/run/netns/$TB_NODE" haproxy -db -f "$HAP_CFG" > "$WORK/haproxy.log" 2>&1 < /dev/null &
+HAP_PID=$!
+state haproxy "$HAP_PID"
+for ((i = 0; i < 100; i++)); do
+	tb_in "$TB_CLIENT" curl -s -o /dev/null --max-time 1 "http://$HAP_ADDR:$HAP_PORT/" && break
+	[ "$(cat "/proc/$HAP_PID/comm" 2> /dev/null)" = haproxy ] || break
+	sleep 0.1
+done
+[ "$(cat "/proc/$HAP_PID/comm" 2> /dev/null)" = haproxy ] ||
+	{ cat "$WORK/haproxy.log" >&2; bench_die "haproxy did not start"; }
+HAP_VERSION=$(haproxy -v 2> /dev/null | awk 'NR == 1 { print $3; exit }')
+bench_log "HAProxy $HAP_VERSION (pid $HAP_PID, nbthread $HAP_THREADS) on $HAP_ADDR:$HAP_PORT"
+
+# ---- wrk ----------------------------------------------------------------------------
+
+# The timed runs: only done() (no per-response Lua, which would slow wrk).
+cat > "$WORK/report.lua" << 'EOF'
+done = function(summary, latency, requests)
+	local e = summary.errors
+	io.write(string.format("result requests %d duration_us %d p50_us %d p99_us %d connect %d read %d write %d status %d timeout %d\n",
+		summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+		e.connect, e.read, e.write, e.status, e.timeout))
+end
+EOF
+# The correctness runs: count X-Version (and non-200) per response.
+cat > "$WORK/count.lua" << 'EOF'
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) n_v1 = 0; n_v2 = 0; n_v3 = 0; n_other = 0; n_bad = 0 end
+response = function(status, headers, body)
+	-- Any case: HAProxy sends header names in lower case.
+	local v = headers["X-Version"] or headers["x-version"]
+	if status ~= 200 then n_bad = n_bad + 1 end
+	if v == "v1" then n_v1 = n_v1 + 1 elseif v == "v2" then n_v2 = n_v2 + 1
+	elseif v == "v3" then n_v3 = n_v3 + 1 else n_other = n_other + 1 end
+end
+done = function(summary, latency, requests)
+	local t = { v1 = 0, v2 = 0, v3 = 0, other = 0, bad = 0 }
+	for _, th in ipairs(threads) do
+		t.v1 = t.v1 + th:get("n_v1"); t.v2 = t.v2 + th:get("n_v2"); t.v3 = t.v3 + th:get("n_v3")
+		t.other = t.other + th:get("n_other"); t.bad = t.bad + th:get("n_bad")
+	end
+	io.write(string.format("count v1 %d v2 %d v3 %d other %d non200 %d\n", t.v1, t.v2, t.v3, t.other, t.bad))
+end
+EOF
+
+# url PATH: the URL a path's wrk runs use.
+url() {
+	case $1 in
+	ours*) echo "http://$VIP:$PORT/" ;;
+	hap*) echo "http://$HAP_ADDR:$HAP_PORT/" ;;
+	direct) echo "http://$DIRECT:$PORT/" ;;
+	esac
+}
+# in_client PATH CMD...: ours runs in the cgroup (the connect hook sends it to
+# the proxy), the others in the client netns only.
+in_client() {
+	local p=$1
+	shift
+	case $p in
+	ours*) tb_client "$@" ;;
+	*) tb_in "$TB_CLIENT" "$@" ;;
+	esac
+}
+# hdrs PATH MODE: wrk's -H arguments, one per line.
+hdrs() {
+	case $1 in *+ck) printf '%s\n' -H "Cookie: $COOKIE" ;; esac
+	[ "$2" = close ] && printf '%s\n' -H "Connection: close"
+	return 0
+}
+
+# Accepted TCP connections in the backends' netns (Tcp PassiveOpens of v1
+# and v2): how many connections the path opened to the servers.
+backend_opens() {
+	local ns n=0 x
+	for ns in "$TB_V1" "$TB_V2"; do
+		x=$(nsenter --net="/run/netns/$ns" cat /proc/net/snmp |
+			awk '$1 == "Tcp:" { if (!h) { for (i = 2; i <= NF; i++) if ($i == "PassiveOpens") c = i; h = 1 } else print $c }')
+		n=$((n + ${x:-0}))
+	done
+	echo "$n"
+}
+# CPU time (utime + stime of all threads, in clock ticks) of a proxy.
+proxy_ticks() {
+	local pid
+	case $1 in
+	ours*) pid=$SPLITD_PID ;;
+	hap*) pid=$HAP_PID ;;
+	*) echo 0; return ;;
+	esac
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"
+}
+HZ=$(getconf CLK_TCK 2> /dev/null || echo 100)
+
+# run PATH MODE: one timed wrk run. Prints
+# "rate p50_us p99_us requests errors non2xx backend_conns proxy_cpu_us".
+run() {
+	local p=$1 m=$2 out rc=0 o0 o1 c0 c1 h=()
+	mapfile -t h < <(hdrs "$p" "$m")
+	o0=$(backend_opens) c0=$(proxy_ticks "$p")
+	out=$(in_client "$p" wrk -t "$T" -c "$C" -d "${D}s" --timeout 3s --latency -s "$WORK/report.lua" \
+		"${h[@]}" "$(url "$p")" 2>&1) || rc=$?
+	o1=$(backend_opens) c1=$(proxy_ticks "$p")
+	if [ $rc != 0 ] || ! grep -q '^result ' <<< "$out"; then
+		echo "$out" >&2
+		bench_die "wrk failed (exit $rc) on $p $m"
+	fi
+	awk -v o=$((o1 - o0)) -v cpu=$((c1 - c0)) -v hz="$HZ" '$1 == "result" {
+		for (i = 2; i < NF; i += 2) v[$i] = $(i + 1)
+		printf "%.1f %d %d %d %d %d %d %.0f\n", v["requests"] / (v["duration_us"] / 1e6),
+			v["p50_us"], v["p99_us"], v["requests"],
+			v["connect"] + v["read"] + v["write"] + v["timeout"], v["status"], o, cpu * 1e6 / hz }' <<< "$out"
+}
+
+# ---- correctness ---------------------------------------------------------------------
+
+# check PATH WHEN: splitclient (NCHECK new connections, one request each) and a
+# 1 s keep-alive wrk run counting X-Version. With the cookie: all v2; without:
+# v1 and v2 both, no v3. Dies on a wrong answer; prints one summary line.
+check() {
+	local p=$1 when=$2 out rc=0 tgt port v1 v2 v3 fail tot w hargs=() kv1 kv2 kv3 kother kbad
+	case $p in
+	ours*) tgt=$VIP port=$PORT ;;
+	hap*) tgt=$HAP_ADDR port=$HAP_PORT ;;
+	esac
+	case $p in *+ck) hargs=(--header "Cookie: $COOKIE") ;; esac
+	out=$(in_client "$p" "$BIN/splitclient" --connect "$tgt" --port "$port" -n "$NCHECK" \
+		--parallel 2 --timeout-ms 3000 "${hargs[@]}" 2>&1) || rc=$?
+	tot=$(awk '$1 == "total" { print $2 }' <<< "$out")
+	fail=$(awk '$1 == "total" { for (i = 1; i < NF; i++) if ($i == "fail") print $(i + 1) }' <<< "$out")
+	v1=$(awk '$1 == "version" && $2 == "v1" { print $3 }' <<< "$out")
+	v2=$(awk '$1 == "version" && $2 == "v2" { print $3 }' <<< "$out")
+	v3=$(awk '$1 == "version" && $2 == "v3" { print $3 }' <<< "$out")
+	v1=${v1:-0} v2=${v2:-0} v3=${v3:-0}
+	if [ $rc != 0 ] || [ "${tot:-0}" != "$NCHECK" ] || [ "${fail:-1}" != 0 ]; then
+		echo "$out" >&2
+		bench_die "$p ($when): splitclient failed (exit $rc)"
+	fi
+	case $p in
+	*+ck) [ "$v2" = "$NCHECK" ] || { echo "$out" >&2; bench_die "$p ($when): with the cookie v1=$v1 v2=$v2 v3=$v3 of $NCHECK (want all v2)"; } ;;
+	*) [ "$v1" -gt 0 ] && [ "$v2" -gt 0 ] && [ "$v3" = 0 ] ||
+		{ echo "$out" >&2; bench_die "$p ($when): without the cookie v1=$v1 v2=$v2 v3=$v3 of $NCHECK (want v1 and v2)"; } ;;
+	esac
+	case $p in
+	*+ck) hargs=(-H "Cookie: $COOKIE") ;;
+	*) if [ $QUICK = 1 ]; then # quick mode: the keep-alive count with the cookie only
+		echo "$p $when: splitclient v1 v2 v3 = $v1 $v2 $v3 of $NCHECK"
+		return 0
+	fi ;;
+	esac
+	w=$(in_client "$p" wrk -t 1 -c 4 -d 1s --timeout 3s -s "$WORK/count.lua" \
+		"${hargs[@]}" "$(url "$p")" 2>&1) ||
+		{ echo "$w" >&2; bench_die "$p ($when): wrk count run failed"; }
+	read -r kv1 kv2 kv3 kother kbad <<< "$(awk '$1 == "count" { print $3, $5, $7, $9, $11 }' <<< "$w")"
+	[ -n "${kbad:-}" ] || { echo "$w" >&2; bench_die "$p ($when): no count from wrk"; }
+	case $p in
+	*+ck) [ "$kv1$kv3$kother$kbad" = 0000 ] && [ "$kv2" -gt 0 ] ||
+		bench_die "$p ($when): keep-alive with the cookie v1=$kv1 v2=$kv2 v3=$kv3 other=$kother non-200=$kbad (want all v2)" ;;
+	*) [ "$kv1" -gt 0 ] && [ "$kv2" -gt 0 ] && [ "$kv3$kother$kbad" = 000 ] ||
+		bench_die "$p ($when): keep-alive without the cookie v1=$kv1 v2=$kv2 v3=$kv3 other=$kother non-200=$kbad" ;;
+	esac
+	echo "$p $when: splitclient v1 v2 v3 = $v1 $v2 $v3 of $NCHECK; wrk keep-alive v1 v2 v3 = $kv1 $kv2 $kv3 of $((kv1 + kv2 + kv3 + kother)) (non-200: $kbad)"
+}
+
+CHECK_PATHS=(ours+ck ours hap+ck hap)
+: > "$WORK/checks"
+for p in "${CHECK_PATHS[@]}"; do
+	line=$(check "$p" before) || exit 1
+	bench_log "check $line"
+	echo "$line" >> "$WORK/checks"
+done
+
+# ---- the timed runs -----------------------------------------------------------------
+
+PATHS=(ours ours+ck hap hap+ck direct)
+MODES=(ka)
+[ $CLOSE = 1 ] && MODES+=(close)
+RUNS=()
+for m in "${MODES[@]}"; do
+	for p in "${PATHS[@]}"; do RUNS+=("$m:$p"); done
+done
+# Warm-up (not recorded): pools, caches, the first thread stacks.
+[ $QUICK = 1 ] || for p in ours hap direct; do
+	in_client "$p" wrk -t "$T" -c "$C" -d 1s "$(url "$p")" > /dev/null 2>&1
+done
+bench_log "$R rounds x ${#RUNS[@]} runs x $D s; wrk -t $T -c $C"
+for ((r = 0; r < R; r++)); do
+	for ((i = 0; i < ${#RUNS[@]}; i++)); do
+		k=${RUNS[$(((i + r) % ${#RUNS[@]}))]}
+		res=$(run "${k#*:}" "${k%%:*}") || exit 1
+		echo "$res" >> "$WORK/r.${k/:/.}"
+		read -r rate p50 p99 _ errs non2 bo cpu <<< "$res"
+		printf '  %-14s round %d/%d: %s req/s, p50 %s us, p99 %s us, errors %s, non-2xx %s, backend conns %s, proxy CPU %s us\n' \
+			"$k" $((r + 1)) "$R" "$rate" "$p50" "$p99" "$errs" "$non2" "$bo" "$cpu" >&2
+	done
+done
+
+# (Quick mode: before only.)
+[ $QUICK = 1 ] || for p in "${CHECK_PATHS[@]}"; do
+	line=$(check "$p" after) || exit 1
+	bench_log "check $line"
+	echo "$line" >> "$WORK/checks"
+done
+
+# ---- tables ----------------------------------------------------------------------------
+
+col() { awk -v c="$2" '{ print $c }' "$WORK/$1"; }
+# ratio A B COLUMN: per-round A/B of a column -> "median min max".
+ratio() {
+	# shellcheck disable=SC2046
+	bench_stats $(paste -d' ' "$WORK/$1" "$WORK/$2" | awk -v c="$3" '{ if ($(c + 8) > 0) print $c / $(c + 8) }')
+}
+# fmt3 DECIMALS MEDIAN MIN MAX: "median (min - max)" (bench_fmt without
+# its forks: the tables format a few hundred numbers).
+fmt3() {
+	local d=$1 x out=()
+	shift
+	for x in "$@"; do
+		case $x in nan | "" | n/a) out+=(n/a) ;; *) out+=("$(printf '%.*f' "$d" "$x")") ;; esac
+	done
+	echo "${out[0]} (${out[1]} - ${out[2]})"
+}
+# stat3 FILE COLUMN: "median (min - max)" of a column, no decimals.
+stat3() {
+	# shellcheck disable=SC2046
+	fmt3 0 $(bench_stats $(col "$1" "$2"))
+}
+# ratio3 A B COLUMN: "median (min - max)" of the per-round ratios.
+ratio3() {
+	# shellcheck disable=SC2046
+	fmt3 2 $(ratio "$@")
+}
+declare -A LABEL=(
+	[ours]="**ours**: splitd's L7 proxy, no cookie (v1 50 / v2 50)"
+	[ours+ck]="**ours**: splitd's L7 proxy, \`Cookie: user=test-user\` (v2)"
+	[hap]="HAProxy $HAP_VERSION, no cookie (v1 50 / v2 50)"
+	[hap+ck]="HAProxy $HAP_VERSION, \`Cookie: user=test-user\` (v2)"
+	[direct]="direct to one backend, 10.201.1.2 (floor)"
+)
+declare -A PEER=([ours]=hap [ours+ck]=hap+ck [hap]=hap [hap+ck]=hap+ck [direct]=hap)
+declare -A MODE_LABEL=([ka]="keep-alive ($C connections)" [close]="connection per request (\`Connection: close\`)")
+TABLE=$WORK/table.md
+ERRS=0 NON2=0 OURS_ERRS=0 OURS_NON2=0 CLOSE_BC=""
+{
+	echo "| connections | path | requests/s: median (min - max) | p50 us | p99 us | req/s vs HAProxy | req/s vs direct | p50 vs HAProxy | backend connections per 1000 requests | proxy CPU us per request | errors / non-2xx |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for m in "${MODES[@]}"; do
+		for p in "${PATHS[@]}"; do
+			f="r.$m.$p"
+			e=$(awk '{ e += $5 } END { print e + 0 }' "$WORK/$f")
+			n2=$(awk '{ e += $6 } END { print e + 0 }' "$WORK/$f")
+			ERRS=$((ERRS + e)) NON2=$((NON2 + n2))
+			case $p in ours*) OURS_ERRS=$((OURS_ERRS + e)) OURS_NON2=$((OURS_NON2 + n2)) ;; esac
+			bc=$(awk '{ r += $4; o += $7 } END { if (r) printf "%.1f", o * 1000 / r; else print "n/a" }' "$WORK/$f")
+			if [ "$p" = direct ]; then
+				cpu="n/a"
+			else
+				cpu=$(awk '{ r += $4; c += $8 } END { if (r) printf "%.1f", c / r; else print "n/a" }' "$WORK/$f")
+			fi
+			[ "$m:$p" = close:ours ] && CLOSE_BC=$bc
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' \
+				"${MODE_LABEL[$m]}" "${LABEL[$p]}" "$(stat3 "$f" 1)" "$(stat3 "$f" 2)" "$(stat3 "$f" 3)" \
+				"$(ratio3 "$f" "r.$m.${PEER[$p]}" 1)" "$(ratio3 "$f" "r.$m.direct" 1)" \
+				"$(ratio3 "$f" "r.$m.${PEER[$p]}" 2)" "$bc" "$cpu" "$e" "$n2"
+		done
+	done
+} > "$TABLE"
+echo
+cat "$TABLE"
+echo
+cat "$WORK/checks"
+echo
+
+# ---- results ----------------------------------------------------------------------------
+
+T_TOTAL=$(($(date +%s) - T_START))
+PSI1=$(awk '/^some/ { split($5, a, "="); print a[2] }' /proc/pressure/cpu 2> /dev/null)
+PSI=$(awk -v a="${PSI0:-}" -v b="${PSI1:-}" -v t="$T_TOTAL" 'BEGIN {
+	if (a == "" || b == "" || t <= 0) print "n/a"; else printf "%.0f%%", (b - a) / 1e4 / t }')
+WRK_VERSION=$(wrk -v 2>&1 | awk 'NR == 1 { print $2; exit }')
+SECTION=$WORK/section.md
+{
+	echo "## L7: HTTP requests through the proxy, next to HAProxy (bench/bench_l7.sh)"
+	echo
+	echo "$SYSINFO"
+	echo "- settings: $R rounds x ${#RUNS[@]} runs (${#PATHS[@]} paths x ${#MODES[@]} connection modes) x $D s, the order rotated each round; wrk $WRK_VERSION -t $T -c $C -d ${D}s --latency --timeout 3s, \`GET /\` (a 12-byte body); total run time ${T_TOTAL} s; CPU pressure during the run (PSI some): $PSI of the time some task waited for a CPU$([ $QUICK = 1 ] && echo '; QUICK MODE (one 1 s round: figures not meaningful)')"
+	echo "- **wrk, the proxy and the servers share the machine's $(nproc) CPUs** (no pinning; other jobs may run too): every figure includes the others' CPU time, so ratios matter more than absolute rates"
+	echo "- rules: \`tests/data/seed/route-rule-default-reviews-50.yaml\` (v1 50 / v2 50) and \`route-rule-test-reviews-v2.yaml\` (\`cookie\` matching \`^(.*?;)?(user=test-user)(;.*)?\$\` -> v2), applied with \`splitctl apply\` to a running \`splitd --l7-addr $TB_NODE_IP4 --l7-addr $TB_NODE_IP6\` in the node netns. ours: wrk in the client netns and the testbed's cgroup connects to the VIP $VIP:$PORT; the connect hook sends it to splitd's listener ($TB_NODE_IP4:$L7_PORT), which routes each request (PCRE2, no JIT, on the cookie header) and pools upstream connections per endpoint. splitd's proxy has no thread setting: one thread per client connection ($C at -c $C) plus the accept thread"
+	echo "- HAProxy $HAP_VERSION (Debian package), a process in the node netns on $HAP_ADDR:$HAP_PORT, **nbthread $HAP_THREADS** (the number of CPUs, which bounds ours too), \`mode http\`, \`option http-keep-alive\`, \`http-reuse always\`; \`acl test_user req.hdr(cookie) -m reg '^(.*?;)?(user=test-user)(;.*)?\$'\` (PCRE2 with JIT), \`use_backend reviews-v2 if test_user\`, else \`balance roundrobin\` over 10.201.1.2 and 10.201.1.3 (weight 1 each, v1) and 10.201.2.2 (weight 2, v2): 50/50 by version; no logging, no added headers (ours adds none either). wrk reaches it from the client netns (not the cgroup). direct: wrk from the client netns to 10.201.1.2:$PORT, no proxy: the floor"
+	echo "- backends: build/httpd (one thread per connection) in their own netns behind the forwarding node netns; testbed veths: $(bench_offload)"
+	echo "- errors in all timed runs (wrk: connect, read, write, timeout): $ERRS; non-2xx responses: $NON2 (of which ours: $OURS_ERRS errors, $OURS_NON2 non-2xx)"
+	echo
+	cat "$TABLE"
+	echo
+	echo "Medians over the $R rounds and their range (min - max). requests/s: wrk's requests over its run time. p50/p99: medians over the rounds of wrk's per-run percentiles (\`--latency\`; from a request's first byte written to its response's last byte read, so in connection-per-request runs the TCP handshake is not included, its cost shows in requests/s). Ratios (vs HAProxy: ours against HAProxy with the same cookie; vs direct: against the floor) are medians and ranges of the per-round ratios, the paths of a round running seconds apart. Backend connections per 1000 requests: TCP connections the backends' netns accepted during the runs (Tcp PassiveOpens in the v1 and v2 netns) per 1000 requests: 0 means the proxy reused pooled connections, 1000 one new upstream connection per request. Proxy CPU us per request: the proxy process's user + system CPU time (all its threads, /proc/PID/stat, $HZ Hz ticks) over the runs, divided by the requests."
+	echo
+	if [ -n "$CLOSE_BC" ] && awk -v b="$CLOSE_BC" 'BEGIN { exit !(b > 500) }'; then
+		echo "Connection per request: our proxy opened about one upstream connection per request ($CLOSE_BC per 1000), HAProxy next to none. Our proxy forwards each request as the client sent it, \`Connection: close\` included, so the backend closes the upstream connection after its response and the pool cannot keep it; HAProxy treats Connection as hop-by-hop (as RFC 9110 section 7.6.1 asks of a proxy) and keeps its server connections alive (\`http-reuse always\`). Our proxy also starts a thread per client connection. Both show in its CPU time per request in these rows."
+		echo
+	fi
+	echo "Correctness, in the same run (not timed), before$([ $QUICK = 1 ] || echo ' and after') the timed runs: build/splitclient ($NCHECK new connections, one request each) and a 1 s wrk keep-alive run (-t 1 -c 4) that counts \`X-Version\` per response:"
+	echo
+	sed 's/^/- /' "$WORK/checks"
+	echo
+} > "$SECTION"
+bench_results_write bench_l7 "$SECTION" "$OUT"
+if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
+	bench_log "quick mode: the section (not written to bench/results.md):"
+	cat "$SECTION"
+	echo "bench_l7: 1 passed, 0 failed"
+else
+	bench_log "results: $OUT"
+fi
+exit 0
