@@ -440,4 +440,40 @@ struct split_sock_stats {
 	__u64 rtt_last_ns;	/* bpf_ktime_get_ns() of that sample */
 };
 
+/* ==== L7 proxy: sockmap tunnels =========================================== */
+/*
+ * The L7 proxy's tunnels (after a 101 Upgrade or a CONNECT 2xx, and
+ * non-HTTP connections relayed at L4) may move their bytes in the kernel:
+ * both sockets of a tunnel go into l7sm_socks (a SOCKHASH keyed by socket
+ * cookie) whose sk_skb stream_verdict program (bpf/split_l7_sockmap.bpf.c)
+ * sends every skb that arrives on one socket to the egress of its peer.
+ * These maps are private to the proxy (splitd loads the object itself, no
+ * pinning): they die with the process. See user/lib/l7sockmap.c.
+ */
+
+#define SPLIT_L7SM_MAX_SOCKS	16384		/* sockets in sockmap tunnels (2 each) */
+#define SPLIT_MAP_L7SM_SOCKS	"l7sm_socks"	/* cookie -> socket (SOCKHASH) */
+#define SPLIT_MAP_L7SM_CTL	"l7sm_ctl"	/* cookie -> its peer, what the proxy forwarded */
+#define SPLIT_MAP_L7SM_CNT	"l7sm_cnt"	/* cookie -> what the verdict did with its bytes */
+
+/* l7sm_ctl: value (key: __u64 socket cookie). Written by userspace only
+ * (each update replaces the whole value). */
+struct split_l7sm_ctl {
+	__u64 peer;		/* cookie of the socket its bytes go out of */
+	__u64 drained;		/* bytes passed to this socket that the proxy has
+				 * read and written to the peer itself */
+	__u32 redirect;		/* 0: pass every skb to the socket itself */
+	__u32 pad;
+};
+
+/* l7sm_cnt: value (key: __u64 socket cookie). Created zeroed by userspace
+ * before the socket enters l7sm_socks; written by the verdict program only,
+ * which runs under the socket's lock (one run at a time per socket). */
+struct split_l7sm_cnt {
+	__u64 redirected;	/* bytes queued to the peer's egress */
+	__u64 passed;		/* bytes left to the socket itself (userspace reads them) */
+	__u64 dropped;		/* bytes dropped: the peer had left the map (aborted) */
+	__u64 skbs;		/* verdicts run */
+};
+
 #endif /* SPLIT_COMMON_H */

@@ -252,8 +252,112 @@ test_splitd_gone_falls_back_to_l4() {
 	expect_eq "$(vcount "$out" v2)" 100 "test-user to v2 after restart"
 }
 
+# A websocket-style Upgrade through the proxy: 8 MiB of random bytes to an
+# echo server behind the 101 and back, byte-exact, half-closed by the
+# client; once with --l7-sockmap (in-kernel tunnel if splitd's probe passes,
+# else splice: the log says which) and once with --l7-no-sockmap.
+test_upgrade_tunnel_sockmap_and_not() {
+	local srv_pid out mode probe lines
+	ctl apply -f $SEED/route-rule-default-reviews.yaml >/dev/null
+	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+	# The upgrade echo server on v2 (the test-user route), port 9090.
+	nsenter --net="/run/netns/$TB_V2" python3 -c '
+import socket, threading
+def serve(c):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = c.recv(65536)
+        if not b:
+            c.close(); return
+        head += b
+    head, rest = head.split(b"\r\n\r\n", 1)
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+              b"Upgrade: websocket\r\nX-Version: v2\r\n\r\n" + rest)
+    while True:
+        b = c.recv(262144)
+        if not b:
+            break
+        c.sendall(b)
+    c.shutdown(socket.SHUT_WR)
+    c.close()
+l = socket.create_server(("0.0.0.0", 9090), reuse_port=False)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+' </dev/null >"$WORK/ws.log" 2>&1 &
+	srv_pid=$!
+	# reviews gets a TCP port 9090 (splitd re-reads the file on change).
+	python3 - "$SVC" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+old = "    port: 9080\n    targetPort: 9080\n    protocol: TCP\n"
+s = s.replace(old, old + "  - name: ws\n    port: 9090\n    targetPort: 9090\n    protocol: TCP\n", 1)
+open(p, "w").write(s)
+PY
+	for mode in --l7-sockmap --l7-no-sockmap; do
+		stop_splitd
+		lines=$(wc -l <"$WORK/splitd.log")
+		SPLITD_ARGS=("${L7_ARGS[@]}" "$mode")
+		start_splitd || { kill "$srv_pid"; fail "splitd $mode did not start"; }
+		wait_listen 4 present || { kill "$srv_pid"; fail "no l7_listen entry ($mode)"; }
+		# what this splitd said about sockmap (the log accumulates)
+		probe=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" |
+			grep -E "sockmap unusable|tunnels move bytes in the kernel" | tail -n 1)
+		if [ "$mode" = --l7-sockmap ]; then
+			[ -n "$probe" ] || { kill "$srv_pid"; fail "no sockmap probe result logged"; }
+			info "splitd $mode: $probe"
+		else
+			[ -z "$probe" ] || { kill "$srv_pid"; fail "sockmap probed despite $mode: $probe"; }
+		fi
+		out=""
+		for _ in $(seq 30); do
+			out=$(tb_client python3 -c '
+import hashlib, random, socket, sys, threading
+n = 8 << 20
+data = random.Random(7).randbytes(n)
+s = socket.create_connection((sys.argv[1], 9090), timeout=10)
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: reviews\r\nConnection: Upgrade\r\n"
+          b"Upgrade: websocket\r\ncookie: user=test-user\r\n\r\n")
+head = b""
+while b"\r\n\r\n" not in head:
+    b = s.recv(65536)
+    if not b:
+        print("no 101"); sys.exit(0)
+    head += b
+head, got = head.split(b"\r\n\r\n", 1)
+if not head.startswith(b"HTTP/1.1 101"):
+    print("status", head.split(b"\r\n")[0].decode()); sys.exit(0)
+got = bytearray(got)
+def send():
+    v = memoryview(data)
+    for i in range(0, n, 65536):
+        s.sendall(v[i:i + 65536])
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
+while True:
+    b = s.recv(262144)
+    if not b:
+        break
+    got += b
+t.join()
+print("echo", len(got), "exact" if bytes(got) == data else "DIFFERENT")
+' "$VIP4" 2>&1) || true
+			case "$out" in echo*) break ;; esac
+			sleep 0.2
+		done
+		[ "$out" = "echo $((8 << 20)) exact" ] || kill "$srv_pid"
+		expect_eq "$out" "echo $((8 << 20)) exact" "8 MiB through an upgrade tunnel ($mode)"
+	done
+	kill "$srv_pid" 2>/dev/null || true
+	wait "$srv_pid" 2>/dev/null || true
+	SPLITD_ARGS=("${L7_ARGS[@]}")
+}
+
 run_tests test_plain_service_not_proxied test_cookie_to_v2 \
 	test_keepalive_routes_each_request test_bodies_pipelining_expect \
 	test_peer_is_vip_and_bad_requests test_nonhttp_follows_default_route \
 	test_l7_stats_count_requests test_client_in_node_netns \
-	test_rules_change_take_effect test_splitd_gone_falls_back_to_l4
+	test_rules_change_take_effect test_splitd_gone_falls_back_to_l4 \
+	test_upgrade_tunnel_sockmap_and_not

@@ -210,3 +210,43 @@ TEST(health_layouts_and_maps)
 		bpf_object__close(obj);
 	}
 }
+
+/* L7 sockmap tunnels: the private object's maps and structs agree with C. */
+TEST(l7_sockmap_layouts_and_maps)
+{
+	static const char *obj_path = "build/split_l7_sockmap.bpf.o";
+	struct btf *btf = btf__parse_elf(obj_path, NULL);
+	struct bpf_object *obj;
+	struct bpf_map *m;
+
+	if (!btf)
+		TEST_FAIL_("no BTF in %s", obj_path);
+	CHECK(btf, split_l7sm_ctl, M(split_l7sm_ctl, peer),
+	      M(split_l7sm_ctl, drained), M(split_l7sm_ctl, redirect),
+	      M(split_l7sm_ctl, pad));
+	CHECK(btf, split_l7sm_cnt, M(split_l7sm_cnt, redirected),
+	      M(split_l7sm_cnt, passed), M(split_l7sm_cnt, dropped),
+	      M(split_l7sm_cnt, skbs));
+	btf__free(btf);
+
+	obj = bpf_object__open_file(obj_path, NULL);
+	ASSERT_TRUE(obj != NULL);
+	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_L7SM_SOCKS);
+	ASSERT_TRUE(m != NULL);
+	ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_SOCKHASH);
+	ASSERT_EQ(bpf_map__key_size(m), 8);
+	ASSERT_EQ(bpf_map__max_entries(m), SPLIT_L7SM_MAX_SOCKS);
+	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_L7SM_CTL);
+	ASSERT_TRUE(m != NULL);
+	ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_HASH);
+	ASSERT_EQ(bpf_map__key_size(m), 8);
+	ASSERT_EQ(bpf_map__value_size(m), sizeof(struct split_l7sm_ctl));
+	ASSERT_EQ(bpf_map__max_entries(m), SPLIT_L7SM_MAX_SOCKS);
+	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_L7SM_CNT);
+	ASSERT_TRUE(m != NULL);
+	ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_HASH);
+	ASSERT_EQ(bpf_map__key_size(m), 8);
+	ASSERT_EQ(bpf_map__value_size(m), sizeof(struct split_l7sm_cnt));
+	ASSERT_EQ(bpf_map__max_entries(m), SPLIT_L7SM_MAX_SOCKS);
+	bpf_object__close(obj);
+}

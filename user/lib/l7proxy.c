@@ -41,6 +41,8 @@
 
 #include "istio.h"
 #include "l7proxy.h"
+#include "l7sockmap.h"
+#include "log.h"
 
 #define L7_DEF_HEAD		(16 * 1024)
 #define L7_DEF_HEADERS		100
@@ -222,6 +224,8 @@ struct l7_proxy {
 	struct pool_conn *pool[L7_POOL_BUCKETS];
 	size_t pool_n;
 	struct l7_proxy_stats st;	/* atomics */
+	struct l7_sockmap *sm;		/* NULL: tunnels use splice */
+	char sm_why[160];		/* why not */
 };
 
 static void snap_free(struct l7_snap *s)
@@ -1406,6 +1410,19 @@ static void tunnel(struct conn *c, int ufd)
 	uint64_t last = now_ms();
 
 	ctr_add(&p->st.tunnels, 1);
+	if (p->sm) {
+		struct l7_sockmap_io io;
+		int r = l7_sockmap_relay(p->sm, c->cfd, ufd, p->stopfd,
+					 p->o.idle_timeout_ms, &io);
+
+		if (r <= 0) {
+			if (io.redirected)
+				ctr_add(&p->st.sockmap_tunnels, 1);
+			ctr_add(&p->st.sockmap_bytes, io.kernel_bytes);
+			return;
+		}
+		/* 1: not taken (all sockmap tunnels in use), nothing moved */
+	}
 	for (int i = 0; i < 2; i++) {
 		if (!p->o.no_splice &&
 		    !pipe2(d[i].pipe, O_NONBLOCK | O_CLOEXEC))
@@ -1899,6 +1916,19 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->pool_mu, NULL);
+	snprintf(p->sm_why, sizeof(p->sm_why), "off");
+	if (!p->o.no_sockmap && p->o.sockmap_obj) {
+		p->sm = l7_sockmap_open_flags(p->o.sockmap_obj,
+					      p->o.sockmap_obj_len,
+					      p->o.sockmap_trust ?
+					      L7_SOCKMAP_NO_PROBE : 0,
+					      p->sm_why, sizeof(p->sm_why));
+		if (p->sm)
+			pr_info("L7 proxy: tunnels move bytes in the kernel (sockmap)\n");
+		else
+			pr_warn("L7 proxy: sockmap unusable (%s): tunnels use splice\n",
+				p->sm_why);
+	}
 	return p;
 }
 
@@ -2147,6 +2177,7 @@ void l7_proxy_free(struct l7_proxy *p)
 			close(pc->fd);
 			free(pc);
 		}
+	l7_sockmap_close(p->sm);
 	close(p->stopfd);
 	close(p->wakefd);
 	pthread_mutex_destroy(&p->mu);
@@ -2191,6 +2222,15 @@ void l7_proxy_stats(struct l7_proxy *p, struct l7_proxy_stats *out)
 	out->upstream_retries = ctr_get(&p->st.upstream_retries);
 	out->tunnels = ctr_get(&p->st.tunnels);
 	out->spliced_bytes = ctr_get(&p->st.spliced_bytes);
+	out->sockmap_tunnels = ctr_get(&p->st.sockmap_tunnels);
+	out->sockmap_bytes = ctr_get(&p->st.sockmap_bytes);
+}
+
+int l7_proxy_sockmap(struct l7_proxy *p, const char **why)
+{
+	if (why)
+		*why = p->sm ? "" : p->sm_why;
+	return p->sm != NULL;
 }
 
 /* ---- the parser paths from a buffer (fuzzing, tests) --------------------------- */

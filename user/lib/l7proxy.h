@@ -21,10 +21,12 @@
  * client connections.
  *
  * Upgrade (101) and CONNECT (2xx): routed once, then bytes are relayed
- * both ways with splice(2) (read/write if splice is refused). A
- * connection whose first bytes are not an HTTP/1.x request line (TLS,
- * the HTTP/2 preface, garbage) is relayed the same way to an endpoint
- * chosen by the default weights, and counted as non-HTTP.
+ * both ways in the kernel by sockmap (an sk_skb verdict redirects each
+ * skb to the other socket, l7sockmap.h) if it was given, passed its
+ * probe and is not switched off; else with splice(2) (read/write if
+ * splice is refused). A connection whose first bytes are not an HTTP/1.x
+ * request line (TLS, the HTTP/2 preface, garbage) is relayed the same way
+ * to an endpoint chosen by the default weights, and counted as non-HTTP.
  *
  * Answers of the proxy itself, after which the connection closes:
  *   400  malformed request (a request line followed by garbage, obs-fold,
@@ -71,6 +73,15 @@ struct l7_proxy_opts {
 	 * (server-first protocols); 0: never (wait idle_timeout_ms, close). */
 	unsigned first_byte_timeout_ms;
 	int no_splice;			/* tunnels with read/write only */
+	/* Tunnels in the kernel: the ELF image of split_l7_sockmap.bpf.o
+	 * (its skeleton's elf_bytes). Given and no_sockmap unset,
+	 * l7_proxy_new() loads it and probes the kernel (a loopback tunnel,
+	 * about 50 ms); if that fails, the reason is logged once and
+	 * tunnels use splice. NULL: no sockmap. */
+	const void *sockmap_obj;
+	size_t sockmap_obj_len;
+	int no_sockmap;			/* never sockmap (the switch) */
+	int sockmap_trust;		/* benchmarks only: skip the probe */
 };
 
 struct l7_upstream {
@@ -112,6 +123,9 @@ struct l7_proxy_stats {
 	uint64_t upstream_retries;	/* a pooled connection was found closed */
 	uint64_t tunnels;		/* upgrade, CONNECT and non-HTTP relays */
 	uint64_t spliced_bytes;		/* bytes moved by splice(2) */
+	uint64_t sockmap_tunnels;	/* tunnels whose sockets were both put
+					 * in the sockmap */
+	uint64_t sockmap_bytes;		/* bytes redirected by its verdict */
 };
 
 /* NULL opts: all defaults. NULL on failure (errno). */
@@ -149,6 +163,9 @@ void l7_proxy_free(struct l7_proxy *p);
 int l7_proxy_service_stats(struct l7_proxy *p, void *svc_key,
 			   struct l7_version_stats *out, size_t max);
 void l7_proxy_stats(struct l7_proxy *p, struct l7_proxy_stats *out);
+/* 1 if tunnels use sockmap, else 0 with why (if not NULL) saying why
+ * not ("off": no object given, or no_sockmap). */
+int l7_proxy_sockmap(struct l7_proxy *p, const char **why);
 
 /* ---- testing: the parser paths without sockets ---------------------------- */
 

@@ -21,6 +21,7 @@
 #include "apply.h"
 #include "l7.h"
 #include "log.h"
+#include "split_l7_sockmap.skel.h"	/* the tunnels' BPF object */
 
 #define L7_MAX_VERS 64		/* counters read per listener and flush */
 
@@ -167,7 +168,9 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 	rt->listen_fd = rt->stats_fd = rt->gen_fd = -1;
 	pthread_mutex_init(&rt->hb_mu, NULL);
 	pthread_cond_init(&rt->hb_cv, NULL);
-	rt->proxy = l7_proxy_new(&o->proxy);
+	rt->o.proxy.sockmap_obj =
+		split_l7_sockmap__elf_bytes(&rt->o.proxy.sockmap_obj_len);
+	rt->proxy = l7_proxy_new(&rt->o.proxy);
 	if (!rt->proxy) {
 		pr_warn("L7 proxy: %s\n", strerror(errno));
 		free(rt);

@@ -106,7 +106,12 @@ static void usage(FILE *f)
 "                       the pods' network); once per family. Default\n"
 "                       127.0.0.1 and ::1 (clients in splitd's netns)\n"
 "      --no-l7          no proxy: such services split by their default route\n"
-"                       at connect() (request rules are not applied)\n"
+"                       at connect() (request rules are not applied)\n""      --l7-sockmap     tunnels (Upgrade, CONNECT, non-HTTP) move bytes in the\n"
+"                       kernel: sk_skb verdict redirects between the two\n"
+"                       sockets, if a probe at startup finds it sound (else\n"
+"                       splice, logged). Off by default: kernels, 6.18\n"
+"                       included, lose bytes under backpressure\n"
+"      --l7-no-sockmap  tunnels use splice(2) (the default)\n"
 "  If splitd stops (or has not refreshed the listeners for 3 s), new\n"
 "  connections to such services split at connect() again; connections in\n"
 "  the proxy end with it.\n"
@@ -155,6 +160,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "no-counters", no_argument, NULL, 'K' },
 		{ "l7-addr", required_argument, NULL, 'L' },
 		{ "no-l7", no_argument, NULL, 'n' },
+		{ "l7-sockmap", no_argument, NULL, 1001 },
+		{ "l7-no-sockmap", no_argument, NULL, 1002 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -165,6 +172,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->services = NULL;
 	o->metrics = SPLIT_METRICS_ADDR_DEFAULT;
 	o->pin_dir = SPLIT_PIN_DIR_DEFAULT;
+	o->l7.proxy.no_sockmap = 1;	/* --l7-sockmap to try it */
 	while ((c = getopt_long(argc, argv, "c:C:g:p:1vqh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->services = optarg; break;
@@ -209,6 +217,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case 'n': o->no_l7 = 1; break;
+		case 1001: o->l7.proxy.no_sockmap = 0; break;
+		case 1002: o->l7.proxy.no_sockmap = 1; break;
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
