@@ -856,6 +856,48 @@ FX_TEST(l7_seed_cookie_to_v2, NULL, seed_v1, 2, w_v1)
 	ASSERT_GE(ps.upstream_reused, 394);
 }
 
+/* "Connection: close" is hop-by-hop: the client's connection closes after
+ * the response, the upstream's goes back to the pool (our test upstream
+ * closes after a request that says close, so it must not see one). And
+ * worker threads are reused from one client connection to the next. */
+FX_TEST(l7_connection_close_is_hop_by_hop, NULL, seed_v1, 2, w_v1)
+{
+	static const char req[] = "GET /c HTTP/1.1\r\nHost: reviews\r\n"
+				  "Cookie: user=test-user\r\nConnection: close\r\n\r\n";
+	struct l7_proxy_stats ps;
+	struct resp r = { 0 };
+	struct cli *c = malloc(sizeof(*c));
+	unsigned long acc;
+	char b;
+
+	ASSERT_TRUE(c != NULL);
+	for (int i = 0; i < 50; i++) {
+		ASSERT_EQ(cli_connect(c, f->port), 0);
+		ASSERT_EQ(write_full(c->fd, req, sizeof(req) - 1), 0);
+		ASSERT_EQ(cli_read(c, &r, false, false), 0);
+		ASSERT_EQ(r.status, 200);
+		ASSERT_STREQ(r.version, "v2");
+		ASSERT_STREQ(r.path, "/c");
+		/* then the proxy closes the client connection */
+		ASSERT_EQ(recv(c->fd, &b, 1, 0), 0);
+		cli_close(c);
+		usleep(2000);
+	}
+	resp_free(&r);
+	free(c);
+	pthread_mutex_lock(&f->ups[2].mu);
+	acc = f->ups[2].accepted;
+	pthread_mutex_unlock(&f->ups[2].mu);
+	l7_proxy_stats(f->p, &ps);
+	printf("  50 close requests: %lu upstream connections, %llu reused, %llu threads\n",
+	       acc, (unsigned long long)ps.upstream_reused,
+	       (unsigned long long)ps.threads_started);
+	ASSERT_LE(acc, 2);
+	ASSERT_GE(ps.upstream_reused, 48);
+	ASSERT_EQ(ps.conns_accepted, 50);
+	ASSERT_LE(ps.threads_started, 25);
+}
+
 /* Only the test-user RouteRule; the rest follows the default weights. */
 FX_TEST(l7_seed_default_weights, NULL, seed_test, 1, w_v1)
 {

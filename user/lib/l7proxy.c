@@ -59,6 +59,8 @@
 #define L7_MAX_PARAMS		64
 #define L7_CTR_SLOTS		256		/* versions counted per service */
 #define L7_THREAD_STACK		(512 * 1024)	/* split_rules_match: ~42 KiB */
+#define L7_WORKER_IDLE_MS	10000	/* an idle worker thread waits this long */
+#define L7_WORKER_MAX_IDLE	64	/* idle worker threads kept */
 #define L7_PIPE_CAP		(64 * 1024)
 #define L7_POOL_BUCKETS		64
 #define L7_LINGER_MS		1000
@@ -220,6 +222,13 @@ struct l7_proxy {
 	bool running;
 	bool stopping;
 	unsigned nconns;
+	/* Worker threads outlive their connection and wait, up to
+	 * L7_WORKER_IDLE_MS, for the next one: no thread per connection. */
+	unsigned nworkers;		/* threads alive */
+	unsigned idle;			/* of them, waiting and not yet given a
+					 * queued connection */
+	pthread_cond_t work_cv;
+	struct conn *work;		/* accepted, waiting for a worker */
 	pthread_mutex_t pool_mu;
 	struct pool_conn *pool[L7_POOL_BUCKETS];
 	size_t pool_n;
@@ -643,6 +652,11 @@ struct side {
 	/* request heads */
 	struct hdr_off *hdrs;
 	unsigned nhdrs, max_hdrs;
+	/* buf[skip_from, skip_to) is not forwarded: the request's
+	 * "Connection: close" line (close_stripped), a hop-by-hop option the
+	 * proxy honours itself so the upstream connection stays reusable. */
+	size_t skip_from, skip_to;
+	bool close_stripped;
 	size_t url_off, url_len;
 	bool url_seen, last_was_value, bad_head, too_many, upgrade;
 	/* responses */
@@ -874,6 +888,14 @@ static void side_make_room(struct side *s)
 	s->end -= keep;
 	if (s->msg_start != SIZE_MAX)
 		s->msg_start -= keep;
+	if (s->skip_to > s->skip_from) {
+		if (s->skip_from >= keep) {
+			s->skip_from -= keep;
+			s->skip_to -= keep;
+		} else {
+			s->skip_from = s->skip_to = 0;	/* sent past it */
+		}
+	}
 }
 
 /* A new request: its head starts at buf[0]. */
@@ -890,6 +912,56 @@ static void side_begin_request(struct side *s)
 	s->last_was_value = false;
 	s->head_done = s->msg_done = false;
 	s->bad_head = s->too_many = s->upgrade = false;
+	s->skip_from = s->skip_to = 0;
+	s->close_stripped = false;
+}
+
+/*
+ * Connection is hop-by-hop (RFC 9110 7.6.1): a client's "close" asks the
+ * proxy to close the client connection after the response, not the
+ * upstream one. For an HTTP/1.1 request (not an upgrade or CONNECT) with
+ * one Connection header whose only option is "close", that line is not
+ * forwarded: the upstream sees a keep-alive request and its connection
+ * goes back to the pool; the client's connection closes after the
+ * response as asked. Other Connection headers are forwarded as they are.
+ */
+static void plan_strip_close(struct side *q)
+{
+	const struct hdr_off *h = NULL;
+	const char *v;
+	size_t vl, end;
+
+	q->skip_from = q->skip_to = 0;
+	q->close_stripped = false;
+	if (q->upgrade || q->hp.method == HTTP_CONNECT ||
+	    q->hp.http_major != 1 || q->hp.http_minor != 1)
+		return;
+	for (unsigned i = 0; i < q->nhdrs; i++) {
+		if (q->hdrs[i].name_len != 10 ||
+		    strncasecmp(q->buf + q->hdrs[i].name_off, "connection", 10))
+			continue;
+		if (h)
+			return;		/* two of them: leave it all alone */
+		h = &q->hdrs[i];
+	}
+	if (!h || h->name_off < q->msg_start || h->name_off == 0 ||
+	    q->buf[h->name_off - 1] != '\n')
+		return;
+	v = q->buf + h->value_off;
+	vl = h->value_len;
+	while (vl && (*v == ' ' || *v == '\t'))
+		v++, vl--;
+	while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		vl--;
+	if (vl != 5 || strncasecmp(v, "close", 5))
+		return;
+	for (end = h->value_off + h->value_len; end < q->parsed && q->buf[end] != '\n'; end++)
+		;
+	if (end >= q->parsed)
+		return;
+	q->skip_from = h->name_off;
+	q->skip_to = end + 1;
+	q->close_stripped = true;
 }
 
 static void side_begin_response(struct side *s, int method, bool upgrade)
@@ -1201,6 +1273,7 @@ static int write_all(struct l7_proxy *p, int fd, const char *b, size_t n,
 /* ---- client connections ------------------------------------------------------ */
 
 struct conn {
+	struct conn *next;		/* p->work */
 	struct l7_proxy *p;
 	struct l7_entry *e;
 	int cfd;
@@ -1560,6 +1633,7 @@ static int exchange(struct conn *c, struct l7_pick *pk, uint64_t t0,
 		}
 	}
 	side_begin_response(r, q->hp.method, q->upgrade);
+	plan_strip_close(q);
 	last = now_ms();
 	for (;;) {
 		bool prog = false, up_err = false;
@@ -1576,8 +1650,16 @@ static int exchange(struct conn *c, struct l7_pick *pk, uint64_t t0,
 			if (q->parsed != before || q->msg_done)
 				prog = true;
 		}
+		if (q->skip_to > q->skip_from && q->sent >= q->skip_from &&
+		    q->sent < q->skip_to)
+			q->sent = q->skip_to;	/* the head is parsed: skip_to <= parsed */
 		if (q->sent < q->parsed) {
-			n = send(ufd, q->buf + q->sent, q->parsed - q->sent,
+			size_t lim = q->parsed;
+
+			if (q->skip_to > q->skip_from && q->sent < q->skip_from &&
+			    lim > q->skip_from)
+				lim = q->skip_from;
+			n = send(ufd, q->buf + q->sent, lim - q->sent,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n > 0) {
 				q->sent += (size_t)n;
@@ -1733,7 +1815,8 @@ static int exchange(struct conn *c, struct l7_pick *pk, uint64_t t0,
 		*tfd = ufd;
 		return EX_TUNNEL;
 	}
-	if (!up_eof && !eof_framed && r->keepalive && q->keepalive &&
+	if (!up_eof && !eof_framed && r->keepalive &&
+	    (q->keepalive || q->close_stripped) &&
 	    q->msg_done && q->sent == q->parsed && r->parsed == r->end &&
 	    !q->upgrade)
 		pool_put(p, ufd, &pk->sa, pk->salen);
@@ -1799,16 +1882,10 @@ static void conn_serve(struct conn *c)
 	}
 }
 
-static void *conn_thread(void *arg)
+static void conn_run(struct conn *c)
 {
-	struct conn *c = arg;
 	struct l7_proxy *p = c->p;
-	sigset_t set;
 
-	/* splice(2) to a closed socket raises SIGPIPE (no MSG_NOSIGNAL) */
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (!side_init(&c->rq, p->o.max_head_bytes + L7_BUF_EXTRA,
 		       p->o.max_headers) &&
 	    !side_init(&c->rs, L7_RESP_BUF, 0) &&
@@ -1827,6 +1904,48 @@ static void *conn_thread(void *arg)
 	__atomic_store_n(&p->st.conns_active, p->nconns, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+}
+
+/* Serve connections: the first one given, then those handle_accept()
+ * queues, until none comes for L7_WORKER_IDLE_MS, there are enough idle
+ * workers, or the proxy stops. */
+static void *conn_thread(void *arg)
+{
+	struct conn *c = arg;
+	struct l7_proxy *p = c->p;
+	sigset_t set;
+
+	/* splice(2) to a closed socket raises SIGPIPE (no MSG_NOSIGNAL) */
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	while (c) {
+		struct timespec until;
+
+		conn_run(c);
+		c = NULL;
+		pthread_mutex_lock(&p->mu);
+		if (!p->stopping && p->idle < L7_WORKER_MAX_IDLE) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += L7_WORKER_IDLE_MS / 1000;
+			p->idle++;
+			while (!p->work && !p->stopping &&
+			       !pthread_cond_timedwait(&p->work_cv, &p->mu, &until))
+				;
+			if (p->work && !p->stopping) {
+				/* handle_accept() took us off idle already */
+				c = p->work;
+				p->work = c->next;
+			} else {
+				p->idle--;
+			}
+		}
+		if (!c) {
+			p->nworkers--;
+			pthread_cond_broadcast(&p->cv);
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
 	return NULL;
 }
 
@@ -1854,6 +1973,21 @@ static void handle_accept(struct l7_proxy *p, int fd, struct l7_entry *e)
 		c->p = p;
 		c->e = e;
 		c->cfd = fd;
+		pthread_mutex_lock(&p->mu);
+		if (p->idle > 0) {	/* a waiting worker takes it */
+			struct conn **t = &p->work;
+
+			p->idle--;
+			while (*t)
+				t = &(*t)->next;
+			*t = c;
+			pthread_cond_signal(&p->work_cv);
+			pthread_mutex_unlock(&p->mu);
+			return;
+		}
+		p->nworkers++;
+		pthread_mutex_unlock(&p->mu);
+		ctr_add(&p->st.threads_started, 1);
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&attr, L7_THREAD_STACK);
@@ -1863,6 +1997,9 @@ static void handle_accept(struct l7_proxy *p, int fd, struct l7_entry *e)
 		}
 		pthread_attr_destroy(&attr);
 		free(c);
+		pthread_mutex_lock(&p->mu);
+		p->nworkers--;
+		pthread_mutex_unlock(&p->mu);
 	}
 	close(fd);
 	pthread_mutex_lock(&p->mu);
@@ -1915,6 +2052,7 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->work_cv, NULL);
 	pthread_mutex_init(&p->pool_mu, NULL);
 	snprintf(p->sm_why, sizeof(p->sm_why), "off");
 	if (!p->o.no_sockmap && p->o.sockmap_obj) {
@@ -2134,7 +2272,17 @@ int l7_proxy_run(struct l7_proxy *p)
 	l7_proxy_stop(p);
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
-	while (p->nconns)
+	pthread_cond_broadcast(&p->work_cv);
+	/* Queued connections no worker took: close them. */
+	while (p->work) {
+		struct conn *c = p->work;
+
+		p->work = c->next;
+		close(c->cfd);
+		free(c);
+		p->nconns--;
+	}
+	while (p->nconns || p->nworkers)
 		pthread_cond_wait(&p->cv, &p->mu);
 	p->running = false;
 	pthread_mutex_unlock(&p->mu);
@@ -2182,6 +2330,7 @@ void l7_proxy_free(struct l7_proxy *p)
 	close(p->wakefd);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	pthread_cond_destroy(&p->work_cv);
 	pthread_mutex_destroy(&p->pool_mu);
 	free(p);
 }
@@ -2224,6 +2373,7 @@ void l7_proxy_stats(struct l7_proxy *p, struct l7_proxy_stats *out)
 	out->spliced_bytes = ctr_get(&p->st.spliced_bytes);
 	out->sockmap_tunnels = ctr_get(&p->st.sockmap_tunnels);
 	out->sockmap_bytes = ctr_get(&p->st.sockmap_bytes);
+	out->threads_started = ctr_get(&p->st.threads_started);
 }
 
 int l7_proxy_sockmap(struct l7_proxy *p, const char **why)

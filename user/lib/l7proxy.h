@@ -4,7 +4,9 @@
  * a service's Istio rules (istio.h) to every request.
  *
  * One listener per L7 service port: the listener a connection arrives on
- * names its service. Each client connection has one thread. Per request:
+ * names its service. Each client connection has one worker thread while it
+ * lasts; a worker then waits for the next connection (idle workers end
+ * after 10 s). Per request:
  *
  *   read the head (http_parser), build a struct split_http_request, run
  *   split_rules_match(); the matching route's destinations are chosen by
@@ -41,7 +43,10 @@
  *
  * The proxy connects only to endpoints given with l7_proxy_set_service(),
  * never to an address taken from a request. Requests are forwarded as the
- * client sent them (no header is added or removed). A destination is
+ * client sent them (no header is added), except that an HTTP/1.1
+ * request's "Connection: close" line is the proxy's own business
+ * (hop-by-hop): it closes the client connection after the response and
+ * keeps the upstream one for reuse. A destination is
  * chosen by its version label only: its other labels and its port are
  * the caller's business (give the endpoints of that port).
  */
@@ -126,6 +131,8 @@ struct l7_proxy_stats {
 	uint64_t sockmap_tunnels;	/* tunnels whose sockets were both put
 					 * in the sockmap */
 	uint64_t sockmap_bytes;		/* bytes redirected by its verdict */
+	uint64_t threads_started;	/* worker threads; an idle worker takes
+					 * the next connection */
 };
 
 /* NULL opts: all defaults. NULL on failure (errno). */
@@ -146,8 +153,9 @@ void l7_proxy_unlisten(struct l7_proxy *p, void *svc_key);
 int l7_proxy_set_service(struct l7_proxy *p, void *svc_key,
 			 const struct l7_service *svc);
 
-/* Serve until l7_proxy_stop(): one thread per client connection (512 KiB
- * stack, about 80 KiB of buffers with the default limits). Returns 0
+/* Serve until l7_proxy_stop(): one worker thread per client connection at
+ * a time, reused (512 KiB stack, about 80 KiB of buffers with the default
+ * limits). Returns 0
  * once every connection has ended, -1 on a fatal error. A proxy runs
  * once: after l7_proxy_stop(), l7_proxy_run() returns at once. */
 int l7_proxy_run(struct l7_proxy *p);
