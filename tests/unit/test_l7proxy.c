@@ -857,7 +857,7 @@ FX_TEST(l7_seed_cookie_to_v2, NULL, seed_v1, 2, w_v1)
 }
 
 /* "Connection: close" is hop-by-hop: the client's connection closes after
- * the response, the upstream's goes back to the pool (our test upstream
+ * the response (which says so), the upstream's goes back to the pool (our test upstream
  * closes after a request that says close, so it must not see one). And
  * worker threads are reused from one client connection to the next. */
 FX_TEST(l7_connection_close_is_hop_by_hop, NULL, seed_v1, 2, w_v1)
@@ -878,7 +878,9 @@ FX_TEST(l7_connection_close_is_hop_by_hop, NULL, seed_v1, 2, w_v1)
 		ASSERT_EQ(r.status, 200);
 		ASSERT_STREQ(r.version, "v2");
 		ASSERT_STREQ(r.path, "/c");
-		/* then the proxy closes the client connection */
+		/* it says it will close (Connection: close added) ... */
+		ASSERT_TRUE(!r.keepalive);
+		/* ... and then closes the client connection */
 		ASSERT_EQ(recv(c->fd, &b, 1, 0), 0);
 		cli_close(c);
 		usleep(2000);

@@ -657,6 +657,12 @@ struct side {
 	 * proxy honours itself so the upstream connection stays reusable. */
 	size_t skip_from, skip_to;
 	bool close_stripped;
+	/* responses: the client asked to close (close_stripped on its
+	 * request), the upstream's final response is keep-alive: relay it
+	 * with "Connection: close" added before its blank line, at
+	 * inject_at (SIZE_MAX: head not complete yet). */
+	bool inject_close, inject_pending;
+	size_t inject_at, inject_sent;
 	size_t url_off, url_len;
 	bool url_seen, last_was_value, bad_head, too_many, upgrade;
 	/* responses */
@@ -786,6 +792,10 @@ static int rs_on_headers(http_parser *hp)
 	s->status = st;
 	if (st < 100 || st > 599)
 		return -1;
+	if (st >= 200 && s->inject_close && http_should_keep_alive(hp)) {
+		s->inject_pending = true;	/* resp_step() notes where */
+		http_parser_pause(hp, 1);
+	}
 	if (st == 101)
 		return s->req_upgrade ? 2 : 1;
 	if (s->req_method == HTTP_CONNECT && st / 100 == 2)
@@ -888,6 +898,8 @@ static void side_make_room(struct side *s)
 	s->end -= keep;
 	if (s->msg_start != SIZE_MAX)
 		s->msg_start -= keep;
+	if (s->inject_pending && s->inject_at != SIZE_MAX)
+		s->inject_at -= keep;	/* keep <= sent <= inject_at */
 	if (s->skip_to > s->skip_from) {
 		if (s->skip_from >= keep) {
 			s->skip_from -= keep;
@@ -974,6 +986,9 @@ static void side_begin_response(struct side *s, int method, bool upgrade)
 	s->status = 0;
 	s->req_method = method;
 	s->req_upgrade = upgrade;
+	s->inject_close = s->inject_pending = false;
+	s->inject_at = SIZE_MAX;
+	s->inject_sent = 0;
 }
 
 enum { HS_MORE, HS_DONE, HS_400, HS_431, HS_NONHTTP };
@@ -1088,6 +1103,13 @@ static int resp_step(struct side *s, bool eof, bool *eof_framed)
 
 		if (side_parse(s, &rs_settings))
 			return RP_BROKEN;
+		if (s->inject_pending && s->inject_at == SIZE_MAX) {
+			/* paused on the head's last LF: insert before its CR */
+			if (s->parsed >= 2 && s->buf[s->parsed - 1] == '\r')
+				s->inject_at = s->parsed - 1;
+			else
+				s->inject_pending = false;	/* bare LF: leave it */
+		}
 		if (s->msg_done) {
 			if (s->status / 100 == 1 && s->status != 101) {
 				s->msg_done = false;
@@ -1634,6 +1656,7 @@ static int exchange(struct conn *c, struct l7_pick *pk, uint64_t t0,
 	}
 	side_begin_response(r, q->hp.method, q->upgrade);
 	plan_strip_close(q);
+	r->inject_close = q->close_stripped;
 	last = now_ms();
 	for (;;) {
 		bool prog = false, up_err = false;
@@ -1735,14 +1758,37 @@ static int exchange(struct conn *c, struct l7_pick *pk, uint64_t t0,
 				q->sent = q->msg_start;
 				up_eof = false;
 				side_begin_response(r, q->hp.method, q->upgrade);
+				r->inject_close = q->close_stripped;
 				last = now_ms();
 				continue;
 			}
 			fail = 502;
 			break;
 		}
-		if (r->sent < r->parsed) {
-			n = send(c->cfd, r->buf + r->sent, r->parsed - r->sent,
+		if (r->inject_pending && r->sent == r->inject_at) {
+			static const char cc[] = "Connection: close\r\n";
+
+			n = send(c->cfd, cc + r->inject_sent, sizeof(cc) - 1 - r->inject_sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0) {
+				r->inject_sent += (size_t)n;
+				r->inject_pending = r->inject_sent < sizeof(cc) - 1;
+				relayed = true;
+				prog = true;
+			} else if (n < 0 && errno != EAGAIN &&
+				   errno != EWOULDBLOCK && errno != EINTR) {
+				cl_eof = true;
+				break;
+			}
+		}
+		if (r->sent < r->parsed &&
+		    !(r->inject_pending && r->sent == r->inject_at)) {
+			size_t lim = r->parsed;
+
+			if (r->inject_pending && r->inject_at != SIZE_MAX &&
+			    r->sent < r->inject_at)
+				lim = r->inject_at;
+			n = send(c->cfd, r->buf + r->sent, lim - r->sent,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n > 0) {
 				r->sent += (size_t)n;
