@@ -326,6 +326,8 @@ tb_up() {
 	export TB_CGROUP TB_DIR
 	if [ "${TB_TRAP:-0}" = 1 ]; then
 		trap tb_down EXIT
+		trap 'exit 130' INT	# a signal's default action skips EXIT traps
+		trap 'exit 143' TERM
 	fi
 	TB__UP=1
 	if ! tb__up_steps; then

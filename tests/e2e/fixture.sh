@@ -32,6 +32,11 @@ fixture_up() {
 		exit 0
 	fi
 	trap cleanup EXIT
+	# Killed (timeout, ^C): exit through the EXIT trap, so the testbed,
+	# the pins and splitd go too. A signal's default action would skip it.
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	trap 'exit 129' HUP
 	WORK=$(mktemp -d /tmp/split-e2e.XXXXXX)
 	tb_up || { echo "FAIL: testbed did not come up"; exit 1; }
 	SVC="$WORK/services.yaml"
