@@ -170,6 +170,62 @@ static const struct raw_be *raw_be_find(const struct raw *r, __u32 svc_id,
 	return NULL;
 }
 
+/* Batched: a few syscalls for the whole map (Linux 5.6+). 1: the kernel
+ * cannot (the caller walks the map instead), 0 done, -1 error. */
+static int dump_map_batch(int fd, size_t ksz, size_t vsz, size_t rsz, size_t voff,
+			  void **out, size_t *n)
+{
+	enum { CHUNK = 1024 };
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	char *keys = malloc(CHUNK * ksz), *vals = malloc(CHUNK * vsz), *recs = NULL;
+	__u64 tok_in = 0, tok_out = 0;	/* a hash map's token is a u32 bucket */
+	size_t cap = 0, cnt = 0;
+	bool first = true;
+	int ret = -1;
+
+	if (!keys || !vals)
+		goto out;
+	for (;;) {
+		__u32 got = CHUNK;
+		int err = bpf_map_lookup_batch(fd, first ? NULL : &tok_in, &tok_out,
+					       keys, vals, &got, &bo);
+		bool done = err && errno == ENOENT;
+
+		if (err && !done) {
+			if (first && (errno == EINVAL || errno == ENOTSUP || errno == 524))
+				ret = 1;	/* 524: ENOTSUPP, no batch ops */
+			goto out;
+		}
+		first = false;
+		if (cnt + got > cap) {
+			char *p;
+
+			cap = (cnt + got) * 2;
+			p = realloc(recs, cap * rsz);
+			if (!p)
+				goto out;
+			recs = p;
+		}
+		for (__u32 i = 0; i < got; i++, cnt++) {
+			memset(recs + cnt * rsz, 0, rsz);
+			memcpy(recs + cnt * rsz, keys + i * ksz, ksz);
+			memcpy(recs + cnt * rsz + voff, vals + i * vsz, vsz);
+		}
+		if (done)
+			break;
+		tok_in = tok_out;
+	}
+	*out = recs;
+	*n = cnt;
+	recs = NULL;
+	ret = 0;
+out:
+	free(recs);
+	free(keys);
+	free(vals);
+	return ret;
+}
+
 /* Dump a hash map into records of `rsz` bytes: key at 0, value at voff. */
 static int dump_map(int fd, size_t ksz, size_t vsz, size_t rsz, size_t voff,
 		    void **out, size_t *n)
@@ -177,6 +233,10 @@ static int dump_map(int fd, size_t ksz, size_t vsz, size_t rsz, size_t voff,
 	char key[64], next[64], *recs = NULL;
 	size_t cap = 0, cnt = 0;
 	void *prev = NULL;
+	int b = dump_map_batch(fd, ksz, vsz, rsz, voff, out, n);
+
+	if (b <= 0)
+		return b;
 
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		if (cnt == cap) {
