@@ -83,11 +83,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Private copies of the binaries: the build dir may be rebuilt while we run.
-BIN=$WORK/bin
-mkdir -p "$BIN" && cp build/splitd build/splitctl build/splitclient build/httpd "$BIN/" ||
-	bench_die "cannot copy the binaries"
-export TB_BUILD=$BIN
+bench_private_bins "$WORK/bin" splitd splitctl splitclient httpd
 T_START=$(date +%s)
 
 tb_up || bench_die "the testbed did not come up"

@@ -167,13 +167,9 @@ SPLITD_PID="" HAP_PID=""
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Private copies of the binaries: the build dir may be rebuilt while we run.
-BIN=$WORK/bin
-mkdir -p "$BIN" && cp build/splitd build/splitctl build/splitclient build/httpd "$BIN/" ||
-	bench_die "cannot copy the binaries"
-export TB_BUILD=$BIN
+bench_private_bins "$WORK/bin" splitd splitctl splitclient httpd
 T_START=$(date +%s)
-PSI0=$(awk '/^some/ { split($5, a, "="); print a[2] }' /proc/pressure/cpu 2> /dev/null)
+PSI0=$(bench_psi_now)
 
 SYSINFO=$(bench_sysinfo)	# at the start: the load average it shows is the start's
 RUN_ID="sp$$$(printf '%04x' "$RANDOM")"
@@ -521,9 +517,7 @@ echo
 # ---- results ----------------------------------------------------------------------------
 
 T_TOTAL=$(($(date +%s) - T_START))
-PSI1=$(awk '/^some/ { split($5, a, "="); print a[2] }' /proc/pressure/cpu 2> /dev/null)
-PSI=$(awk -v a="${PSI0:-}" -v b="${PSI1:-}" -v t="$T_TOTAL" 'BEGIN {
-	if (a == "" || b == "" || t <= 0) print "n/a"; else printf "%.0f%%", (b - a) / 1e4 / t }')
+PSI=$(bench_psi_share "${PSI0:-}" "$T_TOTAL")
 WRK_VERSION=$(wrk -v 2>&1 | awk 'NR == 1 { print $2; exit }')
 SECTION=$WORK/section.md
 {

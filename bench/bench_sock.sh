@@ -100,13 +100,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Private copies of the binaries: the build dir may be rebuilt while we run.
-BIN=$WORK/bin
-mkdir -p "$BIN" && cp build/splitd build/splitctl build/splitclient build/connrate build/httpd "$BIN/" ||
-	bench_die "cannot copy the binaries"
-export TB_BUILD=$BIN
+bench_private_bins "$WORK/bin" splitd splitctl splitclient connrate httpd
 T_START=$(date +%s)
-PSI0=$(awk '/^some/ { split($5, a, "="); print a[2] }' /proc/pressure/cpu 2> /dev/null)
+PSI0=$(bench_psi_now)
 
 tb_up || bench_die "the testbed did not come up"
 VIP=10.96.0.10 NFT_VIP=10.96.0.20 IPT_VIP=10.96.0.30 DIRECT=10.201.1.2 PORT=9080
@@ -403,9 +399,7 @@ echo
 # ---- results -----------------------------------------------------------------
 
 T_TOTAL=$(($(date +%s) - T_START))
-PSI1=$(awk '/^some/ { split($5, a, "="); print a[2] }' /proc/pressure/cpu 2> /dev/null)
-PSI=$(awk -v a="${PSI0:-}" -v b="${PSI1:-}" -v t="$T_TOTAL" 'BEGIN {
-	if (a == "" || b == "" || t <= 0) print "n/a"; else printf "%.0f%%", (b - a) / 1e4 / t }')
+PSI=$(bench_psi_share "${PSI0:-}" "$T_TOTAL")
 SECTION=$WORK/section.md
 {
 	echo "## Socket-level split: connections per second (bench/bench_sock.sh)"

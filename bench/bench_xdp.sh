@@ -102,11 +102,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Private copies of the binaries: the build dir may be rebuilt while we run.
-BIN=$WORK/bin
-mkdir -p "$BIN" && cp build/splitd build/splitctl build/httpd build/udpblast build/xdp_bench "$BIN/" ||
-	bench_die "cannot copy the binaries"
-export TB_BUILD=$BIN
+bench_private_bins "$WORK/bin" splitd splitctl httpd udpblast xdp_bench
 T_START=$(date +%s)
 SYSINFO=$(bench_sysinfo)
 

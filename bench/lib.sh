@@ -47,6 +47,26 @@ bench_fmt() {
 
 # Monotonic-enough wall clock in ns without a fork (bash >= 5: EPOCHREALTIME
 # has microseconds).
+# bench_private_bins DIR NAME...: copy build/NAME... to DIR and point the
+# testbed at it (TB_BUILD): the build dir may be rebuilt while a benchmark
+# runs. Sets BIN=DIR.
+bench_private_bins() {
+	BIN=$1
+	shift
+	mkdir -p "$BIN" && (cd "$BENCH_REPO/build" && cp "$@" "$BIN/") ||
+		bench_die "cannot copy the binaries"
+	export TB_BUILD=$BIN
+}
+
+# bench_psi_now: the CPU pressure stall total (PSI "some", us) so far, or "".
+bench_psi_now() { awk '/^some/ { split($5, a, "="); print a[2] }' /proc/pressure/cpu 2> /dev/null; }
+# bench_psi_share PSI0 SECONDS: the share of SECONDS since PSI0 (from
+# bench_psi_now) in which some task waited for a CPU, e.g. "52%", or "n/a".
+bench_psi_share() {
+	awk -v a="${1:-}" -v b="$(bench_psi_now)" -v t="${2:-0}" 'BEGIN {
+		if (a == "" || b == "" || t <= 0) print "n/a"; else printf "%.0f%%", (b - a) / 1e4 / t }'
+}
+
 bench_now_ns() {
 	local t=${EPOCHREALTIME/[.,]/}
 	echo "${t}000"

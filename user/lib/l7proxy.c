@@ -1269,6 +1269,16 @@ fail:
 	return -1;
 }
 
+/* One non-blocking send: bytes sent, 0 if it would block, -1 on an error. */
+static ssize_t send_nb(int fd, const void *b, size_t n)
+{
+	ssize_t w = send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	return w;
+}
+
 static int write_all(struct l7_proxy *p, int fd, const char *b, size_t n,
 		     unsigned timeout_ms)
 {
@@ -1682,13 +1692,11 @@ static int exchange(struct conn *c, struct l7_pick *pk, uint64_t t0,
 			if (q->skip_to > q->skip_from && q->sent < q->skip_from &&
 			    lim > q->skip_from)
 				lim = q->skip_from;
-			n = send(ufd, q->buf + q->sent, lim - q->sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+			n = send_nb(ufd, q->buf + q->sent, lim - q->sent);
 			if (n > 0) {
 				q->sent += (size_t)n;
 				prog = true;
-			} else if (n < 0 && errno != EAGAIN &&
-				   errno != EWOULDBLOCK && errno != EINTR) {
+			} else if (n < 0) {
 				up_err = true;
 			}
 		}
@@ -1768,18 +1776,15 @@ static int exchange(struct conn *c, struct l7_pick *pk, uint64_t t0,
 		if (r->inject_pending && r->sent == r->inject_at) {
 			static const char cc[] = "Connection: close\r\n";
 
-			n = send(c->cfd, cc + r->inject_sent, sizeof(cc) - 1 - r->inject_sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n > 0) {
-				r->inject_sent += (size_t)n;
-				r->inject_pending = r->inject_sent < sizeof(cc) - 1;
-				relayed = true;
-				prog = true;
-			} else if (n < 0 && errno != EAGAIN &&
-				   errno != EWOULDBLOCK && errno != EINTR) {
+			n = send_nb(c->cfd, cc + r->inject_sent, sizeof(cc) - 1 - r->inject_sent);
+			if (n < 0) {
 				cl_eof = true;
 				break;
 			}
+			r->inject_sent += (size_t)n;
+			r->inject_pending = r->inject_sent < sizeof(cc) - 1;
+			relayed = relayed || n > 0;
+			prog = prog || n > 0;
 		}
 		if (r->sent < r->parsed &&
 		    !(r->inject_pending && r->sent == r->inject_at)) {
@@ -1788,17 +1793,14 @@ static int exchange(struct conn *c, struct l7_pick *pk, uint64_t t0,
 			if (r->inject_pending && r->inject_at != SIZE_MAX &&
 			    r->sent < r->inject_at)
 				lim = r->inject_at;
-			n = send(c->cfd, r->buf + r->sent, lim - r->sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n > 0) {
-				r->sent += (size_t)n;
-				relayed = true;
-				prog = true;
-			} else if (n < 0 && errno != EAGAIN &&
-				   errno != EWOULDBLOCK && errno != EINTR) {
+			n = send_nb(c->cfd, r->buf + r->sent, lim - r->sent);
+			if (n < 0) {
 				cl_eof = true;
 				break;
 			}
+			r->sent += (size_t)n;
+			relayed = relayed || n > 0;
+			prog = prog || n > 0;
 		}
 		if (resp_done && r->sent == r->parsed)
 			break;
