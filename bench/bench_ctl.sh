@@ -115,7 +115,7 @@ memory() {
 			jq -r '"\(.name) \(.type) \(.max_entries) \(.bytes_memlock)"' >> "$WORK/mem.detail"
 	done
 	# Inner map ids: the values of the tables map (little-endian u32).
-	bpftool map dump pinned "$TB_PIN/tables" 2> /dev/null | awk '
+	bpftool map dump pinned "$TB_PIN/tables_v2" 2> /dev/null | awk '
 		function h(s) { return (index(X, tolower(substr(s, 1, 1))) - 1) * 16 + index(X, tolower(substr(s, 2, 1))) - 1 }
 		BEGIN { X = "0123456789abcdef" }
 		/^key:/ { for (i = 1; i <= NF; i++) if ($i == "value:") break
@@ -189,17 +189,20 @@ table_dump() {
 	[ -n "$tid" ] || bench_die "no svc entry for $VIP:$PORT/TCP"
 	key=$(printf '%02x %02x %02x %02x' $((tid & 255)) $(((tid >> 8) & 255)) $(((tid >> 16) & 255)) $(((tid >> 24) & 255)))
 	# shellcheck disable=SC2086
-	id=$(bpftool map lookup pinned "$TB_PIN/tables" key hex $key | awk '
+	id=$(bpftool map lookup pinned "$TB_PIN/tables_v2" key hex $key | awk '
 		function h(s) { return (index(X, tolower(substr(s, 1, 1))) - 1) * 16 + index(X, tolower(substr(s, 2, 1))) - 1 }
 		BEGIN { X = "0123456789abcdef" }
 		{ for (i = 1; i <= NF; i++) if ($i == "value:") break
 		  print h($(i + 1)) + 256 * h($(i + 2)) + 65536 * h($(i + 3)) + 16777216 * h($(i + 4)) }')
 	[ -n "$id" ] || bench_die "no inner table for table id $tid"
+	# Cells of two slots (little-endian u32 each); the last one's second
+	# is padding: keep the first 10007.
 	bpftool map dump id "$id" | awk '
 		function h(s) { return (index(X, tolower(substr(s, 1, 1))) - 1) * 16 + index(X, tolower(substr(s, 2, 1))) - 1 }
+		function u(k) { return h($(k)) + 256 * h($(k + 1)) + 65536 * h($(k + 2)) + 16777216 * h($(k + 3)) }
 		BEGIN { X = "0123456789abcdef" }
 		/^key:/ { for (i = 1; i <= NF; i++) if ($i == "value:") break
-			  print h($(i + 1)) + 256 * h($(i + 2)) + 65536 * h($(i + 3)) + 16777216 * h($(i + 4)) }' > "$1"
+			  print u(i + 1); print u(i + 5) }' | head -n 10007 > "$1"
 	[ "$(wc -l < "$1")" -gt 0 ] || bench_die "empty table dump"
 	echo "$tid $id"
 }
@@ -354,7 +357,7 @@ SECTION=$WORK/section.md
 		awk -v o1="$o1" -v i1="$i1" -v o2="$o2" -v i2="$i2" -v n1="$NMIN" -v n2="$NMAX" -v m1="$m1" 'BEGIN {
 			d = n2 - n1
 			printf "Per service (growth from N = %d to N = %d, divided by %d): %.0f bytes, of which %.0f in the selection tables and %.0f in the other maps. ", n1, n2, d, (o2 + i2 - o1 - i1) / d, (i2 - i1) / d, (o2 - o1) / d
-			printf "A selection table holds 10007 slots x 4 bytes = 40028 bytes of data, but an array map stores each value in 8 bytes (values are rounded up to 8), so one inner table costs %d bytes. ", m1
+			printf "A selection table holds 10007 slots x 4 bytes = 40028 bytes of data, packed two slots per 8-byte array value (an array map stores every value in 8 bytes: one slot per value would cost twice as much, as the layout before tables_v2 did), so one inner table costs %d bytes. ", m1
 			printf "The fixed part (maps sized at load, with no service) is most of the total at small N: the LRU maps (sock_nat, udp_aff and the XDP conntrack maps, if this build has them) are preallocated.\n" }'
 	fi
 	echo

@@ -24,13 +24,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } svc SEC(".maps");
 
-/* Inner map shape: slot -> backend id. Userspace builds a new one per
- * change and swaps it into `tables` in one update: never half-written. */
+/* Inner map shape: cell -> the backend ids of slots 2 * cell and 2 * cell +
+ * 1. Userspace builds a new one per change and swaps it into tables_v2 in
+ * one update: never half-written. */
 struct split_slot_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SPLIT_TABLE_SLOTS);
-	__type(key, __u32);
-	__type(value, __u32);
+	__uint(max_entries, SPLIT_TABLE_CELLS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct split_slot_pair));	/* no BTF: userspace makes them */
 };
 
 /* Table id (SPLIT_TABLE_ID) -> the service's selection table. */
@@ -40,7 +41,7 @@ struct {
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct split_slot_table);	/* must stay last */
-} tables SEC(".maps");
+} tables_v2 SEC(".maps");
 
 /* Backend id -> endpoint address, service and version. */
 struct {

@@ -19,18 +19,23 @@ static __always_inline struct split_backend_val *
 split_pick(const struct split_svc_val *sv, __u32 hash, __u32 *id_out)
 {
 	__u32 slot = hash % SPLIT_TABLE_SLOTS;
+	__u32 cell = slot / 2;
 	__u32 table_id = sv->table_id;
-	__u32 *id;
+	struct split_slot_pair *pair;
+	__u32 id;
 	void *tbl;
 
-	tbl = bpf_map_lookup_elem(&tables, &table_id);
+	tbl = bpf_map_lookup_elem(&tables_v2, &table_id);
 	if (!tbl)
 		return NULL;
-	id = bpf_map_lookup_elem(tbl, &slot);
-	if (!id || !*id)
+	pair = bpf_map_lookup_elem(tbl, &cell);
+	if (!pair)
 		return NULL;
-	*id_out = *id;
-	return bpf_map_lookup_elem(&backends, id);
+	id = pair->backend_id[slot & 1];
+	if (!id)
+		return NULL;
+	*id_out = id;
+	return bpf_map_lookup_elem(&backends, &id);
 }
 
 /* The value of key in a per-CPU counters map, created zeroed on first use

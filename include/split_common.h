@@ -35,7 +35,7 @@
 
 #define SPLIT_PIN_DIR_DEFAULT	"/sys/fs/bpf/split"
 #define SPLIT_MAP_SVC		"svc"		/* VIP:port:proto -> service */
-#define SPLIT_MAP_TABLES	"tables"	/* table id -> inner slot table */
+#define SPLIT_MAP_TABLES	"tables_v2"	/* table id -> inner slot table (cells of 2 slots) */
 #define SPLIT_MAP_BACKENDS	"backends"	/* backend id -> endpoint address */
 #define SPLIT_MAP_SERVICES	"services"	/* service id -> name, namespace */
 #define SPLIT_MAP_WEIGHTS	"weights"	/* (service, version) -> weight: for people */
@@ -78,9 +78,19 @@ struct split_svc_val {
 	__u32 flags;		/* SPLIT_SVC_F_L7 on the TCP ports of an L7 service */
 };
 
-/* tables: key is the __u32 table id; the value is an inner array map of
- * SPLIT_TABLE_SLOTS __u32 backend ids. A missing inner map means the service
- * has no eligible endpoint for that family: connect() fails with EPERM. */
+/* tables_v2: key is the __u32 table id; the value is an inner array map of
+ * SPLIT_TABLE_CELLS cells, each holding two slots' backend ids: slot s is
+ * backend_id[s % 2] of cell s / 2 (an array map stores every value in 8
+ * bytes: one __u32 per cell would waste half; "tables" had that layout).
+ * The last cell's second id is padding (0). A missing inner map means the
+ * service has no eligible endpoint for that family: connect() fails with
+ * EPERM. */
+#define SPLIT_TABLE_CELLS	((SPLIT_TABLE_SLOTS + 1) / 2)
+
+/* tables_v2 inner map: value. */
+struct split_slot_pair {
+	__u32 backend_id[2];
+};
 
 /* backends: key is the __u32 backend id (never 0). */
 struct split_backend_val {

@@ -86,14 +86,21 @@ static void addr_bin(int v6, const char *s, __be32 out[4])
  * fill is set). Returns the map fd. */
 static int make_table(__u32 first, __u32 fill)
 {
-	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, 4, SPLIT_TABLE_SLOTS, NULL);
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_slot_pair),
+				SPLIT_TABLE_CELLS, NULL);
 
 	if (fd < 0)
 		return fd;
-	for (__u32 s = 0; s < SPLIT_TABLE_SLOTS; s++) {
-		__u32 v = fill ? fill : first + s % NBE;
+	for (__u32 c = 0; c < SPLIT_TABLE_CELLS; c++) {
+		struct split_slot_pair pr;
 
-		if (bpf_map_update_elem(fd, &s, &v, BPF_ANY)) {
+		for (__u32 h = 0; h < 2; h++) {
+			__u32 s = 2 * c + h;
+
+			pr.backend_id[h] = s >= SPLIT_TABLE_SLOTS ? 0 :
+					   fill ? fill : first + s % NBE;
+		}
+		if (bpf_map_update_elem(fd, &c, &pr, BPF_ANY)) {
 			close(fd);
 			return -1;
 		}
@@ -213,7 +220,7 @@ static int env_open(struct env *e, char *why, size_t n)
 	e->prog[P_DNAT] = bpf_program__fd(e->t->progs.split_tc_dnat);
 	e->prog[P_REV] = bpf_program__fd(e->t->progs.split_tc_rev);
 	e->svc = bpf_map__fd(e->x->maps.svc);
-	e->tables = bpf_map__fd(e->x->maps.tables);
+	e->tables = bpf_map__fd(e->x->maps.tables_v2);
 	e->backends = bpf_map__fd(e->x->maps.backends);
 	e->ct = bpf_map__fd(e->x->maps.ct);
 	e->ct_rev = bpf_map__fd(e->x->maps.ct_rev);
@@ -255,7 +262,8 @@ static int env_open(struct env *e, char *why, size_t n)
 	}
 	/* service 2's IPv6 table: every slot empty (0). */
 	{
-		int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, 4, SPLIT_TABLE_SLOTS, NULL);
+		int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4,
+					sizeof(struct split_slot_pair), SPLIT_TABLE_CELLS, NULL);
 
 		if (fd < 0 || set_table(e, SPLIT_TABLE_ID(2, 1), fd)) {
 			snprintf(why, n, "empty table: %s", strerror(errno));

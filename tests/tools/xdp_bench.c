@@ -507,7 +507,7 @@ static void env_open(struct env *e, int nocount)
 		die("load split_xdp: %s", strerror(errno));
 	e->prog = bpf_program__fd(e->x->progs.split_xdp);
 	e->svc = bpf_map__fd(e->x->maps.svc);
-	e->tables = bpf_map__fd(e->x->maps.tables);
+	e->tables = bpf_map__fd(e->x->maps.tables_v2);
 	e->backends = bpf_map__fd(e->x->maps.backends);
 	e->ct = bpf_map__fd(e->x->maps.ct);
 	e->ct_rev = bpf_map__fd(e->x->maps.ct_rev);
@@ -534,13 +534,15 @@ static void env_open(struct env *e, int nocount)
 		if (bpf_map_update_elem(e->backends, &id, &b, BPF_ANY))
 			die("fill backends: %s", strerror(errno));
 	}
-	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, 4, SPLIT_TABLE_SLOTS, NULL);
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_slot_pair),
+			       SPLIT_TABLE_CELLS, NULL);
 	if (inner < 0)
 		die("create table: %s", strerror(errno));
-	for (__u32 s = 0; s < SPLIT_TABLE_SLOTS; s++) {
-		__u32 id = 1 + s % NBE;
+	for (__u32 c = 0; c < SPLIT_TABLE_CELLS; c++) {
+		struct split_slot_pair pr = { { 1 + (2 * c) % NBE,
+					       2 * c + 1 < SPLIT_TABLE_SLOTS ? 1 + (2 * c + 1) % NBE : 0 } };
 
-		if (bpf_map_update_elem(inner, &s, &id, BPF_ANY))
+		if (bpf_map_update_elem(inner, &c, &pr, BPF_ANY))
 			die("fill table: %s", strerror(errno));
 	}
 	if (bpf_map_update_elem(e->tables, &tid, &inner, BPF_ANY))

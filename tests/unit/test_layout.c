@@ -164,6 +164,24 @@ TEST(map_names_and_sizes)
 	bpf_object__close(obj);
 }
 
+/* The selection tables' inner maps: cells of two slots. */
+TEST(table_cells)
+{
+	struct bpf_object *obj = bpf_object__open_file(BPF_OBJ, NULL);
+	struct bpf_map *m, *in;
+
+	ASSERT_TRUE(obj != NULL);
+	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_TABLES);
+	ASSERT_TRUE(m != NULL);
+	in = bpf_map__inner_map(m);
+	ASSERT_TRUE(in != NULL);
+	ASSERT_EQ(bpf_map__value_size(in), sizeof(struct split_slot_pair));
+	ASSERT_EQ(bpf_map__max_entries(in), SPLIT_TABLE_CELLS);
+	ASSERT_EQ(sizeof(struct split_slot_pair), 8);
+	ASSERT_EQ(2 * SPLIT_TABLE_CELLS, SPLIT_TABLE_SLOTS + 1);
+	bpf_object__close(obj);
+}
+
 /* Observability: the sockops object and the connect hooks agree with C. */
 TEST(health_layouts_and_maps)
 {

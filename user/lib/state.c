@@ -940,12 +940,15 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 	return ret;
 }
 
-static __u32 slot_keys[SPLIT_TABLE_SLOTS];
+/* Table buffers are SPLIT_TABLE_CELLS pairs, i.e. 2 * SPLIT_TABLE_CELLS
+ * __u32 with slot s at index s (the last one is padding, 0). */
+#define TABLE_BUF_LEN	(2 * SPLIT_TABLE_CELLS)
+static __u32 slot_keys[SPLIT_TABLE_CELLS];
 
 /* Current content of a table; 1 if there is one, 0 if not, -1 on error. */
 static int table_read(int tables_fd, __u32 tid, __u32 *vals)
 {
-	__u32 inner_id, count = SPLIT_TABLE_SLOTS, out_batch;
+	__u32 inner_id, count = SPLIT_TABLE_CELLS, out_batch;
 	int fd, ret = 1;
 
 	if (bpf_map_lookup_elem(tables_fd, &tid, &inner_id))
@@ -956,7 +959,7 @@ static int table_read(int tables_fd, __u32 tid, __u32 *vals)
 	if (bpf_map_lookup_batch(fd, NULL, &out_batch, slot_keys, vals, &count, NULL) &&
 	    errno != ENOENT)
 		ret = -1;
-	else if (count != SPLIT_TABLE_SLOTS)
+	else if (count != SPLIT_TABLE_CELLS)
 		ret = -1;
 	close(fd);
 	return ret;
@@ -965,13 +968,13 @@ static int table_read(int tables_fd, __u32 tid, __u32 *vals)
 /* Create a filled table and swap it in: one update, never half-written. */
 static int table_install(int tables_fd, __u32 tid, const __u32 *vals)
 {
-	__u32 count = SPLIT_TABLE_SLOTS;
+	__u32 count = SPLIT_TABLE_CELLS;
 	char name[16];
 	int fd, ret;
 
 	snprintf(name, sizeof(name), "tbl_%u", tid);
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32), sizeof(__u32),
-			    SPLIT_TABLE_SLOTS, NULL);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32),
+			    sizeof(struct split_slot_pair), SPLIT_TABLE_CELLS, NULL);
 	if (fd < 0)
 		return -1;
 	ret = bpf_map_update_batch(fd, slot_keys, vals, &count, NULL);
@@ -1014,15 +1017,15 @@ static int write_tables(struct split_state *st, const struct raw *r,
 			struct plan *p, const char **what)
 {
 	uint32_t *idx = malloc(SPLIT_TABLE_SLOTS * sizeof(*idx));
-	__u32 *vals = malloc(SPLIT_TABLE_SLOTS * sizeof(*vals));
-	__u32 *cur = malloc(SPLIT_TABLE_SLOTS * sizeof(*cur));
+	__u32 *vals = calloc(TABLE_BUF_LEN, sizeof(*vals));	/* padding stays 0 */
+	__u32 *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
 	int ret = -1;
 
 	if (!idx || !vals || !cur) {
 		errno = ENOMEM;
 		goto out;
 	}
-	for (__u32 i = 0; i < SPLIT_TABLE_SLOTS; i++)
+	for (__u32 i = 0; i < SPLIT_TABLE_CELLS; i++)
 		slot_keys[i] = i;
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_svc *ps = &p->svcs[i];
@@ -1058,7 +1061,7 @@ static int write_tables(struct split_state *st, const struct raw *r,
 			have = table_read(st->tables_fd, tid, cur);
 			if (have < 0)
 				goto out;
-			if (have && !memcmp(cur, vals, SPLIT_TABLE_SLOTS * sizeof(*vals)))
+			if (have && !memcmp(cur, vals, TABLE_BUF_LEN * sizeof(*vals)))
 				continue;
 			*what = "installing a table";
 			if (table_install(st->tables_fd, tid, vals))
