@@ -23,10 +23,12 @@ COOKIE='cookie: user=test-user'
 # curl in the client netns and cgroup; prints the X-Version of each response.
 ccurl() { tb_client curl -sS --max-time 5 -o /dev/null -w '%header{x-version}\n' "$@"; }
 split_of() { client --connect $VIP4 --port $PORT -n "$1" --parallel 2 "${@:2}"; }
-# The proxy's listener for VIP:port, from l7_listen ("" if none).
+# The proxy's listener port for the VIP of family $1, from l7_listen ("" if
+# none); the map holds it in network order (__be16).
 listen_port() {
 	bpftool -j map dump pinned "$TB_PIN/l7_listen" 2>/dev/null |
-		jq -r --arg f "${1:-4}" '.[] | select(.formatted.value.family == ($f | tonumber)) | .formatted.value.port' |
+		jq -r --arg f "${1:-4}" '.[] | select(.formatted.value.family == ($f | tonumber)) |
+			.formatted.value.port | (. % 256) * 256 + ((. / 256) | floor)' |
 		head -n 1
 }
 wait_listen() { # FAMILY present|absent
@@ -52,6 +54,7 @@ test_plain_service_not_proxied() {
 	local out
 	ctl apply -f $SEED/route-rule-default-reviews.yaml >/dev/null
 	wait_listen 4 absent || fail "l7_listen has an entry for a service without L7 rules"
+	expect_contains "$(ctl show --json reviews)" '"l7":false' "show --json: not L7"
 	out=$(split_of 200)
 	expect_clean "$out" 200
 	expect_eq "$(vcount "$out" v1)" 200 "all to v1 by the default rule"
@@ -63,6 +66,11 @@ test_cookie_to_v2() {
 	wait_listen 4 present || fail "no l7_listen entry after the test-user rule"
 	wait_listen 6 present || fail "no IPv6 l7_listen entry"
 	info "proxy listens on $TB_NODE_IP4:$(listen_port 4) and [$TB_NODE_IP6]:$(listen_port 6)"
+	out=$(ctl show reviews)
+	expect_contains "$out" "l7:    request rules in force: through splitd's proxy" "show: L7 line"
+	expect_contains "$out" "$VIP4:$PORT -> $TB_NODE_IP4:$(listen_port 4)" "show: the IPv4 listener"
+	expect_contains "$out" "[$VIP6]:$PORT -> [$TB_NODE_IP6]:$(listen_port 6)" "show: the IPv6 listener"
+	expect_contains "$(ctl show --json reviews)" "\"listen\":\"$TB_NODE_IP4\",\"listenPort\":$(listen_port 4),\"alive\":true" "show --json: listener"
 	out=$(split_of 200 --header "$COOKIE")
 	expect_clean "$out" 200
 	expect_eq "$(vcount "$out" v2)" 200 "test-user requests to v2"
@@ -233,6 +241,7 @@ test_splitd_gone_falls_back_to_l4() {
 	# SIGTERM: splitd withdraws its listeners; connections split at L4.
 	stop_splitd TERM
 	[ -z "$(listen_port 4)" ] || fail "l7_listen entry left after SIGTERM"
+	expect_contains "$(ctl show reviews)" "no splitd proxy listens" "show after SIGTERM"
 	out=$(split_of 400 --header "$COOKIE")
 	expect_clean "$out" 400
 	within_sigma "$(vcount "$out" v2)" 400 0.5 4 "split at L4 while splitd is stopped"
@@ -244,6 +253,7 @@ test_splitd_gone_falls_back_to_l4() {
 	stop_splitd KILL
 	[ -n "$(listen_port 4)" ] || fail "l7_listen entry should outlive a SIGKILL"
 	sleep 3.5
+	expect_contains "$(ctl show reviews)" "(stale: splitd gone)" "show after SIGKILL"
 	out=$(split_of 400 --header "$COOKIE")
 	expect_clean "$out" 400
 	within_sigma "$(vcount "$out" v2)" 400 0.5 4 "split at L4 after splitd was killed"

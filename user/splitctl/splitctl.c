@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <netinet/in.h>
@@ -191,6 +192,67 @@ static const char *proto_name(uint8_t p)
 	return p == IPPROTO_UDP ? "udp" : p == IPPROTO_TCP ? "tcp" : "?";
 }
 
+/* Where an L7 service's connections go: splitd's proxy listeners from
+ * l7_listen (alive: heartbeat fresh), as text or JSON. */
+static void show_l7(const struct split_service *s, int json)
+{
+	char path[PATH_MAX + 64], a[64], l[64];
+	struct timespec ts;
+	int fd, n = 0;
+	__u64 now;
+
+	if (!s->l7) {
+		if (json)
+			printf(",\"l7\":false");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_L7_LISTEN);
+	fd = bpf_obj_get(path);
+	printf(json ? ",\"l7\":true,\"proxy\":[" : "  l7:    request rules in force");
+	for (size_t i = 0; fd >= 0 && i < s->nvips; i++)
+		for (size_t k = 0; k < s->nports; k++) {
+			struct split_svc_key key = { 0 };
+			struct split_l7_listen_val v;
+			struct split_addr la = { .family = 0 };
+			int alive;
+
+			if (s->ports[k].proto != IPPROTO_TCP)
+				continue;
+			memcpy(key.addr, s->vips[i].bytes, s->vips[i].family == 6 ? 16 : 4);
+			key.port = htons(s->ports[k].port);
+			key.proto = IPPROTO_TCP;
+			key.family = s->vips[i].family;
+			if (bpf_map_lookup_elem(fd, &key, &v))
+				continue;
+			la.family = v.family;
+			memcpy(la.bytes, v.addr, v.family == 6 ? 16 : 4);
+			alive = now - v.heartbeat_ns <= SPLIT_L7_STALE_NS || v.heartbeat_ns > now;
+			split_addr_str(&s->vips[i], a, sizeof(a));
+			split_addr_str(&la, l, sizeof(l));
+			if (json)
+				printf("%s{\"vip\":\"%s\",\"port\":%u,\"listen\":\"%s\",\"listenPort\":%u,\"alive\":%s}",
+				       n ? "," : "", a, s->ports[k].port, l, ntohs(v.port),
+				       alive ? "true" : "false");
+			else
+				printf("%s %s%s%s:%u -> %s%s%s:%u%s", n ? "," : ": through splitd's proxy",
+				       s->vips[i].family == 6 ? "[" : "", a,
+				       s->vips[i].family == 6 ? "]" : "", s->ports[k].port,
+				       v.family == 6 ? "[" : "", l, v.family == 6 ? "]" : "",
+				       ntohs(v.port), alive ? "" : " (stale: splitd gone)");
+			n++;
+		}
+	if (fd >= 0)
+		close(fd);
+	if (json)
+		printf("]");
+	else if (!n)
+		printf(", but no splitd proxy listens: connect() splits by the default route (splitd stopped, or --no-l7)\n");
+	else
+		printf("\n");
+}
+
 static void show_text(const struct split_service *s)
 {
 	char a[64];
@@ -218,6 +280,7 @@ static void show_text(const struct split_service *s)
 				printf(" %s", split_addr_str(&s->eps[e].addr, a, sizeof(a))), n++;
 		printf("%s\n", n ? "" : " (none)");
 	}
+	show_l7(s, 0);
 }
 
 static void show_json(const struct split_service *s, int first)
@@ -246,7 +309,9 @@ static void show_json(const struct split_service *s, int first)
 				       split_addr_str(&s->eps[e].addr, a, sizeof(a)));
 		printf("]}");
 	}
-	printf("]}");
+	printf("]");
+	show_l7(s, 1);
+	printf("}");
 }
 
 struct iface_ent {
@@ -932,7 +997,13 @@ static const struct cmd cmds[] = {
 	  "\n"
 	  "SHARE4/SHARE6 are the shares of new connections that the kernel gives\n"
 	  "each version, read from the slot counts of the IPv4 and IPv6 selection\n"
-	  "tables (" "10007 slots each). With --json, one JSON array.\n" },
+	  "tables (" "10007 slots each).\n"
+	  "\n"
+	  "A service whose rules match requests (an L7 service) gets an l7 line:\n"
+	  "VIP:port -> the splitd proxy listener its TCP connections go to, or, if\n"
+	  "no splitd proxy listens (stopped, --no-l7), that connect() splits by\n"
+	  "the default route; \"stale\" marks a listener whose splitd has not\n"
+	  "refreshed it for 3 s. With --json, one JSON array (\"l7\", \"proxy\").\n" },
 	{ "apply", cmd_apply, "-f FILE|DIR ...",
 	  "Apply Istio routing objects and services from YAML, all or nothing.",
 	  "\n"
