@@ -10,22 +10,6 @@
 
 #include "files.h"
 
-static int grow(void **p, size_t *cap, size_t n, size_t size)
-{
-	void *np;
-	size_t ncap;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 8;
-	np = realloc(*p, ncap * size);
-	if (!np)
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
 int split_read_file(const char *path, char **out, size_t *outlen,
 		    struct split_err *err)
 {
@@ -82,7 +66,7 @@ static int add_path(struct split_paths *fl, const char *dir, const char *name)
 {
 	char *p;
 
-	if (grow((void **)&fl->paths, &fl->cap, fl->n, sizeof(*fl->paths)))
+	if (split_grow((void **)&fl->paths, &fl->cap, fl->n, sizeof(*fl->paths)))
 		return -1;
 	if (dir) {
 		size_t dl = strlen(dir);

@@ -535,24 +535,6 @@ static int oom(struct rp *c, const struct yt_node *n)
 	return perr(c, n, "out of memory");
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t sz)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 8;
-	if (ncap > SIZE_MAX / sz)
-		return -1;
-	p = realloc(*arr, ncap * sz);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static char *memdup0(const char *s, size_t len)
 {
 	char *p = malloc(len + 1);
@@ -562,22 +544,6 @@ static char *memdup0(const char *s, size_t len)
 		p[len] = '\0';
 	}
 	return p;
-}
-
-/* The value of key in m, or NULL when it is absent or null. */
-static const struct yt_node *field(const struct yt_node *m, const char *key)
-{
-	const struct yt_node *v = yt_map_get(m, key);
-
-	return yt_is_null(v) ? NULL : v;
-}
-
-/* For "X is required": the null value if there is one, else m. */
-static const struct yt_node *blame(const struct yt_node *m, const char *key)
-{
-	const struct yt_node *v = yt_map_get(m, key);
-
-	return v ? v : m;
 }
 
 static int want_map(struct rp *c, const struct yt_node *n, const char *what)
@@ -962,12 +928,12 @@ static int parse_vs_match(struct rp *c, const struct yt_node *n,
 
 	if (want_map(c, n, path) || check_fields(c, n, path, known))
 		return -1;
-	uri = field(n, "uri");
-	method = field(n, "method");
-	hdrs = field(n, "headers");
-	qp = field(n, "queryParams");
-	wh = field(n, "withoutHeaders");
-	name = field(n, "name");
+	uri = yt_field(n, "uri");
+	method = yt_field(n, "method");
+	hdrs = yt_field(n, "headers");
+	qp = yt_field(n, "queryParams");
+	wh = yt_field(n, "withoutHeaders");
+	name = yt_field(n, "name");
 	if (name) {
 		join(what, sizeof(what), path, "name");
 		if (want_str(c, name, what, &s))
@@ -1183,17 +1149,17 @@ static int parse_meta(struct rp *c, const struct yt_node *root, char *name,
 		{ "generation", NULL }, { "creationTimestamp", NULL },
 		{ NULL, NULL }
 	};
-	const struct yt_node *md = field(root, "metadata"), *n;
+	const struct yt_node *md = yt_field(root, "metadata"), *n;
 	const char *s = "";
 
 	if (!md)
-		return perr(c, blame(root, "metadata"), "metadata is required");
+		return perr(c, yt_blame(root, "metadata"), "metadata is required");
 	if (want_map(c, md, "metadata") ||
 	    check_fields(c, md, "metadata", known))
 		return -1;
-	n = field(md, "name");
+	n = yt_field(md, "name");
 	if (!n)
-		return perr(c, blame(md, "name"), "metadata.name is required");
+		return perr(c, yt_blame(md, "name"), "metadata.name is required");
 	if (want_str(c, n, "metadata.name", &s))
 		return -1;
 	if (!valid_object_name(s))
@@ -1202,7 +1168,7 @@ static int parse_meta(struct rp *c, const struct yt_node *root, char *name,
 			    s);
 	strcpy(name, s);
 	*name_pos = (struct pos){ c->t, n };
-	n = field(md, "namespace");
+	n = yt_field(md, "namespace");
 	s = "default";
 	if (n && want_str(c, n, "metadata.namespace", &s))
 		return -1;
@@ -1211,10 +1177,10 @@ static int parse_meta(struct rp *c, const struct yt_node *root, char *name,
 			    "metadata.namespace '%.64s' must be a DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
 			    s);
 	strcpy(ns, s);
-	n = field(md, "labels");
+	n = yt_field(md, "labels");
 	if (n && want_map(c, n, "metadata.labels"))
 		return -1;
-	n = field(md, "annotations");
+	n = yt_field(md, "annotations");
 	if (n && want_map(c, n, "metadata.annotations"))
 		return -1;
 	return 0;
@@ -1269,16 +1235,16 @@ static int parse_rr_match(struct rp *c, const struct yt_node *n,
 
 	if (want_map(c, n, "match") || check_fields(c, n, "match", known))
 		return -1;
-	req = field(n, "request");
+	req = yt_field(n, "request");
 	if (!req)
-		return perr(c, blame(n, "request"),
+		return perr(c, yt_blame(n, "request"),
 			    "match.request is required (an empty match would take every request: leave 'match' out)");
 	if (want_map(c, req, "match.request") ||
 	    check_fields(c, req, "match.request", req_known))
 		return -1;
-	hdrs = field(req, "headers");
+	hdrs = yt_field(req, "headers");
 	if (!hdrs)
-		return perr(c, blame(req, "headers"),
+		return perr(c, yt_blame(req, "headers"),
 			    "match.request.headers is required (an empty match would take every request: leave 'match' out)");
 	if (want_map(c, hdrs, "match.request.headers"))
 		return -1;
@@ -1336,16 +1302,16 @@ static int parse_rr_route(struct rp *c, const struct yt_node *list,
 		snprintf(path, sizeof(path), "route[%zu]", i);
 		if (want_map(c, it, path) || check_fields(c, it, path, known))
 			return -1;
-		labels = field(it, "labels");
+		labels = yt_field(it, "labels");
 		if (!labels)
-			return perr(c, blame(it, "labels"),
+			return perr(c, yt_blame(it, "labels"),
 				    "%s.labels is required (with a 'version' label)",
 				    path);
 		join(what, sizeof(what), path, "labels");
 		if (parse_labels(c, labels, what, d->version, &d->labels,
 				 &d->nlabels))
 			return -1;
-		w = field(it, "weight");
+		w = yt_field(it, "weight");
 		wnodes[i] = w;
 		if (w) {
 			join(what, sizeof(what), path, "weight");
@@ -1392,7 +1358,7 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 	const char *s = "";
 	long long v;
 
-	if (grow((void **)&c->rr, &c->caprr, c->nrr, sizeof(*c->rr)))
+	if (split_grow((void **)&c->rr, &c->caprr, c->nrr, sizeof(*c->rr)))
 		return oom(c, root);
 	e = &c->rr[c->nrr++];
 	memset(e, 0, sizeof(*e));
@@ -1404,16 +1370,16 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 		return oom(c, root);
 	strcpy(e->route.ns, e->ns);
 
-	dest = field(spec, "destination");
+	dest = yt_field(spec, "destination");
 	if (!dest)
-		return perr(c, blame(spec, "destination"),
+		return perr(c, yt_blame(spec, "destination"),
 			    "destination is required");
 	if (want_map(c, dest, "destination") ||
 	    check_fields(c, dest, "destination", dest_known))
 		return -1;
-	n = field(dest, "name");
+	n = yt_field(dest, "name");
 	if (!n)
-		return perr(c, blame(dest, "name"),
+		return perr(c, yt_blame(dest, "name"),
 			    "destination.name is required");
 	if (want_str(c, n, "destination.name", &s))
 		return -1;
@@ -1423,7 +1389,7 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 			    s);
 	strcpy(e->svc_name, s);
 	e->dest_pos = (struct pos){ c->t, n };
-	n = field(dest, "namespace");
+	n = yt_field(dest, "namespace");
 	s = e->ns;
 	if (n && want_str(c, n, "destination.namespace", &s))
 		return -1;
@@ -1433,19 +1399,19 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 			    s);
 	strcpy(e->svc_ns, s);
 
-	n = field(spec, "precedence");
+	n = yt_field(spec, "precedence");
 	if (n) {
 		if (yt_int(c->t, n, "precedence", INT32_MIN, INT32_MAX, &v,
 			   c->err))
 			return -1;
 		e->route.precedence = (int32_t)v;
 	}
-	n = field(spec, "match");
+	n = yt_field(spec, "match");
 	if (n && parse_rr_match(c, n, &e->route))
 		return -1;
-	n = field(spec, "route");
+	n = yt_field(spec, "route");
 	if (!n)
-		return perr(c, blame(spec, "route"), "route is required");
+		return perr(c, yt_blame(spec, "route"), "route is required");
 	return parse_rr_route(c, n, &e->route);
 }
 
@@ -1497,18 +1463,18 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 		index_path(path, sizeof(path), rpath, i);
 		if (want_map(c, it, path) || check_fields(c, it, path, known))
 			return -1;
-		dest = field(it, "destination");
+		dest = yt_field(it, "destination");
 		join(what, sizeof(what), path, "destination");
 		if (!dest)
-			return perr(c, blame(it, "destination"),
+			return perr(c, yt_blame(it, "destination"),
 				    "%s is required", what);
 		if (want_map(c, dest, what) ||
 		    check_fields(c, dest, what, dest_known))
 			return -1;
-		n = field(dest, "host");
+		n = yt_field(dest, "host");
 		join(what, sizeof(what), path, "destination.host");
 		if (!n)
-			return perr(c, blame(dest, "host"), "%s is required",
+			return perr(c, yt_blame(dest, "host"), "%s is required",
 				    what);
 		if (resolve_host(c, n, what, e->ns, ns, name))
 			return -1;
@@ -1517,7 +1483,7 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 				    "%s: '%.64s' is service %s/%s, not this VirtualService's host %s/%s: routing to another service is not supported",
 				    what, n->scalar.value, ns, name, e->svc_ns,
 				    e->svc_name);
-		n = field(dest, "subset");
+		n = yt_field(dest, "subset");
 		snodes[i] = n;
 		if (n) {
 			join(what, sizeof(what), path, "destination.subset");
@@ -1528,14 +1494,14 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 					    "%s '%.64s' must be a DNS-1123 label",
 					    what, s);
 			strcpy(d->subset, s);
-			if (grow((void **)&e->refs, &e->caprefs, e->nrefs,
+			if (split_grow((void **)&e->refs, &e->caprefs, e->nrefs,
 				 sizeof(*e->refs)))
 				return oom(c, n);
 			e->refs[e->nrefs++] = (struct sref){
 				ridx, i, { c->t, n }
 			};
 		}
-		n = field(dest, "port");
+		n = yt_field(dest, "port");
 		if (n) {
 			const struct yt_node *num;
 
@@ -1543,17 +1509,17 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 			if (want_map(c, n, what) ||
 			    check_fields(c, n, what, port_known))
 				return -1;
-			num = field(n, "number");
+			num = yt_field(n, "number");
 			join(what, sizeof(what), path,
 			     "destination.port.number");
 			if (!num)
-				return perr(c, blame(n, "number"),
+				return perr(c, yt_blame(n, "number"),
 					    "%s is required", what);
 			if (yt_int(c->t, num, what, 1, 65535, &v, c->err))
 				return -1;
 			d->port = (uint16_t)v;
 		}
-		w = field(it, "weight");
+		w = yt_field(it, "weight");
 		wnodes[i] = w;
 		if (w) {
 			join(what, sizeof(what), path, "weight");
@@ -1603,7 +1569,7 @@ static int parse_vs_http(struct rp *c, struct vs_ent *e,
 
 	if (want_map(c, it, path) || check_fields(c, it, path, known))
 		return -1;
-	n = field(it, "name");
+	n = yt_field(it, "name");
 	if (n) {
 		join(what, sizeof(what), path, "name");
 		if (want_str(c, n, what, &s))
@@ -1612,7 +1578,7 @@ static int parse_vs_http(struct rp *c, struct vs_ent *e,
 		if (!r->name)
 			return oom(c, n);
 	}
-	n = field(it, "match");
+	n = yt_field(it, "match");
 	if (n) {
 		join(what, sizeof(what), path, "match");
 		if (want_seq(c, n, what))
@@ -1634,9 +1600,9 @@ static int parse_vs_http(struct rp *c, struct vs_ent *e,
 				return -1;
 		}
 	}
-	n = field(it, "route");
+	n = yt_field(it, "route");
 	if (!n)
-		return perr(c, blame(it, "route"),
+		return perr(c, yt_blame(it, "route"),
 			    "%s.route is required (redirects and direct responses are not supported)",
 			    path);
 	return parse_vs_dests(c, e, n, path, ridx, r);
@@ -1657,7 +1623,7 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 	struct vs_ent *e;
 	size_t i;
 
-	if (grow((void **)&c->vs, &c->capvs, c->nvs, sizeof(*c->vs)))
+	if (split_grow((void **)&c->vs, &c->capvs, c->nvs, sizeof(*c->vs)))
 		return oom(c, root);
 	e = &c->vs[c->nvs++];
 	memset(e, 0, sizeof(*e));
@@ -1667,7 +1633,7 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 		return -1;
 
 	/* gateways: [mesh] is what leaving it out means. */
-	gw = field(spec, "gateways");
+	gw = yt_field(spec, "gateways");
 	if (gw) {
 		if (want_seq(c, gw, "gateways"))
 			return -1;
@@ -1684,9 +1650,9 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 		}
 	}
 
-	hosts = field(spec, "hosts");
+	hosts = yt_field(spec, "hosts");
 	if (!hosts)
-		return perr(c, blame(spec, "hosts"), "hosts is required");
+		return perr(c, yt_blame(spec, "hosts"), "hosts is required");
 	if (want_seq(c, hosts, "hosts"))
 		return -1;
 	if (!hosts->seq.n)
@@ -1700,9 +1666,9 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 		return -1;
 	e->host_pos = (struct pos){ c->t, hosts->seq.items[0] };
 
-	http = field(spec, "http");
+	http = yt_field(spec, "http");
 	if (!http)
-		return perr(c, blame(spec, "http"),
+		return perr(c, yt_blame(spec, "http"),
 			    "http is required (HTTP routes are the only kind supported)");
 	if (want_seq(c, http, "http"))
 		return -1;
@@ -1758,7 +1724,7 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 	struct dr_ent *e;
 	size_t i;
 
-	if (grow((void **)&c->dr, &c->capdr, c->ndr, sizeof(*c->dr)))
+	if (split_grow((void **)&c->dr, &c->capdr, c->ndr, sizeof(*c->dr)))
 		return oom(c, root);
 	e = &c->dr[c->ndr++];
 	memset(e, 0, sizeof(*e));
@@ -1766,15 +1732,15 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 	if (parse_meta(c, root, e->name, e->ns, &e->name_pos) ||
 	    check_fields(c, spec, "", known))
 		return -1;
-	host = field(spec, "host");
+	host = yt_field(spec, "host");
 	if (!host)
-		return perr(c, blame(spec, "host"), "host is required");
+		return perr(c, yt_blame(spec, "host"), "host is required");
 	if (resolve_host(c, host, "host", e->ns, e->svc_ns, e->svc_name))
 		return -1;
 	e->host_pos = (struct pos){ c->t, host };
 	e->subsets_pos = e->name_pos;
 
-	subs = field(spec, "subsets");
+	subs = yt_field(spec, "subsets");
 	if (!subs)
 		return 0;
 	if (want_seq(c, subs, "subsets"))
@@ -1797,10 +1763,10 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 		if (want_map(c, it, path) ||
 		    check_fields(c, it, path, sub_known))
 			return -1;
-		n = field(it, "name");
+		n = yt_field(it, "name");
 		join(what, sizeof(what), path, "name");
 		if (!n)
-			return perr(c, blame(it, "name"), "%s is required",
+			return perr(c, yt_blame(it, "name"), "%s is required",
 				    what);
 		if (want_str(c, n, what, &name))
 			return -1;
@@ -1815,10 +1781,10 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 					    "%s: duplicate subset '%s' (first at %u:%u)",
 					    what, name, names[j]->line,
 					    names[j]->col);
-		labels = field(it, "labels");
+		labels = yt_field(it, "labels");
 		join(what, sizeof(what), path, "labels");
 		if (!labels)
-			return perr(c, blame(it, "labels"),
+			return perr(c, yt_blame(it, "labels"),
 				    "%s is required (with a 'version' label)",
 				    what);
 		if (parse_labels(c, labels, what, s->version, &s->labels,
@@ -1843,8 +1809,8 @@ enum split_doc_class split_doc_classify(const struct yt_node *root)
 
 	if (!root || yt_is_null(root))
 		return SPLIT_DOC_EMPTY;
-	k = field(root, "kind");
-	a = field(root, "apiVersion");
+	k = yt_field(root, "kind");
+	a = yt_field(root, "apiVersion");
 	ks = k && k->kind == YT_SCALAR ? k->scalar.value : "";
 	as = a && a->kind == YT_SCALAR ? a->scalar.value : "";
 	if (!strcmp(ks, "Service") && !strcmp(as, SVC_API))
@@ -1875,12 +1841,12 @@ static int parse_doc(struct rp *c, const struct yt_doc *d)
 	if (root->kind != YT_MAPPING)
 		return perr(c, root, "a document must be a mapping, not %s",
 			    yt_kind_str(root));
-	kind = field(root, "kind");
-	api = field(root, "apiVersion");
+	kind = yt_field(root, "kind");
+	api = yt_field(root, "apiVersion");
 	if (!kind)
-		return perr(c, blame(root, "kind"), "kind is required");
+		return perr(c, yt_blame(root, "kind"), "kind is required");
 	if (!api)
-		return perr(c, blame(root, "apiVersion"),
+		return perr(c, yt_blame(root, "apiVersion"),
 			    "apiVersion is required");
 	if (want_str(c, kind, "kind", &k) ||
 	    want_str(c, api, "apiVersion", &a))
@@ -1908,9 +1874,9 @@ static int parse_doc(struct rp *c, const struct yt_doc *d)
 	}
 	if (check_fields(c, root, "", known))
 		return -1;
-	spec = field(root, "spec");
+	spec = yt_field(root, "spec");
 	if (!spec)
-		return perr(c, blame(root, "spec"), "spec is required");
+		return perr(c, yt_blame(root, "spec"), "spec is required");
 	if (want_map(c, spec, "spec"))
 		return -1;
 	if (!strcmp(k, "RouteRule"))

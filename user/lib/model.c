@@ -39,6 +39,34 @@ const char *split_addr_str(const struct split_addr *a, char *buf, size_t len)
 	return buf;
 }
 
+const char *split_addr_port_str(const struct split_addr *a, uint16_t port,
+				char *buf, size_t len)
+{
+	char ip[64];
+
+	split_addr_str(a, ip, sizeof(ip));
+	snprintf(buf, len, a->family == 6 ? "[%s]:%u" : "%s:%u", ip, port);
+	return buf;
+}
+
+int split_grow(void **arr, size_t *cap, size_t n, size_t sz)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	if (ncap > SIZE_MAX / sz)
+		return -1;
+	p = realloc(*arr, ncap * sz);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
 int split_addr_parse(const char *s, struct split_addr *a)
 {
 	struct split_addr tmp;

@@ -82,6 +82,13 @@ void split_service_free(struct split_service *svc);
 
 /* Format an address ("10.0.0.1" or "fd00::1") into buf (>= 46 bytes). */
 const char *split_addr_str(const struct split_addr *a, char *buf, size_t len);
+/* "10.0.0.1:80" or "[fd00::1]:80" (port in host order). */
+const char *split_addr_port_str(const struct split_addr *a, uint16_t port,
+				char *buf, size_t len);
+
+/* Make room in *arr (cap elements of size sz) for element n: doubles the
+ * capacity when full. 0, or -1 (out of memory, or too large). */
+int split_grow(void **arr, size_t *cap, size_t n, size_t sz);
 /* Parse "10.0.0.1" or "fd00::1". Returns 0 or -1. */
 int split_addr_parse(const char *s, struct split_addr *a);
 

@@ -47,34 +47,6 @@ static const char *proto_str(uint8_t proto)
 	return proto == IPPROTO_UDP ? "UDP" : "TCP";
 }
 
-/* "10.0.0.1:80" or "[fd00::1]:80" */
-static const char *vip_str(const struct split_addr *a, uint16_t port,
-			   char *buf, size_t len)
-{
-	char ip[64];
-
-	split_addr_str(a, ip, sizeof(ip));
-	snprintf(buf, len, a->family == 6 ? "[%s]:%u" : "%s:%u", ip, port);
-	return buf;
-}
-
-
-/* The value of key in m, or NULL when it is absent or null. */
-static const struct yt_node *field(const struct yt_node *m, const char *key)
-{
-	const struct yt_node *v = yt_map_get(m, key);
-
-	return yt_is_null(v) ? NULL : v;
-}
-
-/* For "X is required": blame the null value if there is one, else m. */
-static const struct yt_node *blame(const struct yt_node *m, const char *key)
-{
-	const struct yt_node *v = yt_map_get(m, key);
-
-	return v ? v : m;
-}
-
 static int want_map(struct svc_parser *c, const struct yt_node *n,
 		    const char *what)
 {
@@ -137,19 +109,19 @@ static int parse_metadata(struct svc_parser *c, const struct yt_node *root,
 	static const char *const known[] = {
 		"name", "namespace", "labels", "annotations", NULL
 	};
-	const struct yt_node *md = field(root, "metadata"), *n;
+	const struct yt_node *md = yt_field(root, "metadata"), *n;
 	const char *s;
 
 	if (!md)
-		return yt_errf(c->err, c->t, blame(root, "metadata"),
+		return yt_errf(c->err, c->t, yt_blame(root, "metadata"),
 			       "metadata is required");
 	if (want_map(c, md, "metadata") ||
 	    check_fields(c, md, "metadata", known))
 		return -1;
 
-	n = field(md, "name");
+	n = yt_field(md, "name");
 	if (!n)
-		return yt_errf(c->err, c->t, blame(md, "name"),
+		return yt_errf(c->err, c->t, yt_blame(md, "name"),
 			       "metadata.name is required");
 	if (yt_str(c->t, n, "metadata.name", &s, c->err))
 		return -1;
@@ -160,7 +132,7 @@ static int parse_metadata(struct svc_parser *c, const struct yt_node *root,
 	strcpy(svc->name, s);
 	src->name = n;
 
-	n = field(md, "namespace");
+	n = yt_field(md, "namespace");
 	s = "default";
 	if (n && yt_str(c->t, n, "metadata.namespace", &s, c->err))
 		return -1;
@@ -171,10 +143,10 @@ static int parse_metadata(struct svc_parser *c, const struct yt_node *root,
 	strcpy(svc->ns, s);
 
 	/* Contents ignored, shape checked. */
-	n = field(md, "labels");
+	n = yt_field(md, "labels");
 	if (n && want_map(c, n, "metadata.labels"))
 		return -1;
-	n = field(md, "annotations");
+	n = yt_field(md, "annotations");
 	if (n && want_map(c, n, "metadata.annotations"))
 		return -1;
 	return 0;
@@ -204,8 +176,8 @@ static int add_vip(struct svc_parser *c, struct split_service *svc,
 static int parse_vips(struct svc_parser *c, const struct yt_node *spec,
 		      struct split_service *svc, struct svc_src *src)
 {
-	const struct yt_node *ip = field(spec, "clusterIP");
-	const struct yt_node *ips = field(spec, "clusterIPs"), *it;
+	const struct yt_node *ip = yt_field(spec, "clusterIP");
+	const struct yt_node *ips = yt_field(spec, "clusterIPs"), *it;
 	struct split_addr a;
 	char what[64];
 	size_t i;
@@ -256,7 +228,7 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 	if (want_map(c, it, path) || check_fields(c, it, path, known))
 		return -1;
 
-	n = field(it, "name");
+	n = yt_field(it, "name");
 	if (n) {
 		snprintf(what, sizeof(what), "%s.name", path);
 		if (yt_str(c->t, n, what, &s, c->err))
@@ -267,10 +239,10 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 				       what, s);
 	}
 
-	n = field(it, "port");
+	n = yt_field(it, "port");
 	snprintf(what, sizeof(what), "%s.port", path);
 	if (!n)
-		return yt_errf(c->err, c->t, blame(it, "port"), "%s is required",
+		return yt_errf(c->err, c->t, yt_blame(it, "port"), "%s is required",
 			       what);
 	if (yt_int(c->t, n, what, 1, 65535, &v, c->err))
 		return -1;
@@ -278,7 +250,7 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 	p->target_port = p->port;
 	*port_node = n;
 
-	n = field(it, "targetPort");
+	n = yt_field(it, "targetPort");
 	if (n) {
 		snprintf(what, sizeof(what), "%s.targetPort", path);
 		/* Kubernetes allows a port name here (IntOrString); we have
@@ -295,7 +267,7 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 		p->target_port = (uint16_t)v;
 	}
 
-	n = field(it, "protocol");
+	n = yt_field(it, "protocol");
 	p->proto = IPPROTO_TCP;
 	if (n) {
 		snprintf(what, sizeof(what), "%s.protocol", path);
@@ -314,13 +286,13 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 static int parse_ports(struct svc_parser *c, const struct yt_node *spec,
 		       struct split_service *svc)
 {
-	const struct yt_node *ports = field(spec, "ports"), *it;
+	const struct yt_node *ports = yt_field(spec, "ports"), *it;
 	const struct yt_node *nodes[SVC_MAX_PORTS];
 	char path[64];
 	size_t i;
 
 	if (!ports)
-		return yt_errf(c->err, c->t, blame(spec, "ports"),
+		return yt_errf(c->err, c->t, yt_blame(spec, "ports"),
 			       "spec.ports is required");
 	if (want_seq(c, ports, "spec.ports"))
 		return -1;
@@ -463,13 +435,13 @@ static int vip_cmp(const void *a, const void *b)
 static int parse_labels(struct svc_parser *c, const struct yt_node *it,
 			const char *path, const char **version)
 {
-	const struct yt_node *labels = field(it, "labels"), *v;
+	const struct yt_node *labels = yt_field(it, "labels"), *v;
 	const struct yt_pair *p;
 	char what[160];
 	const char *s;
 
 	if (!labels)
-		return yt_errf(c->err, c->t, blame(it, "labels"),
+		return yt_errf(c->err, c->t, yt_blame(it, "labels"),
 			       "%s.labels is required (with a 'version' label)",
 			       path);
 	snprintf(what, sizeof(what), "%s.labels", path);
@@ -530,7 +502,7 @@ static int parse_endpoints(struct svc_parser *c, const struct yt_node *spec,
 			   struct split_service *svc)
 {
 	static const char *const known[] = { "addresses", "labels", NULL };
-	const struct yt_node *eps = field(spec, "endpoints"), *it, *a;
+	const struct yt_node *eps = yt_field(spec, "endpoints"), *it, *a;
 	const struct yt_node **nodes = NULL;
 	size_t i, j, cap = 0;
 	char path[64], what[96];
@@ -547,9 +519,9 @@ static int parse_endpoints(struct svc_parser *c, const struct yt_node *spec,
 		snprintf(path, sizeof(path), "spec.endpoints[%zu]", i);
 		if (want_map(c, it, path) || check_fields(c, it, path, known))
 			goto out;
-		addrs = field(it, "addresses");
+		addrs = yt_field(it, "addresses");
 		if (!addrs) {
-			yt_errf(c->err, c->t, blame(it, "addresses"),
+			yt_errf(c->err, c->t, yt_blame(it, "addresses"),
 				"%s.addresses is required", path);
 			goto out;
 		}
@@ -646,10 +618,10 @@ static int parse_spec(struct svc_parser *c, const struct yt_node *root,
 	static const char *const known[] = {
 		"clusterIP", "clusterIPs", "ports", "endpoints", NULL
 	};
-	const struct yt_node *spec = field(root, "spec");
+	const struct yt_node *spec = yt_field(root, "spec");
 
 	if (!spec)
-		return yt_errf(c->err, c->t, blame(root, "spec"),
+		return yt_errf(c->err, c->t, yt_blame(root, "spec"),
 			       "spec is required");
 	if (want_map(c, spec, "spec") || check_fields(c, spec, "spec", known) ||
 	    parse_vips(c, spec, svc, src) || parse_ports(c, spec, svc) ||
@@ -674,13 +646,13 @@ static int parse_doc(struct svc_parser *c, const struct yt_doc *d)
 		return yt_errf(c->err, c->t, root,
 			       "a document must be a mapping, not %s",
 			       yt_kind_str(root));
-	kind = field(root, "kind");
-	api = field(root, "apiVersion");
+	kind = yt_field(root, "kind");
+	api = yt_field(root, "apiVersion");
 	if (!kind)
-		return yt_errf(c->err, c->t, blame(root, "kind"),
+		return yt_errf(c->err, c->t, yt_blame(root, "kind"),
 			       "kind is required");
 	if (!api)
-		return yt_errf(c->err, c->t, blame(root, "apiVersion"),
+		return yt_errf(c->err, c->t, yt_blame(root, "apiVersion"),
 			       "apiVersion is required");
 	if (yt_str(c->t, kind, "kind", &k, c->err) ||
 	    yt_str(c->t, api, "apiVersion", &a, c->err))
@@ -795,7 +767,7 @@ static int check_vip_conflicts(struct svc_parser *c)
 		ret = yt_errf(c->err, c->t, c->src[d->svc].vip[d->vip],
 			      "service %s/%s: %s/%s is already used by service %s/%s (%u:%u)",
 			      ds->ns, ds->name,
-			      vip_str(d->addr, d->port, vip, sizeof(vip)),
+			      split_addr_port_str(d->addr, d->port, vip, sizeof(vip)),
 			      proto_str(d->proto), fs->ns, fs->name, fn->line,
 			      fn->col);
 	}

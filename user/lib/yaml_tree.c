@@ -110,25 +110,6 @@ void yt_free(struct yt_tree *tree)
 	memset(tree, 0, sizeof(*tree));
 }
 
-/* Grow *arr (of elements of size sz) so it holds at least n + 1. */
-static int yt_grow(void **arr, size_t *cap, size_t n, size_t sz)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 4;
-	if (ncap > SIZE_MAX / sz)
-		return -1;
-	p = realloc(*arr, ncap * sz);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static struct yt_node *yt_node_new(struct yt_builder *b, enum yt_kind kind,
 				   const yaml_event_t *ev, const char *tag)
 {
@@ -169,7 +150,7 @@ static int yt_attach(struct yt_builder *b, struct yt_node *n)
 	f = &b->stack[b->depth - 1];
 	p = f->node;
 	if (p->kind == YT_SEQUENCE) {
-		if (yt_grow((void **)&p->seq.items, &f->cap, p->seq.n,
+		if (split_grow((void **)&p->seq.items, &f->cap, p->seq.n,
 			    sizeof(*p->seq.items)))
 			return yt_errf(b->err, b->tree, n, "out of memory");
 		p->seq.items[p->seq.n++] = n;
@@ -184,7 +165,7 @@ static int yt_attach(struct yt_builder *b, struct yt_node *n)
 		return yt_errf(b->err, b->tree, n,
 			       "mapping keys must be scalars, not %s",
 			       yt_kind_str(n));
-	if (yt_grow((void **)&p->map.pairs, &f->cap, p->map.n,
+	if (split_grow((void **)&p->map.pairs, &f->cap, p->map.n,
 		    sizeof(*p->map.pairs)))
 		return yt_errf(b->err, b->tree, n, "out of memory");
 	p->map.pairs[p->map.n].key = n;
@@ -334,7 +315,7 @@ static int yt_on_doc_start(struct yt_builder *b, const yaml_event_t *ev)
 {
 	struct yt_tree *t = b->tree;
 
-	if (yt_grow((void **)&t->docs, &b->docs_cap, t->ndocs,
+	if (split_grow((void **)&t->docs, &b->docs_cap, t->ndocs,
 		    sizeof(*t->docs)))
 		return yt_errf_at(b, &ev->start_mark, "out of memory");
 	b->doc = &t->docs[t->ndocs++];
@@ -536,6 +517,20 @@ struct yt_node *yt_map_get(const struct yt_node *map, const char *key)
 	const struct yt_pair *p = yt_map_pair(map, key);
 
 	return p ? p->value : NULL;
+}
+
+const struct yt_node *yt_field(const struct yt_node *m, const char *key)
+{
+	const struct yt_node *v = yt_map_get(m, key);
+
+	return yt_is_null(v) ? NULL : v;
+}
+
+const struct yt_node *yt_blame(const struct yt_node *m, const char *key)
+{
+	const struct yt_node *v = yt_map_get(m, key);
+
+	return v ? v : m;
 }
 
 int yt_parse_int(const char *s, long long min, long long max, long long *out)

@@ -102,6 +102,11 @@ const char *yt_kind_str(const struct yt_node *n);
 /* The value (or the whole pair) of key in mapping map, or NULL when map is
  * NULL, not a mapping, or has no such key. */
 struct yt_node *yt_map_get(const struct yt_node *map, const char *key);
+/* The value of key in m, or NULL when it is absent or null. */
+const struct yt_node *yt_field(const struct yt_node *m, const char *key);
+/* Where to point a "key is required" error: its null value if it has
+ * one, else m. */
+const struct yt_node *yt_blame(const struct yt_node *m, const char *key);
 const struct yt_pair *yt_map_pair(const struct yt_node *map, const char *key);
 
 /* for (each pair p of mapping m): p is a const struct yt_pair *. */
