@@ -427,7 +427,7 @@ int split_state_wait_l7(struct split_state *st, unsigned timeout_ms)
 
 /* ---- maps -> model ------------------------------------------------------ */
 
-static void addr_from_be(struct split_addr *a, const __be32 *addr, __u8 family)
+void split_addr_from_be(struct split_addr *a, const __be32 *addr, __u8 family)
 {
 	memset(a, 0, sizeof(*a));
 	a->family = family;
@@ -509,7 +509,7 @@ static int raw_to_config(const struct raw *r, struct split_config *cfg)
 		if (si < 0)
 			continue;
 		s = &c.svcs[si];
-		addr_from_be(&a, rv->k.addr, rv->k.family);
+		split_addr_from_be(&a, rv->k.addr, rv->k.family);
 		for (size_t j = 0; j < s->nvips; j++)
 			have |= !memcmp(&s->vips[j], &a, sizeof(a));
 		if (!have && s->nvips < 2)
@@ -563,7 +563,7 @@ static int raw_to_config(const struct raw *r, struct split_config *cfg)
 			goto fail;
 		s->eps = ne;
 		memset(&ne[s->neps], 0, sizeof(*ne));
-		addr_from_be(&ne[s->neps].addr, b->v.addr, b->v.family);
+		split_addr_from_be(&ne[s->neps].addr, b->v.addr, b->v.family);
 		snprintf(ne[s->neps].version, sizeof(ne->version), "%s", w->v.version);
 		s->neps++;
 	}
@@ -641,7 +641,7 @@ static void plan_free(struct plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static void addr_to_be(__be32 out[4], const struct split_addr *a)
+void split_addr_to_be(__be32 out[4], const struct split_addr *a)
 {
 	memset(out, 0, 16);
 	memcpy(out, a->bytes, a->family == 4 ? 4 : 16);
@@ -820,7 +820,7 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 					   s->name, s->eps[e].version);
 				goto out;
 			}
-			addr_to_be(a, &s->eps[e].addr);
+			split_addr_to_be(a, &s->eps[e].addr);
 			rb = raw_be_find(r, ps->id, s->eps[e].addr.family, a);
 			if (rb && rb->id < SPLIT_BE_ID_LIMIT && !p->be_used[rb->id]) {
 				ps->ep_ids[e] = rb->id;
@@ -867,11 +867,11 @@ static int vip_ref_cmp(const void *a, const void *b)
 		      sizeof(struct split_svc_key));
 }
 
-static void vip_key(struct split_svc_key *k, const struct split_addr *vip,
-		    const struct split_port *port)
+void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
+		   const struct split_port *port)
 {
 	memset(k, 0, sizeof(*k));
-	addr_to_be(k->addr, vip);
+	split_addr_to_be(k->addr, vip);
 	k->port = htons(port->port);
 	k->proto = port->proto;
 	k->family = vip->family;
@@ -913,7 +913,7 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 
 		for (size_t a = 0; a < s->nvips; a++)
 			for (size_t k = 0; k < s->nports; k++) {
-				vip_key(&refs[n].k, &s->vips[a], &s->ports[k]);
+				split_vip_key(&refs[n].k, &s->vips[a], &s->ports[k]);
 				refs[n++].s = s;
 			}
 	}
@@ -1123,7 +1123,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		for (size_t e = 0; e < s->neps; e++) {
 			struct split_backend_val b = { 0 };
 
-			addr_to_be(b.addr, &s->eps[e].addr);
+			split_addr_to_be(b.addr, &s->eps[e].addr);
 			b.family = s->eps[e].addr.family;
 			b.svc_id = p.svcs[i].id;
 			b.version_id = p.svcs[i].ep_ver[e];
@@ -1159,7 +1159,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 				struct split_svc_key key;
 				struct split_svc_val val = { 0 };
 
-				vip_key(&key, &s->vips[a], &s->ports[k]);
+				split_vip_key(&key, &s->vips[a], &s->ports[k]);
 				val.svc_id = p.svcs[i].id;
 				val.table_id = SPLIT_TABLE_ID(p.svcs[i].id, key.family == 6);
 				val.target_port = htons(s->ports[k].target_port);
@@ -1205,7 +1205,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			for (size_t k = 0; k < p.svcs[j].s->nports; k++) {
 				struct split_svc_key key;
 
-				vip_key(&key, &p.svcs[j].s->vips[a], &p.svcs[j].s->ports[k]);
+				split_vip_key(&key, &p.svcs[j].s->vips[a], &p.svcs[j].s->ports[k]);
 				keep |= !memcmp(&key, &rv->k, sizeof(key));
 			}
 		if (!keep && delete_quiet(st->svc_fd, &rv->k))

@@ -33,6 +33,13 @@ struct split_state {
 	int changed;		/* a commit happened under the lock */
 };
 
+/* Addresses between the model (struct split_addr) and the maps' 16-byte
+ * __be32[4] form; the svc key of a VIP and port. */
+void split_addr_to_be(__be32 out[4], const struct split_addr *a);
+void split_addr_from_be(struct split_addr *a, const __be32 *addr, __u8 family);
+void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
+		   const struct split_port *port);
+
 /* Open the pinned maps under pin_dir. Fails with a message that says to
  * start splitd when they are not there. */
 int split_state_open(struct split_state *st, const char *pin_dir,

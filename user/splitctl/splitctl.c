@@ -213,34 +213,28 @@ static void show_l7(const struct split_service *s, int json)
 	printf(json ? ",\"l7\":true,\"proxy\":[" : "  l7:    request rules in force");
 	for (size_t i = 0; fd >= 0 && i < s->nvips; i++)
 		for (size_t k = 0; k < s->nports; k++) {
-			struct split_svc_key key = { 0 };
+			struct split_svc_key key;
 			struct split_l7_listen_val v;
-			struct split_addr la = { .family = 0 };
+			struct split_addr la;
 			int alive;
 
 			if (s->ports[k].proto != IPPROTO_TCP)
 				continue;
-			memcpy(key.addr, s->vips[i].bytes, s->vips[i].family == 6 ? 16 : 4);
-			key.port = htons(s->ports[k].port);
-			key.proto = IPPROTO_TCP;
-			key.family = s->vips[i].family;
+			split_vip_key(&key, &s->vips[i], &s->ports[k]);
 			if (bpf_map_lookup_elem(fd, &key, &v))
 				continue;
-			la.family = v.family;
-			memcpy(la.bytes, v.addr, v.family == 6 ? 16 : 4);
+			split_addr_from_be(&la, v.addr, v.family);
 			alive = now - v.heartbeat_ns <= SPLIT_L7_STALE_NS || v.heartbeat_ns > now;
-			split_addr_str(&s->vips[i], a, sizeof(a));
-			split_addr_str(&la, l, sizeof(l));
 			if (json)
 				printf("%s{\"vip\":\"%s\",\"port\":%u,\"listen\":\"%s\",\"listenPort\":%u,\"alive\":%s}",
-				       n ? "," : "", a, s->ports[k].port, l, ntohs(v.port),
-				       alive ? "true" : "false");
+				       n ? "," : "", split_addr_str(&s->vips[i], a, sizeof(a)),
+				       s->ports[k].port, split_addr_str(&la, l, sizeof(l)),
+				       ntohs(v.port), alive ? "true" : "false");
 			else
-				printf("%s %s%s%s:%u -> %s%s%s:%u%s", n ? "," : ": through splitd's proxy",
-				       s->vips[i].family == 6 ? "[" : "", a,
-				       s->vips[i].family == 6 ? "]" : "", s->ports[k].port,
-				       v.family == 6 ? "[" : "", l, v.family == 6 ? "]" : "",
-				       ntohs(v.port), alive ? "" : " (stale: splitd gone)");
+				printf("%s %s -> %s%s", n ? "," : ": through splitd's proxy",
+				       split_addr_port_str(&s->vips[i], s->ports[k].port, a, sizeof(a)),
+				       split_addr_port_str(&la, ntohs(v.port), l, sizeof(l)),
+				       alive ? "" : " (stale: splitd gone)");
 			n++;
 		}
 	if (fd >= 0)

@@ -62,7 +62,7 @@ struct l7_rt {
 	int synced;
 	int listen_fd;		/* l7_listen map */
 	int stats_fd;		/* l7_stats map */
-	int gen_fd;		/* generation map (the heartbeat's copy) */
+	struct split_state *st;	/* splitd's, set by the first sync (its fds are the process's) */
 	/* The heartbeat runs in its own thread, so a long apply in splitd's
 	 * main loop never makes the listeners look dead. */
 	pthread_t hb_thread;
@@ -82,12 +82,6 @@ static __u64 mono_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
-static void set_gen(int fd, __u32 idx, __u64 v)
-{
-	if (fd >= 0)
-		bpf_map_update_elem(fd, &idx, &v, BPF_ANY);
-}
-
 /* Every second: l7_listen heartbeats, and the proxy's in `generation`. */
 static void *hb_main(void *arg)
 {
@@ -102,7 +96,7 @@ static void *hb_main(void *arg)
 			rt->hb[i].v.heartbeat_ns = now;
 			bpf_map_update_elem(rt->listen_fd, &rt->hb[i].k, &rt->hb[i].v, BPF_ANY);
 		}
-		set_gen(rt->gen_fd, SPLIT_GEN_L7_HEARTBEAT, now);
+		split_state_set_generation(rt->st, SPLIT_GEN_L7_HEARTBEAT, now);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
 		pthread_cond_timedwait(&rt->hb_cv, &rt->hb_mu, &until);
@@ -126,7 +120,7 @@ static void hb_update(struct l7_rt *rt)
 		if (!r->active || !r->port)
 			continue;
 		n[k].k = r->key;
-		memcpy(n[k].v.addr, r->addr.bytes, r->addr.family == 6 ? 16 : 4);
+		split_addr_to_be(n[k].v.addr, &r->addr);
 		n[k].v.port = htons((uint16_t)r->port);
 		n[k].v.family = r->addr.family;
 		n[k].v.svc_id = r->svc_id;
@@ -165,7 +159,7 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 	if (!rt)
 		return NULL;
 	rt->o = *o;
-	rt->listen_fd = rt->stats_fd = rt->gen_fd = -1;
+	rt->listen_fd = rt->stats_fd = -1;
 	pthread_mutex_init(&rt->hb_mu, NULL);
 	pthread_cond_init(&rt->hb_cv, NULL);
 	rt->o.proxy.sockmap_obj =
@@ -194,6 +188,7 @@ static int open_maps(struct l7_rt *rt, struct split_state *st)
 {
 	char path[PATH_MAX + 64];
 
+	rt->st = st;
 	if (rt->listen_fd < 0) {
 		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_LISTEN);
 		rt->listen_fd = bpf_obj_get(path);
@@ -201,10 +196,6 @@ static int open_maps(struct l7_rt *rt, struct split_state *st)
 	if (rt->stats_fd < 0) {
 		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_STATS);
 		rt->stats_fd = bpf_obj_get(path);
-	}
-	if (rt->gen_fd < 0) {
-		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_GENERATION);
-		rt->gen_fd = bpf_obj_get(path);
 	}
 	if (rt->listen_fd < 0) {
 		pr_warn("L7 proxy: no %s map under %s (an older datapath? run splitd --unload)\n",
@@ -232,16 +223,10 @@ static const struct split_addr *listen_addr(const struct l7_rt *rt, int family)
 
 static void key_str(const struct split_svc_key *k, char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN] = "?";
+	struct split_addr a;
 
-	inet_ntop(k->family == 6 ? AF_INET6 : AF_INET, k->addr, a, sizeof(a));
-	snprintf(buf, len, k->family == 6 ? "[%s]:%u" : "%s:%u", a, ntohs(k->port));
-}
-
-static void addr_to_be32(__be32 out[4], const struct split_addr *a)
-{
-	memset(out, 0, 16);
-	memcpy(out, a->bytes, a->family == 6 ? 16 : 4);
+	split_addr_from_be(&a, k->addr, k->family);
+	split_addr_port_str(&a, ntohs(k->port), buf, len);
 }
 
 /* Publish (or refresh the heartbeat of) a listening record. */
@@ -249,7 +234,7 @@ static int publish(struct l7_rt *rt, const struct l7_rec *r)
 {
 	struct split_l7_listen_val v = { 0 };
 
-	addr_to_be32(v.addr, &r->addr);
+	split_addr_to_be(v.addr, &r->addr);
 	v.port = htons((uint16_t)r->port);
 	v.family = r->addr.family;
 	v.svc_id = r->svc_id;
@@ -294,7 +279,7 @@ static uint16_t old_port(struct l7_rt *rt, const struct split_svc_key *k,
 
 	if (bpf_map_lookup_elem(rt->listen_fd, k, &v))
 		return 0;
-	addr_to_be32(want, a);
+	split_addr_to_be(want, a);
 	if (v.family != a->family || memcmp(v.addr, want, sizeof(want)))
 		return 0;
 	return ntohs(v.port);
@@ -365,15 +350,12 @@ static int sync_one(struct l7_rt *rt, struct split_state *st, const struct split
 		    const struct split_rules *rules)
 {
 	const struct split_addr *la = listen_addr(rt, vip->family);
-	struct split_svc_key k = { 0 };
+	struct split_svc_key k;
 	struct split_svc_val sv;
 	struct l7_rec *r;
 	char what[80];
 
-	memcpy(k.addr, vip->bytes, vip->family == 6 ? 16 : 4);
-	k.port = htons(p->port);
-	k.proto = IPPROTO_TCP;
-	k.family = vip->family;
+	split_vip_key(&k, vip, p);	/* p is a TCP port */
 	key_str(&k, what, sizeof(what));
 	if (!la) {
 		pr_warn("L7 proxy: %s/%s %s: no --l7-addr of IPv%d; it splits at L4\n",
@@ -620,8 +602,6 @@ void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 		close(rt->listen_fd);
 	if (rt->stats_fd >= 0)
 		close(rt->stats_fd);
-	if (rt->gen_fd >= 0)
-		close(rt->gen_fd);
 	free(rt->hb);
 	pthread_mutex_destroy(&rt->hb_mu);
 	pthread_cond_destroy(&rt->hb_cv);
