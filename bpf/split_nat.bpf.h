@@ -358,22 +358,20 @@ static __always_inline void split_rev_write(const struct split_pkt *p,
  * flows after 30 s too). Without this a reused port would follow an old
  * choice whatever the weights say now. */
 static __always_inline int split_ct_ended(const struct split_pkt *p,
-					  const struct split_ct_val *e)
+					  const struct split_ct_val *e, __u64 now)
 {
 	if (p->k.proto == SPLIT_IPPROTO_TCP)
 		return (p->tcp_flags & (SPLIT_TCP_SYN | SPLIT_TCP_ACK)) == SPLIT_TCP_SYN &&
 		       (e->flags & SPLIT_CT_F_ACKED);
-	return bpf_ktime_get_ns() - e->last_ns > SPLIT_CT_UDP_IDLE_NS;
+	return now - e->last_ns > SPLIT_CT_UDP_IDLE_NS;
 }
 
 /* Note what ends an entry: the client's first non-SYN (once), and the
  * time of the last packet (at most one write a second; it ends idle UDP
  * flows). Returns 1 when last_ns moved, i.e. at most once a second. */
 static __always_inline int split_ct_touch(const struct split_pkt *p,
-					  struct split_ct_val *e)
+					  struct split_ct_val *e, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns();
-
 	if (p->k.proto == SPLIT_IPPROTO_TCP &&
 	    !(p->tcp_flags & SPLIT_TCP_SYN) && !(e->flags & SPLIT_CT_F_ACKED))
 		e->flags |= SPLIT_CT_F_ACKED;
@@ -394,6 +392,7 @@ static __always_inline int split_ct_resolve(const struct split_pkt *p,
 	struct split_backend_val *be;
 	struct split_ct_val *e;
 	struct split_ct_key rk = {};
+	__u64 now = bpf_ktime_get_ns();	/* the one clock read per packet */
 	__u32 id;
 	int had = 0;	/* an entry of another service was there */
 
@@ -406,11 +405,11 @@ static __always_inline int split_ct_resolve(const struct split_pkt *p,
 		 * 0 (drain). Only a VIP:port now serving another service
 		 * starts over. */
 		if (e->svc_id == sv->svc_id && e->family == p->k.family &&
-		    !split_ct_ended(p, e)) {
+		    !split_ct_ended(p, e, now)) {
 			/* Is the reverse entry still there (the LRU may have
 			 * evicted it)? Looked at once a second per flow, not
 			 * per packet: replies keep a live flow's entry hot. */
-			int look = split_ct_touch(p, e);
+			int look = split_ct_touch(p, e, now);
 
 			__builtin_memcpy(out, e, sizeof(*out));
 			if (look) {
@@ -432,7 +431,7 @@ static __always_inline int split_ct_resolve(const struct split_pkt *p,
 	out->backend_id = id;
 	out->svc_id = sv->svc_id;
 	out->version_id = be->version_id;
-	out->created_ns = bpf_ktime_get_ns();
+	out->created_ns = now;
 	out->last_ns = out->created_ns;
 	if (p->k.proto == SPLIT_IPPROTO_TCP && !(p->tcp_flags & SPLIT_TCP_SYN))
 		out->flags = SPLIT_CT_F_ACKED;
