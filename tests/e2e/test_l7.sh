@@ -181,9 +181,12 @@ while True:
     if not b:
         break
     data += b
-print("bytes", len(data))
+head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+print(head[0].decode(), [l.decode() for l in head if l.lower().startswith(b"x-version")])
 ' "$VIP4" "$PORT")
-	expect_contains "$out" "bytes" "non-HTTP connection relayed"
+	# The backend's own answer to the bytes, relayed back: it reached v1.
+	expect_contains "$out" "HTTP/1.1 400 Bad Request" "non-HTTP bytes relayed to a backend"
+	expect_contains "$out" "X-Version: v1" "non-HTTP connection on the default route (v1)"
 	for _ in $(seq 30); do
 		after=$(l7_stat v1 nonhttp)
 		[ "$after" -gt "$before" ] && break

@@ -73,6 +73,15 @@ static int write_full(int fd, const void *b, size_t n)
 	return 0;
 }
 
+/* Append at[0..len) to buf (cap bytes, *n used), dropping what does not fit. */
+static void append_clamped(char *buf, size_t cap, size_t *n, const char *at, size_t len)
+{
+	if (len > cap - *n)
+		len = cap - *n;
+	memcpy(buf + *n, at, len);
+	*n += len;
+}
+
 /* ---- upstream test servers ------------------------------------------------- */
 
 struct ups {
@@ -128,10 +137,7 @@ static int uc_field(http_parser *hp, const char *at, size_t len)
 
 	if (c->in_value)
 		uc_commit(c);
-	if (len > sizeof(c->field) - c->flen)
-		len = sizeof(c->field) - c->flen;
-	memcpy(c->field + c->flen, at, len);
-	c->flen += len;
+	append_clamped(c->field, sizeof(c->field), &c->flen, at, len);
 	return 0;
 }
 
@@ -140,10 +146,7 @@ static int uc_value(http_parser *hp, const char *at, size_t len)
 	struct ups_conn *c = hp->data;
 
 	c->in_value = true;
-	if (len > sizeof(c->value) - c->vlen)
-		len = sizeof(c->value) - c->vlen;
-	memcpy(c->value + c->vlen, at, len);
-	c->vlen += len;
+	append_clamped(c->value, sizeof(c->value), &c->vlen, at, len);
 	return 0;
 }
 
@@ -606,10 +609,7 @@ static int cl_field(http_parser *hp, const char *at, size_t len)
 
 	if (c->in_value)
 		cl_commit(c);
-	if (len > sizeof(c->field) - c->flen)
-		len = sizeof(c->field) - c->flen;
-	memcpy(c->field + c->flen, at, len);
-	c->flen += len;
+	append_clamped(c->field, sizeof(c->field), &c->flen, at, len);
 	return 0;
 }
 
@@ -618,10 +618,7 @@ static int cl_value(http_parser *hp, const char *at, size_t len)
 	struct cli *c = hp->data;
 
 	c->in_value = true;
-	if (len > sizeof(c->value) - c->vlen)
-		len = sizeof(c->value) - c->vlen;
-	memcpy(c->value + c->vlen, at, len);
-	c->vlen += len;
+	append_clamped(c->value, sizeof(c->value), &c->vlen, at, len);
 	return 0;
 }
 
