@@ -575,6 +575,29 @@ TEST(vs_uri_exact_prefix_regex)
 	split_rules_free(&rules);
 }
 
+/* Full match without ^ and $ too: PCRE2 10.42's DFA alone took the
+ * unanchored cookie idiom for a match of "user=test-user2". */
+TEST(vs_regex_full_match_unanchored)
+{
+	struct split_rules rules = { 0 };
+	const struct split_rules_service *s;
+
+	ASSERT_EQ(vs_rules("  - match:\n    - headers:\n        cookie:\n"
+			   "          regex: '(.*?;)?(user=test-user)(;.*)?'\n" ROUTE_TO("v2")
+			   "  - match:\n    - headers:\n        x-b:\n"
+			   "          regex: '(.*;)?(a|b)(;.*)?'\n" ROUTE_TO("v3"),
+			   &rules), 0);
+	s = reviews(&rules);
+	ASSERT_EQ(route_for(s, "/", "cookie", "user=test-user"), 0);
+	ASSERT_EQ(route_for(s, "/", "cookie", "x=1;user=test-user;y"), 0);
+	ASSERT_EQ(route_for(s, "/", "cookie", "user=test-user2"), -1);
+	ASSERT_EQ(route_for(s, "/", "cookie", "x;user=test-user2;"), -1);
+	ASSERT_EQ(route_for(s, "/", "x-b", "c;b"), 1);
+	ASSERT_EQ(route_for(s, "/", "x-b", "bc"), -1);
+	ASSERT_EQ(route_for(s, "/", "x-b", "c;ab"), -1);
+	split_rules_free(&rules);
+}
+
 TEST(vs_method)
 {
 	struct split_rules rules = { 0 };

@@ -2658,8 +2658,13 @@ static int re_run(const struct split_cond *c, const char *s, size_t len,
 	rc = pcre2_dfa_match(c->re, (PCRE2_SPTR)(s ? s : ""), len, 0,
 			     PCRE2_ANCHORED | PCRE2_ENDANCHORED, sc->md, sc->mc,
 			     sc->ws, SPLIT_RE_DFA_WS);
+	/* PCRE2 10.42's DFA does not always hold ENDANCHORED: after a
+	 * leading "(.*;)?" it reports "user=test-user" as a match of
+	 * "user=test-user2". The first match it returns is the longest (rc
+	 * 0: more than fit, the first is still there), so a full match
+	 * exists iff that one ends at len. */
 	if (rc >= 0)
-		return 1;
+		return pcre2_get_ovector_pointer(sc->md)[1] == len;
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
