@@ -80,7 +80,7 @@ $(BUILD)/%: tests/tools/%.c $(HDRS) | $(DEPS_STAMP)
 
 # Test helpers that link libbpf and libsplit (the generic tool rule links neither).
 LIBBPF_TOOLS := $(BUILD)/sockops_attach $(BUILD)/metrics_dump $(BUILD)/metrics_serve \
-		$(BUILD)/xdp_bench
+		$(BUILD)/xdp_bench $(BUILD)/match_bench
 $(LIBBPF_TOOLS): $(BUILD)/%: tests/tools/%.c $(BUILD)/libsplit.a $(SKELS) $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libsplit.a $(LIBS) -o $@
 
@@ -108,11 +108,11 @@ bpftest: $(BPF_TEST_BINS)
 FUZZ_SECONDS ?= 30
 $(BUILD)/fuzz_rules: tests/fuzz/fuzz_rules.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser/lib \
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iuser/lib \
 		$(LIB_SRCS) $< $(LIBS) -o $@
 $(BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser/lib \
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iuser/lib \
 		$(LIB_SRCS) $< $(LIBS) -o $@
 fuzz: $(BUILD)/fuzz_rules $(BUILD)/fuzz_http
 	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-http-corpus

@@ -36,11 +36,7 @@
 #define SVC_API		"split.dev/v1"
 #define PATH_LEN	256
 
-/* Full match, RE2-like: '$' only at the very end; \d \w \s \b ASCII.
- * Byte mode (no UTF): any value can be matched, valid UTF-8 or not. */
-#define RE_COMPILE_OPTS	(PCRE2_ANCHORED | PCRE2_ENDANCHORED |		\
-			 PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_UTF |	\
-			 PCRE2_NEVER_UCP | PCRE2_NEVER_BACKSLASH_C)
+#define RE_COMPILE_OPTS	SPLIT_RE_COMPILE_OPTS
 
 /* ---- names ---------------------------------------------------------------- */
 
@@ -110,6 +106,7 @@ static void cond_free(struct split_cond *c)
 	free(c->name);
 	free(c->value);
 	pcre2_code_free(c->re);
+	re_lit_free(&c->lit);
 }
 
 static void match_free(struct split_match *m)
@@ -677,6 +674,34 @@ static int compile_re(struct rp *c, const struct yt_node *n, const char *what,
 	return 0;
 }
 
+/* '.' is every byte but '\n' only when PCRE2's newline is LF (RE2's
+ * reading); re_lit assumes it. */
+static bool newline_is_lf(void)
+{
+	static int lf = -1;
+	uint32_t nl = 0;
+
+	if (lf < 0)
+		lf = pcre2_config(PCRE2_CONFIG_NEWLINE, &nl) < 0 ? 0 :
+		     nl == PCRE2_NEWLINE_LF;
+	return lf;
+}
+
+/* How cond's compiled regex re will run: as string checks if it is a
+ * literal in context (re_lit.h), else JIT-compiled if PCRE2 can, else
+ * with the DFA. -1 only when out of memory. */
+static int prepare_re(struct split_cond *cond, const char *re, size_t len)
+{
+	if (newline_is_lf()) {
+		if (!re_lit_compile(re, len, &cond->lit))
+			return 0;
+		if (errno == ENOMEM)
+			return -1;
+	}
+	cond->jit = !pcre2_jit_compile(cond->re, PCRE2_JIT_COMPLETE);
+	return 0;
+}
+
 /*
  * A StringMatch {exact|prefix|regex: STRING} at n into cond (kind, name
  * and negate are already set).
@@ -774,6 +799,8 @@ static int parse_sm(struct rp *c, const struct yt_node *n, const char *what,
 		cond->op = SPLIT_OP_REGEX;
 		if (compile_re(c, p->value, path, v, len, &cond->re))
 			return -1;
+		if (prepare_re(cond, v, len))
+			return oom(c, p->value);
 	}
 	if (len > SPLIT_RULES_MAX_VALUE)
 		return perr(c, p->value, "%s is too long (%zu bytes, limit %d)",
@@ -2653,6 +2680,15 @@ static int re_run(const struct split_cond *c, const char *s, size_t len,
 	}
 	if (!sc->md)
 		return -1;
+	if (c->jit) {
+		rc = pcre2_jit_match(c->re, (PCRE2_SPTR)(s ? s : ""), len, 0,
+				     0, sc->md, sc->mc);
+		if (rc >= 0)
+			return 1;
+		if (rc == PCRE2_ERROR_NOMATCH)
+			return 0;
+		/* Its match limit or stack: the DFA, linear, decides. */
+	}
 	/* Not PCRE2_DFA_SHORTEST: it stops at the shortest match before
 	 * ENDANCHORED is checked (10.42). rc 0: several matches, fine. */
 	rc = pcre2_dfa_match(c->re, (PCRE2_SPTR)(s ? s : ""), len, 0,
@@ -2682,6 +2718,8 @@ static int value_match(const struct split_cond *c, const char *s, size_t len,
 	case SPLIT_OP_PREFIX:
 		return len >= c->value_len && !memcmp(s, c->value, c->value_len);
 	case SPLIT_OP_REGEX:
+		if (c->lit.lit)
+			return re_lit_match(&c->lit, s, len);
 		return re_run(c, s, len, sc);
 	default:
 		return 1;

@@ -34,9 +34,12 @@
  * value (full match). They are compiled with PCRE2 after every construct
  * RE2 lacks has been rejected (backreferences, lookaround, atomic groups,
  * possessive quantifiers, recursion, conditionals, callouts, \C, verbs,
- * ...). Matching uses pcre2_dfa_match(): no backtracking, time linear in
- * the value for a given pattern, memory on the caller's stack, and for a
- * yes/no full match the same answer as RE2. Differences that remain:
+ * ...). A regex that is a literal in a simple context (the cookie idiom
+ * ^(.*?;)?(k=v)(;.*)?$, "lit", "lit.*", ".*lit.*") is matched as string
+ * checks (re_lit.h); the others with PCRE2's JIT, and where it hits its
+ * match limit, with pcre2_dfa_match(): no backtracking, time linear in
+ * the value for a given pattern, memory on the caller's stack. All three
+ * give, for a yes/no full match, the same answer as RE2. Differences that remain:
  * matching is byte-wise (PCRE2_UTF off, so any value can be matched): '.'
  * or [^x] is one byte, so a counted match over non-ASCII text (a.b on
  * "a\u00e9b") and (?i) on non-ASCII letters differ from RE2's UTF-8
@@ -52,6 +55,7 @@
 #include <stdio.h>
 
 #include "model.h"
+#include "re_lit.h"
 
 struct yt_node;
 struct yt_tree;
@@ -73,6 +77,12 @@ struct pcre2_real_code_8;	/* pcre2_code (8-bit), opaque here */
 #define SPLIT_RE_DFA_WS		8192
 #define SPLIT_RE_MATCH_LIMIT	10000	/* pcre2_set_match_limit */
 #define SPLIT_RE_DEPTH_LIMIT	100	/* pcre2_set_depth_limit */
+/* pcre2_compile() options (pcre2.h): full match, RE2-like: '$' only at
+ * the very end; \d \w \s \b ASCII. Byte mode (no UTF): any value can be
+ * matched, valid UTF-8 or not. */
+#define SPLIT_RE_COMPILE_OPTS	(PCRE2_ANCHORED | PCRE2_ENDANCHORED |	\
+				 PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_UTF |	\
+				 PCRE2_NEVER_UCP | PCRE2_NEVER_BACKSLASH_C)
 /* A header sent several times is matched as its values joined with ','
  * (what Envoy does); a joined value longer than this does not match. */
 #define SPLIT_HDR_JOIN_MAX	8192
@@ -112,6 +122,12 @@ struct split_cond {
 	char *value;		/* exact / prefix text or regex source; NULL for PRESENT */
 	size_t value_len;
 	struct pcre2_real_code_8 *re;	/* op == SPLIT_OP_REGEX */
+	/* op == SPLIT_OP_REGEX, set by the compiler: lit.lit != NULL, the
+	 * regex is a literal in context, matched as string checks
+	 * (re_lit.h); else jit: re was JIT-compiled (pcre2_jit_match, with
+	 * the DFA as the fallback when it hits its match limit). */
+	struct re_lit lit;
+	bool jit;
 };
 
 /* One match block: every condition must hold (AND). */
