@@ -98,7 +98,7 @@ rate_report() { # FILE WHAT
 # connection reaches a backend by the default route (v1), from the client
 # netns and from the node's.
 test_sigkill_falls_back_to_l4_at_once() {
-	local got age entries
+	local got age entries t0
 	wait_proxied || fail "test-user requests never went through the proxy"
 	expect_ge "$(listen_socks)" 1 "listening sockets in l7_listen_sk"
 	stop_splitd KILL
@@ -113,8 +113,10 @@ test_sigkill_falls_back_to_l4_at_once() {
 	# A heartbeat this old would have sent it to L4 by itself: say so
 	# rather than claim the socket check did it.
 	[ "$age" -lt 2500 ] || skip "machine too slow to tell the guards apart (heartbeat ${age} ms old)"
+	t0=$(date +%s%N)
 	start_splitd || fail "splitd restart"
 	wait_proxied || fail "the restarted splitd's proxy never took test-user requests"
+	info "restart: test-user requests through the proxy again $((($(date +%s%N) - t0) / 1000000)) ms after splitd was started"
 }
 
 # SIGKILL and restart while a connection is attempted every 2 ms: none
