@@ -159,5 +159,38 @@ test_sigterm_restart_refuses_none_fails_none() {
 	wait_proxied || fail "the restarted splitd's proxy never took test-user requests"
 }
 
-run_tests test_sigkill_falls_back_to_l4_at_once test_sigkill_restart_refuses_none \
+# The hook needs the socket in l7_listen_sk, not just the l7_listen entry:
+# take the IPv4 listener's socket out by hand and test-user requests split
+# at L4 (v1) while the l7_listen entry is untouched; splitd notices within
+# about a second and puts it back.
+test_witness_removed_then_put_back() {
+	local key got socks i try
+	wait_proxied || fail "proxy not serving"
+	key=$(bpftool -j map dump pinned "$TB_PIN/l7_listen_sk" |
+		jq -r '.[] | select(.key[18] == "0x04") | .key | map(ltrimstr("0x")) | join(" ")' |
+		head -n 1)
+	[ -n "$key" ] || fail "no IPv4 listener in l7_listen_sk"
+	# splitd puts it back within a second: a request counts only if the
+	# entry was still missing after it.
+	for try in 1 2 3 4 5; do
+		wait_proxied || fail "proxy not serving"
+		# shellcheck disable=SC2086 # one word per byte
+		bpftool map delete pinned "$TB_PIN/l7_listen_sk" key hex $key || fail "deleting the entry"
+		got=$(cookie_version)
+		socks=$(listen_socks)
+		[ "$socks" -lt 2 ] && break
+	done
+	[ "$socks" -lt 2 ] || skip "splitd always put the socket back before the request could tell"
+	expect_eq "$got" "200 v1" "test-user request while the listener is not in l7_listen_sk"
+	expect_ge "$(listen_entries)" 2 "l7_listen entries (untouched)"
+	for i in $(seq 50); do
+		[ "$(cookie_version)" = "200 v2" ] && break
+		sleep 0.1
+	done
+	expect_eq "$(cookie_version)" "200 v2" "test-user through the proxy again after splitd put it back"
+	expect_contains "$(cat "$WORK/splitd.log")" "listener put back in l7_listen_sk" "splitd's log"
+	info "put back within $((i / 10)).$((i % 10)) s (attempt $try)"
+}
+
+run_tests test_witness_removed_then_put_back test_sigkill_falls_back_to_l4_at_once test_sigkill_restart_refuses_none \
 	test_sigterm_restart_refuses_none_fails_none

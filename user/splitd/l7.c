@@ -609,10 +609,34 @@ static void flush_stats(struct l7_rt *rt)
 	}
 }
 
+/* A listener's socket that left l7_listen_sk while it still listens (the
+ * socket that stood witness closed, e.g. one of several SO_REUSEPORT
+ * listeners, or someone deleted the entry): put one back, else the hook
+ * keeps splitting that VIP:port at L4. */
+static void rewitness(struct l7_rt *rt)
+{
+	for (struct l7_rec *r = rt->recs; r; r = r->next) {
+		char what[80];
+
+		if (!r->active || !r->port || !r->witnessed ||
+		    l7_listener_present(rt->listen_sk_fd, &r->addr, (uint16_t)r->port) != 0)
+			continue;
+		key_str(&r->key, what, sizeof(what));
+		r->witnessed = 0;
+		if (witness(rt, r))
+			pr_warn("L7 proxy: %s: listener gone from %s and cannot be put back: %s\n",
+				what, SPLIT_MAP_L7_LISTEN_SK, strerror(errno));
+		else
+			pr_info("L7 proxy: %s: listener put back in %s\n", what,
+				SPLIT_MAP_L7_LISTEN_SK);
+	}
+}
+
 void l7_rt_tick(struct l7_rt *rt, struct split_state *st)
 {
 	if (!rt || open_maps(rt, st))
 		return;
+	rewitness(rt);
 	flush_stats(rt);	/* the heartbeat has its own thread */
 }
 
