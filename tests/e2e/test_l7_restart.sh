@@ -192,5 +192,24 @@ test_witness_removed_then_put_back() {
 	info "put back within $((i / 10)).$((i % 10)) s (attempt $try)"
 }
 
+# SIGTERM while requests are in the middle of their responses (each a
+# 32 KiB body paced at 256 KiB/s: 125 ms): they finish through the proxy
+# before it stops; nothing fails, nothing is refused.
+test_sigterm_lets_requests_in_flight_finish() {
+	local out=$WORK/rate-slow.txt pid
+	wait_proxied || fail "proxy not serving before the run"
+	tb_client "$B/connrate" --connect "$VIP4" --port "$PORT" --duration 3 --parallel 4 \
+		--request --path /stream/32768/256 --header "$COOKIE" --versions \
+		--timeout-ms 3000 --rst >"$out" 2>&1 &
+	pid=$!
+	sleep 1
+	stop_splitd TERM
+	start_splitd || { kill "$pid" 2>/dev/null; fail "splitd restart"; }
+	wait "$pid" || true
+	rate_report "$out" "SIGTERM with 4 clients each in a 125 ms response"
+	expect_eq "$(rate_errors "$out" "")" 0 "requests failed across SIGTERM"
+	expect_ge "$(rate_version "$out" v2)" 8 "slow requests through the proxy"
+}
+
 run_tests test_witness_removed_then_put_back test_sigkill_falls_back_to_l4_at_once test_sigkill_restart_refuses_none \
-	test_sigterm_restart_refuses_none_fails_none
+	test_sigterm_restart_refuses_none_fails_none test_sigterm_lets_requests_in_flight_finish

@@ -151,6 +151,7 @@ static void usage(FILE *f)
 "  --timeout-ms MS     connect / send / receive timeout (default 2000)\n"
 "  --interval-ms MS    each thread starts an iteration every MS ms (a\n"
 "                      fraction is ok) instead of as fast as it can\n"
+"  --path PATH         with --request: GET PATH instead of /\n"
 "  --header LINE       with --request: add this header line, e.g.\n"
 "                      'cookie: user=test-user'\n"
 "  --versions          with --request: count the replies' X-Version header;\n"
@@ -576,13 +577,14 @@ int main(int argc, char **argv)
 		{ "interval-ms", required_argument, NULL, 'I' },
 		{ "header", required_argument, NULL, 'H' },
 		{ "versions", no_argument, NULL, 'V' },
+		{ "path", required_argument, NULL, 'U' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	static struct worker workers[MAX_PARALLEL];
 	const char *targets[MAX_TARGETS];
-	const char *header = NULL;
+	const char *header = NULL, *path = "/";
 	uint64_t start, end;
 	long ok = 0, errors = 0;
 	struct sigaction sa;
@@ -646,6 +648,11 @@ int main(int argc, char **argv)
 		case 'V':
 			g_versions = true;
 			break;
+		case 'U':
+			if (optarg[0] != '/' || strpbrk(optarg, " \r\n") || strlen(optarg) > 256)
+				die_usage("bad --path '%s' (want /...)", optarg);
+			path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -662,11 +669,11 @@ int main(int argc, char **argv)
 		die_usage("--port PORT is required");
 	if (!g_duration && !g_count)
 		die_usage("--duration SECONDS or --count N is required");
-	if ((header || g_versions) && !g_do_request)
-		die_usage("--header and --versions need --request");
-	if (header)
-		snprintf(g_request, sizeof(g_request),
-			 "GET / HTTP/1.1\r\nHost: x\r\n%s\r\nConnection: close\r\n\r\n", header);
+	if ((header || g_versions || strcmp(path, "/")) && !g_do_request)
+		die_usage("--header, --path and --versions need --request");
+	snprintf(g_request, sizeof(g_request),
+		 "GET %s HTTP/1.1\r\nHost: x\r\n%s%sConnection: close\r\n\r\n", path,
+		 header ? header : "", header ? "\r\n" : "");
 	g_request_len = strlen(g_request);
 	for (i = 0; i < g_ntargets; i++) {
 		struct target *t = &g_targets[i];
