@@ -190,6 +190,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } l7_listen SEC(".maps");
 
+/* Listener address -> splitd's listening socket there: the proxy is alive (connect4/6). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, SPLIT_MAX_L7_LISTENERS);
+	__type(key, struct split_l7_sk_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} l7_listen_sk SEC(".maps");
+
 /* (service, version) -> L7 proxy requests and status classes (written by splitd). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -9,7 +9,8 @@
  * getpeername4/6  show the VIP as the peer of a rewritten socket.
  *
  * TCP to a service with request-matching rules goes to splitd's L7 proxy
- * instead (l7_listen), which routes each request.
+ * instead (l7_listen), which routes each request, while the proxy's
+ * listening socket is there (l7_listen_sk); else it splits at L4.
  *
  * No per-packet cost: the kernel only sees the backend address afterwards.
  * A connected socket keeps its VIP and backend in its own storage
@@ -154,9 +155,29 @@ static __always_inline void remember_socket(struct bpf_sock_addr *ctx, __u32 id,
 	t->family = vip->family;
 }
 
+/* Is a socket of splitd's listening at the address l names? Its sockets
+ * leave l7_listen_sk when they close, also when splitd is killed. */
+static __always_inline int l7_listening(const struct split_l7_listen_val *l)
+{
+	struct split_l7_sk_key k = {};
+	struct bpf_sock *sk;
+	int ok;
+
+	__builtin_memcpy(k.addr, l->addr, sizeof(k.addr));
+	k.port = l->port;
+	k.family = l->family;
+	sk = bpf_map_lookup_elem(&l7_listen_sk, &k);
+	if (!sk)
+		return 0;
+	ok = sk->state == BPF_TCP_LISTEN;
+	bpf_sk_release(sk);
+	return ok;
+}
+
 /* A TCP connect() to an L7 service goes to splitd's proxy listener for
- * that VIP:port, if splitd is alive (heartbeat); the socket remembers the
- * VIP for getpeername(). Not counted here: the proxy counts requests. */
+ * that VIP:port, if that listener exists (l7_listen_sk) and splitd is not
+ * frozen (heartbeat); the socket remembers the VIP for getpeername(). Not
+ * counted here: the proxy counts requests. */
 static __always_inline int to_l7_proxy(struct bpf_sock_addr *ctx, int v6,
 				       const struct split_svc_key *key, __u32 svc_id)
 {
@@ -171,7 +192,9 @@ static __always_inline int to_l7_proxy(struct bpf_sock_addr *ctx, int v6,
 		return 0;
 	age = (__s64)(bpf_ktime_get_ns() - l->heartbeat_ns);
 	if (age > (__s64)SPLIT_L7_STALE_NS)
-		return 0;	/* splitd is gone: split at L4 */
+		return 0;	/* splitd is frozen or gone: split at L4 */
+	if (!l7_listening(l))
+		return 0;	/* no listener (splitd died, or stops): split at L4 */
 	write_dst(ctx, v6, key->family, l->addr, l->port);
 	if (ctx->sk) {
 		t = bpf_sk_storage_get(&sk_backend, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);

@@ -344,14 +344,26 @@ struct split_l7_cond_val {
  * (SPLIT_SVC_F_L7) is sent to splitd's proxy listener for that VIP:port, as
  * l7_listen says. One listener per VIP:port, so the listener a connection
  * arrives on is its original destination. getpeername() still shows the
- * VIP. splitd refreshes heartbeat_ns every second; a connect() that finds
- * it older than SPLIT_L7_STALE_NS (splitd killed) splits at L4 by the
- * service's weights instead of failing. splitd deletes the entries when
- * it stops, and when a service's last request-matching rule goes.
+ * VIP.
+ *
+ * Only if that listener is alive: splitd puts a listening socket bound to
+ * the listener's address in l7_listen_sk (a SOCKHASH keyed by that
+ * address) before it publishes the l7_listen entry. A closed socket leaves
+ * a sockhash by itself, so when splitd dies (SIGKILL included) the entry
+ * goes with its sockets, and the next connect() splits at L4 by the
+ * service's weights instead of being refused. The lookup works whatever
+ * netns the client is in. Second guard: splitd refreshes heartbeat_ns
+ * every second, and a connect() that finds it older than
+ * SPLIT_L7_STALE_NS (splitd frozen: stopped, or stuck with its sockets
+ * open) splits at L4 too. splitd deletes both entries when it stops,
+ * before it closes its listeners, and when a service's last
+ * request-matching rule goes.
  */
 #define SPLIT_MAP_L7_LISTEN	"l7_listen"	/* VIP:port:proto -> splitd's proxy listener */
+#define SPLIT_MAP_L7_LISTEN_SK	"l7_listen_sk"	/* listener address -> its socket (SOCKHASH) */
 #define SPLIT_MAP_L7_STATS	"l7_stats"	/* (service, version) -> requests, status classes */
 #define SPLIT_L7_STALE_NS	(3ULL * 1000000000ULL)
+#define SPLIT_MAX_L7_LISTENERS	SPLIT_MAX_VIPS	/* l7_listen_sk: one per l7_listen entry */
 
 /* l7_listen: value (the key is a struct split_svc_key). */
 struct split_l7_listen_val {
@@ -361,6 +373,16 @@ struct split_l7_listen_val {
 	__u8 pad;
 	__u32 svc_id;
 	__u64 heartbeat_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_ns) of splitd's last refresh */
+};
+
+/* l7_listen_sk: key. The address a proxy listener is bound to, as in the
+ * l7_listen value (addr, port, family). Value: the socket; written as a
+ * socket fd (__u64), read back from userspace as its socket cookie. */
+struct split_l7_sk_key {
+	__be32 addr[4];
+	__be16 port;
+	__u8 family;		/* 4 or 6 */
+	__u8 pad;
 };
 
 /* l7_stats: value (key: struct split_weight_key; version_id 0 holds the

@@ -24,6 +24,11 @@
  * paths measured connection by connection under the same load, so that the
  * machine's noise cancels out of their difference.
  *
+ * Paced (--interval-ms): each thread starts an iteration every MS ms
+ * instead of as fast as it can, e.g. to count what fails while a proxy
+ * restarts. --header adds one request header line; --versions counts the
+ * replies' X-Version header (one "version NAME N" line each).
+ *
  * Exit status: 0 if N > 0 and E == 0; 1 if E > 0 or N == 0 (the line is
  * still printed); 2 on a usage error.
  */
@@ -49,9 +54,12 @@
 #define SAMPLE_CAP	(8u << 20)	/* connect() samples kept per thread */
 #define MAX_REASONS	8
 #define MAX_TARGETS	8
+#define MAX_VERSIONS	8
+#define VERSION_LEN	32
 
-static const char g_request[] =
+static char g_request[1024] =
 	"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+static size_t g_request_len;
 
 union sa_any {
 	struct sockaddr sa;
@@ -73,6 +81,8 @@ static long g_count;			/* 0 = no cap */
 static int g_parallel = 1;
 static bool g_do_request, g_rst, g_verbose;
 static int g_timeout_ms = 2000;
+static uint64_t g_interval_ns;		/* 0: as fast as possible */
+static bool g_versions;
 
 static uint64_t g_deadline;		/* CLOCK_MONOTONIC ns; 0 = none */
 static long g_taken;			/* iterations handed out (atomic) */
@@ -100,6 +110,11 @@ struct worker {
 	int index;
 	uint64_t rng;
 	struct tstats t[MAX_TARGETS];
+	struct {
+		char name[VERSION_LEN];	/* "" : no X-Version header */
+		long n;
+	} ver[MAX_VERSIONS + 1];	/* the last one: any other */
+	int nver;
 };
 
 static void usage(FILE *f)
@@ -134,6 +149,13 @@ static void usage(FILE *f)
 "                      the entry after 10 s instead of 120 s. Use it for runs\n"
 "                      longer than a few seconds.\n"
 "  --timeout-ms MS     connect / send / receive timeout (default 2000)\n"
+"  --interval-ms MS    each thread starts an iteration every MS ms (a\n"
+"                      fraction is ok) instead of as fast as it can\n"
+"  --path PATH         with --request: GET PATH instead of /\n"
+"  --header LINE       with --request: add this header line, e.g.\n"
+"                      'cookie: user=test-user'\n"
+"  --versions          with --request: count the replies' X-Version header;\n"
+"                      one line \"version NAME N\" each (NAME \"-\": none)\n"
 "  --verbose           print every error to stderr\n"
 "  --help              this text\n"
 "\n"
@@ -289,12 +311,50 @@ static void close_sock(int fd)
 	close(fd);
 }
 
+/* The X-Version value in a reply head ("" if none). */
+static void head_version(const char *head, size_t n, char *out)
+{
+	static const char key[] = "\r\nx-version:";
+	size_t k = sizeof(key) - 1;
+
+	out[0] = 0;
+	for (size_t i = 0; i + k <= n; i++) {
+		size_t j = i + k, o = 0;
+
+		if (strncasecmp(head + i, key, k))
+			continue;
+		while (j < n && head[j] == ' ')
+			j++;
+		while (j < n && head[j] != '\r' && o + 1 < VERSION_LEN)
+			out[o++] = head[j++];
+		out[o] = 0;
+		return;
+	}
+}
+
+static void count_versions(struct worker *wk, const char *name, long n)
+{
+	int i;
+
+	for (i = 0; i < wk->nver; i++)
+		if (!strcmp(wk->ver[i].name, name))
+			break;
+	if (i == wk->nver) {
+		if (wk->nver == MAX_VERSIONS) {
+			wk->ver[MAX_VERSIONS].n += n;
+			return;
+		}
+		snprintf(wk->ver[wk->nver++].name, VERSION_LEN, "%s", name);
+	}
+	wk->ver[i].n += n;
+}
+
 /* Send the request and read the reply to EOF. 0 or -1 (error noted). */
-static int do_request(struct tstats *w, int fd)
+static int do_request(struct worker *wk, struct tstats *w, int fd)
 {
 	char buf[4096];
-	size_t off = 0, len = sizeof(g_request) - 1, got = 0;
-	char head[16];
+	size_t off = 0, len = g_request_len, got = 0;
+	char head[1024], ver[VERSION_LEN];
 	ssize_t r;
 
 	while (off < len) {
@@ -329,13 +389,17 @@ static int do_request(struct tstats *w, int fd)
 		note_error(w, got ? "bad_status" : "empty_reply", 0);
 		return -1;
 	}
+	if (g_versions) {
+		head_version(head, got < sizeof(head) ? got : sizeof(head), ver);
+		count_versions(wk, ver, 1);
+	}
 	return 0;
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t t0, t1, start;
+	uint64_t t0, t1, start, next = now_ns();
 	int fd, one = 1, k = w->index % g_ntargets;
 
 	while (take_iteration()) {
@@ -343,6 +407,21 @@ static void *worker_main(void *arg)
 		struct tstats *ts = &w->t[k];
 
 		k = (k + 1) % g_ntargets;
+		if (g_interval_ns) {	/* paced: the next slot, never a burst */
+			uint64_t now = now_ns();
+
+			if (next > now) {
+				struct timespec d = {
+					.tv_sec = (time_t)((next - now) / 1000000000ull),
+					.tv_nsec = (long)((next - now) % 1000000000ull),
+				};
+
+				nanosleep(&d, NULL);
+			} else {
+				next = now;
+			}
+			next += g_interval_ns;
+		}
 		start = now_ns();
 		fd = socket(tg->addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
@@ -363,7 +442,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		t1 = now_ns();
-		if (g_do_request && do_request(ts, fd)) {
+		if (g_do_request && do_request(w, ts, fd)) {
 			close_sock(fd);
 			continue;
 		}
@@ -495,12 +574,17 @@ int main(int argc, char **argv)
 		{ "request", no_argument, NULL, 'r' },
 		{ "rst", no_argument, NULL, 'R' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "interval-ms", required_argument, NULL, 'I' },
+		{ "header", required_argument, NULL, 'H' },
+		{ "versions", no_argument, NULL, 'V' },
+		{ "path", required_argument, NULL, 'U' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	static struct worker workers[MAX_PARALLEL];
 	const char *targets[MAX_TARGETS];
+	const char *header = NULL, *path = "/";
 	uint64_t start, end;
 	long ok = 0, errors = 0;
 	struct sigaction sa;
@@ -545,6 +629,30 @@ int main(int argc, char **argv)
 		case 'v':
 			g_verbose = true;
 			break;
+		case 'I': {
+			char *e;
+			double ms;
+
+			errno = 0;
+			ms = strtod(optarg, &e);
+			if (errno || e == optarg || *e || !(ms > 0) || ms > 60000)
+				die_usage("bad --interval-ms '%s' (want 0 < MS <= 60000)", optarg);
+			g_interval_ns = (uint64_t)(ms * 1e6);
+			break;
+		}
+		case 'H':
+			if (strpbrk(optarg, "\r\n") || !strchr(optarg, ':') || strlen(optarg) > 512)
+				die_usage("bad --header '%s' (want one 'name: value' line)", optarg);
+			header = optarg;
+			break;
+		case 'V':
+			g_versions = true;
+			break;
+		case 'U':
+			if (optarg[0] != '/' || strpbrk(optarg, " \r\n") || strlen(optarg) > 256)
+				die_usage("bad --path '%s' (want /...)", optarg);
+			path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -561,6 +669,12 @@ int main(int argc, char **argv)
 		die_usage("--port PORT is required");
 	if (!g_duration && !g_count)
 		die_usage("--duration SECONDS or --count N is required");
+	if ((header || g_versions || strcmp(path, "/")) && !g_do_request)
+		die_usage("--header, --path and --versions need --request");
+	snprintf(g_request, sizeof(g_request),
+		 "GET %s HTTP/1.1\r\nHost: x\r\n%s%sConnection: close\r\n\r\n", path,
+		 header ? header : "", header ? "\r\n" : "");
+	g_request_len = strlen(g_request);
 	for (i = 0; i < g_ntargets; i++) {
 		struct target *t = &g_targets[i];
 
@@ -607,6 +721,21 @@ int main(int argc, char **argv)
 		snprintf(prefix, sizeof(prefix), "target %s ", g_targets[j].text);
 		if (report(workers, j, prefix, secs))
 			ret = 1;
+	}
+	if (g_versions) {
+		struct worker *w0 = &workers[0];
+
+		/* Merge into worker 0's table (printed in first-seen order). */
+		for (i = 1; i < g_parallel; i++) {
+			for (j = 0; j < workers[i].nver; j++)
+				count_versions(w0, workers[i].ver[j].name, workers[i].ver[j].n);
+			w0->ver[MAX_VERSIONS].n += workers[i].ver[MAX_VERSIONS].n;
+		}
+		for (j = 0; j < w0->nver; j++)
+			printf("version %s %ld\n", w0->ver[j].name[0] ? w0->ver[j].name : "-",
+			       w0->ver[j].n);
+		if (w0->ver[MAX_VERSIONS].n)
+			printf("version (other) %ld\n", w0->ver[MAX_VERSIONS].n);
 	}
 	fflush(stdout);
 	for (i = 0; i < g_nreasons; i++)

@@ -7,8 +7,9 @@
  * test_main.c (linked into every test binary) holds main().
  *
  * Each failed ASSERT prints file:line, the expression and both values, and
- * ends the current test. The runner prints PASS/FAIL per test and a closing
- * line "N passed, N failed".
+ * ends the current test; TEST_SKIP ends it as skipped. The runner prints
+ * PASS/FAIL/SKIP per test and a closing line "N passed, N failed" (with
+ * ", N skipped" when some were).
  */
 #ifndef SPLIT_TEST_H
 #define SPLIT_TEST_H
@@ -41,6 +42,14 @@ extern int test_ncases;
 		fprintf(stderr, "  %s:%d: " fmt "\n", __FILE__, __LINE__, \
 			##__VA_ARGS__);                                   \
 		*failed = 1;                                              \
+		return;                                                   \
+	} while (0)
+
+/* The test cannot run here (e.g. needs root): SKIP, never PASS. */
+#define TEST_SKIP(fmt, ...)                                               \
+	do {                                                              \
+		fprintf(stderr, "  skipped: " fmt "\n", ##__VA_ARGS__);  \
+		*failed = 2;                                              \
 		return;                                                   \
 	} while (0)
 
@@ -89,7 +98,7 @@ extern int test_ncases;
 
 static inline int test_run_all(const char *prog)
 {
-	int passed = 0, nfailed = 0;
+	int passed = 0, nfailed = 0, skipped = 0;
 	const char *only = getenv("TEST_ONLY");
 
 	for (int i = 0; i < test_ncases; i++) {
@@ -98,14 +107,20 @@ static inline int test_run_all(const char *prog)
 		if (only && strcmp(only, test_cases[i].name))
 			continue;
 		test_cases[i].fn(&failed);
-		printf("%s: %s %s\n", failed ? "FAIL" : "PASS", prog,
-		       test_cases[i].name);
-		if (failed)
+		printf("%s: %s %s\n", failed == 2 ? "SKIP" : failed ? "FAIL" : "PASS",
+		       prog, test_cases[i].name);
+		if (failed == 2)
+			skipped++;
+		else if (failed)
 			nfailed++;
 		else
 			passed++;
 	}
-	printf("%s: %d passed, %d failed\n", prog, passed, nfailed);
+	if (skipped)
+		printf("%s: %d passed, %d failed, %d skipped\n", prog, passed, nfailed,
+		       skipped);
+	else
+		printf("%s: %d passed, %d failed\n", prog, passed, nfailed);
 	return nfailed ? 1 : 0;
 }
 

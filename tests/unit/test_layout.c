@@ -102,6 +102,8 @@ TEST(layouts_match_btf)
 	      M(split_l7_listen_val, port), M(split_l7_listen_val, family),
 	      M(split_l7_listen_val, pad), M(split_l7_listen_val, svc_id),
 	      M(split_l7_listen_val, heartbeat_ns));
+	CHECK(btf, split_l7_sk_key, M(split_l7_sk_key, addr), M(split_l7_sk_key, port),
+	      M(split_l7_sk_key, family), M(split_l7_sk_key, pad));
 	CHECK(btf, split_l7_stats, M(split_l7_stats, requests),
 	      M(split_l7_stats, responses), M(split_l7_stats, nonhttp),
 	      M(split_l7_stats, latency_us_sum));
@@ -148,6 +150,7 @@ TEST(map_names_and_sizes)
 		{ SPLIT_MAP_SOCK_NAT, sizeof(struct split_sock_nat_key), sizeof(struct split_sock_nat_val), SPLIT_MAX_SOCK_NAT },
 		{ SPLIT_MAP_UDP_AFF, sizeof(struct split_udp_aff_key), sizeof(struct split_udp_aff_val), SPLIT_MAX_SOCK_NAT },
 		{ SPLIT_MAP_L7_LISTEN, sizeof(struct split_svc_key), sizeof(struct split_l7_listen_val), SPLIT_MAX_VIPS },
+		{ SPLIT_MAP_L7_LISTEN_SK, sizeof(struct split_l7_sk_key), sizeof(__u64), SPLIT_MAX_L7_LISTENERS },
 		{ SPLIT_MAP_L7_STATS, sizeof(struct split_weight_key), sizeof(struct split_l7_stats), SPLIT_MAX_VERSIONS },
 	};
 

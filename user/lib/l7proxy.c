@@ -2200,6 +2200,20 @@ void l7_proxy_unlisten(struct l7_proxy *p, void *svc_key)
 	wake(p);
 }
 
+int l7_proxy_listen_fd(struct l7_proxy *p, void *svc_key)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&p->mu);
+	for (struct l7_listener *l = p->listeners; l && fd < 0; l = l->next)
+		if (l->e->key == svc_key && !l->closing)
+			fd = l->fd;
+	pthread_mutex_unlock(&p->mu);
+	if (fd < 0)
+		errno = ENOENT;
+	return fd;
+}
+
 int l7_proxy_set_service(struct l7_proxy *p, void *svc_key,
 			 const struct l7_service *svc)
 {

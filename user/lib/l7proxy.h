@@ -145,6 +145,9 @@ int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
 		    uint16_t port, void *svc_key);
 /* Close the listeners of svc_key; its connections carry on. */
 void l7_proxy_unlisten(struct l7_proxy *p, void *svc_key);
+/* A listening fd of svc_key (the proxy's: do not close it), for
+ * l7_listener_publish(); -1 with errno ENOENT if it has none. */
+int l7_proxy_listen_fd(struct l7_proxy *p, void *svc_key);
 
 /* Set (or with svc NULL, remove) the routing of svc_key. Atomic with
  * respect to requests: each request is routed with the old or the new

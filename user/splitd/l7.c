@@ -2,8 +2,8 @@
 /*
  * l7.c - splitd's L7 proxy runtime: one listener per VIP:port of every
  * service with request-matching rules, its routing kept in step with the
- * pinned state, its place published in `l7_listen` and its counters in
- * `l7_stats`. See l7.h.
+ * pinned state, its socket in `l7_listen_sk` and then its place published
+ * in `l7_listen`, its counters in `l7_stats`. See l7.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,10 +20,16 @@
 
 #include "apply.h"
 #include "l7.h"
+#include "l7listen.h"
 #include "log.h"
 #include "split_l7_sockmap.skel.h"	/* the tunnels' BPF object */
 
 #define L7_MAX_VERS 64		/* counters read per listener and flush */
+/* Stopping: after the listeners are withdrawn, connect()s that passed the
+ * hook just before still arrive (SETTLE), then the proxy's connections get
+ * up to DRAIN to end before the proxy cuts them. */
+#define L7_STOP_SETTLE_MS 50
+#define L7_STOP_DRAIN_MS 2000
 
 /* What the proxy counted for one version, at the last flush. */
 struct l7_seen {
@@ -38,6 +44,7 @@ struct l7_rec {
 	struct split_svc_key key;
 	__u32 svc_id;
 	int port;		/* listening port (host order), 0: not listening */
+	int witnessed;		/* its listening socket is in l7_listen_sk */
 	int active;		/* wanted by the state in force */
 	struct split_addr addr;
 	struct l7_seen seen[L7_MAX_VERS];
@@ -61,6 +68,7 @@ struct l7_rt {
 	__u64 gen;
 	int synced;
 	int listen_fd;		/* l7_listen map */
+	int listen_sk_fd;	/* l7_listen_sk map (the listeners' sockets) */
 	int stats_fd;		/* l7_stats map */
 	struct split_state *st;	/* splitd's, set by the first sync (its fds are the process's) */
 	/* The heartbeat runs in its own thread, so a long apply in splitd's
@@ -113,11 +121,11 @@ static void hb_update(struct l7_rt *rt)
 	size_t cnt = 0, k = 0;
 
 	for (struct l7_rec *r = rt->recs; r; r = r->next)
-		cnt += r->active && r->port;
+		cnt += r->active && r->port && r->witnessed;
 	if (cnt && !(n = calloc(cnt, sizeof(*n))))
 		cnt = 0;	/* out of memory: publish() at each sync still works */
 	for (struct l7_rec *r = rt->recs; r && k < cnt; r = r->next) {
-		if (!r->active || !r->port)
+		if (!r->active || !r->port || !r->witnessed)
 			continue;
 		n[k].k = r->key;
 		split_addr_to_be(n[k].v.addr, &r->addr);
@@ -159,7 +167,7 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 	if (!rt)
 		return NULL;
 	rt->o = *o;
-	rt->listen_fd = rt->stats_fd = -1;
+	rt->listen_fd = rt->listen_sk_fd = rt->stats_fd = -1;
 	pthread_mutex_init(&rt->hb_mu, NULL);
 	pthread_cond_init(&rt->hb_cv, NULL);
 	rt->o.proxy.sockmap_obj =
@@ -193,13 +201,18 @@ static int open_maps(struct l7_rt *rt, struct split_state *st)
 		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_LISTEN);
 		rt->listen_fd = bpf_obj_get(path);
 	}
+	if (rt->listen_sk_fd < 0) {
+		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_LISTEN_SK);
+		rt->listen_sk_fd = bpf_obj_get(path);
+	}
 	if (rt->stats_fd < 0) {
 		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_STATS);
 		rt->stats_fd = bpf_obj_get(path);
 	}
-	if (rt->listen_fd < 0) {
+	if (rt->listen_fd < 0 || rt->listen_sk_fd < 0) {
 		pr_warn("L7 proxy: no %s map under %s (an older datapath? run splitd --unload)\n",
-			SPLIT_MAP_L7_LISTEN, st->pin_dir);
+			rt->listen_fd < 0 ? SPLIT_MAP_L7_LISTEN : SPLIT_MAP_L7_LISTEN_SK,
+			st->pin_dir);
 		return -1;
 	}
 	return 0;
@@ -254,7 +267,7 @@ static void prune_listen(struct l7_rt *rt, int all)
 
 		k = next;
 		prev = &k;
-		if (!all && r && r->active && r->port)
+		if (!all && r && r->active && r->port && r->witnessed)
 			continue;
 		if (n == cap) {
 			struct split_svc_key *t = realloc(del, (cap = cap ? cap * 2 : 16) * sizeof(*t));
@@ -268,6 +281,26 @@ static void prune_listen(struct l7_rt *rt, int all)
 	for (size_t i = 0; i < n; i++)
 		bpf_map_delete_elem(rt->listen_fd, &del[i]);
 	free(del);
+}
+
+/* Put the record's listening socket in l7_listen_sk (before its l7_listen
+ * entry is written: the hook sends nothing to a listener not there). */
+static int witness(struct l7_rt *rt, struct l7_rec *r)
+{
+	int fd = l7_proxy_listen_fd(rt->proxy, r);
+
+	if (fd < 0 || l7_listener_publish(rt->listen_sk_fd, fd))
+		return -1;
+	r->witnessed = 1;
+	return 0;
+}
+
+/* Take it out (before the listener closes; its l7_listen entry is gone). */
+static void unwitness(struct l7_rt *rt, struct l7_rec *r)
+{
+	if (r->witnessed && r->port)
+		l7_listener_unpublish(rt->listen_sk_fd, &r->addr, (uint16_t)r->port);
+	r->witnessed = 0;
 }
 
 /* The port an earlier splitd used for this VIP:port, to keep it. */
@@ -395,8 +428,15 @@ static int sync_one(struct l7_rt *rt, struct split_state *st, const struct split
 		}
 		r->port = port;
 		r->addr = *la;
+		r->witnessed = 0;
 		pr_info("L7 proxy: %s/%s %s -> listening on port %d\n", s->ns, s->name, what,
 			port);
+	}
+	/* The socket first, then the entry that sends connect()s to it. */
+	if (!r->witnessed && witness(rt, r)) {
+		pr_warn("L7 proxy: %s/%s %s: putting the listener in %s: %s; it splits at L4\n",
+			s->ns, s->name, what, SPLIT_MAP_L7_LISTEN_SK, strerror(errno));
+		return -1;
 	}
 	if (publish(rt, r)) {
 		pr_warn("L7 proxy: writing %s: %s\n", SPLIT_MAP_L7_LISTEN, strerror(errno));
@@ -482,6 +522,7 @@ int l7_rt_sync(struct l7_rt *rt, struct split_state *st, int force)
 		if (r->active || !r->port)
 			continue;
 		key_str(&r->key, what, sizeof(what));
+		unwitness(rt, r);
 		l7_proxy_unlisten(rt->proxy, r);
 		pr_info("L7 proxy: %s has no request-matching rule now: not listening on port %d\n",
 			what, r->port);
@@ -568,11 +609,61 @@ static void flush_stats(struct l7_rt *rt)
 	}
 }
 
+/* A listener's socket that left l7_listen_sk while it still listens (the
+ * socket that stood witness closed, e.g. one of several SO_REUSEPORT
+ * listeners, or someone deleted the entry): put one back, else the hook
+ * keeps splitting that VIP:port at L4. */
+static void rewitness(struct l7_rt *rt)
+{
+	for (struct l7_rec *r = rt->recs; r; r = r->next) {
+		char what[80];
+
+		if (!r->active || !r->port || !r->witnessed ||
+		    l7_listener_present(rt->listen_sk_fd, &r->addr, (uint16_t)r->port) != 0)
+			continue;
+		key_str(&r->key, what, sizeof(what));
+		r->witnessed = 0;
+		if (witness(rt, r))
+			pr_warn("L7 proxy: %s: listener gone from %s and cannot be put back: %s\n",
+				what, SPLIT_MAP_L7_LISTEN_SK, strerror(errno));
+		else
+			pr_info("L7 proxy: %s: listener put back in %s\n", what,
+				SPLIT_MAP_L7_LISTEN_SK);
+	}
+}
+
 void l7_rt_tick(struct l7_rt *rt, struct split_state *st)
 {
 	if (!rt || open_maps(rt, st))
 		return;
+	rewitness(rt);
 	flush_stats(rt);	/* the heartbeat has its own thread */
+}
+
+/* After the listeners were withdrawn: let the connect()s that passed the
+ * hook just before arrive and be accepted, then give the proxy's
+ * connections a little time to end. */
+static void drain(struct l7_rt *rt)
+{
+	__u64 t0 = mono_ns(), now;
+	struct l7_proxy_stats ps;
+	int any = 0;
+
+	for (struct l7_rec *r = rt->recs; r; r = r->next)
+		any |= r->port != 0;
+	if (!any)
+		return;
+	usleep(L7_STOP_SETTLE_MS * 1000);
+	for (;;) {
+		l7_proxy_stats(rt->proxy, &ps);
+		now = mono_ns();
+		if (!ps.conns_active || now - t0 >= L7_STOP_DRAIN_MS * 1000000ULL)
+			break;
+		usleep(10000);
+	}
+	if (ps.conns_active)
+		pr_info("L7 proxy: stopping with %llu connections still open\n",
+			(unsigned long long)ps.conns_active);
 }
 
 void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
@@ -585,9 +676,15 @@ void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 	pthread_mutex_unlock(&rt->hb_mu);
 	if (rt->hb_started)
 		pthread_join(rt->hb_thread, NULL);
-	if (rt->listen_fd >= 0 || !open_maps(rt, st))
+	/* Withdraw before closing: new connect()s split at L4 from here on,
+	 * none is sent to a listener about to close. */
+	if (rt->listen_fd >= 0 || !open_maps(rt, st)) {
 		prune_listen(rt, 1);
+		for (struct l7_rec *r = rt->recs; r; r = r->next)
+			unwitness(rt, r);
+	}
 	split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, 0);
+	drain(rt);
 	flush_stats(rt);
 	l7_proxy_stop(rt->proxy);
 	pthread_join(rt->thread, NULL);
@@ -600,6 +697,8 @@ void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 	}
 	if (rt->listen_fd >= 0)
 		close(rt->listen_fd);
+	if (rt->listen_sk_fd >= 0)
+		close(rt->listen_sk_fd);
 	if (rt->stats_fd >= 0)
 		close(rt->stats_fd);
 	free(rt->hb);

@@ -35,7 +35,8 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o);
  * state lock to read. 0, or -1 (logged; what could be done is done). */
 int l7_rt_sync(struct l7_rt *rt, struct split_state *st, int force);
 
-/* Once a second: counters (heartbeats have their own thread). */
+/* Once a second: counters, and listeners missing from l7_listen_sk put
+ * back (heartbeats have their own thread). */
 void l7_rt_tick(struct l7_rt *rt, struct split_state *st);
 
 /* Withdraw from l7_listen (new connections split at L4 again), flush the

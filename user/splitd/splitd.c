@@ -112,9 +112,14 @@ static void usage(FILE *f)
 "                       splice, logged). Off by default: kernels, 6.18\n"
 "                       included, lose bytes under backpressure\n"
 "      --l7-no-sockmap  tunnels use splice(2) (the default)\n"
-"  If splitd stops (or has not refreshed the listeners for 3 s), new\n"
-"  connections to such services split at connect() again; connections in\n"
-"  the proxy end with it.\n"
+"  A connection goes to the proxy only while its listening socket exists\n"
+"  (the kernel drops it from the l7_listen_sk map when it closes) and\n"
+"  splitd refreshed the listener within 3 s. So if splitd stops, is\n"
+"  killed or hangs, new connections to such services split at connect()\n"
+"  by the default route at once (3 s for a hung splitd), never refused.\n"
+"  SIGTERM withdraws the listeners first, lets the proxy's connections\n"
+"  finish for up to 2 s, then stops. A restarted splitd serves the rules\n"
+"  in force (from the pinned maps) before it re-reads its files.\n"
 "\n"
 "North-south traffic (entering the node from elsewhere), in splitd's network\n"
 "namespace; each option may be repeated:\n"
@@ -137,7 +142,8 @@ static void usage(FILE *f)
 "  -h, --help           this help\n"
 "\n"
 "Signals: SIGHUP re-reads the configuration (so does any change to it);\n"
-"SIGTERM and SIGINT stop splitd and leave the datapath running.\n"
+"SIGTERM and SIGINT stop splitd and leave the datapath running (the L7\n"
+"proxy withdraws its listeners, then drains, as above).\n"
 "\n"
 "Exit status: 0 on success, 1 on a runtime error, 2 on bad usage.\n");
 }
@@ -596,8 +602,23 @@ int main(int argc, char **argv)
 		pr_warn("%s\n", err.msg);
 		goto out;
 	}
+	/* After a restart the maps hold the rules in force: serve them at
+	 * once (until the proxy listens, new connections of L7 services split
+	 * at L4), then read the files, which may take a while. */
+	if (!o.once && !o.no_l7) {
+		signal(SIGPIPE, SIG_IGN);	/* a peer gone while the proxy writes */
+		l7 = l7_rt_start(&o.l7);
+		if (!l7 || (l7_rt_sync(l7, &st, 1) && o.l7_explicit)) {
+			pr_warn("L7 proxy: cannot start (--no-l7 runs without it)\n");
+			goto out;
+		}
+	}
 	if (apply_config(&st, &o) && o.once)
 		goto out;
+	if (l7 && l7_rt_sync(l7, &st, 0) && o.l7_explicit) {
+		pr_warn("L7 proxy: cannot serve the configuration (--no-l7 runs without it)\n");
+		goto out;
+	}
 	if (!o.once && o.metrics) {
 		mfd = split_metrics_listen(o.metrics, &err);
 		if (mfd < 0 && o.metrics_explicit) {
@@ -610,14 +631,6 @@ int main(int argc, char **argv)
 		else
 			pr_info("metrics: GET /metrics on %s (port %d)\n", o.metrics,
 				split_metrics_port(mfd));
-	}
-	if (!o.once && !o.no_l7) {
-		signal(SIGPIPE, SIG_IGN);	/* a peer gone while the proxy writes */
-		l7 = l7_rt_start(&o.l7);
-		if (!l7 || (l7_rt_sync(l7, &st, 1) && o.l7_explicit)) {
-			pr_warn("L7 proxy: cannot start (--no-l7 runs without it)\n");
-			goto out;
-		}
 	}
 	ret = o.once ? 0 : watch_loop(&st, &o, mfd, l7);
 out:
