@@ -3,6 +3,7 @@
 #   make            build BPF objects, skeletons, splitd, splitctl, test tools
 #   make test       install deps, build, run unit, BPF and end-to-end tests (root)
 #   make demo       build, start a netns testbed and splitd, replay the seed (root)
+#   make demo-rollout  the same testbed: an automated rollout, then a rollback
 #   make unit       unit tests only (no root), under ASan/UBSan
 #   make clean
 #
@@ -35,7 +36,7 @@ PROGS    := $(BUILD)/splitd $(BUILD)/splitctl
 
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps test unit bpftest fuzz e2e demo bench bench-quick clean
+.PHONY: all deps test unit bpftest fuzz e2e demo demo-rollout bench bench-quick clean
 all: $(DEPS_STAMP) $(PROGS) $(TOOLS) $(BPF_OBJS)
 
 # The dependency step: a fresh machine needs nothing by hand.
@@ -128,6 +129,8 @@ test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules $(BUILD)/fuzz_http
 
 demo: all
 	@bash scripts/demo.sh
+demo-rollout: all
+	@bash scripts/demo_rollout.sh
 
 # Benchmarks (root; not part of make test, which runs them in quick mode):
 # each measures us and a peer in the same run and writes its section of

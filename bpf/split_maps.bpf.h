@@ -209,6 +209,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } l7_stats SEC(".maps");
 
+/* (namespace, service) -> its progressive rollout, run by splitd (control plane). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_ROLLOUTS);
+	__type(key, struct split_rollout_key);
+	__type(value, struct split_rollout_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rollouts SEC(".maps");
+
 /* (ifindex, mode) -> interface name and program: where splitd attached the
  * north-south programs (control plane state, not read by the datapath). */
 struct {

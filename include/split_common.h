@@ -396,6 +396,89 @@ struct split_l7_stats {
 	__u64 latency_us_sum;	/* request head in -> response relayed, summed */
 };
 
+/* ---- progressive rollouts (control plane; splitd runs them) ------------- */
+/*
+ * `splitctl rollout start` writes an entry; splitd moves its weights step by
+ * step, judging each interval by the new version's counters (sk_ver_stats:
+ * connect failures and resets over connections; l7_stats for L7 services:
+ * 5xx over requests, mean latency), and rolls back in one commit on a
+ * breach. All of its state is here, so splitctl may exit and a restarted
+ * splitd carries on at the step in force (with a new window). Not read by
+ * the datapath.
+ */
+
+#define SPLIT_MAP_ROLLOUTS	"rollouts"	/* (namespace, service) -> its progressive rollout */
+#define SPLIT_MAX_ROLLOUTS	1024
+#define SPLIT_ROLLOUT_MAX_STEPS	16
+#define SPLIT_ROLLOUT_EVENTS	8		/* the last decisions kept */
+#define SPLIT_ROLLOUT_WHY_LEN	120
+
+enum split_rollout_state {
+	SPLIT_RO_RUNNING = 1,	/* splitd judges each interval */
+	SPLIT_RO_PAUSED = 2,	/* weights held; no judging */
+	SPLIT_RO_DONE = 3,	/* the last step (or promote) is in force */
+	SPLIT_RO_ROLLED_BACK = 4, /* a breach: back to the old version at 100% */
+	SPLIT_RO_ABORTED = 5,	/* splitctl rollout abort: the same, by hand */
+};
+
+enum split_rollout_what {
+	SPLIT_RO_EV_START = 1,
+	SPLIT_RO_EV_PROMOTE = 2,	/* window healthy: next step */
+	SPLIT_RO_EV_HOLD = 3,		/* too little traffic: same step, new window */
+	SPLIT_RO_EV_ROLLBACK = 4,
+	SPLIT_RO_EV_PAUSE = 5,
+	SPLIT_RO_EV_RESUME = 6,
+	SPLIT_RO_EV_ABORT = 7,
+	SPLIT_RO_EV_DONE = 8,		/* promoted to 100% (last step, or by hand) */
+	SPLIT_RO_EV_RESTART = 9,	/* splitd (re)started: window begun anew */
+	SPLIT_RO_EV_STOPPED = 10,	/* the service or a version is gone */
+};
+
+/* The counters a window is judged by, at its start (then the deltas). */
+struct split_rollout_counts {
+	__u64 connections;	/* sk_ver_stats of the new version */
+	__u64 connect_failed;
+	__u64 resets;
+	__u64 requests;		/* l7_stats of the new version */
+	__u64 responses_5xx;
+	__u64 latency_us_sum;
+};
+
+struct split_rollout_event {
+	__u64 time_s;		/* CLOCK_REALTIME seconds */
+	__u32 what;		/* enum split_rollout_what */
+	__u32 weight;		/* the new version's percent after it */
+	char why[SPLIT_ROLLOUT_WHY_LEN];
+};
+
+/* rollouts: key. */
+struct split_rollout_key {
+	char ns[SPLIT_NAME_LEN];
+	char name[SPLIT_NAME_LEN];
+};
+
+/* rollouts: value. Rates are in parts per million; 0 thresholds are off. */
+struct split_rollout_val {
+	char from[SPLIT_NAME_LEN];	/* the version in force before */
+	char to[SPLIT_NAME_LEN];	/* the version rolled out */
+	__u32 state;			/* enum split_rollout_state */
+	__u32 step;			/* index into steps[] in force */
+	__u32 nsteps;
+	__u32 steps[SPLIT_ROLLOUT_MAX_STEPS]; /* percent of `to`, increasing, last <= 100 */
+	__u32 interval_ms;
+	__u32 max_error_ppm;		/* 5xx / requests (L7 services) */
+	__u32 max_connect_failure_ppm;	/* (failed connects + resets) / connections */
+	__u32 max_latency_ms;		/* mean request latency (L7 services) */
+	__u64 min_requests;		/* a window with fewer holds the step */
+	__u64 window_start_ns;		/* CLOCK_MONOTONIC */
+	struct split_rollout_counts base; /* counters at window_start_ns */
+	struct split_rollout_counts last; /* the last judged window's deltas */
+	__u32 rollbacks;		/* breaches (0 or 1 per rollout) */
+	__u32 nevents;			/* events ever recorded; ring index % EVENTS */
+	__u64 started_s;		/* CLOCK_REALTIME seconds */
+	struct split_rollout_event events[SPLIT_ROLLOUT_EVENTS];
+};
+
 /* ---- where the north-south programs are attached ---------------------- */
 
 #define SPLIT_MAP_IFACES	"ifaces"	/* (ifindex, mode) -> interface name, program */

@@ -198,6 +198,7 @@ tb__start_server() {
 		> "$TB_DIR/httpd-$name.out" 2> "$TB_DIR/httpd-$name.err" < /dev/null &
 	pid=$!
 	tb__state "pid $pid"
+	echo "$pid" > "$TB_DIR/httpd-$name.pid"
 	for ((i = 0; i < 100; i++)); do
 		if grep -qx ready "$TB_DIR/httpd-$name.out" 2> /dev/null; then
 			return 0

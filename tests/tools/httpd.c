@@ -53,6 +53,14 @@
 #define NAME_MAX_LEN	63
 #define BODY_MAX	(NAME_MAX_LEN + INET6_ADDRSTRLEN + 4)
 
+/* SIGUSR1: answer 500 from now on; SIGUSR2: 200 again. */
+static volatile sig_atomic_t g_fail;
+
+static void on_usr(int sig)
+{
+	g_fail = sig == SIGUSR1;
+}
+
 struct listener {
 	int family;
 	union {
@@ -110,6 +118,8 @@ static void usage(FILE *f)
 "gets 400 Bad Request and the connection is closed.\n"
 "UDP: every datagram gets \"NAME LOCAL\\n\" back, sent from the address it was\n"
 "sent to.\n"
+"SIGUSR1 makes every later response (but /stream) a 500 Internal Server\n"
+"Error with the same body; SIGUSR2 makes them 200 again.\n"
 "Prints \"ready\" on stdout once every socket listens. Exits 0 on SIGTERM.\n",
 		NAME_MAX_LEN, MAX_LISTEN);
 }
@@ -656,8 +666,9 @@ static void *conn_thread(void *arg)
 			}
 		}
 		n = snprintf(out, sizeof(out),
-			     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+			     "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 			     "X-Version: %s\r\nX-Endpoint: %s\r\n%s\r\n%s",
+			     g_fail ? "500 Internal Server Error" : "200 OK",
 			     blen, g_name, c->local,
 			     rq.keepalive ? "" : "Connection: close\r\n",
 			     rq.head ? "" : body);
@@ -931,6 +942,8 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, on_usr);
+	signal(SIGUSR2, on_usr);
 	/* Many keep-alive connections: raise the fd limit to the hard limit. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;

@@ -107,6 +107,25 @@ TEST(layouts_match_btf)
 	CHECK(btf, split_l7_stats, M(split_l7_stats, requests),
 	      M(split_l7_stats, responses), M(split_l7_stats, nonhttp),
 	      M(split_l7_stats, latency_us_sum));
+	CHECK(btf, split_rollout_key, M(split_rollout_key, ns),
+	      M(split_rollout_key, name));
+	CHECK(btf, split_rollout_counts, M(split_rollout_counts, connections),
+	      M(split_rollout_counts, connect_failed), M(split_rollout_counts, resets),
+	      M(split_rollout_counts, requests), M(split_rollout_counts, responses_5xx),
+	      M(split_rollout_counts, latency_us_sum));
+	CHECK(btf, split_rollout_event, M(split_rollout_event, time_s),
+	      M(split_rollout_event, what), M(split_rollout_event, weight),
+	      M(split_rollout_event, why));
+	CHECK(btf, split_rollout_val, M(split_rollout_val, from), M(split_rollout_val, to),
+	      M(split_rollout_val, state), M(split_rollout_val, step),
+	      M(split_rollout_val, nsteps), M(split_rollout_val, steps),
+	      M(split_rollout_val, interval_ms), M(split_rollout_val, max_error_ppm),
+	      M(split_rollout_val, max_connect_failure_ppm),
+	      M(split_rollout_val, max_latency_ms), M(split_rollout_val, min_requests),
+	      M(split_rollout_val, window_start_ns), M(split_rollout_val, base),
+	      M(split_rollout_val, last), M(split_rollout_val, rollbacks),
+	      M(split_rollout_val, nevents), M(split_rollout_val, started_s),
+	      M(split_rollout_val, events));
 	btf__free(btf);
 }
 
@@ -152,6 +171,7 @@ TEST(map_names_and_sizes)
 		{ SPLIT_MAP_L7_LISTEN, sizeof(struct split_svc_key), sizeof(struct split_l7_listen_val), SPLIT_MAX_VIPS },
 		{ SPLIT_MAP_L7_LISTEN_SK, sizeof(struct split_l7_sk_key), sizeof(__u64), SPLIT_MAX_L7_LISTENERS },
 		{ SPLIT_MAP_L7_STATS, sizeof(struct split_weight_key), sizeof(struct split_l7_stats), SPLIT_MAX_VERSIONS },
+		{ SPLIT_MAP_ROLLOUTS, sizeof(struct split_rollout_key), sizeof(struct split_rollout_val), SPLIT_MAX_ROLLOUTS },
 	};
 
 	ASSERT_TRUE(obj != NULL);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "rollout.h"
 
 void split_metrics_escape(FILE *f, const char *s)
 {
@@ -196,6 +197,55 @@ static void l7_families(FILE *f, const struct split_stats *st)
 		  L7_DURATION);
 }
 
+/* Progressive rollouts: step, weight, state, rollbacks. */
+static void rollouts(FILE *f, const struct split_stats *st)
+{
+	static const uint32_t states[] = {
+		SPLIT_RO_RUNNING, SPLIT_RO_PAUSED, SPLIT_RO_DONE,
+		SPLIT_RO_ROLLED_BACK, SPLIT_RO_ABORTED,
+	};
+
+	if (!st->nrollouts)
+		return;
+#define RO_LABELS(r) do {						\
+		fputc('{', f);						\
+		label(f, "service", (r)->service, 1);			\
+		label(f, "namespace", (r)->ns, 0);			\
+		label(f, "to", (r)->to, 0);				\
+	} while (0)
+	family(f, "split_rollout_step", "gauge",
+	       "Step of the progressive rollout in force (1-based), toward the version `to`.");
+	for (size_t i = 0; i < st->nrollouts; i++) {
+		fputs("split_rollout_step", f);
+		RO_LABELS(&st->rollouts[i]);
+		fprintf(f, "} %u\n", st->rollouts[i].step);
+	}
+	family(f, "split_rollout_weight_percent", "gauge",
+	       "Percent of new traffic the rollout gives the version `to` now.");
+	for (size_t i = 0; i < st->nrollouts; i++) {
+		fputs("split_rollout_weight_percent", f);
+		RO_LABELS(&st->rollouts[i]);
+		fprintf(f, "} %u\n", st->rollouts[i].weight);
+	}
+	family(f, "split_rollout_state", "gauge",
+	       "1 for the state the rollout is in (running, paused, done, rolled-back, aborted), 0 for the others.");
+	for (size_t i = 0; i < st->nrollouts; i++)
+		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+			fputs("split_rollout_state", f);
+			RO_LABELS(&st->rollouts[i]);
+			label(f, "state", split_rollout_state_str(states[k]), 0);
+			fprintf(f, "} %d\n", st->rollouts[i].state == states[k]);
+		}
+	family(f, "split_rollout_rollbacks_total", "counter",
+	       "Automatic rollbacks of the rollout (a threshold was passed).");
+	for (size_t i = 0; i < st->nrollouts; i++) {
+		fputs("split_rollout_rollbacks_total", f);
+		RO_LABELS(&st->rollouts[i]);
+		fprintf(f, "} %u\n", st->rollouts[i].rollbacks);
+	}
+#undef RO_LABELS
+}
+
 int split_metrics_render(FILE *f, const struct split_stats *st)
 {
 	weights(f, st);
@@ -250,6 +300,7 @@ int split_metrics_render(FILE *f, const struct split_stats *st)
 			  "North-south L3 bytes through XDP/tc: forward (client to endpoint) and reply.",
 			  r->c.bytes, r->c.rev_bytes);
 	l7_families(f, st);
+	rollouts(f, st);
 	fflush(f);
 	return ferror(f) ? -1 : 0;
 }

@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "rollout.h"
 #include "stats.h"
 
 enum { F_WEIGHTS, F_SERVICES, F_BACKENDS, F_VER_STATS, F_BE_STATS, F_NUM };
@@ -132,6 +133,7 @@ static void name_service(int services_fd, __u32 svc_id, struct split_stat_row *r
 	if (!bpf_map_lookup_elem(services_fd, &svc_id, &sv)) {
 		snprintf(r->service, sizeof(r->service), "%s", sv.name);
 		snprintf(r->ns, sizeof(r->ns), "%s", sv.ns);
+		r->svc_flags = sv.flags;
 	}
 }
 
@@ -230,6 +232,32 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		sum_sock_percpu(ofd[O_SK_BE_STATS], &bk, &r->s);
 		st->nbackends++;
 	}
+	{
+		struct split_rollout_ent *ro;
+		size_t nro;
+
+		if (split_rollout_list(pin_dir, &ro, &nro, err))
+			goto out;
+		st->rollouts = calloc(nro ? nro : 1, sizeof(*st->rollouts));
+		if (!st->rollouts) {
+			free(ro);
+			split_errf(err, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < nro; i++) {
+			struct split_stat_rollout *r = &st->rollouts[i];
+
+			snprintf(r->service, sizeof(r->service), "%s", ro[i].key.name);
+			snprintf(r->ns, sizeof(r->ns), "%s", ro[i].key.ns);
+			snprintf(r->to, sizeof(r->to), "%s", ro[i].val.to);
+			r->state = ro[i].val.state;
+			r->step = ro[i].val.step + 1;
+			r->weight = split_rollout_weight(&ro[i].val);
+			r->rollbacks = ro[i].val.rollbacks;
+		}
+		st->nrollouts = nro;
+		free(ro);
+	}
 	qsort(st->versions, st->nversions, sizeof(*st->versions), row_cmp);
 	qsort(st->backends, st->nbackends, sizeof(*st->backends), row_cmp);
 	qsort(st->proxy, st->nproxy, sizeof(*st->proxy), row_cmp);
@@ -251,5 +279,6 @@ void split_stats_free(struct split_stats *st)
 	free(st->versions);
 	free(st->backends);
 	free(st->proxy);
+	free(st->rollouts);
 	memset(st, 0, sizeof(*st));
 }

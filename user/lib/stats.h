@@ -14,6 +14,7 @@ struct split_stat_row {
 	char ns[SPLIT_NAME_LEN];
 	char version[SPLIT_NAME_LEN];
 	uint32_t weight;
+	uint32_t svc_flags;		/* the service's SPLIT_SVC_F_* now */
 	uint32_t slots[2];		/* version's slots in the IPv4 / IPv6 table */
 	struct split_addr addr;		/* backend rows only */
 	struct split_flow_stats c;	/* XDP/tc, summed over CPUs */
@@ -30,6 +31,17 @@ struct split_stat_row {
 	struct split_l7_stats l7;
 };
 
+/* A progressive rollout (rollout.h), for the exposition. */
+struct split_stat_rollout {
+	char service[SPLIT_NAME_LEN];
+	char ns[SPLIT_NAME_LEN];
+	char to[SPLIT_NAME_LEN];
+	uint32_t state;			/* enum split_rollout_state */
+	uint32_t step;			/* 1-based */
+	uint32_t weight;		/* percent of `to` in force */
+	uint32_t rollbacks;
+};
+
 struct split_stats {
 	struct split_stat_row *versions;	/* one per (service, version) */
 	size_t nversions;
@@ -40,6 +52,9 @@ struct split_stats {
 	 * counters (zeros without a version_id 0 entry); version "". */
 	struct split_stat_row *proxy;
 	size_t nproxy;
+	/* Rollouts in the rollouts map, by namespace and service. */
+	struct split_stat_rollout *rollouts;
+	size_t nrollouts;
 };
 
 /* Read and sum the counters under pin_dir; rows sorted by namespace,

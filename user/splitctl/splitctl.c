@@ -20,22 +20,14 @@
 
 #include "apply.h"
 #include "log.h"
+#include "rollout.h"
+#include "splitctl.h"
 #include "state.h"
 #include "stats.h"
 
-static const char *pin_dir = SPLIT_PIN_DIR_DEFAULT;
+const char *pin_dir = SPLIT_PIN_DIR_DEFAULT;
 
-struct cmd {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *args;
-	const char *summary;
-	const char *help;
-};
-
-static const struct cmd *find_cmd(const char *name);
-
-static void cmd_usage(const struct cmd *c, FILE *f)
+void cmd_usage(const struct cmd *c, FILE *f)
 {
 	fprintf(f, "Usage: splitctl [--pin-dir DIR] %s %s\n\n%s\n%s", c->name,
 		c->args, c->summary, c->help);
@@ -75,13 +67,13 @@ static int sub_opts(const char *name, int argc, char **argv, int *json)
 
 /* A change is in force for new connections once splitctl returns: for
  * services behind splitd's L7 proxy, wait until the proxy follows it. */
-static void wait_l7(struct split_state *st)
+void wait_l7(struct split_state *st)
 {
 	if (split_state_wait_l7(st, 3000))
 		fprintf(stderr, "splitctl: warning: splitd's L7 proxy has not confirmed the change within 3 s; it follows it when it can\n");
 }
 
-static int open_state(struct split_state *st)
+int open_state(struct split_state *st)
 {
 	struct split_err err;
 
@@ -113,6 +105,8 @@ static int change(const char *ref, int argc, char **argv, int reset)
 		goto fail;
 	idx = split_config_find(&cfg, ref, &err);
 	if (idx < 0)
+		goto fail;
+	if (split_rollout_busy(&st, cfg.svcs[idx].ns, cfg.svcs[idx].name, &err))
 		goto fail;
 	{
 		struct split_objs objs = { 0 };
@@ -1051,10 +1045,13 @@ static const struct cmd cmds[] = {
 	  "rows (kind version, endpoint or proxy) per report; for L7 services the\n"
 	  "version and proxy rows also carry requests, responses_1xx .. responses_5xx,\n"
 	  "nonhttp, latency_us_sum and latency_ms_mean.\n" },
+	{ "rollout", cmd_rollout, "start|status|pause|... SERVICE",
+	  "Move SERVICE to a new version step by step; roll back on errors.",
+	  cmd_rollout_help },
 	{ "help", cmd_help, "[COMMAND]", "Help on splitctl or one command.", "" },
 };
 
-static const struct cmd *find_cmd(const char *name)
+const struct cmd *find_cmd(const char *name)
 {
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmds[i].name, name))
@@ -1072,7 +1069,7 @@ static void usage(FILE *f)
 "\n"
 "Commands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-6s %-28s %s\n", cmds[i].name, cmds[i].args,
+		fprintf(f, "  %-7s %-28s %s\n", cmds[i].name, cmds[i].args,
 			cmds[i].summary);
 	fprintf(f,
 "\n"

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "nat_attach.h"
 #include "metrics_http.h"
+#include "rollout.h"
 #include "split_sock.skel.h"
 #include "split_sockops.skel.h"
 #include "state.h"
@@ -427,7 +428,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 	struct timespec last = { 0 }, now;
 	char dir[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
 	struct pollfd pfd[3];
-	int sfd, ifd, wd_dir = -1, wd_cfg = -1;
+	int sfd, ifd, wd_dir = -1, wd_cfg = -1, starting = 1;
 	sigset_t mask;
 
 	sigemptyset(&mask);
@@ -476,6 +477,10 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		 * generation, looked at every 50 ms; splitctl waits for it),
 		 * and once a second refreshes its heartbeat and counters. */
 		clock_gettime(CLOCK_MONOTONIC, &now);
+		/* Progressive rollouts: judge the windows that ended. */
+		split_rollout_tick(st, (uint64_t)now.tv_sec * 1000000000ULL +
+				   (uint64_t)now.tv_nsec, starting);
+		starting = 0;
 		if (l7) {
 			l7_rt_sync(l7, st, 0);
 			if (now.tv_sec != last.tv_sec) {
@@ -483,7 +488,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 				l7_rt_tick(l7, st);
 			}
 		}
-		if (poll(pfd, 3, l7 ? 50 : -1) < 0) {
+		if (poll(pfd, 3, l7 ? 50 : 200) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_warn("poll: %s\n", strerror(errno));

@@ -1,0 +1,234 @@
+#!/bin/bash
+# test_rollout.sh - end to end: progressive rollouts run by splitd (issue 12).
+# Real clients in the cgroup make connections and requests through the VIPs
+# while splitd moves the weights step by step, judging each window by the
+# kernel's (sockops) and the L7 proxy's counters; real servers answer, fail
+# to answer (a refused port) or answer 500 (httpd on SIGUSR1).
+#
+# Needs root. Builds its own testbed (unique names) and removes it on exit.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+T_SUITE=e2e_rollout
+source tests/lib.sh
+source scripts/testbed.sh
+source tests/e2e/fixture.sh
+SPLITD_NS='$TB_NODE'
+
+VIP_RATINGS=10.96.0.12	# ratings: v1 answers, v2's endpoint refuses (no listener)
+
+fixture_up
+cat >>"$SVC" <<'EOF'
+---
+apiVersion: split.dev/v1
+kind: Service
+metadata:
+  name: ratings
+spec:
+  clusterIPs: [10.96.0.12]
+  ports:
+  - port: 9080
+  endpoints:
+  - addresses: [10.201.1.2]
+    labels: {app: ratings, version: v1}
+  - addresses: [10.201.2.9]
+    labels: {app: ratings, version: v2}
+EOF
+# 10.201.2.9 exists in v2's netns, but nothing listens on it: connects to
+# it are refused (a reset), as when a new version's server is down.
+ip -n "$TB_V2" addr add 10.201.2.9/24 dev eth0 || { echo "FAIL: address"; exit 1; }
+SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
+start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+SEED=tests/data/seed
+
+# Background connections through VIP (connection per request, HTTP GET).
+TRAFFIC=()
+traffic() { # VIP SECONDS
+	# Exec all the way down, so $! is splitclient itself (tb_client would
+	# leave a subshell between).
+	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
+	(exec sh -c 'echo $$ > "$1/cgroup.procs" && exec nsenter --net="/run/netns/$2" "$3" \
+		--connect "$4" --port "$5" --duration "$6" --parallel 2 --timeout-ms 500' \
+		sh "$TB_CGROUP" "$TB_CLIENT" "$B/splitclient" "$1" $PORT "$2" >/dev/null 2>&1) &
+	TRAFFIC+=($!)
+	trap traffic_stop EXIT	# the test runs in a subshell: its own trap
+}
+traffic_stop() {
+	local p
+	for p in "${TRAFFIC[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	TRAFFIC=()
+}
+ro() { ctl rollout status --json "$1" | jq -r ".[0].$2"; }
+wait_ro() { # SERVICE FIELD VALUE SECONDS
+	local i
+	for ((i = 0; i < $4 * 10; i++)); do
+		[ "$(ro "$1" "$2")" = "$3" ] && return 0
+		sleep 0.1
+	done
+	info "$(ctl rollout status "$1")"
+	fail "$1: rollout $2 is $(ro "$1" "$2"), want $3 within $4 s"
+}
+weights() { ctl show --json "$1" | jq -r '.[0].versions | map("\(.name)=\(.weight)") | join(" ")'; }
+snap() { snapshot; bpftool map dump pinned "$TB_PIN/rollouts" 2>&1; }
+settle() { # back to v1 only, no rollout running
+	traffic_stop
+	ctl rollout abort "$1" >/dev/null 2>&1 || true
+	ctl set "$1" v1=100 >/dev/null
+}
+
+test_bad_input_changes_nothing() {
+	local before out
+	settle reviews
+	before=$(snap)
+	for args in "--to v2 --steps 10,5" "--to v2 --steps 50,150" "--to v2 --steps 0,50" \
+		    "--to v9" "--to v2 --from v9" "--to v1 --from v1" "--to v2 --interval 5x" \
+		    "--to v2 --interval 10ms" "--to v2 --max-error-rate abc" \
+		    "--to v2 --max-error-rate 120%" "--to v2 --min-requests -3" "--steps 10"; do
+		# shellcheck disable=SC2086
+		if out=$(ctl rollout start reviews $args 2>&1); then
+			fail "'rollout start reviews $args' was accepted: $out"
+		fi
+		info "refused: $args: $(head -n1 <<<"$out")"
+	done
+	expect_eq "$(snap)" "$before" "state after refused starts"
+	ctl rollout start reviews --to v2 --steps 10,100 --interval 30s >/dev/null ||
+		fail "a good start was refused"
+	before=$(snap)
+	out=$(ctl rollout start reviews --to v3 2>&1) && fail "a second rollout was accepted"
+	expect_contains "$out" "already running" "second start"
+	out=$(ctl set reviews v1=100 2>&1) && fail "set during a rollout was accepted"
+	expect_contains "$out" "rollout of reviews.default to v2 is running" "set during a rollout"
+	out=$(ctl rollout resume reviews 2>&1) && fail "resume of a running rollout was accepted"
+	expect_eq "$(snap)" "$before" "state after refused commands"
+	ctl rollout abort reviews >/dev/null
+	out=$(ctl rollout pause reviews 2>&1) && fail "pause after abort was accepted"
+	expect_contains "$out" "it is aborted" "pause after abort"
+}
+
+test_healthy_reaches_100() {
+	local out
+	settle reviews
+	traffic $VIP4 30
+	out=$(ctl rollout start reviews --to v2 --steps 10,50,100 --interval 1s --min-requests 5)
+	expect_contains "$out" "step 1 of 3: v2 10%, v1 90%" "start output"
+	expect_eq "$(weights reviews)" "v1=90 v2=10 v3=0" "weights at step 1"
+	wait_ro reviews state done 20
+	traffic_stop
+	expect_eq "$(weights reviews)" "v1=0 v2=100 v3=0" "weights when done"
+	out=$(ctl rollout status --json reviews | jq -r '.[0].events | map("\(.what):\(.weight)") | join(" ")')
+	expect_eq "$out" "start:10 promote:50 promote:100 done:100" "decisions"
+	out=$($B/metrics_dump "$TB_PIN")
+	expect_contains "$out" 'split_rollout_state{service="reviews",namespace="default",to="v2",state="done"} 1' "metrics: state"
+	expect_contains "$out" 'split_rollout_step{service="reviews",namespace="default",to="v2"} 3' "metrics: step"
+	expect_contains "$out" 'split_rollout_rollbacks_total{service="reviews",namespace="default",to="v2"} 0' "metrics: rollbacks"
+	# The exposition with the rollout families stays valid (deps.sh installs it).
+	command -v promtool >/dev/null || fail "promtool not installed (Debian package prometheus)"
+	promtool check metrics <<<"$out" || fail "promtool check metrics"
+	grep -q "rollout reviews.default: done, v2 100%" "$WORK/splitd.log" || fail "splitd did not log the end"
+}
+
+test_low_traffic_holds_the_step() {
+	settle reviews
+	ctl rollout start reviews --to v2 --steps 10,50,100 --interval 1s --min-requests 50 >/dev/null
+	sleep 3.5
+	expect_eq "$(ro reviews state)" running "state without traffic"
+	expect_eq "$(ro reviews step)" 1 "step without traffic"
+	expect_eq "$(weights reviews)" "v1=90 v2=10 v3=0" "weights without traffic"
+	expect_contains "$(ctl rollout status reviews)" "connections < 50: step held" "a hold decision"
+	ctl rollout abort reviews >/dev/null
+}
+
+test_connect_failures_roll_back() {
+	local out
+	settle ratings
+	traffic $VIP_RATINGS 20
+	ctl rollout start ratings --to v2 --steps 20,50,100 --interval 1s --min-requests 5 >/dev/null
+	wait_ro ratings state rolled-back 10
+	expect_eq "$(weights ratings)" "v1=100 v2=0" "weights after the rollback"
+	expect_eq "$(ro ratings step)" 1 "rolled back at step 1"
+	expect_eq "$(ro ratings rollbacks)" 1 "rollbacks"
+	expect_contains "$(ro ratings 'events[-1].why')" "connect failures" "the reason"
+	traffic_stop
+	# From now on every connection reaches v1.
+	out=$(client --connect $VIP_RATINGS --port $PORT -n 200 --parallel 2)
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v1)" 200 "connections after the rollback"
+	expect_contains "$($B/metrics_dump "$TB_PIN")" \
+		'split_rollout_rollbacks_total{service="ratings",namespace="default",to="v2"} 1' "metrics: rollbacks"
+}
+
+# The L7 service: the seed's test-user rule (requests with the cookie go to
+# v2 whatever the weights); others follow the weights the rollout moves.
+test_http_500_rolls_back() {
+	local v2pid before after
+	settle reviews
+	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+	v2pid=$(cat "$TB_DIR/httpd-v2.pid")
+	traffic $VIP4 30
+	ctl rollout start reviews --to v2 --steps 20,50,100 --interval 1.5s --min-requests 5 >/dev/null
+	wait_ro reviews l7 true 5
+	wait_ro reviews step 2 10
+	kill -USR1 "$v2pid"	# v2 answers 500 from step 2 on
+	wait_ro reviews state rolled-back 5
+	expect_eq "$(weights reviews)" "v1=100 v2=0 v3=0" "weights after the rollback"
+	expect_contains "$(ro reviews 'events[-1].why')" "errors" "the reason"
+	# After the rollback v2 gets no new request without the cookie.
+	sleep 1.2	# the proxy's counters are written once a second
+	before=$(ctl rollout status --json reviews >/dev/null; ctl stats --json reviews |
+		jq '[.[] | select(.kind == "version" and .version == "v2") | .requests] | add')
+	sleep 2.5
+	after=$(ctl stats --json reviews |
+		jq '[.[] | select(.kind == "version" and .version == "v2") | .requests] | add')
+	traffic_stop
+	kill -USR2 "$v2pid"
+	expect_eq "$after" "$before" "v2's requests after the rollback"
+	ctl delete -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+}
+
+test_restart_resumes_at_the_same_step() {
+	settle reviews
+	traffic $VIP4 40
+	ctl rollout start reviews --to v2 --steps 10,50,100 --interval 2s --min-requests 5 >/dev/null
+	wait_ro reviews step 2 10
+	stop_splitd KILL
+	sleep 2.5	# longer than the interval: a dead splitd judges nothing
+	expect_eq "$(ro reviews step)" 2 "step while splitd is down"
+	expect_eq "$(weights reviews)" "v1=50 v2=50 v3=0" "weights while splitd is down"
+	start_splitd || fail "splitd did not restart"
+	expect_eq "$(ro reviews step)" 2 "step right after the restart (never ahead)"
+	wait_ro reviews 'events[-1].what' restart 3
+	wait_ro reviews state done 15
+	traffic_stop
+	expect_eq "$(weights reviews)" "v1=0 v2=100 v3=0" "weights when done"
+}
+
+test_pause_resume_abort_promote() {
+	local out
+	settle reviews
+	ctl rollout start reviews --to v2 --steps 10,50,100 --interval 1s --min-requests 1 >/dev/null
+	ctl rollout pause reviews >/dev/null
+	traffic $VIP4 3
+	sleep 2.5
+	expect_eq "$(ro reviews state)" paused "state"
+	expect_eq "$(ro reviews step)" 1 "a paused rollout does not move"
+	out=$(ctl set reviews v1=100 2>&1) && fail "set during a paused rollout was accepted"
+	ctl rollout resume reviews >/dev/null
+	expect_eq "$(ro reviews state)" running "state after resume"
+	out=$(ctl rollout abort reviews)
+	expect_contains "$out" "aborted: v2 0%, v1 100%" "abort output"
+	expect_eq "$(weights reviews)" "v1=100 v2=0 v3=0" "weights after abort"
+	ctl rollout start reviews --to v2 --interval 1m >/dev/null
+	expect_eq "$(weights reviews)" "v1=99 v2=1 v3=0" "default first step"
+	out=$(ctl rollout promote reviews)
+	expect_contains "$out" "done: v2 100%, v1 0%" "promote output"
+	expect_eq "$(weights reviews)" "v1=0 v2=100 v3=0" "weights after promote"
+	traffic_stop
+	out=$(ctl rollout status reviews)
+	expect_contains "$out" "reviews.default: done" "status"
+	expect_contains "$out" "promoted by splitctl" "status: the decision"
+	ctl set reviews v1=100 >/dev/null || fail "set after the rollout ended was refused"
+}
+
+run_tests test_bad_input_changes_nothing test_healthy_reaches_100 \
+	test_low_traffic_holds_the_step test_connect_failures_roll_back \
+	test_http_500_rolls_back test_restart_resumes_at_the_same_step \
+	test_pause_resume_abort_promote
