@@ -856,24 +856,33 @@ static void remove_services(struct split_config *dst, const struct split_config 
 	dst->nsvcs = n;
 }
 
+/*
+ * apply / delete: the resulting set (objects and services in force, plus
+ * or minus the files') is validated and compiled as a whole, as one apply
+ * of that set would be, and committed; refused, nothing changes.
+ */
 static int apply_or_delete(const char *name, int argc, char **argv, int del)
 {
-	struct split_config cfg = { 0 }, in = { 0 };
-	struct split_objs objs = { 0 }, inobjs = { 0 };
+	struct split_config cfg = { 0 };
+	struct split_input in = { 0 };
+	struct split_objs objs = { 0 };
 	struct split_state st;
 	struct split_err err;
 	const char *paths[64];
-	size_t n, nobj, nsvcs;
+	size_t n, nobj = 0, nsvcs, nabsent = 0;
 	int ret = 1, locked = 0;
 
 	if (file_opts(name, argc, argv, paths, &n))
 		return 2;
-	/* All of it is checked before the state is even opened. */
-	if (split_load_paths(paths, n, &in, &inobjs, &err)) {
+	/* The files are read and each document checked before the state is
+	 * even opened; the set they make is checked under the lock. */
+	if (split_input_load(paths, n, &in, &err) ||
+	    (del && split_input_check_ids(&in, &err))) {
 		fprintf(stderr, "splitctl: %s\n", err.msg);
+		split_input_free(&in);
 		return 1;
 	}
-	nsvcs = in.nsvcs;
+	nsvcs = in.svcs.nsvcs;
 	if (open_state(&st))
 		goto out_free;
 	if (split_state_lock(&st, &err))
@@ -882,20 +891,30 @@ static int apply_or_delete(const char *name, int argc, char **argv, int del)
 	if (split_state_read(&st, &cfg, &err) || split_objs_read(&st, &objs, &err))
 		goto fail;
 	if (del) {
-		nobj = split_objs_remove(&objs, &inobjs);
-		remove_services(&cfg, &in);
+		nobj = split_objs_remove(&objs, &in.objs);
+		nabsent = in.objs.n - nobj;
+		nsvcs = cfg.nsvcs;
+		remove_services(&cfg, &in.svcs);
+		nsvcs -= cfg.nsvcs;
+		nabsent += in.svcs.nsvcs - nsvcs;
 	} else {
-		nobj = inobjs.n;
-		if (split_config_merge(&in, &cfg, &err))
+		nobj = in.objs.n;
+		if (split_config_merge(&in.svcs, &cfg, &err))
 			goto fail;
-		if (upsert_services(&cfg, &in) || split_objs_merge(&objs, &inobjs)) {
+		if (upsert_services(&cfg, &in.svcs) || split_objs_merge(&objs, &in.objs)) {
 			split_errf(&err, "out of memory");
 			goto fail;
 		}
 	}
-	if (split_apply(&st, &cfg, &objs, &err))
-		goto fail;
-	printf("%s %zu Istio objects, %zu services\n", del ? "deleted" : "applied", nobj, nsvcs);
+	if (split_apply(&st, &cfg, &objs, del ? NULL : &in, &err)) {
+		fprintf(stderr, "splitctl: %s refused: %s\n", name, err.msg);
+		goto out;
+	}
+	printf("%s %zu Istio objects, %zu services", del ? "deleted" : "applied", nobj,
+	       nsvcs);
+	if (nabsent)
+		printf(" (%zu named in the files were not in force)", nabsent);
+	printf("\n");
 	ret = 0;
 	goto out;
 fail:
@@ -908,9 +927,8 @@ out:
 	split_state_close(&st);
 out_free:
 	split_config_free(&cfg);
-	split_config_free(&in);
 	split_objs_free(&objs);
-	split_objs_free(&inobjs);
+	split_input_free(&in);
 	return ret;
 }
 
@@ -1008,8 +1026,11 @@ static const struct cmd cmds[] = {
 	  "name, as kubectl does: applying one replaces the object of the same\n"
 	  "identity and keeps the others.\n"
 	  "\n"
-	  "Everything is validated first, together with the objects in force; on any\n"
-	  "error nothing changes and the error names FILE:LINE:COL. A route without a\n"
+	  "The resulting set (the objects and services in force, with these added or\n"
+	  "replaced) is validated and compiled as a whole, as one apply of that set\n"
+	  "would be, so objects may need ones applied earlier (a VirtualService the\n"
+	  "DestinationRule in force). If that set is invalid, nothing changes and the\n"
+	  "error names FILE:LINE:COL, or the object in force. A route without a\n"
 	  "match sets the service's weights in the kernel tables; routes with matches\n"
 	  "(headers, uri, method, queryParams) go to the L7 maps (l7_routes, l7_conds).\n"
 	  "Unsupported Istio fields (fault, mirror, retries, ...) are errors.\n"
@@ -1020,8 +1041,12 @@ static const struct cmd cmds[] = {
 	{ "delete", cmd_delete, "-f FILE|DIR ...",
 	  "Delete the objects and services that the files name.",
 	  "\n"
-	  "Objects are matched by kind, namespace and name. A service whose routing\n"
-	  "objects are all gone gets an equal share per endpoint again.\n" },
+	  "Objects are matched by kind, namespace and name (only those fields of the\n"
+	  "files are read); services by namespace and name. Refused, changing nothing,\n"
+	  "when the set left would be invalid: a DestinationRule whose subsets a\n"
+	  "VirtualService in force routes to (delete both in one command), a service a\n"
+	  "rule routes to. The error names the object that needs it. A service whose\n"
+	  "routing objects are all gone gets an equal share per endpoint again.\n" },
 	{ "get", cmd_get, "",
 	  "Print the Istio objects in force, as YAML.",
 	  "\n"
