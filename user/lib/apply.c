@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 
 #include "apply.h"
 #include "files.h"
@@ -736,6 +737,19 @@ static void strip_json_positions(struct split_err *err, const struct yt_tree *t,
 			memmove(p, e, strlen(e) + 1);
 		}
 	}
+	/* "RouteRule a/b (RouteRule a/b (in force))" -> "RouteRule a/b (in force)" */
+	for (size_t i = 0; i < n; i++) {
+		char dup[2 * SPLIT_ERR_LEN], *p;
+		size_t len = strlen(t[i].name), id = len - strlen(" (in force)");
+
+		snprintf(dup, sizeof(dup), "%.*s (%s)", (int)id, t[i].name, t[i].name);
+		while ((p = strstr(err->msg, dup))) {
+			char *rest = p + strlen(dup);
+
+			memmove(p + len, rest, strlen(rest) + 1);
+			memcpy(p, t[i].name, len);
+		}
+	}
 }
 
 static bool from_input(const struct split_input *in, const struct split_obj *o)
@@ -821,5 +835,141 @@ out:
 	split_rules_free(&old);
 	split_objs_free(&cur);
 	split_config_free(&before);
+	return ret;
+}
+
+/* ---- the owners map ---------------------------------------------------------- */
+
+/* BTF of the owners map, so bpftool shows field names and strings. */
+static struct btf *owners_btf(__u32 *key_id, __u32 *val_id)
+{
+	struct btf *b = btf__new_empty();
+	int ch, u32, kind, name, path, k, v;
+
+	if (!b)
+		return NULL;
+	ch = btf__add_int(b, "char", 1, BTF_INT_CHAR);
+	u32 = btf__add_int(b, "unsigned int", 4, 0);
+	kind = btf__add_array(b, u32, ch, SPLIT_KIND_LEN);
+	name = btf__add_array(b, u32, ch, SPLIT_NAME_LEN);
+	path = btf__add_array(b, u32, ch, SPLIT_OWNER_PATH_LEN);
+	k = btf__add_struct(b, "split_object_key", sizeof(struct split_object_key));
+	if (ch < 0 || u32 < 0 || kind < 0 || name < 0 || path < 0 || k < 0 ||
+	    btf__add_field(b, "kind", kind, 0, 0) ||
+	    btf__add_field(b, "ns", name, SPLIT_KIND_LEN * 8, 0) ||
+	    btf__add_field(b, "name", name, (SPLIT_KIND_LEN + SPLIT_NAME_LEN) * 8, 0))
+		goto fail;
+	v = btf__add_struct(b, "split_owner_val", sizeof(struct split_owner_val));
+	if (v < 0 || btf__add_field(b, "path", path, 0, 0) || btf__load_into_kernel(b))
+		goto fail;
+	*key_id = (__u32)k;
+	*val_id = (__u32)v;
+	return b;
+fail:
+	btf__free(b);
+	return NULL;
+}
+
+static int owners_open(const char *pin_dir, int create)
+{
+	char path[PATH_MAX + 64];
+	__u32 kid = 0, vid = 0;
+	struct btf *b;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_OWNERS);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 || !create || errno != ENOENT)
+		return fd;
+	b = owners_btf(&kid, &vid);
+	{
+		LIBBPF_OPTS(bpf_map_create_opts, o, .btf_fd = b ? (__u32)btf__fd(b) : 0,
+			    .btf_key_type_id = kid, .btf_value_type_id = vid);
+
+		fd = bpf_map_create(BPF_MAP_TYPE_HASH, SPLIT_MAP_OWNERS,
+				    sizeof(struct split_object_key), sizeof(struct split_owner_val),
+				    SPLIT_MAX_OBJECTS + 1, &o);
+	}
+	btf__free(b);
+	if (fd >= 0 && bpf_obj_pin(fd, path)) {
+		int e = errno;
+
+		close(fd);
+		fd = bpf_obj_get(path); /* pinned by another splitd meanwhile? */
+		if (fd < 0)
+			errno = e;
+	}
+	return fd;
+}
+
+int split_owners_write(const char *pin_dir, const struct split_objs *objs,
+		       const char *dir, struct split_err *err)
+{
+	struct split_object_key *keys = calloc((objs ? objs->n : 0) + 2, sizeof(*keys));
+	struct split_owner_val v;
+	size_t n = 0;
+	int fd = owners_open(pin_dir, dir != NULL), ret = -1;
+
+	if (fd < 0 && !dir && errno == ENOENT) {
+		free(keys);
+		return 0;	/* no map: nobody owns anything */
+	}
+	if (fd < 0 || !keys) {
+		split_errf(err, "the %s map under %s: %s", SPLIT_MAP_OWNERS, pin_dir,
+			   strerror(errno));
+		goto out;
+	}
+	if (dir) {
+		memset(&v, 0, sizeof(v));
+		snprintf(v.path, sizeof(v.path), "%s", dir);
+		if (bpf_map_update_elem(fd, &keys[n++], &v, BPF_ANY))
+			goto fail;
+		for (size_t i = 0; objs && i < objs->n; i++) {
+			const struct split_obj *o = &objs->v[i];
+
+			snprintf(keys[n].kind, sizeof(keys[n].kind), "%s", o->kind);
+			snprintf(keys[n].ns, sizeof(keys[n].ns), "%s", o->ns);
+			snprintf(keys[n].name, sizeof(keys[n].name), "%s", o->name);
+			memset(&v, 0, sizeof(v));
+			snprintf(v.path, sizeof(v.path), "%s", o->tree ? o->tree->name : dir);
+			if (bpf_map_update_elem(fd, &keys[n++], &v, BPF_ANY))
+				goto fail;
+		}
+	}
+	if (prune(fd, keys, n, sizeof(*keys)))
+		goto fail;
+	ret = 0;
+	goto out;
+fail:
+	split_errf(err, "writing the %s map: %s", SPLIT_MAP_OWNERS, strerror(errno));
+out:
+	free(keys);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+int split_owner_of(const char *pin_dir, const char *kind, const char *ns,
+		   const char *name, char *file, size_t flen, char *dir, size_t dlen)
+{
+	struct split_object_key k;
+	struct split_owner_val v;
+	int fd = owners_open(pin_dir, 0), ret = 0;
+
+	if (fd < 0)
+		return 0;
+	memset(&k, 0, sizeof(k));
+	snprintf(k.kind, sizeof(k.kind), "%s", kind);
+	snprintf(k.ns, sizeof(k.ns), "%s", ns);
+	snprintf(k.name, sizeof(k.name), "%s", name);
+	if (!bpf_map_lookup_elem(fd, &k, &v)) {
+		snprintf(file, flen, "%.*s", (int)sizeof(v.path), v.path);
+		memset(&k, 0, sizeof(k));
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			v.path[0] = 0;
+		snprintf(dir, dlen, "%.*s", (int)sizeof(v.path), v.path);
+		ret = 1;
+	}
+	close(fd);
 	return ret;
 }

@@ -97,4 +97,41 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 		const struct split_objs *objs, const struct split_input *in,
 		struct split_err *err);
 
+/* ---- who owns the objects (the owners map) ------------------------------ */
+
+/* Record that the files under config dir `dir` own objs (each object's
+ * file is its tree's name), or, with dir NULL, that nobody but splitctl
+ * does (the map is emptied). Creates and pins the map if needed. */
+int split_owners_write(const char *pin_dir, const struct split_objs *objs,
+		       const char *dir, struct split_err *err);
+/* 1 when a file owns the object (its path in file, the config dir in
+ * dir), 0 when not. */
+int split_owner_of(const char *pin_dir, const char *kind, const char *ns,
+		   const char *name, char *file, size_t flen, char *dir, size_t dlen);
+
+/* ---- splitctl set on an object's default route (setroute.c) -------------- */
+
+/* 1 when the weights of service ns/name come from an object's default
+ * route (a RouteRule without a match, or a VirtualService's last http
+ * route, without a match), with that object's identity in *id; else 0. */
+int split_weights_owner(const struct split_rules *rules, const char *ns,
+			const char *name, struct split_object_key *id);
+
+/*
+ * `splitctl set SERVICE NAME=WEIGHT...` on such a service: the weights of
+ * that default route change in that object's JSON in objs, as `kubectl
+ * patch` would; its matches and every other route stay. NAME is a version
+ * of the service (RouteRule), or a subset of the service's DestinationRule
+ * or the version label of exactly one of them (VirtualService). Weights
+ * are relative but must scale exactly to percentages (Istio's weights add
+ * up to 100): v1=1 v2=1 is 50/50, v1=1 v2=2 is refused. Names with weight
+ * 0 leave the route. An existing destination of a named version keeps its
+ * other fields (host, port, labels); a new one copies the route's host and
+ * port. 0, or -1 with err set and objs unchanged. The caller validates the
+ * resulting set (split_apply).
+ */
+int split_objs_set_route(struct split_objs *objs, const struct split_rules *rules,
+			 const struct split_service *svc, int argc, char **argv,
+			 struct split_err *err);
+
 #endif

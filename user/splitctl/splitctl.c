@@ -99,52 +99,70 @@ static void print_weights(const struct split_service *s, FILE *f)
 			s->versions[i].weight);
 }
 
+/*
+ * set on a service whose weights an object's default route sets: that
+ * route changes in that object, and the resulting set is applied like any
+ * apply (validated whole, all or nothing). Under the lock.
+ */
+static int set_route(struct split_state *st, struct split_config *cfg, int idx,
+		     struct split_objs *objs, const struct split_rules *rules,
+		     const struct split_object_key *id, int argc, char **argv,
+		     struct split_err *err)
+{
+	char file[SPLIT_OWNER_PATH_LEN], dir[SPLIT_OWNER_PATH_LEN];
+	const struct split_service *s = &cfg->svcs[idx];
+
+	if (split_owner_of(pin_dir, id->kind, id->ns, id->name, file, sizeof(file), dir,
+			   sizeof(dir)))
+		return split_errf(err, "the weights of %s.%s come from %s %s/%s, which splitd --config-dir %s reads from %s: edit that file (the files are the source of truth there)",
+				  s->name, s->ns, id->kind, id->ns, id->name, dir, file);
+	if (split_objs_set_route(objs, rules, s, argc, argv, err) ||
+	    split_apply(st, cfg, objs, NULL, err))
+		return -1;
+	return 0;
+}
+
 /* set / reset: read, change, commit under the lock. */
 static int change(const char *ref, int argc, char **argv, int reset)
 {
 	struct split_config cfg = { 0 };
+	struct split_objs objs = { 0 };
+	struct split_rules rules = { 0 };
+	struct split_object_key id;
 	struct split_state st;
 	struct split_err err;
-	int idx, ret = 1;
+	int idx, ret = 1, owned = 0;
 
 	if (open_state(&st))
 		return 1;
-	if (split_state_lock(&st, &err) || split_state_read(&st, &cfg, &err))
+	if (split_state_lock(&st, &err) || split_state_read(&st, &cfg, &err) ||
+	    split_objs_read(&st, &objs, &err) || split_objs_rules(&objs, &rules, &err))
 		goto fail;
 	idx = split_config_find(&cfg, ref, &err);
 	if (idx < 0)
 		goto fail;
-	{
-		struct split_objs objs = { 0 };
-		struct split_rules rules = { 0 };
-		const struct split_rules_service *r;
-		int busy = 0;
-
-		if (!split_objs_read(&st, &objs, &err) && !split_objs_rules(&objs, &rules, &err)) {
-			r = split_rules_find(&rules, cfg.svcs[idx].ns, cfg.svcs[idx].name);
-			if (r && r->nroutes && !r->routes[r->nroutes - 1].nmatches) {
-				split_errf(&err, "the weights of %s.%s come from %s %s/%s: change that object and 'splitctl apply' it, or 'splitctl delete' it first",
-					   cfg.svcs[idx].name, cfg.svcs[idx].ns,
-					   r->api == SPLIT_API_VIRTUAL_SERVICE ? "VirtualService" : "RouteRule",
-					   r->api == SPLIT_API_VIRTUAL_SERVICE ? r->vs_ns : r->routes[r->nroutes - 1].ns,
-					   r->api == SPLIT_API_VIRTUAL_SERVICE ? r->vs_name :
-					   (r->routes[r->nroutes - 1].name ? r->routes[r->nroutes - 1].name : ""));
-				busy = 1;
-			}
-		}
-		split_rules_free(&rules);
-		split_objs_free(&objs);
-		if (busy)
+	owned = split_weights_owner(&rules, cfg.svcs[idx].ns, cfg.svcs[idx].name, &id);
+	if (owned && reset) {
+		split_errf(&err, "the weights of %s.%s come from the default route of %s %s/%s: set them with 'splitctl set', or 'splitctl delete' that object",
+			   cfg.svcs[idx].name, cfg.svcs[idx].ns, id.kind, id.ns, id.name);
+		goto fail;
+	}
+	if (owned) {
+		if (set_route(&st, &cfg, idx, &objs, &rules, &id, argc, argv, &err))
+			goto fail;
+	} else {
+		if (reset)
+			split_config_reset_weights(&cfg, (size_t)idx);
+		else if (split_config_set_weights(&cfg, (size_t)idx, argc, argv, &err))
+			goto fail;
+		if (split_state_commit(&st, &cfg, &err))
 			goto fail;
 	}
-	if (reset)
-		split_config_reset_weights(&cfg, (size_t)idx);
-	else if (split_config_set_weights(&cfg, (size_t)idx, argc, argv, &err))
-		goto fail;
-	if (split_state_commit(&st, &cfg, &err))
-		goto fail;
 	printf("%s.%s: ", cfg.svcs[idx].name, cfg.svcs[idx].ns);
 	print_weights(&cfg.svcs[idx], stdout);
+	if (owned)
+		printf(" (changed %s %s/%s: the weights of its default route)", id.kind, id.ns,
+		       id.name);
 	printf("%s\n", reset ? " (no explicit route: equal share per endpoint)" : "");
 	ret = 0;
 	goto out;
@@ -156,6 +174,8 @@ out:
 		wait_l7(&st);
 	split_state_close(&st);
 	split_config_free(&cfg);
+	split_objs_free(&objs);
+	split_rules_free(&rules);
 	return ret;
 }
 
@@ -995,6 +1015,19 @@ static const struct cmd cmds[] = {
 	  "maps and survive splitd restarts. Versions that get endpoints later\n"
 	  "start at weight 0 until named.\n"
 	  "\n"
+	  "When an Istio object's default route sets the weights of SERVICE (a\n"
+	  "RouteRule without a match, or a VirtualService's last http route, without\n"
+	  "a match), set changes the weights of that route in that object, as\n"
+	  "`kubectl patch` would; its match rules and other routes stay. The output\n"
+	  "names the object, `splitctl get` shows it, and applying its file again\n"
+	  "replaces it. VERSION is then a version (RouteRule), or a subset of the\n"
+	  "service's DestinationRule or the version label of one (VirtualService);\n"
+	  "names with weight 0 leave the route. Istio weighs in percent, so the\n"
+	  "weights must scale to whole percents (v1=9 v2=1 is 90/10, v1=1 v2=2 is\n"
+	  "refused). The change is checked with all the objects in force, like an\n"
+	  "apply. Under splitd --config-dir the files own the objects: set refuses\n"
+	  "and names the file to edit. `reset` refuses such a service.\n"
+	  "\n"
 	  "Examples:\n"
 	  "  splitctl set reviews v1=100          # everything to v1\n"
 	  "  splitctl set reviews v1=50 v2=50     # half and half\n"
@@ -1003,7 +1036,8 @@ static const struct cmd cmds[] = {
 	  "Drop the explicit weights of SERVICE.",
 	  "\n"
 	  "Each version then weighs its number of endpoints, so every endpoint\n"
-	  "gets an equal share (what Kubernetes does without a route).\n" },
+	  "gets an equal share (what Kubernetes does without a route). Refused when\n"
+	  "an Istio object's default route sets the weights: delete that object.\n" },
 	{ "show", cmd_show, "[--json] [SERVICE]",
 	  "Print services, VIPs, ports, versions, weights and endpoints.",
 	  "\n"

@@ -401,6 +401,11 @@ static int apply_config(struct split_state *st, const struct opts *o)
 	}
 	if (split_apply(st, &in.svcs, &objs, &in, &err))
 		goto unlock;
+	/* With a config dir, its files own the objects: splitctl set then
+	 * names the file to edit. */
+	if (split_owners_write(st->pin_dir, o->config_dir ? &objs : NULL, o->config_dir,
+			       &err))
+		pr_warn("%s\n", err.msg);
 	ret = 0;
 	pr_info("applied: %zu services, %zu Istio objects\n", in.svcs.nsvcs, objs.n);
 unlock:
