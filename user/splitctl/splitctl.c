@@ -930,6 +930,13 @@ static int apply_or_delete(const char *name, int argc, char **argv, int del)
 		fprintf(stderr, "splitctl: %s refused: %s\n", name, err.msg);
 		goto out;
 	}
+	{
+		char file[SPLIT_OWNER_PATH_LEN], dir[SPLIT_OWNER_PATH_LEN];
+
+		if (split_owner_of(pin_dir, "", "", "", file, sizeof(file), dir, sizeof(dir)))
+			fprintf(stderr, "splitctl: warning: splitd --config-dir %s owns the Istio objects: this change lasts until splitd reads that directory again\n",
+				dir);
+	}
 	printf("%s %zu Istio objects, %zu services", del ? "deleted" : "applied", nobj,
 	       nsvcs);
 	if (nabsent)
