@@ -28,7 +28,9 @@ fi
 RUN=obj-$$-$RANDOM
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CGROOT" ] || { echo "FAIL: no cgroup2 mount"; exit 1; }
-STATES=()
+# The states a run may make (tests run in subshells: the EXIT trap cannot
+# learn names from them, so the list is fixed).
+STATES=(a b ora real)
 cleanup() {
 	local s
 	for s in "${STATES[@]}"; do
@@ -51,7 +53,7 @@ pin() { echo "/sys/fs/bpf/split-$RUN-$1"; }
 fresh() {
 	local s=$1 cg="$CGROOT/split-$RUN-$1"
 	shift
-	[[ " ${STATES[*]} " == *" $s "* ]] || STATES+=("$s")
+	[[ " ${STATES[*]} " == *" $s "* ]] || { echo "fresh: unknown state $s" >&2; return 1; }
 	"$B/splitd" -q --unload -p "$(pin "$s")" 2>/dev/null
 	mkdir -p "$cg" || return 1
 	"$B/splitd" -q --once --no-metrics --no-l7 -g "$cg" -p "$(pin "$s")" "$@"
