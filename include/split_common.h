@@ -296,6 +296,16 @@ struct split_object_val {
 	char text[SPLIT_OBJ_TEXT_MAX];
 };
 
+/* owners: which file holds an object, when files own the objects (splitd
+ * --config-dir). Made and written by splitd, not by a BPF program; the
+ * key of all zeros holds the config dir. Absent or empty: splitctl owns
+ * the objects. */
+#define SPLIT_MAP_OWNERS	"owners"
+#define SPLIT_OWNER_PATH_LEN	512
+struct split_owner_val {
+	char path[SPLIT_OWNER_PATH_LEN];
+};
+
 /* l7_routes: key. Routes of a service in match order (0 first). */
 struct split_l7_route_key {
 	__u32 svc_id;

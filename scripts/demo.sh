@@ -45,8 +45,12 @@ bpftool -j map dump pinned "$TB_PIN/l7_routes" | jq -c '.[].formatted |
 printf '  $ bpftool map dump pinned %s/l7_conds | grep -E '"'"'"name"|"value"'"'"'\n' "$TB_PIN"
 bpftool map dump pinned "$TB_PIN/l7_conds" | grep -E '"name"|"value"' | sed 's/^/    /'
 
-bold "Step 4: canary: the default rule at v1 50 / v2 50 (istioctl replace), test-user rule kept"
-run splitctl apply -f $SEED/route-rule-default-reviews-50.yaml
+bold "Step 4: canary: v1 50 / v2 50 in the default rule, test-user rule kept"
+printf '  set moves the weights of the route that sets them: the default route of the\n'
+printf '  RouteRule reviews-default (as kubectl patch would; its file, applied again,\n'
+printf '  replaces it)\n'
+run splitctl set reviews v1=50 v2=50
+run splitctl get
 observe
 observe "$COOKIE"
 dump

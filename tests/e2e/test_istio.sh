@@ -24,7 +24,8 @@ snapshot_all() { # every map the control plane writes, byte for byte
 		echo "== $m"; bpftool map dump pinned "$TB_PIN/$m" 2>&1
 	done
 }
-split_of() { client --connect $VIP4 --port $PORT -n "$1" --parallel 2; }
+split_of() { client --connect $VIP4 --port $PORT -n "$1" --parallel 2 "${@:2}"; }
+COOKIE='cookie: user=test-user'
 
 test_seed_default_rule_all_to_v1() {
 	local out
@@ -60,17 +61,59 @@ test_seed_test_user_rule_compiled_to_l7_maps() {
 	expect_eq "$(vcount "$out" v1)" 300 "connections without L7 still to v1"
 }
 
+# The RouteRule reviews-default as `splitctl get` prints it: "v1=50 v2=50".
+rr_default_weights() {
+	ctl get | awk '/^---/ { doc = 0 } /name: reviews-default/ { doc = 1 }
+		doc && /version:/ { v = $2 } doc && /weight:/ { printf "%s%s=%s", n++ ? " " : "", v, $2 }
+		END { print "" }'
+}
+
+test_set_patches_the_route_rule() {
+	# The seed's step 4 as a user types it: default rule (v1) and the
+	# test-user rule in force, then `splitctl set reviews v1=50 v2=50`.
+	local out rc before
+	out=$(ctl set reviews v1=50 v2=50)
+	expect_contains "$out" "v1=50 v2=50 v3=0" "set output: the weights"
+	expect_contains "$out" "changed RouteRule default/reviews-default" "set output: the object it changed"
+	expect_eq "$(rr_default_weights)" "v1=50 v2=50" "get: the RouteRule with its new weights"
+	expect_contains "$(ctl get)" "name: reviews-test-user" "the test-user rule still in force"
+	expect_contains "$(ctl show --json reviews)" '"name":"v2","weight":50' "v2 weight in the state"
+	out=$(split_of 4000)
+	expect_clean "$out" 4000
+	within_sigma "$(vcount "$out" v2)" 4000 0.5 4 "v2 at 50% after set"
+	expect_eq "$(vcount "$out" v3)" 0 "v3 not routed"
+	# The cookie rule still routes, through splitd's proxy.
+	out=$(split_of 200 --header "$COOKIE")
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v2)" 200 "test-user requests to v2 after set"
+	# Relative weights that scale to percents; others refused, clearly.
+	expect_contains "$(ctl set reviews v1=9 v2=1)" "v1=90 v2=10" "v1=9 v2=1 is 90/10"
+	expect_eq "$(rr_default_weights)" "v1=90 v2=10" "get after v1=9 v2=1"
+	before=$(snapshot_all)
+	rc=0; out=$(ctl set reviews v1=50 v4=50 2>&1) || rc=$?
+	expect_eq "$rc" 1 "an unknown version"
+	expect_contains "$out" "no version 'v4'" "names the version"
+	rc=0; out=$(ctl set reviews v1=1 v2=2 2>&1) || rc=$?
+	expect_eq "$rc" 1 "weights that are no whole percents"
+	expect_contains "$out" "add up to 100" "says why"
+	rc=0; out=$(ctl reset reviews 2>&1) || rc=$?
+	expect_eq "$rc" 1 "reset of a rule's weights"
+	expect_contains "$out" "RouteRule default/reviews-default" "reset names the object"
+	[ "$before" = "$(snapshot_all)" ] || fail "maps changed after refused sets"
+	ctl set reviews v1=50 v2=50 >/dev/null
+}
+
 test_seed_50_50_replaces_by_identity() {
-	local out rc=0
+	local out
 	ctl apply -f $SEED/route-rule-default-reviews-50.yaml >/dev/null
 	out=$(split_of 4000)
 	expect_clean "$out" 4000
 	within_sigma "$(vcount "$out" v2)" 4000 0.5 4 "v2 at 50% by RouteRule"
 	expect_contains "$(ctl get)" "name: reviews-test-user" "test-user rule still in force"
-	out=$(ctl set reviews v1=10 v2=90 2>&1) || rc=$?
-	expect_eq "$rc" 1 "set refused while a rule sets the weights"
-	expect_contains "$out" "come from RouteRule default/reviews-default" "why set was refused"
+	# An apply after a set replaces the object the set changed.
+	ctl set reviews v1=10 v2=90 >/dev/null || fail "set"
 	ctl apply -f $SEED/route-rule-default-reviews-v2.yaml >/dev/null
+	expect_eq "$(rr_default_weights)" "v2=100" "get: the applied file, not the set"
 	out=$(split_of 300)
 	expect_eq "$(vcount "$out" v2)" 300 "v2=100 by RouteRule"
 }
@@ -122,7 +165,7 @@ test_delete_restores_equal_split() {
 }
 
 test_virtualservice_destinationrule() {
-	local out v
+	local out v rc
 	for v in v1alpha3 v1beta1 v1; do
 		cat >"$WORK/vs.yaml" <<YAML
 apiVersion: networking.istio.io/$v
@@ -157,13 +200,36 @@ YAML
 	within_sigma "$(vcount "$out" v3)" 4000 0.1 4 "canary v3 at 10%"
 	expect_eq "$(vcount "$out" v2)" 0 "v2 not routed"
 	expect_contains "$(bpftool map dump pinned "$TB_PIN/l7_conds")" '"name": "end-user"' "match in l7_conds"
+	# set on a VirtualService-governed service: its last route changes;
+	# subsets by name or by version label.
+	out=$(ctl set reviews stable=50 canary=50)
+	expect_contains "$out" "changed VirtualService default/reviews" "set output: the object"
+	expect_contains "$out" "v1=50 v2=0 v3=50" "set output: the weights"
+	out=$(ctl get)
+	expect_contains "$out" "kind: VirtualService" "get: the VirtualService"
+	expect_contains "$(grep -A2 'subset: stable' <<<"$out")" "weight: 50" "get: stable at 50"
+	out=$(split_of 4000)
+	expect_clean "$out" 4000
+	within_sigma "$(vcount "$out" v3)" 4000 0.5 4 "canary v3 at 50% after set"
+	out=$(split_of 200 --header 'end-user: jason')
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v3)" 200 "the end-user match still routes to canary"
+	expect_contains "$(ctl set reviews v1=20 v3=80)" "v1=20 v2=0 v3=80" "set by version label"
+	rc=0; out=$(ctl set reviews v2=100 2>&1) || rc=$?
+	expect_eq "$rc" 1 "a version no subset has"
+	expect_contains "$out" "DestinationRule default/reviews defines no subset 'v2'" "names the DestinationRule"
+	expect_contains "$out" "stable (version v1)" "lists the subsets"
+	# apply after set: the file again
+	ctl apply -f "$WORK/vs.yaml" >/dev/null || fail "apply after set"
+	out=$(split_of 4000)
+	within_sigma "$(vcount "$out" v3)" 4000 0.1 4 "canary v3 at 10% again after apply"
 	ctl delete -f "$WORK/vs.yaml" >/dev/null
 }
 
 test_config_dir_configmap_updates() {
 	# A Kubernetes ConfigMap volume: files are symlinks into ..data, which
 	# is swapped atomically to a new timestamped directory.
-	local cm="$WORK/cm" out
+	local cm="$WORK/cm" out rc before
 	mkdir -p "$cm/..2026_01_01_00_00_01.000000001"
 	cp $SEED/route-rule-default-reviews-50.yaml "$cm/..2026_01_01_00_00_01.000000001/rules.yaml"
 	ln -s ..2026_01_01_00_00_01.000000001 "$cm/..data"
@@ -179,6 +245,14 @@ test_config_dir_configmap_updates() {
 	mv -T "$cm/..data_tmp" "$cm/..data"
 	for _ in $(seq 40); do ctl show --json reviews | grep -q '"name":"v2","weight":100' && break; sleep 0.1; done
 	expect_contains "$(ctl show --json reviews)" '"name":"v2","weight":100' "ConfigMap update applied"
+	# The files own the objects: set refuses and names the file to edit.
+	before=$(snapshot_all)
+	rc=0; out=$(ctl set reviews v1=50 v2=50 2>&1) || rc=$?
+	expect_eq "$rc" 1 "set under --config-dir"
+	expect_contains "$out" "RouteRule default/reviews-default" "names the object"
+	expect_contains "$out" "$cm/rules.yaml: edit that file" "names the file"
+	info "refused: $out"
+	[ "$before" = "$(snapshot_all)" ] || fail "maps changed after a refused set"
 	# a bad update: logged, state in force unchanged
 	mkdir "$cm/..2026_01_01_00_00_03.000000003"
 	cp tests/data/istio-bad/001-vs-http-fault.yaml "$cm/..2026_01_01_00_00_03.000000003/rules.yaml"
@@ -193,9 +267,11 @@ test_config_dir_configmap_updates() {
 	stop_splitd TERM
 	SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
 	start_splitd || fail "splitd restart"
+	# Without --config-dir, splitctl owns the objects again: set works.
+	expect_contains "$(ctl set reviews v1=50 v2=50)" "changed RouteRule default/reviews-default" "set after --config-dir"
 }
 
 run_tests test_seed_default_rule_all_to_v1 test_seed_test_user_rule_compiled_to_l7_maps \
-	test_seed_50_50_replaces_by_identity test_bad_configs_change_nothing \
+	test_set_patches_the_route_rule test_seed_50_50_replaces_by_identity test_bad_configs_change_nothing \
 	test_delete_restores_equal_split test_virtualservice_destinationrule \
 	test_config_dir_configmap_updates

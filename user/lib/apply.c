@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 
 #include "apply.h"
 #include "files.h"
@@ -45,6 +46,27 @@ static int same_obj(const struct split_obj *a, const struct split_obj *b)
 	       !strcmp(a->name, b->name);
 }
 
+struct split_obj *split_objs_find(const struct split_objs *o, const char *kind,
+				  const char *ns, const char *name)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if (!strcmp(o->v[i].kind, kind) && !strcmp(o->v[i].ns, ns) &&
+		    !strcmp(o->v[i].name, name))
+			return &o->v[i];
+	return NULL;
+}
+
+int split_obj_set_json(struct split_obj *obj, const char *json)
+{
+	char *j = strdup(json);
+
+	if (!j)
+		return -1;
+	free(obj->json);
+	obj->json = j;
+	return 0;
+}
+
 int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 {
 	for (size_t i = 0; i < src->n; i++) {
@@ -59,6 +81,8 @@ int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 				return -1;
 			free(dst->v[j].json);
 			dst->v[j].json = json;
+			dst->v[j].tree = src->v[i].tree;
+			dst->v[j].root = src->v[i].root;
 		} else if (objs_add(dst, &src->v[i])) {
 			return -1;
 		}
@@ -140,99 +164,134 @@ static int append_services(struct split_config *dst, struct split_config *src)
 	return 0;
 }
 
-int split_load_paths(const char *const *paths, size_t n, struct split_config *svcs,
-		     struct split_objs *objs, struct split_err *err)
+void split_input_free(struct split_input *in)
 {
-	struct split_config cfg = { 0 };
-	struct split_objs ob = { 0 };
-	struct split_rules rules = { 0 };
-	struct yt_tree *trees = NULL;
-	const struct yt_tree **tp = NULL;
+	split_config_free(&in->svcs);
+	split_objs_free(&in->objs);
+	for (size_t i = 0; i < in->ntrees; i++)
+		yt_free(&in->trees[i]);
+	free(in->trees);
+	memset(in, 0, sizeof(*in));
+}
+
+int split_input_load(const char *const *paths, size_t n, struct split_input *in,
+		     struct split_err *err)
+{
+	struct split_input r = { 0 };
 	struct split_paths fl = { 0 };
-	size_t nfiles, ntrees = 0;
-	char **files;
 	int ret = -1;
 
+	memset(in, 0, sizeof(*in));
 	if (split_paths_expand(paths, n, &fl, err))
 		return -1;
-	files = fl.paths;
-	nfiles = fl.n;
-	trees = calloc(nfiles + 1, sizeof(*trees));
-	tp = calloc(nfiles + 1, sizeof(*tp));
-	if (!trees || !tp) {
+	r.trees = calloc(fl.n + 1, sizeof(*r.trees));
+	if (!r.trees) {
 		split_errf(err, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < nfiles; i++) {
+	for (size_t i = 0; i < fl.n; i++) {
 		struct split_config one = { 0 };
 		char *buf;
 		size_t len;
 
-		if (split_read_file(files[i], &buf, &len, err))
+		if (split_read_file(fl.paths[i], &buf, &len, err))
 			goto out;
-		if (yt_parse(files[i], buf, len, &trees[ntrees], err)) {
+		if (yt_parse(fl.paths[i], buf, len, &r.trees[r.ntrees], err)) {
 			free(buf);
 			goto out;
 		}
 		free(buf);
-		tp[ntrees] = &trees[ntrees];
-		ntrees++;
-		if (split_services_from_tree(&trees[ntrees - 1], &one, err))
+		r.ntrees++;
+		if (split_services_from_tree(&r.trees[r.ntrees - 1], &one, err))
 			goto out;
-		if (append_services(&cfg, &one)) {
+		if (append_services(&r.svcs, &one)) {
 			split_config_free(&one);
 			split_errf(err, "out of memory");
 			goto out;
 		}
 	}
-	/* All Istio documents of all files, as one configuration. */
-	if (split_rules_from_trees(tp, ntrees, &rules, err))
-		goto out;
-	for (size_t i = 0; i < ntrees; i++)
-		for (size_t d = 0; d < trees[i].ndocs; d++) {
-			const struct yt_node *root = trees[i].docs[d].root;
-			struct split_obj o;
+	for (size_t i = 0; i < r.ntrees; i++)
+		for (size_t d = 0; d < r.trees[i].ndocs; d++) {
+			const struct yt_node *root = r.trees[i].docs[d].root;
+			struct split_obj o, *dup;
 
 			if (split_doc_classify(root) != SPLIT_DOC_RULES)
 				continue;
-			if (doc_to_obj(&trees[i], root, &o, err))
+			if (doc_to_obj(&r.trees[i], root, &o, err))
 				goto out;
-			for (size_t k = 0; k < ob.n; k++)
-				if (same_obj(&ob.v[k], &o)) {
-					free(o.json);
-					yt_errf(err, &trees[i], root, "%s %s/%s is defined twice",
-						o.kind, o.ns, o.name);
-					goto out;
-				}
-			if (objs_add(&ob, &o)) {
+			dup = *o.name ? split_objs_find(&r.objs, o.kind, o.ns, o.name) : NULL;
+			if (dup) {
+				free(o.json);
+				yt_errf(err, &r.trees[i], root, "%s %s/%s is defined twice (first at %s:%u:%u)",
+					o.kind, o.ns, o.name, dup->tree->name, dup->root->line,
+					dup->root->col);
+				goto out;
+			}
+			o.tree = &r.trees[i];
+			o.root = root;
+			if (objs_add(&r.objs, &o)) {
 				free(o.json);
 				split_errf(err, "out of memory");
 				goto out;
 			}
 			free(o.json);
 		}
-	for (size_t i = 0; i < cfg.nsvcs; i++)
-		for (size_t j = i + 1; j < cfg.nsvcs; j++)
-			if (!strcmp(cfg.svcs[i].name, cfg.svcs[j].name) &&
-			    !strcmp(cfg.svcs[i].ns, cfg.svcs[j].ns)) {
+	for (size_t i = 0; i < r.svcs.nsvcs; i++)
+		for (size_t j = i + 1; j < r.svcs.nsvcs; j++)
+			if (!strcmp(r.svcs.svcs[i].name, r.svcs.svcs[j].name) &&
+			    !strcmp(r.svcs.svcs[i].ns, r.svcs.svcs[j].ns)) {
 				split_errf(err, "service %s.%s is defined twice (in different files)",
-					   cfg.svcs[i].name, cfg.svcs[i].ns);
+					   r.svcs.svcs[i].name, r.svcs.svcs[i].ns);
 				goto out;
 			}
-	*svcs = cfg;
-	*objs = ob;
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&ob, 0, sizeof(ob));
+	*in = r;
+	memset(&r, 0, sizeof(r));
 	ret = 0;
 out:
-	split_rules_free(&rules);
-	split_config_free(&cfg);
-	split_objs_free(&ob);
-	for (size_t i = 0; i < ntrees; i++)
-		yt_free(&trees[i]);
-	free(trees);
-	free(tp);
+	split_input_free(&r);
 	split_paths_free(&fl);
+	return ret;
+}
+
+int split_input_check_ids(const struct split_input *in, struct split_err *err)
+{
+	for (size_t i = 0; i < in->objs.n; i++) {
+		const struct split_obj *o = &in->objs.v[i];
+		const struct yt_node *md = yt_field(o->root, "metadata");
+
+		if (strcmp(o->kind, "RouteRule") && strcmp(o->kind, "VirtualService") &&
+		    strcmp(o->kind, "DestinationRule"))
+			return yt_errf(err, o->tree, yt_field(o->root, "kind") ?: o->root,
+				       "kind '%s' is not RouteRule, VirtualService or DestinationRule",
+				       o->kind);
+		if (!*o->name)
+			return yt_errf(err, o->tree, md ?: o->root,
+				       "%s: metadata.name is required", o->kind);
+	}
+	return 0;
+}
+
+static int trees_rules(const struct split_input *in, struct split_rules *rules,
+		       struct split_err *err)
+{
+	const struct yt_tree **tp = calloc(in->ntrees + 1, sizeof(*tp));
+	int ret;
+
+	if (!tp)
+		return split_errf(err, "out of memory");
+	for (size_t i = 0; i < in->ntrees; i++)
+		tp[i] = &in->trees[i];
+	ret = split_rules_from_trees(tp, in->ntrees, rules, err);
+	free(tp);
+	return ret;
+}
+
+int split_input_check(const struct split_input *in, struct split_err *err)
+{
+	struct split_rules rules = { 0 };
+	int ret = trees_rules(in, &rules, err);
+
+	split_rules_free(&rules);
 	return ret;
 }
 
@@ -360,14 +419,38 @@ static struct split_version *svc_version(struct split_service *s, const char *v)
 	return NULL;
 }
 
+static size_t version_endpoints(const struct split_service *s, const char *v)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->neps; i++)
+		n += !strcmp(s->eps[i].version, v);
+	return n;
+}
+
+/* The versions that have endpoints, "v1, v2". */
 static void list_versions(const struct split_service *s, char *buf, size_t len)
 {
 	size_t off = 0;
 
 	buf[0] = 0;
 	for (size_t i = 0; i < s->nversions && off + 1 < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
-					s->versions[i].name);
+		if (version_endpoints(s, s->versions[i].name))
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "",
+						s->versions[i].name);
+}
+
+/* A version kept with no endpoint (a weight carried over from before its
+ * endpoints went) is dropped once a rule sets the weights: a single apply
+ * of the same objects would not have it. */
+static void drop_empty_versions(struct split_service *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nversions; i++)
+		if (version_endpoints(s, s->versions[i].name))
+			s->versions[n++] = s->versions[i];
+	s->nversions = n;
 }
 
 /* Check rules against the services and set weights and L7 flags. */
@@ -400,6 +483,9 @@ static int compile(struct split_config *svcs, const struct split_rules *rules,
 				if (*v && !svc_version(s, v))
 					return split_errf(err, "%s: destination version '%s' is not a version of %s (versions: %s)",
 							  rules_origin(r), v, s->name, names);
+				if (*v && !version_endpoints(s, v))
+					return split_errf(err, "%s: destination version '%s' of %s.%s has no endpoints (versions with endpoints: %s)",
+							  rules_origin(r), v, s->name, s->ns, names);
 				if (!*v && rt->ndests > 1)
 					return split_errf(err, "%s: a route that splits by weight must name a subset in every destination",
 							  rules_origin(r));
@@ -430,6 +516,7 @@ static int compile(struct split_config *svcs, const struct split_rules *rules,
 			s->versions[k].weight = 0;
 		for (size_t d = 0; d < dr->ndests; d++)
 			svc_version(s, dr->dests[d].version)->weight += dr->dests[d].weight;
+		drop_empty_versions(s);
 		s->routed = true;
 	}
 	if (nroutes > SPLIT_MAX_L7_ROUTES || nconds > SPLIT_MAX_L7_CONDS)
@@ -515,10 +602,10 @@ static int write_objects(struct split_state *st, const struct split_objs *objs,
 			 struct split_err *err)
 {
 	struct split_object_key *keys = calloc(objs->n + 1, sizeof(*keys));
-	struct split_object_val *v = calloc(1, sizeof(*v));
+	struct split_object_val *v = calloc(1, sizeof(*v)), *cur = calloc(1, sizeof(*cur));
 	int fd = open_map(st, SPLIT_MAP_OBJECTS, err), ret = -1;
 
-	if (fd < 0 || !keys || !v)
+	if (fd < 0 || !keys || !v || !cur)
 		goto out;
 	for (size_t i = 0; i < objs->n; i++) {
 		snprintf(keys[i].kind, sizeof(keys[i].kind), "%s", objs->v[i].kind);
@@ -526,6 +613,9 @@ static int write_objects(struct split_state *st, const struct split_objs *objs,
 		snprintf(keys[i].name, sizeof(keys[i].name), "%s", objs->v[i].name);
 		memset(v, 0, sizeof(*v));
 		v->len = (__u32)snprintf(v->text, sizeof(v->text), "%s", objs->v[i].json);
+		/* Only what differs is written. */
+		if (!bpf_map_lookup_elem(fd, &keys[i], cur) && !memcmp(cur, v, sizeof(*v)))
+			continue;
 		if (bpf_map_update_elem(fd, &keys[i], v, BPF_ANY)) {
 			split_errf(err, "writing objects: %s", strerror(errno));
 			goto out;
@@ -539,6 +629,7 @@ static int write_objects(struct split_state *st, const struct split_objs *objs,
 out:
 	free(keys);
 	free(v);
+	free(cur);
 	if (fd >= 0)
 		close(fd);
 	return ret;
@@ -621,29 +712,264 @@ out:
 	return ret;
 }
 
+/* "KIND NS/NAME (in force):1:80: msg" -> "KIND NS/NAME (in force): msg":
+ * a position in the stored JSON means nothing to a person. */
+static void strip_json_positions(struct split_err *err, const struct yt_tree *t,
+				 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(t[i].name);
+		char *p = err->msg;
+
+		while ((p = strstr(p, t[i].name))) {
+			char *q = p + len, *e;
+
+			p = q;
+			if (*q != ':')
+				continue;
+			strtoul(q + 1, &e, 10);
+			if (e == q + 1 || *e != ':')
+				continue;
+			q = e;
+			strtoul(q + 1, &e, 10);
+			if (e == q + 1)
+				continue;
+			memmove(p, e, strlen(e) + 1);
+		}
+	}
+	/* "RouteRule a/b (RouteRule a/b (in force))" -> "RouteRule a/b (in force)" */
+	for (size_t i = 0; i < n; i++) {
+		char dup[2 * SPLIT_ERR_LEN], *p;
+		size_t len = strlen(t[i].name), id = len - strlen(" (in force)");
+
+		snprintf(dup, sizeof(dup), "%.*s (%s)", (int)id, t[i].name, t[i].name);
+		while ((p = strstr(err->msg, dup))) {
+			char *rest = p + strlen(dup);
+
+			memmove(p + len, rest, strlen(rest) + 1);
+			memcpy(p, t[i].name, len);
+		}
+	}
+}
+
+static bool from_input(const struct split_input *in, const struct split_obj *o)
+{
+	return in && split_objs_find(&in->objs, o->kind, o->ns, o->name);
+}
+
+/* The rules of the set objs, validated as one configuration: documents
+ * from in's files where they come from there, else their JSON. */
+static int set_rules(const struct split_objs *objs, const struct split_input *in,
+		     struct split_rules *rules, struct split_err *err)
+{
+	struct yt_tree *js = calloc(objs->n + 1, sizeof(*js));
+	const struct yt_tree **tp = calloc(objs->n + (in ? in->ntrees : 0) + 1, sizeof(*tp));
+	size_t njs = 0, nt = 0;
+	int ret = -1;
+
+	if (!js || !tp) {
+		split_errf(err, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; in && i < in->ntrees; i++)
+		tp[nt++] = &in->trees[i];
+	for (size_t i = 0; i < objs->n; i++) {
+		const struct split_obj *o = &objs->v[i];
+		char name[SPLIT_KIND_LEN + 2 * SPLIT_NAME_LEN + 16];
+
+		if (from_input(in, o))
+			continue;
+		snprintf(name, sizeof(name), "%s %s/%s (in force)", o->kind, o->ns, o->name);
+		if (yt_parse(name, o->json, strlen(o->json), &js[njs], err))
+			goto out;
+		tp[nt++] = &js[njs++];
+	}
+	ret = split_rules_from_trees(tp, nt, rules, err);
+	if (ret)
+		strip_json_positions(err, js, njs);
+out:
+	for (size_t i = 0; i < njs; i++)
+		yt_free(&js[i]);
+	free(js);
+	free(tp);
+	return ret;
+}
+
 int split_apply(struct split_state *st, struct split_config *svcs,
-		const struct split_objs *objs, struct split_err *err)
+		const struct split_objs *objs, const struct split_input *in,
+		struct split_err *err)
 {
 	struct split_rules rules = { 0 }, old = { 0 };
 	struct split_objs cur = { 0 };
+	struct split_config before = { 0 };
 	int have_old, ret = -1;
 
 	if (objs->n > SPLIT_MAX_OBJECTS)
 		return split_errf(err, "too many Istio objects (%zu, at most %d)", objs->n,
 				  SPLIT_MAX_OBJECTS);
-	if (split_objs_rules(objs, &rules, err))
+	if (set_rules(objs, in, &rules, err))
 		return -1;
 	have_old = !split_objs_read(st, &cur, err) && !split_objs_rules(&cur, &old, err);
 	if (compile(svcs, &rules, have_old ? &old : NULL, err))
 		goto out;
-	/* Everything is checked: now write, tables first. */
-	if (split_state_commit(st, svcs, err) || write_objects(st, objs, err) ||
-	    write_l7(st, &rules, err))
+	if (split_state_read(st, &before, err))
 		goto out;
+	/* Everything is checked: now write, tables first. */
+	if (split_state_commit(st, svcs, err))
+		goto out;
+	if (write_objects(st, objs, err) || write_l7(st, &rules, err)) {
+		struct split_err rb;
+
+		/* Put back what was in force: services, objects, L7 rules. */
+		if (split_state_commit(st, &before, &rb) ||
+		    (have_old && (write_objects(st, &cur, &rb) || write_l7(st, &old, &rb))))
+			pr_warn("rollback failed too: %s\n", rb.msg);
+		else
+			strncat(err->msg, " (nothing changed: the previous state was restored)",
+				sizeof(err->msg) - strlen(err->msg) - 1);
+		goto out;
+	}
 	ret = 0;
 out:
 	split_rules_free(&rules);
 	split_rules_free(&old);
 	split_objs_free(&cur);
+	split_config_free(&before);
+	return ret;
+}
+
+/* ---- the owners map ---------------------------------------------------------- */
+
+/* BTF of the owners map, so bpftool shows field names and strings. */
+static struct btf *owners_btf(__u32 *key_id, __u32 *val_id)
+{
+	struct btf *b = btf__new_empty();
+	int ch, u32, kind, name, path, k, v;
+
+	if (!b)
+		return NULL;
+	ch = btf__add_int(b, "char", 1, BTF_INT_CHAR);
+	u32 = btf__add_int(b, "unsigned int", 4, 0);
+	kind = btf__add_array(b, u32, ch, SPLIT_KIND_LEN);
+	name = btf__add_array(b, u32, ch, SPLIT_NAME_LEN);
+	path = btf__add_array(b, u32, ch, SPLIT_OWNER_PATH_LEN);
+	k = btf__add_struct(b, "split_object_key", sizeof(struct split_object_key));
+	if (ch < 0 || u32 < 0 || kind < 0 || name < 0 || path < 0 || k < 0 ||
+	    btf__add_field(b, "kind", kind, 0, 0) ||
+	    btf__add_field(b, "ns", name, SPLIT_KIND_LEN * 8, 0) ||
+	    btf__add_field(b, "name", name, (SPLIT_KIND_LEN + SPLIT_NAME_LEN) * 8, 0))
+		goto fail;
+	v = btf__add_struct(b, "split_owner_val", sizeof(struct split_owner_val));
+	if (v < 0 || btf__add_field(b, "path", path, 0, 0) || btf__load_into_kernel(b))
+		goto fail;
+	*key_id = (__u32)k;
+	*val_id = (__u32)v;
+	return b;
+fail:
+	btf__free(b);
+	return NULL;
+}
+
+static int owners_open(const char *pin_dir, int create)
+{
+	char path[PATH_MAX + 64];
+	__u32 kid = 0, vid = 0;
+	struct btf *b;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_OWNERS);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 || !create || errno != ENOENT)
+		return fd;
+	b = owners_btf(&kid, &vid);
+	{
+		LIBBPF_OPTS(bpf_map_create_opts, o, .btf_fd = b ? (__u32)btf__fd(b) : 0,
+			    .btf_key_type_id = kid, .btf_value_type_id = vid);
+
+		fd = bpf_map_create(BPF_MAP_TYPE_HASH, SPLIT_MAP_OWNERS,
+				    sizeof(struct split_object_key), sizeof(struct split_owner_val),
+				    SPLIT_MAX_OBJECTS + 1, &o);
+	}
+	btf__free(b);
+	if (fd >= 0 && bpf_obj_pin(fd, path)) {
+		int e = errno;
+
+		close(fd);
+		fd = bpf_obj_get(path); /* pinned by another splitd meanwhile? */
+		if (fd < 0)
+			errno = e;
+	}
+	return fd;
+}
+
+int split_owners_write(const char *pin_dir, const struct split_objs *objs,
+		       const char *dir, struct split_err *err)
+{
+	struct split_object_key *keys = calloc((objs ? objs->n : 0) + 2, sizeof(*keys));
+	struct split_owner_val v;
+	size_t n = 0;
+	int fd = owners_open(pin_dir, dir != NULL), ret = -1;
+
+	if (fd < 0 && !dir && errno == ENOENT) {
+		free(keys);
+		return 0;	/* no map: nobody owns anything */
+	}
+	if (fd < 0 || !keys) {
+		split_errf(err, "the %s map under %s: %s", SPLIT_MAP_OWNERS, pin_dir,
+			   strerror(errno));
+		goto out;
+	}
+	if (dir) {
+		memset(&v, 0, sizeof(v));
+		snprintf(v.path, sizeof(v.path), "%s", dir);
+		if (bpf_map_update_elem(fd, &keys[n++], &v, BPF_ANY))
+			goto fail;
+		for (size_t i = 0; objs && i < objs->n; i++) {
+			const struct split_obj *o = &objs->v[i];
+
+			snprintf(keys[n].kind, sizeof(keys[n].kind), "%s", o->kind);
+			snprintf(keys[n].ns, sizeof(keys[n].ns), "%s", o->ns);
+			snprintf(keys[n].name, sizeof(keys[n].name), "%s", o->name);
+			memset(&v, 0, sizeof(v));
+			snprintf(v.path, sizeof(v.path), "%s", o->tree ? o->tree->name : dir);
+			if (bpf_map_update_elem(fd, &keys[n++], &v, BPF_ANY))
+				goto fail;
+		}
+	}
+	if (prune(fd, keys, n, sizeof(*keys)))
+		goto fail;
+	ret = 0;
+	goto out;
+fail:
+	split_errf(err, "writing the %s map: %s", SPLIT_MAP_OWNERS, strerror(errno));
+out:
+	free(keys);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+int split_owner_of(const char *pin_dir, const char *kind, const char *ns,
+		   const char *name, char *file, size_t flen, char *dir, size_t dlen)
+{
+	struct split_object_key k;
+	struct split_owner_val v;
+	int fd = owners_open(pin_dir, 0), ret = 0;
+
+	if (fd < 0)
+		return 0;
+	memset(&k, 0, sizeof(k));
+	snprintf(k.kind, sizeof(k.kind), "%s", kind);
+	snprintf(k.ns, sizeof(k.ns), "%s", ns);
+	snprintf(k.name, sizeof(k.name), "%s", name);
+	if (!bpf_map_lookup_elem(fd, &k, &v)) {
+		snprintf(file, flen, "%.*s", (int)sizeof(v.path), v.path);
+		memset(&k, 0, sizeof(k));
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			v.path[0] = 0;
+		snprintf(dir, dlen, "%.*s", (int)sizeof(v.path), v.path);
+		ret = 1;
+	}
+	close(fd);
 	return ret;
 }

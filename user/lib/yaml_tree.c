@@ -651,8 +651,11 @@ static int yt_write_str(FILE *f, const char *s, size_t len)
 	return fputc('"', f) == EOF ? -1 : 0;
 }
 
-int yt_write_json(FILE *f, const struct yt_node *n)
+static int write_json(FILE *f, const struct yt_node *n, const struct yt_node *old,
+		      const char *json)
 {
+	if (n == old)
+		return fputs(json, f) == EOF ? -1 : 0;
 	switch (n->kind) {
 	case YT_SCALAR:
 		if (yt_bare_scalar(n))
@@ -663,7 +666,7 @@ int yt_write_json(FILE *f, const struct yt_node *n)
 		for (size_t i = 0; i < n->seq.n; i++) {
 			if (i)
 				fputc(',', f);
-			if (yt_write_json(f, n->seq.items[i]))
+			if (write_json(f, n->seq.items[i], old, json))
 				return -1;
 		}
 		return fputc(']', f) == EOF ? -1 : 0;
@@ -676,10 +679,26 @@ int yt_write_json(FILE *f, const struct yt_node *n)
 				fputc(',', f);
 			if (yt_write_str(f, k->scalar.value, k->scalar.len) ||
 			    fputc(':', f) == EOF ||
-			    yt_write_json(f, n->map.pairs[i].value))
+			    write_json(f, n->map.pairs[i].value, old, json))
 				return -1;
 		}
 		return fputc('}', f) == EOF ? -1 : 0;
 	}
 	return -1;
+}
+
+int yt_write_json_str(FILE *f, const char *s)
+{
+	return yt_write_str(f, s, strlen(s));
+}
+
+int yt_write_json(FILE *f, const struct yt_node *n)
+{
+	return write_json(f, n, NULL, NULL);
+}
+
+int yt_write_json_replace(FILE *f, const struct yt_node *n, const struct yt_node *old,
+			  const char *json)
+{
+	return write_json(f, n, old, json);
 }

@@ -149,5 +149,11 @@ int yt_str(const struct yt_tree *tree, const struct yt_node *n,
  * positions and tags). Returns 0, or -1 on a write error.
  */
 int yt_write_json(FILE *f, const struct yt_node *n);
+/* s as a JSON string, quoted and escaped. */
+int yt_write_json_str(FILE *f, const char *s);
+/* The same, with node `old` (somewhere inside n) written as the JSON text
+ * `json` instead: an edit, e.g. of one list in an object. */
+int yt_write_json_replace(FILE *f, const struct yt_node *n, const struct yt_node *old,
+			  const char *json);
 
 #endif /* SPLIT_YAML_TREE_H */

@@ -91,54 +91,72 @@ static void print_weights(const struct split_service *s, FILE *f)
 			s->versions[i].weight);
 }
 
+/*
+ * set on a service whose weights an object's default route sets: that
+ * route changes in that object, and the resulting set is applied like any
+ * apply (validated whole, all or nothing). Under the lock.
+ */
+static int set_route(struct split_state *st, struct split_config *cfg, int idx,
+		     struct split_objs *objs, const struct split_rules *rules,
+		     const struct split_object_key *id, int argc, char **argv,
+		     struct split_err *err)
+{
+	char file[SPLIT_OWNER_PATH_LEN], dir[SPLIT_OWNER_PATH_LEN];
+	const struct split_service *s = &cfg->svcs[idx];
+
+	if (split_owner_of(pin_dir, id->kind, id->ns, id->name, file, sizeof(file), dir,
+			   sizeof(dir)))
+		return split_errf(err, "the weights of %s.%s come from %s %s/%s, which splitd --config-dir %s reads from %s: edit that file (the files are the source of truth there)",
+				  s->name, s->ns, id->kind, id->ns, id->name, dir, file);
+	if (split_objs_set_route(objs, rules, s, argc, argv, err) ||
+	    split_apply(st, cfg, objs, NULL, err))
+		return -1;
+	return 0;
+}
+
 /* set / reset: read, change, commit under the lock. */
 static int change(const char *ref, int argc, char **argv, int reset)
 {
 	struct split_config cfg = { 0 };
+	struct split_objs objs = { 0 };
+	struct split_rules rules = { 0 };
+	struct split_object_key id;
 	struct split_state st;
 	struct split_err err;
-	int idx, ret = 1;
+	int idx, ret = 1, owned = 0;
 
 	if (open_state(&st))
 		return 1;
-	if (split_state_lock(&st, &err) || split_state_read(&st, &cfg, &err))
+	if (split_state_lock(&st, &err) || split_state_read(&st, &cfg, &err) ||
+	    split_objs_read(&st, &objs, &err) || split_objs_rules(&objs, &rules, &err))
 		goto fail;
 	idx = split_config_find(&cfg, ref, &err);
 	if (idx < 0)
 		goto fail;
 	if (split_rollout_busy(&st, cfg.svcs[idx].ns, cfg.svcs[idx].name, &err))
 		goto fail;
-	{
-		struct split_objs objs = { 0 };
-		struct split_rules rules = { 0 };
-		const struct split_rules_service *r;
-		int busy = 0;
-
-		if (!split_objs_read(&st, &objs, &err) && !split_objs_rules(&objs, &rules, &err)) {
-			r = split_rules_find(&rules, cfg.svcs[idx].ns, cfg.svcs[idx].name);
-			if (r && r->nroutes && !r->routes[r->nroutes - 1].nmatches) {
-				split_errf(&err, "the weights of %s.%s come from %s %s/%s: change that object and 'splitctl apply' it, or 'splitctl delete' it first",
-					   cfg.svcs[idx].name, cfg.svcs[idx].ns,
-					   r->api == SPLIT_API_VIRTUAL_SERVICE ? "VirtualService" : "RouteRule",
-					   r->api == SPLIT_API_VIRTUAL_SERVICE ? r->vs_ns : r->routes[r->nroutes - 1].ns,
-					   r->api == SPLIT_API_VIRTUAL_SERVICE ? r->vs_name :
-					   (r->routes[r->nroutes - 1].name ? r->routes[r->nroutes - 1].name : ""));
-				busy = 1;
-			}
-		}
-		split_rules_free(&rules);
-		split_objs_free(&objs);
-		if (busy)
+	owned = split_weights_owner(&rules, cfg.svcs[idx].ns, cfg.svcs[idx].name, &id);
+	if (owned && reset) {
+		split_errf(&err, "the weights of %s.%s come from the default route of %s %s/%s: set them with 'splitctl set', or 'splitctl delete' that object",
+			   cfg.svcs[idx].name, cfg.svcs[idx].ns, id.kind, id.ns, id.name);
+		goto fail;
+	}
+	if (owned) {
+		if (set_route(&st, &cfg, idx, &objs, &rules, &id, argc, argv, &err))
+			goto fail;
+	} else {
+		if (reset)
+			split_config_reset_weights(&cfg, (size_t)idx);
+		else if (split_config_set_weights(&cfg, (size_t)idx, argc, argv, &err))
+			goto fail;
+		if (split_state_commit(&st, &cfg, &err))
 			goto fail;
 	}
-	if (reset)
-		split_config_reset_weights(&cfg, (size_t)idx);
-	else if (split_config_set_weights(&cfg, (size_t)idx, argc, argv, &err))
-		goto fail;
-	if (split_state_commit(&st, &cfg, &err))
-		goto fail;
 	printf("%s.%s: ", cfg.svcs[idx].name, cfg.svcs[idx].ns);
 	print_weights(&cfg.svcs[idx], stdout);
+	if (owned)
+		printf(" (changed %s %s/%s: the weights of its default route)", id.kind, id.ns,
+		       id.name);
 	printf("%s\n", reset ? " (no explicit route: equal share per endpoint)" : "");
 	ret = 0;
 	goto out;
@@ -150,6 +168,8 @@ out:
 		wait_l7(&st);
 	split_state_close(&st);
 	split_config_free(&cfg);
+	split_objs_free(&objs);
+	split_rules_free(&rules);
 	return ret;
 }
 
@@ -850,24 +870,33 @@ static void remove_services(struct split_config *dst, const struct split_config 
 	dst->nsvcs = n;
 }
 
+/*
+ * apply / delete: the resulting set (objects and services in force, plus
+ * or minus the files') is validated and compiled as a whole, as one apply
+ * of that set would be, and committed; refused, nothing changes.
+ */
 static int apply_or_delete(const char *name, int argc, char **argv, int del)
 {
-	struct split_config cfg = { 0 }, in = { 0 };
-	struct split_objs objs = { 0 }, inobjs = { 0 };
+	struct split_config cfg = { 0 };
+	struct split_input in = { 0 };
+	struct split_objs objs = { 0 };
 	struct split_state st;
 	struct split_err err;
 	const char *paths[64];
-	size_t n, nobj, nsvcs;
+	size_t n, nobj = 0, nsvcs, nabsent = 0;
 	int ret = 1, locked = 0;
 
 	if (file_opts(name, argc, argv, paths, &n))
 		return 2;
-	/* All of it is checked before the state is even opened. */
-	if (split_load_paths(paths, n, &in, &inobjs, &err)) {
+	/* The files are read and each document checked before the state is
+	 * even opened; the set they make is checked under the lock. */
+	if (split_input_load(paths, n, &in, &err) ||
+	    (del && split_input_check_ids(&in, &err))) {
 		fprintf(stderr, "splitctl: %s\n", err.msg);
+		split_input_free(&in);
 		return 1;
 	}
-	nsvcs = in.nsvcs;
+	nsvcs = in.svcs.nsvcs;
 	if (open_state(&st))
 		goto out_free;
 	if (split_state_lock(&st, &err))
@@ -876,20 +905,37 @@ static int apply_or_delete(const char *name, int argc, char **argv, int del)
 	if (split_state_read(&st, &cfg, &err) || split_objs_read(&st, &objs, &err))
 		goto fail;
 	if (del) {
-		nobj = split_objs_remove(&objs, &inobjs);
-		remove_services(&cfg, &in);
+		nobj = split_objs_remove(&objs, &in.objs);
+		nabsent = in.objs.n - nobj;
+		nsvcs = cfg.nsvcs;
+		remove_services(&cfg, &in.svcs);
+		nsvcs -= cfg.nsvcs;
+		nabsent += in.svcs.nsvcs - nsvcs;
 	} else {
-		nobj = inobjs.n;
-		if (split_config_merge(&in, &cfg, &err))
+		nobj = in.objs.n;
+		if (split_config_merge(&in.svcs, &cfg, &err))
 			goto fail;
-		if (upsert_services(&cfg, &in) || split_objs_merge(&objs, &inobjs)) {
+		if (upsert_services(&cfg, &in.svcs) || split_objs_merge(&objs, &in.objs)) {
 			split_errf(&err, "out of memory");
 			goto fail;
 		}
 	}
-	if (split_apply(&st, &cfg, &objs, &err))
-		goto fail;
-	printf("%s %zu Istio objects, %zu services\n", del ? "deleted" : "applied", nobj, nsvcs);
+	if (split_apply(&st, &cfg, &objs, del ? NULL : &in, &err)) {
+		fprintf(stderr, "splitctl: %s refused: %s\n", name, err.msg);
+		goto out;
+	}
+	{
+		char file[SPLIT_OWNER_PATH_LEN], dir[SPLIT_OWNER_PATH_LEN];
+
+		if (split_owner_of(pin_dir, "", "", "", file, sizeof(file), dir, sizeof(dir)))
+			fprintf(stderr, "splitctl: warning: splitd --config-dir %s owns the Istio objects: this change lasts until splitd reads that directory again\n",
+				dir);
+	}
+	printf("%s %zu Istio objects, %zu services", del ? "deleted" : "applied", nobj,
+	       nsvcs);
+	if (nabsent)
+		printf(" (%zu named in the files were not in force)", nabsent);
+	printf("\n");
 	ret = 0;
 	goto out;
 fail:
@@ -902,9 +948,8 @@ out:
 	split_state_close(&st);
 out_free:
 	split_config_free(&cfg);
-	split_config_free(&in);
 	split_objs_free(&objs);
-	split_objs_free(&inobjs);
+	split_input_free(&in);
 	return ret;
 }
 
@@ -971,6 +1016,19 @@ static const struct cmd cmds[] = {
 	  "maps and survive splitd restarts. Versions that get endpoints later\n"
 	  "start at weight 0 until named.\n"
 	  "\n"
+	  "When an Istio object's default route sets the weights of SERVICE (a\n"
+	  "RouteRule without a match, or a VirtualService's last http route, without\n"
+	  "a match), set changes the weights of that route in that object, as\n"
+	  "`kubectl patch` would; its match rules and other routes stay. The output\n"
+	  "names the object, `splitctl get` shows it, and applying its file again\n"
+	  "replaces it. VERSION is then a version (RouteRule), or a subset of the\n"
+	  "service's DestinationRule or the version label of one (VirtualService);\n"
+	  "names with weight 0 leave the route. Istio weighs in percent, so the\n"
+	  "weights must scale to whole percents (v1=9 v2=1 is 90/10, v1=1 v2=2 is\n"
+	  "refused). The change is checked with all the objects in force, like an\n"
+	  "apply. Under splitd --config-dir the files own the objects: set refuses\n"
+	  "and names the file to edit. `reset` refuses such a service.\n"
+	  "\n"
 	  "Examples:\n"
 	  "  splitctl set reviews v1=100          # everything to v1\n"
 	  "  splitctl set reviews v1=50 v2=50     # half and half\n"
@@ -979,7 +1037,8 @@ static const struct cmd cmds[] = {
 	  "Drop the explicit weights of SERVICE.",
 	  "\n"
 	  "Each version then weighs its number of endpoints, so every endpoint\n"
-	  "gets an equal share (what Kubernetes does without a route).\n" },
+	  "gets an equal share (what Kubernetes does without a route). Refused when\n"
+	  "an Istio object's default route sets the weights: delete that object.\n" },
 	{ "show", cmd_show, "[--json] [SERVICE]",
 	  "Print services, VIPs, ports, versions, weights and endpoints.",
 	  "\n"
@@ -1002,8 +1061,11 @@ static const struct cmd cmds[] = {
 	  "name, as kubectl does: applying one replaces the object of the same\n"
 	  "identity and keeps the others.\n"
 	  "\n"
-	  "Everything is validated first, together with the objects in force; on any\n"
-	  "error nothing changes and the error names FILE:LINE:COL. A route without a\n"
+	  "The resulting set (the objects and services in force, with these added or\n"
+	  "replaced) is validated and compiled as a whole, as one apply of that set\n"
+	  "would be, so objects may need ones applied earlier (a VirtualService the\n"
+	  "DestinationRule in force). If that set is invalid, nothing changes and the\n"
+	  "error names FILE:LINE:COL, or the object in force. A route without a\n"
 	  "match sets the service's weights in the kernel tables; routes with matches\n"
 	  "(headers, uri, method, queryParams) go to the L7 maps (l7_routes, l7_conds).\n"
 	  "Unsupported Istio fields (fault, mirror, retries, ...) are errors.\n"
@@ -1014,8 +1076,12 @@ static const struct cmd cmds[] = {
 	{ "delete", cmd_delete, "-f FILE|DIR ...",
 	  "Delete the objects and services that the files name.",
 	  "\n"
-	  "Objects are matched by kind, namespace and name. A service whose routing\n"
-	  "objects are all gone gets an equal share per endpoint again.\n" },
+	  "Objects are matched by kind, namespace and name (only those fields of the\n"
+	  "files are read); services by namespace and name. Refused, changing nothing,\n"
+	  "when the set left would be invalid: a DestinationRule whose subsets a\n"
+	  "VirtualService in force routes to (delete both in one command), a service a\n"
+	  "rule routes to. The error names the object that needs it. A service whose\n"
+	  "routing objects are all gone gets an equal share per endpoint again.\n" },
 	{ "get", cmd_get, "",
 	  "Print the Istio objects in force, as YAML.",
 	  "\n"

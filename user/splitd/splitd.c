@@ -383,40 +383,46 @@ static size_t config_paths(const struct opts *o, const char **paths)
  */
 static int apply_config(struct split_state *st, const struct opts *o)
 {
-	struct split_config file = { 0 }, old = { 0 };
-	struct split_objs objs = { 0 }, cur = { 0 };
+	struct split_config old = { 0 };
+	struct split_input in = { 0 };
+	struct split_objs objs = { 0 };
 	const char *paths[2];
 	struct split_err err;
 	int ret = -1;
 
-	if (split_load_paths(paths, config_paths(o, paths), &file, &objs, &err)) {
+	if (split_input_load(paths, config_paths(o, paths), &in, &err)) {
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
 		return -1;
 	}
 	if (split_state_lock(st, &err))
 		goto out;
-	if (split_state_read(st, &old, &err) || split_config_merge(&file, &old, &err))
+	if (split_state_read(st, &old, &err) || split_config_merge(&in.svcs, &old, &err))
 		goto unlock;
-	if (!o->config_dir) {
-		if (split_objs_read(st, &cur, &err) || split_objs_merge(&cur, &objs))
-			goto unlock;
-		split_objs_free(&objs);
-		objs = cur;
-		memset(&cur, 0, sizeof(cur));
+	/* The resulting set: the config dir's objects, or those in force
+	 * plus the services file's. */
+	if (!o->config_dir && split_objs_read(st, &objs, &err))
+		goto unlock;
+	if (split_objs_merge(&objs, &in.objs)) {
+		split_errf(&err, "out of memory");
+		goto unlock;
 	}
-	if (split_apply(st, &file, &objs, &err))
+	if (split_apply(st, &in.svcs, &objs, &in, &err))
 		goto unlock;
+	/* With a config dir, its files own the objects: splitctl set then
+	 * names the file to edit. */
+	if (split_owners_write(st->pin_dir, o->config_dir ? &objs : NULL, o->config_dir,
+			       &err))
+		pr_warn("%s\n", err.msg);
 	ret = 0;
-	pr_info("applied: %zu services, %zu Istio objects\n", file.nsvcs, objs.n);
+	pr_info("applied: %zu services, %zu Istio objects\n", in.svcs.nsvcs, objs.n);
 unlock:
 	split_state_unlock(st);
 out:
 	if (ret)
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
-	split_config_free(&file);
 	split_config_free(&old);
 	split_objs_free(&objs);
-	split_objs_free(&cur);
+	split_input_free(&in);
 	return ret;
 }
 
@@ -539,7 +545,6 @@ int main(int argc, char **argv)
 	struct split_sock *skel = NULL;
 	struct split_sockops *oskel = NULL;
 	struct split_state st = { .dir_fd = -1 };
-	struct split_config probe = { 0 };
 	char cgroup[PATH_MAX];
 	struct split_err err;
 	struct opts o = { 0 };
@@ -555,15 +560,19 @@ int main(int argc, char **argv)
 
 	/* Refuse a bad configuration before touching the kernel. */
 	{
-		struct split_objs pobjs = { 0 };
+		struct split_input pin = { 0 };
 		const char *paths[2];
 
-		if (split_load_paths(paths, config_paths(&o, paths), &probe, &pobjs, &err)) {
+		/* With a config dir the files hold every object: check them
+		 * as a set. Without, they join the objects in force (checked
+		 * when applied). */
+		if (split_input_load(paths, config_paths(&o, paths), &pin, &err) ||
+		    (o.config_dir && split_input_check(&pin, &err))) {
 			pr_warn("%s\n", err.msg);
+			split_input_free(&pin);
 			return 1;
 		}
-		split_config_free(&probe);
-		split_objs_free(&pobjs);
+		split_input_free(&pin);
 	}
 	if (o.cgroup)
 		snprintf(cgroup, sizeof(cgroup), "%s", o.cgroup);
