@@ -184,6 +184,29 @@ test_http_500_rolls_back() {
 	ctl delete -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
 }
 
+# The seed's own flow: the default RouteRule sets the weights, the test-user
+# rule is in force; each step moves the RouteRule's weights, as set does.
+test_route_rule_governed_service() {
+	local out
+	settle reviews
+	ctl apply -f $SEED/route-rule-default-reviews.yaml -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+	traffic $VIP4 20
+	out=$(ctl rollout start reviews --to v2 --steps 10,100 --interval 1s --min-requests 5)
+	expect_contains "$out" "step 1 of 2: v2 10%, v1 90%" "start output"
+	out=$(ctl get)
+	expect_contains "$out" "weight: 90" "the RouteRule at step 1 (get)"
+	expect_contains "$out" "weight: 10" "the RouteRule at step 1 (get)"
+	wait_ro reviews state done 15
+	traffic_stop
+	expect_eq "$(weights reviews)" "v1=0 v2=100 v3=0" "weights when done"
+	out=$(ctl get)
+	expect_contains "$out" "user=test-user" "the test-user rule is still in force"
+	expect_contains "$out" "weight: 100" "the RouteRule at the end (get)"
+	out=$(client --connect $VIP4 --port $PORT -n 100 --parallel 2)
+	expect_eq "$(vcount "$out" v2)" 100 "requests after the rollout"
+	ctl delete -f $SEED/route-rule-default-reviews.yaml -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+}
+
 test_restart_resumes_at_the_same_step() {
 	settle reviews
 	traffic $VIP4 40
@@ -230,5 +253,6 @@ test_pause_resume_abort_promote() {
 
 run_tests test_bad_input_changes_nothing test_healthy_reaches_100 \
 	test_low_traffic_holds_the_step test_connect_failures_roll_back \
-	test_http_500_rolls_back test_restart_resumes_at_the_same_step \
+	test_http_500_rolls_back test_route_rule_governed_service \
+	test_restart_resumes_at_the_same_step \
 	test_pause_resume_abort_promote

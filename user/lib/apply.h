@@ -134,4 +134,17 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
 			 const struct split_service *svc, int argc, char **argv,
 			 struct split_err *err);
 
+/*
+ * `splitctl set`'s whole change, under the state lock, all or nothing:
+ * service idx of cfg (read from the state in force) gets the weights argv
+ * names. Where an object's default route sets them, that route changes in
+ * that object (split_objs_set_route) and the resulting set is applied,
+ * with the object's identity in *owner; under splitd --config-dir that is
+ * refused, naming the file to edit. Else the service's own weights change
+ * (owner->kind ""). 0, or -1 with err.
+ */
+int split_set_weights(struct split_state *st, struct split_config *cfg, size_t idx,
+		      int argc, char **argv, struct split_object_key *owner,
+		      struct split_err *err);
+
 #endif

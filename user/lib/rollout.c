@@ -339,45 +339,20 @@ static void counts_sub(struct split_rollout_counts *d,
 
 /* ---- weights -------------------------------------------------------------- */
 
-/* If a routing object's default route sets the service's weights, name it
- * in err and return 1. */
-static int weights_owner(struct split_state *st, const struct split_service *s,
-			 struct split_err *err)
-{
-	struct split_objs objs = { 0 };
-	struct split_rules rules = { 0 };
-	const struct split_rules_service *r;
-	struct split_err e2;
-	int owned = 0;
-
-	if (!split_objs_read(st, &objs, &e2) && !split_objs_rules(&objs, &rules, &e2)) {
-		r = split_rules_find(&rules, s->ns, s->name);
-		if (r && r->nroutes && !r->routes[r->nroutes - 1].nmatches) {
-			const struct split_route *d = &r->routes[r->nroutes - 1];
-			int vs = r->api == SPLIT_API_VIRTUAL_SERVICE;
-
-			split_errf(err, "the weights of %s.%s come from %s %s/%s: change that object and 'splitctl apply' it, or 'splitctl delete' it first",
-				   s->name, s->ns, vs ? "VirtualService" : "RouteRule",
-				   vs ? r->vs_ns : d->ns,
-				   vs ? r->vs_name : (d->name ? d->name : ""));
-			owned = 1;
-		}
-	}
-	split_rules_free(&rules);
-	split_objs_free(&objs);
-	return owned;
-}
-
-/* to at pct percent, from at the rest, every other version 0. */
-static int set_split(struct split_config *cfg, size_t idx, const char *from,
-		     const char *to, uint32_t pct, struct split_err *err)
-{
+/* The arguments of `splitctl set SERVICE to=pct from=100-pct`: versions not
+ * named get 0. */
+struct split_args {
 	char a[SPLIT_NAME_LEN + 16], b[SPLIT_NAME_LEN + 16];
-	char *argv[2] = { a, b };
+	char *argv[2];
+};
 
-	snprintf(a, sizeof(a), "%s=%u", from, 100 - pct);
-	snprintf(b, sizeof(b), "%s=%u", to, pct);
-	return split_config_set_weights(cfg, idx, 2, argv, err);
+static void split_args(struct split_args *x, const char *from, const char *to,
+		       uint32_t pct)
+{
+	snprintf(x->a, sizeof(x->a), "%s=%u", from, 100 - pct);
+	snprintf(x->b, sizeof(x->b), "%s=%u", to, pct);
+	x->argv[0] = x->a;
+	x->argv[1] = x->b;
 }
 
 static const struct split_version *find_version(const struct split_service *s,
@@ -389,25 +364,27 @@ static const struct split_version *find_version(const struct split_service *s,
 	return NULL;
 }
 
-/* Read the state, put to at pct, commit. The lock is held. */
+/* Read the state, put to at pct, commit: what `splitctl set` does (an
+ * object's default route that sets the weights is patched). The lock is
+ * held. */
 static int commit_split(struct split_state *st, const struct split_rollout_key *k,
 			const char *from, const char *to, uint32_t pct,
 			struct split_err *err)
 {
 	struct split_config cfg = { 0 };
+	struct split_object_key owner;
 	char ref[2 * SPLIT_NAME_LEN + 2];
+	struct split_args args;
 	int idx, ret = -1;
 
 	snprintf(ref, sizeof(ref), "%s/%s", k->ns, k->name);
+	split_args(&args, from, to, pct);
 	if (split_state_read(st, &cfg, err))
 		goto out;
 	idx = split_config_find(&cfg, ref, err);
 	if (idx < 0)
 		goto out;
-	if (weights_owner(st, &cfg.svcs[idx], err))
-		goto out;
-	if (set_split(&cfg, (size_t)idx, from, to, pct, err) ||
-	    split_state_commit(st, &cfg, err))
+	if (split_set_weights(st, &cfg, (size_t)idx, 2, args.argv, &owner, err))
 		goto out;
 	ret = 0;
 out:
@@ -443,6 +420,9 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 			struct split_rollout_ent *out, struct split_err *err)
 {
 	struct split_config cfg = { 0 }, orig = { 0 };
+	struct split_objs objs = { 0 };
+	struct split_object_key owner;
+	struct split_args args;
 	struct split_rollout_ent e = { 0 };
 	struct split_rollout_val *v = &e.val;
 	const struct split_service *s;
@@ -495,8 +475,6 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 		split_errf(err, "--to and --from are both '%s'", from);
 		goto out;
 	}
-	if (weights_owner(st, s, err))
-		goto out;
 	snprintf(v->from, sizeof(v->from), "%s", from);
 	snprintf(v->to, sizeof(v->to), "%s", o->to);
 	if (o->nsteps) {
@@ -514,16 +492,16 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 	v->min_requests = o->min_requests == UINT64_MAX ? 20 : o->min_requests;
 	v->state = SPLIT_RO_RUNNING;
 	v->started_s = (uint64_t)time(NULL);
-	if (split_config_dup(&cfg, &orig)) {
-		split_errf(err, "out of memory");
-		goto out;
-	}
 	/* The window's counters start here: a connection or two before the
 	 * first step is in force counts for the old split, harmlessly. */
 	if (begin_window(st, &e.key, v, mono_ns(), err))
 		goto out;
-	if (set_split(&cfg, (size_t)idx, v->from, v->to, v->steps[0], err) ||
-	    split_state_commit(st, &cfg, err))
+	/* Refused as `splitctl set` would be (weights that do not make whole
+	 * percents of an object's route, splitd --config-dir owning it). */
+	if (split_state_read(st, &orig, err) || split_objs_read(st, &objs, err))
+		goto out;
+	split_args(&args, v->from, v->to, v->steps[0]);
+	if (split_set_weights(st, &cfg, (size_t)idx, 2, args.argv, &owner, err))
 		goto out;
 	add_event(v, SPLIT_RO_EV_START, v->steps[0], "%s %u%%, %s %u%%", v->to,
 		  v->steps[0], v->from, 100 - v->steps[0]);
@@ -531,8 +509,10 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 		struct split_err e2;
 
 		split_errf(err, "writing the rollout: %s", strerror(errno));
-		/* All or nothing: the weights as they were. */
-		if (split_state_commit(st, &orig, &e2))
+		/* All or nothing: the weights as they were (and the
+		 * object, if the step patched one). */
+		if (owner.kind[0] ? split_apply(st, &orig, &objs, NULL, &e2) :
+				    split_state_commit(st, &orig, &e2))
 			pr_warn("putting the weights back: %s\n", e2.msg);
 		goto out;
 	}
@@ -544,6 +524,7 @@ out:
 out_fd:
 	split_config_free(&cfg);
 	split_config_free(&orig);
+	split_objs_free(&objs);
 	close(fd);
 	return ret;
 }

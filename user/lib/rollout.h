@@ -27,11 +27,12 @@
  * restarts carries on at the step in force with a new window (it never
  * skips ahead). Changes take the state lock like every commit.
  *
- * Weights: a rollout drives the weights that `splitctl set` drives. A
- * service whose weights come from a RouteRule or VirtualService default
- * route is refused, naming the object (move the weights in the object, or
- * delete it, first); so is `splitctl set` on a service while its rollout
- * runs or is paused.
+ * Weights: every step is what `splitctl set SERVICE to=P from=100-P` does
+ * (split_set_weights): the service's weights, or, where a RouteRule's or
+ * VirtualService's default route sets them, that route in that object
+ * (under splitd --config-dir that is refused, naming the file to edit).
+ * `splitctl set` and `reset` refuse a service while its rollout runs or
+ * is paused.
  */
 #ifndef SPLIT_ROLLOUT_H
 #define SPLIT_ROLLOUT_H

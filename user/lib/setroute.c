@@ -301,3 +301,39 @@ out:
 	yt_free(&t);
 	return ret;
 }
+
+int split_set_weights(struct split_state *st, struct split_config *cfg, size_t idx,
+		      int argc, char **argv, struct split_object_key *owner,
+		      struct split_err *err)
+{
+	char file[SPLIT_OWNER_PATH_LEN], dir[SPLIT_OWNER_PATH_LEN];
+	const struct split_service *s = &cfg->svcs[idx];
+	struct split_objs objs = { 0 };
+	struct split_rules rules = { 0 };
+	struct split_object_key id;
+	int ret = -1;
+
+	memset(owner, 0, sizeof(*owner));
+	if (split_objs_read(st, &objs, err) || split_objs_rules(&objs, &rules, err))
+		goto out;
+	if (!split_weights_owner(&rules, s->ns, s->name, &id)) {
+		ret = split_config_set_weights(cfg, idx, argc, argv, err) ||
+		      split_state_commit(st, cfg, err) ? -1 : 0;
+		goto out;
+	}
+	if (split_owner_of(st->pin_dir, id.kind, id.ns, id.name, file, sizeof(file), dir,
+			   sizeof(dir))) {
+		split_errf(err, "the weights of %s.%s come from %s %s/%s, which splitd --config-dir %s reads from %s: edit that file (the files are the source of truth there)",
+			   s->name, s->ns, id.kind, id.ns, id.name, dir, file);
+		goto out;
+	}
+	if (split_objs_set_route(&objs, &rules, s, argc, argv, err) ||
+	    split_apply(st, cfg, &objs, NULL, err))
+		goto out;
+	*owner = id;
+	ret = 0;
+out:
+	split_rules_free(&rules);
+	split_objs_free(&objs);
+	return ret;
+}

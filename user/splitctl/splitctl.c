@@ -91,70 +91,58 @@ static void print_weights(const struct split_service *s, FILE *f)
 			s->versions[i].weight);
 }
 
-/*
- * set on a service whose weights an object's default route sets: that
- * route changes in that object, and the resulting set is applied like any
- * apply (validated whole, all or nothing). Under the lock.
- */
-static int set_route(struct split_state *st, struct split_config *cfg, int idx,
-		     struct split_objs *objs, const struct split_rules *rules,
-		     const struct split_object_key *id, int argc, char **argv,
-		     struct split_err *err)
+/* A reset of a service whose weights an object's default route sets is
+ * refused: the object would set them again. */
+static int reset_refused(struct split_state *st, const struct split_service *s,
+			 struct split_err *err)
 {
-	char file[SPLIT_OWNER_PATH_LEN], dir[SPLIT_OWNER_PATH_LEN];
-	const struct split_service *s = &cfg->svcs[idx];
+	struct split_objs objs = { 0 };
+	struct split_rules rules = { 0 };
+	struct split_object_key id;
+	int r = -1;
 
-	if (split_owner_of(pin_dir, id->kind, id->ns, id->name, file, sizeof(file), dir,
-			   sizeof(dir)))
-		return split_errf(err, "the weights of %s.%s come from %s %s/%s, which splitd --config-dir %s reads from %s: edit that file (the files are the source of truth there)",
-				  s->name, s->ns, id->kind, id->ns, id->name, dir, file);
-	if (split_objs_set_route(objs, rules, s, argc, argv, err) ||
-	    split_apply(st, cfg, objs, NULL, err))
-		return -1;
-	return 0;
+	if (split_objs_read(st, &objs, err) || split_objs_rules(&objs, &rules, err))
+		goto out;
+	r = 0;
+	if (split_weights_owner(&rules, s->ns, s->name, &id))
+		r = split_errf(err, "the weights of %s.%s come from the default route of %s %s/%s: set them with 'splitctl set', or 'splitctl delete' that object",
+			       s->name, s->ns, id.kind, id.ns, id.name);
+out:
+	split_rules_free(&rules);
+	split_objs_free(&objs);
+	return r;
 }
 
 /* set / reset: read, change, commit under the lock. */
 static int change(const char *ref, int argc, char **argv, int reset)
 {
 	struct split_config cfg = { 0 };
-	struct split_objs objs = { 0 };
-	struct split_rules rules = { 0 };
-	struct split_object_key id;
+	struct split_object_key id = { 0 };
 	struct split_state st;
 	struct split_err err;
-	int idx, ret = 1, owned = 0;
+	int idx, ret = 1;
 
 	if (open_state(&st))
 		return 1;
-	if (split_state_lock(&st, &err) || split_state_read(&st, &cfg, &err) ||
-	    split_objs_read(&st, &objs, &err) || split_objs_rules(&objs, &rules, &err))
+	if (split_state_lock(&st, &err) || split_state_read(&st, &cfg, &err))
 		goto fail;
 	idx = split_config_find(&cfg, ref, &err);
 	if (idx < 0)
 		goto fail;
 	if (split_rollout_busy(&st, cfg.svcs[idx].ns, cfg.svcs[idx].name, &err))
 		goto fail;
-	owned = split_weights_owner(&rules, cfg.svcs[idx].ns, cfg.svcs[idx].name, &id);
-	if (owned && reset) {
-		split_errf(&err, "the weights of %s.%s come from the default route of %s %s/%s: set them with 'splitctl set', or 'splitctl delete' that object",
-			   cfg.svcs[idx].name, cfg.svcs[idx].ns, id.kind, id.ns, id.name);
-		goto fail;
-	}
-	if (owned) {
-		if (set_route(&st, &cfg, idx, &objs, &rules, &id, argc, argv, &err))
+	if (reset) {
+		if (reset_refused(&st, &cfg.svcs[idx], &err))
 			goto fail;
-	} else {
-		if (reset)
-			split_config_reset_weights(&cfg, (size_t)idx);
-		else if (split_config_set_weights(&cfg, (size_t)idx, argc, argv, &err))
-			goto fail;
+		split_config_reset_weights(&cfg, (size_t)idx);
 		if (split_state_commit(&st, &cfg, &err))
 			goto fail;
+	} else if (split_set_weights(&st, &cfg, (size_t)idx, argc, argv, &id, &err)) {
+		goto fail;
 	}
 	printf("%s.%s: ", cfg.svcs[idx].name, cfg.svcs[idx].ns);
 	print_weights(&cfg.svcs[idx], stdout);
-	if (owned)
+	if (id.kind[0])
 		printf(" (changed %s %s/%s: the weights of its default route)", id.kind, id.ns,
 		       id.name);
 	printf("%s\n", reset ? " (no explicit route: equal share per endpoint)" : "");
@@ -168,8 +156,6 @@ out:
 		wait_l7(&st);
 	split_state_close(&st);
 	split_config_free(&cfg);
-	split_objs_free(&objs);
-	split_rules_free(&rules);
 	return ret;
 }
 
