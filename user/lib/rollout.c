@@ -324,6 +324,27 @@ int split_rollout_counts_now(const char *pin_dir, const char *ns,
 
 static void counts_sub(struct split_rollout_counts *d,
 		       const struct split_rollout_counts *now,
+		       const struct split_rollout_counts *base);
+
+int split_rollout_window(const char *pin_dir, const struct split_rollout_ent *e,
+			 struct split_rollout_counts *d, int *l7,
+			 struct split_err *err)
+{
+	struct split_rollout_counts now;
+
+	memset(d, 0, sizeof(*d));
+	if (split_rollout_counts_now(pin_dir, e->key.ns, e->key.name, e->val.to,
+				     &now, l7, err))
+		return -1;
+	if (e->val.state == SPLIT_RO_RUNNING)
+		counts_sub(d, &now, &e->val.base);
+	else
+		*d = e->val.last;
+	return 0;
+}
+
+static void counts_sub(struct split_rollout_counts *d,
+		       const struct split_rollout_counts *now,
 		       const struct split_rollout_counts *base)
 {
 	/* Counters are deleted with their version: never below zero. */
@@ -415,6 +436,32 @@ static uint64_t mono_ns(void)
 
 /* ---- start and control ---------------------------------------------------- */
 
+/* What start and control begin with: the map open, the state locked and
+ * read, svc_ref found (its index in *idx, its key in *k). 0, or -1 with
+ * err (the lock released, *fd closed). */
+static int begin_cmd(struct split_state *st, const char *svc_ref,
+		     struct split_config *cfg, int *idx, int *fd,
+		     struct split_rollout_key *k, struct split_err *err)
+{
+	*fd = open_map(st->pin_dir, err);
+	if (*fd < 0)
+		return -1;
+	if (split_state_lock(st, err))
+		goto fail_fd;
+	if (split_state_read(st, cfg, err))
+		goto fail;
+	*idx = split_config_find(cfg, svc_ref, err);
+	if (*idx < 0)
+		goto fail;
+	key_of(k, cfg->svcs[*idx].ns, cfg->svcs[*idx].name);
+	return 0;
+fail:
+	split_state_unlock(st);
+fail_fd:
+	close(*fd);
+	return -1;
+}
+
 int split_rollout_start(struct split_state *st, const char *svc_ref,
 			const struct split_rollout_opts *o,
 			struct split_rollout_ent *out, struct split_err *err)
@@ -431,18 +478,11 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 
 	if (!o->to || !*o->to)
 		return split_errf(err, "--to VERSION is required");
-	fd = open_map(st->pin_dir, err);
-	if (fd < 0)
+	if (begin_cmd(st, svc_ref, &cfg, &idx, &fd, &e.key, err)) {
+		split_config_free(&cfg);
 		return -1;
-	if (split_state_lock(st, err))
-		goto out_fd;
-	if (split_state_read(st, &cfg, err))
-		goto out;
-	idx = split_config_find(&cfg, svc_ref, err);
-	if (idx < 0)
-		goto out;
+	}
 	s = &cfg.svcs[idx];
-	key_of(&e.key, s->ns, s->name);
 	if (!bpf_map_lookup_elem(fd, &e.key, v) &&
 	    (v->state == SPLIT_RO_RUNNING || v->state == SPLIT_RO_PAUSED)) {
 		split_errf(err, "a rollout of %s.%s to %s is already %s: 'splitctl rollout abort %s' or 'promote' it first",
@@ -521,7 +561,6 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 	ret = 0;
 out:
 	split_state_unlock(st);
-out_fd:
 	split_config_free(&cfg);
 	split_config_free(&orig);
 	split_objs_free(&objs);
@@ -575,17 +614,10 @@ int split_rollout_control(struct split_state *st, const char *svc_ref,
 	int fd, idx, ret = -1;
 	uint32_t st_now;
 
-	fd = open_map(st->pin_dir, err);
-	if (fd < 0)
+	if (begin_cmd(st, svc_ref, &cfg, &idx, &fd, &e.key, err)) {
+		split_config_free(&cfg);
 		return -1;
-	if (split_state_lock(st, err))
-		goto out_fd;
-	if (split_state_read(st, &cfg, err))
-		goto out;
-	idx = split_config_find(&cfg, svc_ref, err);
-	if (idx < 0)
-		goto out;
-	key_of(&e.key, cfg.svcs[idx].ns, cfg.svcs[idx].name);
+	}
 	if (lookup(fd, &e.key, v)) {
 		split_errf(err, "no rollout of %s.%s (start one with 'splitctl rollout start')",
 			   e.key.name, e.key.ns);
@@ -637,7 +669,6 @@ int split_rollout_control(struct split_state *st, const char *svc_ref,
 	ret = 0;
 out:
 	split_state_unlock(st);
-out_fd:
 	split_config_free(&cfg);
 	close(fd);
 	return ret;

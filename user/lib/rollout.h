@@ -105,6 +105,12 @@ int split_rollout_counts_now(const char *pin_dir, const char *ns,
 			     struct split_rollout_counts *c, int *l7,
 			     struct split_err *err);
 
+/* The new version's figures for e's window: the running window so far,
+ * or the last judged one once the rollout is not running. */
+int split_rollout_window(const char *pin_dir, const struct split_rollout_ent *e,
+			 struct split_rollout_counts *d, int *l7,
+			 struct split_err *err);
+
 /* splitd, every few hundred ms: judge the windows that ended (now_ns is
  * CLOCK_MONOTONIC). starting: splitd just started, begin every running
  * window anew. Returns the number of decisions taken, -1 on error. */

@@ -98,31 +98,19 @@ static double pct(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-/* The running window's deltas (zeros when not running). */
+/* The window's figures (the last judged one when not running) and how
+ * long the running one has been open. */
 static void window(const struct split_rollout_ent *e, struct split_rollout_counts *d,
 		   int *l7, double *elapsed_s)
 {
-	struct split_rollout_counts now;
 	struct split_err err;
-	const struct split_rollout_counts *b = &e->val.base;
 
-	memset(d, 0, sizeof(*d));
 	*l7 = 0;
 	*elapsed_s = 0;
-	if (split_rollout_counts_now(pin_dir, e->key.ns, e->key.name, e->val.to,
-				     &now, l7, &err))
+	if (split_rollout_window(pin_dir, e, d, l7, &err))
 		return;
-	if (e->val.state != SPLIT_RO_RUNNING)
-		return;
-	*elapsed_s = (double)(mono_ns() - e->val.window_start_ns) / 1e9;
-#define SUB(f) d->f = now.f >= b->f ? now.f - b->f : now.f
-	SUB(connections);
-	SUB(connect_failed);
-	SUB(resets);
-	SUB(requests);
-	SUB(responses_5xx);
-	SUB(latency_us_sum);
-#undef SUB
+	if (e->val.state == SPLIT_RO_RUNNING)
+		*elapsed_s = (double)(mono_ns() - e->val.window_start_ns) / 1e9;
 }
 
 static void print_text(const struct split_rollout_ent *e)
@@ -148,8 +136,6 @@ static void print_text(const struct split_rollout_ent *e)
 		       v->interval_ms / 1000.0, v->to);
 	else
 		printf("  last judged window of %.1f s, %s:\n", v->interval_ms / 1000.0, v->to);
-	if (v->state != SPLIT_RO_RUNNING)
-		d = v->last;
 	if (l7) {
 		printf("    requests %llu (min %llu), 5xx %.2f%% (max %s), mean latency ",
 		       (unsigned long long)d.requests, (unsigned long long)v->min_requests,
@@ -206,8 +192,6 @@ static void print_json(const struct split_rollout_ent *e, int first)
 	int l7;
 
 	window(e, &d, &l7, &elapsed);
-	if (v->state != SPLIT_RO_RUNNING)
-		d = v->last;
 	printf("%s{\"service\":", first ? "" : ",");
 	json_str(e->key.name);
 	printf(",\"namespace\":");
