@@ -4,6 +4,7 @@
 #   make test       install deps, build, run unit, BPF and end-to-end tests (root)
 #   make demo       build, start a netns testbed and splitd, replay the seed (root)
 #   make unit       unit tests only (no root), under ASan/UBSan
+#   make image      the splitd container image (podman or docker; skips without)
 #   make clean
 #
 # Missing Debian packages are installed first by scripts/deps.sh (apt-get).
@@ -35,7 +36,7 @@ PROGS    := $(BUILD)/splitd $(BUILD)/splitctl
 
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps test unit bpftest fuzz e2e demo bench bench-quick clean
+.PHONY: all deps test unit bpftest fuzz e2e demo bench bench-quick clean image
 all: $(DEPS_STAMP) $(PROGS) $(TOOLS) $(BPF_OBJS)
 
 # The dependency step: a fresh machine needs nothing by hand.
@@ -126,6 +127,11 @@ test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules $(BUILD)/fuzz_http
 
 demo: all
 	@bash scripts/demo.sh
+
+# The container image (Containerfile) for deploy/; IMAGE=name:tag to name it.
+IMAGE ?= split:latest
+image:
+	@sh scripts/image.sh $(IMAGE)
 
 # Benchmarks (root; not part of make test, which runs them in quick mode):
 # each measures us and a peer in the same run and writes its section of
