@@ -384,9 +384,13 @@ test_deploy_configmap_applies() {
 		fail "materializing the ConfigMap"
 	CM_PIN="/sys/fs/bpf/${TB_ID}cm"
 	mkdir -p "$TB_CGROUP/cm-check"
-	out=$("$B/splitd" --once --config-dir "$WORK/deploy-cm" -g "$TB_CGROUP/cm-check" \
-		-p "$CM_PIN" --no-metrics 2>&1) || fail "splitd --once on the shipped ConfigMap: $out"
+	# --cgroup auto where there is no kubepods cgroup: the root given.
+	out=$("$B/splitd" --once --config-dir "$WORK/deploy-cm" --cgroup auto \
+		--cgroup-root "$TB_CGROUP/cm-check" -p "$CM_PIN" --no-metrics 2>&1) ||
+		fail "splitd --once on the shipped ConfigMap: $out"
 	expect_contains "$out" "applied: 1 services, 2 Istio objects" "applied"
+	expect_contains "$out" "--cgroup auto: $TB_CGROUP/cm-check (no kubepods cgroup: the root)" "auto without kubepods"
+	expect_contains "$(bpftool cgroup show "$TB_CGROUP/cm-check")" "split_connect4" "attached to the root given"
 	out=$("$B/splitctl" -p "$CM_PIN" show reviews)
 	expect_contains "$out" "10.96.0.10" "VIP"
 	expect_contains "$out" "10.244.2.17" "v2 endpoint"
