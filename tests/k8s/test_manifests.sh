@@ -19,7 +19,7 @@ need_py() { "$PY" -c 'import yaml' 2>/dev/null || skip "no python3-yaml ($PY)"; 
 check() { DEPLOY_DIR=${2:-deploy} "$PY" tests/k8s/check_manifests.py "$1"; }
 # broken NAME SED-SCRIPT [FILE]: a copy of deploy/ with FILE edited.
 broken() {
-	rm -rf "$WORK/$1"
+	rm -rf "${WORK:?}/${1:?}"
 	cp -r deploy "$WORK/$1"
 	sed -i "$2" "$WORK/$1/${3:-30-daemonset.yaml}"
 	cmp -s "deploy/${3:-30-daemonset.yaml}" "$WORK/$1/${3:-30-daemonset.yaml}" &&
