@@ -5,6 +5,7 @@
 #   make demo       build, start a netns testbed and splitd, replay the seed (root)
 #   make demo-rollout  the same testbed: an automated rollout, then a rollback
 #   make unit       unit tests only (no root), under ASan/UBSan
+#   make image      the splitd container image (podman or docker; skips without)
 #   make clean
 #
 # Missing Debian packages are installed first by scripts/deps.sh (apt-get).
@@ -36,7 +37,7 @@ PROGS    := $(BUILD)/splitd $(BUILD)/splitctl
 
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps test unit bpftest fuzz e2e demo demo-rollout bench bench-quick clean
+.PHONY: all deps test unit bpftest fuzz e2e demo demo-rollout bench bench-quick clean image
 all: $(DEPS_STAMP) $(PROGS) $(TOOLS) $(BPF_OBJS)
 
 # The dependency step: a fresh machine needs nothing by hand.
@@ -131,6 +132,11 @@ demo: all
 	@bash scripts/demo.sh
 demo-rollout: all
 	@bash scripts/demo_rollout.sh
+
+# The container image (Containerfile) for deploy/; IMAGE=name:tag to name it.
+IMAGE ?= split:latest
+image:
+	@sh scripts/image.sh $(IMAGE)
 
 # Benchmarks (root; not part of make test, which runs them in quick mode):
 # each measures us and a peer in the same run and writes its section of

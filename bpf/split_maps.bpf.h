@@ -219,6 +219,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rollouts SEC(".maps");
 
+/* [0] -> the cgroup id of splitd's own cgroup (its pod on a Kubernetes node),
+ * written by splitd at start: connect/sendmsg from that cgroup are left as
+ * they are, so the L7 proxy's upstream connections are never redirected. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} self_cgroup SEC(".maps");
+
 /* (ifindex, mode) -> interface name and program: where splitd attached the
  * north-south programs (control plane state, not read by the datapath). */
 struct {

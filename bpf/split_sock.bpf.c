@@ -19,6 +19,8 @@
  * uses the sock_nat LRU. Each choice (connect, or a new UDP affinity) is
  * counted per backend and version (sk_be_stats, sk_ver_stats).
  * A service with no eligible endpoint fails connect()/sendmsg() with EPERM.
+ * splitd's own cgroup (self_cgroup; its pod on a Kubernetes node) is left
+ * alone: the L7 proxy's upstream connections go where it sends them.
  */
 #include <bpf/bpf_endian.h>
 
@@ -213,6 +215,17 @@ static __always_inline int to_l7_proxy(struct bpf_sock_addr *ctx, int v6,
 	return 1;
 }
 
+/* splitd's own sockets (its cgroup: its pod on a Kubernetes node) go where
+ * they are sent: the L7 proxy's upstream connections must reach the
+ * endpoint it chose, even when that address is itself a VIP. */
+static __always_inline int from_splitd(void)
+{
+	__u32 k = 0;
+	__u64 *id = bpf_map_lookup_elem(&self_cgroup, &k);
+
+	return id && *id && *id == bpf_get_current_cgroup_id();
+}
+
 static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 {
 	struct split_svc_key key = {};
@@ -221,7 +234,7 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 	__u32 id;
 
 	sv = lookup_svc(ctx, v6, ctx->protocol, &key);
-	if (!sv)
+	if (!sv || from_splitd())
 		return 1;
 	if ((sv->flags & SPLIT_SVC_F_L7) && to_l7_proxy(ctx, v6, &key, sv->svc_id))
 		return 1;
@@ -245,7 +258,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 	__u32 id;
 
 	sv = lookup_svc(ctx, v6, IPPROTO_UDP, &key);
-	if (!sv)
+	if (!sv || from_splitd())
 		return 1;
 	ak.cookie = bpf_get_socket_cookie(ctx);
 	__builtin_memcpy(ak.addr, key.addr, sizeof(ak.addr));

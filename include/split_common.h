@@ -491,6 +491,7 @@ struct split_rollout_val {
 
 /* ---- where the north-south programs are attached ---------------------- */
 
+#define SPLIT_MAP_SELF_CGROUP	"self_cgroup"	/* [0] -> splitd's own cgroup id: not redirected */
 #define SPLIT_MAP_IFACES	"ifaces"	/* (ifindex, mode) -> interface name, program */
 #define SPLIT_MAX_IFACES	256
 #define SPLIT_IFNAME_LEN	16		/* IFNAMSIZ */

@@ -32,7 +32,8 @@ fuzz() { # NAME MAXLEN CORPUS...
 }
 fuzz fuzz_rules 8192 tests/data/seed tests/data/istio-bad tests/data
 fuzz fuzz_http 65536
-for suite in tests/e2e/test_*.sh; do
+# The Kubernetes manifests, offline (tests/k8s), then the netns suites.
+for suite in tests/k8s/test_*.sh tests/e2e/test_*.sh; do
 	before=$fail
 	timeout 900 bash "$suite" 2>&1 | tee "$log"
 	tally "$log"

@@ -766,3 +766,47 @@ TEST(listen_addresses)
 	else
 		close(fd);
 }
+
+TEST(http_health_and_readiness)
+{
+	struct split_stats st;
+	struct split_err err;
+	char *out;
+	int lfd;
+
+	make_stats(&st);
+	lfd = split_metrics_listen("127.0.0.1:0", &err);
+	if (lfd < 0)
+		TEST_FAIL_("%s", err.msg);
+	out = exchange(lfd, REQ("GET /healthz HTTP/1.1\r\n\r\n"), 1, render_cb, &st);
+	ASSERT_CONTAINS(out, "HTTP/1.0 200 OK\r\n");
+	ASSERT_CONTAINS(out, "\r\n\r\nok\n");
+	free(out);
+	/* Not ready until told. */
+	out = exchange(lfd, REQ("GET /readyz HTTP/1.1\r\n\r\n"), 1, render_cb, &st);
+	ASSERT_CONTAINS(out, "HTTP/1.0 503 Service Unavailable\r\n");
+	ASSERT_CONTAINS(out, "\r\n\r\nnot ready: starting\n");
+	free(out);
+	split_metrics_set_ready(1, "datapath attached, configuration applied");
+	out = exchange(lfd, REQ("GET /readyz?verbose HTTP/1.1\r\n\r\n"), 1, render_cb, &st);
+	ASSERT_CONTAINS(out, "HTTP/1.0 200 OK\r\n");
+	ASSERT_CONTAINS(out, "\r\nContent-Length: 48\r\n");
+	ASSERT_CONTAINS(out, "\r\n\r\nready: datapath attached, configuration applied\n");
+	free(out);
+	out = exchange(lfd, REQ("HEAD /readyz HTTP/1.1\r\n\r\n"), 1, render_cb, &st);
+	ASSERT_CONTAINS(out, "HTTP/1.0 200 OK\r\n");
+	ASSERT_TRUE(strstr(out, "ready: datapath") == NULL);
+	free(out);
+	split_metrics_set_ready(0, NULL);
+	out = exchange(lfd, REQ("GET /readyz HTTP/1.1\r\n\r\n"), 1, render_cb, &st);
+	ASSERT_CONTAINS(out, "HTTP/1.0 503 Service Unavailable\r\n");
+	ASSERT_CONTAINS(out, "\r\n\r\nnot ready\n");
+	free(out);
+	out = exchange(lfd, REQ("POST /readyz HTTP/1.1\r\n\r\n"), 1, render_cb, &st);
+	ASSERT_CONTAINS(out, "HTTP/1.0 405 Method Not Allowed\r\n");
+	free(out);
+	out = exchange(lfd, REQ("GET /readyzz HTTP/1.1\r\n\r\n"), 1, render_cb, &st);
+	ASSERT_CONTAINS(out, "HTTP/1.0 404 Not Found\r\n");
+	free(out);
+	close(lfd);
+}

@@ -122,6 +122,19 @@ int split_metrics_port(int listen_fd)
 	return -1;
 }
 
+/* ---- health ----------------------------------------------------------------- */
+
+static struct {
+	int ready;
+	char why[160];
+} health = { 0, "starting" };
+
+void split_metrics_set_ready(int ready, const char *why)
+{
+	health.ready = !!ready;
+	snprintf(health.why, sizeof(health.why), "%s", why ? why : "");
+}
+
 /* ---- one exchange ----------------------------------------------------------- */
 
 static int64_t now_ms(void)
@@ -177,6 +190,7 @@ static const char *reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
 }
@@ -308,8 +322,22 @@ static void serve(int fd, int (*render)(FILE *f, void *arg), void *arg)
 		return;
 	}
 	target[strcspn(target, "?")] = 0;
+	if (!strcmp(target, "/healthz")) {
+		/* Answered by the daemon's own loop: it is alive. */
+		respond(fd, 200, "text/plain; charset=utf-8", "ok\n", 3, !strcmp(method, "HEAD"));
+		return;
+	}
+	if (!strcmp(target, "/readyz")) {
+		char msg[192];
+		int n = snprintf(msg, sizeof(msg), "%s%s%s\n", health.ready ? "ready" : "not ready",
+				 health.why[0] ? ": " : "", health.why);
+
+		respond(fd, health.ready ? 200 : 503, "text/plain; charset=utf-8", msg,
+			(size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1, !strcmp(method, "HEAD"));
+		return;
+	}
 	if (strcmp(target, "/metrics")) {
-		respond_text(fd, 404, "not found: the metrics are at /metrics\n");
+		respond_text(fd, 404, "not found: the metrics are at /metrics (health: /healthz, /readyz)\n");
 		return;
 	}
 	f = open_memstream(&body, &blen);

@@ -10,7 +10,10 @@
  * Each call accepts at most one connection, reads its request head (at
  * most SPLIT_METRICS_HEAD_MAX bytes, within SPLIT_METRICS_READ_MS), answers
  * and closes: GET or HEAD /metrics (any query string) -> 200 with the text
- * exposition (Content-Type: text/plain; version=0.0.4); another path -> 404;
+ * exposition (Content-Type: text/plain; version=0.0.4); GET /healthz -> 200
+ * "ok" (the caller's loop answered: it is alive); GET /readyz -> 200
+ * "ready: ..." or 503 "not ready: ..." as split_metrics_set_ready() last
+ * said (not ready until it is called); another path -> 404;
  * another method -> 405; a malformed or oversized head -> 400; a head not
  * complete in time -> 408; counters unreadable (no datapath pinned) -> 500.
  * The answer is written within SPLIT_METRICS_WRITE_MS, else dropped; then
@@ -41,6 +44,10 @@ int split_metrics_listen(const char *addr_port, struct split_err *err);
 
 /* The local port of a listening fd, or -1. */
 int split_metrics_port(int listen_fd);
+
+/* What GET /readyz answers from now on: ready (200) or not (503), and
+ * why (a short text, shown in the body). Process-wide. */
+void split_metrics_set_ready(int ready, const char *why);
 
 /* Accept one connection on listen_fd (if one is pending) and answer it
  * with the counters pinned under pin_dir. Never blocks when none is

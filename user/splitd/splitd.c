@@ -33,10 +33,12 @@
 #include <linux/magic.h>
 
 #include "apply.h"
+#include "caps.h"
 #include "l7.h"
 #include "log.h"
 #include "nat_attach.h"
 #include "metrics_http.h"
+#include "node.h"
 #include "rollout.h"
 #include "split_sock.skel.h"
 #include "split_sockops.skel.h"
@@ -49,6 +51,8 @@ struct opts {
 	const char *services;
 	const char *config_dir;
 	const char *cgroup;
+	const char *cgroup_root;	/* --cgroup auto looks here; NULL: every cgroup2 mount */
+	int keep_caps;
 	const char *pin_dir;
 	int once;
 	int unload;
@@ -86,7 +90,13 @@ static void usage(FILE *f)
 "                       are removed. Watched; a bad change is logged and the\n"
 "                       state in force stays\n"
 "  -g, --cgroup PATH    cgroup v2 directory to attach to; default: the root of\n"
-"                       the cgroup2 mount (found in /proc/mounts)\n"
+"                       the cgroup2 mount (found in /proc/mounts). 'auto': the\n"
+"                       kubelet's pods, kubepods.slice (systemd driver) or\n"
+"                       kubepods (cgroupfs driver) under the cgroup2 root,\n"
+"                       else the root itself\n"
+"      --cgroup-root DIR  where --cgroup auto looks (default: every cgroup2\n"
+"                       mount in /proc/mounts), e.g. the host's cgroup2\n"
+"                       mounted into splitd's container\n"
 "  -p, --pin-dir DIR    bpffs directory for maps and links; default\n"
 "                       " SPLIT_PIN_DIR_DEFAULT "\n"
 "  -1, --once           load, attach and apply, then exit (no watching)\n"
@@ -138,9 +148,17 @@ static void usage(FILE *f)
 "\n"
 "      --unload         detach the datapath and remove everything pinned under\n"
 "                       the pin dir, then exit\n"
+"      --keep-caps      keep every capability; by default splitd drops all but\n"
+"                       CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_PERFMON and\n"
+"                       CAP_NET_BIND_SERVICE once the datapath is attached\n"
 "  -v, --verbose        more logging (twice: libbpf debug output)\n"
 "  -q, --quiet          warnings only\n"
 "  -h, --help           this help\n"
+"\n"
+"splitd's own cgroup (its pod on a Kubernetes node) is exempt from the socket\n"
+"hooks: its connections, the L7 proxy's upstream ones included, go where they\n"
+"are sent. The metrics port also answers GET /healthz (alive) and GET /readyz\n"
+"(200 once the datapath is attached and the configuration applied, else 503).\n"
 "\n"
 "Signals: SIGHUP re-reads the configuration (so does any change to it);\n"
 "SIGTERM and SIGINT stop splitd and leave the datapath running (the L7\n"
@@ -169,6 +187,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "no-l7", no_argument, NULL, 'n' },
 		{ "l7-sockmap", no_argument, NULL, 1001 },
 		{ "l7-no-sockmap", no_argument, NULL, 1002 },
+		{ "cgroup-root", required_argument, NULL, 1003 },
+		{ "keep-caps", no_argument, NULL, 1004 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -226,6 +246,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'n': o->no_l7 = 1; break;
 		case 1001: o->l7.proxy.no_sockmap = 0; break;
 		case 1002: o->l7.proxy.no_sockmap = 1; break;
+		case 1003: o->cgroup_root = optarg; break;
+		case 1004: o->keep_caps = 1; break;
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
@@ -242,6 +264,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (!o->services && !o->config_dir)
 		o->services = DEFAULT_SERVICES;
+	if (o->cgroup_root && (!o->cgroup || strcmp(o->cgroup, "auto"))) {
+		fprintf(stderr, "splitd: --cgroup-root goes with --cgroup auto\n");
+		return -1;
+	}
 	if (o->no_l7 && o->l7_explicit) {
 		fprintf(stderr, "splitd: --no-l7 and --l7-addr contradict each other\n");
 		return -1;
@@ -360,6 +386,35 @@ static int check_bpffs(const char *pin_dir)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * splitd's own cgroup goes into self_cgroup: the socket hooks leave its
+ * connections alone (on a node, splitd runs in a pod under the cgroup it
+ * attaches to). Without it the proxy's upstream connections to an address
+ * that is also a VIP would be split again.
+ */
+static void exempt_self(int map_fd, const char *attach)
+{
+	char path[PATH_MAX];
+	uint64_t id = 0;
+	__u32 k = 0;
+	struct stat s;
+
+	if (split_self_cgroup_id("/proc", &id, path, sizeof(path))) {
+		pr_warn("splitd's own cgroup not found (%s): its own connections may be redirected\n",
+			strerror(errno));
+		return;
+	}
+	if (bpf_map_update_elem(map_fd, &k, &id, BPF_ANY)) {
+		pr_warn("writing %s: %s\n", SPLIT_MAP_SELF_CGROUP, strerror(errno));
+		return;
+	}
+	if (!stat(attach, &s) && (uint64_t)s.st_ino == id)
+		pr_warn("splitd runs in the cgroup it attaches to (%s): processes there are not split; run it in a child cgroup\n",
+			attach);
+	pr_info("own cgroup %s (id %llu): its connections are not redirected\n", path,
+		(unsigned long long)id);
 }
 
 /* ---- apply the configuration ----------------------------------------------- */
@@ -532,7 +587,8 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		if (pfd[2].revents & POLLIN)
 			split_metrics_handle(mfd, st->pin_dir);
 		if (changed) {
-			apply_config(st, o);
+			if (!apply_config(st, o))
+				split_metrics_set_ready(1, "datapath attached, configuration applied");
 			if (l7)
 				l7_rt_sync(l7, st, 0);
 		}
@@ -574,7 +630,18 @@ int main(int argc, char **argv)
 		}
 		split_input_free(&pin);
 	}
-	if (o.cgroup)
+	if (o.cgroup && !strcmp(o.cgroup, "auto")) {
+		int r = split_cgroup_auto("/proc/mounts", o.cgroup_root, cgroup, sizeof(cgroup));
+
+		if (r < 0) {
+			pr_warn("--cgroup auto: %s: %s\n",
+				o.cgroup_root ? o.cgroup_root : "no cgroup2 mount in /proc/mounts",
+				strerror(errno));
+			return 1;
+		}
+		pr_info("--cgroup auto: %s (%s)\n", cgroup,
+			r ? "the kubelet's pods" : "no kubepods cgroup: the root");
+	} else if (o.cgroup)
 		snprintf(cgroup, sizeof(cgroup), "%s", o.cgroup);
 	else if (split_cgroup2_root(cgroup, sizeof(cgroup))) {
 		pr_warn("no cgroup2 mount found in /proc/mounts; pass --cgroup\n");
@@ -616,6 +683,11 @@ int main(int argc, char **argv)
 		pr_warn("%s\n", err.msg);
 		goto out;
 	}
+	exempt_self(bpf_map__fd(skel->maps.self_cgroup), cgroup);
+	/* Attached: give up what the running daemon does not need. Before the
+	 * L7 proxy starts its threads, which inherit the reduced sets. */
+	if (!o.once && !o.keep_caps && splitd_drop_caps())
+		goto out;
 	/* After a restart the maps hold the rules in force: serve them at
 	 * once (until the proxy listens, new connections of L7 services split
 	 * at L4), then read the files, which may take a while. */
@@ -627,8 +699,13 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (apply_config(&st, &o) && o.once)
-		goto out;
+	if (apply_config(&st, &o)) {
+		if (o.once)
+			goto out;
+		split_metrics_set_ready(0, "datapath attached; the configuration is not applied");
+	} else {
+		split_metrics_set_ready(1, "datapath attached, configuration applied");
+	}
 	if (l7 && l7_rt_sync(l7, &st, 0) && o.l7_explicit) {
 		pr_warn("L7 proxy: cannot serve the configuration (--no-l7 runs without it)\n");
 		goto out;
