@@ -349,6 +349,24 @@ TEST(load_directory)
 	ASSERT_EQ(rmdir(dir), 0);
 }
 
+/* A ConfigMap volume whose ..data is gone: its *.yaml links dangle. That is
+ * an error (the state in force stays), never an empty configuration. */
+TEST(load_directory_dangling_link)
+{
+	char dir[] = "/tmp/test_istio.XXXXXX", path[600];
+	struct split_rules rules = { 0 };
+	const char *paths[1] = { dir };
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/rules.yaml", dir);
+	ASSERT_EQ(symlink("..data/rules.yaml", path), 0);
+	memset(&last_err, 0, sizeof(last_err));
+	ASSERT_EQ(split_rules_load(paths, 1, &rules, &last_err), -1);
+	ASSERT_CONTAINS(last_err.msg, "rules.yaml: No such file or directory");
+	ASSERT_EQ(unlink(path), 0);
+	ASSERT_EQ(rmdir(dir), 0);
+}
+
 TEST(load_missing_file)
 {
 	const char *paths[] = { "/nonexistent/rules.yaml" };

@@ -127,8 +127,19 @@ static int expand_path(struct split_paths *fl, const char *path,
 			closedir(d);
 			return split_errf(err, "%s: out of memory", path);
 		}
-		/* Follows symlinks (Kubernetes ConfigMap volumes). */
-		reg = !stat(full, &st) && S_ISREG(st.st_mode);
+		/* Follows symlinks (Kubernetes ConfigMap volumes). A YAML
+		 * name that leads nowhere is an error, not a file to skip: a
+		 * ConfigMap volume whose ..data went away would otherwise
+		 * read as an empty configuration and remove every service. */
+		if (stat(full, &st)) {
+			int e = errno;
+
+			closedir(d);
+			split_errf(err, "%s: %s", full, strerror(e));
+			free(full);
+			return -1;
+		}
+		reg = S_ISREG(st.st_mode);
 		free(full);
 		if (reg && add_path(fl, path, de->d_name)) {
 			closedir(d);
@@ -142,7 +153,8 @@ static int expand_path(struct split_paths *fl, const char *path,
 		return split_errf(err, "%s: %s", path, strerror(e));
 	}
 	closedir(d);
-	qsort(fl->paths + first, fl->n - first, sizeof(*fl->paths), strp_cmp);
+	if (fl->n > first)	/* an empty directory: paths may be NULL */
+		qsort(fl->paths + first, fl->n - first, sizeof(*fl->paths), strp_cmp);
 	return 0;
 }
 

@@ -20,7 +20,8 @@ struct split_paths {
 
 /* Each path as it is, or for a directory its regular *.yaml / *.yml files
  * (symlinks followed, as in a ConfigMap volume; names starting with '.'
- * skipped) in name order. Free with split_paths_free(). */
+ * skipped) in name order. A *.yaml name that cannot be followed (a
+ * dangling symlink) is an error. Free with split_paths_free(). */
 int split_paths_expand(const char *const *paths, size_t n, struct split_paths *out,
 		       struct split_err *err);
 void split_paths_free(struct split_paths *p);
