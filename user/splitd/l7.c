@@ -170,6 +170,7 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 		free(rt);
 		return NULL;
 	}
+	pr_info("L7 proxy: %u workers\n", l7_proxy_workers(rt->proxy));
 	/* The proxy's threads must not take splitd's signals. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -588,6 +589,27 @@ void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 	if (rt->listen_fd >= 0 || !open_maps(rt, st))
 		prune_listen(rt, 1);
 	split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, 0);
+	{
+		unsigned ms = rt->o.drain_ms ? rt->o.drain_ms : 5000;
+		struct l7_proxy_stats ps;
+		char per[256];
+		size_t off = 0;
+		int left;
+
+		left = l7_proxy_drain(rt->proxy, ms);
+		l7_proxy_stats(rt->proxy, &ps);
+		for (unsigned i = 0; i < ps.workers && off < sizeof(per) - 24; i++)
+			off += (size_t)snprintf(per + off, sizeof(per) - off, "%s%llu",
+						i ? " " : "",
+						(unsigned long long)ps.worker_accepted[i]);
+		if (left)
+			pr_warn("L7 proxy: %d connections still busy after %u ms: cut\n",
+				left, ms);
+		else
+			pr_info("L7 proxy: drained\n");
+		pr_info("L7 proxy: %llu connections accepted, per worker: %s\n",
+			(unsigned long long)ps.conns_accepted, per);
+	}
 	flush_stats(rt);
 	l7_proxy_stop(rt->proxy);
 	pthread_join(rt->thread, NULL);

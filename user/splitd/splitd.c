@@ -112,6 +112,20 @@ static void usage(FILE *f)
 "                       splice, logged). Off by default: kernels, 6.18\n"
 "                       included, lose bytes under backpressure\n"
 "      --l7-no-sockmap  tunnels use splice(2) (the default)\n"
+"      --l7-workers N   proxy event loops (threads), each with its own listener\n"
+"                       socket per port (SO_REUSEPORT); default one per CPU\n"
+"      --l7-max-conns N client connections at once (default 3/4 of the open\n"
+"                       file limit, which splitd raises to its hard limit, at\n"
+"                       most 65536); at the limit the oldest idle keep-alive\n"
+"                       connection is closed to make room\n"
+"      --l7-max-per-source N  connections from one client address (default\n"
+"                       half of --l7-max-conns); at the limit that address's\n"
+"                       oldest idle connection is closed, or the new one\n"
+"      --l7-keepalive-ms MS  idle keep-alive connections close after MS\n"
+"                       (default 60000)\n"
+"      --l7-drain-ms MS on SIGTERM/SIGINT: stop accepting, close idle\n"
+"                       connections, let requests in flight finish for up to\n"
+"                       MS (default 5000), then cut what is left\n"
 "  If splitd stops (or has not refreshed the listeners for 3 s), new\n"
 "  connections to such services split at connect() again; connections in\n"
 "  the proxy end with it.\n"
@@ -162,6 +176,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "no-l7", no_argument, NULL, 'n' },
 		{ "l7-sockmap", no_argument, NULL, 1001 },
 		{ "l7-no-sockmap", no_argument, NULL, 1002 },
+		{ "l7-workers", required_argument, NULL, 1003 },
+		{ "l7-max-conns", required_argument, NULL, 1004 },
+		{ "l7-max-per-source", required_argument, NULL, 1005 },
+		{ "l7-keepalive-ms", required_argument, NULL, 1006 },
+		{ "l7-drain-ms", required_argument, NULL, 1007 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -219,6 +238,33 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'n': o->no_l7 = 1; break;
 		case 1001: o->l7.proxy.no_sockmap = 0; break;
 		case 1002: o->l7.proxy.no_sockmap = 1; break;
+		case 1003: case 1004: case 1005: case 1006: case 1007: {
+			static const char *const names[] = {
+				"--l7-workers", "--l7-max-conns", "--l7-max-per-source",
+				"--l7-keepalive-ms", "--l7-drain-ms",
+			};
+			unsigned *dst[] = {
+				&o->l7.proxy.workers, &o->l7.proxy.max_connections,
+				&o->l7.proxy.max_per_source,
+				&o->l7.proxy.keepalive_timeout_ms, &o->l7.drain_ms,
+			};
+			unsigned long max[] = { L7_MAX_WORKERS, 1u << 24, 1u << 24,
+						86400000, 3600000 };
+			int k = c - 1003;
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || !v || v > max[k] ||
+			    optarg[0] == '-') {
+				fprintf(stderr, "splitd: %s: a number from 1 to %lu, not '%s'\n",
+					names[k], max[k], optarg);
+				return -1;
+			}
+			*dst[k] = (unsigned)v;
+			break;
+		}
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
