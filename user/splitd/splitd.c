@@ -126,6 +126,8 @@ static void usage(FILE *f)
 "      --l7-drain-ms MS on SIGTERM/SIGINT: stop accepting, close idle\n"
 "                       connections, let requests in flight finish for up to\n"
 "                       MS (default 5000), then cut what is left\n"
+"      --l7-pool-idle-ms MS  idle upstream connections close after MS\n"
+"                       (default 30000)\n"
 "  If splitd stops (or has not refreshed the listeners for 3 s), new\n"
 "  connections to such services split at connect() again; connections in\n"
 "  the proxy end with it.\n"
@@ -181,6 +183,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "l7-max-per-source", required_argument, NULL, 1005 },
 		{ "l7-keepalive-ms", required_argument, NULL, 1006 },
 		{ "l7-drain-ms", required_argument, NULL, 1007 },
+		{ "l7-pool-idle-ms", required_argument, NULL, 1008 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -238,18 +241,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'n': o->no_l7 = 1; break;
 		case 1001: o->l7.proxy.no_sockmap = 0; break;
 		case 1002: o->l7.proxy.no_sockmap = 1; break;
-		case 1003: case 1004: case 1005: case 1006: case 1007: {
+		case 1003: case 1004: case 1005: case 1006: case 1007: case 1008: {
 			static const char *const names[] = {
 				"--l7-workers", "--l7-max-conns", "--l7-max-per-source",
-				"--l7-keepalive-ms", "--l7-drain-ms",
+				"--l7-keepalive-ms", "--l7-drain-ms", "--l7-pool-idle-ms",
 			};
 			unsigned *dst[] = {
 				&o->l7.proxy.workers, &o->l7.proxy.max_connections,
 				&o->l7.proxy.max_per_source,
 				&o->l7.proxy.keepalive_timeout_ms, &o->l7.drain_ms,
+				&o->l7.proxy.pool_idle_ms,
 			};
 			unsigned long max[] = { L7_MAX_WORKERS, 1u << 24, 1u << 24,
-						86400000, 3600000 };
+						86400000, 3600000, 86400000 };
 			int k = c - 1003;
 			char *end;
 			unsigned long v;
