@@ -140,6 +140,24 @@ static int append_services(struct split_config *dst, struct split_config *src)
 	return 0;
 }
 
+/* No service twice (in different files): sorted, O(n log n). */
+static int svcs_unique(const struct split_config *cfg, struct split_err *err)
+{
+	const struct split_service **idx;
+
+	if (split_service_index(cfg, &idx))
+		return split_errf(err, "out of memory");
+	for (size_t i = 1; i < cfg->nsvcs; i++)
+		if (!strcmp(idx[i - 1]->ns, idx[i]->ns) && !strcmp(idx[i - 1]->name, idx[i]->name)) {
+			split_errf(err, "service %s.%s is defined twice (in different files)",
+				   idx[i]->name, idx[i]->ns);
+			free(idx);
+			return -1;
+		}
+	free(idx);
+	return 0;
+}
+
 int split_load_paths(const char *const *paths, size_t n, struct split_config *svcs,
 		     struct split_objs *objs, struct split_err *err)
 {
@@ -211,14 +229,8 @@ int split_load_paths(const char *const *paths, size_t n, struct split_config *sv
 			}
 			free(o.json);
 		}
-	for (size_t i = 0; i < cfg.nsvcs; i++)
-		for (size_t j = i + 1; j < cfg.nsvcs; j++)
-			if (!strcmp(cfg.svcs[i].name, cfg.svcs[j].name) &&
-			    !strcmp(cfg.svcs[i].ns, cfg.svcs[j].ns)) {
-				split_errf(err, "service %s.%s is defined twice (in different files)",
-					   cfg.svcs[i].name, cfg.svcs[i].ns);
-				goto out;
-			}
+	if (svcs_unique(&cfg, err))
+		goto out;
 	*svcs = cfg;
 	*objs = ob;
 	memset(&cfg, 0, sizeof(cfg));
