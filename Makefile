@@ -95,10 +95,10 @@ unit: $(UNIT_BINS)
 # BPF tests (root): BPF_PROG_TEST_RUN on crafted packets, under ASan/UBSan.
 # Each tests/bpf/test_X.c is one binary, with the skeletons from build/.
 BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/bpftest/%,$(wildcard tests/bpf/test_*.c))
-$(BUILD)/bpftest/test_%: tests/bpf/test_%.c tests/unit/test_main.c tests/unit/test.h $(SKELS) $(HDRS)
+$(BUILD)/bpftest/test_%: tests/bpf/test_%.c tests/unit/test_main.c tests/unit/test.h $(SKELS) $(HDRS) $(BUILD)/asan/libsplit.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit -I$(BUILD) $< tests/unit/test_main.c \
-		$(LIBS) -o $@
+		$(BUILD)/asan/libsplit.a $(LIBS) -o $@
 
 bpftest: $(BPF_TEST_BINS)
 	@sh tests/run_unit.sh $(BPF_TEST_BINS)

@@ -35,6 +35,7 @@
 #include "apply.h"
 #include "l7.h"
 #include "log.h"
+#include "mapsize.h"
 #include "nat_attach.h"
 #include "metrics_http.h"
 #include "split_sock.skel.h"
@@ -54,6 +55,8 @@ struct opts {
 	const char *metrics;	/* NULL: off */
 	int metrics_explicit;
 	struct nat_opts nat;
+	struct split_map_sizes sizes;
+	int sizes_explicit;
 	int no_l7;
 	int l7_explicit;	/* --l7-addr given: failing to listen is fatal */
 	struct l7_rt_opts l7;
@@ -96,6 +99,18 @@ static void usage(FILE *f)
 "      --no-metrics     no metrics endpoint\n"
 "      --no-counters    load the datapath with its counters compiled out (to\n"
 "                       measure what counting costs; stats then stay at 0)\n"
+"\n"
+"Sizes of the maps allocated whole when created (splitctl show prints their\n"
+"memory). A pinned map keeps its size: splitd --unload, then start, to\n"
+"change it. N may end in k or m (x1024):\n"
+"      --ct-max N       north-south flows in conntrack (ct and ct_rev, LRU);\n"
+"                       default 262144 (about 72 MiB for both)\n"
+"      --sock-nat-max N UDP sockets' VIP memory (sock_nat, udp_aff, LRU);\n"
+"                       default 65536 (about 14 MiB for both)\n"
+"      --table-cells N  cells of slots_v3, where the tables of services with\n"
+"                       no explicit weights live (two endpoints per cell, and\n"
+"                       room for a new copy of each table while it changes);\n"
+"                       default 65536 (512 KiB)\n"
 "\n"
 "L7 (services whose rules match requests, e.g. the test-user cookie rule):\n"
 "  splitd proxies their TCP connections: the connect hooks send them to a\n"
@@ -158,6 +173,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "no-metrics", no_argument, NULL, 'N' },
 		{ "no-counters", no_argument, NULL, 'K' },
+		{ "ct-max", required_argument, NULL, 1003 },
+		{ "sock-nat-max", required_argument, NULL, 1004 },
+		{ "table-cells", required_argument, NULL, 1005 },
 		{ "l7-addr", required_argument, NULL, 'L' },
 		{ "no-l7", no_argument, NULL, 'n' },
 		{ "l7-sockmap", no_argument, NULL, 1001 },
@@ -170,6 +188,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int c;
 
 	o->services = NULL;
+	split_map_sizes_default(&o->sizes);
 	o->metrics = SPLIT_METRICS_ADDR_DEFAULT;
 	o->pin_dir = SPLIT_PIN_DIR_DEFAULT;
 	o->l7.proxy.no_sockmap = 1;	/* --l7-sockmap to try it */
@@ -219,6 +238,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'n': o->no_l7 = 1; break;
 		case 1001: o->l7.proxy.no_sockmap = 0; break;
 		case 1002: o->l7.proxy.no_sockmap = 1; break;
+		case 1003:
+		case 1004:
+		case 1005: {
+			__u32 *v = c == 1003 ? &o->sizes.ct : c == 1004 ? &o->sizes.sock_nat :
+				   &o->sizes.table_cells;
+
+			if (split_map_size_parse(optarg, 1024, 16 * 1024 * 1024, v)) {
+				fprintf(stderr, "splitd: %s: want a count from 1024 to 16m, not '%s'\n",
+					c == 1003 ? "--ct-max" : c == 1004 ? "--sock-nat-max" :
+					"--table-cells", optarg);
+				return -1;
+			}
+			o->sizes_explicit |= c == 1003 ? SPLIT_SIZE_CT : c == 1004 ? SPLIT_SIZE_SOCK_NAT :
+					     SPLIT_SIZE_TABLE_CELLS;
+			break;
+		}
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
@@ -374,7 +409,8 @@ static size_t config_paths(const struct opts *o, const char **paths)
  * longer there are removed), or, without a config dir, the objects in
  * force plus any in the services file. Weights set with splitctl are kept.
  */
-static int apply_config(struct split_state *st, const struct opts *o)
+static int apply_config(struct split_state *st, const struct opts *o,
+			struct split_config *parsed, struct split_objs *parsed_objs)
 {
 	struct split_config file = { 0 }, old = { 0 };
 	struct split_objs objs = { 0 }, cur = { 0 };
@@ -382,7 +418,12 @@ static int apply_config(struct split_state *st, const struct opts *o)
 	struct split_err err;
 	int ret = -1;
 
-	if (split_load_paths(paths, config_paths(o, paths), &file, &objs, &err)) {
+	if (parsed) {	/* read and checked already (at startup): take it */
+		file = *parsed;
+		objs = *parsed_objs;
+		memset(parsed, 0, sizeof(*parsed));
+		memset(parsed_objs, 0, sizeof(*parsed_objs));
+	} else if (split_load_paths(paths, config_paths(o, paths), &file, &objs, &err)) {
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
 		return -1;
 	}
@@ -515,7 +556,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		if (pfd[2].revents & POLLIN)
 			split_metrics_handle(mfd, st->pin_dir);
 		if (changed) {
-			apply_config(st, o);
+			apply_config(st, o, NULL, NULL);
 			if (l7)
 				l7_rt_sync(l7, st, 0);
 		}
@@ -529,6 +570,7 @@ int main(int argc, char **argv)
 	struct split_sockops *oskel = NULL;
 	struct split_state st = { .dir_fd = -1 };
 	struct split_config probe = { 0 };
+	struct split_objs probe_objs = { 0 };
 	char cgroup[PATH_MAX];
 	struct split_err err;
 	struct opts o = { 0 };
@@ -542,17 +584,15 @@ int main(int argc, char **argv)
 	if (o.unload)
 		return nat_detach_all(o.pin_dir) || split_unload(o.pin_dir) ? 1 : 0;
 
-	/* Refuse a bad configuration before touching the kernel. */
+	/* Refuse a bad configuration before touching the kernel; the first
+	 * apply takes what was read here. */
 	{
-		struct split_objs pobjs = { 0 };
 		const char *paths[2];
 
-		if (split_load_paths(paths, config_paths(&o, paths), &probe, &pobjs, &err)) {
+		if (split_load_paths(paths, config_paths(&o, paths), &probe, &probe_objs, &err)) {
 			pr_warn("%s\n", err.msg);
 			return 1;
 		}
-		split_config_free(&probe);
-		split_objs_free(&pobjs);
 	}
 	if (o.cgroup)
 		snprintf(cgroup, sizeof(cgroup), "%s", o.cgroup);
@@ -567,8 +607,10 @@ int main(int argc, char **argv)
 		goto out;
 
 	oo.pin_root_path = o.pin_dir;
+	split_map_sizes_pinned(o.pin_dir, &o.sizes, o.sizes_explicit);
+	o.nat.sizes = &o.sizes;
 	skel = split_sock__open_opts(&oo);
-	if (!skel) {
+	if (!skel || split_map_sizes_set(skel->obj, &o.sizes)) {
 		pr_warn("opening the BPF object: %s\n", strerror(errno));
 		goto out;
 	}
@@ -582,7 +624,7 @@ int main(int argc, char **argv)
 	oskel = split_sockops__open_opts(&oo);
 	if (oskel)
 		oskel->rodata->split_no_count = (__u32)o.nat.no_count;
-	if (!oskel || split_sockops__load(oskel)) {
+	if (!oskel || split_map_sizes_set(oskel->obj, &o.sizes) || split_sockops__load(oskel)) {
 		pr_warn("loading the sockops object: %s\n", strerror(errno));
 		goto out;
 	}
@@ -596,7 +638,7 @@ int main(int argc, char **argv)
 		pr_warn("%s\n", err.msg);
 		goto out;
 	}
-	if (apply_config(&st, &o) && o.once)
+	if (apply_config(&st, &o, &probe, &probe_objs) && o.once)
 		goto out;
 	if (!o.once && o.metrics) {
 		mfd = split_metrics_listen(o.metrics, &err);
@@ -627,6 +669,8 @@ out:
 	split_state_close(&st);
 	split_sockops__destroy(oskel);
 	split_sock__destroy(skel);
+	split_config_free(&probe);
+	split_objs_free(&probe_objs);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	return ret;
