@@ -18,6 +18,8 @@
  * uses the sock_nat LRU. Each choice (connect, or a new UDP affinity) is
  * counted per backend and version (sk_be_stats, sk_ver_stats).
  * A service with no eligible endpoint fails connect()/sendmsg() with EPERM.
+ * splitd's own cgroup (self_cgroup; its pod on a Kubernetes node) is left
+ * alone: the L7 proxy's upstream connections go where it sends them.
  */
 #include <bpf/bpf_endian.h>
 

@@ -12,7 +12,8 @@ for engine in podman docker; do
 		continue
 	fi
 	echo "image: building $image with $engine"
-	exec "$engine" build -f Containerfile -t "$image" .
+	"$engine" build -f Containerfile -t "$image" .
+	exit $?
 done
 echo "image: SKIP: no working podman or docker on this machine; $image not built"
 exit 0

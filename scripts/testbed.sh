@@ -496,6 +496,81 @@ tb_down() {
 	return 0
 }
 
+# ---- a node with pods ------------------------------------------------------------
+#
+# On a Kubernetes node, pods are network namespaces with a veth each to the
+# node, and processes in cgroups under the kubelet's kubepods cgroup. This
+# shapes the testbed like that (after tb_up):
+#
+#   tb_pods_init           TB_KUBEPODS=$TB_CGROUP/kubepods.slice (the kubelet's
+#                          systemd layout, inside this run's own cgroup, so
+#                          attaching there never reaches the real pods of the
+#                          machine), TB_SYSTEM=$TB_CGROUP/system.slice for node
+#                          processes, and the node's address TB_NODE_POD_IP4/6
+#                          (10.210.0.1, fd00:210::1 on the node's lo) that
+#                          every pod routes to
+#   tb_pod_add NAME N      pod NAME: netns $TB_ID-NAME, eth0 10.210.N.2/24 and
+#                          fd00:210:N::2/64 with a veth to the node (to-NAME,
+#                          10.210.N.1), default route via the node; cgroup
+#                          kubepods.slice/kubepods-besteffort.slice/
+#                          kubepods-besteffort-podNAME.slice/cri-NAME.scope
+#                          (TB_POD_CGROUP_<NAME>). N: 1..250
+#   tb_in_pod NAME CMD...  run CMD in pod NAME (its netns and cgroup)
+#   tb_in_system NAME NS CMD...  run CMD in netns NS, in the node cgroup
+#                          system.slice/NAME.service (outside kubepods)
+tb_pods_init() {
+	[ -n "${TB_CGROUP:-}" ] && [ -d "$TB_CGROUP" ] || { tb__log "tb_up first"; return 1; }
+	export TB_KUBEPODS="$TB_CGROUP/kubepods.slice" TB_SYSTEM="$TB_CGROUP/system.slice"
+	export TB_NODE_POD_IP4=10.210.0.1 TB_NODE_POD_IP6=fd00:210::1
+	tb__x mkdir -p "$TB_KUBEPODS/kubepods-besteffort.slice" "$TB_SYSTEM" || return 1
+	tb__x ip -n "$TB_NODE" addr add "$TB_NODE_POD_IP4/32" dev lo || return 1
+	tb__x ip -n "$TB_NODE" addr add "$TB_NODE_POD_IP6/128" dev lo nodad || return 1
+}
+
+tb_pod_add() {
+	local name=$1 n=$2 ns cg
+	if ! [[ $name =~ ^[a-z0-9]{1,10}$ ]] || ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 250 ]; then
+		tb__log "usage: tb_pod_add NAME(a-z0-9, <= 10) N(1..250)"
+		return 2
+	fi
+	[ -n "${TB_KUBEPODS:-}" ] || { tb__log "tb_pods_init first"; return 1; }
+	ns="${TB_ID}-$name"
+	[ -e "/run/netns/$ns" ] && { tb__log "pod $name exists"; return 1; }
+	tb__x ip netns add "$ns" || return 1
+	tb__state "ns $ns"
+	tb__x ip -n "$ns" link set lo up || return 1
+	tb__sysctl "$ns" net.ipv6.conf.all.accept_dad 0 || return 1
+	tb__sysctl "$ns" net.ipv4.ip_local_port_range "1024 65000" || return 1
+	tb__link "$ns" "to-$name" "10.210.$n.1/24" "fd00:210:$n::1/64" \
+		"10.210.$n.2/24" "fd00:210:$n::2/64" || return 1
+	tb__x ip -n "$ns" route add default via "10.210.$n.1" || return 1
+	tb__x ip -n "$ns" -6 route add default via "fd00:210:$n::1" || return 1
+	cg="$TB_KUBEPODS/kubepods-besteffort.slice/kubepods-besteffort-pod$name.slice/cri-$name.scope"
+	tb__x mkdir -p "$cg" || return 1
+	printf -v "TB_POD_CGROUP_$name" '%s' "$cg"
+	export "TB_POD_CGROUP_$name"
+}
+
+tb_in_pod() {
+	local name=$1 cgv
+	shift
+	cgv="TB_POD_CGROUP_$name"
+	[ -n "${!cgv:-}" ] || { tb__log "no pod $name"; return 2; }
+	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
+	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
+		sh "${!cgv}" "${TB_ID}-$name" "$@"
+}
+
+tb_in_system() {
+	local name=$1 ns
+	ns=$(tb__ns "$2")
+	shift 2
+	mkdir -p "$TB_SYSTEM/$name.service" || return 1
+	# shellcheck disable=SC2016
+	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
+		sh "$TB_SYSTEM/$name.service" "$ns" "$@"
+}
+
 # ---- run by hand -------------------------------------------------------------
 
 tb__main() {
