@@ -4,11 +4,15 @@
  * a service's Istio rules (istio.h) to every request.
  *
  * One listener per L7 service port: the listener a connection arrives on
- * names its service. Each client connection has one worker thread while it
- * lasts; a worker then waits for the next connection (idle workers end
- * after 10 s). Per request:
+ * names its service. The engine (user/lib/l7/, one module per layer) runs
+ * one worker per CPU by default: each is a thread with its own epoll loop
+ * (edge-triggered), its own SO_REUSEPORT socket on every listening port
+ * (the kernel spreads connections over them), its own upstream pool,
+ * timers and counters; a request takes no lock and allocates nothing. An
+ * idle keep-alive connection holds no buffer. Per request:
  *
- *   read the head (http_parser), build a struct split_http_request, run
+ *   read the head (http_parser, in place), build a struct
+ *   split_http_request with the headers the rules look at, run
  *   split_rules_match(); the matching route's destinations are chosen by
  *   weight, then an endpoint of that version at random. No route matched
  *   (RouteRule), or no rules: the service's default weights. A
@@ -19,8 +23,9 @@
  * early answers work), the response is relayed (Content-Length, chunked,
  * close-delimited, HEAD, 1xx, 204/304), and the next request of the
  * keep-alive connection is routed on its own. Pipelined requests are
- * served in order. Upstream connections are pooled per endpoint across
- * client connections.
+ * served in order. Upstream connections are pooled per endpoint and
+ * worker across client connections; idle ones are closed after
+ * pool_idle_ms, and at once when the upstream closes them.
  *
  * Upgrade (101) and CONNECT (2xx): routed once, then bytes are relayed
  * both ways in the kernel by sockmap (an sk_skb verdict redirects each
@@ -29,12 +34,16 @@
  * splice is refused). A connection whose first bytes are not an HTTP/1.x
  * request line (TLS, the HTTP/2 preface, garbage) is relayed the same way
  * to an endpoint chosen by the default weights, and counted as non-HTTP.
+ * A line that is an HTTP/1.x request line the parser refuses (an
+ * extension method, a space in the target) is answered (501, 400), never
+ * relayed: nothing pipelined behind it escapes the rules.
  *
  * Answers of the proxy itself, after which the connection closes:
  *   400  malformed request (a request line followed by garbage, obs-fold,
  *        a header name that is not a token, Transfer-Encoding without a
  *        final chunked, both Content-Length and chunked, bad chunks)
  *   404  VirtualService: no route matches
+ *   501  an extension method (FOO / HTTP/1.1)
  *   408  the head did not arrive within header_timeout_ms of its first byte
  *   431  head larger than max_head_bytes, or more than max_headers fields
  *   502  the upstream's response is broken (before any of it was relayed)
@@ -65,15 +74,19 @@ struct l7_proxy_opts {
 	size_t max_head_bytes;		/* request line + headers; 0: 16 KiB,
 					 * at most 64 KiB (431) */
 	unsigned max_headers;		/* header fields; 0: 100 (431) */
-	unsigned idle_timeout_ms;	/* keep-alive idle, and no progress in an
-					 * exchange or a tunnel; 0: 300 s */
+	unsigned idle_timeout_ms;	/* no progress in an exchange (504) or
+					 * a tunnel; 0: 300 s */
 	unsigned header_timeout_ms;	/* first byte to end of head; 0: 10 s (408) */
 	unsigned connect_timeout_ms;	/* upstream connect; 0: 3 s (503) */
-	unsigned max_connections;	/* client connections at once; 0: 4096;
-					 * more are accepted and closed */
-	unsigned pool_idle_ms;		/* idle upstream connection kept; 0: 30 s */
-	unsigned pool_max_idle;		/* idle upstream connections, all
-					 * endpoints; 0: 1024 */
+	unsigned max_connections;	/* client connections at once; 0: 3/4
+					 * of RLIMIT_NOFILE (raised to its hard
+					 * limit), at most 65536. At the limit the
+					 * oldest idle one is closed to make room;
+					 * none idle: the new one is closed */
+	unsigned pool_idle_ms;		/* idle upstream connection kept; 0: 30 s
+					 * (closed on a timer) */
+	unsigned pool_max_idle;		/* idle upstream connections per worker,
+					 * all endpoints; 0: 1024 */
 	/* A new connection that sends nothing for this long is relayed at L4
 	 * (server-first protocols); 0: never (wait idle_timeout_ms, close). */
 	unsigned first_byte_timeout_ms;
@@ -87,7 +100,16 @@ struct l7_proxy_opts {
 	size_t sockmap_obj_len;
 	int no_sockmap;			/* never sockmap (the switch) */
 	int sockmap_trust;		/* benchmarks only: skip the probe */
+	unsigned workers;		/* event loops (threads); 0: one per
+					 * CPU; at most L7_MAX_WORKERS */
+	unsigned keepalive_timeout_ms;	/* idle between requests; 0: 60 s */
+	unsigned max_per_source;	/* connections from one client address;
+					 * 0: max_connections / 2. At the limit
+					 * its oldest idle one is closed to make
+					 * room, or (none idle) the new one */
 };
+
+#define L7_MAX_WORKERS	64
 
 struct l7_upstream {
 	struct split_addr addr;
@@ -121,7 +143,8 @@ struct l7_version_stats {
 
 struct l7_proxy_stats {
 	uint64_t conns_accepted;
-	uint64_t conns_rejected;	/* over max_connections */
+	uint64_t conns_rejected;	/* over a limit with none idle to close */
+	uint64_t conns_evicted;		/* idle ones closed to make room */
 	uint64_t conns_active;
 	uint64_t upstream_connects;	/* new upstream connections */
 	uint64_t upstream_reused;	/* requests sent on a pooled connection */
@@ -131,8 +154,11 @@ struct l7_proxy_stats {
 	uint64_t sockmap_tunnels;	/* tunnels whose sockets were both put
 					 * in the sockmap */
 	uint64_t sockmap_bytes;		/* bytes redirected by its verdict */
-	uint64_t threads_started;	/* worker threads; an idle worker takes
-					 * the next connection */
+	uint64_t threads_started;	/* workers, and sockmap relay threads */
+	uint64_t pool_reaped;		/* idle upstream connections timed out */
+	uint64_t pool_peer_closed;	/* pooled ones the upstream closed */
+	unsigned workers;
+	uint64_t worker_accepted[L7_MAX_WORKERS];	/* per worker */
 };
 
 /* NULL opts: all defaults. NULL on failure (errno). */
@@ -145,7 +171,7 @@ int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
 		    uint16_t port, void *svc_key);
 /* Close the listeners of svc_key; its connections carry on. */
 void l7_proxy_unlisten(struct l7_proxy *p, void *svc_key);
-/* A listening fd of svc_key (the proxy's: do not close it), for
+/* A new fd (close it) on one of svc_key's listening sockets, for
  * l7_listener_publish(); -1 with errno ENOENT if it has none. */
 int l7_proxy_listen_fd(struct l7_proxy *p, void *svc_key);
 
@@ -156,15 +182,23 @@ int l7_proxy_listen_fd(struct l7_proxy *p, void *svc_key);
 int l7_proxy_set_service(struct l7_proxy *p, void *svc_key,
 			 const struct l7_service *svc);
 
-/* Serve until l7_proxy_stop(): one worker thread per client connection at
- * a time, reused (512 KiB stack, about 80 KiB of buffers with the default
- * limits). Returns 0
+/* Serve until l7_proxy_stop(): the workers run (worker 0 in the calling
+ * thread); a connection in the middle of a request holds about 80 KiB of
+ * buffers with the default limits, an idle one about 1 KiB. Returns 0
  * once every connection has ended, -1 on a fatal error. A proxy runs
  * once: after l7_proxy_stop(), l7_proxy_run() returns at once. */
 int l7_proxy_run(struct l7_proxy *p);
 /* Make l7_proxy_run() return: listeners stop, connections are cut.
  * Async-signal-safe (one write to an eventfd). */
 void l7_proxy_stop(struct l7_proxy *p);
+/* Graceful stop, while l7_proxy_run() runs: accept what is queued, close
+ * every listener, close keep-alive connections between requests, let
+ * requests in flight finish (their responses say Connection: close, then
+ * the connection closes). Returns 0 once no connection is left, or, when
+ * deadline_ms passed first, how many are left (l7_proxy_stop() cuts
+ * them). Not async-signal-safe; never from a worker. */
+int l7_proxy_drain(struct l7_proxy *p, unsigned deadline_ms);
+unsigned l7_proxy_workers(const struct l7_proxy *p);
 /* After l7_proxy_run() has returned (or was never called). */
 void l7_proxy_free(struct l7_proxy *p);
 

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * pool.c - a worker's upstream connections (see l7.h).
+ *
+ * Connects are non-blocking: the exchange waits for EPOLLOUT (connect
+ * timeout: T_CONNECT). After a clean response the connection goes back
+ * to the worker's pool (a hash of endpoint addresses), stays registered
+ * in epoll, and leaves it at once when the upstream closes it or sends
+ * anything (EPOLLRDHUP/EPOLLIN/EPOLLHUP), or when it has been idle for
+ * pool_idle_ms (T_POOL). No other thread touches the pool: no lock.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* splice, pipe2, accept4 */
+#endif
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "l7.h"
+
+static unsigned sa_hash(const union l7_sa *u, socklen_t len)
+{
+	const unsigned char *b = (const unsigned char *)u;
+	unsigned h = 2166136261u;
+
+	for (socklen_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h % L7_POOL_BUCKETS;
+}
+
+static void pool_unlink(struct l7_worker *w, struct upconn *u)
+{
+	if (u->pprev)
+		u->pprev->pnext = u->pnext;
+	else
+		w->pool[u->bucket] = u->pnext;
+	if (u->pnext)
+		u->pnext->pprev = u->pprev;
+	u->pprev = u->pnext = NULL;
+	w->pool_n--;
+	l7_timer_cancel(&u->t);
+}
+
+struct upconn *l7_pool_take(struct l7_worker *w, const union l7_sa *sa,
+			    socklen_t len)
+{
+	unsigned b = sa_hash(sa, len);
+
+	for (struct upconn *u = w->pool[b]; u; u = u->pnext) {
+		if (u->salen != len || memcmp(&u->sa, sa, len))
+			continue;
+		pool_unlink(w, u);
+		return u;
+	}
+	return NULL;
+}
+
+void l7_up_close(struct l7_worker *w, struct upconn *u)
+{
+	l7_timer_cancel(&u->t);
+	if (u->fd >= 0)
+		close(u->fd);	/* leaves epoll with it */
+	u->fd = -1;
+	u->owner = NULL;
+	/* events of this batch may still name it: reused after the batch */
+	u->pnext = w->dead_ups;
+	w->dead_ups = u;
+}
+
+void l7_pool_put(struct l7_worker *w, struct upconn *u)
+{
+	u->owner = NULL;
+	if (u->hup || u->err || w->pool_n >= w->p->o.pool_max_idle ||
+	    w->stopping) {
+		l7_up_close(w, u);
+		return;
+	}
+	u->bucket = sa_hash(&u->sa, u->salen);
+	u->pprev = NULL;
+	u->pnext = w->pool[u->bucket];
+	if (u->pnext)
+		u->pnext->pprev = u;
+	w->pool[u->bucket] = u;
+	w->pool_n++;
+	l7_timer_arm(w, &u->t, T_POOL);
+}
+
+struct upconn *l7_up_connect(struct l7_worker *w, const union l7_sa *sa,
+			     socklen_t len)
+{
+	struct upconn *u = w->free_ups;
+	int fd, one = 1;
+
+	fd = socket(sa->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return NULL;
+	if (u) {
+		w->free_ups = u->pnext;
+		w->nfree_ups--;
+	} else {
+		u = malloc(sizeof(*u));
+		if (!u) {
+			close(fd);
+			return NULL;
+		}
+	}
+	memset(u, 0, sizeof(*u));
+	u->type = EV_UP;
+	u->fd = fd;
+	u->t.cls = -1;
+	memcpy(&u->sa, sa, len);
+	u->salen = len;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	CTR_ADD(w->st.upstream_connects, 1);
+	if (connect(fd, &sa->sa, len)) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		u->connecting = true;
+	}
+	u->wr = !u->connecting;
+	if (l7_ev_add(w, fd, u))
+		goto fail;
+	return u;
+fail:
+	l7_up_close(w, u);
+	return NULL;
+}
+
+/* Events on an upstream socket. */
+void l7_up_event(struct l7_worker *w, struct upconn *u, uint32_t ev)
+{
+	if (ev & EPOLLIN)
+		u->rd = true;
+	if (ev & EPOLLOUT)
+		u->wr = true;
+	if (ev & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
+		u->hup = u->rd = true;	/* a read sees the end: do one */
+	if (ev & (EPOLLHUP | EPOLLERR))
+		u->wr = true;
+	if (ev & EPOLLERR)
+		u->err = true;
+	if (u->owner) {
+		l7_conn_run(u->owner);
+		return;
+	}
+	if (u->fd < 0)
+		return;
+	/* pooled: the upstream closed it, or speaks out of turn */
+	if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+		pool_unlink(w, u);
+		CTR_ADD(w->st.pool_peer_closed, 1);
+		l7_up_close(w, u);
+	}
+}
+
+void l7_pool_timeout(struct l7_worker *w, struct upconn *u)
+{
+	pool_unlink(w, u);
+	CTR_ADD(w->st.pool_reaped, 1);
+	l7_up_close(w, u);
+}
+
+void l7_pool_flush(struct l7_worker *w)
+{
+	for (unsigned b = 0; b < L7_POOL_BUCKETS; b++)
+		while (w->pool[b]) {
+			struct upconn *u = w->pool[b];
+
+			pool_unlink(w, u);
+			l7_up_close(w, u);
+		}
+	for (int k = 0; k < 2; k++) {
+		struct upconn **l = k ? &w->dead_ups : &w->free_ups;
+
+		while (*l) {
+			struct upconn *u = *l;
+
+			*l = u->pnext;
+			free(u);
+		}
+	}
+	w->nfree_ups = 0;
+}
