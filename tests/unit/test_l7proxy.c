@@ -224,6 +224,14 @@ static int uc_message(http_parser *hp)
 			     u->version, u->name, c->path, u->name);
 		write_full(c->fd, head, (size_t)n);
 		c->close_after = true;
+	} else if (!strcmp(c->path, "/slow")) {
+		/* a request still in flight 300 ms later */
+		usleep(300 * 1000);
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 200 OK\r\nX-Version: %s\r\nX-Name: %s\r\n"
+			     "X-Path: %s\r\nContent-Length: 4\r\n\r\nslow",
+			     u->version, u->name, c->path);
+		write_full(c->fd, head, (size_t)n);
 	} else if (!strcmp(c->path, "/204")) {
 		n = snprintf(head, sizeof(head),
 			     "HTTP/1.1 204 No Content\r\nX-Version: %s\r\n"
@@ -561,6 +569,33 @@ static int cli_connect(struct cli *c, uint16_t port)
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* cli_connect from source address src (e.g. "127.0.0.2"). */
+static int cli_connect_from(struct cli *c, uint16_t port, const char *src)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port) };
+	struct sockaddr_in me = { .sin_family = AF_INET };
+	struct timeval tv = { .tv_sec = 10 };
+
+	memset(c, 0, sizeof(*c));
+	http_parser_init(&c->hp, HTTP_RESPONSE);
+	c->hp.data = c;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	inet_pton(AF_INET, src, &me.sin_addr);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -1;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (bind(c->fd, (struct sockaddr *)&me, sizeof(me)) ||
+	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		close(c->fd);
 		c->fd = -1;
 		return -1;
@@ -1661,6 +1696,285 @@ FX_TEST(l7_first_byte_timeout, &fbt_opts, seed_v1, 2, w_v1)
 	ASSERT_TRUE(find_stats(st, n, "v1") != NULL);
 	ASSERT_EQ(find_stats(st, n, "v1")->nonhttp, 1);
 	ASSERT_EQ(find_stats(st, n, "v1")->requests, 0);
+}
+
+/* ---- abuse and restarts (issue 17) ------------------------------------------ */
+
+/* An HTTP request line the parser refuses is answered and the connection
+ * closed: the test-user requests pipelined behind it never reach anyone
+ * (they used to ride an L4 relay to the default route, v1). */
+FX_TEST(l7_extension_method_no_bypass, NULL, seed_v1, 2, w_v1)
+{
+	static const char *const bad[] = {
+		"FOO / HTTP/1.1\r\nHost: r\r\n\r\n",
+		"get / HTTP/1.1\r\nHost: r\r\n\r\n",
+		"GET /a b HTTP/1.1\r\nHost: r\r\n\r\n",
+		"POST /x?a=b c HTTP/1.1\r\nHost: r\r\nContent-Length: 0\r\n\r\n",
+	};
+	static const int want[] = { 501, 501, 400, 400 };
+	static const char tail[] =
+		"GET /p1 HTTP/1.1\r\nHost: r\r\nCookie: user=test-user\r\n\r\n"
+		"GET /p2 HTTP/1.1\r\nHost: r\r\nCookie: user=test-user\r\n\r\n";
+	struct l7_version_stats st[8];
+	unsigned long before[3], after[3];
+	char buf[1024];
+	int n;
+
+	for (int i = 0; i < 3; i++) {
+		pthread_mutex_lock(&f->ups[i].mu);
+		before[i] = f->ups[i].accepted;
+		pthread_mutex_unlock(&f->ups[i].mu);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t len = strlen(bad[i]);
+
+		memcpy(buf, bad[i], len);
+		memcpy(buf + len, tail, sizeof(tail) - 1);
+		ASSERT_EQ(raw_status(f->port, buf, len + sizeof(tail) - 1, 0), want[i]);
+	}
+	/* nothing reached an upstream */
+	for (int i = 0; i < 3; i++) {
+		pthread_mutex_lock(&f->ups[i].mu);
+		after[i] = f->ups[i].accepted;
+		pthread_mutex_unlock(&f->ups[i].mu);
+		ASSERT_EQ(after[i], before[i]);
+	}
+	n = l7_proxy_service_stats(f->p, &f->key, st, 8);
+	ASSERT_GE(n, 1);
+	ASSERT_EQ(st[0].responses[4], 2);	/* the 501s */
+	ASSERT_EQ(st[0].responses[3], 2);	/* the 400s */
+	/* and a well-formed connection right after is routed by the rules */
+	{
+		int v1, v2;
+
+		ASSERT_EQ(count_versions(f->port, 10, "user=test-user", &v1, &v2), 0);
+		ASSERT_EQ(v2, 10);
+	}
+}
+
+/* Per-source limit: one address at its limit loses its oldest idle
+ * connection to a new one (or, none idle, the new one is refused), and
+ * another address is served all along. One worker: the limit is exact. */
+static const struct l7_proxy_opts src_opts = { .workers = 1, .max_per_source = 20 };
+FX_TEST(l7_per_source_limit, &src_opts, seed_v1, 2, w_v1)
+{
+	enum { N = 20 };
+	struct cli *c = calloc(N + 2, sizeof(*c));
+	struct cli *keep = c;
+	struct l7_proxy_stats ps;
+	struct resp r = { 0 };
+	char x;
+	int v1, v2;
+
+	ASSERT_TRUE(c != NULL);
+	/* N idle keep-alive connections from 127.0.0.1, each after a request */
+	for (int i = 0; i < N; i++) {
+		ASSERT_EQ(cli_connect(&c[i], f->port), 0);
+		ASSERT_EQ(cli_get(&c[i], "/", NULL, &r), 0);
+		ASSERT_EQ(r.status, 200);
+	}
+	/* another address is served */
+	{
+		struct cli *o = &c[N + 1];
+
+		ASSERT_EQ(cli_connect_from(o, f->port, "127.0.0.2"), 0);
+		ASSERT_EQ(cli_get(o, "/", "user=test-user", &r), 0);
+		ASSERT_EQ(r.status, 200);
+		ASSERT_STREQ(r.version, "v2");
+		cli_close(o);
+	}
+	/* one more from 127.0.0.1: the oldest idle one (c[0]) is closed */
+	ASSERT_EQ(cli_connect(&c[N], f->port), 0);
+	ASSERT_EQ(cli_get(&c[N], "/", NULL, &r), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_EQ(recv(c[0].fd, &x, 1, 0), 0);
+	for (int i = 1; i <= N; i++) {	/* the others still work */
+		ASSERT_EQ(cli_get(&c[i], "/", NULL, &r), 0);
+		ASSERT_EQ(r.status, 200);
+	}
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.conns_evicted, 1);
+	/* all N busy (a head half sent): a new one is refused, not an old one */
+	for (int i = 1; i <= N; i++)
+		ASSERT_EQ(write_full(c[i].fd, "GET / HTTP/1.1\r\n", 16), 0);
+	usleep(50 * 1000);
+	cli_close(&c[0]);
+	ASSERT_EQ(cli_connect(&c[0], f->port), 0);
+	ASSERT_EQ(write_full(c[0].fd, "GET / HTTP/1.1\r\n\r\n", 18), 0);
+	ASSERT_TRUE(recv(c[0].fd, &x, 1, 0) <= 0);
+	l7_proxy_stats(f->p, &ps);
+	fprintf(stderr, "  at the limit, all busy: %llu rejected, %llu evicted, %llu accepted\n",
+	       (unsigned long long)ps.conns_rejected,
+	       (unsigned long long)ps.conns_evicted,
+	       (unsigned long long)ps.conns_accepted);
+	ASSERT_EQ(ps.conns_rejected, 1);
+	ASSERT_EQ(ps.conns_evicted, 1);
+	/* the busy ones finish their request */
+	for (int i = 1; i <= N; i++) {
+		ASSERT_EQ(write_full(c[i].fd, "Host: r\r\n\r\n", 11), 0);
+		ASSERT_EQ(cli_read(&c[i], &r, false, false), 0);
+		ASSERT_EQ(r.status, 200);
+	}
+	/* and the other address is still served */
+	ASSERT_EQ(count_versions(f->port, 5, "user=test-user", &v1, &v2), 0);
+	ASSERT_EQ(v2, 5);
+	for (int i = 0; i <= N; i++)
+		cli_close(&c[i]);
+	resp_free(&r);
+	free(keep);
+}
+
+/* Idle keep-alive connections close after keepalive_timeout_ms; idle
+ * upstream connections are reaped on a timer, with no traffic at all,
+ * and the upstream closing pooled ones is noticed at once. */
+static const struct l7_proxy_opts idle_opts = {
+	.keepalive_timeout_ms = 200, .pool_idle_ms = 300,
+};
+FX_TEST(l7_idle_timeouts_and_pool_reaping, &idle_opts, seed_v1, 2, w_v1)
+{
+	struct l7_proxy_stats ps;
+	struct resp r = { 0 };
+	struct cli c;
+	uint64_t t0;
+	char x;
+	int v1, v2;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(cli_get(&c, "/", NULL, &r), 0);
+	t0 = mono_ms();
+	ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);	/* closed by the proxy */
+	ASSERT_GE(mono_ms() - t0, 150);
+	cli_close(&c);
+	ASSERT_EQ(count_versions(f->port, 20, "user=test-user", &v1, &v2), 0);
+	ASSERT_EQ(count_versions(f->port, 20, NULL, &v1, &v2), 0);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_GE(ps.upstream_connects, 2);
+	/* nothing happens now: the pool empties on its own */
+	for (int i = 0; i < 100; i++) {
+		l7_proxy_stats(f->p, &ps);
+		if (ps.pool_reaped >= ps.upstream_connects)
+			break;
+		usleep(20 * 1000);
+	}
+	printf("  pool: %llu upstream connections, %llu reaped idle\n",
+	       (unsigned long long)ps.upstream_connects,
+	       (unsigned long long)ps.pool_reaped);
+	ASSERT_EQ(ps.pool_reaped, ps.upstream_connects);
+	for (int i = 0; i < 3; i++) {	/* and the upstreams saw them close */
+		for (int k = 0; k < 100; k++) {
+			int n;
+
+			pthread_mutex_lock(&f->ups[i].mu);
+			n = f->ups[i].nconns;
+			pthread_mutex_unlock(&f->ups[i].mu);
+			if (!n)
+				break;
+			usleep(20 * 1000);
+		}
+		pthread_mutex_lock(&f->ups[i].mu);
+		ASSERT_EQ(f->ups[i].nconns, 0);
+		pthread_mutex_unlock(&f->ups[i].mu);
+	}
+	/* an upstream that closes its idle connection: out of the pool
+	 * at once (EPOLLRDHUP), long before pool_idle_ms */
+	ASSERT_EQ(count_versions(f->port, 1, "user=test-user", &v1, &v2), 0);
+	ASSERT_EQ(v2, 1);
+	ups_stop(&f->ups[2]);		/* closes its connections */
+	t0 = mono_ms();
+	for (int i = 0; i < 100; i++) {
+		l7_proxy_stats(f->p, &ps);
+		if (ps.pool_peer_closed >= 1)
+			break;
+		usleep(5 * 1000);
+	}
+	ASSERT_EQ(ps.pool_peer_closed, 1);
+	ASSERT_LT(mono_ms() - t0, 250);
+	ASSERT_EQ(ups_start(&f->ups[2], "v2-a", "v2"), 0);	/* for fx_stop */
+	resp_free(&r);
+}
+
+/* Connections are spread over the workers (SO_REUSEPORT). */
+static const struct l7_proxy_opts two_workers = { .workers = 2 };
+FX_TEST(l7_connections_spread_over_workers, &two_workers, seed_v1, 2, w_v1)
+{
+	enum { N = 200 };
+	struct l7_proxy_stats ps;
+	int v1, v2;
+
+	for (int i = 0; i < N; i++) {
+		ASSERT_EQ(count_versions(f->port, 1, i % 2 ? "user=test-user" : NULL,
+					 &v1, &v2), 0);
+		ASSERT_EQ(i % 2 ? v2 : v1, 1);
+	}
+	l7_proxy_stats(f->p, &ps);
+	printf("  %d connections: worker 0 took %llu, worker 1 %llu\n", N,
+	       (unsigned long long)ps.worker_accepted[0],
+	       (unsigned long long)ps.worker_accepted[1]);
+	ASSERT_EQ(ps.workers, 2);
+	ASSERT_EQ(ps.conns_accepted, N);
+	ASSERT_EQ(ps.worker_accepted[0] + ps.worker_accepted[1], N);
+	/* binomial n=200 p=0.5: 5 sigma is 35 */
+	ASSERT_GE(ps.worker_accepted[0], N / 2 - 35);
+	ASSERT_GE(ps.worker_accepted[1], N / 2 - 35);
+	ASSERT_EQ(ps.threads_started, 2);
+}
+
+/* Graceful stop: listeners close, idle keep-alive connections close, a
+ * request in flight gets its whole response (saying Connection: close). */
+struct drain_req {
+	uint16_t port;
+	int status;
+	bool keepalive;
+	char body[8];
+};
+
+static void *drain_req_thread(void *arg)
+{
+	struct drain_req *d = arg;
+	struct resp r = { 0 };
+	struct cli *c = malloc(sizeof(*c));
+
+	d->status = -1;
+	if (c && !cli_connect(c, d->port) && !cli_get(c, "/slow", NULL, &r)) {
+		d->status = r.status;
+		d->keepalive = r.keepalive;
+		if (r.blen < sizeof(d->body))
+			memcpy(d->body, r.body, r.blen);
+	}
+	if (c)
+		cli_close(c);
+	resp_free(&r);
+	free(c);
+	return NULL;
+}
+
+FX_TEST(l7_drain_finishes_requests_in_flight, NULL, seed_v1, 2, w_v1)
+{
+	struct drain_req d = { .port = f->port };
+	struct resp r = { 0 };
+	struct cli idle, fresh;
+	pthread_t t;
+	uint64_t t0;
+	char x;
+	int left;
+
+	ASSERT_EQ(cli_connect(&idle, f->port), 0);
+	ASSERT_EQ(cli_get(&idle, "/", NULL, &r), 0);
+	ASSERT_EQ(pthread_create(&t, NULL, drain_req_thread, &d), 0);
+	usleep(100 * 1000);		/* /slow is upstream now */
+	t0 = mono_ms();
+	left = l7_proxy_drain(f->p, 5000);
+	printf("  drain: %d left, %llu ms\n", left,
+	       (unsigned long long)(mono_ms() - t0));
+	ASSERT_EQ(left, 0);
+	pthread_join(t, NULL);
+	ASSERT_EQ(d.status, 200);
+	ASSERT_STREQ(d.body, "slow");
+	ASSERT_FALSE(d.keepalive);	/* Connection: close added */
+	ASSERT_EQ(recv(idle.fd, &x, 1, 0), 0);	/* the idle one was closed */
+	cli_close(&idle);
+	ASSERT_EQ(cli_connect(&fresh, f->port), -1);	/* not listening */
+	resp_free(&r);
 }
 
 /* ---- the buffer-driven paths (what the fuzzer runs) ------------------------ */

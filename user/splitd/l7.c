@@ -26,10 +26,8 @@
 
 #define L7_MAX_VERS 64		/* counters read per listener and flush */
 /* Stopping: after the listeners are withdrawn, connect()s that passed the
- * hook just before still arrive (SETTLE), then the proxy's connections get
- * up to DRAIN to end before the proxy cuts them. */
+ * hook just before still arrive (SETTLE); then the proxy drains. */
 #define L7_STOP_SETTLE_MS 50
-#define L7_STOP_DRAIN_MS 2000
 
 /* What the proxy counted for one version, at the last flush. */
 struct l7_seen {
@@ -178,6 +176,7 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 		free(rt);
 		return NULL;
 	}
+	pr_info("L7 proxy: %u workers\n", l7_proxy_workers(rt->proxy));
 	/* The proxy's threads must not take splitd's signals. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -647,29 +646,14 @@ void l7_rt_tick(struct l7_rt *rt, struct split_state *st)
 }
 
 /* After the listeners were withdrawn: let the connect()s that passed the
- * hook just before arrive and be accepted, then give the proxy's
- * connections a little time to end. */
-static void drain(struct l7_rt *rt)
+ * hook just before reach the listeners, so the drain accepts them. */
+static void settle(struct l7_rt *rt)
 {
-	__u64 t0 = mono_ns(), now;
-	struct l7_proxy_stats ps;
-	int any = 0;
-
 	for (struct l7_rec *r = rt->recs; r; r = r->next)
-		any |= r->port != 0;
-	if (!any)
-		return;
-	usleep(L7_STOP_SETTLE_MS * 1000);
-	for (;;) {
-		l7_proxy_stats(rt->proxy, &ps);
-		now = mono_ns();
-		if (!ps.conns_active || now - t0 >= L7_STOP_DRAIN_MS * 1000000ULL)
-			break;
-		usleep(10000);
-	}
-	if (ps.conns_active)
-		pr_info("L7 proxy: stopping with %llu connections still open\n",
-			(unsigned long long)ps.conns_active);
+		if (r->port) {
+			usleep(L7_STOP_SETTLE_MS * 1000);
+			return;
+		}
 }
 
 void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
@@ -690,7 +674,28 @@ void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 			unwitness(rt, r);
 	}
 	split_state_set_generation(st, SPLIT_GEN_L7_HEARTBEAT, 0);
-	drain(rt);
+	settle(rt);
+	{
+		unsigned ms = rt->o.drain_ms ? rt->o.drain_ms : 5000;
+		struct l7_proxy_stats ps;
+		char per[256];
+		size_t off = 0;
+		int left;
+
+		left = l7_proxy_drain(rt->proxy, ms);
+		l7_proxy_stats(rt->proxy, &ps);
+		for (unsigned i = 0; i < ps.workers && off < sizeof(per) - 24; i++)
+			off += (size_t)snprintf(per + off, sizeof(per) - off, "%s%llu",
+						i ? " " : "",
+						(unsigned long long)ps.worker_accepted[i]);
+		if (left)
+			pr_warn("L7 proxy: %d connections still busy after %u ms: cut\n",
+				left, ms);
+		else
+			pr_info("L7 proxy: drained\n");
+		pr_info("L7 proxy: %llu connections accepted, per worker: %s\n",
+			(unsigned long long)ps.conns_accepted, per);
+	}
 	flush_stats(rt);
 	l7_proxy_stop(rt->proxy);
 	pthread_join(rt->thread, NULL);

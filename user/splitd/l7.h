@@ -23,6 +23,7 @@ struct l7_rt_opts {
 	struct split_addr addrs[2];	/* listen addresses, at most one per family */
 	int naddrs;
 	struct l7_proxy_opts proxy;
+	unsigned drain_ms;		/* graceful stop; 0: 5000 */
 };
 
 struct l7_rt;
@@ -39,8 +40,10 @@ int l7_rt_sync(struct l7_rt *rt, struct split_state *st, int force);
  * back (heartbeats have their own thread). */
 void l7_rt_tick(struct l7_rt *rt, struct split_state *st);
 
-/* Withdraw from l7_listen (new connections split at L4 again), flush the
- * counters, stop the proxy (its connections end) and free. NULL is fine. */
+/* Withdraw from l7_listen (new connections split at L4 again), drain the
+ * proxy (listeners closed, idle connections closed, requests in flight
+ * finish, up to drain_ms), flush the counters, stop the proxy (what is
+ * left is cut) and free. NULL is fine. */
 void l7_rt_stop(struct l7_rt *rt, struct split_state *st);
 
 #endif

@@ -117,19 +117,34 @@ static void usage(FILE *f)
 "                       the pods' network); once per family. Default\n"
 "                       127.0.0.1 and ::1 (clients in splitd's netns)\n"
 "      --no-l7          no proxy: such services split by their default route\n"
-"                       at connect() (request rules are not applied)\n""      --l7-sockmap     tunnels (Upgrade, CONNECT, non-HTTP) move bytes in the\n"
+"                       at connect() (request rules are not applied)\n"
+"      --l7-sockmap     tunnels (Upgrade, CONNECT, non-HTTP) move bytes in the\n"
 "                       kernel: sk_skb verdict redirects between the two\n"
 "                       sockets, if a probe at startup finds it sound (else\n"
 "                       splice, logged). Off by default: kernels, 6.18\n"
 "                       included, lose bytes under backpressure\n"
 "      --l7-no-sockmap  tunnels use splice(2) (the default)\n"
+"      --l7-workers N   proxy event loops (threads), each with its own listener\n"
+"                       socket per port (SO_REUSEPORT); default one per CPU\n"
+"      --l7-max-conns N client connections at once (default 3/4 of the open\n"
+"                       file limit, which splitd raises to its hard limit, at\n"
+"                       most 65536); at the limit the oldest idle keep-alive\n"
+"                       connection is closed to make room\n"
+"      --l7-max-per-source N  connections from one client address (default\n"
+"                       half of --l7-max-conns); at the limit that address's\n"
+"                       oldest idle connection is closed, or the new one\n"
+"      --l7-keepalive-ms MS  idle keep-alive connections close after MS\n"
+"                       (default 60000)\n"
+"      --l7-drain-ms MS on SIGTERM/SIGINT: stop accepting, close idle\n"
+"                       connections, let requests in flight finish for up to\n"
+"                       MS (default 5000), then cut what is left\n"
 "  A connection goes to the proxy only while its listening socket exists\n"
 "  (the kernel drops it from the l7_listen_sk map when it closes) and\n"
 "  splitd refreshed the listener within 3 s. So if splitd stops, is\n"
 "  killed or hangs, new connections to such services split at connect()\n"
 "  by the default route at once (3 s for a hung splitd), never refused.\n"
-"  SIGTERM withdraws the listeners first, lets the proxy's connections\n"
-"  finish for up to 2 s, then stops. A restarted splitd serves the rules\n"
+"  SIGTERM withdraws the listeners first, then drains the proxy (see\n"
+"  --l7-drain-ms) and stops. A restarted splitd serves the rules\n"
 "  in force (from the pinned maps) before it re-reads its files.\n"
 "\n"
 "North-south traffic (entering the node from elsewhere), in splitd's network\n"
@@ -189,6 +204,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "l7-no-sockmap", no_argument, NULL, 1002 },
 		{ "cgroup-root", required_argument, NULL, 1003 },
 		{ "keep-caps", no_argument, NULL, 1004 },
+		{ "l7-workers", required_argument, NULL, 1010 },
+		{ "l7-max-conns", required_argument, NULL, 1011 },
+		{ "l7-max-per-source", required_argument, NULL, 1012 },
+		{ "l7-keepalive-ms", required_argument, NULL, 1013 },
+		{ "l7-drain-ms", required_argument, NULL, 1014 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -248,6 +268,33 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 1002: o->l7.proxy.no_sockmap = 1; break;
 		case 1003: o->cgroup_root = optarg; break;
 		case 1004: o->keep_caps = 1; break;
+		case 1010: case 1011: case 1012: case 1013: case 1014: {
+			static const char *const names[] = {
+				"--l7-workers", "--l7-max-conns", "--l7-max-per-source",
+				"--l7-keepalive-ms", "--l7-drain-ms",
+			};
+			unsigned *dst[] = {
+				&o->l7.proxy.workers, &o->l7.proxy.max_connections,
+				&o->l7.proxy.max_per_source,
+				&o->l7.proxy.keepalive_timeout_ms, &o->l7.drain_ms,
+			};
+			unsigned long max[] = { L7_MAX_WORKERS, 1u << 24, 1u << 24,
+						86400000, 3600000 };
+			int k = c - 1010;
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || !v || v > max[k] ||
+			    optarg[0] == '-') {
+				fprintf(stderr, "splitd: %s: a number from 1 to %lu, not '%s'\n",
+					names[k], max[k], optarg);
+				return -1;
+			}
+			*dst[k] = (unsigned)v;
+			break;
+		}
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;

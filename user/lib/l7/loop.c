@@ -301,8 +301,8 @@ static void handle_accept(struct l7_worker *w, int fd, const union l7_sa *peer,
 	int one = 1;
 
 	if (!s) {
-		close(fd);
 		CTR_ADD(w->st.rejected, 1);
+		close(fd);
 		return;
 	}
 	s->count++;			/* this one, reserved */
@@ -312,7 +312,7 @@ static void handle_accept(struct l7_worker *w, int fd, const union l7_sa *peer,
 		if (!s->idle_head)
 			goto reject;
 		CTR_ADD(w->st.evicted, 1);
-		l7_conn_close(s->idle_head);
+		l7_conn_close(s->idle_head);	/* count before its close */
 	}
 	/* The worker at its limit: its oldest idle connection goes. */
 	if (w->nconns >= w->max_conns) {
@@ -329,9 +329,9 @@ static void handle_accept(struct l7_worker *w, int fd, const union l7_sa *peer,
 	CTR_ADD(w->st.accepted, 1);
 	return;
 reject:
+	CTR_ADD(w->st.rejected, 1);	/* counted before the client can see it */
 	l7_src_put(w, s);
 	close(fd);
-	CTR_ADD(w->st.rejected, 1);
 }
 
 static __thread bool t_accept_retry;	/* EMFILE and friends */
@@ -437,6 +437,15 @@ static void drain_start(struct l7_worker *w)
 
 	w->draining = true;
 	reconcile(w);
+	/* exchanges under way: close after the response, and say so in it
+	 * if its head has not come yet */
+	for (struct l7_conn *c = w->all; c; c = c->anext)
+		if (c->state == C_EXCH) {
+			c->draining_close = true;
+			if (!c->rs.status && !c->rq.upgrade &&
+			    c->rq.hp.method != HTTP_CONNECT)
+				c->rs.inject_close = true;
+		}
 	while (l->head.next != &l->head)
 		l7_conn_close(container_of(l->head.next, struct l7_conn, t));
 	l = &w->tl[T_FIRST_BYTE];
