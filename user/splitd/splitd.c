@@ -138,6 +138,8 @@ static void usage(FILE *f)
 "      --l7-drain-ms MS on SIGTERM/SIGINT: stop accepting, close idle\n"
 "                       connections, let requests in flight finish for up to\n"
 "                       MS (default 5000), then cut what is left\n"
+"      --l7-pool-idle-ms MS  idle upstream connections close after MS\n"
+"                       (default 30000)\n"
 "  A connection goes to the proxy only while its listening socket exists\n"
 "  (the kernel drops it from the l7_listen_sk map when it closes) and\n"
 "  splitd refreshed the listener within 3 s. So if splitd stops, is\n"
@@ -209,6 +211,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "l7-max-per-source", required_argument, NULL, 1012 },
 		{ "l7-keepalive-ms", required_argument, NULL, 1013 },
 		{ "l7-drain-ms", required_argument, NULL, 1014 },
+		{ "l7-pool-idle-ms", required_argument, NULL, 1015 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -268,18 +271,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 1002: o->l7.proxy.no_sockmap = 1; break;
 		case 1003: o->cgroup_root = optarg; break;
 		case 1004: o->keep_caps = 1; break;
-		case 1010: case 1011: case 1012: case 1013: case 1014: {
+		case 1010: case 1011: case 1012: case 1013: case 1014: case 1015: {
 			static const char *const names[] = {
 				"--l7-workers", "--l7-max-conns", "--l7-max-per-source",
-				"--l7-keepalive-ms", "--l7-drain-ms",
+				"--l7-keepalive-ms", "--l7-drain-ms", "--l7-pool-idle-ms",
 			};
 			unsigned *dst[] = {
 				&o->l7.proxy.workers, &o->l7.proxy.max_connections,
 				&o->l7.proxy.max_per_source,
 				&o->l7.proxy.keepalive_timeout_ms, &o->l7.drain_ms,
+				&o->l7.proxy.pool_idle_ms,
 			};
 			unsigned long max[] = { L7_MAX_WORKERS, 1u << 24, 1u << 24,
-						86400000, 3600000 };
+						86400000, 3600000, 86400000 };
 			int k = c - 1010;
 			char *end;
 			unsigned long v;

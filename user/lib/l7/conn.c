@@ -136,7 +136,9 @@ struct l7_conn *l7_conn_new(struct l7_worker *w, int fd, struct l7_entry *e,
 	c->src = src;
 	/* wait for the first bytes (epoll reports those already there) */
 	set_idle(c, true);
-	if (w->p->o.first_byte_timeout_ms)
+	if (w->draining)		/* accepted from the queue while draining */
+		l7_timer_arm(w, &c->t, T_LINGER);
+	else if (w->p->o.first_byte_timeout_ms)
 		l7_timer_arm(w, &c->t, T_FIRST_BYTE);
 	else
 		l7_timer_arm(w, &c->t, T_KEEPALIVE);
@@ -303,13 +305,15 @@ static int head_wait(struct l7_conn *c)
 	if (c->rq.end || c->have)
 		return 0;		/* a head in progress: T_HEAD runs */
 	release_bufs(c);
-	if (w->draining) {		/* between requests: close */
+	if (w->draining && c->nreq) {	/* between requests: close */
 		l7_conn_close(c);
 		return 1;
 	}
 	if (!c->idle) {
 		set_idle(c, true);
-		if (!c->nreq && w->p->o.first_byte_timeout_ms)
+		if (w->draining)	/* a new one: a moment for its request */
+			l7_timer_arm(w, &c->t, T_LINGER);
+		else if (!c->nreq && w->p->o.first_byte_timeout_ms)
 			l7_timer_arm(w, &c->t, T_FIRST_BYTE);
 		else
 			l7_timer_arm(w, &c->t, T_KEEPALIVE);

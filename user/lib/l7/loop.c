@@ -429,11 +429,13 @@ static void reap_dead(struct l7_worker *w)
 	}
 }
 
-/* Start draining: listeners closed, idle connections closed; the others
- * close after their response. */
+/* Start draining: listeners closed, connections idle between requests
+ * closed; the others close after their response. A connection that has
+ * not sent its first request yet gets a moment (T_LINGER) to send it. */
 static void drain_start(struct l7_worker *w)
 {
 	struct tlist *l = &w->tl[T_KEEPALIVE];
+	struct tnode *t, *next;
 
 	w->draining = true;
 	reconcile(w);
@@ -446,11 +448,18 @@ static void drain_start(struct l7_worker *w)
 			    c->rq.hp.method != HTTP_CONNECT)
 				c->rs.inject_close = true;
 		}
-	while (l->head.next != &l->head)
-		l7_conn_close(container_of(l->head.next, struct l7_conn, t));
+	for (t = l->head.next; t != &l->head; t = next) {
+		struct l7_conn *c = container_of(t, struct l7_conn, t);
+
+		next = t->next;
+		if (c->nreq)
+			l7_conn_close(c);
+		else
+			l7_timer_arm(w, &c->t, T_LINGER);
+	}
 	l = &w->tl[T_FIRST_BYTE];
 	while (l->head.next != &l->head)
-		l7_conn_close(container_of(l->head.next, struct l7_conn, t));
+		l7_timer_arm(w, l->head.next, T_LINGER);
 	l7_pool_flush(w);
 }
 

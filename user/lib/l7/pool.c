@@ -74,7 +74,7 @@ void l7_pool_put(struct l7_worker *w, struct upconn *u)
 {
 	u->owner = NULL;
 	if (u->hup || u->err || w->pool_n >= w->p->o.pool_max_idle ||
-	    w->stopping) {
+	    w->stopping || w->draining) {
 		l7_up_close(w, u);
 		return;
 	}

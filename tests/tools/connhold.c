@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * connhold.c - many client connections held open, for the L7 proxy's
+ * load and abuse tests (tests/e2e/test_l7_load.sh).
+ *
+ *   connhold --connect 10.96.0.10 --port 9080 -n 5000 --request --hold 20
+ *   connhold --connect 10.96.0.10 --port 9080 -n 300 --trickle-ms 500 --hold 8
+ *   connhold --connect fd00:96::10 --port 9080 --probe 200 --header 'cookie: ...'
+ *
+ * Hold mode (-n): opens N connections one after the other; with --request
+ * each first sends one GET and reads its response (an idle keep-alive
+ * connection afterwards); with --trickle-ms MS each sends a request line
+ * and then one more byte of a never-ending header every MS (slowloris).
+ * Prints "ready open N failed F" once all are open, then holds them for
+ * --hold seconds and prints "held N closed_by_peer M". Exit 0.
+ *
+ * Probe mode (--probe N): N requests one after the other, each on a new
+ * connection; prints "probe N ok K fail F p50_us X p99_us Y max_us Z";
+ * exit 0 if F is 0.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static union {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+} g_sa;
+static socklen_t g_salen;
+static const char *g_header;
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: connhold --connect ADDR --port PORT (-n N [--request | --trickle-ms MS]\n"
+"                [--hold SECONDS] | --probe N) [--header 'NAME: VALUE']\n"
+"Hold N connections open (idle after one request, or trickling a header\n"
+"byte by byte), or time N requests on new connections. See the source.\n");
+}
+
+static int open_one(void)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(g_sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, &g_sa.sa, g_salen)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One GET and its whole response (Content-Length framing). 0 or -1. */
+static int get_one(int fd, bool keep)
+{
+	char req[512], buf[8192];
+	size_t len = 0;
+	int n = snprintf(req, sizeof(req), "GET /hold HTTP/1.1\r\nHost: svc\r\n%s%s%s\r\n",
+			 g_header ? g_header : "", g_header ? "\r\n" : "",
+			 keep ? "" : "Connection: close\r\n");
+
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+		return -1;
+	for (;;) {
+		char *eoh, *cl;
+		ssize_t k = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+
+		if (k <= 0)
+			return -1;
+		len += (size_t)k;
+		buf[len] = 0;
+		eoh = strstr(buf, "\r\n\r\n");
+		if (!eoh)
+			continue;
+		if (strncmp(buf, "HTTP/1.1 200", 12))
+			return -1;
+		cl = strcasestr(buf, "content-length:");
+		if (!cl || cl > eoh)
+			return 0;
+		if (len >= (size_t)(eoh + 4 - buf) + strtoul(cl + 15, NULL, 10))
+			return 0;
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int probe(unsigned n)
+{
+	uint64_t *lat = calloc(n ? n : 1, sizeof(*lat));
+	unsigned ok = 0, fail = 0;
+
+	if (!lat)
+		return 1;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t0 = now_us();
+		int fd = open_one();
+
+		if (fd < 0 || get_one(fd, false)) {
+			fail++;
+		} else {
+			lat[ok++] = now_us() - t0;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	qsort(lat, ok, sizeof(*lat), cmp_u64);
+	printf("probe %u ok %u fail %u p50_us %llu p99_us %llu max_us %llu\n", n, ok,
+	       fail, ok ? (unsigned long long)lat[ok / 2] : 0ULL,
+	       ok ? (unsigned long long)lat[(ok * 99) / 100 < ok ? (ok * 99) / 100 : ok - 1] : 0ULL,
+	       ok ? (unsigned long long)lat[ok - 1] : 0ULL);
+	free(lat);
+	return fail ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "connect", required_argument, NULL, 'c' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "request", no_argument, NULL, 'r' },
+		{ "trickle-ms", required_argument, NULL, 't' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "probe", required_argument, NULL, 'P' },
+		{ "header", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *addr = NULL;
+	unsigned port = 0, n = 0, trickle = 0, hold = 10, nprobe = 0;
+	unsigned opened = 0, failed = 0, closed = 0;
+	bool request = false;
+	struct pollfd *pf;
+	struct rlimit rl;
+	uint64_t until, next_trickle;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': addr = optarg; break;
+		case 'p': port = (unsigned)atoi(optarg); break;
+		case 'n': n = (unsigned)atoi(optarg); break;
+		case 'r': request = true; break;
+		case 't': trickle = (unsigned)atoi(optarg); break;
+		case 'H': hold = (unsigned)atoi(optarg); break;
+		case 'P': nprobe = (unsigned)atoi(optarg); break;
+		case 'e': g_header = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!addr || !port || port > 65535 || (!n && !nprobe)) {
+		usage(stderr);
+		return 2;
+	}
+	memset(&g_sa, 0, sizeof(g_sa));
+	if (inet_pton(AF_INET, addr, &g_sa.in.sin_addr) == 1) {
+		g_sa.in.sin_family = AF_INET;
+		g_sa.in.sin_port = htons((uint16_t)port);
+		g_salen = sizeof(g_sa.in);
+	} else if (inet_pton(AF_INET6, addr, &g_sa.in6.sin6_addr) == 1) {
+		g_sa.in6.sin6_family = AF_INET6;
+		g_sa.in6.sin6_port = htons((uint16_t)port);
+		g_salen = sizeof(g_sa.in6);
+	} else {
+		fprintf(stderr, "connhold: not an address: '%s'\n", addr);
+		return 2;
+	}
+	if (nprobe)
+		return probe(nprobe);
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	pf = calloc(n, sizeof(*pf));
+	if (!pf)
+		return 1;
+	for (unsigned i = 0; i < n; i++) {
+		int fd = open_one();
+
+		pf[i].fd = -1;
+		if (fd >= 0 && request && get_one(fd, true)) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd >= 0 && trickle &&
+		    send(fd, "GET / HTTP/1.1\r\nX-Slow: ", 24, MSG_NOSIGNAL) != 24) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd < 0) {
+			failed++;
+			continue;
+		}
+		pf[i].fd = fd;
+		pf[i].events = POLLIN;
+		opened++;
+	}
+	printf("ready open %u failed %u\n", opened, failed);
+	fflush(stdout);
+	until = now_us() + (uint64_t)hold * 1000000u;
+	next_trickle = now_us() + (uint64_t)trickle * 1000u;
+	while (now_us() < until) {
+		int k = poll(pf, n, 100);
+
+		for (unsigned i = 0; k > 0 && i < n; i++) {
+			char b[4096];
+
+			if (pf[i].fd < 0 || !pf[i].revents)
+				continue;
+			if (recv(pf[i].fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+				continue;	/* an answer (408 ...): the close follows */
+			close(pf[i].fd);
+			pf[i].fd = -1;
+			closed++;
+		}
+		if (trickle && now_us() >= next_trickle) {
+			next_trickle += (uint64_t)trickle * 1000u;
+			for (unsigned i = 0; i < n; i++)
+				if (pf[i].fd >= 0)
+					send(pf[i].fd, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+	}
+	printf("held %u closed_by_peer %u\n", opened, closed);
+	for (unsigned i = 0; i < n; i++)
+		if (pf[i].fd >= 0)
+			close(pf[i].fd);
+	free(pf);
+	return 0;
+}
