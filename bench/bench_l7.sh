@@ -12,10 +12,17 @@
 #
 # Options: --quick, -r/--repeats R (rounds, default 5), -d/--duration S
 # (whole seconds per wrk run, default 5), -c/--connections C (default 32),
-# -t/--threads T (wrk threads, default 2), --hap-threads N (HAProxy
-# nbthread, default: the number of CPUs), -n/--check N (requests per
-# correctness check, default 200), --no-close (keep-alive runs only),
-# -o/--out FILE (the results file, default bench/results.md), -h/--help.
+# -t/--threads T (wrk threads, default 1), -w/--workers N (our proxy's
+# workers and HAProxy's nbthread alike, default 1), --proxy-cpus LIST
+# (where both proxies and the backends run, default 1), --wrk-cpus LIST
+# (where wrk runs, default 0), -n/--check N (requests per correctness
+# check, default 200), --no-close (keep-alive runs only), -o/--out FILE
+# (the results file, default bench/results.md), -h/--help.
+#
+# Same CPUs, same threads: splitd (all its threads: the proxy's workers,
+# its main loop and heartbeat), HAProxy and the backends are pinned to
+# --proxy-cpus (taskset), wrk to --wrk-cpus; our proxy runs --workers
+# event loops (--l7-workers) and HAProxy --workers threads (nbthread).
 #
 # The rules: tests/data/seed/route-rule-default-reviews-50.yaml (v1 50,
 # v2 50) and route-rule-test-reviews-v2.yaml (cookie
@@ -59,7 +66,7 @@ source scripts/testbed.sh
 source bench/lib.sh
 
 ARGS=("$@")
-QUICK=0 R=5 D=5 C=32 T=2 HAP_THREADS=$(nproc 2> /dev/null || echo 2) NCHECK=200 CLOSE=1
+QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0
 OUT=$REPO/bench/results.md OUT_SET=0
 usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -69,7 +76,9 @@ while [ $# -gt 0 ]; do
 	-d | --duration) D=$2; shift ;;
 	-c | --connections) C=$2; shift ;;
 	-t | --threads) T=$2; shift ;;
-	--hap-threads) HAP_THREADS=$2; shift ;;
+	-w | --workers) WORKERS=$2; shift ;;
+	--proxy-cpus) PROXY_CPUS=$2; shift ;;
+	--wrk-cpus) WRK_CPUS=$2; shift ;;
 	-n | --check) NCHECK=$2; shift ;;
 	--no-close) CLOSE=0 ;;
 	-o | --out) OUT=$2; OUT_SET=1; shift ;;
@@ -81,11 +90,12 @@ done
 if [ $QUICK = 1 ]; then
 	R=1 D=1 NCHECK=50
 fi
-for v in R D C T HAP_THREADS NCHECK; do
+HAP_THREADS=$WORKERS
+for v in R D C T WORKERS NCHECK; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || bench_die "$v must be a positive integer (wrk takes whole seconds)"
 done
 [ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, cgroup, BPF)"
-bench_need "wrk haproxy jq bpftool nsenter flock ethtool" "splitd splitctl splitclient httpd"
+bench_need "wrk haproxy jq bpftool nsenter flock ethtool taskset" "splitd splitctl splitclient httpd"
 
 # Two processes: this one (the parent) starts the benchmark as a child in a
 # session of its own and waits. bash does not always run a script's TERM
@@ -175,6 +185,13 @@ SYSINFO=$(bench_sysinfo)	# at the start: the load average it shows is the start'
 RUN_ID="sp$$$(printf '%04x' "$RANDOM")"
 state tb "$RUN_ID"
 tb_up "$RUN_ID" || bench_die "the testbed did not come up"
+# The backends run on the proxies' CPUs (every path pays for them alike).
+pin() { # CPUS PID: the process and all its threads
+	taskset -a -p -c "$1" "$2" > /dev/null || bench_die "taskset -c $1 $2 failed"
+}
+for p in $(awk '$1 == "pid" { print $2 }' "$TB_DIR/state"); do
+	[ "$(cat "/proc/$p/comm" 2> /dev/null)" = httpd ] && pin "$PROXY_CPUS" "$p"
+done
 VIP=10.96.0.10 PORT=9080 DIRECT=10.201.1.2 HAP_PORT=19080
 HAP_ADDR=$TB_NODE_IP4
 COOKIE='user=test-user'
@@ -186,7 +203,7 @@ ctl() { "$BIN/splitctl" -p "$TB_PIN" "$@"; }
 cp "$(tb_services_file)" "$WORK/services.yaml" || bench_die "no services file"
 nsenter --net="/run/netns/$TB_NODE" "$BIN/splitd" -c "$WORK/services.yaml" -g "$TB_CGROUP" \
 	-p "$TB_PIN" --metrics 127.0.0.1:0 --l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" \
-	> "$WORK/splitd.log" 2>&1 < /dev/null &
+	--l7-workers "$WORKERS" > "$WORK/splitd.log" 2>&1 < /dev/null &
 SPLITD_PID=$!
 state splitd "$SPLITD_PID"
 for ((i = 0; i < 100; i++)); do
@@ -205,6 +222,7 @@ for ((i = 0; i < 50; i++)); do
 	sleep 0.1
 done
 [ -n "$L7_PORT" ] || { cat "$WORK/splitd.log" >&2; bench_die "splitd's L7 listener did not appear in l7_listen"; }
+pin "$PROXY_CPUS" "$SPLITD_PID"	# all its threads, the workers started by now
 bench_log "testbed $TB_ID up; splitd (pid $SPLITD_PID) proxies $VIP:$PORT on $TB_NODE_IP4:$L7_PORT"
 
 # ---- HAProxy: the same rule ---------------------------------------------------------
@@ -251,6 +269,7 @@ for ((i = 0; i < 100; i++)); do
 done
 [ "$(cat "/proc/$HAP_PID/comm" 2> /dev/null)" = haproxy ] ||
 	{ cat "$WORK/haproxy.log" >&2; bench_die "haproxy did not start"; }
+pin "$PROXY_CPUS" "$HAP_PID"
 HAP_VERSION=$(haproxy -v 2> /dev/null | awk 'NR == 1 { print $3; exit }')
 bench_log "HAProxy $HAP_VERSION (pid $HAP_PID, nbthread $HAP_THREADS) on $HAP_ADDR:$HAP_PORT"
 
@@ -341,7 +360,7 @@ run() {
 	local p=$1 m=$2 out rc=0 o0 o1 c0 c1 h=()
 	mapfile -t h < <(hdrs "$p" "$m")
 	o0=$(backend_opens) c0=$(proxy_ticks "$p")
-	out=$(in_client "$p" wrk -t "$T" -c "$C" -d "${D}s" --timeout 3s --latency -s "$WORK/report.lua" \
+	out=$(in_client "$p" taskset -c "$WRK_CPUS" wrk -t "$T" -c "$C" -d "${D}s" --timeout 3s --latency -s "$WORK/report.lua" \
 		"${h[@]}" "$(url "$p")" 2>&1) || rc=$?
 	o1=$(backend_opens) c1=$(proxy_ticks "$p")
 	if [ $rc != 0 ] || ! grep -q '^result ' <<< "$out"; then
@@ -424,7 +443,7 @@ for m in "${MODES[@]}"; do
 done
 # Warm-up (not recorded): pools, caches, the first thread stacks.
 [ $QUICK = 1 ] || for p in ours hap direct; do
-	in_client "$p" wrk -t "$T" -c "$C" -d 1s "$(url "$p")" > /dev/null 2>&1
+	in_client "$p" taskset -c "$WRK_CPUS" wrk -t "$T" -c "$C" -d 1s "$(url "$p")" > /dev/null 2>&1
 done
 bench_log "$R rounds x ${#RUNS[@]} runs x $D s; wrk -t $T -c $C"
 for ((r = 0; r < R; r++)); do
@@ -525,9 +544,9 @@ SECTION=$WORK/section.md
 	echo
 	echo "$SYSINFO"
 	echo "- settings: $R rounds x ${#RUNS[@]} runs (${#PATHS[@]} paths x ${#MODES[@]} connection modes) x $D s, the order rotated each round; wrk $WRK_VERSION -t $T -c $C -d ${D}s --latency --timeout 3s, \`GET /\` (a 12-byte body); total run time ${T_TOTAL} s; CPU pressure during the run (PSI some): $PSI of the time some task waited for a CPU$([ $QUICK = 1 ] && echo '; QUICK MODE (one 1 s round: figures not meaningful)')"
-	echo "- **wrk, the proxy and the servers share the machine's $(nproc) CPUs** (no pinning; other jobs may run too): every figure includes the others' CPU time, so ratios matter more than absolute rates"
-	echo "- rules: \`tests/data/seed/route-rule-default-reviews-50.yaml\` (v1 50 / v2 50) and \`route-rule-test-reviews-v2.yaml\` (\`cookie\` matching \`^(.*?;)?(user=test-user)(;.*)?\$\` -> v2), applied with \`splitctl apply\` to a running \`splitd --l7-addr $TB_NODE_IP4 --l7-addr $TB_NODE_IP6\` in the node netns. ours: wrk in the client netns and the testbed's cgroup connects to the VIP $VIP:$PORT; the connect hook sends it to splitd's listener ($TB_NODE_IP4:$L7_PORT), which routes each request (PCRE2, no JIT, on the cookie header) and pools upstream connections per endpoint. splitd's proxy has no thread setting: one worker thread per client connection at a time ($C at -c $C), reused from one connection to the next, plus the accept thread"
-	echo "- HAProxy $HAP_VERSION (Debian package), a process in the node netns on $HAP_ADDR:$HAP_PORT, **nbthread $HAP_THREADS** (the number of CPUs, which bounds ours too), \`mode http\`, \`option http-keep-alive\`, \`http-reuse always\`; \`acl test_user req.hdr(cookie) -m reg '^(.*?;)?(user=test-user)(;.*)?\$'\` (PCRE2 with JIT), \`use_backend reviews-v2 if test_user\`, else \`balance roundrobin\` over 10.201.1.2 and 10.201.1.3 (weight 1 each, v1) and 10.201.2.2 (weight 2, v2): 50/50 by version; no logging, no added headers (ours adds none either). wrk reaches it from the client netns (not the cgroup). direct: wrk from the client netns to 10.201.1.2:$PORT, no proxy: the floor"
+	echo "- **pinned**: both proxies and the backends on CPU $PROXY_CPUS, wrk on CPU $WRK_CPUS (taskset; the machine has $(nproc) CPUs and other jobs may run on them too, so ratios matter more than absolute rates); **same threads**: our proxy \`--l7-workers $WORKERS\`, HAProxy \`nbthread $HAP_THREADS\`"
+	echo "- rules: \`tests/data/seed/route-rule-default-reviews-50.yaml\` (v1 50 / v2 50) and \`route-rule-test-reviews-v2.yaml\` (\`cookie\` matching \`^(.*?;)?(user=test-user)(;.*)?\$\` -> v2), applied with \`splitctl apply\` to a running \`splitd --l7-addr $TB_NODE_IP4 --l7-addr $TB_NODE_IP6\` in the node netns. ours: wrk in the client netns and the testbed's cgroup connects to the VIP $VIP:$PORT; the connect hook sends it to splitd's listener ($TB_NODE_IP4:$L7_PORT), which routes each request (istio.c's matcher on the cookie header, the only header the rules name) and pools upstream connections per endpoint and worker. splitd's proxy: $WORKERS event loop(s) (epoll, edge-triggered), each with its own SO_REUSEPORT listener"
+	echo "- HAProxy $HAP_VERSION (Debian package), a process in the node netns on $HAP_ADDR:$HAP_PORT, **nbthread $HAP_THREADS**, \`mode http\`, \`option http-keep-alive\`, \`http-reuse always\`; \`acl test_user req.hdr(cookie) -m reg '^(.*?;)?(user=test-user)(;.*)?\$'\` (PCRE2 with JIT), \`use_backend reviews-v2 if test_user\`, else \`balance roundrobin\` over 10.201.1.2 and 10.201.1.3 (weight 1 each, v1) and 10.201.2.2 (weight 2, v2): 50/50 by version; no logging, no added headers (ours adds none either). wrk reaches it from the client netns (not the cgroup). direct: wrk from the client netns to 10.201.1.2:$PORT, no proxy: the floor"
 	echo "- backends: build/httpd (one thread per connection) in their own netns behind the forwarding node netns; testbed veths: $(bench_offload)"
 	echo "- errors in all timed runs (wrk: connect, read, write, timeout): $ERRS; non-2xx responses: $NON2 (of which ours: $OURS_ERRS errors, $OURS_NON2 non-2xx)"
 	echo
@@ -536,7 +555,7 @@ SECTION=$WORK/section.md
 	echo "Medians over the $R rounds and their range (min - max). requests/s: wrk's requests over its run time. p50/p99: medians over the rounds of wrk's per-run percentiles (\`--latency\`; from a request's first byte written to its response's last byte read, so in connection-per-request runs the TCP handshake is not included, its cost shows in requests/s). Ratios (vs HAProxy: ours against HAProxy with the same cookie; vs direct: against the floor) are medians and ranges of the per-round ratios, the paths of a round running seconds apart. Backend connections per 1000 requests: TCP connections the backends' netns accepted during the runs (Tcp PassiveOpens in the v1 and v2 netns) per 1000 requests: 0 means the proxy reused pooled connections, 1000 one new upstream connection per request. Proxy CPU us per request: the proxy process's user + system CPU time (all its threads, /proc/PID/stat, $HZ Hz ticks) over the runs, divided by the requests."
 	echo
 	if [ -n "$CLOSE_BC" ] && awk -v b="$CLOSE_BC" 'BEGIN { exit !(b > 500) }'; then
-		echo "Connection per request: our proxy opened about one upstream connection per request ($CLOSE_BC per 1000), HAProxy next to none. Our proxy forwards each request as the client sent it, \`Connection: close\` included, so the backend closes the upstream connection after its response and the pool cannot keep it; HAProxy treats Connection as hop-by-hop (as RFC 9110 section 7.6.1 asks of a proxy) and keeps its server connections alive (\`http-reuse always\`). Our proxy also starts a thread per client connection. Both show in its CPU time per request in these rows."
+		echo "Connection per request: our proxy opened about one upstream connection per request ($CLOSE_BC per 1000), HAProxy next to none: the upstream pool did not keep them (a regression to look into: \`Connection: close\` is hop-by-hop and stripped)."
 		echo
 	fi
 	echo "Correctness, in the same run (not timed), before$([ $QUICK = 1 ] || echo ' and after') the timed runs: build/splitclient ($NCHECK new connections, one request each) and a 1 s wrk keep-alive run (-t 1 -c 4) that counts \`X-Version\` per response:"
