@@ -3,7 +3,7 @@
 # across a graceful restart. Real splitd, real clients in the client netns
 # and cgroup (connhold, splitclient, curl, python), real backends.
 #
-#   thousands of idle keep-alive connections: others still served, threads
+#   10,000 idle keep-alive connections: others still served, threads
 #   stay at workers + a few, RSS printed (and held under 100 MiB);
 #   slowloris; the extension-method bypass; one address at its connection
 #   limit while another is served; the upstream pool emptied on an idle
@@ -56,10 +56,10 @@ probe() { tb_client "$B/connhold" --port $PORT --probe "$@"; }
 num() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$1"; }
 
 test_many_idle_connections() {
-	local n=5000 out base peak th
+	local n=10000 out base peak th
 	wait_listen || fail "no l7_listen entry"
 	base=$(rss_kib)
-	hold_bg "$WORK/hold.out" --connect $VIP4 --port $PORT -n $n --request --hold 25 ||
+	hold_bg "$WORK/hold.out" --connect $VIP4 --port $PORT -n $n --request --hold 60 ||
 		fail "connhold did not get its connections open"
 	expect_eq "$(num "$(cat "$WORK/hold.out")" open)" $n "idle keep-alive connections opened"
 	peak=$(rss_kib)

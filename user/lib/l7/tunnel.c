@@ -71,8 +71,7 @@ void l7_tunnel_start(struct l7_conn *c)
 		c->d[i].rw = true;
 	}
 	c->state = C_TUNNEL;
-	if (!c->up->connecting)
-		l7_timer_arm(w, &c->t, T_IO);
+	l7_timer_arm(w, &c->t, c->up->connecting ? T_CONNECT : T_IO);
 }
 
 /* One direction: 1 progress, 0 none, -1 error (errno), -2 splice refused
