@@ -107,6 +107,10 @@ struct l7_proxy_opts {
 					 * 0: max_connections / 2. At the limit
 					 * its oldest idle one is closed to make
 					 * room, or (none idle) the new one */
+	/* Both limits are kept by each worker for its share (limit /
+	 * workers, rounded up for max_per_source): no lock or shared counter
+	 * at accept; SO_REUSEPORT spreads one address's connections over the
+	 * workers by their ports. */
 };
 
 #define L7_MAX_WORKERS	64
