@@ -7,7 +7,8 @@
 #   stay at workers + a few, RSS printed (and held under 100 MiB);
 #   slowloris; the extension-method bypass; one address at its connection
 #   limit while another is served; the upstream pool emptied on an idle
-#   machine; RSS after bursts; connections spread over workers; SIGTERM
+#   machine; RSS after bursts; connections spread over workers; the
+#   proxy's upstream connections in the sockops health counters; SIGTERM
 #   drains (a download in flight completes, nothing refused).
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
@@ -226,6 +227,42 @@ test_sigterm_drains() {
 	wait_listen || fail "no l7_listen entry after the restart"
 }
 
+# ep ROWS SERVICE ADDR KEY: a counter of one endpoint row of metrics_dump.
+ep() {
+	awk -v s="$2" -v a="$3" -v k="$4" '$1 == "endpoint" && $2 == s && $5 == a {
+		for (i = 6; i < NF; i += 2) if ($i == k) v = $(i + 1) } END { print v + 0 }' <<<"$1"
+}
+
+test_proxy_upstreams_counted() {
+	local seen r0 r1 e0 e1 out
+	# splitd in the testbed's cgroup, where sockops is attached (on a node
+	# the cgroup root holds both): its upstream sockets carry the tag.
+	stop_splitd
+	seen=$(grep -c "watching" "$WORK/splitd.log")
+	# (tb_in_cgroup's steps, so that $! is splitd: sh and nsenter exec it)
+	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
+	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
+		sh "$TB_CGROUP" "$TB_NODE" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" \
+		--metrics 127.0.0.1:0 "${SPLITD_ARGS[@]}" >>"$WORK/splitd.log" 2>&1 </dev/null &
+	echo $! >"$WORK/splitd.pid"
+	for _ in $(seq 100); do
+		[ "$(grep -c "watching" "$WORK/splitd.log")" -gt "$seen" ] && break
+		sleep 0.1
+	done
+	wait_listen || fail "no l7_listen entry (splitd in the cgroup)"
+	r0=$("$B/metrics_dump" --rows "$TB_PIN")
+	e0=$(ep "$r0" reviews 10.201.2.2 est)
+	out=$(client --connect $VIP4 --port $PORT -n 100 --parallel 4 --header "$COOKIE")
+	expect_clean "$out" 100
+	r1=$("$B/metrics_dump" --rows "$TB_PIN")
+	e1=$(ep "$r1" reviews 10.201.2.2 est)
+	info "v2-a (10.201.2.2): established $e0 -> $e1, connections $(ep "$r0" reviews 10.201.2.2 conn) -> $(ep "$r1" reviews 10.201.2.2 conn) (the proxy's pooled upstream connections)"
+	expect_ge "$e1" $((e0 + 1)) "sockops: the proxy's upstream connections to v2-a established"
+	stop_splitd
+	start_splitd || fail "splitd did not restart"
+	wait_listen || fail "no l7_listen entry"
+}
+
 run_tests test_many_idle_connections test_slowloris test_extension_method_bypass \
 	test_per_source_limit test_pool_reaped_when_idle test_rss_after_bursts \
-	test_connections_spread_over_workers test_sigterm_drains
+	test_connections_spread_over_workers test_proxy_upstreams_counted test_sigterm_drains

@@ -119,6 +119,10 @@ struct l7_upstream {
 	struct split_addr addr;
 	uint16_t port;			/* host order */
 	char version[SPLIT_NAME_LEN];	/* its version label */
+	/* Its identity in the datapath's maps (backends, weights), for the
+	 * sockops health counters (l7_proxy_tag_upstreams); backend_id 0:
+	 * none, the proxy's connections to it are not tagged. */
+	uint32_t backend_id, svc_id, version_id;
 };
 
 /* What the proxy needs to route one service. Everything is copied by
@@ -203,6 +207,15 @@ void l7_proxy_stop(struct l7_proxy *p);
  * them). Not async-signal-safe; never from a worker. */
 int l7_proxy_drain(struct l7_proxy *p, unsigned deadline_ms);
 unsigned l7_proxy_workers(const struct l7_proxy *p);
+/* Tag every new upstream connection to an endpoint with a backend_id in
+ * the socket-local storage map sk_storage_fd (the datapath's pinned
+ * sk_backend) before its connect(), as the connect hooks tag a client's
+ * socket: the sockops program then counts its TCP health (established,
+ * failed connects, resets, retransmits, RTT) for that backend and
+ * version, if the proxy's sockets are in the cgroup sockops is attached
+ * to. One bpf() call per new upstream connection (pooled ones are
+ * reused). -1: stop tagging. The caller keeps the fd open. */
+void l7_proxy_tag_upstreams(struct l7_proxy *p, int sk_storage_fd);
 /* After l7_proxy_run() has returned (or was never called). */
 void l7_proxy_free(struct l7_proxy *p);
 

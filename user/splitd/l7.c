@@ -68,6 +68,7 @@ struct l7_rt {
 	int listen_fd;		/* l7_listen map */
 	int listen_sk_fd;	/* l7_listen_sk map (the listeners' sockets) */
 	int stats_fd;		/* l7_stats map */
+	int skb_fd;		/* sk_backend: tags on the proxy's upstream sockets */
 	struct split_state *st;	/* splitd's, set by the first sync (its fds are the process's) */
 	/* The heartbeat runs in its own thread, so a long apply in splitd's
 	 * main loop never makes the listeners look dead. */
@@ -165,7 +166,7 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 	if (!rt)
 		return NULL;
 	rt->o = *o;
-	rt->listen_fd = rt->listen_sk_fd = rt->stats_fd = -1;
+	rt->listen_fd = rt->listen_sk_fd = rt->stats_fd = rt->skb_fd = -1;
 	pthread_mutex_init(&rt->hb_mu, NULL);
 	pthread_cond_init(&rt->hb_cv, NULL);
 	rt->o.proxy.sockmap_obj =
@@ -207,6 +208,13 @@ static int open_maps(struct l7_rt *rt, struct split_state *st)
 	if (rt->stats_fd < 0) {
 		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_STATS);
 		rt->stats_fd = bpf_obj_get(path);
+	}
+	if (rt->skb_fd < 0) {
+		/* sockops counts the proxy's upstream connections per
+		 * endpoint too (where splitd is in the attached cgroup) */
+		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_SK_BACKEND);
+		rt->skb_fd = bpf_obj_get(path);
+		l7_proxy_tag_upstreams(rt->proxy, rt->skb_fd);
 	}
 	if (rt->listen_fd < 0 || rt->listen_sk_fd < 0) {
 		pr_warn("L7 proxy: no %s map under %s (an older datapath? run splitd --unload)\n",
@@ -341,6 +349,32 @@ static void load_versions(struct split_state *st, struct l7_rec *r)
 	}
 }
 
+/* The datapath's ids of the endpoints (backends map), for the tags that
+ * let sockops count the proxy's upstream connections per endpoint. */
+static void endpoint_ids(struct split_state *st, __u32 svc_id, struct l7_upstream *eps,
+			 size_t n)
+{
+	__u32 k, next, *prev = NULL;
+	struct split_backend_val v;
+
+	while (!bpf_map_get_next_key(st->backends_fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(st->backends_fd, &next, &v) || v.svc_id != svc_id)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			__be32 a[4];
+
+			split_addr_to_be(a, &eps[i].addr);
+			if (eps[i].addr.family != v.family || memcmp(a, v.addr, sizeof(a)))
+				continue;
+			eps[i].backend_id = next;
+			eps[i].svc_id = svc_id;
+			eps[i].version_id = v.version_id;
+		}
+	}
+}
+
 /* Route one VIP:port: its endpoints (same family as the VIP if it has
  * any, else all) with the port's target port, the rules and the
  * default weights. */
@@ -369,6 +403,8 @@ static int route(struct l7_rt *rt, struct l7_rec *r, const struct split_service 
 		vers[i] = s->versions[i].name;
 		w[i] = s->versions[i].weight;
 	}
+	if (rt->st)
+		endpoint_ids(rt->st, r->svc_id, eps, n);
 	svc.rules = split_rules_find(rules, s->ns, s->name);
 	svc.eps = eps;
 	svc.neps = n;
@@ -712,6 +748,8 @@ void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 		close(rt->listen_sk_fd);
 	if (rt->stats_fd >= 0)
 		close(rt->stats_fd);
+	if (rt->skb_fd >= 0)
+		close(rt->skb_fd);
 	free(rt->hb);
 	pthread_mutex_destroy(&rt->hb_mu);
 	pthread_cond_destroy(&rt->hb_cv);

@@ -435,7 +435,7 @@ static void exch_begin(struct l7_conn *c)
 		c->reused = true;
 		CTR_ADD(w->st.upstream_reused, 1);
 	} else {
-		u = l7_up_connect(w, &c->pk.sa, c->pk.salen);
+		u = l7_up_connect(w, &c->pk);
 		if (!u) {
 			reply(c, 503, c->pk.ctr);
 			return;
@@ -607,7 +607,7 @@ static int exch_run(struct l7_conn *c)
 				c->up = NULL;
 				c->retried = true;
 				CTR_ADD(w->st.upstream_retries, 1);
-				u = l7_up_connect(w, &c->pk.sa, c->pk.salen);
+				u = l7_up_connect(w, &c->pk);
 				if (!u) {
 					reply(c, 503, c->pk.ctr);
 					return 1;
@@ -748,7 +748,7 @@ static void start_nonhttp(struct l7_conn *c)
 		return;
 	}
 	CTR_ADD(l7_ctr_of(c->e, w->idx, c->pk.ctr)->nonhttp, 1);
-	u = l7_up_connect(w, &c->pk.sa, c->pk.salen);
+	u = l7_up_connect(w, &c->pk);
 	if (!u) {
 		l7_conn_close(c);
 		return;

@@ -176,6 +176,7 @@ struct l7_pick {
 	int status;			/* 0, or the proxy's answer (404, 503) */
 	int route;			/* matched route, -1 none */
 	socklen_t salen;
+	uint32_t backend_id, svc_id, version_id;	/* the endpoint's, for tags */
 	union l7_sa sa;
 	unsigned ctr;			/* counter slot */
 };
@@ -398,6 +399,7 @@ struct l7_proxy {
 	unsigned sm_threads;
 	uint64_t sm_tunnels, sm_bytes, sm_active;	/* atomics */
 	uint64_t extra_threads;
+	int tag_fd;			/* sk_backend map, or -1 (atomic) */
 };
 
 /* loop.c */
@@ -425,8 +427,7 @@ void l7_conn_count_status(struct l7_conn *c, unsigned slot, int status);
 struct upconn *l7_pool_take(struct l7_worker *w, const union l7_sa *sa,
 			    socklen_t len);
 void l7_pool_put(struct l7_worker *w, struct upconn *u);
-struct upconn *l7_up_connect(struct l7_worker *w, const union l7_sa *sa,
-			     socklen_t len);
+struct upconn *l7_up_connect(struct l7_worker *w, const struct l7_pick *pk);
 void l7_up_close(struct l7_worker *w, struct upconn *u);
 int l7_up_connected(struct l7_conn *c);
 void l7_up_event(struct l7_worker *w, struct upconn *u, uint32_t ev);

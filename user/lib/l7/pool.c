@@ -19,7 +19,10 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "l7.h"
+#include "split_common.h"
 
 static unsigned sa_hash(const union l7_sa *u, socklen_t len)
 {
@@ -88,9 +91,39 @@ void l7_pool_put(struct l7_worker *w, struct upconn *u)
 	l7_timer_arm(w, &u->t, T_POOL);
 }
 
-struct upconn *l7_up_connect(struct l7_worker *w, const union l7_sa *sa,
-			     socklen_t len)
+/* The connect hooks' tag on a socket, for an upstream connection of
+ * the proxy: sockops then counts its health for the endpoint. */
+static void tag_socket(struct l7_worker *w, int fd, const struct l7_pick *pk)
 {
+	int map = __atomic_load_n(&w->p->tag_fd, __ATOMIC_RELAXED);
+	struct split_sk_backend t = {
+		.backend_id = pk->backend_id,
+		.svc_id = pk->svc_id,
+		.version_id = pk->version_id,
+		.flags = SPLIT_SK_F_COUNT,
+	};
+
+	if (map < 0 || !pk->backend_id)
+		return;
+	if (pk->sa.sa.sa_family == AF_INET6) {
+		memcpy(t.addr, &pk->sa.in6.sin6_addr, 16);
+		t.port = pk->sa.in6.sin6_port;
+		t.family = 6;
+	} else {
+		memcpy(t.addr, &pk->sa.in.sin_addr, 4);
+		t.port = pk->sa.in.sin_port;
+		t.family = 4;
+	}
+	/* getpeername() on it shows the endpoint itself */
+	memcpy(t.vip, t.addr, sizeof(t.vip));
+	t.vport = t.port;
+	bpf_map_update_elem(map, &fd, &t, BPF_ANY);	/* best effort */
+}
+
+struct upconn *l7_up_connect(struct l7_worker *w, const struct l7_pick *pk)
+{
+	const union l7_sa *sa = &pk->sa;
+	socklen_t len = pk->salen;
 	struct upconn *u = w->free_ups;
 	int fd, one = 1;
 
@@ -115,6 +148,7 @@ struct upconn *l7_up_connect(struct l7_worker *w, const union l7_sa *sa,
 	memcpy(&u->sa, sa, len);
 	u->salen = len;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	tag_socket(w, fd, pk);
 	CTR_ADD(w->st.upstream_connects, 1);
 	if (connect(fd, &sa->sa, len)) {
 		if (errno != EINPROGRESS)

@@ -100,6 +100,7 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 	if (p->o.workers > L7_MAX_WORKERS)
 		p->o.workers = L7_MAX_WORKERS;
 	p->nworkers = p->o.workers;
+	p->tag_fd = -1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->sm_mu, NULL);
 	pthread_cond_init(&p->sm_cv, NULL);
@@ -371,11 +372,8 @@ int l7_proxy_run(struct l7_proxy *p)
 		}
 		started++;
 	}
-	l7_worker_main(&p->w[0]);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	for (unsigned i = 1; i < started; i++)
-		pthread_join(p->w[i].tid, NULL);
-	/* workers never started: close their listeners */
+	/* Workers that did not start: close their listeners at once, or the
+	 * kernel would keep handing them connections nobody accepts. */
 	pthread_mutex_lock(&p->mu);
 	for (struct l7_group *g = p->groups; g; g = g->next)
 		for (unsigned i = started; i < p->nworkers; i++)
@@ -384,6 +382,10 @@ int l7_proxy_run(struct l7_proxy *p)
 				g->wl[i].fd = -1;
 			}
 	pthread_mutex_unlock(&p->mu);
+	l7_worker_main(&p->w[0]);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(p->w[i].tid, NULL);
 	pthread_mutex_lock(&p->sm_mu);
 	while (p->sm_threads)
 		pthread_cond_wait(&p->sm_cv, &p->sm_mu);
@@ -534,6 +536,12 @@ int l7_proxy_sockmap(struct l7_proxy *p, const char **why)
 	if (why)
 		*why = p->sm ? "" : p->sm_why;
 	return p->sm != NULL;
+}
+
+void l7_proxy_tag_upstreams(struct l7_proxy *p, int sk_storage_fd)
+{
+	__atomic_store_n(&p->tag_fd, sk_storage_fd < 0 ? -1 : sk_storage_fd,
+			 __ATOMIC_RELAXED);
 }
 
 unsigned l7_proxy_workers(const struct l7_proxy *p)

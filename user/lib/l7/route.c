@@ -377,6 +377,9 @@ static void pick_ep(const struct l7_snap *s, size_t i, struct l7_pick *out)
 {
 	out->salen = s->ep_salen[i];
 	memcpy(&out->sa, &s->ep_sa[i], out->salen);
+	out->backend_id = s->eps[i].backend_id;
+	out->svc_id = s->eps[i].svc_id;
+	out->version_id = s->eps[i].version_id;
 	out->ctr = s->vers[s->ep_ver[i]].ctr;
 }
 
