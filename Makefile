@@ -67,9 +67,9 @@ $(BUILD)/asan/lib/%.o: user/lib/%.c $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/libsplit.a: $(LIB_OBJS)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(BUILD)/asan/libsplit.a: $(LIB_ASAN)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/splitd: $(wildcard user/splitd/*.c) $(SKELS) $(BUILD)/libsplit.a $(HDRS)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(BUILD)/libsplit.a $(LIBS) -o $@
