@@ -235,14 +235,17 @@ ep() {
 
 test_proxy_upstreams_counted() {
 	local seen r0 r1 e0 e1 out
-	# splitd in the testbed's cgroup, where sockops is attached (on a node
-	# the cgroup root holds both): its upstream sockets carry the tag.
+	# splitd under the testbed's cgroup, where sockops is attached, as on a
+	# node (its pod's cgroup under kubepods): its upstream sockets carry
+	# the tag. A child cgroup of its own: splitd exempts its own cgroup
+	# from the connect hook (self_cgroup), and the clients must not be.
 	stop_splitd
+	mkdir -p "$TB_CGROUP/splitd" || fail "mkdir $TB_CGROUP/splitd"
 	seen=$(grep -c "watching" "$WORK/splitd.log")
 	# (tb_in_cgroup's steps, so that $! is splitd: sh and nsenter exec it)
 	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
 	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
-		sh "$TB_CGROUP" "$TB_NODE" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" \
+		sh "$TB_CGROUP/splitd" "$TB_NODE" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" \
 		--metrics 127.0.0.1:0 "${SPLITD_ARGS[@]}" >>"$WORK/splitd.log" 2>&1 </dev/null &
 	echo $! >"$WORK/splitd.pid"
 	for _ in $(seq 100); do
@@ -259,6 +262,7 @@ test_proxy_upstreams_counted() {
 	info "v2-a (10.201.2.2): established $e0 -> $e1, connections $(ep "$r0" reviews 10.201.2.2 conn) -> $(ep "$r1" reviews 10.201.2.2 conn) (the proxy's pooled upstream connections)"
 	expect_ge "$e1" $((e0 + 1)) "sockops: the proxy's upstream connections to v2-a established"
 	stop_splitd
+	rmdir "$TB_CGROUP/splitd" 2>/dev/null	# else the testbed's cleanup does
 	start_splitd || fail "splitd did not restart"
 	wait_listen || fail "no l7_listen entry"
 }
