@@ -9,16 +9,21 @@
 # yamllint (with python3-yaml) checks the Kubernetes manifests in deploy/;
 # node and npm install the kubernetes-models package (the API's schemas)
 # into build/npm, for the same checks (tests/k8s/).
+# libcurl4-openssl-dev and libjson-c-dev: splitd --source kubernetes (HTTPS,
+# watch streams, JSON); openssl makes the fake API server's test CA, and
+# kubectl (kubernetes-client) checks that fake's fidelity (tests/k8s/).
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev libpcre2-dev \
 pkg-config make gcc iproute2 ethtool curl procps util-linux libclang-rt-14-dev \
 prometheus nftables iptables conntrack jq bsdextrautils libhttp-parser-dev \
-haproxy wrk yamllint python3-yaml"
+haproxy wrk yamllint python3-yaml libcurl4-openssl-dev libjson-c-dev openssl python3"
 # node and npm: any install of them will do (Debian's, or NodeSource's
 # nodejs, which carries its own npm and conflicts with Debian's npm).
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+# kubectl: Debian's, unless one is installed already (e.g. Google Cloud SDK's).
+command -v kubectl >/dev/null 2>&1 || PKGS="$PKGS kubernetes-client"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * test_k8s.c - Kubernetes API objects (JSON fixtures shaped like the API's
+ * lists, tests/data/k8s/api) into the model; the same objects as files
+ * (tests/data/k8s/files) must give the same model. Run from the repo root.
+ */
+#include <json-c/json.h>
+
+#include "apply.h"
+#include "k8s_model.h"
+#include "log.h"
+#include "test.h"
+
+#define API "tests/data/k8s/api/"
+
+static const char *const list_files[K8S_NKINDS] = {
+	[K8S_SERVICE] = API "services.json",
+	[K8S_ENDPOINTSLICE] = API "endpointslices.json",
+	[K8S_POD] = API "pods.json",
+	[K8S_VIRTUALSERVICE] = API "virtualservices.json",
+	[K8S_DESTINATIONRULE] = API "destinationrules.json",
+};
+
+/* Every item of a list file into the store. */
+static int load_list(struct k8s_store *s, enum k8s_kind k, const char *path)
+{
+	struct json_object *l = json_object_from_file(path), *items;
+	int ret = -1;
+
+	if (!l)
+		return -1;
+	if (json_object_object_get_ex(l, "items", &items)) {
+		ret = 0;
+		for (size_t i = 0; i < json_object_array_length(items); i++)
+			ret |= k8s_store_put(s, k, json_object_array_get_idx(items, i));
+	}
+	json_object_put(l);
+	return ret;
+}
+
+static int load_all(struct k8s_store *s)
+{
+	for (int k = 0; k < K8S_NKINDS; k++)
+		if (load_list(s, (enum k8s_kind)k, list_files[k]))
+			return -1;
+	return 0;
+}
+
+static char *print_model(const struct split_config *c, const struct split_objs *o)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	k8s_model_print(f, c, o);
+	fclose(f);
+	return buf;
+}
+
+static const struct split_service *svc(const struct split_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nsvcs; i++)
+		if (!strcmp(c->svcs[i].name, name))
+			return &c->svcs[i];
+	return NULL;
+}
+
+static int has_ep(const struct split_service *s, const char *addr, const char *version)
+{
+	char a[64];
+
+	for (size_t i = 0; i < s->neps; i++)
+		if (!strcmp(split_addr_str(&s->eps[i].addr, a, sizeof(a)), addr))
+			return !strcmp(s->eps[i].version, version);
+	return 0;
+}
+
+TEST(fixtures_to_model)
+{
+	struct k8s_store s = { 0 };
+	struct split_config c = { 0 };
+	struct split_objs o = { 0 };
+	struct k8s_build_stats st = { 0 };
+	struct split_err err;
+	const struct split_service *r, *ra;
+
+	split_log_level = LOG_LVL_WARN;
+	ASSERT_EQ(load_all(&s), 0);
+	ASSERT_EQ(k8s_build(&s, &c, &o, &st, &err), 0);
+	ASSERT_EQ(c.nsvcs, 2);
+	r = svc(&c, "reviews");
+	ra = svc(&c, "ratings");
+	ASSERT_TRUE(r && ra);
+	ASSERT_EQ(r->nvips, 2);
+	/* targetPort "http-web" resolved through the slices' port "http". */
+	ASSERT_EQ(r->nports, 1);
+	ASSERT_EQ(r->ports[0].port, 9080);
+	ASSERT_EQ(r->ports[0].target_port, 9080);
+	/* Three slices merged, 10.201.1.2 once, the not-ready one out, the
+	 * slice whose port disagrees out. */
+	ASSERT_EQ(r->neps, 5);
+	ASSERT_TRUE(has_ep(r, "10.201.1.2", "v1"));
+	ASSERT_TRUE(has_ep(r, "10.201.1.3", "v1"));	/* ready unset: ready */
+	ASSERT_TRUE(has_ep(r, "fd00:201:1::2", "v1"));
+	ASSERT_TRUE(has_ep(r, "10.201.2.2", "v2"));
+	ASSERT_TRUE(has_ep(r, "10.201.3.2", "v3"));
+	ASSERT_FALSE(has_ep(r, "10.201.2.9", "v2"));
+	ASSERT_FALSE(has_ep(r, "10.201.9.9", "v1"));
+	ASSERT_EQ(r->nversions, 3);
+	/* Numeric targetPort; the SCTP port is not ours. */
+	ASSERT_EQ(ra->nports, 1);
+	ASSERT_EQ(ra->ports[0].port, 80);
+	ASSERT_EQ(ra->ports[0].target_port, 8080);
+	ASSERT_EQ(ra->neps, 1);
+	ASSERT_TRUE(has_ep(ra, "10.202.1.2", "v1"));
+	/* Counted: the bad ones and the endpoints left out. */
+	ASSERT_EQ(st.services, 2);
+	ASSERT_EQ(st.services_skipped, 2);	/* headless, ExternalName */
+	ASSERT_EQ(st.bad[K8S_SERVICE], 2);	/* 10.96.0.300; a VIP twice */
+	ASSERT_EQ(st.eps_not_ready, 1);
+	ASSERT_EQ(st.eps_unversioned, 1);
+	ASSERT_EQ(st.eps_port_conflict, 1);
+	ASSERT_EQ(st.bad[K8S_DESTINATIONRULE], 1);	/* subset without version */
+	ASSERT_EQ(st.bad[K8S_VIRTUALSERVICE], 1);	/* fault */
+	ASSERT_EQ(o.n, 2);
+	/* The server's metadata and status are not carried. */
+	for (size_t i = 0; i < o.n; i++) {
+		ASSERT_TRUE(!strstr(o.v[i].json, "resourceVersion"));
+		ASSERT_TRUE(!strstr(o.v[i].json, "status"));
+		ASSERT_STREQ(o.v[i].ns, "default");
+	}
+	split_config_free(&c);
+	split_objs_free(&o);
+	k8s_store_free(&s);
+}
+
+/* The differential test: API objects and files say the same thing. */
+TEST(api_model_equals_files_model)
+{
+	const char *paths[] = { "tests/data/k8s/files" };
+	struct k8s_store s = { 0 };
+	struct split_config c = { 0 }, fc = { 0 };
+	struct split_objs o = { 0 }, fo = { 0 };
+	struct split_err err;
+	char *a, *b;
+
+	split_log_level = LOG_LVL_WARN;
+	ASSERT_EQ(load_all(&s), 0);
+	ASSERT_EQ(k8s_build(&s, &c, &o, NULL, &err), 0);
+	if (split_load_paths(paths, 1, &fc, &fo, &err))
+		TEST_FAIL_("files: %s", err.msg);
+	a = print_model(&c, &o);
+	b = print_model(&fc, &fo);
+	ASSERT_TRUE(a && b);
+	ASSERT_TRUE(strstr(a, "service default/reviews") && strstr(a, "regex"));
+	if (strcmp(a, b))
+		fprintf(stderr, "--- from the API:\n%s--- from the files:\n%s", a, b);
+	ASSERT_STREQ(a, b);
+	free(a);
+	free(b);
+	split_config_free(&c);
+	split_config_free(&fc);
+	split_objs_free(&o);
+	split_objs_free(&fo);
+	k8s_store_free(&s);
+}
+
+/* Watch-style changes: put, replace, delete, relist. */
+TEST(store_events)
+{
+	struct k8s_store s = { 0 };
+	struct k8s_items fresh = { 0 };
+	struct split_config c = { 0 };
+	struct split_objs o = { 0 };
+	struct split_err err;
+	struct json_object *p;
+
+	split_log_level = LOG_LVL_WARN;
+	ASSERT_EQ(load_all(&s), 0);
+	/* The v2 pod loses its version label: its endpoint goes. */
+	p = json_tokener_parse("{\"metadata\":{\"name\":\"reviews-v2-a\",\"namespace\":\"default\","
+			       "\"labels\":{\"app\":\"reviews\"}}}");
+	ASSERT_TRUE(p);
+	ASSERT_EQ(k8s_store_put(&s, K8S_POD, p), 0);
+	ASSERT_EQ(k8s_build(&s, &c, &o, NULL, &err), 0);
+	/* (The VS still names v2: split_apply() is what refuses it.) */
+	ASSERT_EQ(svc(&c, "reviews")->neps, 4);
+	split_config_free(&c);
+	split_objs_free(&o);
+	/* Deleted: the same. */
+	ASSERT_EQ(k8s_store_del(&s, K8S_POD, p), 1);
+	ASSERT_EQ(k8s_store_del(&s, K8S_POD, p), 0);
+	json_object_put(p);
+	ASSERT_EQ(k8s_build(&s, &c, &o, NULL, &err), 0);
+	ASSERT_EQ(svc(&c, "reviews")->neps, 4);
+	split_config_free(&c);
+	split_objs_free(&o);
+	/* A relist with no slices: no endpoints at all. */
+	k8s_store_replace(&s, K8S_ENDPOINTSLICE, &fresh);
+	ASSERT_EQ(k8s_build(&s, &c, &o, NULL, &err), 0);
+	ASSERT_EQ(svc(&c, "reviews")->neps, 0);
+	ASSERT_EQ(svc(&c, "reviews")->nports, 1);
+	split_config_free(&c);
+	split_objs_free(&o);
+	k8s_store_free(&s);
+}
+
+TEST(bad_objects_do_not_block)
+{
+	struct k8s_store s = { 0 };
+	struct split_config c = { 0 };
+	struct split_objs o = { 0 };
+	struct k8s_build_stats st = { 0 };
+	struct split_err err;
+	const char *bad[] = {
+		"{\"metadata\":{\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.1.1\"}}",
+		"{\"metadata\":{\"name\":\"p0\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.1.2\",\"ports\":[{\"port\":0}]}}",
+		"{\"metadata\":{\"name\":\"p1\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.1.3\",\"ports\":[{\"port\":\"80\"}]}}",
+		"{\"metadata\":{\"name\":\"Caps\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.1.4\",\"ports\":[{\"port\":80}]}}",
+		"{\"metadata\":{\"name\":\"ok\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.1.5\",\"ports\":[{\"port\":80}]}}",
+	};
+
+	/* The warnings printed here are expected. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct json_object *j = json_tokener_parse(bad[i]);
+
+		ASSERT_TRUE(j);
+		/* The first has no name: the store refuses it. */
+		ASSERT_EQ(k8s_store_put(&s, K8S_SERVICE, j), i ? 0 : -1);
+		json_object_put(j);
+	}
+	ASSERT_EQ(k8s_build(&s, &c, &o, &st, &err), 0);
+	split_log_level = LOG_LVL_WARN;
+	ASSERT_EQ(c.nsvcs, 1);
+	ASSERT_STREQ(c.svcs[0].name, "ok");
+	ASSERT_EQ(st.bad[K8S_SERVICE], 3);
+	split_config_free(&c);
+	split_objs_free(&o);
+	k8s_store_free(&s);
+}
