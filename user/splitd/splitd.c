@@ -34,6 +34,7 @@
 
 #include "apply.h"
 #include "caps.h"
+#include "k8s_apply.h"
 #include "l7.h"
 #include "log.h"
 #include "nat_attach.h"
@@ -62,6 +63,9 @@ struct opts {
 	int no_l7;
 	int l7_explicit;	/* --l7-addr given: failing to listen is fatal */
 	struct l7_rt_opts l7;
+	int k8s;			/* --source kubernetes */
+	struct k8s_source_opts k8s_opts;
+	struct k8s_source *ks;
 };
 
 static void usage(FILE *f)
@@ -89,6 +93,23 @@ static void usage(FILE *f)
 "                       It holds all the Istio objects: ones no longer there\n"
 "                       are removed. Watched; a bad change is logged and the\n"
 "                       state in force stays\n"
+"      --source files|kubernetes  where services, endpoints and Istio objects\n"
+"                       come from: the files above (default), or the\n"
+"                       Kubernetes API (list+watch of Services, EndpointSlices,\n"
+"                       Pods' metadata, VirtualServices, DestinationRules).\n"
+"                       In-cluster by default (service-account token, re-read\n"
+"                       as it rotates, and CA; KUBERNETES_SERVICE_HOST/PORT)\n"
+"      --kubeconfig FILE  reach the API as FILE says (outside a cluster):\n"
+"                       current-context, server, certificate-authority(-data),\n"
+"                       token / tokenFile / client certificate; exec plugins\n"
+"                       and auth-providers are not supported\n"
+"      --k8s-context NAME     a kubeconfig context other than the current one\n"
+"      --k8s-server URL       in-cluster overrides: the API server,\n"
+"      --k8s-token-file FILE  the token file (read again for every request),\n"
+"      --k8s-ca-file FILE     the CA bundle\n"
+"                       A burst of changes is applied once it settles (200 ms\n"
+"                       quiet, at most 1 s); a bad object is logged, counted\n"
+"                       (split_k8s_bad_objects) and left out\n"
 "  -g, --cgroup PATH    cgroup v2 directory to attach to; default: the root of\n"
 "                       the cgroup2 mount (found in /proc/mounts). 'auto': the\n"
 "                       kubelet's pods, kubepods.slice (systemd driver) or\n"
@@ -212,6 +233,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "l7-keepalive-ms", required_argument, NULL, 1013 },
 		{ "l7-drain-ms", required_argument, NULL, 1014 },
 		{ "l7-pool-idle-ms", required_argument, NULL, 1015 },
+		{ "source", required_argument, NULL, 1020 },
+		{ "kubeconfig", required_argument, NULL, 1021 },
+		{ "k8s-context", required_argument, NULL, 1022 },
+		{ "k8s-server", required_argument, NULL, 1023 },
+		{ "k8s-token-file", required_argument, NULL, 1024 },
+		{ "k8s-ca-file", required_argument, NULL, 1025 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -299,6 +326,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			*dst[k] = (unsigned)v;
 			break;
 		}
+		case 1020:
+			if (!strcmp(optarg, "kubernetes") || !strcmp(optarg, "k8s")) {
+				o->k8s = 1;
+			} else if (strcmp(optarg, "files")) {
+				fprintf(stderr, "splitd: --source: 'files' or 'kubernetes', not '%s'\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 1021: o->k8s_opts.kubeconfig = optarg; break;
+		case 1022: o->k8s_opts.context = optarg; break;
+		case 1023: o->k8s_opts.server = optarg; break;
+		case 1024: o->k8s_opts.token_file = optarg; break;
+		case 1025: o->k8s_opts.ca_file = optarg; break;
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
@@ -313,7 +354,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			argv[optind]);
 		return -1;
 	}
-	if (!o->services && !o->config_dir)
+	if (o->k8s && (o->services || o->config_dir)) {
+		fprintf(stderr, "splitd: --source kubernetes takes no --services or --config-dir\n");
+		return -1;
+	}
+	if (!o->k8s && (o->k8s_opts.kubeconfig || o->k8s_opts.context || o->k8s_opts.server ||
+			o->k8s_opts.token_file || o->k8s_opts.ca_file)) {
+		fprintf(stderr, "splitd: --kubeconfig and --k8s-* go with --source kubernetes\n");
+		return -1;
+	}
+	if (o->k8s_opts.kubeconfig && (o->k8s_opts.server || o->k8s_opts.token_file ||
+				       o->k8s_opts.ca_file)) {
+		fprintf(stderr, "splitd: --kubeconfig or the in-cluster --k8s-server/--k8s-token-file/--k8s-ca-file, not both\n");
+		return -1;
+	}
+	if (!o->services && !o->config_dir && !o->k8s)
 		o->services = DEFAULT_SERVICES;
 	if (o->cgroup_root && (!o->cgroup || strcmp(o->cgroup, "auto"))) {
 		fprintf(stderr, "splitd: --cgroup-root goes with --cgroup auto\n");
@@ -534,12 +589,20 @@ out:
 
 /* ---- main loop ------------------------------------------------------------ */
 
+/* The shorter of dflt and the Kubernetes source's debounce (-1: none). */
+static int splitd_poll_timeout(const struct opts *o, int dflt)
+{
+	int t = o->ks ? k8s_source_timeout(o->ks) : -1;
+
+	return t < 0 ? dflt : (dflt < 0 || t < dflt ? t : dflt);
+}
+
 static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		      struct l7_rt *l7)
 {
 	struct timespec last = { 0 }, now;
 	char dir[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	int sfd, ifd, wd_dir = -1, wd_cfg = -1, starting = 1;
 	sigset_t mask;
 
@@ -578,6 +641,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = ifd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = mfd, .events = POLLIN }; /* -1: ignored */
+	pfd[3] = (struct pollfd){ .fd = o->ks ? k8s_source_fd(o->ks) : -1, .events = POLLIN };
 	pr_info("watching %s%s%s (pid %d)\n", o->services ? o->services : "",
 		o->services && o->config_dir ? " and " : "",
 		o->config_dir ? o->config_dir : "", getpid());
@@ -600,7 +664,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 				l7_rt_tick(l7, st);
 			}
 		}
-		if (poll(pfd, 3, l7 ? 50 : 200) < 0) {
+		if (poll(pfd, 4, splitd_poll_timeout(o, l7 ? 50 : 200)) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_warn("poll: %s\n", strerror(errno));
@@ -635,9 +699,21 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 			/* Let a burst of writes settle before reading. */
 			usleep(50000);
 		}
-		if (pfd[2].revents & POLLIN)
+		if ((pfd[2].revents & POLLIN) && o->ks)
+			k8s_metrics_handle(mfd, st->pin_dir, o->ks);
+		else if (pfd[2].revents & POLLIN)
 			split_metrics_handle(mfd, st->pin_dir);
-		if (changed) {
+		if (o->ks && k8s_source_due(o->ks)) {
+			if (!k8s_apply(st, o->ks))
+				split_metrics_set_ready(1, "datapath attached, Kubernetes objects applied");
+			if (l7)
+				l7_rt_sync(l7, st, 0);
+		}
+		if (changed && o->ks) {
+			/* SIGHUP: build and apply what the API said last. */
+			if (!k8s_apply(st, o->ks))
+				split_metrics_set_ready(1, "datapath attached, Kubernetes objects applied");
+		} else if (changed) {
 			if (!apply_config(st, o))
 				split_metrics_set_ready(1, "datapath attached, configuration applied");
 			if (l7)
@@ -666,7 +742,15 @@ int main(int argc, char **argv)
 		return nat_detach_all(o.pin_dir) || split_unload(o.pin_dir) ? 1 : 0;
 
 	/* Refuse a bad configuration before touching the kernel. */
-	{
+	if (o.k8s) {
+		/* A bad kubeconfig or no cluster: before the kernel too. */
+		signal(SIGPIPE, SIG_IGN);
+		o.ks = k8s_source_start(&o.k8s_opts, &err);
+		if (!o.ks) {
+			pr_warn("--source kubernetes: %s\n", err.msg);
+			return 1;
+		}
+	} else {
 		struct split_input pin = { 0 };
 		const char *paths[2];
 
@@ -750,7 +834,19 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (apply_config(&st, &o)) {
+	if (o.k8s) {
+		/* Applied once every kind is listed (watch_loop); --once waits
+		 * for that here. */
+		split_metrics_set_ready(0, "datapath attached; waiting for the Kubernetes API");
+		while (o.once && !k8s_source_due(o.ks)) {
+			struct pollfd p = { .fd = k8s_source_fd(o.ks), .events = POLLIN };
+			int t = k8s_source_timeout(o.ks);
+
+			poll(&p, 1, t < 0 || t > 200 ? 200 : t);
+		}
+		if (o.once && k8s_apply(&st, o.ks))
+			goto out;
+	} else if (apply_config(&st, &o)) {
 		if (o.once)
 			goto out;
 		split_metrics_set_ready(0, "datapath attached; the configuration is not applied");
@@ -776,6 +872,7 @@ int main(int argc, char **argv)
 	}
 	ret = o.once ? 0 : watch_loop(&st, &o, mfd, l7);
 out:
+	k8s_source_stop(o.ks);
 	l7_rt_stop(l7, &st);
 	if (mfd >= 0)
 		close(mfd);
