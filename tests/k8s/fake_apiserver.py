@@ -19,6 +19,8 @@ the watch semantics a client must get right:
 Control (same server and token), POST with a JSON body, for the test:
   /_ctl/put      {"kind": K, "object": {...}}        ADDED or MODIFIED
   /_ctl/delete   {"kind": K, "namespace": NS, "name": N}
+  /_ctl/batch    {"ops": [{"kind", "object"} | {"kind", "delete": NAME}]}
+                 applied 10 ms apart (a rolling deploy's burst)
   /_ctl/compact  {}          events so far are gone: older watches get 410
   /_ctl/fault    {"kind": K, "fault": F, "count": 1}  for the next requests:
                  gone-status (HTTP 410 on a watch), gone-event (ERROR 410 in
@@ -152,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def record(self, **kw):
         u = urllib.parse.urlsplit(self.path)
-        e = {"method": self.command, "path": u.path,
+        e = {"ts": time.time(), "method": self.command, "path": u.path,
              "query": dict(urllib.parse.parse_qsl(u.query)),
              "accept": self.headers.get("Accept", "")}
         e.update(kw)
@@ -172,6 +174,14 @@ class Handler(BaseHTTPRequestHandler):
         elif p == "/_ctl/delete":
             if not st.delete(body["kind"], body.get("namespace", "default"), body["name"]):
                 return self.send_json(404, status(404, "NotFound", "no such object"))
+        elif p == "/_ctl/batch":
+            # [{"kind", "object"} or {"kind", "delete": NAME}], 10 ms apart
+            for op in body["ops"]:
+                if "delete" in op:
+                    st.delete(op["kind"], op.get("namespace", "default"), op["delete"])
+                else:
+                    st.put(op["kind"], op["object"])
+                time.sleep(0.01)
         elif p == "/_ctl/compact":
             with st.cv:
                 st.compacted = st.rv
@@ -308,7 +318,8 @@ class Handler(BaseHTTPRequestHandler):
                    "apiVersion": "meta.k8s.io/v1" if meta else api_version(res, version),
                    "metadata": md,
                    "items": [self.shape(res, version, o, meta) for o in chunk]}
-        self.record(kind=res, verb="list", code=200, items=len(chunk), cont=bool(cont), meta=meta)
+        self.record(kind=res, verb="list", code=200, items=len(chunk), cont=bool(cont), meta=meta,
+                    rv=rv, more=bool(more))
         self.send_json(200, out)
 
     def chunk(self, data):

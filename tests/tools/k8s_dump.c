@@ -39,6 +39,7 @@ int main(int argc, char **argv)
 		{ "server", required_argument, NULL, 's' },
 		{ "token-file", required_argument, NULL, 't' },
 		{ "ca-file", required_argument, NULL, 'a' },
+		{ "files", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -58,8 +59,24 @@ int main(int argc, char **argv)
 		case 't': o.token_file = optarg; break;
 		case 'a': o.ca_file = optarg; break;
 		case 'v': split_log_level = LOG_LVL_DEBUG; break;
+		case 'f': {
+			/* The model of files, printed the same way (the differential test). */
+			const char *paths[] = { optarg };
+			struct split_config cfg = { 0 };
+			struct split_objs objs = { 0 };
+
+			if (split_load_paths(paths, 1, &cfg, &objs, &err)) {
+				fprintf(stderr, "k8s_dump: %s\n", err.msg);
+				return 1;
+			}
+			k8s_model_print(stdout, &cfg, &objs);
+			split_config_free(&cfg);
+			split_objs_free(&objs);
+			return 0;
+		}
 		case 'h':
 			printf("Usage: k8s_dump [--kubeconfig FILE [--context NAME]] [--server URL --token-file F --ca-file F] [-v]\n"
+			       "       k8s_dump --files PATH   (the model of files, printed the same way)\n"
 			       "Watch the API as splitd --source kubernetes does; print each model built.\n");
 			return 0;
 		default:
