@@ -36,71 +36,9 @@ for tool in openssl curl "$PY" "$B/k8s_dump"; do
 	}
 done
 
-# ---- the test PKI and token -------------------------------------------------
-pki() {
-	local d=$WORK/pki
-	mkdir -p "$d"
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" \
-		-days 1 -subj /CN=split-test-ca 2>/dev/null &&
-	openssl req -newkey rsa:2048 -nodes -keyout "$d/srv.key" -out "$d/srv.csr" \
-		-subj /CN=fake-apiserver 2>/dev/null &&
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext" &&
-	openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
-		-CAcreateserial -out "$d/srv.crt" -days 1 -extfile "$d/ext" 2>/dev/null &&
-	openssl rand -hex 32 >"$d/token"
-}
+source tests/k8s/fake_lib.sh
 pki || { echo "FAIL: $T_SUITE: openssl could not make the test PKI"; exit 1; }
 
-# start_fake NAME [ARGS...]: a fake on 127.0.0.1; its port in $WORK/NAME.port
-start_fake() {
-	local name=$1
-	shift
-	"$PY" tests/k8s/fake_apiserver.py --cert "$WORK/pki/srv.crt" --key "$WORK/pki/srv.key" \
-		--token "$(cat "$WORK/pki/token")" --port-file "$WORK/$name.port" "$@" \
-		>"$WORK/$name.log" 2>&1 &
-	track $!
-	for _ in $(seq 100); do [ -s "$WORK/$name.port" ] && break; sleep 0.1; done
-	[ -s "$WORK/$name.port" ] || { cat "$WORK/$name.log"; return 1; }
-	# kubeconfig for it (relative paths: resolved against the file)
-	cat >"$WORK/$name.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-current-context: fake
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:$(cat "$WORK/$name.port")
-    certificate-authority: pki/ca.crt
-users:
-- name: tester
-  user:
-    tokenFile: pki/token
-contexts:
-- name: fake
-  context: {cluster: fake, user: tester}
-EOF
-}
-# start_dump NAME FAKE [ARGS]: k8s_dump against fake FAKE, output in NAME.out
-start_dump() {
-	local name=$1 fake=$2
-	shift 2
-	"$B/k8s_dump" --kubeconfig "$WORK/$fake.kubeconfig" "$@" >"$WORK/$name.out" \
-		2>"$WORK/$name.err" &
-	track $!
-}
-
-url() { echo "https://127.0.0.1:$(cat "$WORK/${2:-main}.port")$1"; }
-ctl() { # PATH JSON [FAKE]
-	curl -sf --cacert "$WORK/pki/ca.crt" -H "Authorization: Bearer $(cat "$WORK/pki/token")" \
-		-X POST --data "$2" "$(url "$1" "${3:-main}")" >/dev/null ||
-		fail "control $1 failed"
-}
-fake_log() { # [FAKE]
-	curl -sf --cacert "$WORK/pki/ca.crt" -H "Authorization: Bearer $(cat "$WORK/pki/token")" \
-		"$(url /_ctl/log "${1:-main}")"
-}
-# q PY-EXPR: evaluate over the fake's log (L: list of dicts)
-q() { fake_log "${2:-main}" | "$PY" -c "import json,sys; L=[json.loads(l) for l in sys.stdin]; print($1)"; }
 # The last complete model of dump NAME.
 last_model() {
 	awk '/^=== model /{buf=""; on=1; next} /^=== end /{last=buf; on=0; next}
@@ -151,7 +89,7 @@ test_bad_objects_counted() {
 	model_has "bad VirtualService 1" || fail "bad VirtualService not counted"
 	model_has "bad DestinationRule 1" || fail "bad DestinationRule not counted"
 	# Another bad VS arrives: counted, and the good one stays.
-	ctl /_ctl/put '{"kind":"virtualservices","object":{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"reviews-mirror","namespace":"default"},"spec":{"hosts":["ratings"],"http":[{"mirror":{"host":"ratings"},"route":[{"destination":{"host":"ratings"}}]}]}}}'
+	api_ctl /_ctl/put '{"kind":"virtualservices","object":{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"reviews-mirror","namespace":"default"},"spec":{"hosts":["ratings"],"http":[{"mirror":{"host":"ratings"},"route":[{"destination":{"host":"ratings"}}]}]}}}'
 	wait_for "the second bad VS counted" model_has "bad VirtualService 2"
 	model_has "object VirtualService default/reviews" || fail "the good VS went away"
 	grep -q "reviews-mirror.*not supported" "$WORK/main.err" || fail "the bad VS was not logged"
@@ -204,16 +142,16 @@ print(json.dumps({"kind": "endpointslices", "object": {
 
 test_endpoints_follow_watch() {
 	wait_for "a first model" models_ge 1
-	ctl /_ctl/put "$(pod_json reviews-v2-c v2)"
-	ctl /_ctl/put "$(slice_json reviews-new reviews 9080 10.201.2.3:reviews-v2-c)"
+	api_ctl /_ctl/put "$(pod_json reviews-v2-c v2)"
+	api_ctl /_ctl/put "$(slice_json reviews-new reviews 9080 10.201.2.3:reviews-v2-c)"
 	wait_for "the new endpoint" model_has "  endpoint v2 10.201.2.3"
 	# Its pod loses the version label: the endpoint goes.
-	ctl /_ctl/put '{"kind":"pods","object":{"metadata":{"name":"reviews-v2-c","namespace":"default","labels":{"app":"reviews"}}}}'
+	api_ctl /_ctl/put '{"kind":"pods","object":{"metadata":{"name":"reviews-v2-c","namespace":"default","labels":{"app":"reviews"}}}}'
 	wait_for "the unversioned endpoint gone" model_lacks "  endpoint v2 10.201.2.3"
-	ctl /_ctl/put "$(pod_json reviews-v2-c v2)"
+	api_ctl /_ctl/put "$(pod_json reviews-v2-c v2)"
 	wait_for "the endpoint back" model_has "  endpoint v2 10.201.2.3"
 	# The slice deleted: gone again.
-	ctl /_ctl/delete '{"kind":"endpointslices","name":"reviews-new"}'
+	api_ctl /_ctl/delete '{"kind":"endpointslices","name":"reviews-new"}'
 	wait_for "the deleted slice's endpoint gone" model_lacks "  endpoint v2 10.201.2.3"
 }
 
@@ -224,31 +162,31 @@ test_closed_watch_resumed() {
 	local lists before
 	lists=$(q 'len([e for e in L if e.get("verb") == "list"])')
 	# Some events elsewhere, then a bookmark moves the DR watch's rv.
-	ctl /_ctl/put "$(pod_json bump-1 v1)"
+	api_ctl /_ctl/put "$(pod_json bump-1 v1)"
 	sleep 1.5
 	before=$(q 'len([e for e in L if e.get("kind") == "destinationrules" and e.get("verb") == "watch"])')
-	ctl /_ctl/close-watches '{}'
+	api_ctl /_ctl/close-watches '{}'
 	wait_for "the DR watch resumed" q_gt 'len([e for e in L if e.get("kind") == "destinationrules" and e.get("verb") == "watch"])' "$before"
 	expect_eq "$(q 'len([e for e in L if e.get("verb") == "list"])')" "$lists" "lists after closed watches (no relist)"
 	# The resumed DR watch starts after the first list's rv: a bookmark moved it.
 	expect_eq "$(q '(lambda w, l: int(w[-1]["rv"]) > int(l[0]["rv"]))([e for e in L if e.get("kind") == "destinationrules" and e.get("verb") == "watch"], [e for e in L if e.get("kind") == "destinationrules" and e.get("verb") == "list"])')" True "the DR watch resumed after a bookmark's resourceVersion"
-	ctl /_ctl/put "$(pod_json reviews-v3-b v3)"
-	ctl /_ctl/put "$(slice_json reviews-v3 reviews 9080 10.201.3.3:reviews-v3-b)"
+	api_ctl /_ctl/put "$(pod_json reviews-v3-b v3)"
+	api_ctl /_ctl/put "$(slice_json reviews-v3 reviews 9080 10.201.3.3:reviews-v3-b)"
 	wait_for "an event after the resumed watch" model_has "  endpoint v3 10.201.3.3"
 }
 
 # refire KIND FAULT: the next watch of KIND gets FAULT.
 refire() {
-	ctl /_ctl/fault "{\"kind\":\"$1\",\"fault\":\"$2\"}"
-	ctl /_ctl/close-watches '{}'
+	api_ctl /_ctl/fault "{\"kind\":\"$1\",\"fault\":\"$2\"}"
+	api_ctl /_ctl/close-watches '{}'
 }
 
 test_split_chunks() {
 	wait_for "a first model" models_ge 1
 	refire endpointslices split
 	wait_for "a watch with split chunks" q_ge 'len([e for e in L if e.get("fault") == "split"])' 1
-	ctl /_ctl/put "$(pod_json reviews-v1-c v1)"
-	ctl /_ctl/put "$(slice_json reviews-split reviews 9080 10.201.1.7:reviews-v1-c 10.201.1.8:reviews-v1-c)"
+	api_ctl /_ctl/put "$(pod_json reviews-v1-c v1)"
+	api_ctl /_ctl/put "$(slice_json reviews-split reviews 9080 10.201.1.7:reviews-v1-c 10.201.1.8:reviews-v1-c)"
 	wait_for "events cut mid-JSON decoded" model_has "  endpoint v1 10.201.1.8"
 	model_has "  endpoint v1 10.201.1.7" || fail "first endpoint of the split event missing"
 	expect_eq "$(stat_of EndpointSlice errors)" 0 "stream errors"
@@ -260,7 +198,7 @@ gone_test() { # KIND FAULT STATKIND
 	lists=$(q "len([e for e in L if e.get('kind') == '$kind' and e.get('verb') == 'list' and not e.get('cont')])")
 	refire "$kind" "$fault"
 	wait_for "a relist of $kind after $fault" q_gt "len([e for e in L if e.get('kind') == '$kind' and e.get('verb') == 'list' and not e.get('cont')])" "$lists"
-	ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"after-'"$2"'","namespace":"default"},"spec":{"clusterIP":"10.96.7.'${#fault}'","ports":[{"port":80,"targetPort":80,"protocol":"TCP"}]}}}'
+	api_ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"after-'"$2"'","namespace":"default"},"spec":{"clusterIP":"10.96.7.'${#fault}'","ports":[{"port":80,"targetPort":80,"protocol":"TCP"}]}}}'
 	wait_for "a change after the relist" model_has "service default/after-$fault"
 	wait_for "the relist counted" stat_ge "$skind" relists_gone 1
 }
@@ -274,7 +212,7 @@ test_429_retry_after() {
 	wait_for "a watch after the 429" q_ge '(lambda i: len([e for e in L[i+1:] if e.get("kind") == "virtualservices" and e.get("verb") == "watch"]))([n for n, e in enumerate(L) if e.get("kind") == "virtualservices" and e["code"] == 429][-1])' 1
 	# Retry-After: 1 was honoured (a lower bound: load only makes it later).
 	expect_eq "$(q '(lambda i: [e for e in L[i+1:] if e.get("kind") == "virtualservices"][0]["ts"] - L[i]["ts"] >= 0.95)([n for n, e in enumerate(L) if e.get("kind") == "virtualservices" and e["code"] == 429][-1])')" True "the retry waited for Retry-After"
-	ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"after-429","namespace":"default"},"spec":{"clusterIP":"10.96.8.1","ports":[{"port":80,"targetPort":80,"protocol":"TCP"}]}}}'
+	api_ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"after-429","namespace":"default"},"spec":{"clusterIP":"10.96.8.1","ports":[{"port":80,"targetPort":80,"protocol":"TCP"}]}}}'
 	wait_for "throttling counted" stat_ge VirtualService throttled 1
 }
 
@@ -284,13 +222,13 @@ test_token_rotation() {
 	local old new n401
 	old=$(cat "$WORK/pki/token")
 	new=$(openssl rand -hex 32)
-	ctl /_ctl/tokens "{\"accept\":[\"$old\",\"$new\"]}"
+	api_ctl /_ctl/tokens "{\"accept\":[\"$old\",\"$new\"]}"
 	echo "$new" >"$WORK/pki/token.tmp" && mv "$WORK/pki/token.tmp" "$WORK/pki/token"
-	ctl /_ctl/tokens "{\"accept\":[\"$new\"]}"
+	api_ctl /_ctl/tokens "{\"accept\":[\"$new\"]}"
 	n401=$(q 'len([e for e in L if e["code"] == 401])')
-	ctl /_ctl/close-watches '{}'
-	ctl /_ctl/put "$(pod_json reviews-v3-c v3)"
-	ctl /_ctl/put "$(slice_json reviews-rot reviews 9080 10.201.3.9:reviews-v3-c)"
+	api_ctl /_ctl/close-watches '{}'
+	api_ctl /_ctl/put "$(pod_json reviews-v3-c v3)"
+	api_ctl /_ctl/put "$(slice_json reviews-rot reviews 9080 10.201.3.9:reviews-v3-c)"
 	wait_for "a change seen with the rotated token" model_has "  endpoint v3 10.201.3.9"
 	expect_eq "$(q 'len([e for e in L if e["code"] == 401])')" "$n401" "401 answers after the rotation"
 }
@@ -310,7 +248,7 @@ for i in range(20):
 print(json.dumps({"ops": ops}))')
 	sleep 1
 	before=$(nmodels)
-	ctl /_ctl/batch "$ops"
+	api_ctl /_ctl/batch "$ops"
 	wait_for "the burst's last endpoint" model_has "  endpoint v2 10.201.4.20"
 	sleep 1.5
 	after=$(nmodels)
@@ -389,7 +327,7 @@ test_kubectl_watch() {
 	KUBECONFIG=$WORK/main.kubeconfig timeout 60 kubectl get svc -w -o name >"$WORK/kw.out" 2>"$WORK/kw.err" &
 	local pid=$!
 	wait_for "kubectl's list" grep -q 'service/reviews' "$WORK/kw.out"
-	ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"kubectl-sees-me","namespace":"default"},"spec":{"clusterIP":"10.96.9.9","ports":[{"port":80,"targetPort":80}]}}}'
+	api_ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"kubectl-sees-me","namespace":"default"},"spec":{"clusterIP":"10.96.9.9","ports":[{"port":80,"targetPort":80}]}}}'
 	wait_for "kubectl's watch event" grep -q 'service/kubectl-sees-me' "$WORK/kw.out"
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true

@@ -318,6 +318,25 @@ static void slice_endpoints(const struct k8s_store *s, struct json_object *sl,
 	}
 }
 
+/* Endpoints by version, then address (IPv4 first, then bytes): the same
+ * cluster state gives the same document, whatever the slices' names. */
+static int ep_cmp(const void *a, const void *b)
+{
+	struct json_object *x = *(struct json_object *const *)a;
+	struct json_object *y = *(struct json_object *const *)b;
+	struct split_addr ax = { 0 }, ay = { 0 };
+	int c = strcmp(json_object_get_string(jget(jget(x, "labels"), "version")),
+		       json_object_get_string(jget(jget(y, "labels"), "version")));
+
+	if (c)
+		return c;
+	split_addr_parse(json_object_get_string(json_object_array_get_idx(jget(x, "addresses"), 0)), &ax);
+	split_addr_parse(json_object_get_string(json_object_array_get_idx(jget(y, "addresses"), 0)), &ay);
+	if (ax.family != ay.family)
+		return ax.family < ay.family ? -1 : 1;
+	return memcmp(ax.bytes, ay.bytes, sizeof(ax.bytes));
+}
+
 char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
 		      struct k8s_build_stats *st, const char **why)
 {
@@ -407,6 +426,7 @@ char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
 	}
 	for (size_t i = 0; i < nsl; i++)
 		slice_endpoints(s, slices[i], ns, sp, nsp, eps, st);
+	json_object_array_sort(eps, ep_cmp);
 	for (size_t i = 0; i < nsp; i++) {
 		struct json_object *dp = json_object_new_object(), *tp;
 

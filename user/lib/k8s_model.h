@@ -99,8 +99,9 @@ struct k8s_build_stats {
 };
 
 /*
- * The model of the store: services (the order of split_load_paths: by
- * namespace/name) and Istio objects. Bad objects are left out (logged
+ * The model of the store: services in namespace/name order (the order
+ * the API lists them in; service ids follow it) and Istio objects
+ * (DestinationRules, then VirtualServices). Bad objects are left out (logged
  * with pr_warn, counted in *stats when not NULL). 0, or -1 with err on
  * out of memory only.
  */

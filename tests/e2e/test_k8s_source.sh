@@ -1,0 +1,255 @@
+#!/bin/bash
+# test_k8s_source.sh - end to end: splitd --source kubernetes on the
+# node-shaped testbed, fed by the fake API server (tests/k8s/
+# fake_apiserver.py, HTTPS on 127.0.0.1 inside the node netns). splitd runs
+# as the DaemonSet does (node netns, its own pod cgroup, --cgroup auto);
+# clients in a pod connect to the VIP for real.
+#
+# Checks: endpoints added and removed through the API change the split
+# (the time from the API change to the new split is printed, not judged);
+# a VirtualService + DestinationRule from the API set the weights; a bad
+# object is counted in the metrics and the rest still applies; /readyz;
+# and the differential test after apply: the maps splitd writes from the
+# API equal, byte for byte, the maps it writes from the same objects as
+# files (--config-dir). No real kube-apiserver runs here.
+#
+# Needs root. Builds its own testbed (unique names) and removes it on exit.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+T_SUITE=e2e_k8s_source
+source tests/lib.sh
+source scripts/testbed.sh
+source tests/e2e/fixture.sh
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+for tool in openssl curl "$PY"; do
+	command -v "$tool" >/dev/null 2>&1 || {
+		echo "SKIP: $T_SUITE (no $tool)"
+		echo "$T_SUITE: 0 passed, 0 failed, 1 skipped"
+		exit 0
+	}
+done
+k8s_cleanup() {
+	local p
+	[ -f "${WORK:-/nonexistent}/pids" ] && for p in $(cat "$WORK/pids"); do kill "$p" 2>/dev/null; done
+	[ -f "${WORK:-/nonexistent}/pins" ] && for p in $(cat "$WORK/pins"); do
+		[ -d "$p" ] && "$B/splitd" -q --unload -p "$p" 2>/dev/null
+	done
+	cleanup
+}
+track() { echo "$1" >>"$WORK/pids"; }
+
+fixture_up
+trap k8s_cleanup EXIT
+tb_pods_init || { echo "FAIL: node testbed"; exit 1; }
+tb_pod_add a 1 || { echo "FAIL: pod"; exit 1; }
+SPLITD_POD="$TB_KUBEPODS/kubepods-burstable.slice/kubepods-burstable-podsplitd.slice/cri-splitd.scope"
+mkdir -p "$SPLITD_POD"
+FAKE_NS=$TB_NODE
+source tests/k8s/fake_lib.sh
+pki || { echo "FAIL: openssl could not make the test PKI"; exit 1; }
+
+# ---- the cluster's objects: the testbed's reviews service ---------------------
+mkdir -p "$WORK/api"
+"$PY" - "$WORK/api" <<'EOF'
+import json, sys
+d = sys.argv[1]
+def lst(items): return {"metadata": {"resourceVersion": "1"}, "items": items}
+svc = {"metadata": {"name": "reviews", "namespace": "default"},
+       "spec": {"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10", "fd00:96::10"],
+                "ports": [{"name": "http", "port": 9080, "targetPort": "http", "protocol": "TCP"}]}}
+pods = [{"metadata": {"name": n, "namespace": "default", "labels": {"app": "reviews", "version": v}}}
+        for n, v in [("reviews-v1-a", "v1"), ("reviews-v1-b", "v1"), ("reviews-v2-a", "v2"), ("reviews-v3-a", "v3")]]
+def ep(a, pod): return {"addresses": [a], "conditions": {"ready": True},
+                        "targetRef": {"kind": "Pod", "namespace": "default", "name": pod}}
+sl = {"metadata": {"name": "reviews-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "reviews"}},
+      "addressType": "IPv4", "ports": [{"name": "http", "port": 9080, "protocol": "TCP"}],
+      "endpoints": [ep("10.201.1.2", "reviews-v1-a"), ep("10.201.1.3", "reviews-v1-b")]}
+json.dump(lst([svc]), open(d + "/services.json", "w"))
+json.dump(lst(pods), open(d + "/pods.json", "w"))
+json.dump(lst([sl]), open(d + "/endpointslices.json", "w"))
+EOF
+start_fake main --data "$WORK/api" || { echo "FAIL: the fake API server did not start"; exit 1; }
+
+# slice ADDR:POD...: the reviews-1 EndpointSlice now holds these endpoints.
+slice() {
+	"$PY" -c '
+import json, sys
+eps = [{"addresses": [a.split(":")[0]], "conditions": {"ready": True},
+        "targetRef": {"kind": "Pod", "namespace": "default", "name": a.split(":")[1]}} for a in sys.argv[1:]]
+print(json.dumps({"kind": "endpointslices", "object": {
+    "metadata": {"name": "reviews-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "reviews"}},
+    "addressType": "IPv4", "ports": [{"name": "http", "port": 9080, "protocol": "TCP"}], "endpoints": eps}}))' "$@"
+}
+
+# ---- splitd as the DaemonSet runs it, with the API as its source -----------------
+NODE_ARGS=(--source kubernetes --kubeconfig "$WORK/main.kubeconfig" --cgroup auto
+	--cgroup-root "$TB_CGROUP" -p "$TB_PIN" --metrics "$TB_NODE_POD_IP4:0"
+	--l7-addr "$TB_NODE_POD_IP4" --l7-addr "$TB_NODE_POD_IP6")
+applied() { grep -c "applied from the Kubernetes API" "$WORK/splitd.log" 2>/dev/null; }
+# shellcheck disable=SC2016
+sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$SPLITD_POD" \
+	nsenter --net="/run/netns/$TB_NODE" "$B/splitd" "${NODE_ARGS[@]}" >>"$WORK/splitd.log" 2>&1 &
+echo $! >"$WORK/splitd.pid"
+disown
+for _ in $(seq 300); do
+	[ "$(applied)" -ge 1 ] && break
+	alive "$(cat "$WORK/splitd.pid")" || break
+	sleep 0.1
+done
+[ "$(applied)" -ge 1 ] || { cat "$WORK/splitd.log"; echo "FAIL: splitd applied nothing from the API"; exit 1; }
+
+metrics_port() { sed -n 's/.*metrics: GET \/metrics on .* (port \([0-9]*\)).*/\1/p' "$WORK/splitd.log" | tail -n1; }
+node_get() { tb_in "$TB_NODE" curl -sS --max-time 5 "http://$TB_NODE_POD_IP4:$(metrics_port)$1"; }
+pod_split() { # N: splitclient in pod a against the VIP
+	tb_in_pod a timeout 120 "$B/splitclient" --connect $VIP4 --port $PORT -n "$1" \
+		--parallel 2 --timeout-ms 1000
+}
+now_ms() { date +%s%3N; }
+# changed_to CMD...: poll until CMD holds; print how long it took (ms) from $T0.
+until_ms() {
+	local what=$1
+	shift
+	for _ in $(seq 200); do
+		if "$@"; then
+			info "$what: $(($(now_ms) - T0)) ms after the API change"
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "$what: not within 10 s"
+}
+# The split as the connections see it: 20 connections, the versions seen.
+versions_seen() { pod_split 20 | awk '$1 == "version" && $3 > 0 { printf "%s ", $2 }'; }
+only() { [ "$(versions_seen)" = "$1 " ]; }
+has_v() { [[ " $(versions_seen)" == *" $1 "* ]]; }
+
+# ---- tests ------------------------------------------------------------------------
+
+test_ready_and_first_split() {
+	expect_contains "$(node_get /readyz)" "ready: datapath attached, Kubernetes objects applied" "/readyz"
+	local out
+	out=$(pod_split 200)
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v1)" 200 "only v1 has endpoints"
+	# The named targetPort went through the slice's port.
+	expect_contains "$("$B/splitctl" -p "$TB_PIN" show 2>&1)" "reviews" "splitctl show"
+}
+
+test_endpoint_added_then_removed() {
+	# v2's pod becomes ready: its endpoint joins the slice.
+	T0=$(now_ms)
+	api_ctl /_ctl/put "$(slice 10.201.1.2:reviews-v1-a 10.201.1.3:reviews-v1-b 10.201.2.2:reviews-v2-a)"
+	until_ms "v2 gets connections" has_v v2
+	local out n=600
+	out=$(pod_split $n)
+	expect_clean "$out" $n
+	# No route: an equal share per endpoint, 2 of 3 to v1.
+	within_sigma "$(vcount "$out" v2)" $n 0.3333 4 "v2 (1 of 3 endpoints)"
+	# v1's endpoints removed (a rollout's end): everything to v2.
+	T0=$(now_ms)
+	api_ctl /_ctl/put "$(slice 10.201.2.2:reviews-v2-a)"
+	until_ms "v1 gets none" only v2
+	out=$(pod_split 200)
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v2)" 200 "all to v2"
+	# And back.
+	T0=$(now_ms)
+	api_ctl /_ctl/put "$(slice 10.201.1.2:reviews-v1-a 10.201.1.3:reviews-v1-b 10.201.2.2:reviews-v2-a)"
+	until_ms "v1 back" has_v v1
+}
+
+test_istio_objects_from_the_api() {
+	api_ctl /_ctl/put '{"kind":"destinationrules","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"host":"reviews","subsets":[{"name":"v1","labels":{"version":"v1"}},{"name":"v2","labels":{"version":"v2"}}]}}}'
+	T0=$(now_ms)
+	api_ctl /_ctl/put '{"kind":"virtualservices","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"hosts":["reviews"],"http":[{"route":[{"destination":{"host":"reviews","subset":"v1"},"weight":10},{"destination":{"host":"reviews","subset":"v2"},"weight":90}]}]}}}'
+	until_ms "the VirtualService's weights in the maps" \
+		eval '"$B/splitctl" -p "$TB_PIN" show 2>&1 | grep -q "v2.*90"'
+	local out n=600
+	out=$(pod_split $n)
+	expect_clean "$out" $n
+	within_sigma "$(vcount "$out" v2)" $n 0.9 4 "v2 at weight 90"
+	# A bad VS (fault injection) for another host: counted, the rest stays.
+	api_ctl /_ctl/put '{"kind":"virtualservices","object":{"metadata":{"name":"bad","namespace":"default"},"spec":{"hosts":["reviews"],"http":[{"fault":{"abort":{"httpStatus":500}},"route":[{"destination":{"host":"reviews"}}]}]}}}'
+	for _ in $(seq 100); do
+		node_get /metrics | grep -q 'split_k8s_bad_objects{kind="VirtualService"} 1' && break
+		sleep 0.1
+	done
+	expect_contains "$(node_get /metrics)" 'split_k8s_bad_objects{kind="VirtualService"} 1' "bad VS counted"
+	out=$(pod_split $n)
+	within_sigma "$(vcount "$out" v2)" $n 0.9 4 "v2 still at weight 90"
+	# A route to a version with no endpoint: split_apply refuses it, the
+	# VS is left out and counted, the services still follow the API.
+	api_ctl /_ctl/delete '{"kind":"virtualservices","name":"bad"}'
+	api_ctl /_ctl/put '{"kind":"virtualservices","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"hosts":["reviews"],"http":[{"route":[{"destination":{"host":"reviews","subset":"v3"},"weight":100}]}]}}}'
+	api_ctl /_ctl/put '{"kind":"destinationrules","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"host":"reviews","subsets":[{"name":"v1","labels":{"version":"v1"}},{"name":"v2","labels":{"version":"v2"}},{"name":"v3","labels":{"version":"v3"}}]}}}'
+	for _ in $(seq 100); do
+		grep -q "VirtualService default/reviews.*v3.*left out" "$WORK/splitd.log" && break
+		sleep 0.1
+	done
+	grep -q "VirtualService default/reviews.*left out" "$WORK/splitd.log" ||
+		fail "the VS naming a version without endpoints was not left out: $(tail -n 3 "$WORK/splitd.log")"
+	api_ctl /_ctl/delete '{"kind":"virtualservices","name":"reviews"}'
+	api_ctl /_ctl/delete '{"kind":"destinationrules","name":"reviews"}'
+	T0=$(now_ms)
+	until_ms "the Istio objects gone from the maps" eval '[ "$(obj_ids "$TB_PIN")" = "[]" ]'
+}
+
+# dump_map PIN: its entries; a map of maps (tables_v2) as its inner maps'
+# entries (inner map ids differ between pin dirs, their contents must not).
+dump_map() {
+	bpftool -j map dump pinned "$1" | "$PY" -c '
+import json, subprocess, sys
+inner = sys.argv[1].endswith("/tables_v2")
+out = []
+for e in json.load(sys.stdin):
+    if inner:
+        mid = int.from_bytes(bytes(int(x, 16) for x in e["value"]), "little")
+        v = json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "id", str(mid)],
+                                      capture_output=True, text=True).stdout)
+        e = {"key": e["key"], "inner": v}
+    out.append(e)
+print(json.dumps(sorted(out, key=json.dumps), indent=1))' "$1"
+}
+
+obj_ids() { # PIN: the (kind, name) of its objects map, sorted
+	bpftool -j map dump pinned "$1/objects" | "$PY" -c 'import json,sys; print(sorted((e["formatted"]["key"]["kind"], e["formatted"]["key"]["name"]) for e in json.load(sys.stdin)))'
+}
+
+# The differential test after apply: splitd --once from the API and from
+# the same objects as files, each on a fresh pin dir and its own cgroup:
+# the same maps, byte for byte (tests/data/k8s/api vs tests/data/k8s/files).
+test_maps_from_api_equal_maps_from_files() {
+	local m a b
+	a="/sys/fs/bpf/split-k8sdiff-a-$TB_ID" b="/sys/fs/bpf/split-k8sdiff-f-$TB_ID"
+	echo "$a $b" >>"$WORK/pins"
+	mkdir -p "$TB_CGROUP/diff-a" "$TB_CGROUP/diff-f"
+	start_fake diff --data tests/data/k8s/api || fail "the second fake"
+	timeout 120 nsenter --net="/run/netns/$TB_NODE" "$B/splitd" -q --once --source kubernetes \
+		--kubeconfig "$WORK/diff.kubeconfig" -g "$TB_CGROUP/diff-a" -p "$a" --no-metrics \
+		2>"$WORK/diff-a.log" || { cat "$WORK/diff-a.log" >&2; fail "splitd --once from the API"; }
+	nsenter --net="/run/netns/$TB_NODE" "$B/splitd" -q --once --config-dir tests/data/k8s/files \
+		-g "$TB_CGROUP/diff-f" -p "$b" --no-metrics 2>"$WORK/diff-f.log" ||
+		{ cat "$WORK/diff-f.log" >&2; fail "splitd --once from files"; }
+	for m in svc services backends weights l7_routes l7_conds tables_v2; do
+		dump_map "$a/$m" >"$WORK/diff-a.$m"
+		dump_map "$b/$m" >"$WORK/diff-f.$m"
+		diff -u "$WORK/diff-f.$m" "$WORK/diff-a.$m" >&2 || fail "map $m differs"
+	done
+	# Not empty: the maps hold the services, the versions and the rules.
+	grep -q '"reviews"' "$WORK/diff-a.services" || fail "no reviews in the services map"
+	[ "$(grep -c '"key"' "$WORK/diff-a.l7_conds")" -ge 1 ] || fail "no L7 condition (the cookie rule)"
+	grep -q '"inner"' "$WORK/diff-a.tables_v2" &&
+		[ "$(grep -c '"value"' "$WORK/diff-a.tables_v2")" -ge 10 ] ||
+		fail "tables_v2: no inner table dumped"
+	# The objects map holds the same identities (the JSON text differs in form).
+	local ia ib
+	ia=$(obj_ids "$a") && ib=$(obj_ids "$b") || fail "reading the objects maps"
+	expect_contains "$ia" "('VirtualService', 'reviews')" "objects from the API"
+	expect_eq "$ia" "$ib" "objects"
+	"$B/splitd" -q --unload -p "$a" 2>/dev/null
+	"$B/splitd" -q --unload -p "$b" 2>/dev/null
+}
+
+run_tests test_ready_and_first_split test_endpoint_added_then_removed \
+	test_istio_objects_from_the_api test_maps_from_api_equal_maps_from_files
