@@ -142,14 +142,21 @@ test_splitd_accepts_the_daemonset_args() {
 }
 
 test_image_runtime_packages_cover_the_binaries() {
-	local lib pkg want missing=""
+	local lib pkg want needed missing=""
 	[ -x "$B/splitd" ] && [ -x "$B/splitctl" ] || skip "not built"
 	command -v dpkg >/dev/null 2>&1 || skip "no dpkg"
 	# The runtime stage's apt-get install list (after the last FROM).
 	want=$(awk '/^FROM /{ rt = ($0 ~ /slim/) } rt' Containerfile |
 		tr ' \\' '\n\n' | grep -E '^(lib[a-z0-9.+-]*[0-9][a-z0-9.+-]*|zlib1g)$' | sort -u | tr '\n' ' ')
 	expect_contains "$want" "libbpf1" "runtime packages read from the Containerfile"
-	for lib in $(ldd "$B/splitd" "$B/splitctl" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u); do
+	# The libraries the programs link directly (NEEDED): the packages of
+	# those must be listed; apt installs what they depend on.
+	needed=$(for b in "$B/splitd" "$B/splitctl"; do
+		readelf -d "$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
+	done | sort -u | tr '\n' ' ')
+	expect_contains "$needed" "libbpf.so" "splitd's direct libraries"
+	for lib in $(ldd "$B/splitd" "$B/splitctl" |
+		awk -v n=" $needed " '$2 == "=>" && $3 ~ /^\// && index(n, " " $1 " ") { print $3 }' | sort -u); do
 		pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -n1 | cut -d: -f1)
 		[ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -n1 | cut -d: -f1)
 		case $pkg in

@@ -4,9 +4,12 @@
  * lists, tests/data/k8s/api) into the model; the same objects as files
  * (tests/data/k8s/files) must give the same model. Run from the repo root.
  */
+#include <unistd.h>
+
 #include <json-c/json.h>
 
 #include "apply.h"
+#include "k8s_client.h"
 #include "k8s_model.h"
 #include "log.h"
 #include "test.h"
@@ -239,4 +242,104 @@ TEST(bad_objects_do_not_block)
 	split_config_free(&c);
 	split_objs_free(&o);
 	k8s_store_free(&s);
+}
+
+/* ---- connection settings ------------------------------------------------ */
+
+static const char *write_tmp(const char *text)
+{
+	static char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/split-test-kc.%d", (int)getpid());
+	f = fopen(path, "w");
+	if (!f)
+		return NULL;
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+#define KC_HEAD "apiVersion: v1\nkind: Config\ncurrent-context: c1\n" \
+	"contexts:\n- name: c1\n  context: {cluster: k1, user: u1}\n" \
+	"- name: c2\n  context: {cluster: k1, user: u2}\n"
+
+TEST(kubeconfig_reader)
+{
+	struct k8s_conn c;
+	struct split_err err;
+	const char *p;
+
+	/* certificate-authority-data ("PEM!" in base64), a token, a relative path. */
+	p = write_tmp(KC_HEAD
+		      "clusters:\n- name: k1\n  cluster:\n    server: https://10.0.0.1:6443\n"
+		      "    certificate-authority-data: UEVNIQ==\n"
+		      "users:\n- name: u1\n  user: {token: abc}\n"
+		      "- name: u2\n  user: {tokenFile: tok, client-certificate: c.pem, client-key: k.pem}\n");
+	ASSERT_TRUE(p);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), 0);
+	ASSERT_STREQ(c.server, "https://10.0.0.1:6443");
+	ASSERT_EQ(c.ca_len, 4);
+	ASSERT_STREQ(c.ca_data, "PEM!");
+	ASSERT_STREQ(c.token, "abc");
+	k8s_conn_free(&c);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, "c2", &err), 0);
+	ASSERT_STREQ(c.token_file, "/tmp/tok");
+	ASSERT_STREQ(c.cert_file, "/tmp/c.pem");
+	ASSERT_STREQ(c.key_file, "/tmp/k.pem");
+	k8s_conn_free(&c);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, "c3", &err), -1);
+	ASSERT_CONTAINS(err.msg, "context 'c3' not found");
+	/* What is not supported says so. */
+	p = write_tmp(KC_HEAD
+		      "clusters:\n- name: k1\n  cluster: {server: 'https://a:1'}\n"
+		      "users:\n- name: u1\n  user:\n    exec: {command: aws}\n");
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_CONTAINS(err.msg, "'exec' is not supported");
+	p = write_tmp(KC_HEAD
+		      "clusters:\n- name: k1\n  cluster: {server: 'https://a:1', proxy-url: 'http://p'}\n"
+		      "users:\n- name: u1\n  user: {token: x}\n");
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_CONTAINS(err.msg, "'proxy-url' is not supported");
+	/* A certificate without its key; bad base64; no server URL. */
+	p = write_tmp(KC_HEAD
+		      "clusters:\n- name: k1\n  cluster: {server: 'https://a:1'}\n"
+		      "users:\n- name: u1\n  user: {client-certificate-data: UEVNIQ==}\n");
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_CONTAINS(err.msg, "needs its key");
+	p = write_tmp(KC_HEAD
+		      "clusters:\n- name: k1\n  cluster: {server: 'https://a:1', certificate-authority-data: '%%%'}\n"
+		      "users:\n- name: u1\n  user: {token: x}\n");
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_CONTAINS(err.msg, "not base64");
+	p = write_tmp(KC_HEAD
+		      "clusters:\n- name: k1\n  cluster: {server: 'ftp://a'}\n"
+		      "users:\n- name: u1\n  user: {token: x}\n");
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_CONTAINS(err.msg, "http(s)://");
+	unlink(p);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, "/nonexistent/kc", NULL, &err), -1);
+	ASSERT_CONTAINS(err.msg, "kubeconfig: /nonexistent/kc");
+}
+
+TEST(in_cluster_settings)
+{
+	struct k8s_conn c;
+	struct split_err err;
+
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	ASSERT_EQ(k8s_conn_in_cluster(&c, NULL, NULL, "/dev/null", &err), -1);
+	ASSERT_CONTAINS(err.msg, "KUBERNETES_SERVICE_HOST is not set");
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
+	ASSERT_EQ(k8s_conn_in_cluster(&c, NULL, "/tmp/t", "/dev/null", &err), 0);
+	ASSERT_STREQ(c.server, "https://[fd00::1]:6443");
+	ASSERT_STREQ(c.token_file, "/tmp/t");
+	k8s_conn_free(&c);
+	/* The default CA file is the service account's: absent here. */
+	ASSERT_EQ(k8s_conn_in_cluster(&c, "https://x:1", NULL, NULL, &err), access(K8S_SA_DIR "/ca.crt", R_OK) ? -1 : 0);
+	if (!access(K8S_SA_DIR "/ca.crt", R_OK))
+		k8s_conn_free(&c);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
 }

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* k8s_client.c - connection, list+watch; see k8s_client.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* asprintf, pipe2 (the fuzz build has no -D_GNU_SOURCE) */
+#endif
 #include <errno.h>
 #include <libgen.h>
 #include <stddef.h>
@@ -290,16 +293,23 @@ int k8s_conn_kubeconfig(struct k8s_conn *c, const char *path, const char *contex
 			c->token_file = kc_path(path, s);
 		if ((s = kc_str(us, "client-certificate-data"))) {
 			c->cert_data = b64decode(s, &c->cert_len);
+			if (!c->cert_data) {
+				split_errf(err, "kubeconfig %s: client-certificate-data is not base64", path);
+				goto out;
+			}
 		} else if ((s = kc_str(us, "client-certificate"))) {
 			c->cert_file = kc_path(path, s);
 		}
 		if ((s = kc_str(us, "client-key-data"))) {
 			c->key_data = b64decode(s, &c->key_len);
+			if (!c->key_data) {
+				split_errf(err, "kubeconfig %s: client-key-data is not base64", path);
+				goto out;
+			}
 		} else if ((s = kc_str(us, "client-key"))) {
 			c->key_file = kc_path(path, s);
 		}
-		if (!c->cert_data != !c->key_data && !c->cert_file != !c->key_file &&
-		    (c->cert_data || c->key_data || c->cert_file || c->key_file)) {
+		if (!(c->cert_data || c->cert_file) != !(c->key_data || c->key_file)) {
 			split_errf(err, "kubeconfig %s: user '%s': a client certificate needs its key (and the other way round)",
 				   path, uname);
 			goto out;
@@ -501,15 +511,18 @@ static struct curl_slist *request(struct reflector *r, const char *url, int watc
 		curl_easy_setopt(r->curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(r->curl, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	if (c->cert_file) {
+	if (c->cert_file)
 		curl_easy_setopt(r->curl, CURLOPT_SSLCERT, c->cert_file);
+	if (c->key_file)
 		curl_easy_setopt(r->curl, CURLOPT_SSLKEY, c->key_file);
-	}
 	if (c->cert_data) {
 		struct curl_blob cb = { c->cert_data, c->cert_len, CURL_BLOB_COPY };
-		struct curl_blob kb = { c->key_data, c->key_len, CURL_BLOB_COPY };
 
 		curl_easy_setopt(r->curl, CURLOPT_SSLCERT_BLOB, &cb);
+	}
+	if (c->key_data) {
+		struct curl_blob kb = { c->key_data, c->key_len, CURL_BLOB_COPY };
+
 		curl_easy_setopt(r->curl, CURLOPT_SSLKEY_BLOB, &kb);
 	}
 	tok = read_token(r->w, why, sizeof(why));
@@ -586,6 +599,7 @@ static int do_list(struct reflector *r)
 	char base[1024], url[4096];
 	char *cont = NULL, *rv = NULL;
 	int ret = R_RETRY;
+	size_t nobj;
 
 	url_of(r, base, sizeof(base));
 	for (;;) {
@@ -668,6 +682,7 @@ static int do_list(struct reflector *r)
 	}
 	pthread_mutex_lock(r->w->lock);
 	k8s_store_replace(r->w->store, r->def->kind, &items);
+	nobj = r->w->store->kinds[r->def->kind].n;
 	r->w->stats[r->def->kind].lists++;
 	r->w->stats[r->def->kind].synced = 1;
 	snprintf(r->w->stats[r->def->kind].version, sizeof(r->w->stats[0].version), "%s",
@@ -678,7 +693,7 @@ static int do_list(struct reflector *r)
 	r->rv = rv ? rv : strdup("");
 	rv = NULL;
 	pr_info("k8s: listed %s (%s): %zu objects, resourceVersion %s\n", r->def->resource,
-		r->def->versions[r->vi], r->w->store->kinds[r->def->kind].n, r->rv);
+		r->def->versions[r->vi], nobj, r->rv);
 	ret = R_OK_;
 out:
 	free(cont);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* k8s_source.c - debounced model builds from the watcher; see k8s_source.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* asprintf, pipe2 (the fuzz build has no -D_GNU_SOURCE) */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
