@@ -25,6 +25,7 @@ Control (same server and token), POST with a JSON body, for the test:
   /_ctl/fault    {"kind": K, "fault": F, "count": 1}  for the next requests:
                  gone-status (HTTP 410 on a watch), gone-event (ERROR 410 in
                  the stream), close (the server ends the watch at once),
+                 error (HTTP 500, on a list or a watch),
                  split (events cut into small chunks, mid-JSON), 429 (with
                  Retry-After: 1), expire-continue (410 on a continue token)
   /_ctl/tokens   {"accept": ["..."]}                   the tokens accepted
@@ -290,10 +291,13 @@ class Handler(BaseHTTPRequestHandler):
     def list(self, res, version, ns, q):
         st = self.st
         meta = res == "pods" and "as=PartialObjectMetadataList" in self.headers.get("Accept", "")
-        f = st.take_fault(res, ("429",))
+        f = st.take_fault(res, ("429", "error"))
         if f == "429":
             self.record(kind=res, verb="list", code=429)
             return self.send_json(429, status(429, "TooManyRequests", "slow down"), {"Retry-After": "1"})
+        if f == "error":
+            self.record(kind=res, verb="list", code=500)
+            return self.send_json(500, status(500, "InternalError", "etcd is having a bad day"))
         cont = q.get("continue")
         if cont and st.take_fault(res, ("expire-continue",)):
             self.record(kind=res, verb="list", code=410)
@@ -329,14 +333,16 @@ class Handler(BaseHTTPRequestHandler):
     def watch(self, res, version, ns, q):
         st = self.st
         meta = res == "pods" and "as=PartialObjectMetadata" in self.headers.get("Accept", "")
-        f = st.take_fault(res, ("429", "gone-status", "gone-event", "close", "split"))
+        f = st.take_fault(res, ("429", "gone-status", "gone-event", "close", "split", "error"))
         rv = q.get("resourceVersion", "")
         self.record(kind=res, verb="watch", rv=rv, fault=f, meta=meta,
-                    bookmarks=q.get("allowWatchBookmarks"), code=429 if f == "429" else (410 if f == "gone-status" else 200))
+                    bookmarks=q.get("allowWatchBookmarks"), code={"429": 429, "gone-status": 410, "error": 500}.get(f, 200))
         if f == "429":
             return self.send_json(429, status(429, "TooManyRequests", "slow down"), {"Retry-After": "1"})
         if f == "gone-status":
             return self.send_json(410, status(410, "Expired", "too old resource version"))
+        if f == "error":
+            return self.send_json(500, status(500, "InternalError", "etcd is having a bad day"))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")

@@ -216,6 +216,35 @@ test_429_retry_after() {
 	wait_for "throttling counted" stat_ge VirtualService throttled 1
 }
 
+# A server error: counted, backed off, then watched again.
+test_server_error_backoff() {
+	wait_for "a first model" models_ge 1
+	api_ctl /_ctl/fault '{"kind":"destinationrules","fault":"error","count":3}'
+	api_ctl /_ctl/close-watches '{}'
+	wait_for "three 500s" q_ge 'len([e for e in L if e.get("kind") == "destinationrules" and e["code"] == 500])' 3
+	wait_for "a watch after them" q_ge '(lambda i: len([e for e in L[i+1:] if e.get("kind") == "destinationrules" and e.get("verb") == "watch" and e["code"] == 200]))([n for n, e in enumerate(L) if e.get("kind") == "destinationrules" and e["code"] == 500][-1])' 1
+	# Backed off: the gaps between the retries grow (200 ms, 400 ms, ...
+	# with jitter in [d/2, d]): the third is at least 0.25 s after the first.
+	expect_eq "$(q '(lambda t: t[2] - t[0] >= 0.25)([e["ts"] for e in L if e.get("kind") == "destinationrules" and e["code"] == 500])')" True "backoff between retries"
+	api_ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"after-500","namespace":"default"},"spec":{"clusterIP":"10.96.8.5","ports":[{"port":80,"targetPort":80,"protocol":"TCP"}]}}}'
+	wait_for "the errors counted" stat_ge DestinationRule errors 3
+}
+
+# A relist whose continue token has expired starts the list again.
+test_expired_continue() {
+	wait_for "a first model" models_ge 1
+	local lists
+	lists=$(q "len([e for e in L if e.get('kind') == 'services' and e.get('verb') == 'list' and not e.get('cont')])")
+	api_ctl /_ctl/fault '{"kind":"services","fault":"expire-continue"}'
+	refire services gone-status
+	wait_for "a 410 on a continue token" q_ge 'len([e for e in L if e.get("kind") == "services" and e.get("verb") == "list" and e["code"] == 410])' 1
+	wait_for "the list started again" q_gt "len([e for e in L if e.get('kind') == 'services' and e.get('verb') == 'list' and not e.get('cont')])" $((lists + 1))
+	api_ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"after-expired","namespace":"default"},"spec":{"clusterIP":"10.96.8.6","ports":[{"port":80,"targetPort":80,"protocol":"TCP"}]}}}'
+	wait_for "a change after the full relist" model_has "service default/after-expired"
+	model_has "service default/reviews" || fail "reviews lost in the relist"
+	model_has "service default/ratings" || fail "ratings lost in the relist"
+}
+
 # The kubelet rotates the token file: the next requests carry the new one.
 test_token_rotation() {
 	wait_for "a first model" models_ge 1
@@ -338,5 +367,5 @@ test_kubectl_watch() {
 run_tests test_api_model_equals_files test_bad_objects_counted test_paginated_lists \
 	test_pods_metadata_only test_watch_from_list_rv test_endpoints_follow_watch \
 	test_closed_watch_resumed test_split_chunks test_gone_http_status test_gone_error_event \
-	test_429_retry_after test_token_rotation test_burst_debounced test_istio_version_fallback \
+	test_429_retry_after test_server_error_backoff test_expired_continue test_token_rotation test_burst_debounced test_istio_version_fallback \
 	test_in_cluster_config test_kubeconfig_unsupported test_kubectl_raw test_kubectl_watch
