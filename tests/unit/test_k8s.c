@@ -343,3 +343,46 @@ TEST(in_cluster_settings)
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	unsetenv("KUBERNETES_SERVICE_PORT");
 }
+
+/* A DestinationRule subset that selects more than `version`: only pods
+ * with all its labels are that version's endpoints. */
+TEST(subset_labels_select_pods)
+{
+	struct k8s_store s = { 0 };
+	struct split_config c = { 0 };
+	struct split_objs o = { 0 };
+	struct k8s_build_stats st = { 0 };
+	struct split_err err;
+	struct json_object *dr, *pod;
+
+	ASSERT_EQ(load_all(&s), 0);
+	dr = json_tokener_parse("{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"DestinationRule\","
+				"\"metadata\":{\"name\":\"reviews\",\"namespace\":\"default\"},"
+				"\"spec\":{\"host\":\"reviews\",\"subsets\":["
+				"{\"name\":\"v1\",\"labels\":{\"version\":\"v1\"}},"
+				"{\"name\":\"v2\",\"labels\":{\"version\":\"v2\",\"track\":\"canary\"}},"
+				"{\"name\":\"v3\",\"labels\":{\"version\":\"v3\"}}]}}");
+	ASSERT_TRUE(dr);
+	ASSERT_EQ(k8s_store_put(&s, K8S_DESTINATIONRULE, dr), 0);
+	json_object_put(dr);
+	ASSERT_EQ(k8s_build(&s, &c, &o, &st, &err), 0);
+	/* reviews-v2-a has version v2 but no track=canary: not in subset v2. */
+	ASSERT_FALSE(has_ep(svc(&c, "reviews"), "10.201.2.2", "v2"));
+	ASSERT_EQ(st.eps_unselected, 1);
+	ASSERT_TRUE(has_ep(svc(&c, "reviews"), "10.201.1.2", "v1"));
+	split_config_free(&c);
+	split_objs_free(&o);
+	/* The pod gets the label: it is in. */
+	pod = json_tokener_parse("{\"metadata\":{\"name\":\"reviews-v2-a\",\"namespace\":\"default\","
+				 "\"labels\":{\"app\":\"reviews\",\"version\":\"v2\",\"track\":\"canary\"}}}");
+	ASSERT_TRUE(pod);
+	ASSERT_EQ(k8s_store_put(&s, K8S_POD, pod), 0);
+	json_object_put(pod);
+	memset(&st, 0, sizeof(st));
+	ASSERT_EQ(k8s_build(&s, &c, &o, &st, &err), 0);
+	ASSERT_TRUE(has_ep(svc(&c, "reviews"), "10.201.2.2", "v2"));
+	ASSERT_EQ(st.eps_unselected, 0);
+	split_config_free(&c);
+	split_objs_free(&o);
+	k8s_store_free(&s);
+}

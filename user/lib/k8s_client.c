@@ -1048,6 +1048,8 @@ void k8s_metrics_render(FILE *f, const struct k8s_kind_stats ks[K8S_NKINDS],
 		(unsigned long long)bs->eps_unversioned);
 	fprintf(f, "split_k8s_endpoints_left_out{reason=\"port_conflict\"} %llu\n",
 		(unsigned long long)bs->eps_port_conflict);
+	fprintf(f, "split_k8s_endpoints_left_out{reason=\"not_in_subset\"} %llu\n",
+		(unsigned long long)bs->eps_unselected);
 	fprintf(f, "# HELP split_k8s_services Services taken from the API in the last build.\n# TYPE split_k8s_services gauge\n");
 	fprintf(f, "split_k8s_services %llu\n", (unsigned long long)bs->services);
 	fprintf(f, "split_k8s_services_skipped %llu\n", (unsigned long long)bs->services_skipped);

@@ -252,9 +252,40 @@ static int seen_addr(struct json_object *eps, const char *addr)
 	return 0;
 }
 
-/* The endpoints of one slice into eps; false when its ports disagree. */
+/*
+ * Does a pod with these labels belong to its version? When the service's
+ * DestinationRule has subsets for that version, the pod must carry every
+ * label of one of them (Istio selects a subset's endpoints by all its
+ * labels); with no such subset, the version label is enough.
+ */
+static int in_subset(const struct split_rules_service *r, const char *version,
+		     struct json_object *labels)
+{
+	int any = 0;
+
+	for (size_t i = 0; r && i < r->nsubsets; i++) {
+		const struct split_subset *sub = &r->subsets[i];
+		size_t k;
+
+		if (strcmp(sub->version, version))
+			continue;
+		any = 1;
+		for (k = 0; k < sub->nlabels; k++) {
+			const char *v = jstr(labels, sub->labels[k].key);
+
+			if (!v || strcmp(v, sub->labels[k].value))
+				break;
+		}
+		if (k == sub->nlabels)
+			return 1;
+	}
+	return !any;
+}
+
+/* The endpoints of one slice into eps (none when its ports disagree). */
 static void slice_endpoints(const struct k8s_store *s, struct json_object *sl,
 			    const char *ns, struct svc_port *sp, size_t nsp,
+			    const struct split_rules_service *rs,
 			    struct json_object *eps, struct k8s_build_stats *st)
 {
 	struct json_object *list = jget(sl, "endpoints");
@@ -307,6 +338,13 @@ static void slice_endpoints(const struct k8s_store *s, struct json_object *sl,
 				st->eps_unversioned++;
 			continue;
 		}
+		if (!in_subset(rs, version, jpath(pod, "metadata", "labels"))) {
+			pr_debug("k8s: EndpointSlice %s/%s: endpoint of pod %s: not in any subset of version %s: left out\n",
+				 ns, jstr(jget(sl, "metadata"), "name"), rn, version);
+			if (st)
+				st->eps_unselected++;
+			continue;
+		}
 		for (size_t a = 0; a < jlen(addrs); a++) {
 			struct json_object *av = json_object_array_get_idx(addrs, a);
 
@@ -338,7 +376,8 @@ static int ep_cmp(const void *a, const void *b)
 }
 
 char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
-		      struct k8s_build_stats *st, const char **why)
+		      const struct split_rules *rules, struct k8s_build_stats *st,
+		      const char **why)
 {
 	struct json_object *md = jget(svc, "metadata"), *spec = jget(svc, "spec");
 	struct json_object *ips = jget(spec, "clusterIPs"), *ports = jget(spec, "ports");
@@ -425,7 +464,8 @@ char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
 		nsl = MAX_SLICES;
 	}
 	for (size_t i = 0; i < nsl; i++)
-		slice_endpoints(s, slices[i], ns, sp, nsp, eps, st);
+		slice_endpoints(s, slices[i], ns, sp, nsp,
+				rules ? split_rules_find(rules, ns, name) : NULL, eps, st);
 	json_object_array_sort(eps, ep_cmp);
 	for (size_t i = 0; i < nsp; i++) {
 		struct json_object *dp = json_object_new_object(), *tp;
@@ -615,17 +655,24 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 	const struct k8s_items *it = &s->kinds[K8S_SERVICE];
 	struct split_config c = { 0 };
 	struct split_objs o = { 0 };
+	struct split_rules rules = { 0 };
 	char **docs = calloc(it->n + 1, sizeof(*docs));
 	size_t nd = 0;
 	int ret = -1;
 
 	if (!docs)
 		return split_errf(err, "out of memory");
+	/* Istio's objects first: their DestinationRules' subsets say which
+	 * pods belong to a version. */
+	if (build_istio(s, &o, st, err))
+		goto out;
+	if (split_objs_rules(&o, &rules, err))
+		goto out;	/* validated above: cannot happen */
 	for (size_t i = 0; i < it->n; i++) {
 		struct split_config one = { 0 };
 		struct split_err e;
 		const char *why;
-		char *doc = k8s_service_doc(s, it->v[i].obj, st, &why);
+		char *doc = k8s_service_doc(s, it->v[i].obj, &rules, st, &why);
 
 		if (!doc) {
 			if (why && !strcmp(why, "out of memory")) {
@@ -673,8 +720,6 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 	}
 	if (st)
 		st->services = c.nsvcs;
-	if (build_istio(s, &o, st, err))
-		goto out;
 	*cfg = c;
 	*objs = o;
 	memset(&c, 0, sizeof(c));
@@ -684,6 +729,7 @@ out:
 	for (size_t i = 0; i < nd; i++)
 		free(docs[i]);
 	free(docs);
+	split_rules_free(&rules);
 	split_config_free(&c);
 	split_objs_free(&o);
 	return ret;

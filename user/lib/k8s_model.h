@@ -25,7 +25,11 @@
  *   core/v1 Pod (metadata)     the endpoint's targetRef pod: its `version`
  *                              label names the endpoint's version
  *                              (an endpoint without one is left out and
- *                              counted: the files require a version too)
+ *                              counted: the files require a version too);
+ *                              when the service's DestinationRule has
+ *                              subsets of that version, the pod must carry
+ *                              every label of one of them, else it is
+ *                              left out (counted)
  *   networking.istio.io        VirtualService, DestinationRule (v1,
  *                              v1beta1, v1alpha3): apiVersion, kind,
  *                              metadata.name/namespace and spec are kept;
@@ -39,6 +43,7 @@
 #include <stdio.h>
 
 #include "apply.h"
+#include "istio.h"
 #include "model.h"
 
 struct json_object;
@@ -92,6 +97,9 @@ struct k8s_build_stats {
 	uint64_t eps_not_ready;
 	uint64_t eps_unversioned;
 	uint64_t eps_port_conflict;
+	/* ... its pod lacks a label that every DestinationRule subset of its
+	 * version selects. */
+	uint64_t eps_unselected;
 	/* Services taken, and skipped as not ours (headless, ExternalName,
 	 * no TCP/UDP port). */
 	uint64_t services;
@@ -110,10 +118,11 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 	      struct split_err *err);
 
 /* The split.dev/v1 Service document (JSON text) k8s_build() makes for
- * Service svc; malloc()ed, or NULL when the service is not ours (*why
+ * Service svc (rules: the DestinationRules' subsets, or NULL); malloc()ed, or NULL when the service is not ours (*why
  * says so) or on error. For tests and for `splitd -v`. */
 char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
-		      struct k8s_build_stats *stats, const char **why);
+		      const struct split_rules *rules, struct k8s_build_stats *stats,
+		      const char **why);
 
 /* Print a model in a canonical text form (services with VIPs, ports,
  * endpoints and versions; objects with their JSON): two models are the
