@@ -118,14 +118,21 @@ $(BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iuser/lib \
 		$(LIB_SRCS) $< $(LIBS) -o $@
-fuzz: $(BUILD)/fuzz_rules $(BUILD)/fuzz_http
+$(BUILD)/fuzz_k8s: tests/fuzz/fuzz_k8s.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser/lib \
+		$(LIB_SRCS) $< $(LIBS) -o $@
+fuzz: $(BUILD)/fuzz_rules $(BUILD)/fuzz_http $(BUILD)/fuzz_k8s
 	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-http-corpus
 	$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		$(BUILD)/fuzz-corpus tests/data/seed tests/data/istio-bad tests/data
 	$(BUILD)/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		$(BUILD)/fuzz-http-corpus
+	@mkdir -p $(BUILD)/fuzz-k8s-corpus
+	$(BUILD)/fuzz_k8s -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		$(BUILD)/fuzz-k8s-corpus tests/data/k8s/fuzz
 
-test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules $(BUILD)/fuzz_http
+test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules $(BUILD)/fuzz_http $(BUILD)/fuzz_k8s
 	@sh tests/run_all.sh
 
 demo: all

@@ -32,6 +32,7 @@ fuzz() { # NAME MAXLEN CORPUS...
 }
 fuzz fuzz_rules 8192 tests/data/seed tests/data/istio-bad tests/data
 fuzz fuzz_http 65536
+fuzz fuzz_k8s 65536 tests/data/k8s/fuzz
 # The Kubernetes manifests, offline (tests/k8s), then the netns suites.
 for suite in tests/k8s/test_*.sh tests/e2e/test_*.sh; do
 	before=$fail

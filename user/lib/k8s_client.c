@@ -27,7 +27,6 @@
 #define NO_CRD_RETRY_MS		60000
 #define WATCH_TIMEOUT_MIN_S	300	/* timeoutSeconds: 5..10 min, as client-go */
 #define MAX_LIST_BODY		(256u << 20)
-#define MAX_EVENT		(16u << 20)
 
 /* ---- connection ----------------------------------------------------------- */
 
