@@ -838,11 +838,13 @@ int main(int argc, char **argv)
 		/* Applied once every kind is listed (watch_loop); --once waits
 		 * for that here. */
 		split_metrics_set_ready(0, "datapath attached; waiting for the Kubernetes API");
-		for (int waited = 0; o.once && !k8s_source_due(o.ks); waited += 200) {
+		time_t t0 = time(NULL);
+
+		while (o.once && !k8s_source_due(o.ks)) {
 			struct pollfd p = { .fd = k8s_source_fd(o.ks), .events = POLLIN };
 			int t = k8s_source_timeout(o.ks);
 
-			if (waited >= 60000) {
+			if (time(NULL) - t0 >= 60) {
 				pr_warn("--once: the Kubernetes API did not list every kind within 60 s\n");
 				goto out;
 			}
