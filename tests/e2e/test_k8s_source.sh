@@ -31,10 +31,10 @@ for tool in openssl curl "$PY"; do
 done
 k8s_cleanup() {
 	local p
-	[ -f "${WORK:-/nonexistent}/pids" ] && for p in $(cat "$WORK/pids"); do kill "$p" 2>/dev/null; done
-	[ -f "${WORK:-/nonexistent}/pins" ] && for p in $(cat "$WORK/pins"); do
+	[ -f "${WORK:-/nonexistent}/pids" ] && while read -r p; do kill "$p" 2>/dev/null; done <"$WORK/pids"
+	[ -f "${WORK:-/nonexistent}/pins" ] && while read -r p; do
 		[ -d "$p" ] && "$B/splitd" -q --unload -p "$p" 2>/dev/null
-	done
+	done <"$WORK/pins"
 	cleanup
 }
 track() { echo "$1" >>"$WORK/pids"; }
@@ -163,6 +163,7 @@ test_istio_objects_from_the_api() {
 	api_ctl /_ctl/put '{"kind":"destinationrules","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"host":"reviews","subsets":[{"name":"v1","labels":{"version":"v1"}},{"name":"v2","labels":{"version":"v2"}}]}}}'
 	T0=$(now_ms)
 	api_ctl /_ctl/put '{"kind":"virtualservices","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"hosts":["reviews"],"http":[{"route":[{"destination":{"host":"reviews","subset":"v1"},"weight":10},{"destination":{"host":"reviews","subset":"v2"},"weight":90}]}]}}}'
+	# shellcheck disable=SC2016 # evaluated at each try
 	until_ms "the VirtualService's weights in the maps" \
 		eval '"$B/splitctl" -p "$TB_PIN" show 2>&1 | grep -q "v2.*90"'
 	local out n=600
@@ -192,6 +193,7 @@ test_istio_objects_from_the_api() {
 	api_ctl /_ctl/delete '{"kind":"virtualservices","name":"reviews"}'
 	api_ctl /_ctl/delete '{"kind":"destinationrules","name":"reviews"}'
 	T0=$(now_ms)
+	# shellcheck disable=SC2016 # evaluated at each try
 	until_ms "the Istio objects gone from the maps" eval '[ "$(obj_ids "$TB_PIN")" = "[]" ]'
 }
 
@@ -222,7 +224,7 @@ obj_ids() { # PIN: the (kind, name) of its objects map, sorted
 test_maps_from_api_equal_maps_from_files() {
 	local m a b
 	a="/sys/fs/bpf/split-k8sdiff-a-$TB_ID" b="/sys/fs/bpf/split-k8sdiff-f-$TB_ID"
-	echo "$a $b" >>"$WORK/pins"
+	printf '%s\n%s\n' "$a" "$b" >>"$WORK/pins"
 	mkdir -p "$TB_CGROUP/diff-a" "$TB_CGROUP/diff-f"
 	start_fake diff --data tests/data/k8s/api || fail "the second fake"
 	timeout 120 nsenter --net="/run/netns/$TB_NODE" "$B/splitd" -q --once --source kubernetes \
@@ -239,12 +241,14 @@ test_maps_from_api_equal_maps_from_files() {
 	# Not empty: the maps hold the services, the versions and the rules.
 	grep -q '"reviews"' "$WORK/diff-a.services" || fail "no reviews in the services map"
 	[ "$(grep -c '"key"' "$WORK/diff-a.l7_conds")" -ge 1 ] || fail "no L7 condition (the cookie rule)"
-	grep -q '"inner"' "$WORK/diff-a.tables_v2" &&
-		[ "$(grep -c '"value"' "$WORK/diff-a.tables_v2")" -ge 10 ] ||
+	if ! grep -q '"inner"' "$WORK/diff-a.tables_v2" ||
+		[ "$(grep -c '"value"' "$WORK/diff-a.tables_v2")" -lt 10 ]; then
 		fail "tables_v2: no inner table dumped"
+	fi
 	# The objects map holds the same identities (the JSON text differs in form).
 	local ia ib
-	ia=$(obj_ids "$a") && ib=$(obj_ids "$b") || fail "reading the objects maps"
+	ia=$(obj_ids "$a") || fail "reading the objects map (API)"
+	ib=$(obj_ids "$b") || fail "reading the objects map (files)"
 	expect_contains "$ia" "('VirtualService', 'reviews')" "objects from the API"
 	expect_eq "$ia" "$ib" "objects"
 	"$B/splitd" -q --unload -p "$a" 2>/dev/null

@@ -20,7 +20,7 @@ WORK=$(mktemp -d /tmp/split-k8sapi.XXXXXX)
 track() { echo "$1" >>"$WORK/pids"; }
 cleanup() {
 	local p
-	[ -f "$WORK/pids" ] && for p in $(cat "$WORK/pids"); do kill "$p" 2>/dev/null; done
+	[ -f "$WORK/pids" ] && while read -r p; do kill "$p" 2>/dev/null; done <"$WORK/pids"
 	sleep 0.2
 	[ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
