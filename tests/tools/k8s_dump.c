@@ -62,16 +62,16 @@ int main(int argc, char **argv)
 		case 'f': {
 			/* The model of files, printed the same way (the differential test). */
 			const char *paths[] = { optarg };
-			struct split_config cfg = { 0 };
-			struct split_objs objs = { 0 };
+			struct split_input in = { 0 };
 
-			if (split_load_paths(paths, 1, &cfg, &objs, &err)) {
+			if (split_input_load(paths, 1, &in, &err) ||
+			    split_input_check(&in, &err)) {
 				fprintf(stderr, "k8s_dump: %s\n", err.msg);
+				split_input_free(&in);
 				return 1;
 			}
-			k8s_model_print(stdout, &cfg, &objs);
-			split_config_free(&cfg);
-			split_objs_free(&objs);
+			k8s_model_print(stdout, &in.svcs, &in.objs);
+			split_input_free(&in);
 			return 0;
 		}
 		case 'h':

@@ -144,18 +144,19 @@ TEST(api_model_equals_files_model)
 {
 	const char *paths[] = { "tests/data/k8s/files" };
 	struct k8s_store s = { 0 };
-	struct split_config c = { 0 }, fc = { 0 };
-	struct split_objs o = { 0 }, fo = { 0 };
+	struct split_config c = { 0 };
+	struct split_objs o = { 0 };
+	struct split_input in = { 0 };
 	struct split_err err;
 	char *a, *b;
 
 	split_log_level = LOG_LVL_WARN;
 	ASSERT_EQ(load_all(&s), 0);
 	ASSERT_EQ(k8s_build(&s, &c, &o, NULL, &err), 0);
-	if (split_load_paths(paths, 1, &fc, &fo, &err))
+	if (split_input_load(paths, 1, &in, &err) || split_input_check(&in, &err))
 		TEST_FAIL_("files: %s", err.msg);
 	a = print_model(&c, &o);
-	b = print_model(&fc, &fo);
+	b = print_model(&in.svcs, &in.objs);
 	ASSERT_TRUE(a && b);
 	ASSERT_TRUE(strstr(a, "service default/reviews") && strstr(a, "regex"));
 	if (strcmp(a, b))
@@ -164,9 +165,8 @@ TEST(api_model_equals_files_model)
 	free(a);
 	free(b);
 	split_config_free(&c);
-	split_config_free(&fc);
 	split_objs_free(&o);
-	split_objs_free(&fo);
+	split_input_free(&in);
 	k8s_store_free(&s);
 }
 

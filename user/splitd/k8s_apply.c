@@ -36,7 +36,7 @@ static int try_apply(struct split_state *st, const struct split_config *cfg,
 	if (split_state_lock(st, err))
 		goto out;
 	if (!split_state_read(st, &old, err) && !split_config_merge(&file, &old, err) &&
-	    !split_apply(st, &file, objs, err)) {
+	    !split_apply(st, &file, objs, NULL, err)) {
 		ret = 0;
 		pr_info("applied from the Kubernetes API: %zu services, %zu Istio objects\n",
 			file.nsvcs, objs->n);
