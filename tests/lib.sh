@@ -34,9 +34,10 @@ within_sigma() {
 }
 
 run_tests() {
-	local t rc
+	local t rc ran=0
 	for t in "$@"; do
 		if [ -n "${TEST_ONLY:-}" ] && [ "$TEST_ONLY" != "$t" ]; then continue; fi
+		ran=$((ran + 1))
 		echo "--- $T_SUITE $t"
 		( set -eu; "$t" )
 		rc=$?
@@ -46,6 +47,10 @@ run_tests() {
 		*) echo "FAIL: $T_SUITE $t"; T_FAIL=$((T_FAIL + 1)) ;;
 		esac
 	done
+	if [ -n "${TEST_ONLY:-}" ] && [ "$ran" -eq 0 ]; then
+		echo "FAIL: $T_SUITE: TEST_ONLY=$TEST_ONLY names no test of this suite"
+		T_FAIL=$((T_FAIL + 1))
+	fi
 	echo "$T_SUITE: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
 	[ "$T_FAIL" -eq 0 ]
 }

@@ -9,7 +9,9 @@
  * Each failed ASSERT prints file:line, the expression and both values, and
  * ends the current test; TEST_SKIP ends it as skipped. The runner prints
  * PASS/FAIL/SKIP per test and a closing line "N passed, N failed" (with
- * ", N skipped" when some were).
+ * ", N skipped" when some were). TEST_ONLY=NAME runs one test; a NAME that
+ * names no test fails, and so does a binary with more than TEST_MAX tests
+ * (the ones past it would never run).
  */
 #ifndef SPLIT_TEST_H
 #define SPLIT_TEST_H
@@ -25,7 +27,7 @@ struct test_case {
 
 #define TEST_MAX 256
 extern struct test_case test_cases[TEST_MAX];
-extern int test_ncases;
+extern int test_ncases, test_overflow;
 
 #define TEST(name)                                                        \
 	static void test_##name(int *failed);                             \
@@ -34,6 +36,8 @@ extern int test_ncases;
 		if (test_ncases < TEST_MAX)                               \
 			test_cases[test_ncases++] =                       \
 				(struct test_case){ #name, test_##name }; \
+		else                                                      \
+			test_overflow++;                                  \
 	}                                                                 \
 	static void test_##name(int *failed)
 
@@ -94,18 +98,27 @@ extern int test_ncases;
 
 #define TEST_MAIN_DEFS                                                    \
 	struct test_case test_cases[TEST_MAX];                            \
-	int test_ncases
+	int test_ncases, test_overflow
 
 static inline int test_run_all(const char *prog)
 {
-	int passed = 0, nfailed = 0, skipped = 0;
+	int passed = 0, nfailed = 0, skipped = 0, ran = 0;
 	const char *only = getenv("TEST_ONLY");
+
+	if (test_overflow) {
+		printf("FAIL: %s: %d tests past TEST_MAX (%d) would not run: raise it\n",
+		       prog, test_overflow, TEST_MAX);
+		nfailed++;
+	}
+	if (only && !*only)
+		only = NULL;
 
 	for (int i = 0; i < test_ncases; i++) {
 		int failed = 0;
 
 		if (only && strcmp(only, test_cases[i].name))
 			continue;
+		ran++;
 		test_cases[i].fn(&failed);
 		printf("%s: %s %s\n", failed == 2 ? "SKIP" : failed ? "FAIL" : "PASS",
 		       prog, test_cases[i].name);
@@ -115,6 +128,10 @@ static inline int test_run_all(const char *prog)
 			nfailed++;
 		else
 			passed++;
+	}
+	if (only && !ran) {
+		printf("FAIL: %s: TEST_ONLY=%s names no test of this binary\n", prog, only);
+		nfailed++;
 	}
 	if (skipped)
 		printf("%s: %d passed, %d failed, %d skipped\n", prog, passed, nfailed,
