@@ -10,11 +10,14 @@ tally() { # LOG: add up the suite's closing line
 		      printf "pass=$((pass+%d)) fail=$((fail+%d)) skip=$((skip+%d))\n", a[2], a[4], s }' "$1")"
 }
 log=$(mktemp /tmp/split-test.XXXXXX)
-trap 'rm -f "$log"' EXIT
+skips=$(mktemp /tmp/split-skips.XXXXXX)
+trap 'rm -f "$log" "$skips"' EXIT
+# Each suite's SKIP lines, for the CI check at the end.
+noteskips() { grep '^SKIP: ' "$1" >>"$skips" || true; }
 
 # Unit tests (ASan/UBSan), then BPF programs on crafted packets (test_run).
 sh tests/run_unit.sh build/asan/test_* build/bpftest/test_* 2>&1 | tee "$log"
-tally "$log"
+tally "$log"; noteskips "$log"
 # Short fuzz runs: the config loaders and the L7 proxy's request path
 # (make fuzz for long ones).
 fuzz() { # NAME MAXLEN CORPUS...
@@ -37,12 +40,22 @@ fuzz fuzz_k8s 65536 tests/data/k8s/fuzz
 for suite in tests/k8s/test_*.sh tests/e2e/test_*.sh; do
 	before=$fail
 	timeout 900 bash "$suite" 2>&1 | tee "$log"
-	tally "$log"
+	tally "$log"; noteskips "$log"
 	grep -q ' passed, ' "$log" || { echo "FAIL: $suite printed no result"; fail=$((fail + 1)); }
 	[ "$fail" = "$before" ] || echo "(suite $suite had failures)"
 done
 # The benchmarks in quick mode, so the scripts cannot rot (no timing judged).
 bash bench/quick.sh 2>&1 | tee "$log"
-tally "$log"
+tally "$log"; noteskips "$log"
+# In CI (SPLIT_CI=1, set by .ci/run) everything the tests need is installed,
+# so a skip is a failure, unless tests/ci-skips names it with the reason it
+# cannot run on a CI machine.
+if [ "${SPLIT_CI:-0}" = 1 ]; then
+	while read -r _ name; do
+		grep -qxF "$name" tests/ci-skips 2>/dev/null && continue
+		echo "FAIL: skipped in CI: $name (CI installs what tests need; tests/ci-skips lists the exceptions)"
+		fail=$((fail + 1))
+	done <"$skips"
+fi
 echo "all: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
