@@ -1652,8 +1652,7 @@ FX_TEST(l7_listen_while_running, NULL, seed_v1, 2, w_v1)
 		split_addr_parse("::1", &lo6);
 		p6 = l7_proxy_listen(f->p, &lo6, 0, &f->key);
 		if (p6 < 0) {
-			printf("  l7: no ::1 here, IPv6 listener not tested\n");
-			return;
+			TEST_SKIP("no ::1 here: IPv6 listener not tested");
 		}
 		ASSERT_EQ(cli_connect(&c, f->port), -1);	/* port closed */
 		memset(&c, 0, sizeof(c));

@@ -245,8 +245,7 @@ TEST(self_cgroup_real)
 
 	/* This process, on this machine: the id is its cgroup directory's. */
 	if (split_self_cgroup_id("/proc", &id, path, sizeof(path))) {
-		fprintf(stderr, "  (no cgroup v2 here: %s)\n", strerror(errno));
-		return;
+		TEST_SKIP("no cgroup v2 here: %s", strerror(errno));
 	}
 	ASSERT_EQ(stat(path, &s), 0);
 	ASSERT_EQ(id, (uint64_t)s.st_ino);
