@@ -45,6 +45,7 @@ int split_metrics_listen(const char *addr_port, struct split_err *err)
 	} sa;
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *colon, *port_s;
+	struct split_addr a;
 	socklen_t salen;
 	uint16_t port;
 	size_t hlen;
@@ -54,6 +55,7 @@ int split_metrics_listen(const char *addr_port, struct split_err *err)
 	if (!addr_port || !*addr_port)
 		return split_errf(err, "metrics address is empty (want ADDR:PORT, e.g. %s)",
 				  SPLIT_METRICS_ADDR_DEFAULT);
+	/* ADDR:PORT, or [IPV6]:PORT; the address as split_addr_parse takes it. */
 	if (addr_port[0] == '[') {
 		const char *rb = strchr(addr_port, ']');
 
@@ -61,26 +63,29 @@ int split_metrics_listen(const char *addr_port, struct split_err *err)
 			goto bad;
 		hlen = (size_t)(rb - addr_port - 1);
 		port_s = rb + 2;
-		if (hlen == 0 || hlen >= sizeof(host))
+		if (hlen >= sizeof(host))
 			goto bad;
 		memcpy(host, addr_port + 1, hlen);
-		host[hlen] = 0;
-		if (inet_pton(AF_INET6, host, &sa.in6.sin6_addr) != 1)
-			goto bad;
-		sa.in6.sin6_family = AF_INET6;
-		salen = sizeof(sa.in6);
 	} else {
 		colon = strrchr(addr_port, ':');
 		if (!colon)
 			goto bad;
 		hlen = (size_t)(colon - addr_port);
 		port_s = colon + 1;
-		if (hlen == 0 || hlen >= sizeof(host))
+		if (hlen >= sizeof(host))
 			goto bad;
 		memcpy(host, addr_port, hlen);
-		host[hlen] = 0;
-		if (inet_pton(AF_INET, host, &sa.in.sin_addr) != 1)
-			goto bad;
+	}
+	host[hlen] = 0;
+	/* a bracketed address is IPv6, an unbracketed one IPv4 */
+	if (split_addr_parse(host, &a) || a.family != (addr_port[0] == '[' ? 6 : 4))
+		goto bad;
+	if (a.family == 6) {
+		memcpy(&sa.in6.sin6_addr, a.bytes, 16);
+		sa.in6.sin6_family = AF_INET6;
+		salen = sizeof(sa.in6);
+	} else {
+		memcpy(&sa.in.sin_addr, a.bytes, 4);
 		sa.in.sin_family = AF_INET;
 		salen = sizeof(sa.in);
 	}
