@@ -76,7 +76,7 @@ static size_t make_input(char *buf, size_t cap, unsigned *seed)
 
 /* The reference: PCRE2's interpreter (backtracking) with the matcher's
  * compile options; where it gives up (its match limit), the DFA, whose
- * longest match must end at len (see re_run() in istio.c). 1, 0, or -1:
+ * longest match must end at len (see re_run() in istio/istio_match.c). 1, 0, or -1:
  * neither could say. */
 static int reference(pcre2_code *re, const char *s, size_t len)
 {
