@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "istio.h"
+#include "l7/drive.h"
 #include "l7proxy.h"
 #include "model.h"
 

@@ -38,6 +38,7 @@
 #include <http_parser.h>
 
 #include "istio.h"
+#include "l7/drive.h"
 #include "l7proxy.h"
 #include "model.h"
 #include "test.h"

@@ -832,12 +832,6 @@ out:
 
 /* ---- load ----------------------------------------------------------------- */
 
-struct l7_sockmap *l7_sockmap_open(const void *obj, size_t len, char *why,
-				   size_t whylen)
-{
-	return l7_sockmap_open_flags(obj, len, 0, why, whylen);
-}
-
 struct l7_sockmap *l7_sockmap_open_flags(const void *obj, size_t len,
 					 unsigned flags, char *why, size_t whylen)
 {

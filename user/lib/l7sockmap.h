@@ -6,7 +6,7 @@
  *
  * sockmap has a long bug history (lost or reordered bytes, premature
  * FINs, stuck queues) on kernels other than the one this was verified on,
- * so l7_sockmap_open() does not trust the kernel: it pushes real data
+ * so l7_sockmap_open_flags() does not trust the kernel: it pushes real data
  * through a loopback tunnel, both ways, with half-closes from each side,
  * and checks every byte and where the EOF lands. If anything is off, it
  * returns NULL with the reason and the proxy uses splice(2).
@@ -23,10 +23,8 @@ struct l7_sockmap;
 
 /* Load the BPF object (the ELF image of split_l7_sockmap.bpf.o, e.g. from
  * its skeleton), attach the verdict to its SOCKHASH and run the probe.
- * NULL if the kernel refuses or the probe fails: the reason is in why. */
-struct l7_sockmap *l7_sockmap_open(const void *obj, size_t len, char *why,
-				   size_t whylen);
-/* Benchmarks only: without the probe (the kernel is trusted). */
+ * NULL if the kernel refuses or the probe fails: the reason is in why.
+ * flags L7_SOCKMAP_NO_PROBE (benchmarks only): the kernel is trusted. */
 #define L7_SOCKMAP_NO_PROBE	0x1
 struct l7_sockmap *l7_sockmap_open_flags(const void *obj, size_t len,
 					 unsigned flags, char *why,

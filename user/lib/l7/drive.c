@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drive.h"
 #include "l7.h"
 
 /* Append up to chunk bytes of data[*pos..len) to s. 0 if none fit. */
