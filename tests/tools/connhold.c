@@ -35,21 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static union {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_in6 in6;
-} g_sa;
+#include "../lib/tutil.h"
+
+static union tu_sa g_sa;
 static socklen_t g_salen;
 static const char *g_header;
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void usage(FILE *f)
 {
@@ -124,13 +114,13 @@ static int probe(unsigned n)
 	if (!lat)
 		return 1;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t t0 = now_us();
+		uint64_t t0 = (tu_mono_ns() / 1000);
 		int fd = open_one();
 
 		if (fd < 0 || get_one(fd, false)) {
 			fail++;
 		} else {
-			lat[ok++] = now_us() - t0;
+			lat[ok++] = (tu_mono_ns() / 1000) - t0;
 		}
 		if (fd >= 0)
 			close(fd);
@@ -185,16 +175,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	memset(&g_sa, 0, sizeof(g_sa));
-	if (inet_pton(AF_INET, addr, &g_sa.in.sin_addr) == 1) {
-		g_sa.in.sin_family = AF_INET;
-		g_sa.in.sin_port = htons((uint16_t)port);
-		g_salen = sizeof(g_sa.in);
-	} else if (inet_pton(AF_INET6, addr, &g_sa.in6.sin6_addr) == 1) {
-		g_sa.in6.sin6_family = AF_INET6;
-		g_sa.in6.sin6_port = htons((uint16_t)port);
-		g_salen = sizeof(g_sa.in6);
-	} else {
+	if (tu_sa_parse(addr, (uint16_t)port, &g_sa, &g_salen)) {
 		fprintf(stderr, "connhold: not an address: '%s'\n", addr);
 		return 2;
 	}
@@ -230,9 +211,9 @@ int main(int argc, char **argv)
 	}
 	printf("ready open %u failed %u\n", opened, failed);
 	fflush(stdout);
-	until = now_us() + (uint64_t)hold * 1000000u;
-	next_trickle = now_us() + (uint64_t)trickle * 1000u;
-	while (now_us() < until) {
+	until = (tu_mono_ns() / 1000) + (uint64_t)hold * 1000000u;
+	next_trickle = (tu_mono_ns() / 1000) + (uint64_t)trickle * 1000u;
+	while ((tu_mono_ns() / 1000) < until) {
 		int k = poll(pf, n, 100);
 
 		for (unsigned i = 0; k > 0 && i < n; i++) {
@@ -246,7 +227,7 @@ int main(int argc, char **argv)
 			pf[i].fd = -1;
 			closed++;
 		}
-		if (trickle && now_us() >= next_trickle) {
+		if (trickle && (tu_mono_ns() / 1000) >= next_trickle) {
 			next_trickle += (uint64_t)trickle * 1000u;
 			for (unsigned i = 0; i < n; i++)
 				if (pf[i].fd >= 0)

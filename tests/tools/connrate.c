@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/tutil.h"
+
 #define MAX_PARALLEL	256
 #define SAMPLE_CAP	(8u << 20)	/* connect() samples kept per thread */
 #define MAX_REASONS	8
@@ -61,14 +63,8 @@ static char g_request[1024] =
 	"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 static size_t g_request_len;
 
-union sa_any {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_in6 in6;
-};
-
 struct target {
-	union sa_any addr;
+	union tu_sa addr;
 	socklen_t len;
 	const char *text;
 };
@@ -188,14 +184,6 @@ static void die_usage(const char *fmt, ...)
 	exit(2);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -207,7 +195,7 @@ static bool take_iteration(void)
 {
 	if (g_stop)
 		return false;
-	if (g_deadline && now_ns() >= g_deadline)
+	if (g_deadline && tu_mono_ns() >= g_deadline)
 		return false;
 	if (g_count && __atomic_fetch_add(&g_taken, 1, __ATOMIC_RELAXED) >= g_count)
 		return false;
@@ -399,7 +387,7 @@ static int do_request(struct worker *wk, struct tstats *w, int fd)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t t0, t1, start, next = now_ns();
+	uint64_t t0, t1, start, next = tu_mono_ns();
 	int fd, one = 1, k = w->index % g_ntargets;
 
 	while (take_iteration()) {
@@ -408,7 +396,7 @@ static void *worker_main(void *arg)
 
 		k = (k + 1) % g_ntargets;
 		if (g_interval_ns) {	/* paced: the next slot, never a burst */
-			uint64_t now = now_ns();
+			uint64_t now = tu_mono_ns();
 
 			if (next > now) {
 				struct timespec d = {
@@ -422,7 +410,7 @@ static void *worker_main(void *arg)
 			}
 			next += g_interval_ns;
 		}
-		start = now_ns();
+		start = tu_mono_ns();
 		fd = socket(tg->addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			note_error(ts, "socket", errno);
@@ -430,7 +418,7 @@ static void *worker_main(void *arg)
 		}
 		set_timeouts(fd);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		t0 = now_ns();
+		t0 = tu_mono_ns();
 		if (connect(fd, &tg->addr.sa, tg->len) < 0) {
 			int e = errno;
 
@@ -441,7 +429,7 @@ static void *worker_main(void *arg)
 				note_error(ts, "connect", e);
 			continue;
 		}
-		t1 = now_ns();
+		t1 = tu_mono_ns();
 		if (g_do_request && do_request(w, ts, fd)) {
 			close_sock(fd);
 			continue;
@@ -449,47 +437,16 @@ static void *worker_main(void *arg)
 		close_sock(fd);
 		add_sample(ts, &w->rng, t1 - t0);
 		ts->ok++;
-		ts->busy_ns += now_ns() - start;
+		ts->busy_ns += tu_mono_ns() - start;
 	}
 	return NULL;
 }
 
-static int parse_target(const char *s, struct target *t)
-{
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t n = strlen(s);
-
-	if (n >= sizeof(buf))
-		return -1;
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-		memcpy(buf, s + 1, n - 2);
-		buf[n - 2] = 0;
-	} else {
-		memcpy(buf, s, n + 1);
-	}
-	memset(t, 0, sizeof(*t));
-	t->text = s;
-	if (inet_pton(AF_INET, buf, &t->addr.in.sin_addr) == 1) {
-		t->addr.in.sin_family = AF_INET;
-		t->len = sizeof(t->addr.in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, buf, &t->addr.in6.sin6_addr) == 1) {
-		t->addr.in6.sin6_family = AF_INET6;
-		t->len = sizeof(t->addr.in6);
-		return 0;
-	}
-	return -1;
-}
-
 static long parse_long(const char *opt, const char *s, long lo, long hi)
 {
-	char *e;
 	long v;
 
-	errno = 0;
-	v = strtol(s, &e, 10);
-	if (errno || e == s || *e || v < lo || v > hi)
+	if (tu_parse_long(s, lo, hi, &v))
 		die_usage("bad %s '%s' (want %ld..%ld)", opt, s, lo, hi);
 	return v;
 }
@@ -678,7 +635,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < g_ntargets; i++) {
 		struct target *t = &g_targets[i];
 
-		if (parse_target(targets[i], t))
+		t->text = targets[i];
+		if (tu_sa_parse(targets[i], 0, &t->addr, &t->len))
 			die_usage("bad address '%s'", targets[i]);
 		if (t->addr.sa.sa_family == AF_INET)
 			t->addr.in.sin_port = htons((uint16_t)g_port);
@@ -692,7 +650,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	start = now_ns();
+	start = tu_mono_ns();
 	if (g_duration)
 		g_deadline = start + (uint64_t)(g_duration * 1e9);
 	for (i = 0; i < g_parallel; i++) {
@@ -707,7 +665,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < g_parallel; i++)
 		pthread_join(workers[i].tid, NULL);
-	end = now_ns();
+	end = tu_mono_ns();
 	secs = (double)(end - start) / 1e9;
 
 	for (i = 0; i < g_parallel; i++)

@@ -48,6 +48,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../lib/tutil.h"
+
 #define MAX_LISTEN	16
 #define HEAD_MAX	16384	/* request line + header fields */
 #define NAME_MAX_LEN	63
@@ -203,22 +205,6 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t outlen)
 	} else {
 		snprintf(out, outlen, "unknown");
 	}
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* ---- buffered reader for one connection ---------------------------------- */
@@ -495,7 +481,7 @@ static void send_400(struct conn *c)
 			 "Content-Length: 12\r\nConnection: close\r\nX-Version: %s\r\n\r\n"
 			 "bad request\n", g_name);
 
-	send_all(c->fd, out, (size_t)n);
+	tu_send_all(c->fd, out, (size_t)n);
 }
 
 /* Byte i of a /stream response: a pattern that catches lost, duplicated
@@ -528,7 +514,7 @@ static int send_stream(int fd, uint64_t n, uint64_t kibps)
 
 		for (size_t j = 0; j < k; j++)
 			buf[j] = stream_byte(off + j);
-		if (send_all(fd, (const char *)buf, k) < 0)
+		if (tu_send_all(fd, (const char *)buf, k) < 0)
 			return -1;
 		off += k;
 		if (kibps)
@@ -657,7 +643,7 @@ static void *conn_thread(void *arg)
 					     "Content-Length: %llu\r\nX-Version: %s\r\nX-Endpoint: %s\r\n%s\r\n",
 					     (unsigned long long)sn, g_name, c->local,
 					     rq.keepalive ? "" : "Connection: close\r\n");
-				if (send_all(c->fd, out, (size_t)n) < 0 ||
+				if (tu_send_all(c->fd, out, (size_t)n) < 0 ||
 				    (!rq.head && send_stream(c->fd, sn, kibps) < 0))
 					goto out;
 				if (!rq.keepalive)
@@ -672,7 +658,7 @@ static void *conn_thread(void *arg)
 			     blen, g_name, c->local,
 			     rq.keepalive ? "" : "Connection: close\r\n",
 			     rq.head ? "" : body);
-		if (send_all(c->fd, out, (size_t)n) < 0)
+		if (tu_send_all(c->fd, out, (size_t)n) < 0)
 			goto out;
 		if (!rq.keepalive)
 			break;

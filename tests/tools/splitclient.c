@@ -40,22 +40,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/tutil.h"
+
 #define WORD_MAX	64	/* version / endpoint words */
 #define RESP_MAX	65536	/* response head + body */
 #define REASON_MAX	64
 #define MAX_REASONS	5	/* distinct failure reasons reported */
 #define REQ_MAX		8192
 
-union sa_any {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_in6 in6;
-	struct sockaddr_storage ss;
-};
-
 /* ---- options --------------------------------------------------------------- */
 
-static union sa_any g_target;
+static union tu_sa g_target;
 static socklen_t g_targetlen;
 static const char *g_target_txt;
 static int g_port;
@@ -190,17 +185,9 @@ static void die_usage(const char *fmt, ...)
 	exit(2);
 }
 
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static bool time_is_up(void)
 {
-	return g_deadline_mono && now_ns(CLOCK_MONOTONIC) >= g_deadline_mono;
+	return g_deadline_mono && tu_clock_ns(CLOCK_MONOTONIC) >= g_deadline_mono;
 }
 
 /* Next iteration for this thread? */
@@ -282,7 +269,7 @@ static void record_ok(struct stats *st, uint64_t t0, const char *version, const 
 		st->nb++;
 	}
 	st->b[i].count++;
-	log_line(t0, now_ns(CLOCK_REALTIME), version, endpoint);
+	log_line(t0, tu_clock_ns(CLOCK_REALTIME), version, endpoint);
 }
 
 static void record_fail(struct stats *st, uint64_t t0, const char *reason)
@@ -292,12 +279,12 @@ static void record_fail(struct stats *st, uint64_t t0, const char *reason)
 	note_reason(reason);
 	if (g_verbose)
 		fprintf(stderr, "splitclient: FAIL %s\n", reason);
-	log_line(t0, now_ns(CLOCK_REALTIME), "FAIL", reason);
+	log_line(t0, tu_clock_ns(CLOCK_REALTIME), "FAIL", reason);
 }
 
 /* ---- sockets -------------------------------------------------------------------- */
 
-static bool same_addr(const union sa_any *a, socklen_t alen)
+static bool same_addr(const union tu_sa *a, socklen_t alen)
 {
 	if (a->sa.sa_family != g_target.sa.sa_family)
 		return false;
@@ -340,7 +327,7 @@ static int tcp_connect(uint64_t *t0, const char **reason)
 	int fd, err = 0, r, one = 1, flags;
 
 	fd = socket(g_target.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	*t0 = now_ns(CLOCK_REALTIME);
+	*t0 = tu_clock_ns(CLOCK_REALTIME);
 	if (fd < 0) {
 		*reason = errname(errno);
 		return -1;
@@ -625,7 +612,7 @@ static int read_response(struct rbuf *rb, bool head_only, char *version, char *e
 
 static void tcp_once(struct stats *st, struct rbuf *rb)
 {
-	union sa_any peer;
+	union tu_sa peer;
 	socklen_t plen = sizeof(peer);
 	char version[WORD_MAX], endpoint[WORD_MAX];
 	const char *reason = NULL;
@@ -666,7 +653,7 @@ fail:
 	{
 		/* The local port identifies the flow when a failure is chased. */
 		static __thread char why[96];
-		union sa_any me;
+		union tu_sa me;
 		socklen_t mlen = sizeof(me);
 
 		if (!getsockname(fd, &me.sa, &mlen)) {
@@ -688,7 +675,7 @@ fail:
 static void udp_once(struct stats *st, bool connected, int *keep)
 {
 	static const char msg[] = "splitclient\n";
-	union sa_any from, peer;
+	union tu_sa from, peer;
 	socklen_t flen = sizeof(from), plen = sizeof(peer);
 	char buf[512], *p, *save, version[WORD_MAX], endpoint[WORD_MAX];
 	const char *reason;
@@ -700,10 +687,10 @@ static void udp_once(struct stats *st, bool connected, int *keep)
 
 	if (keep && *keep >= 0) {
 		fd = *keep;
-		t0 = now_ns(CLOCK_REALTIME);
+		t0 = tu_clock_ns(CLOCK_REALTIME);
 	} else {
 		fd = socket(g_target.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		t0 = now_ns(CLOCK_REALTIME);
+		t0 = tu_clock_ns(CLOCK_REALTIME);
 		if (fd < 0) {
 			record_fail(st, t0, errname(errno));
 			return;
@@ -773,14 +760,14 @@ fail:
 /* --keepalive: one connection per thread, one request every interval. */
 static void keepalive_loop(struct stats *st, struct rbuf *rb)
 {
-	uint64_t start = now_ns(CLOCK_MONOTONIC);
+	uint64_t start = tu_clock_ns(CLOCK_MONOTONIC);
 	uint64_t end = start + (uint64_t)(g_keepalive * 1e9);
 	uint64_t step = (uint64_t)g_interval_ms * 1000000ull, next = start;
 	char first[2 * WORD_MAX + 2] = "", cur[2 * WORD_MAX + 2];
 	int fd = -1;
 
 	rb->off = rb->len = 0;
-	while (now_ns(CLOCK_MONOTONIC) < end) {
+	while (tu_clock_ns(CLOCK_MONOTONIC) < end) {
 		char version[WORD_MAX], endpoint[WORD_MAX];
 		const char *reason = NULL;
 		bool server_close;
@@ -790,7 +777,7 @@ static void keepalive_loop(struct stats *st, struct rbuf *rb)
 		if (g_count_given && !take_iteration())
 			break;
 		if (fd < 0) {
-			union sa_any peer;
+			union tu_sa peer;
 			socklen_t plen = sizeof(peer);
 
 			fd = tcp_connect(&t0, &reason);
@@ -803,7 +790,7 @@ static void keepalive_loop(struct stats *st, struct rbuf *rb)
 			rb->fd = fd;
 			rb->off = rb->len = 0;
 		} else {
-			t0 = now_ns(CLOCK_REALTIME);
+			t0 = tu_clock_ns(CLOCK_REALTIME);
 		}
 		if (send_all(fd, g_request_ka, strlen(g_request_ka), &reason) < 0 ||
 		    read_response(rb, false, version, endpoint, &server_close, &reason) < 0) {
@@ -882,43 +869,11 @@ static int cmp_bucket(const void *a, const void *b)
 	return c ? c : strcmp(x->endpoint, y->endpoint);
 }
 
-static int parse_target(const char *s)
-{
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t n = strlen(s);
-
-	if (n >= sizeof(buf))
-		return -1;
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-		memcpy(buf, s + 1, n - 2);
-		buf[n - 2] = 0;
-	} else {
-		memcpy(buf, s, n + 1);
-	}
-	memset(&g_target, 0, sizeof(g_target));
-	if (inet_pton(AF_INET, buf, &g_target.in.sin_addr) == 1) {
-		g_target.in.sin_family = AF_INET;
-		g_target.in.sin_port = htons(g_port);
-		g_targetlen = sizeof(g_target.in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, buf, &g_target.in6.sin6_addr) == 1) {
-		g_target.in6.sin6_family = AF_INET6;
-		g_target.in6.sin6_port = htons(g_port);
-		g_targetlen = sizeof(g_target.in6);
-		return 0;
-	}
-	return -1;
-}
-
 static long parse_long(const char *opt, const char *s, long lo, long hi)
 {
-	char *e;
 	long v;
 
-	errno = 0;
-	v = strtol(s, &e, 10);
-	if (errno || e == s || *e || v < lo || v > hi)
+	if (tu_parse_long(s, lo, hi, &v))
 		die_usage("bad %s '%s' (want %ld..%ld)", opt, s, lo, hi);
 	return v;
 }
@@ -1030,7 +985,7 @@ int main(int argc, char **argv)
 		die_usage("unexpected argument '%s'", argv[optind]);
 	if (!g_target_txt || !g_port)
 		die_usage("--connect and --port are required");
-	if (parse_target(g_target_txt) < 0)
+	if (tu_sa_parse(g_target_txt, (uint16_t)g_port, &g_target, &g_targetlen) < 0)
 		die_usage("bad --connect address '%s'", g_target_txt);
 	if (g_udp && g_udp_connected)
 		die_usage("--udp and --udp-connected exclude each other");
@@ -1053,7 +1008,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (g_duration > 0)
-		g_deadline_mono = now_ns(CLOCK_MONOTONIC) + (uint64_t)(g_duration * 1e9);
+		g_deadline_mono = tu_clock_ns(CLOCK_MONOTONIC) + (uint64_t)(g_duration * 1e9);
 
 	w = calloc((size_t)g_parallel, sizeof(*w));
 	if (!w) {

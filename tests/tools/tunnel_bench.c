@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/tutil.h"
 #include "l7proxy.h"
 #include "log.h"
 
@@ -33,14 +34,6 @@ struct sink {
 	int lfd;
 	uint64_t got;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void *sink_main(void *arg)
 {
@@ -125,7 +118,7 @@ static int run(int mode, uint64_t mib, const void *obj, size_t objlen)
 		goto out;
 	}
 	memset(buf, 0x16, CHUNK);	/* not HTTP: relayed at L4 */
-	t0 = mono_ms();
+	t0 = tu_mono_ms();
 	while (left) {
 		ssize_t w = send(cfd, buf, left > CHUNK ? CHUNK : left, 0);
 
@@ -135,7 +128,7 @@ static int run(int mode, uint64_t mib, const void *obj, size_t objlen)
 	}
 	shutdown(cfd, SHUT_WR);
 	pthread_join(st, NULL);
-	ms = mono_ms() - t0;
+	ms = tu_mono_ms() - t0;
 	recv(cfd, buf, 1, 0);		/* the proxy's FIN */
 	l7_proxy_stats(p, &ps);
 	printf("%s %llu %llu %.0f %llu %llu\n", names[mode],

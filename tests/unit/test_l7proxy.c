@@ -38,6 +38,7 @@
 #include <http_parser.h>
 
 #include "istio.h"
+#include "../lib/tutil.h"
 #include "l7/drive.h"
 #include "l7proxy.h"
 #include "model.h"
@@ -48,31 +49,6 @@
 #define RR_V1 SEED "route-rule-default-reviews.yaml"
 #define RR_50 SEED "route-rule-default-reviews-50.yaml"
 #define RR_V2 SEED "route-rule-default-reviews-v2.yaml"
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int write_full(int fd, const void *b, size_t n)
-{
-	const char *p = b;
-
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Append at[0..len) to buf (cap bytes, *n used), dropping what does not fit. */
 static void append_clamped(char *buf, size_t cap, size_t *n, const char *at, size_t len)
@@ -159,7 +135,7 @@ static int uc_headers(http_parser *hp)
 	if (c->in_value)
 		uc_commit(c);
 	if (c->expect)
-		write_full(c->fd, cont, sizeof(cont) - 1);
+		tu_send_all(c->fd, cont, sizeof(cont) - 1);
 	return 0;
 }
 
@@ -203,7 +179,7 @@ static int uc_message(http_parser *hp)
 				     "Connection: Upgrade\r\nUpgrade: echo\r\n"
 				     "X-Version: %s\r\nX-Name: %s\r\n\r\n",
 				     u->version, u->name);
-		write_full(c->fd, head, (size_t)n);
+		tu_send_all(c->fd, head, (size_t)n);
 		goto reset;
 	}
 	if (!http_should_keep_alive(hp))
@@ -217,13 +193,13 @@ static int uc_message(http_parser *hp)
 			     "%zx\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
 			     u->version, u->name, c->path, half, (int)half,
 			     u->name, strlen(u->name) - half, u->name + half);
-		write_full(c->fd, head, (size_t)n);
+		tu_send_all(c->fd, head, (size_t)n);
 	} else if (!strcmp(c->path, "/eof")) {
 		n = snprintf(head, sizeof(head),
 			     "HTTP/1.1 200 OK\r\nConnection: close\r\n"
 			     "X-Version: %s\r\nX-Name: %s\r\nX-Path: %s\r\n\r\n%s",
 			     u->version, u->name, c->path, u->name);
-		write_full(c->fd, head, (size_t)n);
+		tu_send_all(c->fd, head, (size_t)n);
 		c->close_after = true;
 	} else if (!strcmp(c->path, "/slow")) {
 		/* a request still in flight 300 ms later */
@@ -232,27 +208,27 @@ static int uc_message(http_parser *hp)
 			     "HTTP/1.1 200 OK\r\nX-Version: %s\r\nX-Name: %s\r\n"
 			     "X-Path: %s\r\nContent-Length: 4\r\n\r\nslow",
 			     u->version, u->name, c->path);
-		write_full(c->fd, head, (size_t)n);
+		tu_send_all(c->fd, head, (size_t)n);
 	} else if (!strcmp(c->path, "/204")) {
 		n = snprintf(head, sizeof(head),
 			     "HTTP/1.1 204 No Content\r\nX-Version: %s\r\n"
 			     "X-Name: %s\r\nX-Path: %s\r\n\r\n",
 			     u->version, u->name, c->path);
-		write_full(c->fd, head, (size_t)n);
+		tu_send_all(c->fd, head, (size_t)n);
 	} else {
 		if (!strcmp(c->path, "/103")) {
 			static const char eh[] =
 				"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
 
-			write_full(c->fd, eh, sizeof(eh) - 1);
+			tu_send_all(c->fd, eh, sizeof(eh) - 1);
 		}
 		n = snprintf(head, sizeof(head),
 			     "HTTP/1.1 200 OK\r\nX-Version: %s\r\nX-Name: %s\r\n"
 			     "X-Path: %s\r\nContent-Length: %zu\r\n\r\n",
 			     u->version, u->name, c->path, blen);
-		write_full(c->fd, head, (size_t)n);
+		tu_send_all(c->fd, head, (size_t)n);
 		if (hp->method != HTTP_HEAD)
-			write_full(c->fd, body, blen);
+			tu_send_all(c->fd, body, blen);
 	}
 reset:
 	c->plen = 0;
@@ -301,18 +277,18 @@ static void *ups_conn_thread(void *arg)
 						 u->name);
 
 				raw = true;
-				write_full(c->fd, hello, (size_t)h);
+				tu_send_all(c->fd, hello, (size_t)h);
 			}
 		}
 		if (raw) {
-			if (write_full(c->fd, buf, (size_t)n))
+			if (tu_send_all(c->fd, buf, (size_t)n))
 				break;
 			continue;
 		}
 		k = http_parser_execute(&c->hp, &uc_settings, buf, (size_t)n);
 		if (c->hp.upgrade) {
 			raw = true;
-			if (k < (size_t)n && write_full(c->fd, buf + k, (size_t)n - k))
+			if (k < (size_t)n && tu_send_all(c->fd, buf + k, (size_t)n - k))
 				break;
 			continue;
 		}
@@ -321,7 +297,7 @@ static void *ups_conn_thread(void *arg)
 				"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
 				"Connection: close\r\n\r\n";
 
-			write_full(c->fd, bad, sizeof(bad) - 1);
+			tu_send_all(c->fd, bad, sizeof(bad) - 1);
 			break;
 		}
 		if (c->close_after)
@@ -383,25 +359,6 @@ static void *ups_accept_thread(void *arg)
 	return NULL;
 }
 
-static int listen_lo(uint16_t *port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1024) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len)) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(sa.sin_port);
-	return fd;
-}
-
 static int ups_start(struct ups *u, const char *name, const char *version)
 {
 	memset(u, 0, sizeof(*u));
@@ -410,7 +367,7 @@ static int ups_start(struct ups *u, const char *name, const char *version)
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_cond_init(&u->cv, NULL);
 	u->stopfd = eventfd(0, EFD_CLOEXEC);
-	u->lfd = listen_lo(&u->port);
+	u->lfd = tu_listen_lo(&u->port, 1024);
 	if (u->stopfd < 0 || u->lfd < 0)
 		return -1;
 	return pthread_create(&u->acc, NULL, ups_accept_thread, u) ? -1 : 0;
@@ -791,7 +748,7 @@ static int cli_get(struct cli *c, const char *path, const char *cookie,
 	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: reviews:9080\r\n"
 		     "%s%s%s\r\n", path, cookie ? "Cookie: " : "",
 		     cookie ? cookie : "", cookie ? "\r\n" : "");
-	if (write_full(c->fd, req, (size_t)n))
+	if (tu_send_all(c->fd, req, (size_t)n))
 		return -1;
 	return cli_read(c, r, false, false);
 }
@@ -865,13 +822,13 @@ FX_TEST(l7_seed_cookie_to_v2, NULL, seed_v1, 2, w_v1)
 	struct l7_version_stats st[8];
 	struct l7_proxy_stats ps;
 	int v1, v2, n;
-	uint64_t t0 = mono_ms(), ms;
+	uint64_t t0 = tu_mono_ms(), ms;
 
 	ASSERT_EQ(count_versions(f->port, 200, "user=test-user", &v1, &v2), 0);
 	ASSERT_EQ(v2, 200);
 	ASSERT_EQ(count_versions(f->port, 200, NULL, &v1, &v2), 0);
 	ASSERT_EQ(v1, 200);
-	ms = mono_ms() - t0;
+	ms = tu_mono_ms() - t0;
 	printf("  l7: 400 keep-alive requests in %llu ms (%.0f req/s, ASan)\n",
 	       (unsigned long long)ms, ms ? 400000.0 / (double)ms : 0.0);
 	n = l7_proxy_service_stats(f->p, &f->key, st, 8);
@@ -906,7 +863,7 @@ FX_TEST(l7_connection_close_is_hop_by_hop, NULL, seed_v1, 2, w_v1)
 	ASSERT_TRUE(c != NULL);
 	for (int i = 0; i < 50; i++) {
 		ASSERT_EQ(cli_connect(c, f->port), 0);
-		ASSERT_EQ(write_full(c->fd, req, sizeof(req) - 1), 0);
+		ASSERT_EQ(tu_send_all(c->fd, req, sizeof(req) - 1), 0);
 		ASSERT_EQ(cli_read(c, &r, false, false), 0);
 		ASSERT_EQ(r.status, 200);
 		ASSERT_STREQ(r.version, "v2");
@@ -950,7 +907,7 @@ FX_TEST(l7_seed_default_weights, NULL, seed_test, 1, w_v1)
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
 	n = snprintf(req, sizeof(req), "GET http://127.0.0.1:%u/abs?q=1 HTTP/1.1\r\n"
 		     "Host: 127.0.0.1:%u\r\n\r\n", f->ups[2].port, f->ups[2].port);
-	ASSERT_EQ(write_full(c.fd, req, (size_t)n), 0);
+	ASSERT_EQ(tu_send_all(c.fd, req, (size_t)n), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 	ASSERT_EQ(r.status, 200);
 	ASSERT_STREQ(r.version, "v1");
@@ -1084,7 +1041,7 @@ static void *send_thread(void *arg)
 {
 	struct sender *s = arg;
 
-	s->rc = write_full(s->fd, s->buf, s->len);
+	s->rc = tu_send_all(s->fd, s->buf, s->len);
 	return NULL;
 }
 
@@ -1105,7 +1062,7 @@ FX_TEST(l7_bodies_byte_exact, NULL, seed_v1, 2, w_v1)
 
 	ASSERT_TRUE(body != NULL);
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
-	ASSERT_EQ(write_full(c.fd, chunked, sizeof(chunked) - 1), 0);
+	ASSERT_EQ(tu_send_all(c.fd, chunked, sizeof(chunked) - 1), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 	ASSERT_EQ(r.status, 200);
 	ASSERT_STREQ(r.version, "v2");
@@ -1116,7 +1073,7 @@ FX_TEST(l7_bodies_byte_exact, NULL, seed_v1, 2, w_v1)
 	fill_random(body, big, 42);
 	n = snprintf(head, sizeof(head), "PUT /big HTTP/1.1\r\nHost: r\r\n"
 		     "Content-Length: %zu\r\n\r\n", big);
-	ASSERT_EQ(write_full(c.fd, head, (size_t)n), 0);
+	ASSERT_EQ(tu_send_all(c.fd, head, (size_t)n), 0);
 	s = (struct sender){ .fd = c.fd, .buf = body, .len = big };
 	ASSERT_EQ(pthread_create(&t, NULL, send_thread, &s), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
@@ -1147,7 +1104,7 @@ FX_TEST(l7_response_framings, NULL, seed_v1, 2, w_v1)
 	ASSERT_EQ(cli_get(&c, "/chunked", NULL, &r), 0);
 	ASSERT_EQ(r.status, 200);
 	ASSERT_TRUE(r.blen == 4 && !memcmp(r.body, "v1-", 3));
-	ASSERT_EQ(write_full(c.fd, headreq, sizeof(headreq) - 1), 0);
+	ASSERT_EQ(tu_send_all(c.fd, headreq, sizeof(headreq) - 1), 0);
 	ASSERT_EQ(cli_read(&c, &r, true, false), 0);
 	ASSERT_EQ(r.status, 200);
 	ASSERT_EQ(r.blen, 0);
@@ -1184,7 +1141,7 @@ FX_TEST(l7_pipelined, NULL, seed_v1, 2, w_v1)
 	struct cli c;
 
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
-	ASSERT_EQ(write_full(c.fd, reqs, sizeof(reqs) - 1), 0);
+	ASSERT_EQ(tu_send_all(c.fd, reqs, sizeof(reqs) - 1), 0);
 	for (int i = 0; i < 5; i++) {
 		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 		ASSERT_EQ(r.status, 200);
@@ -1213,10 +1170,10 @@ FX_TEST(l7_expect_100_continue, NULL, seed_v1, 2, w_v1)
 	struct cli c;
 
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
-	ASSERT_EQ(write_full(c.fd, head, sizeof(head) - 1), 0);
+	ASSERT_EQ(tu_send_all(c.fd, head, sizeof(head) - 1), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, true), 0);
 	ASSERT_EQ(r.interim, 100);
-	ASSERT_EQ(write_full(c.fd, "payload", 7), 0);
+	ASSERT_EQ(tu_send_all(c.fd, "payload", 7), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 	ASSERT_EQ(r.status, 200);
 	ASSERT_STREQ(r.version, "v2");
@@ -1239,7 +1196,7 @@ static int raw_status(uint16_t port, const char *req, size_t len,
 		free(c);
 		return -1;
 	}
-	if (!write_full(c->fd, req, len)) {
+	if (!tu_send_all(c->fd, req, len)) {
 		if (pause_ms)
 			usleep(pause_ms * 1000);
 		if (!cli_read(c, &r, false, false) && !r.keepalive &&
@@ -1306,7 +1263,7 @@ FX_TEST(l7_limits_and_errors, &fast_opts, seed_v1, 2, w_v1)
 		struct cli c;
 
 		ASSERT_EQ(cli_connect(&c, f->port), 0);
-		ASSERT_EQ(write_full(c.fd, h, strlen(h)), 0);
+		ASSERT_EQ(tu_send_all(c.fd, h, strlen(h)), 0);
 		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 		ASSERT_EQ(r.status, 200);
 		resp_free(&r);
@@ -1332,7 +1289,7 @@ FX_TEST(l7_limits_and_errors, &fast_opts, seed_v1, 2, w_v1)
 		char x;
 
 		ASSERT_EQ(cli_connect(&c, f->port), 0);
-		ASSERT_EQ(write_full(c.fd, second_bad, sizeof(second_bad) - 1), 0);
+		ASSERT_EQ(tu_send_all(c.fd, second_bad, sizeof(second_bad) - 1), 0);
 		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 		ASSERT_EQ(r.status, 200);
 		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
@@ -1342,10 +1299,10 @@ FX_TEST(l7_limits_and_errors, &fast_opts, seed_v1, 2, w_v1)
 		cli_close(&c);
 	}
 	/* slow headers: 408 after header_timeout_ms (300 ms) */
-	t0 = mono_ms();
+	t0 = tu_mono_ms();
 	ASSERT_EQ(raw_status(f->port, slow, sizeof(slow) - 1, 0), 408);
-	ASSERT_GE(mono_ms() - t0, 250);
-	ASSERT_LT(mono_ms() - t0, 3000);
+	ASSERT_GE(tu_mono_ms() - t0, 250);
+	ASSERT_LT(tu_mono_ms() - t0, 3000);
 	n = l7_proxy_service_stats(f->p, &f->key, st, 8);
 	ASSERT_GE(n, 1);
 	/* before routing: 431 x2, 400 x6, 408; the bad chunk after */
@@ -1379,12 +1336,12 @@ FX_TEST(l7_nonhttp_relayed, NULL, seed_v1, 2, w_v1)
 		struct cli c;
 
 		ASSERT_EQ(cli_connect(&c, f->port), 0);
-		ASSERT_EQ(write_full(c.fd, cases[i].b, cases[i].n), 0);
+		ASSERT_EQ(tu_send_all(c.fd, cases[i].b, cases[i].n), 0);
 		ASSERT_EQ(cli_read_raw(&c, got, 9 + cases[i].n), 0);
 		ASSERT_TRUE(!memcmp(got, "RAW v1-", 7));	/* default: v1 */
 		ASSERT_TRUE(!memcmp(got + 9, cases[i].b, cases[i].n));
 		/* and it keeps relaying both ways */
-		ASSERT_EQ(write_full(c.fd, "more", 4), 0);
+		ASSERT_EQ(tu_send_all(c.fd, "more", 4), 0);
 		ASSERT_EQ(cli_read_raw(&c, got, 4), 0);
 		ASSERT_TRUE(!memcmp(got, "more", 4));
 		shutdown(c.fd, SHUT_WR);
@@ -1408,7 +1365,7 @@ static void upgrade_case(struct fx *f, const char *req, int want,
 	struct cli c;
 
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
-	ASSERT_EQ(write_full(c.fd, req, strlen(req)), 0);
+	ASSERT_EQ(tu_send_all(c.fd, req, strlen(req)), 0);
 	c.connect = !strncmp(req, "CONNECT ", 8);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 	ASSERT_EQ(r.status, want);
@@ -1417,7 +1374,7 @@ static void upgrade_case(struct fx *f, const char *req, int want,
 	ASSERT_EQ(cli_read_raw(&c, got, 5), 0);
 	ASSERT_TRUE(!memcmp(got, "early", 5));
 	for (int i = 0; i < 3; i++) {
-		ASSERT_EQ(write_full(c.fd, "ping!", 5), 0);
+		ASSERT_EQ(tu_send_all(c.fd, "ping!", 5), 0);
 		ASSERT_EQ(cli_read_raw(&c, got, 5), 0);
 		ASSERT_TRUE(!memcmp(got, "ping!", 5));
 	}
@@ -1489,7 +1446,7 @@ FX_TEST(l7_200_concurrent_connections, NULL, seed_v1, 2, w_v1)
 	pthread_t *t = calloc(N, sizeof(*t));
 	pthread_attr_t attr;
 	int fails = 0, started = 0;
-	uint64_t t0 = mono_ms(), ms;
+	uint64_t t0 = tu_mono_ms(), ms;
 	struct l7_proxy_stats ps;
 
 	ASSERT_TRUE(l && t);
@@ -1507,7 +1464,7 @@ FX_TEST(l7_200_concurrent_connections, NULL, seed_v1, 2, w_v1)
 		pthread_join(t[i], NULL);
 		fails += l[i].fails;
 	}
-	ms = mono_ms() - t0;
+	ms = tu_mono_ms() - t0;
 	printf("  l7: %d connections x 5 requests in %llu ms\n", N,
 	       (unsigned long long)ms);
 	free(l);
@@ -1547,7 +1504,7 @@ FX_TEST(l7_503_and_404, NULL, seed_v1, 2, w_v1)
 	int fd, v1, v2;
 
 	/* a port nobody listens on */
-	fd = listen_lo(&port);
+	fd = tu_listen_lo(&port, 1024);
 	ASSERT_GE(fd, 0);
 	close(fd);
 	dead = f->eps[0];
@@ -1664,7 +1621,7 @@ FX_TEST(l7_listen_while_running, NULL, seed_v1, 2, w_v1)
 		s6.sin6_port = htons((uint16_t)p6);
 		s6.sin6_addr = in6addr_loopback;
 		ASSERT_EQ(connect(c.fd, (struct sockaddr *)&s6, sizeof(s6)), 0);
-		ASSERT_EQ(write_full(c.fd, req, sizeof(req) - 1), 0);
+		ASSERT_EQ(tu_send_all(c.fd, req, sizeof(req) - 1), 0);
 		ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 		ASSERT_STREQ(r.version, "v2");
 		resp_free(&r);
@@ -1685,7 +1642,7 @@ FX_TEST(l7_first_byte_timeout, &fbt_opts, seed_v1, 2, w_v1)
 
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
 	usleep(400 * 1000);
-	ASSERT_EQ(write_full(c.fd, req, sizeof(req) - 1), 0);
+	ASSERT_EQ(tu_send_all(c.fd, req, sizeof(req) - 1), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 	/* not routed on the cookie: it went by the default split at L4 */
 	ASSERT_EQ(r.status, 200);
@@ -1796,11 +1753,11 @@ FX_TEST(l7_per_source_limit, &src_opts, seed_v1, 2, w_v1)
 	ASSERT_EQ(ps.conns_evicted, 1);
 	/* all N busy (a head half sent): a new one is refused, not an old one */
 	for (int i = 1; i <= N; i++)
-		ASSERT_EQ(write_full(c[i].fd, "GET / HTTP/1.1\r\n", 16), 0);
+		ASSERT_EQ(tu_send_all(c[i].fd, "GET / HTTP/1.1\r\n", 16), 0);
 	usleep(50 * 1000);
 	cli_close(&c[0]);
 	ASSERT_EQ(cli_connect(&c[0], f->port), 0);
-	ASSERT_EQ(write_full(c[0].fd, "GET / HTTP/1.1\r\n\r\n", 18), 0);
+	ASSERT_EQ(tu_send_all(c[0].fd, "GET / HTTP/1.1\r\n\r\n", 18), 0);
 	ASSERT_TRUE(recv(c[0].fd, &x, 1, 0) <= 0);
 	l7_proxy_stats(f->p, &ps);
 	fprintf(stderr, "  at the limit, all busy: %llu rejected, %llu evicted, %llu accepted\n",
@@ -1811,7 +1768,7 @@ FX_TEST(l7_per_source_limit, &src_opts, seed_v1, 2, w_v1)
 	ASSERT_EQ(ps.conns_evicted, 1);
 	/* the busy ones finish their request */
 	for (int i = 1; i <= N; i++) {
-		ASSERT_EQ(write_full(c[i].fd, "Host: r\r\n\r\n", 11), 0);
+		ASSERT_EQ(tu_send_all(c[i].fd, "Host: r\r\n\r\n", 11), 0);
 		ASSERT_EQ(cli_read(&c[i], &r, false, false), 0);
 		ASSERT_EQ(r.status, 200);
 	}
@@ -1841,9 +1798,9 @@ FX_TEST(l7_idle_timeouts_and_pool_reaping, &idle_opts, seed_v1, 2, w_v1)
 
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
 	ASSERT_EQ(cli_get(&c, "/", NULL, &r), 0);
-	t0 = mono_ms();
+	t0 = tu_mono_ms();
 	ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);	/* closed by the proxy */
-	ASSERT_GE(mono_ms() - t0, 150);
+	ASSERT_GE(tu_mono_ms() - t0, 150);
 	cli_close(&c);
 	ASSERT_EQ(count_versions(f->port, 20, "user=test-user", &v1, &v2), 0);
 	ASSERT_EQ(count_versions(f->port, 20, NULL, &v1, &v2), 0);
@@ -1880,7 +1837,7 @@ FX_TEST(l7_idle_timeouts_and_pool_reaping, &idle_opts, seed_v1, 2, w_v1)
 	ASSERT_EQ(count_versions(f->port, 1, "user=test-user", &v1, &v2), 0);
 	ASSERT_EQ(v2, 1);
 	ups_stop(&f->ups[2]);		/* closes its connections */
-	t0 = mono_ms();
+	t0 = tu_mono_ms();
 	for (int i = 0; i < 100; i++) {
 		l7_proxy_stats(f->p, &ps);
 		if (ps.pool_peer_closed >= 1)
@@ -1888,7 +1845,7 @@ FX_TEST(l7_idle_timeouts_and_pool_reaping, &idle_opts, seed_v1, 2, w_v1)
 		usleep(5 * 1000);
 	}
 	ASSERT_EQ(ps.pool_peer_closed, 1);
-	ASSERT_LT(mono_ms() - t0, 250);
+	ASSERT_LT(tu_mono_ms() - t0, 250);
 	ASSERT_EQ(ups_start(&f->ups[2], "v2-a", "v2"), 0);	/* for fx_stop */
 	resp_free(&r);
 }
@@ -1962,10 +1919,10 @@ FX_TEST(l7_drain_finishes_requests_in_flight, NULL, seed_v1, 2, w_v1)
 	ASSERT_EQ(cli_get(&idle, "/", NULL, &r), 0);
 	ASSERT_EQ(pthread_create(&t, NULL, drain_req_thread, &d), 0);
 	usleep(100 * 1000);		/* /slow is upstream now */
-	t0 = mono_ms();
+	t0 = tu_mono_ms();
 	left = l7_proxy_drain(f->p, 5000);
 	printf("  drain: %d left, %llu ms\n", left,
-	       (unsigned long long)(mono_ms() - t0));
+	       (unsigned long long)(tu_mono_ms() - t0));
 	ASSERT_EQ(left, 0);
 	pthread_join(t, NULL);
 	ASSERT_EQ(d.status, 200);
@@ -2105,7 +2062,7 @@ static int tun_stream(int fd, unsigned so, unsigned si, uint64_t n,
 		      uint64_t out_off, uint64_t in_off, bool shut_first,
 		      char *why, size_t wl)
 {
-	uint64_t sent = out_off, got = in_off, t0 = mono_ms();
+	uint64_t sent = out_off, got = in_off, t0 = tu_mono_ms();
 	bool eof = false, shut = false;
 	char *buf = malloc(65536);
 	int ret = -1;
@@ -2116,7 +2073,7 @@ static int tun_stream(int fd, unsigned so, unsigned si, uint64_t n,
 		struct pollfd pf = { .fd = fd };
 		ssize_t k;
 
-		if (mono_ms() - t0 > 30000) {
+		if (tu_mono_ms() - t0 > 30000) {
 			snprintf(why, wl, "timeout: sent %llu got %llu of %llu",
 				 (unsigned long long)sent, (unsigned long long)got,
 				 (unsigned long long)n);
@@ -2234,7 +2191,7 @@ static void *tsrv_conn_thread(void *arg)
 				     "Connection: Upgrade\r\nUpgrade: t\r\n\r\n");
 			for (size_t i = 0; i < TUN_PRE; i++)
 				resp[r + (int)i] = (char)tpat(seed + 1, i);
-			if (write_full(c->fd, resp, (size_t)r + TUN_PRE))
+			if (tu_send_all(c->fd, resp, (size_t)r + TUN_PRE))
 				goto out;
 			pre = TUN_PRE;
 			break;
@@ -2417,7 +2374,7 @@ static void *tun_job_thread(void *arg)
 			     (unsigned long long)j->n, j->order);
 	for (size_t i = 0; i < TUN_PRE; i++)
 		head[n + (int)i] = (char)tpat(j->seed, i);
-	if (write_full(c->fd, head, (size_t)n + TUN_PRE)) {
+	if (tu_send_all(c->fd, head, (size_t)n + TUN_PRE)) {
 		snprintf(j->why, sizeof(j->why), "send head");
 		goto out;
 	}
@@ -2555,7 +2512,7 @@ TFX_TEST(l7_sockmap_tunnels, sm_opts(0, 0))
 {
 	struct l7_proxy_stats ps;
 	const char *why;
-	uint64_t t0 = mono_ms();
+	uint64_t t0 = tu_mono_ms();
 
 	if (!l7_proxy_sockmap(f->p, &why)) {
 		ASSERT_TRUE(strstr(why, "probe") || strstr(why, "load") ||
@@ -2570,7 +2527,7 @@ TFX_TEST(l7_sockmap_tunnels, sm_opts(0, 0))
 	}
 	ASSERT_EQ(run_tunnels(f, TUN_COUNT, TUN_N, failed), 0);
 	printf("  sockmap: %d tunnels x %u MiB each way in %llu ms\n", TUN_COUNT,
-	       TUN_N >> 20, (unsigned long long)(mono_ms() - t0));
+	       TUN_N >> 20, (unsigned long long)(tu_mono_ms() - t0));
 	l7_proxy_stats(f->p, &ps);
 	ASSERT_EQ(ps.tunnels, TUN_COUNT);
 	ASSERT_EQ(ps.sockmap_tunnels, TUN_COUNT);

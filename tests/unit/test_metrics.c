@@ -23,6 +23,7 @@
 
 #include "metrics.h"
 #include "metrics_http.h"
+#include "../lib/tutil.h"
 #include "test.h"
 
 /* ---- a hand-made split_stats --------------------------------------------- */
@@ -520,19 +521,10 @@ static int render_fail(FILE *f, void *arg)
 	return -1;
 }
 
+/* A connection to the responder's port. */
 static int dial(int lfd)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((uint16_t)split_metrics_port(lfd));
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	return tu_dial_lo((uint16_t)split_metrics_port(lfd));
 }
 
 /*
