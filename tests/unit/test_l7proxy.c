@@ -400,6 +400,7 @@ struct fx {
 	int key;
 	struct split_rules rules;
 	struct l7_upstream eps[3];
+	const char *sticky;	/* fx_service(): the sticky cookie */
 };
 
 static void *run_thread(void *arg)
@@ -425,6 +426,7 @@ static int fx_service(struct fx *f, const char **files, size_t nfiles,
 		.versions = versions,
 		.default_weights = w,
 		.nversions = 2,
+		.sticky_cookie = f->sticky,
 	};
 	int r;
 
@@ -495,6 +497,8 @@ struct resp {
 	char *body;
 	size_t blen, bcap;
 	bool keepalive;
+	char setck[128];	/* the last Set-Cookie value */
+	int nsetck;		/* Set-Cookie lines, interim heads included */
 };
 
 struct cli {
@@ -589,6 +593,10 @@ static void cl_commit(struct cli *c)
 	} else if (c->flen == 6 && !strncasecmp(c->field, "x-path", 6)) {
 		dst = r->path;
 		cap = sizeof(r->path);
+	} else if (c->flen == 10 && !strncasecmp(c->field, "set-cookie", 10)) {
+		dst = r->setck;
+		cap = sizeof(r->setck);
+		r->nsetck++;
 	}
 	if (dst)
 		snprintf(dst, cap, "%.*s", (int)c->vlen, c->value);
@@ -1225,6 +1233,356 @@ static char *big_header(size_t n)
 static const struct l7_proxy_opts fast_opts = {
 	.header_timeout_ms = 300,
 };
+
+/* ---- sticky sessions (a rollout's --sticky-cookie) ------------------------- */
+
+#define STICKY "split-version"
+
+/* One request on c with an optional Cookie value; the response in r must
+ * be a 200. Then want_setck: it carries exactly one Set-Cookie naming the
+ * version that answered; else none. */
+static int sticky_get(struct cli *c, const char *cookie, bool want_setck,
+		      struct resp *r)
+{
+	char want[128];
+
+	if (cli_get(c, "/", cookie, r) || r->status != 200 || !r->keepalive)
+		return -1;
+	if (!want_setck)
+		return r->nsetck == 0 ? 0 : -1;
+	snprintf(want, sizeof(want), STICKY "=%s; Path=/; HttpOnly", r->version);
+	return r->nsetck == 1 && !strcmp(r->setck, want) ? 0 : -1;
+}
+
+/* n requests with cookie (NULL: none) on one connection; by version. */
+static int sticky_count(struct fx *f, int n, const char *cookie, bool want_setck,
+			int *v1, int *v2)
+{
+	struct resp r = { 0 };
+	struct cli *c = malloc(sizeof(*c));
+	int ret = 0;
+
+	*v1 = *v2 = 0;
+	if (!c || cli_connect(c, f->port)) {
+		free(c);
+		return -1;
+	}
+	for (int i = 0; i < n && !ret; i++) {
+		if (sticky_get(c, cookie, want_setck, &r)) {
+			fprintf(stderr, "  request %d (cookie %s): status %d, version %s, %d Set-Cookie '%s'\n",
+				i, cookie ? cookie : "-", r.status, r.version, r.nsetck, r.setck);
+			ret = -1;
+		} else if (!strcmp(r.version, "v1")) {
+			(*v1)++;
+		} else if (!strcmp(r.version, "v2")) {
+			(*v2)++;
+		}
+	}
+	resp_free(&r);
+	cli_close(c);
+	free(c);
+	return ret;
+}
+
+/* A request without the cookie is routed by the weights and told its
+ * version; with it, it keeps that version while the weights move. */
+FX_TEST(l7_sticky_sets_and_keeps_the_version, NULL, seed_test, 1, w_5050)
+{
+	static const uint32_t w_90_10[2] = { 90, 10 }, w_10_90[2] = { 10, 90 };
+	struct l7_version_stats st[8];
+	int v1, v2, n;
+
+	/* not sticky: no Set-Cookie, the cookie means nothing */
+	ASSERT_EQ(sticky_count(f, 50, STICKY "=v2", false, &v1, &v2), 0);
+	ASSERT_GT(v1, 0);
+	f->sticky = STICKY;
+	ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_5050), 0);
+	/* new sessions: 50/50, each told the version it got (binomial
+	 * n=200 p=0.5: sigma 7.1, 5 sigma 35) */
+	ASSERT_EQ(sticky_count(f, 200, NULL, true, &v1, &v2), 0);
+	ASSERT_EQ(v1 + v2, 200);
+	ASSERT_GE(v1, 100 - 35);
+	ASSERT_LE(v1, 100 + 35);
+	/* the weights move to v1 90%: the v2 sessions stay on v2 */
+	ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_90_10), 0);
+	ASSERT_EQ(sticky_count(f, 100, STICKY "=v2", false, &v1, &v2), 0);
+	ASSERT_EQ(v2, 100);
+	ASSERT_EQ(sticky_count(f, 100, STICKY "=v1", false, &v1, &v2), 0);
+	ASSERT_EQ(v1, 100);
+	/* then to v2 90%: the v1 sessions stay on v1 (without the cookie
+	 * about 90 of these 100 would go to v2) */
+	ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_10_90), 0);
+	ASSERT_EQ(sticky_count(f, 100, STICKY "=v1", false, &v1, &v2), 0);
+	ASSERT_EQ(v1, 100);
+	ASSERT_EQ(sticky_count(f, 100, STICKY "=v2", false, &v1, &v2), 0);
+	ASSERT_EQ(v2, 100);
+	/* and new sessions follow the new weights (n=400 p=0.9: sigma 6) */
+	ASSERT_EQ(sticky_count(f, 400, NULL, true, &v1, &v2), 0);
+	ASSERT_EQ(v1 + v2, 400);
+	ASSERT_GE(v2, 360 - 30);
+	ASSERT_LE(v2, 360 + 30);
+	/* the cookie among others, as browsers and others send it */
+	{
+		static const char *const forms[] = {
+			"a=b;" STICKY "=v1", "a=b; " STICKY "=v1; c=d",
+			STICKY "=\"v1\"", "x=1;  " STICKY " = v1 ;y=2",
+		};
+
+		for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+			ASSERT_EQ(sticky_count(f, 20, forms[i], false, &v1, &v2), 0);
+			ASSERT_EQ(v1, 20);
+		}
+	}
+	n = l7_proxy_service_stats(f->p, &f->key, st, 8);
+	ASSERT_TRUE(find_stats(st, n, "v1") && find_stats(st, n, "v2"));
+	ASSERT_EQ(find_stats(st, n, "v1")->requests + find_stats(st, n, "v2")->requests,
+		  50 + 200 + 4 * 100 + 400 + 80);
+}
+
+/* A cookie naming a version that has no weight, no endpoint or no name
+ * in the service is ignored: routed by weight, and the cookie replaced. */
+FX_TEST(l7_sticky_ignores_unknown_and_zero_weight_versions, NULL, seed_test, 1, w_v1)
+{
+	static const char *const vers3[] = { "v1", "v2", "v3" };
+	static const uint32_t w3[3] = { 50, 0, 50 };
+	static const char *const ignored[] = {
+		STICKY "=v2",		/* weight 0 */
+		STICKY "=v3",		/* no endpoint */
+		STICKY "=v9",		/* not a version */
+		STICKY "=",		/* empty */
+		STICKY "=v1x", "x" STICKY "=v2", STICKY "2=v2",
+	};
+	struct l7_service svc = {
+		.eps = f->eps, .neps = 3, .versions = vers3,
+		.default_weights = w3, .nversions = 3, .sticky_cookie = STICKY,
+	};
+	struct resp r = { 0 };
+	struct cli c;
+	int v1, v2;
+
+	/* v1 only by weight (v3 has a weight but no endpoint) */
+	ASSERT_EQ(l7_proxy_set_service(f->p, &f->key, &svc), 0);
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+		ASSERT_EQ(sticky_count(f, 20, ignored[i], true, &v1, &v2), 0);
+		ASSERT_EQ(v1, 20);
+	}
+	/* a cookie naming v1 is kept, and not set again */
+	ASSERT_EQ(sticky_count(f, 20, STICKY "=v1", false, &v1, &v2), 0);
+	ASSERT_EQ(v1, 20);
+	/* a client that takes the cookie it is given moves to it */
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(sticky_get(&c, STICKY "=v2", true, &r), 0);
+	ASSERT_STREQ(r.setck, STICKY "=v1; Path=/; HttpOnly");
+	ASSERT_EQ(sticky_get(&c, STICKY "=v1", false, &r), 0);
+	ASSERT_STREQ(r.version, "v1");
+	resp_free(&r);
+	cli_close(&c);
+}
+
+/* Match rules come first: the seed's test-user cookie means v2 whatever
+ * the sticky cookie says, and no cookie is set on what a rule routed.
+ * The RouteRule's default route is routed by weight: sticky there. */
+FX_TEST(l7_sticky_match_rules_win, NULL, seed_50, 2, w_v1)
+{
+	int v1, v2;
+
+	f->sticky = STICKY;
+	ASSERT_EQ(fx_service(f, seed_50, 2, NULL, w_v1), 0);
+	ASSERT_EQ(sticky_count(f, 50, "user=test-user; " STICKY "=v1", false, &v1, &v2), 0);
+	ASSERT_EQ(v2, 50);
+	ASSERT_EQ(sticky_count(f, 50, STICKY "=v1;user=test-user", false, &v1, &v2), 0);
+	ASSERT_EQ(v2, 50);
+	/* the default route (v1 50, v2 50 in the RouteRule) */
+	ASSERT_EQ(sticky_count(f, 50, STICKY "=v1", false, &v1, &v2), 0);
+	ASSERT_EQ(v1, 50);
+	ASSERT_EQ(sticky_count(f, 50, STICKY "=v2", false, &v1, &v2), 0);
+	ASSERT_EQ(v2, 50);
+	ASSERT_EQ(sticky_count(f, 200, NULL, true, &v1, &v2), 0);
+	ASSERT_GE(v1, 100 - 35);
+	ASSERT_LE(v1, 100 + 35);
+	/* the default route at v1 100 (seed_v1): a v2 session goes back */
+	ASSERT_EQ(fx_service(f, seed_v1, 2, NULL, w_v1), 0);
+	ASSERT_EQ(sticky_count(f, 20, STICKY "=v2", true, &v1, &v2), 0);
+	ASSERT_EQ(v1, 20);
+}
+
+/* Read one response head's raw bytes (up to its blank line) into out. */
+static int read_raw_head(struct cli *c, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (n + 1 < cap) {
+		ssize_t k = recv(c->fd, out + n, 1, 0);
+
+		if (k != 1)
+			return -1;
+		n++;
+		out[n] = '\0';
+		if (n >= 4 && !memcmp(out + n - 4, "\r\n\r\n", 4))
+			return 0;
+	}
+	return -1;
+}
+
+/* The Set-Cookie line goes into the head as the last field, once per
+ * final response; pipelining, request and response bodies (Content-Length,
+ * chunked, to EOF), HEAD, 204, interim 1xx, 100-continue, Connection:
+ * close and keep-alive are as without it. */
+FX_TEST(l7_sticky_header_insertion_keeps_framing, NULL, seed_test, 1, w_5050)
+{
+	static const char reqs[] =
+		"GET /1 HTTP/1.1\r\nHost: r\r\n\r\n"
+		"POST /2 HTTP/1.1\r\nHost: r\r\nCookie: " STICKY "=v2\r\n"
+		"Content-Length: 3\r\n\r\nabc"
+		"GET /chunked HTTP/1.1\r\nHost: r\r\n\r\n"
+		"POST /4 HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+		"GET /204 HTTP/1.1\r\nHost: r\r\n\r\n"
+		"HEAD /6 HTTP/1.1\r\nHost: r\r\nCookie: " STICKY "=v1\r\n\r\n"
+		"GET /103 HTTP/1.1\r\nHost: r\r\n\r\n"
+		"GET /eof HTTP/1.1\r\nHost: r\r\n\r\n";
+	static const struct {
+		const char *path;
+		bool setck;	/* a Set-Cookie expected */
+		const char *body;
+	} want[] = {
+		{ "/1", true, NULL }, { "/2", false, "abc" },
+		{ "/chunked", true, NULL }, { "/4", true, "hello world" },
+		{ "/204", true, NULL }, { "/6", false, NULL },
+		{ "/103", true, NULL }, { "/eof", true, NULL },
+	};
+	static const char cont[] =
+		"POST /up HTTP/1.1\r\nHost: r\r\nContent-Length: 7\r\n"
+		"Expect: 100-continue\r\n\r\n";
+	static const char closereq[] =
+		"GET /close HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n";
+	size_t big = 1024 * 1024;
+	char *body = malloc(big), head[1024], line[128], x;
+	struct resp r = { 0 };
+	struct sender snd;
+	pthread_t t;
+	struct cli c;
+	int n;
+
+	ASSERT_TRUE(body != NULL);
+	f->sticky = STICKY;
+	ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_5050), 0);
+
+	/* pipelined, in one write */
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(write_full(c.fd, reqs, sizeof(reqs) - 1), 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ASSERT_EQ(cli_read(&c, &r, i == 5, false), 0);
+		if (i == 4)
+			ASSERT_EQ(r.status, 204);
+		else
+			ASSERT_EQ(r.status, 200);
+		if (i != 5)	/* HEAD: X-Path is the upstream's */
+			ASSERT_STREQ(r.path, want[i].path);
+		ASSERT_EQ(r.nsetck, want[i].setck ? 1 : 0);
+		if (want[i].setck) {
+			snprintf(line, sizeof(line), STICKY "=%s; Path=/; HttpOnly", r.version);
+			ASSERT_STREQ(r.setck, line);
+		}
+		if (i == 1)
+			ASSERT_STREQ(r.version, "v2");
+		if (i == 5)
+			ASSERT_STREQ(r.version, "v1");
+		if (i == 6)
+			ASSERT_EQ(r.interim, 103);
+		if (want[i].body)
+			ASSERT_TRUE(r.blen == strlen(want[i].body) &&
+				    !memcmp(r.body, want[i].body, r.blen));
+		if (i == 2)	/* chunked: the endpoint's name, in two chunks */
+			ASSERT_TRUE(r.blen == 4 && !memcmp(r.body, r.version, 2));
+		ASSERT_EQ(r.keepalive, i != 7);
+	}
+	ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);	/* /eof: then closed */
+	cli_close(&c);
+
+	/* 100-continue: the interim 100 has no Set-Cookie, the final one has */
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(write_full(c.fd, cont, sizeof(cont) - 1), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, true), 0);
+	ASSERT_EQ(r.interim, 100);
+	ASSERT_EQ(r.nsetck, 0);
+	ASSERT_EQ(write_full(c.fd, "payload", 7), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_EQ(r.nsetck, 1);
+	ASSERT_TRUE(r.blen == 7 && !memcmp(r.body, "payload", 7));
+	ASSERT_TRUE(r.keepalive);
+	/* 1 MB up and back with Content-Length, on the same connection */
+	fill_random(body, big, 7);
+	n = snprintf(head, sizeof(head), "PUT /big HTTP/1.1\r\nHost: r\r\n"
+		     "Cookie: " STICKY "=v1\r\nContent-Length: %zu\r\n\r\n", big);
+	ASSERT_EQ(write_full(c.fd, head, (size_t)n), 0);
+	snd = (struct sender){ .fd = c.fd, .buf = body, .len = big };
+	ASSERT_EQ(pthread_create(&t, NULL, send_thread, &snd), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	pthread_join(t, NULL);
+	ASSERT_EQ(snd.rc, 0);
+	ASSERT_STREQ(r.version, "v1");
+	ASSERT_EQ(r.nsetck, 0);
+	ASSERT_EQ(r.blen, big);
+	ASSERT_TRUE(!memcmp(r.body, body, big));
+	/* Connection: close: both lines go in, then the connection closes */
+	ASSERT_EQ(write_full(c.fd, closereq, sizeof(closereq) - 1), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_EQ(r.nsetck, 1);
+	ASSERT_FALSE(r.keepalive);
+	ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);
+	cli_close(&c);
+
+	/* the bytes: the line is the head's last field, once */
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	for (int i = 0; i < 20; i++) {
+		static const char req[] = "GET /204 HTTP/1.1\r\nHost: r\r\n\r\n";
+		const char *sc;
+
+		ASSERT_EQ(write_full(c.fd, req, sizeof(req) - 1), 0);
+		ASSERT_EQ(read_raw_head(&c, head, sizeof(head)), 0);
+		ASSERT_TRUE(!strncmp(head, "HTTP/1.1 204 No Content\r\nX-Version: v", 37));
+		sc = strstr(head, "\r\nSet-Cookie: ");
+		ASSERT_TRUE(sc != NULL);
+		ASSERT_TRUE(strstr(sc + 12, "Set-Cookie") == NULL);
+		snprintf(line, sizeof(line), "\r\nSet-Cookie: " STICKY "=%.2s; Path=/; HttpOnly\r\n\r\n",
+			 head + 36);
+		ASSERT_STREQ(sc, line);
+	}
+	cli_close(&c);
+	resp_free(&r);
+	free(body);
+}
+
+/* The cookie's name must be a token; a refused one changes nothing. */
+FX_TEST(l7_sticky_bad_cookie_names, NULL, seed_test, 1, w_v1)
+{
+	static const char *const bad[] = {
+		"a b", "a;b", "a=b", "a,b", "\"ab\"", "a\tb", "caf\xc3\xa9",
+		"0123456789012345678901234567890123456789012345678901234567890123",
+	};
+	int v1, v2;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f->sticky = bad[i];
+		errno = 0;
+		ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_5050), -1);
+		ASSERT_EQ(errno, EINVAL);
+	}
+	/* still v1 only, not sticky */
+	ASSERT_EQ(sticky_count(f, 20, NULL, false, &v1, &v2), 0);
+	ASSERT_EQ(v1, 20);
+	/* 63 characters, and every tchar, are fine */
+	f->sticky = "012345678901234567890123456789012345678901234567890123456789012";
+	ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_v1), 0);
+	f->sticky = "Az09!#$%&'*+-.^_`|~";
+	ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_v1), 0);
+	f->sticky = "";		/* none */
+	ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_v1), 0);
+	ASSERT_EQ(sticky_count(f, 5, NULL, false, &v1, &v2), 0);
+}
 
 /* What the proxy answers itself. */
 FX_TEST(l7_limits_and_errors, &fast_opts, seed_v1, 2, w_v1)

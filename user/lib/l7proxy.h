@@ -55,7 +55,10 @@
  * client sent them (no header is added), except that an HTTP/1.1
  * request's "Connection: close" line is the proxy's own business
  * (hop-by-hop): it closes the client connection after the response and
- * keeps the upstream one for reuse. A destination is
+ * keeps the upstream one for reuse. Responses are relayed as they come,
+ * with at most two lines added at the end of a final (non-1xx) head:
+ * "Connection: close" when the client connection closes after it, and
+ * the sticky cookie's Set-Cookie (below). A destination is
  * chosen by its version label only: its other labels and its port are
  * the caller's business (give the endpoints of that port).
  */
@@ -137,6 +140,24 @@ struct l7_service {
 	const char *const *versions;
 	const uint32_t *default_weights;
 	size_t nversions;
+	/*
+	 * Sticky sessions (a rollout's --sticky-cookie): the cookie's name,
+	 * an HTTP token of at most SPLIT_NAME_LEN - 1 characters (EINVAL
+	 * otherwise); NULL or "": none. For a request that no match rule
+	 * takes (it reaches a route without a match block, or the default
+	 * split) and that is not an upgrade or CONNECT:
+	 *   - a Cookie header carrying NAME=VERSION, where VERSION has
+	 *     endpoints and a weight above 0 in that route (or the default
+	 *     split), sends it to VERSION, whatever the weights say;
+	 *   - else it is routed by the weights, and the final response's head
+	 *     gets "Set-Cookie: NAME=VERSION; Path=/; HttpOnly" naming the
+	 *     version chosen (a cookie naming another version is replaced).
+	 * A request a match rule takes is routed by that rule, the cookie
+	 * unread and none set. The header is added in place: no allocation,
+	 * and pipelining, bodies (Content-Length, chunked, to EOF), 1xx
+	 * (100-continue) and keep-alive are relayed as without it.
+	 */
+	const char *sticky_cookie;
 };
 
 /* Counters of one version of a service; version "" holds the answers the

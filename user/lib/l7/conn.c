@@ -390,15 +390,49 @@ static int head_run(struct l7_conn *c)
 
 static void exch_begin(struct l7_conn *c);
 
+_Static_assert(L7_SETCK_MAX + L7_CC_LEN <= sizeof(((struct l7_conn *)0)->msg),
+	       "the lines inserted into a response head fit in msg");
+
+/* The lines this request's response head may get, in c->msg: the sticky
+ * cookie's Set-Cookie (the snapshot's line, copied: the snapshot may go
+ * once this loop iteration ends), then "Connection: close". */
+static void plan_lines(struct l7_conn *c, const struct l7_snap *snap)
+{
+	const struct side *q = &c->rq;
+	size_t n = 0;
+
+	if (c->pk.sticky_ver >= 0 && !q->upgrade && q->hp.method != HTTP_CONNECT) {
+		n = snap->vers[c->pk.sticky_ver].setck_len;
+		memcpy(c->msg, snap->setck + (size_t)c->pk.sticky_ver * L7_SETCK_MAX, n);
+	}
+	memcpy(c->msg + n, L7_CC_LINE, L7_CC_LEN);
+	c->inj_ck = (uint16_t)n;
+}
+
+/* After l7_side_begin_response(): what its head gets. */
+static void plan_inject(struct l7_conn *c, bool close)
+{
+	struct side *r = &c->rs;
+
+	r->inject_close = close;
+	r->inj = c->msg;
+	r->inj_ck = c->inj_ck;
+}
+
 static int start_request(struct l7_conn *c)
 {
 	struct l7_worker *w = c->w;
 	struct split_http_request req;
 	struct l7_snap *snap = l7_snap_cur(c->e);
+	const char *ck = NULL;
+	size_t ckl = 0;
 
 	c->t0_us = l7_now_us();
 	l7_build_request(&c->rq, snap, &req, w->hv, w->params);
-	l7_route(snap, &req, &c->pk);
+	if (snap && snap->sticky_len &&
+	    !l7_find_cookie(&c->rq, snap->sticky, snap->sticky_len, &ck, &ckl))
+		ck = NULL;
+	l7_route(snap, &req, ck, ckl, &c->pk);
 	if (c->pk.status) {
 		if (c->pk.status != 404)
 			CTR_ADD(l7_ctr_of(c->e, w->idx, c->pk.ctr)->requests, 1);
@@ -410,6 +444,7 @@ static int start_request(struct l7_conn *c)
 		reply(c, 503, c->pk.ctr);
 		return 1;
 	}
+	plan_lines(c, snap);
 	exch_begin(c);
 	return 1;
 }
@@ -428,8 +463,8 @@ static void exch_begin(struct l7_conn *c)
 	l7_side_begin_response(r, q->hp.method, q->upgrade);
 	l7_plan_strip_close(q);
 	c->draining_close = w->draining;
-	r->inject_close = q->close_stripped || (w->draining && !q->upgrade &&
-						q->hp.method != HTTP_CONNECT);
+	plan_inject(c, q->close_stripped || (w->draining && !q->upgrade &&
+					     q->hp.method != HTTP_CONNECT));
 	u = l7_pool_take(w, &c->pk.sa, c->pk.salen);
 	if (u) {
 		c->reused = true;
@@ -617,7 +652,7 @@ static int exch_run(struct l7_conn *c)
 				q->sent = q->msg_start;
 				c->up_eof = false;
 				l7_side_begin_response(r, q->hp.method, q->upgrade);
-				r->inject_close = q->close_stripped || c->draining_close;
+				plan_inject(c, q->close_stripped || c->draining_close);
 				l7_timer_arm(w, &c->t, u->connecting ? T_CONNECT : T_IO);
 				return 1;
 			}
@@ -625,10 +660,8 @@ static int exch_run(struct l7_conn *c)
 			break;
 		}
 		if (r->inject_pending && r->sent == r->inject_at && c->wr) {
-			static const char cc[] = "Connection: close\r\n";
-
-			n = send(c->cfd, cc + r->inject_sent,
-				 sizeof(cc) - 1 - r->inject_sent,
+			n = send(c->cfd, r->inj + r->inject_sent,
+				 r->inj_len - r->inject_sent,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR) {
@@ -640,7 +673,7 @@ static int exch_run(struct l7_conn *c)
 				n = 0;
 			}
 			r->inject_sent += (size_t)n;
-			r->inject_pending = r->inject_sent < sizeof(cc) - 1;
+			r->inject_pending = r->inject_sent < r->inj_len;
 			if (r->inject_pending)
 				c->wr = false;
 			c->relayed = c->relayed || n > 0;
@@ -742,7 +775,7 @@ static void start_nonhttp(struct l7_conn *c)
 	struct l7_worker *w = c->w;
 	struct upconn *u;
 
-	l7_route(l7_snap_cur(c->e), NULL, &c->pk);
+	l7_route(l7_snap_cur(c->e), NULL, NULL, 0, &c->pk);
 	if (c->pk.status) {		/* no endpoint: nothing to say at L4 */
 		l7_conn_close(c);
 		return;

@@ -92,7 +92,15 @@ int l7_drive_requests(struct l7_proxy *p, void *svc_key, const void *data,
 		}
 		snap = l7_snap_cur(e);
 		l7_build_request(&s, snap, &req, hv, params);
-		l7_route(snap, &req, &pk);
+		{
+			const char *ck = NULL;
+			size_t ckl = 0;
+
+			if (snap && snap->sticky_len &&
+			    !l7_find_cookie(&s, snap->sticky, snap->sticky_len, &ck, &ckl))
+				ck = NULL;
+			l7_route(snap, &req, ck, ckl, &pk);
+		}
 		res->requests++;
 		if (pk.route >= 0 && pk.route < 4)
 			res->routed[pk.route]++;

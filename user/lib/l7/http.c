@@ -138,9 +138,16 @@ static int rs_on_headers(http_parser *hp)
 	s->status = st;
 	if (st < 100 || st > 599)
 		return -1;
-	if (st >= 200 && s->inject_close && http_should_keep_alive(hp)) {
-		s->inject_pending = true;	/* resp_step() notes where */
-		http_parser_pause(hp, 1);
+	if (st >= 200) {
+		size_t n = s->inj_ck;
+
+		if (s->inject_close && http_should_keep_alive(hp))
+			n += L7_CC_LEN;
+		if (n) {
+			s->inj_len = (uint16_t)n;
+			s->inject_pending = true;	/* resp_step() notes where */
+			http_parser_pause(hp, 1);
+		}
 	}
 	if (st == 101)
 		return s->req_upgrade ? 2 : 1;
@@ -315,14 +322,9 @@ void l7_side_begin_response(struct side *s, int method, bool upgrade)
 	s->req_method = method;
 	s->req_upgrade = upgrade;
 	s->inject_close = s->inject_pending = false;
+	s->inj_len = 0;
 	s->inject_at = SIZE_MAX;
 	s->inject_sent = 0;
-}
-
-static bool is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 /* The methods http_parser knows, by name. */
@@ -359,7 +361,7 @@ static int classify_first_line(const struct side *s, size_t max_head)
 		end = s->msg_start + max_head;
 	while (i < end && (b[i] == '\r' || b[i] == '\n'))
 		i++;
-	for (tok = i; tok < end && tok - i < 32 && is_tchar((unsigned char)b[tok]); tok++)
+	for (tok = i; tok < end && tok - i < 32 && l7_is_tchar((unsigned char)b[tok]); tok++)
 		;
 	if (tok - i >= 32)
 		return HS_NONHTTP;	/* no method is that long */
@@ -428,7 +430,7 @@ int l7_head_step(struct side *s, const struct l7_proxy_opts *o, bool first)
 		if (!h->name_len)
 			return HS_400;
 		for (size_t k = 0; k < h->name_len; k++)
-			if (!is_tchar((unsigned char)s->buf[h->name_off + k]))
+			if (!l7_is_tchar((unsigned char)s->buf[h->name_off + k]))
 				return HS_400;
 	}
 	return HS_DONE;
@@ -496,6 +498,54 @@ void l7_build_request(struct side *s, const struct l7_snap *snap,
 	req->nheaders = n;
 }
 
+/* RFC 6265 5.4 cookie-string: "a=b; c=d", but also as sent by others
+ * ("a=b;c=d", spaces around '=', several Cookie lines). */
+bool l7_find_cookie(const struct side *s, const char *name, size_t nlen,
+		    const char **val, size_t *vlen)
+{
+	for (unsigned i = 0; i < s->nhdrs; i++) {
+		const struct hdr_off *h = &s->hdrs[i];
+		const char *p, *end;
+
+		if (h->name_len != 6 ||
+		    strncasecmp(s->buf + h->name_off, "cookie", 6))
+			continue;
+		p = s->buf + h->value_off;
+		end = p + h->value_len;
+		while (p < end) {
+			const char *pair = p, *eq, *pe, *v, *ve;
+
+			while (p < end && *p != ';')
+				p++;
+			pe = p;
+			if (p < end)
+				p++;			/* past ';' */
+			while (pair < pe && (*pair == ' ' || *pair == '\t'))
+				pair++;
+			eq = memchr(pair, '=', (size_t)(pe - pair));
+			if (!eq)
+				continue;
+			ve = eq;
+			while (ve > pair && (ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			if ((size_t)(ve - pair) != nlen || memcmp(pair, name, nlen))
+				continue;
+			v = eq + 1;
+			ve = pe;
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			if (ve - v >= 2 && *v == '"' && ve[-1] == '"')
+				v++, ve--;
+			*val = v;
+			*vlen = (size_t)(ve - v);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Parse response bytes, passing interim 1xx responses over (they are
  * relayed as bytes). eof: the upstream closed. */
 int l7_resp_step(struct side *s, bool eof, bool *eof_framed)
@@ -506,11 +556,12 @@ int l7_resp_step(struct side *s, bool eof, bool *eof_framed)
 		if (l7_side_parse(s, &rs_settings))
 			return RP_BROKEN;
 		if (s->inject_pending && s->inject_at == SIZE_MAX) {
-			/* paused on the head's last LF: insert before its CR */
+			/* paused on the head's last LF: insert before its CR
+			 * (a bare LF: before it) */
 			if (s->parsed >= 2 && s->buf[s->parsed - 1] == '\r')
 				s->inject_at = s->parsed - 1;
 			else
-				s->inject_pending = false;	/* bare LF: leave it */
+				s->inject_at = s->parsed;
 		}
 		if (s->msg_done) {
 			if (s->status / 100 == 1 && s->status != 101) {

@@ -64,6 +64,10 @@
 #define L7_FREE_CONNS		256		/* idle conn structs kept */
 #define L7_MAX_EVENTS		256
 #define L7_ROUTE_HDRS		16		/* header names the rules look at */
+/* "Set-Cookie: NAME=VERSION; Path=/; HttpOnly\r\n", both names < 64 */
+#define L7_SETCK_MAX		(12 + 2 * SPLIT_NAME_LEN + 20)
+#define L7_CC_LINE		"Connection: close\r\n"
+#define L7_CC_LEN		(sizeof(L7_CC_LINE) - 1)
 
 union l7_sa {
 	struct sockaddr sa;
@@ -81,6 +85,16 @@ socklen_t l7_sa_from(union l7_sa *u, const struct split_addr *a,
 #define CTR_GET(c) __atomic_load_n(&(c), __ATOMIC_RELAXED)
 
 uint64_t l7_now_us(void);
+
+/* RFC 9110 tchar: header names, methods, cookie names. */
+static inline bool l7_is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '!' || c == '#' || c == '$' ||
+	       c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' ||
+	       c == '-' || c == '.' || c == '^' || c == '_' || c == '`' ||
+	       c == '|' || c == '~';
+}
 
 /* ---- timers ---------------------------------------------------------------- */
 
@@ -122,6 +136,7 @@ struct snap_ver {
 	size_t *eps;
 	size_t neps;
 	unsigned ctr;			/* counter slot */
+	uint16_t setck_len;		/* its Set-Cookie line (sticky), 0: none */
 };
 
 struct snap_dest {
@@ -160,6 +175,11 @@ struct l7_snap {
 	size_t hdr_lens[L7_ROUTE_HDRS];
 	unsigned nhdr_names;
 	bool all_hdrs;
+	/* sticky sessions: the cookie's name (sticky_len 0: off), and per
+	 * version its Set-Cookie line at setck + v * L7_SETCK_MAX */
+	char sticky[SPLIT_NAME_LEN];
+	size_t sticky_len;
+	char *setck;
 };
 
 struct l7_entry {
@@ -179,6 +199,7 @@ struct l7_pick {
 	uint32_t backend_id, svc_id, version_id;	/* the endpoint's, for tags */
 	union l7_sa sa;
 	unsigned ctr;			/* counter slot */
+	long sticky_ver;		/* version to name in a Set-Cookie, -1: none */
 };
 
 struct l7_proxy;
@@ -192,9 +213,10 @@ void l7_snap_free(struct l7_snap *s);
 /* The service's snapshot: valid until the caller's loop iteration ends. */
 struct l7_snap *l7_snap_cur(struct l7_entry *e);
 /* Route a request (req NULL: a non-HTTP connection, default split); s
- * NULL (no routing): 503. */
+ * NULL (no routing): 503. ck, cklen: the value of the request's sticky
+ * cookie (NULL: none, or not looked for). */
 void l7_route(const struct l7_snap *s, const struct split_http_request *req,
-	      struct l7_pick *out);
+	      const char *ck, size_t cklen, struct l7_pick *out);
 static inline struct l7_ctr *l7_ctr_of(struct l7_entry *e, unsigned widx,
 				       unsigned slot)
 {
@@ -220,7 +242,12 @@ struct side {
 	unsigned nhdrs, max_hdrs;
 	size_t skip_from, skip_to;
 	bool close_stripped;
+	/* Lines inserted before the end of a final response head: inj[0,
+	 * inj_ck) (the sticky cookie), then L7_CC_LINE if inject_close and
+	 * the response is keep-alive; inj_len: what this head gets. */
 	bool inject_close, inject_pending;
+	const char *inj;
+	uint16_t inj_ck, inj_len;
 	size_t inject_at, inject_sent;
 	size_t url_off, url_len;
 	bool url_seen, last_was_value, bad_head, too_many, upgrade;
@@ -245,6 +272,10 @@ void l7_build_request(struct side *s, const struct l7_snap *snap,
 		      struct split_http_request *req,
 		      struct split_http_header *hv,
 		      struct split_http_param *params);
+/* The value of cookie name in the request head's Cookie headers (the
+ * first of that name; quotes taken off): true and *val, *vlen, or false. */
+bool l7_find_cookie(const struct side *s, const char *name, size_t nlen,
+		    const char **val, size_t *vlen);
 int l7_resp_step(struct side *s, bool eof, bool *eof_framed);
 
 /* ---- workers, connections ---------------------------------------------------- */
@@ -318,9 +349,12 @@ struct l7_conn {
 	int fail;
 	/* the tunnel */
 	struct tdir d[2];
-	/* the proxy's own answer */
+	/* the proxy's own answer (C_REPLY); during an exchange, the lines
+	 * inserted into the response head (msg[0, inj_ck): the sticky
+	 * cookie's, then L7_CC_LINE; see struct side) */
 	char msg[256];
 	uint16_t mlen, moff;
+	uint16_t inj_ck;
 	size_t lingered;
 };
 

@@ -140,6 +140,7 @@ void l7_snap_free(struct l7_snap *s)
 	free(s->dest_store);
 	for (unsigned i = 0; i < s->nhdr_names; i++)
 		free(s->hdr_names[i]);
+	free(s->setck);
 	free(s);
 }
 
@@ -235,6 +236,55 @@ static int snap_hdr_names(struct l7_snap *s)
 					return -1;
 				s->hdr_lens[s->nhdr_names++] = len;
 			}
+	}
+	return 0;
+}
+
+/* RFC 6265 cookie-octet: what a cookie value may hold unquoted. */
+static bool is_cookie_octet(unsigned char c)
+{
+	return c == 0x21 || (c >= 0x23 && c <= 0x2b) ||
+	       (c >= 0x2d && c <= 0x3a) || (c >= 0x3c && c <= 0x5b) ||
+	       (c >= 0x5d && c <= 0x7e);
+}
+
+/* The sticky cookie's name, and each version's Set-Cookie line (none for
+ * a version whose name cannot be a cookie value). 0, or -1 with errno. */
+static int snap_sticky(struct l7_snap *s, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (!n)
+		return 0;
+	if (n >= SPLIT_NAME_LEN) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!l7_is_tchar((unsigned char)name[i])) {
+			errno = EINVAL;
+			return -1;
+		}
+	s->setck = calloc(s->nvers ? s->nvers : 1, L7_SETCK_MAX);
+	if (!s->setck) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(s->sticky, name, n + 1);
+	s->sticky_len = n;
+	for (size_t v = 0; v < s->nvers; v++) {
+		const char *vn = s->vers[v].name;
+		bool ok = vn[0] != '\0';
+		int k;
+
+		for (const char *c = vn; *c && ok; c++)
+			ok = is_cookie_octet((unsigned char)*c);
+		if (!ok)
+			continue;
+		k = snprintf(s->setck + v * L7_SETCK_MAX, L7_SETCK_MAX,
+			     "Set-Cookie: %s=%s; Path=/; HttpOnly\r\n", name, vn);
+		if (k > 0 && k < L7_SETCK_MAX)
+			s->vers[v].setck_len = (uint16_t)k;
 	}
 	return 0;
 }
@@ -354,6 +404,8 @@ struct l7_snap *l7_snap_build(struct l7_proxy *p, struct l7_entry *e,
 		if (s->vers[v].weight && s->vers[v].neps)
 			s->default_total += s->vers[v].weight;
 	}
+	if (snap_sticky(s, in->sticky_cookie))
+		goto fail_errno;
 	return s;
 
 fail_nomem:
@@ -383,6 +435,15 @@ static void pick_ep(const struct l7_snap *s, size_t i, struct l7_pick *out)
 	out->ctr = s->vers[s->ep_ver[i]].ctr;
 }
 
+/* An endpoint of version v (it has some), the cookie to set naming it. */
+static void pick_ver(const struct l7_snap *s, size_t v, struct l7_pick *out)
+{
+	const struct snap_ver *sv = &s->vers[v];
+
+	pick_ep(s, sv->eps[rnd_below(sv->neps)], out);
+	out->sticky_ver = (long)v;
+}
+
 static void pick_default(const struct l7_snap *s, struct l7_pick *out)
 {
 	uint64_t r;
@@ -406,7 +467,7 @@ static void pick_default(const struct l7_snap *s, struct l7_pick *out)
 		if (!sv->weight || !sv->neps)
 			continue;
 		if (r < sv->weight) {
-			pick_ep(s, sv->eps[rnd_below(sv->neps)], out);
+			pick_ver(s, v, out);
 			return;
 		}
 		r -= sv->weight;
@@ -455,8 +516,36 @@ static void pick_route(const struct l7_snap *s, size_t route,
 			out->ctr = sv->ctr;
 			return;
 		}
-		pick_ep(s, sv->eps[rnd_below(sv->neps)], out);
+		pick_ver(s, (size_t)d->ver, out);
 	}
+}
+
+/* The version a sticky cookie's value names, if a request may keep it:
+ * it has endpoints and a weight above 0 in route (or, route NULL, the
+ * default split). -1: no, route by weight. */
+static long sticky_keep(const struct l7_snap *s, const struct snap_route *sr,
+			const char *ck, size_t cklen)
+{
+	long v = -1;
+
+	if (!cklen || cklen >= SPLIT_NAME_LEN)
+		return -1;
+	for (size_t i = 0; i < s->nvers; i++)
+		if (!memcmp(s->vers[i].name, ck, cklen) &&
+		    s->vers[i].name[cklen] == '\0') {
+			v = (long)i;
+			break;
+		}
+	if (v < 0 || !s->vers[v].neps)
+		return -1;
+	if (!sr)
+		return !s->uniform && s->vers[v].weight ? v : -1;
+	if (!sr->total)			/* one destination, weight left out */
+		return sr->ndests && sr->dests[0].ver == v ? v : -1;
+	for (size_t i = 0; i < sr->ndests; i++)
+		if (sr->dests[i].ver == v && sr->dests[i].weight)
+			return v;
+	return -1;
 }
 
 struct l7_snap *l7_snap_cur(struct l7_entry *e)
@@ -467,21 +556,41 @@ struct l7_snap *l7_snap_cur(struct l7_entry *e)
 /* Route one request of a service whose snapshot is s (req NULL: a
  * non-HTTP connection, default split). */
 void l7_route(const struct l7_snap *s, const struct split_http_request *req,
-	      struct l7_pick *out)
+	      const char *ck, size_t cklen, struct l7_pick *out)
 {
+	const struct snap_route *sr = NULL;
+	bool by_weight = true;
+	long keep;
+
 	out->status = 0;
 	out->ctr = 0;
 	out->route = -1;
+	out->sticky_ver = -1;
 	if (!s) {
 		out->status = 503;
 		return;
 	}
 	if (req && s->svc)
 		out->route = split_rules_match(s->svc, req);
-	if (out->route >= 0 && (size_t)out->route < s->nroutes)
-		pick_route(s, (size_t)out->route, out);
-	else if (req && s->vs)
+	if (out->route >= 0 && (size_t)out->route < s->nroutes) {
+		sr = &s->routes[out->route];
+		/* a match rule decides on its own: no stickiness */
+		by_weight = !s->svc->routes[out->route].nmatches;
+	} else if (req && s->vs) {
 		out->status = 404;	/* Istio: no route matched */
+		return;
+	}
+	if (by_weight && req && s->sticky_len && ck &&
+	    (keep = sticky_keep(s, sr, ck, cklen)) >= 0) {
+		pick_ver(s, (size_t)keep, out);
+		out->sticky_ver = -1;	/* it has the cookie */
+		return;
+	}
+	if (sr)
+		pick_route(s, (size_t)out->route, out);
 	else
 		pick_default(s, out);
+	if (!by_weight || !req || !s->sticky_len || out->status ||
+	    (out->sticky_ver >= 0 && !s->vers[out->sticky_ver].setck_len))
+		out->sticky_ver = -1;
 }
