@@ -217,7 +217,7 @@ struct {
 	__type(value, struct split_rollout_val);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} rollouts SEC(".maps");
+} rollouts_v2 SEC(".maps");
 
 /* [0] -> the cgroup id of splitd's own cgroup (its pod on a Kubernetes node),
  * written by splitd at start: connect/sendmsg from that cgroup are left as

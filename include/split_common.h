@@ -417,7 +417,8 @@ struct split_l7_stats {
  * the datapath.
  */
 
-#define SPLIT_MAP_ROLLOUTS	"rollouts"	/* (namespace, service) -> its progressive rollout */
+#define SPLIT_MAP_ROLLOUTS	"rollouts_v2"	/* (namespace, service) -> its progressive rollout
+						 * (v2: sticky_cookie added) */
 #define SPLIT_MAX_ROLLOUTS	1024
 #define SPLIT_ROLLOUT_MAX_STEPS	16
 #define SPLIT_ROLLOUT_EVENTS	8		/* the last decisions kept */
@@ -471,6 +472,10 @@ struct split_rollout_key {
 struct split_rollout_val {
 	char from[SPLIT_NAME_LEN];	/* the version in force before */
 	char to[SPLIT_NAME_LEN];	/* the version rolled out */
+	/* L7 services: the cookie naming the version a session was given
+	 * ("" none). While the rollout runs or is paused, splitd's proxy sets
+	 * it on responses routed by weight and honours it on requests. */
+	char sticky_cookie[SPLIT_NAME_LEN];
 	__u32 state;			/* enum split_rollout_state */
 	__u32 step;			/* index into steps[] in force */
 	__u32 nsteps;

@@ -117,7 +117,7 @@ TEST(layouts_match_btf)
 	      M(split_rollout_event, what), M(split_rollout_event, weight),
 	      M(split_rollout_event, why));
 	CHECK(btf, split_rollout_val, M(split_rollout_val, from), M(split_rollout_val, to),
-	      M(split_rollout_val, state), M(split_rollout_val, step),
+	      M(split_rollout_val, sticky_cookie), M(split_rollout_val, state), M(split_rollout_val, step),
 	      M(split_rollout_val, nsteps), M(split_rollout_val, steps),
 	      M(split_rollout_val, interval_ms), M(split_rollout_val, max_error_ppm),
 	      M(split_rollout_val, max_connect_failure_ppm),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * test_rollout.c - what `splitctl rollout start` accepts: steps, durations
- * and rates (rollout.c). The rollout itself runs against real maps and
+ * test_rollout.c - what `splitctl rollout start` accepts: steps, durations,
+ * rates and sticky cookie names (rollout.c). The rollout itself runs against real maps and
  * servers in tests/e2e/test_rollout.sh.
  */
 #include <stdint.h>
@@ -74,6 +74,30 @@ TEST(rates)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (!split_rollout_parse_rate(bad[i], &ppm, &err))
 			TEST_FAIL_("rate '%s' accepted (%u ppm)", bad[i], ppm);
+}
+
+TEST(sticky_cookie_names)
+{
+	static const char *const ok[] = {
+		"split-version", "reviews_v", "a", "Az09!#$%&'*+-.^_`|~",
+		"012345678901234567890123456789012345678901234567890123456789012",
+	};
+	static const char *const bad[] = {
+		"", "a b", "a;b", "a=b", "a,b", "\"a\"", "a\tb", "a/b", "a(b)", "a:b",
+		"caf\xc3\xa9", "a\x7f",
+		"0123456789012345678901234567890123456789012345678901234567890123",
+	};
+	struct split_err err;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (split_rollout_check_cookie(ok[i], &err))
+			TEST_FAIL_("cookie name '%s' refused: %s", ok[i], err.msg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err.msg[0] = '\0';
+		if (!split_rollout_check_cookie(bad[i], &err))
+			TEST_FAIL_("cookie name '%s' accepted", bad[i]);
+		ASSERT_TRUE(strstr(err.msg, "--sticky-cookie") != NULL);
+	}
 }
 
 TEST(weight_in_force)

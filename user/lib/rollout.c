@@ -117,6 +117,30 @@ int split_rollout_parse_steps(const char *s, struct split_rollout_opts *o,
 	return 0;
 }
 
+int split_rollout_check_cookie(const char *name, struct split_err *err)
+{
+	size_t n = strlen(name);
+
+	if (!n)
+		return split_errf(err, "--sticky-cookie: give a cookie name");
+	if (n >= SPLIT_NAME_LEN)
+		return split_errf(err, "--sticky-cookie '%.20s...': at most %d characters",
+				  name, SPLIT_NAME_LEN - 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c))
+			continue;
+		if (c < 0x20 || c >= 0x7f)
+			return split_errf(err, "--sticky-cookie: byte 0x%02x at %zu is not allowed in a cookie name (letters, digits and !#$%%&'*+-.^_`|~)",
+					  c, i + 1);
+		return split_errf(err, "--sticky-cookie '%s': '%c' is not allowed in a cookie name (letters, digits and !#$%%&'*+-.^_`|~)",
+				  name, c);
+	}
+	return 0;
+}
+
 /* A decimal number with at most 6 fractional digits, times 10^6. */
 static int parse_micro(const char *s, uint64_t *out, const char **end)
 {
@@ -478,6 +502,8 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 
 	if (!o->to || !*o->to)
 		return split_errf(err, "--to VERSION is required");
+	if (o->sticky_cookie && split_rollout_check_cookie(o->sticky_cookie, err))
+		return -1;
 	if (begin_cmd(st, svc_ref, &cfg, &idx, &fd, &e.key, err)) {
 		split_config_free(&cfg);
 		return -1;
@@ -515,6 +541,15 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 		split_errf(err, "--to and --from are both '%s'", from);
 		goto out;
 	}
+	if (o->sticky_cookie && !s->l7) {
+		/* Only the L7 proxy sees cookies, and only services with a
+		 * request-matching rule go through it. */
+		split_errf(err, "--sticky-cookie: %s.%s has no request-matching rule, so its requests do not pass through splitd's L7 proxy and no cookie can be set or read; apply a RouteRule or VirtualService that matches requests (such as the seed's test-user rule), or start without --sticky-cookie",
+			   s->name, s->ns);
+		goto out;
+	}
+	if (o->sticky_cookie)
+		snprintf(v->sticky_cookie, sizeof(v->sticky_cookie), "%s", o->sticky_cookie);
 	snprintf(v->from, sizeof(v->from), "%s", from);
 	snprintf(v->to, sizeof(v->to), "%s", o->to);
 	if (o->nsteps) {
@@ -543,8 +578,10 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 	split_args(&args, v->from, v->to, v->steps[0]);
 	if (split_set_weights(st, &cfg, (size_t)idx, 2, args.argv, &owner, err))
 		goto out;
-	add_event(v, SPLIT_RO_EV_START, v->steps[0], "%s %u%%, %s %u%%", v->to,
-		  v->steps[0], v->from, 100 - v->steps[0]);
+	add_event(v, SPLIT_RO_EV_START, v->steps[0], "%s %u%%, %s %u%%%s%.*s", v->to,
+		  v->steps[0], v->from, 100 - v->steps[0],
+		  v->sticky_cookie[0] ? "; sticky cookie " : "",
+		  (int)sizeof(v->sticky_cookie) - 1, v->sticky_cookie);
 	if (bpf_map_update_elem(fd, &e.key, v, BPF_ANY)) {
 		struct split_err e2;
 

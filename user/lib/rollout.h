@@ -4,7 +4,7 @@
  *
  * `splitctl rollout start reviews --to v2` puts the first step in force
  * (v2 at steps[0] percent, the old version at the rest, other versions 0)
- * and writes the rollout into the pinned map `rollouts`
+ * and writes the rollout into the pinned map `rollouts_v2`
  * (struct split_rollout_val). From then on splitd runs it: at the end of
  * each interval it compares the new version's counters over that window
  * with the thresholds, and then
@@ -33,6 +33,15 @@
  * (under splitd --config-dir that is refused, naming the file to edit).
  * `splitctl set` and `reset` refuse a service while its rollout runs or
  * is paused.
+ *
+ * Sticky sessions (sticky_cookie, L7 services only): while the rollout
+ * runs or is paused, splitd's L7 proxy answers a request it routed by
+ * weight (no match rule took it) with "Set-Cookie: NAME=VERSION; Path=/;
+ * HttpOnly", and routes a request carrying NAME=VERSION to VERSION if that
+ * version has endpoints and a weight above 0 there; else the cookie is
+ * ignored (and replaced). Match rules still come first. Once the rollout
+ * is done, rolled back or aborted, the proxy neither sets nor reads the
+ * cookie: after a rollback everyone is on the old version at once.
  */
 #ifndef SPLIT_ROLLOUT_H
 #define SPLIT_ROLLOUT_H
@@ -54,6 +63,7 @@ struct split_rollout_opts {
 	uint32_t max_connect_failure_ppm; /* UINT32_MAX: default 1% */
 	uint32_t max_latency_ms;	/* 0: off */
 	uint64_t min_requests;		/* UINT64_MAX: default 20 */
+	const char *sticky_cookie;	/* NULL: no sticky sessions */
 };
 
 struct split_rollout_ent {
@@ -77,6 +87,9 @@ int split_rollout_parse_steps(const char *s, struct split_rollout_opts *o,
 /* "30s", "500ms", "2m", "1.5s": 100 ms .. 24 h. */
 int split_rollout_parse_duration(const char *s, uint32_t *ms,
 				 struct split_err *err);
+/* A cookie name for sticky_cookie: an HTTP token (RFC 6265 cookie-name,
+ * RFC 9110 tchar), 1 to SPLIT_NAME_LEN - 1 characters. */
+int split_rollout_check_cookie(const char *name, struct split_err *err);
 /* "1%", "0.5%", "0" (a bare number is a percentage): into ppm. */
 int split_rollout_parse_rate(const char *s, uint32_t *ppm,
 			     struct split_err *err);

@@ -2,7 +2,7 @@
 /*
  * rollout.c - `splitctl rollout`: start, watch and steer progressive
  * rollouts. splitd runs them (user/lib/rollout.c); this only writes and
- * reads the rollouts map.
+ * reads the rollouts_v2 map.
  */
 #include <getopt.h>
 #include <stdint.h>
@@ -20,7 +20,7 @@ const char cmd_rollout_help[] =
 	"  splitctl rollout start SERVICE --to VERSION [--from VERSION]\n"
 	"          [--steps 1,5,10,25,50,100] [--interval 30s]\n"
 	"          [--max-error-rate 1%] [--max-connect-failure-rate 1%]\n"
-	"          [--max-latency-ms N] [--min-requests 20]\n"
+	"          [--max-latency-ms N] [--min-requests 20] [--sticky-cookie NAME]\n"
 	"  splitctl rollout status [--json] [--watch] [SERVICE]\n"
 	"  splitctl rollout pause|resume|abort|promote SERVICE\n"
 	"\n"
@@ -43,7 +43,20 @@ const char cmd_rollout_help[] =
 	"--interval: 500ms, 30s, 2m (100ms to 24h). Rates are percentages (1%,\n"
 	"0.5%); 0 turns a check off, as does leaving --max-latency-ms out.\n"
 	"\n"
-	"The rollout lives in the pinned map `rollouts`: splitctl may exit, and a\n"
+	"--sticky-cookie NAME (services behind the L7 proxy, i.e. with a request\n"
+	"rule; refused for others): sticky sessions while the rollout runs or is\n"
+	"paused. A request that no match rule takes is routed by the weights as\n"
+	"usual, and its response gets \"Set-Cookie: NAME=VERSION; Path=/; HttpOnly\"\n"
+	"naming the version chosen. A request carrying NAME=VERSION goes to that\n"
+	"version as long as it has endpoints and a weight above 0, whatever the\n"
+	"steps do; so the share of NEW sessions follows the weights. A cookie\n"
+	"naming another version is ignored (and replaced). Match rules come first\n"
+	"(the seed's test-user cookie still means v2). Once the rollout is done,\n"
+	"rolled back or aborted, the cookie is neither set nor read: after a\n"
+	"rollback every session is on --from at once. NAME is a cookie name: an\n"
+	"HTTP token of at most 63 characters (letters, digits, !#$%&'*+-.^_`|~).\n"
+	"\n"
+	"The rollout lives in the pinned map `rollouts_v2`: splitctl may exit, and a\n"
 	"restarted splitd carries on at the step in force with a new window. While\n"
 	"a rollout runs or is paused, `splitctl set` and `reset` refuse to move\n"
 	"its weights. Each step does what `splitctl set` does: where a RouteRule's\n"
@@ -59,6 +72,7 @@ const char cmd_rollout_help[] =
 	"\n"
 	"Examples:\n"
 	"  splitctl rollout start reviews --to v2 --steps 10,50,100 --interval 1m\n"
+	"  splitctl rollout start reviews --to v2 --sticky-cookie reviews-version\n"
 	"  splitctl rollout status reviews --watch\n"
 	"  splitctl rollout abort reviews\n";
 
@@ -76,6 +90,11 @@ static uint64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int active(uint32_t state)
+{
+	return state == SPLIT_RO_RUNNING || state == SPLIT_RO_PAUSED;
 }
 
 static void weights_str(const struct split_rollout_val *v, char *buf, size_t len)
@@ -128,6 +147,10 @@ static void print_text(const struct split_rollout_ent *e)
 	weights_str(v, w, sizeof(w));
 	printf("%s.%s: %s, step %u of %u (%s): %s\n", e->key.name, e->key.ns,
 	       split_rollout_state_str(v->state), v->step + 1, v->nsteps, steps, w);
+	if (v->sticky_cookie[0])
+		printf("  sticky cookie: %.*s (%s)\n", (int)sizeof(v->sticky_cookie) - 1,
+		       v->sticky_cookie, active(v->state) ?
+		       "set and honoured by the L7 proxy" : "no longer read");
 	window(e, &d, &l7, &elapsed);
 	rate_str(r1, sizeof(r1), v->max_connect_failure_ppm);
 	rate_str(r2, sizeof(r2), v->max_error_ppm);
@@ -200,6 +223,16 @@ static void print_json(const struct split_rollout_ent *e, int first)
 	json_str(v->from);
 	printf(",\"to\":");
 	json_str(v->to);
+	printf(",\"sticky_cookie\":");
+	if (v->sticky_cookie[0]) {
+		char ck[SPLIT_NAME_LEN];
+
+		snprintf(ck, sizeof(ck), "%.*s", (int)sizeof(v->sticky_cookie) - 1,
+			 v->sticky_cookie);
+		json_str(ck);
+	} else {
+		printf("null");
+	}
 	printf(",\"step\":%u,\"steps\":[", v->step + 1);
 	for (uint32_t i = 0; i < v->nsteps; i++)
 		printf("%s%u", i ? "," : "", v->steps[i]);
@@ -227,11 +260,6 @@ static void print_json(const struct split_rollout_ent *e, int first)
 		putchar('}');
 	}
 	printf("]}");
-}
-
-static int active(uint32_t state)
-{
-	return state == SPLIT_RO_RUNNING || state == SPLIT_RO_PAUSED;
 }
 
 static int status(int argc, char **argv)
@@ -327,6 +355,7 @@ static int start(int argc, char **argv)
 		{ "max-connect-failure-rate", required_argument, NULL, 'c' },
 		{ "max-latency-ms", required_argument, NULL, 'l' },
 		{ "min-requests", required_argument, NULL, 'm' },
+		{ "sticky-cookie", required_argument, NULL, 'k' },
 		{ 0 },
 	};
 	struct split_rollout_opts o;
@@ -364,6 +393,11 @@ static int start(int argc, char **argv)
 		case 'c':
 			if (split_rollout_parse_rate(optarg, &o.max_connect_failure_ppm, &err))
 				return usage_err("--max-connect-failure-rate: %s", err.msg);
+			break;
+		case 'k':
+			if (split_rollout_check_cookie(optarg, &err))
+				return usage_err("%s", err.msg);
+			o.sticky_cookie = optarg;
 			break;
 		case 'l':
 		case 'm':

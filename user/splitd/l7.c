@@ -50,6 +50,7 @@ struct l7_rec {
 	/* version name -> version id (weights map), from the last sync */
 	struct { char name[SPLIT_NAME_LEN]; __u32 id; } vers[L7_MAX_VERS];
 	size_t nvers;
+	char sticky[SPLIT_NAME_LEN];	/* the sticky cookie in force, "" none */
 };
 
 /* What the heartbeat thread refreshes: an l7_listen entry. */
@@ -69,6 +70,7 @@ struct l7_rt {
 	int listen_sk_fd;	/* l7_listen_sk map (the listeners' sockets) */
 	int stats_fd;		/* l7_stats map */
 	int skb_fd;		/* sk_backend: tags on the proxy's upstream sockets */
+	int ro_fd;		/* rollouts: sticky cookies (-1: an older datapath) */
 	struct split_state *st;	/* splitd's, set by the first sync (its fds are the process's) */
 	/* The heartbeat runs in its own thread, so a long apply in splitd's
 	 * main loop never makes the listeners look dead. */
@@ -166,7 +168,7 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 	if (!rt)
 		return NULL;
 	rt->o = *o;
-	rt->listen_fd = rt->listen_sk_fd = rt->stats_fd = rt->skb_fd = -1;
+	rt->listen_fd = rt->listen_sk_fd = rt->stats_fd = rt->skb_fd = rt->ro_fd = -1;
 	pthread_mutex_init(&rt->hb_mu, NULL);
 	pthread_cond_init(&rt->hb_cv, NULL);
 	rt->o.proxy.sockmap_obj =
@@ -215,6 +217,10 @@ static int open_maps(struct l7_rt *rt, struct split_state *st)
 		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_SK_BACKEND);
 		rt->skb_fd = bpf_obj_get(path);
 		l7_proxy_tag_upstreams(rt->proxy, rt->skb_fd);
+	}
+	if (rt->ro_fd < 0) {
+		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_ROLLOUTS);
+		rt->ro_fd = bpf_obj_get(path);
 	}
 	if (rt->listen_fd < 0 || rt->listen_sk_fd < 0) {
 		pr_warn("L7 proxy: no %s map under %s (an older datapath? run splitd --unload)\n",
@@ -375,6 +381,29 @@ static void endpoint_ids(struct split_state *st, __u32 svc_id, struct l7_upstrea
 	}
 }
 
+/* The sticky cookie of the service's rollout while it runs or is paused
+ * (see rollout.h), else "". Read with the state lock held: start, abort,
+ * promote and splitd's decisions write the rollout under it, together with
+ * the commit whose generation brings us here. */
+static void sticky_of(struct l7_rt *rt, const struct split_service *s,
+		      char out[SPLIT_NAME_LEN])
+{
+	struct split_rollout_key k;
+	struct split_rollout_val v;
+
+	out[0] = '\0';
+	if (rt->ro_fd < 0)
+		return;
+	memset(&k, 0, sizeof(k));
+	snprintf(k.ns, sizeof(k.ns), "%s", s->ns);
+	snprintf(k.name, sizeof(k.name), "%s", s->name);
+	if (bpf_map_lookup_elem(rt->ro_fd, &k, &v) ||
+	    (v.state != SPLIT_RO_RUNNING && v.state != SPLIT_RO_PAUSED))
+		return;
+	snprintf(out, SPLIT_NAME_LEN, "%.*s", (int)sizeof(v.sticky_cookie) - 1,
+		 v.sticky_cookie);
+}
+
 /* Route one VIP:port: its endpoints (same family as the VIP if it has
  * any, else all) with the port's target port, the rules and the
  * default weights. */
@@ -385,6 +414,7 @@ static int route(struct l7_rt *rt, struct l7_rec *r, const struct split_service 
 	const char **vers = calloc(s->nversions + 1, sizeof(*vers));
 	uint32_t *w = calloc(s->nversions + 1, sizeof(*w));
 	struct l7_service svc = { 0 };
+	char sticky[SPLIT_NAME_LEN], what[80];
 	size_t n = 0;
 	int ret = -1;
 
@@ -411,7 +441,19 @@ static int route(struct l7_rt *rt, struct l7_rec *r, const struct split_service 
 	svc.versions = vers;
 	svc.default_weights = s->routed ? w : NULL;
 	svc.nversions = s->nversions;
+	sticky_of(rt, s, sticky);
+	svc.sticky_cookie = sticky;
 	ret = l7_proxy_set_service(rt->proxy, r, &svc);
+	if (!ret && strcmp(sticky, r->sticky)) {
+		key_str(&r->key, what, sizeof(what));
+		if (sticky[0])
+			pr_info("L7 proxy: %s/%s %s: sticky sessions, cookie %s\n", s->ns,
+				s->name, what, sticky);
+		else
+			pr_info("L7 proxy: %s/%s %s: no sticky sessions now (cookie %s)\n",
+				s->ns, s->name, what, r->sticky);
+		memcpy(r->sticky, sticky, sizeof(r->sticky));
+	}
 out:
 	free(eps);
 	free(vers);
@@ -750,6 +792,8 @@ void l7_rt_stop(struct l7_rt *rt, struct split_state *st)
 		close(rt->stats_fd);
 	if (rt->skb_fd >= 0)
 		close(rt->skb_fd);
+	if (rt->ro_fd >= 0)
+		close(rt->ro_fd);
 	free(rt->hb);
 	pthread_mutex_destroy(&rt->hb_mu);
 	pthread_cond_destroy(&rt->hb_cv);

@@ -647,18 +647,20 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		o->config_dir ? o->config_dir : "", getpid());
 
 	for (;;) {
-		int changed = 0;
+		int changed = 0, decided;
 
 		/* The L7 proxy follows changes made by splitctl (the state's
 		 * generation, looked at every 50 ms; splitctl waits for it),
 		 * and once a second refreshes its heartbeat and counters. */
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		/* Progressive rollouts: judge the windows that ended. */
-		split_rollout_tick(st, (uint64_t)now.tv_sec * 1000000000ULL +
-				   (uint64_t)now.tv_nsec, starting);
+		/* Progressive rollouts: judge the windows that ended. A
+		 * decision may end one without a commit (done at its last
+		 * step): the proxy looks again (sticky cookies). */
+		decided = split_rollout_tick(st, (uint64_t)now.tv_sec * 1000000000ULL +
+					     (uint64_t)now.tv_nsec, starting);
 		starting = 0;
 		if (l7) {
-			l7_rt_sync(l7, st, 0);
+			l7_rt_sync(l7, st, decided > 0);
 			if (now.tv_sec != last.tv_sec) {
 				last = now;
 				l7_rt_tick(l7, st);
