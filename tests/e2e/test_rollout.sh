@@ -68,7 +68,7 @@ wait_ro() { # SERVICE FIELD VALUE SECONDS
 	fail "$1: rollout $2 is $(ro "$1" "$2"), want $3 within $4 s"
 }
 weights() { ctl show --json "$1" | jq -r '.[0].versions | map("\(.name)=\(.weight)") | join(" ")'; }
-snap() { snapshot; bpftool map dump pinned "$TB_PIN/rollouts" 2>&1; }
+snap() { snapshot; bpftool map dump pinned "$TB_PIN/rollouts_v2" 2>&1; }
 settle() { # back to v1 only, no rollout running
 	traffic_stop
 	ctl rollout abort "$1" >/dev/null 2>&1 || true
@@ -251,8 +251,93 @@ test_pause_resume_abort_promote() {
 	ctl set reviews v1=100 >/dev/null || fail "set after the rollout ended was refused"
 }
 
+# Sticky sessions on the L7 service (the seed's test-user rule makes it
+# one): new sessions follow the weights and are told their version; a
+# session that sends the cookie back keeps its version through the steps.
+# Each step is measured paused (the weights hold; so does stickiness).
+ckcount() { awk -v v="$2" '$1 == "set_cookie" && $2 == v { n = $3 } END { print n + 0 }' <<<"$1"; }
+ckmismatch() { awk '$1 == "set_cookie_mismatch" { print $2 }' <<<"$1"; }
+sessions() { # PCT_V2 STEP: what new sessions and old ones get at this step
+	local out n=300 v
+	out=$(client --connect $VIP4 --port $PORT -n $n --parallel 2 --set-cookie split-version)
+	expect_clean "$out" $n
+	expect_eq "$(ckmismatch "$out")" 0 "$2: new sessions told another version than they got"
+	expect_eq "$(ckcount "$out" -)" 0 "$2: new sessions without a Set-Cookie"
+	expect_eq "$(($(vcount "$out" v1) + $(vcount "$out" v2)))" $n "$2: new sessions on v1 or v2"
+	within_sigma "$(vcount "$out" v2)" $n "$(awk -v p="$1" 'BEGIN { print p / 100 }')" 5 \
+		"$2: new sessions on v2 (weight $1%)"
+	for v in v1 v2; do
+		out=$(client --connect $VIP4 --port $PORT -n 100 --parallel 2 \
+			--header "cookie: a=b; split-version=$v" --set-cookie split-version)
+		expect_clean "$out" 100
+		expect_eq "$(vcount "$out" $v)" 100 "$2: sessions with split-version=$v on $v"
+		expect_eq "$(ckcount "$out" -)" 100 "$2: no Set-Cookie for sessions that have it"
+	done
+}
+
+test_sticky_sessions() {
+	local before out long
+	settle reviews
+	# Bad names, and a service without request rules: refused, nothing changes.
+	before=$(snap)
+	long=$(printf 'c%.0s' {1..64})
+	for name in "" "a b" "a;b" "a=b" "caf$(printf '\xc3\xa9')" "$long"; do
+		if out=$(ctl rollout start reviews --to v2 --sticky-cookie "$name" 2>&1); then
+			fail "--sticky-cookie '$name' was accepted: $out"
+		fi
+		expect_contains "$out" "--sticky-cookie" "the error for '$name' names the option"
+	done
+	out=$(ctl rollout start reviews --to v2 --sticky-cookie split-version 2>&1) &&
+		fail "--sticky-cookie on a service without request rules was accepted"
+	expect_contains "$out" "no request-matching rule" "refused for a service the proxy does not see"
+	info "refused: $out"
+	expect_eq "$(snap)" "$before" "state after refused starts"
+
+	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+	ctl rollout start reviews --to v2 --steps 20,50,80 --interval 3s --min-requests 5 \
+		--sticky-cookie split-version >/dev/null || fail "start with --sticky-cookie refused"
+	ctl rollout pause reviews >/dev/null
+	expect_eq "$(ro reviews sticky_cookie)" split-version "status --json: the cookie"
+	expect_contains "$(ctl rollout status reviews)" "sticky cookie: split-version" "status: the cookie"
+	expect_contains "$(ro reviews 'events[0].why')" "sticky cookie split-version" "the start decision"
+	sessions 20 "step 1"
+	# Match rules come first: the test user is on v2, and gets no cookie
+	# (the seed's regex wants no space after the ";" before user=).
+	out=$(client --connect $VIP4 --port $PORT -n 50 --parallel 2 \
+		--header "cookie: split-version=v1;user=test-user" --set-cookie split-version)
+	expect_eq "$(vcount "$out" v2)" 50 "test-user with split-version=v1"
+	expect_eq "$(ckcount "$out" -)" 50 "no Set-Cookie on what a rule routed"
+	# A version with weight 0 (v3) is not kept: weights, and a new cookie.
+	out=$(client --connect $VIP4 --port $PORT -n 50 --parallel 2 \
+		--header "cookie: split-version=v3" --set-cookie split-version)
+	expect_eq "$(vcount "$out" v3)" 0 "split-version=v3 (weight 0) is ignored"
+	expect_eq "$(ckcount "$out" -)" 0 "split-version=v3 gets a new cookie"
+	expect_eq "$(ckmismatch "$out")" 0 "the new cookie names the version"
+	for step in 2:50 3:80; do
+		traffic $VIP4 20
+		ctl rollout resume reviews >/dev/null
+		wait_ro reviews step "${step%:*}" 10
+		ctl rollout pause reviews >/dev/null
+		traffic_stop
+		expect_eq "$(weights reviews)" "v1=$((100 - ${step#*:})) v2=${step#*:} v3=0" "weights at step ${step%:*}"
+		sessions "${step#*:}" "step ${step%:*}"
+	done
+	# Abort: everyone back to v1 at once, the cookie no longer read or set.
+	ctl rollout abort reviews >/dev/null
+	expect_eq "$(weights reviews)" "v1=100 v2=0 v3=0" "weights after abort"
+	out=$(client --connect $VIP4 --port $PORT -n 100 --parallel 2 \
+		--header "cookie: split-version=v2" --set-cookie split-version)
+	expect_clean "$out" 100
+	expect_eq "$(vcount "$out" v1)" 100 "v2 sessions after the abort"
+	expect_eq "$(ckcount "$out" -)" 100 "no Set-Cookie after the abort"
+	expect_contains "$(ctl rollout status reviews)" "sticky cookie: split-version (no longer read)" "status after abort"
+	grep -q "sticky sessions, cookie split-version" "$WORK/splitd.log" || fail "splitd did not log the sticky cookie"
+	grep -q "no sticky sessions now (cookie split-version)" "$WORK/splitd.log" || fail "splitd did not log the end of stickiness"
+	ctl delete -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+}
+
 run_tests test_bad_input_changes_nothing test_healthy_reaches_100 \
 	test_low_traffic_holds_the_step test_connect_failures_roll_back \
 	test_http_500_rolls_back test_route_rule_governed_service \
 	test_restart_resumes_at_the_same_step \
-	test_pause_resume_abort_promote
+	test_pause_resume_abort_promote test_sticky_sessions

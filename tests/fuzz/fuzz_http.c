@@ -99,6 +99,10 @@ static struct l7_proxy *setup(const char *yaml, const struct l7_proxy_opts *o,
 		.versions = versions,
 		.default_weights = weights,
 		.nversions = 2,
+		/* the cookie parser runs on every head (a rollout's
+		 * --sticky-cookie); a cookie only picks among versions that
+		 * all have endpoints: outcomes stay independent of chance */
+		.sticky_cookie = "split-version",
 	};
 	struct l7_proxy *p = l7_proxy_new(o);
 

@@ -16,6 +16,13 @@
  *   endpoint v1 10.201.1.3 2512
  *   endpoint v2 10.201.2.2 4988
  *
+ * With --set-cookie NAME it also counts the value each response's
+ * Set-Cookie gives the cookie NAME ("-": none):
+ *
+ *   set_cookie - 12
+ *   set_cookie v2 3
+ *   set_cookie_mismatch 0      (a value that is not the version answering)
+ *
  * Exit status: 0 if fail == 0 and peer_mismatch == 0, 1 otherwise, 2 on a
  * usage error.
  */
@@ -47,6 +54,7 @@
 #define REASON_MAX	64
 #define MAX_REASONS	5	/* distinct failure reasons reported */
 #define REQ_MAX		8192
+#define MAX_COOKIE_VALS	16	/* distinct --set-cookie values counted */
 
 /* ---- options --------------------------------------------------------------- */
 
@@ -71,6 +79,7 @@ static const char *g_path = "/";
 static const char *g_headers[32];
 static int g_nheaders;
 static bool g_verbose;
+static const char *g_setck;		/* --set-cookie NAME */
 
 /* ---- shared state ------------------------------------------------------------ */
 
@@ -96,6 +105,10 @@ struct stats {
 	long total, ok, fail, peer_mismatch;
 	struct bucket *b;
 	size_t nb, cap;
+	/* --set-cookie: values seen ("-" none), and values not the version */
+	struct { char val[WORD_MAX]; long count; } ck[MAX_COOKIE_VALS];
+	size_t nck;
+	long ck_other, ck_mismatch;
 };
 
 struct worker {
@@ -152,6 +165,8 @@ static void usage(FILE *f)
 "  --header 'NAME: VAL'  add a request header (repeatable), e.g.\n"
 "                        --header 'cookie: user=test-user'\n"
 "  --host HOST           Host header (default reviews)\n"
+"  --set-cookie NAME     count the values responses give cookie NAME with\n"
+"                        Set-Cookie (sticky sessions); see below\n"
 "  --path PATH           request target (default /)\n"
 "  --timeout-ms MS       connect / read / UDP reply timeout (default 2000)\n"
 "  --log FILE            one line per finished iteration:\n"
@@ -166,6 +181,8 @@ static void usage(FILE *f)
 "  total N ok N fail N peer_mismatch N\n"
 "  version VERSION COUNT            (one line per version)\n"
 "  endpoint VERSION ENDPOINT COUNT  (one line per version and endpoint)\n"
+"  set_cookie VALUE COUNT           (--set-cookie: per value, - for none)\n"
+"  set_cookie_mismatch COUNT        (--set-cookie: value not the version)\n"
 "The first %d distinct failure reasons go to stderr with their counts.\n"
 "A peer mismatch is not a failure (the reply still counts) but fails the run.\n"
 "Exit status: 0 if fail == 0 and peer_mismatch == 0, 1 otherwise, 2 on a\n"
@@ -242,10 +259,36 @@ static void log_line(uint64_t t0, uint64_t t1, const char *a, const char *b)
 	pthread_mutex_unlock(&g_log_lock);
 }
 
-static void record_ok(struct stats *st, uint64_t t0, const char *version, const char *endpoint)
+static void count_cookie(struct stats *st, const char *val, long n)
 {
 	size_t i;
 
+	for (i = 0; i < st->nck; i++)
+		if (!strcmp(st->ck[i].val, val))
+			break;
+	if (i == st->nck) {
+		if (st->nck == MAX_COOKIE_VALS) {
+			st->ck_other += n;
+			return;
+		}
+		snprintf(st->ck[i].val, WORD_MAX, "%s", val);
+		st->ck[i].count = 0;
+		st->nck++;
+	}
+	st->ck[i].count += n;
+}
+
+/* setck: the value Set-Cookie gave --set-cookie's cookie ("" none). */
+static void record_ok(struct stats *st, uint64_t t0, const char *version, const char *endpoint,
+		      const char *setck)
+{
+	size_t i;
+
+	if (g_setck) {
+		count_cookie(st, *setck ? setck : "-", 1);
+		if (*setck && strcmp(setck, version))
+			st->ck_mismatch++;
+	}
 	st->total++;
 	st->ok++;
 	for (i = 0; i < st->nb; i++)
@@ -477,7 +520,7 @@ static char *rb_line(struct rbuf *rb, const char **reason)
  * Returns 0 or -1 with *reason.
  */
 static int read_response(struct rbuf *rb, bool head_only, char *version, char *endpoint,
-			 bool *server_close, const char **reason)
+			 bool *server_close, char *setck, const char **reason)
 {
 	char body[256], *line, *p, *save;
 	size_t blen = 0;
@@ -486,6 +529,7 @@ static int read_response(struct rbuf *rb, bool head_only, char *version, char *e
 	int status;
 
 	*server_close = false;
+	*setck = 0;
 	line = rb_line(rb, reason);
 	if (!line)
 		return -1;
@@ -529,6 +573,15 @@ static int read_response(struct rbuf *rb, bool head_only, char *version, char *e
 				*server_close = true;
 			else if (strcasestr(v, "keep-alive"))
 				*server_close = false;
+		} else if (g_setck && !strcasecmp(line, "Set-Cookie")) {
+			size_t nl = strlen(g_setck), vl;
+
+			/* NAME=VALUE[; attributes] */
+			if (!strncmp(v, g_setck, nl) && v[nl] == '=') {
+				vl = strcspn(v + nl + 1, ";");
+				snprintf(setck, WORD_MAX, "%.*s", (int)(vl < WORD_MAX ? vl : WORD_MAX - 1),
+					 v + nl + 1);
+			}
 		}
 	}
 	if (status != 200) {
@@ -614,7 +667,7 @@ static void tcp_once(struct stats *st, struct rbuf *rb)
 {
 	union tu_sa peer;
 	socklen_t plen = sizeof(peer);
-	char version[WORD_MAX], endpoint[WORD_MAX];
+	char version[WORD_MAX], endpoint[WORD_MAX], setck[WORD_MAX];
 	const char *reason = NULL;
 	bool server_close;
 	uint64_t t0;
@@ -631,7 +684,7 @@ static void tcp_once(struct stats *st, struct rbuf *rb)
 		goto fail;
 	rb->fd = fd;
 	rb->off = rb->len = 0;
-	if (read_response(rb, false, version, endpoint, &server_close, &reason) < 0)
+	if (read_response(rb, false, version, endpoint, &server_close, setck, &reason) < 0)
 		goto fail;
 	/* We asked for Connection: close: the server must close now. */
 	if (rb->len != rb->off) {
@@ -647,7 +700,7 @@ static void tcp_once(struct stats *st, struct rbuf *rb)
 		goto fail;
 	}
 	close(fd);
-	record_ok(st, t0, version, endpoint);
+	record_ok(st, t0, version, endpoint, setck);
 	return;
 fail:
 	{
@@ -746,7 +799,7 @@ static void udp_once(struct stats *st, bool connected, int *keep)
 		close(fd);
 	if (mismatch)
 		st->peer_mismatch++;
-	record_ok(st, t0, version, endpoint);
+	record_ok(st, t0, version, endpoint, "");
 	return;
 fail:
 	close(fd);
@@ -768,7 +821,7 @@ static void keepalive_loop(struct stats *st, struct rbuf *rb)
 
 	rb->off = rb->len = 0;
 	while (tu_clock_ns(CLOCK_MONOTONIC) < end) {
-		char version[WORD_MAX], endpoint[WORD_MAX];
+		char version[WORD_MAX], endpoint[WORD_MAX], setck[WORD_MAX];
 		const char *reason = NULL;
 		bool server_close;
 		struct timespec ts;
@@ -793,7 +846,7 @@ static void keepalive_loop(struct stats *st, struct rbuf *rb)
 			t0 = tu_clock_ns(CLOCK_REALTIME);
 		}
 		if (send_all(fd, g_request_ka, strlen(g_request_ka), &reason) < 0 ||
-		    read_response(rb, false, version, endpoint, &server_close, &reason) < 0) {
+		    read_response(rb, false, version, endpoint, &server_close, setck, &reason) < 0) {
 			record_fail(st, t0, reason);
 			close(fd);
 			fd = -1;
@@ -814,7 +867,7 @@ static void keepalive_loop(struct stats *st, struct rbuf *rb)
 					first, cur);
 			record_fail(st, t0, "endpoint_changed");
 		} else {
-			record_ok(st, t0, version, endpoint);
+			record_ok(st, t0, version, endpoint, setck);
 		}
 wait:
 		next += step;
@@ -869,6 +922,11 @@ static int cmp_bucket(const void *a, const void *b)
 	return c ? c : strcmp(x->endpoint, y->endpoint);
 }
 
+static int cmp_cookie(const void *a, const void *b)
+{
+	return strcmp(a, b);	/* val is the first member */
+}
+
 static long parse_long(const char *opt, const char *s, long lo, long hi)
 {
 	long v;
@@ -913,7 +971,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_CONNECT = 256, OPT_PORT, OPT_PARALLEL, OPT_UDP, OPT_UDPC, OPT_KA, OPT_INT, OPT_LOG,
 	       OPT_DUR, OPT_TMO, OPT_HDR, OPT_HOST, OPT_PATH, OPT_ALLOW, OPT_VERBOSE,
-	       OPT_SAME };
+	       OPT_SAME, OPT_SETCK };
 	static const struct option opts[] = {
 		{ "connect", required_argument, NULL, OPT_CONNECT },
 		{ "port", required_argument, NULL, OPT_PORT },
@@ -932,6 +990,7 @@ int main(int argc, char **argv)
 		{ "host", required_argument, NULL, OPT_HOST },
 		{ "path", required_argument, NULL, OPT_PATH },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "set-cookie", required_argument, NULL, OPT_SETCK },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -977,6 +1036,11 @@ int main(int argc, char **argv)
 			g_path = optarg;
 			break;
 		case OPT_VERBOSE: g_verbose = true; break;
+		case OPT_SETCK:
+			if (!*optarg || strpbrk(optarg, "=; \t"))
+				die_usage("bad --set-cookie '%s' (want a cookie name)", optarg);
+			g_setck = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1032,6 +1096,10 @@ int main(int argc, char **argv)
 		sum.ok += w[k].st.ok;
 		sum.fail += w[k].st.fail;
 		sum.peer_mismatch += w[k].st.peer_mismatch;
+		for (i = 0; i < w[k].st.nck; i++)
+			count_cookie(&sum, w[k].st.ck[i].val, w[k].st.ck[i].count);
+		sum.ck_other += w[k].st.ck_other;
+		sum.ck_mismatch += w[k].st.ck_mismatch;
 		for (i = 0; i < w[k].st.nb; i++) {
 			struct bucket *b = &w[k].st.b[i];
 
@@ -1082,6 +1150,14 @@ int main(int argc, char **argv)
 		printf("version %s %ld\n", vb[i].version, vb[i].count);
 	for (i = 0; i < sum.nb; i++)
 		printf("endpoint %s %s %ld\n", sum.b[i].version, sum.b[i].endpoint, sum.b[i].count);
+	if (g_setck) {
+		qsort(sum.ck, sum.nck, sizeof(sum.ck[0]), cmp_cookie);
+		for (i = 0; i < sum.nck; i++)
+			printf("set_cookie %s %ld\n", sum.ck[i].val, sum.ck[i].count);
+		if (sum.ck_other)
+			printf("set_cookie other %ld\n", sum.ck_other);
+		printf("set_cookie_mismatch %ld\n", sum.ck_mismatch);
+	}
 	fflush(stdout);
 	for (k = 0; k < g_nreasons; k++)
 		fprintf(stderr, "splitclient: failure: %s (%ld)\n",
