@@ -11,6 +11,7 @@
  *   request body (decoded), or NAME if there is none
  *
  * and also: /chunked (chunked answer), /eof (close-delimited), /204,
+ * /lf (a head with bare LF line ends),
  * /103 (an Early Hints interim first), Expect: 100-continue (a 100
  * first), Upgrade (101 then echo), CONNECT (200 then echo), and a
  * connection whose first byte is not an upper-case letter, or that
@@ -208,6 +209,14 @@ static int uc_message(http_parser *hp)
 			     "HTTP/1.1 200 OK\r\nX-Version: %s\r\nX-Name: %s\r\n"
 			     "X-Path: %s\r\nContent-Length: 4\r\n\r\nslow",
 			     u->version, u->name, c->path);
+		tu_send_all(c->fd, head, (size_t)n);
+	} else if (!strcmp(c->path, "/lf")) {
+		/* a head whose lines end in a bare LF (RFC 9112 2.2 lets
+		 * recipients take them) */
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 200 OK\nX-Version: %s\nX-Name: %s\n"
+			     "X-Path: %s\nContent-Length: %zu\n\n%s",
+			     u->version, u->name, c->path, strlen(u->name), u->name);
 		tu_send_all(c->fd, head, (size_t)n);
 	} else if (!strcmp(c->path, "/204")) {
 		n = snprintf(head, sizeof(head),
@@ -1440,6 +1449,7 @@ FX_TEST(l7_sticky_header_insertion_keeps_framing, NULL, seed_test, 1, w_5050)
 		"GET /204 HTTP/1.1\r\nHost: r\r\n\r\n"
 		"HEAD /6 HTTP/1.1\r\nHost: r\r\nCookie: " STICKY "=v1\r\n\r\n"
 		"GET /103 HTTP/1.1\r\nHost: r\r\n\r\n"
+		"GET /lf HTTP/1.1\r\nHost: r\r\n\r\n"
 		"GET /eof HTTP/1.1\r\nHost: r\r\n\r\n";
 	static const struct {
 		const char *path;
@@ -1449,7 +1459,8 @@ FX_TEST(l7_sticky_header_insertion_keeps_framing, NULL, seed_test, 1, w_5050)
 		{ "/1", true, NULL }, { "/2", false, "abc" },
 		{ "/chunked", true, NULL }, { "/4", true, "hello world" },
 		{ "/204", true, NULL }, { "/6", false, NULL },
-		{ "/103", true, NULL }, { "/eof", true, NULL },
+		{ "/103", true, NULL }, { "/lf", true, NULL },
+		{ "/eof", true, NULL },
 	};
 	static const char cont[] =
 		"POST /up HTTP/1.1\r\nHost: r\r\nContent-Length: 7\r\n"
@@ -1470,7 +1481,7 @@ FX_TEST(l7_sticky_header_insertion_keeps_framing, NULL, seed_test, 1, w_5050)
 
 	/* pipelined, in one write */
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
-	ASSERT_EQ(write_full(c.fd, reqs, sizeof(reqs) - 1), 0);
+	ASSERT_EQ(tu_send_all(c.fd, reqs, sizeof(reqs) - 1), 0);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		ASSERT_EQ(cli_read(&c, &r, i == 5, false), 0);
 		if (i == 4)
@@ -1493,20 +1504,20 @@ FX_TEST(l7_sticky_header_insertion_keeps_framing, NULL, seed_test, 1, w_5050)
 		if (want[i].body)
 			ASSERT_TRUE(r.blen == strlen(want[i].body) &&
 				    !memcmp(r.body, want[i].body, r.blen));
-		if (i == 2)	/* chunked: the endpoint's name, in two chunks */
+		if (i == 2 || i == 7)	/* the endpoint's name */
 			ASSERT_TRUE(r.blen == 4 && !memcmp(r.body, r.version, 2));
-		ASSERT_EQ(r.keepalive, i != 7);
+		ASSERT_EQ(r.keepalive, i != 8);
 	}
 	ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);	/* /eof: then closed */
 	cli_close(&c);
 
 	/* 100-continue: the interim 100 has no Set-Cookie, the final one has */
 	ASSERT_EQ(cli_connect(&c, f->port), 0);
-	ASSERT_EQ(write_full(c.fd, cont, sizeof(cont) - 1), 0);
+	ASSERT_EQ(tu_send_all(c.fd, cont, sizeof(cont) - 1), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, true), 0);
 	ASSERT_EQ(r.interim, 100);
 	ASSERT_EQ(r.nsetck, 0);
-	ASSERT_EQ(write_full(c.fd, "payload", 7), 0);
+	ASSERT_EQ(tu_send_all(c.fd, "payload", 7), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 	ASSERT_EQ(r.status, 200);
 	ASSERT_EQ(r.nsetck, 1);
@@ -1516,7 +1527,7 @@ FX_TEST(l7_sticky_header_insertion_keeps_framing, NULL, seed_test, 1, w_5050)
 	fill_random(body, big, 7);
 	n = snprintf(head, sizeof(head), "PUT /big HTTP/1.1\r\nHost: r\r\n"
 		     "Cookie: " STICKY "=v1\r\nContent-Length: %zu\r\n\r\n", big);
-	ASSERT_EQ(write_full(c.fd, head, (size_t)n), 0);
+	ASSERT_EQ(tu_send_all(c.fd, head, (size_t)n), 0);
 	snd = (struct sender){ .fd = c.fd, .buf = body, .len = big };
 	ASSERT_EQ(pthread_create(&t, NULL, send_thread, &snd), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
@@ -1527,10 +1538,27 @@ FX_TEST(l7_sticky_header_insertion_keeps_framing, NULL, seed_test, 1, w_5050)
 	ASSERT_EQ(r.blen, big);
 	ASSERT_TRUE(!memcmp(r.body, body, big));
 	/* Connection: close: both lines go in, then the connection closes */
-	ASSERT_EQ(write_full(c.fd, closereq, sizeof(closereq) - 1), 0);
+	ASSERT_EQ(tu_send_all(c.fd, closereq, sizeof(closereq) - 1), 0);
 	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
 	ASSERT_EQ(r.status, 200);
 	ASSERT_EQ(r.nsetck, 1);
+	ASSERT_FALSE(r.keepalive);
+	ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);
+	cli_close(&c);
+
+	/* a bare-LF head gets both lines too, before its last LF */
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	{
+		static const char lfclose[] =
+			"GET /lf HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n";
+
+		ASSERT_EQ(tu_send_all(c.fd, lfclose, sizeof(lfclose) - 1), 0);
+	}
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.path, "/lf");
+	ASSERT_EQ(r.nsetck, 1);
+	ASSERT_TRUE(r.blen == 4 && !memcmp(r.body, r.version, 2));
 	ASSERT_FALSE(r.keepalive);
 	ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);
 	cli_close(&c);
@@ -1541,7 +1569,7 @@ FX_TEST(l7_sticky_header_insertion_keeps_framing, NULL, seed_test, 1, w_5050)
 		static const char req[] = "GET /204 HTTP/1.1\r\nHost: r\r\n\r\n";
 		const char *sc;
 
-		ASSERT_EQ(write_full(c.fd, req, sizeof(req) - 1), 0);
+		ASSERT_EQ(tu_send_all(c.fd, req, sizeof(req) - 1), 0);
 		ASSERT_EQ(read_raw_head(&c, head, sizeof(head)), 0);
 		ASSERT_TRUE(!strncmp(head, "HTTP/1.1 204 No Content\r\nX-Version: v", 37));
 		sc = strstr(head, "\r\nSet-Cookie: ");
