@@ -539,6 +539,59 @@ static ssize_t send_request(struct l7_conn *c, struct upconn *u)
 	return n;
 }
 
+/* Relay the response's bytes [sent, parsed) to the client, with the lines
+ * planned for its head (inj) at inject_at: one sendmsg() for all three
+ * parts. 1: bytes went, 0: none (would block), -1: the client is gone. */
+static int send_response(struct l7_conn *c)
+{
+	struct side *r = &c->rs;
+	struct iovec iov[3];
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
+	bool inj = r->inject_pending && r->inject_at != SIZE_MAX;
+	size_t la, lb = 0, total, k;
+	ssize_t n;
+
+	if (inj) {			/* sent <= inject_at <= parsed */
+		la = r->inject_at - r->sent;
+		lb = r->inj_len - r->inject_sent;
+		iov[1] = (struct iovec){ (char *)r->inj + r->inject_sent, lb };
+		iov[2] = (struct iovec){ r->buf + r->inject_at, r->parsed - r->inject_at };
+		mh.msg_iovlen = 3;
+		total = la + lb + iov[2].iov_len;
+	} else {
+		la = r->parsed - r->sent;
+		total = la;
+	}
+	iov[0] = (struct iovec){ r->buf + r->sent, la };
+	n = sendmsg(c->cfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->wr = false;
+			return 0;
+		}
+		return errno == EINTR ? 0 : -1;
+	}
+	k = (size_t)n;
+	if (k < total)
+		c->wr = false;
+	if (k <= la) {
+		r->sent += k;
+	} else {
+		r->sent += la;
+		k -= la;
+		if (k <= lb) {
+			r->inject_sent += k;
+		} else {
+			r->inject_sent += lb;
+			r->sent += k - lb;
+		}
+	}
+	if (inj)
+		r->inject_pending = r->inject_sent < r->inj_len;
+	c->relayed = c->relayed || n > 0;
+	return n > 0;
+}
+
 static int exch_finish(struct l7_conn *c);
 
 static int exch_run(struct l7_conn *c)
@@ -659,47 +712,15 @@ static int exch_run(struct l7_conn *c)
 			c->fail = 502;
 			break;
 		}
-		if (r->inject_pending && r->sent == r->inject_at && c->wr) {
-			n = send(c->cfd, r->inj + r->inject_sent,
-				 r->inj_len - r->inject_sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR) {
-				c->cl_eof = true;
-				break;
-			}
-			if (n < 0) {
-				c->wr = false;
-				n = 0;
-			}
-			r->inject_sent += (size_t)n;
-			r->inject_pending = r->inject_sent < r->inj_len;
-			if (r->inject_pending)
-				c->wr = false;
-			c->relayed = c->relayed || n > 0;
-			prog = prog || n > 0;
-		}
-		if (r->sent < r->parsed && c->wr &&
-		    !(r->inject_pending && r->sent == r->inject_at)) {
-			size_t lim = r->parsed;
+		if (c->wr && (r->sent < r->parsed ||
+			      (r->inject_pending && r->sent == r->inject_at))) {
+			int k = send_response(c);
 
-			if (r->inject_pending && r->inject_at != SIZE_MAX &&
-			    r->sent < r->inject_at)
-				lim = r->inject_at;
-			n = send(c->cfd, r->buf + r->sent, lim - r->sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR) {
+			if (k < 0) {
 				c->cl_eof = true;
 				break;
 			}
-			if (n < 0)
-				n = 0;
-			if ((size_t)n < lim - r->sent)
-				c->wr = false;
-			r->sent += (size_t)n;
-			c->relayed = c->relayed || n > 0;
-			prog = prog || n > 0;
+			prog = prog || k > 0;
 		}
 		if (c->resp_done && r->sent == r->parsed)
 			return exch_finish(c);
