@@ -24,9 +24,32 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } svc SEC(".maps");
 
-/* Inner map shape: cell -> the backend ids of slots 2 * cell and 2 * cell +
- * 1. Userspace builds a new one per change and swaps it into tables_v2 in
- * one update: never half-written. */
+/* Table id -> kind, length and place of the service's selection table
+ * (split_common.h: "Selection tables"). A hash map: one update replaces an
+ * entry whole, which is how a table is swapped. Tombstones of freed cells
+ * live here too (keys >= SPLIT_TBL_TOMB). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_TABLES * 2);
+	__type(key, __u32);
+	__type(value, struct split_table_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tables_v3 SEC(".maps");
+
+/* Cell -> two slots of small tables, all services in one array (sized by
+ * splitd --table-cells). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SPLIT_SLOT_CELLS);
+	__type(key, __u32);
+	__type(value, struct split_slot_pair);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} slots_v3 SEC(".maps");
+
+/* Inner map shape of a big table: cell -> the backend ids of slots 2 * cell
+ * and 2 * cell + 1. Userspace builds a new one per change and swaps it into
+ * big_v3 in one update: never half-written. */
 struct split_slot_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SPLIT_TABLE_CELLS);
@@ -34,14 +57,14 @@ struct split_slot_table {
 	__uint(value_size, sizeof(struct split_slot_pair));	/* no BTF: userspace makes them */
 };
 
-/* Table id (SPLIT_TABLE_ID) -> the service's selection table. */
+/* Table id (SPLIT_TABLE_ID) -> the big table of a service with explicit weights. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, SPLIT_MAX_TABLES);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct split_slot_table);	/* must stay last */
-} tables_v2 SEC(".maps");
+} big_v3 SEC(".maps");
 
 /* Backend id -> endpoint address, service and version. */
 struct {

@@ -12,23 +12,39 @@
  * off, so a benchmark can say what counting costs. splitd --no-counters. */
 const volatile __u32 split_no_count = 0;
 
-/* The backend in slot `hash % SPLIT_TABLE_SLOTS` of the service's table, or
- * NULL when the service has no eligible endpoint. Socket hooks pass a random
- * number, the XDP path a flow hash. *id_out receives the backend id. */
+/* The backend in slot `hash % nslots` of the service's table, or NULL when
+ * the service has no eligible endpoint. Socket hooks pass a random number,
+ * the XDP path a flow hash. *id_out receives the backend id. One lookup of
+ * tables_v3 gives the table whole (kind, length, offset): a concurrent swap
+ * shows the old table or the new one, never a mix. */
 static __always_inline struct split_backend_val *
 split_pick(const struct split_svc_val *sv, __u32 hash, __u32 *id_out)
 {
-	__u32 slot = hash % SPLIT_TABLE_SLOTS;
-	__u32 cell = slot / 2;
-	__u32 table_id = sv->table_id;
+	__u32 table_id = sv->table_id, slot, cell;
+	struct split_table_val *tv;
 	struct split_slot_pair *pair;
 	__u32 id;
-	void *tbl;
 
-	tbl = bpf_map_lookup_elem(&tables_v2, &table_id);
-	if (!tbl)
+	tv = bpf_map_lookup_elem(&tables_v3, &table_id);
+	if (!tv)
 		return NULL;
-	pair = bpf_map_lookup_elem(tbl, &cell);
+	if (tv->kind == SPLIT_TBL_SMALL) {
+		if (!tv->nslots)
+			return NULL;
+		slot = tv->offset + hash % tv->nslots;
+		cell = slot / 2;
+		pair = bpf_map_lookup_elem(&slots_v3, &cell);
+	} else if (tv->kind == SPLIT_TBL_BIG) {
+		void *tbl = bpf_map_lookup_elem(&big_v3, &table_id);
+
+		if (!tbl)
+			return NULL;
+		slot = hash % SPLIT_TABLE_SLOTS;
+		cell = slot / 2;
+		pair = bpf_map_lookup_elem(tbl, &cell);
+	} else {
+		return NULL;
+	}
 	if (!pair)
 		return NULL;
 	id = pair->backend_id[slot & 1];

@@ -25,7 +25,12 @@
 #define SPLIT_MAX_VIPS		65536	/* VIP:port:proto entries */
 #define SPLIT_MAX_BACKENDS	65536	/* endpoint addresses, all services */
 #define SPLIT_MAX_VERSIONS	65536	/* (service, version) pairs */
-#define SPLIT_MAX_SOCK_NAT	65536	/* unconnected UDP (socket, VIP) pairs: sock_nat, udp_aff */
+#define SPLIT_MAX_SOCK_NAT	65536	/* default entries of sock_nat and udp_aff (splitd --sock-nat-max) */
+/* Cells (two slots each) of slots_v3, the flat store of the small tables:
+ * default (splitd --table-cells). Every endpoint is in at most one small
+ * table, so twice SPLIT_MAX_BACKENDS slots hold them all, with room for the
+ * new copy of every table during a commit. 512 KiB. */
+#define SPLIT_SLOT_CELLS	SPLIT_MAX_BACKENDS
 #define SPLIT_NAME_LEN		64	/* k8s names and label values: <= 63 + NUL */
 
 /* Table index of a service's table for one address family. */
@@ -35,7 +40,9 @@
 
 #define SPLIT_PIN_DIR_DEFAULT	"/sys/fs/bpf/split"
 #define SPLIT_MAP_SVC		"svc"		/* VIP:port:proto -> service */
-#define SPLIT_MAP_TABLES	"tables_v2"	/* table id -> inner slot table (cells of 2 slots) */
+#define SPLIT_MAP_TABLES	"tables_v3"	/* table id -> kind, length, offset of its slots */
+#define SPLIT_MAP_SLOTS		"slots_v3"	/* cell -> two slots of small tables (flat store) */
+#define SPLIT_MAP_BIG_TABLES	"big_v3"	/* table id -> inner 10007-slot table (explicit weights) */
 #define SPLIT_MAP_BACKENDS	"backends"	/* backend id -> endpoint address */
 #define SPLIT_MAP_SERVICES	"services"	/* service id -> name, namespace */
 #define SPLIT_MAP_WEIGHTS	"weights"	/* (service, version) -> weight: for people */
@@ -78,16 +85,48 @@ struct split_svc_val {
 	__u32 flags;		/* SPLIT_SVC_F_L7 on the TCP ports of an L7 service */
 };
 
-/* tables_v2: key is the __u32 table id; the value is an inner array map of
- * SPLIT_TABLE_CELLS cells, each holding two slots' backend ids: slot s is
- * backend_id[s % 2] of cell s / 2 (an array map stores every value in 8
- * bytes: one __u32 per cell would waste half; "tables" had that layout).
- * The last cell's second id is padding (0). A missing inner map means the
- * service has no eligible endpoint for that family: connect() fails with
- * EPERM. */
+/*
+ * Selection tables, two kinds (table id = SPLIT_TABLE_ID(service, family)):
+ *
+ *  - small (SPLIT_TBL_SMALL): a service with no explicit weights gives every
+ *    endpoint an equal share, so its table is one slot per endpoint, sorted
+ *    by address: slot s = hash % nslots. Its slots live in slots_v3, one
+ *    array shared by all small tables, at cells [offset / 2, ...): slot s is
+ *    backend_id[(offset + s) % 2] of cell (offset + s) / 2 (offset is even).
+ *  - big (SPLIT_TBL_BIG): explicit weights (splitctl set, a route) need the
+ *    SPLIT_TABLE_SLOTS-slot table built by user/lib/table.c (exact to 0.01%,
+ *    minimal disruption): an inner array map of SPLIT_TABLE_CELLS cells in
+ *    big_v3 (slot s: backend_id[s % 2] of cell s / 2), as in tables_v2.
+ *
+ * tables_v3 (a hash map: an update replaces the whole value, so a reader
+ * sees the old entry or the new one) says which. A small table changes by
+ * writing its new slots to free cells, then updating its tables_v3 entry
+ * in one update; a big one by swapping in a new inner map. Freed cells are
+ * kept (a tombstone entry, key SPLIT_TBL_TOMB | offset) for SPLIT_TBL_GRACE_NS
+ * before they are reused, so a program that read the old entry never sees
+ * them rewritten. No entry: the service has no eligible endpoint for that
+ * family (connect() fails with EPERM).
+ */
 #define SPLIT_TABLE_CELLS	((SPLIT_TABLE_SLOTS + 1) / 2)
+#define SPLIT_TBL_TOMB		0x80000000U	/* tables_v3 key of freed cells */
+#define SPLIT_TBL_GRACE_NS	(20ULL * 1000000ULL)
 
-/* tables_v2 inner map: value. */
+enum split_table_kind {
+	SPLIT_TBL_SMALL = 1,	/* slots in slots_v3 */
+	SPLIT_TBL_BIG = 2,	/* slots in big_v3's inner map */
+	SPLIT_TBL_FREED = 3,	/* tombstone: cells freed at freed_ns */
+};
+
+/* tables_v3: value (key: __u32 table id, or SPLIT_TBL_TOMB | offset). */
+struct split_table_val {
+	__u32 kind;		/* enum split_table_kind */
+	__u32 nslots;		/* slots (SPLIT_TABLE_SLOTS for a big table) */
+	__u32 offset;		/* small: first slot in slots_v3 (even) */
+	__u32 pad;
+	__u64 freed_ns;		/* tombstone: CLOCK_MONOTONIC ns when freed */
+};
+
+/* slots_v3 and big_v3 inner maps: value. */
 struct split_slot_pair {
 	__u32 backend_id[2];
 };
@@ -176,10 +215,10 @@ struct split_udp_aff_val {
  *             w[4], the other address words are 0)
  *   w[8]    = ntohs(sport) << 16 | ntohs(dport)
  *   w[9]    = IP protocol (6 or 17)
- * slot = hash % SPLIT_TABLE_SLOTS (split_pick()).
+ * slot = hash % the table's nslots (split_pick()).
  */
 
-#define SPLIT_MAX_CT		262144	/* flows in ct, and in ct_rev (LRU) */
+#define SPLIT_MAX_CT		262144	/* default flows in ct, and in ct_rev (LRU; splitd --ct-max) */
 #define SPLIT_HDR_MAX		256	/* L4 header must end within this many bytes of the frame */
 #define SPLIT_V6_MAX_EXT	4	/* IPv6 hop-by-hop/dest-options/fragment headers walked */
 #define SPLIT_FLOW_HASH_SEED	0x53504c54U	/* "SPLT": jhash2 initval */

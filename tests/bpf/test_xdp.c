@@ -61,7 +61,7 @@ struct env {
 	struct split_xdp *x;
 	struct split_tc *t;
 	int prog[3];
-	int svc, tables, backends, ct, ct_rev, be_stats, ver_stats, nat_stats;
+	int svc, tables, big, slots, backends, ct, ct_rev, be_stats, ver_stats, nat_stats;
 	int ncpu;
 };
 
@@ -108,12 +108,33 @@ static int make_table(__u32 first, __u32 fill)
 	return fd;
 }
 
+/* Install a big table (inner map fd, closed here) as table tid. */
 static int set_table(struct env *e, __u32 tid, int inner)
 {
-	int err = bpf_map_update_elem(e->tables, &tid, &inner, BPF_ANY);
+	struct split_table_val tv = { .kind = SPLIT_TBL_BIG, .nslots = SPLIT_TABLE_SLOTS };
+	int err = inner < 0 ? -1 : bpf_map_update_elem(e->big, &tid, &inner, BPF_ANY);
 
-	close(inner);
+	if (!err)
+		err = bpf_map_update_elem(e->tables, &tid, &tv, BPF_ANY);
+	if (inner >= 0)
+		close(inner);
 	return err;
+}
+
+/* A small table: ids[0..n) at slot offset off (even) of slots_v3, then
+ * table tid pointed at it in one update. */
+static int set_small(struct env *e, __u32 tid, __u32 off, const __u32 *ids, __u32 n)
+{
+	struct split_table_val tv = { .kind = SPLIT_TBL_SMALL, .nslots = n, .offset = off };
+
+	for (__u32 c = 0; c < (n + 1) / 2; c++) {
+		struct split_slot_pair pr = { { ids[2 * c], 2 * c + 1 < n ? ids[2 * c + 1] : 0 } };
+		__u32 key = off / 2 + c;
+
+		if (bpf_map_update_elem(e->slots, &key, &pr, BPF_ANY))
+			return -1;
+	}
+	return bpf_map_update_elem(e->tables, &tid, &tv, BPF_ANY);
 }
 
 static int add_vip(struct env *e, int v6, const char *vip, __u16 port, __u8 proto,
@@ -220,7 +241,9 @@ static int env_open(struct env *e, char *why, size_t n)
 	e->prog[P_DNAT] = bpf_program__fd(e->t->progs.split_tc_dnat);
 	e->prog[P_REV] = bpf_program__fd(e->t->progs.split_tc_rev);
 	e->svc = bpf_map__fd(e->x->maps.svc);
-	e->tables = bpf_map__fd(e->x->maps.tables_v2);
+	e->tables = bpf_map__fd(e->x->maps.tables_v3);
+	e->big = bpf_map__fd(e->x->maps.big_v3);
+	e->slots = bpf_map__fd(e->x->maps.slots_v3);
 	e->backends = bpf_map__fd(e->x->maps.backends);
 	e->ct = bpf_map__fd(e->x->maps.ct);
 	e->ct_rev = bpf_map__fd(e->x->maps.ct_rev);
@@ -1185,6 +1208,78 @@ TEST(non_syn_without_conntrack_follows_hash)
 		env_close(&n2);
 		ASSERT_EQ(r2, TC_ACT_OK);
 		ASSERT_TRUE(same(&out2, &want));
+	}
+}
+
+/* A small table (one slot per endpoint, in slots_v3 at an offset): a new
+ * flow goes to ids[hash % n], for XDP and tc DNAT alike, so two nodes with
+ * the same table agree; an established flow keeps its backend when the
+ * table is replaced by another one elsewhere in slots_v3 (one update of
+ * tables_v3), and the old cells can then be reused without effect. */
+TEST(small_table_follows_hash)
+{
+	for (int which = P_XDP; which <= P_DNAT; which++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			__u32 f = v6 ? BE6_ID(0) : BE4_ID(0);
+			__u32 a[3] = { f + 5, f + 2, f + 7 }, b[2] = { f + 1, f + 3 };
+			__u32 junk[3] = { f + 6, f + 6, f + 6 };
+			__u32 tid = SPLIT_TABLE_ID(1, v6);
+			struct pkt in, want, ack, ackwant;
+			struct spec s0;
+			struct env e;
+			char name[64];
+
+			snprintf(name, sizeof(name), "small prog%d v%d", which, v6 ? 6 : 4);
+			ENV_OPEN(&e);
+			ASSERT_EQ(set_small(&e, tid, 6, a, 3), 0);
+			for (__u16 port = 45000; port < 45024; port++) {
+				struct spec s = v6 ? (struct spec)T6(.sport = port) :
+						     (struct spec)T4(.sport = port);
+
+				build(&s, &in);
+				build_natted(&s, a[ref_flow_hash(&s) % 3], &want);
+				if (check_run(&e, which, name, &in, &want, ACT_NAT, SPLIT_NS_DNAT))
+					TEST_FAIL_("%s: port %u not at slot hash %% 3", name, port);
+			}
+			/* swap: a 2-slot table at offset 0; old flows stay */
+			s0 = v6 ? (struct spec)T6(.sport = 45000) : (struct spec)T4(.sport = 45000);
+			ASSERT_EQ(set_small(&e, tid, 0, b, 2), 0);
+			ASSERT_EQ(set_small(&e, SPLIT_TABLE_ID(7, v6), 6, junk, 3), 0); /* old cells reused */
+			s0.flags = TCP_ACK;
+			s0.plen = 10;
+			build(&s0, &ack);
+			build_natted(&s0, a[ref_flow_hash(&s0) % 3], &ackwant);
+			if (check_run(&e, which, name, &ack, &ackwant, ACT_NAT, SPLIT_NS_DNAT))
+				TEST_FAIL_("%s: established flow moved with the table", name);
+			for (__u16 port = 46000; port < 46016; port++) {
+				struct spec s = v6 ? (struct spec)T6(.sport = port) :
+						     (struct spec)T4(.sport = port);
+
+				build(&s, &in);
+				build_natted(&s, b[ref_flow_hash(&s) % 2], &want);
+				if (check_run(&e, which, name, &in, &want, ACT_NAT, SPLIT_NS_DNAT))
+					TEST_FAIL_("%s: port %u not on the new small table", name, port);
+			}
+			/* an entry of another kind, or of length 0: no backend */
+			{
+				struct split_table_val tv = { .kind = SPLIT_TBL_FREED, .nslots = 2 };
+				struct spec s = v6 ? (struct spec)T6(.sport = 47000) :
+						     (struct spec)T4(.sport = 47000);
+
+				ASSERT_EQ(bpf_map_update_elem(e.tables, &tid, &tv, BPF_ANY), 0);
+				build(&s, &in);
+				if (check_run(&e, which, name, &in, &in, ACT_DROP, SPLIT_NS_NO_BACKEND))
+					TEST_FAIL_("%s: a tombstone entry chose a backend", name);
+				tv.kind = SPLIT_TBL_SMALL;
+				tv.nslots = 0;
+				ASSERT_EQ(bpf_map_update_elem(e.tables, &tid, &tv, BPF_ANY), 0);
+				s.sport = 47001;
+				build(&s, &in);
+				if (check_run(&e, which, name, &in, &in, ACT_DROP, SPLIT_NS_NO_BACKEND))
+					TEST_FAIL_("%s: an empty small table chose a backend", name);
+			}
+			env_close(&e);
+		}
 	}
 }
 

@@ -260,6 +260,18 @@ test_pinned_maps_readable() {
 	expect_contains "$out" '"version": "v2"' "version name in the weights map"
 	expect_contains "$out" '"weight": 50' "weight in the weights map"
 	expect_contains "$out" '"slots4": 5004' "slots of v1 or v2"
+	# explicit weights: a big table (kind 2) of 10007 slots
+	out=$(bpftool map dump pinned "$TB_PIN/tables_v3")
+	expect_contains "$out" '"kind": 2' "a big table for explicit weights"
+	expect_contains "$out" '"nslots": 10007' "10007 slots"
+	# no explicit weights: a small table (kind 1), one slot per endpoint
+	ctl reset reviews >/dev/null
+	out=$(bpftool map dump pinned "$TB_PIN/tables_v3")
+	expect_contains "$out" '"kind": 1' "a small table without explicit weights"
+	expect_contains "$out" '"nslots": 4' "one slot per IPv4 endpoint of reviews"
+	out=$(bpftool map dump pinned "$TB_PIN/weights")
+	expect_contains "$out" '"slots4": 2' "v1's two endpoints, one slot each"
+	ctl set reviews v1=50 v2=50 >/dev/null
 }
 
 test_metrics_endpoint() {

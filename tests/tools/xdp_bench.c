@@ -470,7 +470,7 @@ static __u32 runN(int prog, const struct frame *f, __u32 repeat, __u32 *ret)
 struct env {
 	struct split_xdp *x;
 	int prog, empty, counters, wrap_xdp, wrap_empty, wctl, progs;
-	int svc, tables, backends, ct, ct_rev, nat_stats, be_stats, ver_stats;
+	int svc, tables, big, slots, backends, ct, ct_rev, nat_stats, be_stats, ver_stats;
 };
 
 static __u64 nat_stat(struct env *e, __u32 idx)
@@ -507,7 +507,9 @@ static void env_open(struct env *e, int nocount)
 		die("load split_xdp: %s", strerror(errno));
 	e->prog = bpf_program__fd(e->x->progs.split_xdp);
 	e->svc = bpf_map__fd(e->x->maps.svc);
-	e->tables = bpf_map__fd(e->x->maps.tables_v2);
+	e->tables = bpf_map__fd(e->x->maps.tables_v3);
+	e->big = bpf_map__fd(e->x->maps.big_v3);
+	e->slots = bpf_map__fd(e->x->maps.slots_v3);
 	e->backends = bpf_map__fd(e->x->maps.backends);
 	e->ct = bpf_map__fd(e->x->maps.ct);
 	e->ct_rev = bpf_map__fd(e->x->maps.ct_rev);
@@ -545,9 +547,15 @@ static void env_open(struct env *e, int nocount)
 		if (bpf_map_update_elem(inner, &c, &pr, BPF_ANY))
 			die("fill table: %s", strerror(errno));
 	}
-	if (bpf_map_update_elem(e->tables, &tid, &inner, BPF_ANY))
+	if (bpf_map_update_elem(e->big, &tid, &inner, BPF_ANY))
 		die("install table: %s", strerror(errno));
 	close(inner);
+	{
+		struct split_table_val tv = { .kind = SPLIT_TBL_BIG, .nslots = SPLIT_TABLE_SLOTS };
+
+		if (bpf_map_update_elem(e->tables, &tid, &tv, BPF_ANY))
+			die("install table: %s", strerror(errno));
+	}
 }
 
 /* The helper programs, in the main env: empty, counters and the wrappers

@@ -83,6 +83,10 @@ TEST(layouts_match_btf)
 	      M(split_service_val, pad), M(split_service_val, digest));
 	CHECK(btf, split_weight_key, M(split_weight_key, svc_id),
 	      M(split_weight_key, version_id));
+	CHECK(btf, split_table_val, M(split_table_val, kind), M(split_table_val, nslots),
+	      M(split_table_val, offset), M(split_table_val, pad),
+	      M(split_table_val, freed_ns));
+	CHECK(btf, split_slot_pair, M(split_slot_pair, backend_id));
 	CHECK(btf, split_weight_val, M(split_weight_val, service),
 	      M(split_weight_val, version), M(split_weight_val, weight),
 	      M(split_weight_val, endpoints4), M(split_weight_val, endpoints6),
@@ -162,7 +166,9 @@ TEST(map_names_and_sizes)
 		__u32 key, value, max;
 	} want[] = {
 		{ SPLIT_MAP_SVC, sizeof(struct split_svc_key), sizeof(struct split_svc_val), SPLIT_MAX_VIPS },
-		{ SPLIT_MAP_TABLES, 4, 4, SPLIT_MAX_TABLES },
+		{ SPLIT_MAP_TABLES, 4, sizeof(struct split_table_val), 2 * SPLIT_MAX_TABLES },
+		{ SPLIT_MAP_SLOTS, 4, sizeof(struct split_slot_pair), SPLIT_SLOT_CELLS },
+		{ SPLIT_MAP_BIG_TABLES, 4, 4, SPLIT_MAX_TABLES },
 		{ SPLIT_MAP_BACKENDS, 4, sizeof(struct split_backend_val), SPLIT_MAX_BACKENDS },
 		{ SPLIT_MAP_SERVICES, 4, sizeof(struct split_service_val), SPLIT_MAX_SERVICES },
 		{ SPLIT_MAP_WEIGHTS, sizeof(struct split_weight_key), sizeof(struct split_weight_val), SPLIT_MAX_VERSIONS },
@@ -187,14 +193,17 @@ TEST(map_names_and_sizes)
 	bpf_object__close(obj);
 }
 
-/* The selection tables' inner maps: cells of two slots. */
+/* The big tables' inner maps: cells of two slots. Tombstone keys never
+ * meet table ids. */
 TEST(table_cells)
 {
 	struct bpf_object *obj = bpf_object__open_file(BPF_OBJ, NULL);
 	struct bpf_map *m, *in;
 
 	ASSERT_TRUE(obj != NULL);
-	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_TABLES);
+	ASSERT_TRUE(SPLIT_TABLE_ID(SPLIT_MAX_SERVICES - 1, 1) < SPLIT_TBL_TOMB);
+	ASSERT_TRUE(2ULL * SPLIT_SLOT_CELLS <= SPLIT_TBL_TOMB);
+	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_BIG_TABLES);
 	ASSERT_TRUE(m != NULL);
 	in = bpf_map__inner_map(m);
 	ASSERT_TRUE(in != NULL);

@@ -6,6 +6,7 @@
  * documented hash, so the two can never drift apart.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -737,4 +738,135 @@ TEST(many_endpoints_each_get_their_quota)
 			TEST_FAIL_("endpoint %zu has %u slots", i, c);
 		}
 	free(cnt);
+}
+
+/* ---- small tables (no explicit weights): one slot per endpoint ----------- */
+
+/* Weights as a service without a route has them: its endpoint count. */
+static void unrouted(struct tsvc *t, const char *name, size_t nver, const size_t *nep,
+		     int family)
+{
+	uint32_t w[MAX_VER];
+
+	for (size_t v = 0; v < nver; v++)
+		w[v] = (uint32_t)nep[v];
+	tsvc_init(t, name, nver, w, nep, family);
+	t->svc.routed = false;
+}
+
+TEST(small_one_slot_per_endpoint)
+{
+	static struct tsvc t;
+	size_t nep[3] = { 2, 1, 4 }, cnt[MAX_VER];
+	uint32_t tab[16];
+	int seen[MAX_EPS] = { 0 };
+
+	for (int fam = 4; fam <= 6; fam += 2) {
+		unrouted(&t, "reviews", 3, nep, fam);
+		ASSERT_EQ(split_table_is_small(&t.svc, fam), 1);
+		ASSERT_EQ(split_table_small(&t.svc, fam, tab, 16), 7);
+		memset(seen, 0, sizeof(seen));
+		for (size_t s = 0; s < 7; s++) {
+			ASSERT_TRUE(tab[s] < t.svc.neps);
+			seen[tab[s]]++;
+		}
+		/* every endpoint exactly once: shares 1/7 each, versions 2/7,
+		 * 1/7, 4/7: exactly their weights' shares (no rounding) */
+		for (size_t e = 0; e < t.svc.neps; e++)
+			ASSERT_EQ(seen[e], 1);
+		count_versions(&t, tab, 7, cnt);
+		ASSERT_EQ(cnt[0], 2);
+		ASSERT_EQ(cnt[1], 1);
+		ASSERT_EQ(cnt[2], 4);
+		/* sorted by address */
+		for (size_t s = 1; s < 7; s++)
+			ASSERT_TRUE(memcmp(t.eps[tab[s - 1]].addr.bytes, t.eps[tab[s]].addr.bytes,
+					   16) < 0);
+		/* the other family: nothing */
+		ASSERT_EQ(split_table_small(&t.svc, fam == 4 ? 6 : 4, tab, 16), 0);
+	}
+}
+
+/* The same table on every node: whatever order the endpoints come in. */
+TEST(small_deterministic)
+{
+	static struct tsvc a, b;
+	size_t nep[2] = { 5, 3 };
+	uint32_t ta[8], tb[8];
+
+	unrouted(&a, "ratings", 2, nep, 4);
+	b = a;
+	b.svc.eps = b.eps;
+	b.svc.versions = b.vers;
+	for (size_t i = 0; i < b.svc.neps; i++)	/* reversed */
+		b.eps[i] = a.eps[a.svc.neps - 1 - i];
+	ASSERT_EQ(split_table_small(&a.svc, 4, ta, 8), 8);
+	ASSERT_EQ(split_table_small(&b.svc, 4, tb, 8), 8);
+	for (size_t s = 0; s < 8; s++)
+		ASSERT_EQ(memcmp(&a.eps[ta[s]].addr, &b.eps[tb[s]].addr, sizeof(a.eps[0].addr)), 0);
+}
+
+/* Explicit weights keep the big table (exact to 1/10007, minimal
+ * disruption on weight changes); so does a dual-stack service whose
+ * versions mix families unequally; a version of weight 0 is left out. */
+TEST(small_only_for_equal_shares)
+{
+	static struct tsvc t;
+	size_t nep[2] = { 2, 1 };
+	uint32_t tab[8];
+
+	unrouted(&t, "x", 2, nep, 4);
+	t.svc.routed = true;
+	ASSERT_EQ(split_table_is_small(&t.svc, 4), 0);
+
+	/* v1: 2 IPv4 + 2 IPv6 (weight 4), v2: 2 IPv4 (weight 2): in the
+	 * IPv4 table v1's endpoints would get 2/6 / 2 each, v2's 1/6 / ... */
+	unrouted(&t, "x", 2, (size_t[]){ 2, 2 }, 4);
+	tsvc_add_ep(&t, "v1", "fd00::1");
+	tsvc_add_ep(&t, "v1", "fd00::2");
+	t.vers[0].weight = 4;
+	t.vers[1].weight = 2;
+	ASSERT_EQ(split_table_is_small(&t.svc, 4), 0);
+	ASSERT_EQ(split_table_is_small(&t.svc, 6), 1);	/* v1 alone */
+	ASSERT_EQ(split_table_small(&t.svc, 6, tab, 8), 2);
+
+	unrouted(&t, "x", 2, nep, 4);
+	t.vers[1].weight = 0;		/* drained */
+	ASSERT_EQ(split_table_is_small(&t.svc, 4), 1);
+	ASSERT_EQ(split_table_small(&t.svc, 4, tab, 8), 2);
+	for (size_t s = 0; s < 2; s++)
+		ASSERT_STREQ(t.eps[tab[s]].version, "v1");
+	ASSERT_EQ(split_table_small(&t.svc, 4, tab, 1), -1);	/* no room */
+	ASSERT_EQ(errno, ENOSPC);
+	ASSERT_EQ(split_table_small(&t.svc, 5, tab, 8), -1);
+	ASSERT_EQ(errno, EINVAL);
+}
+
+/*
+ * What a small table gives up: slot = hash % n, so an endpoint added to n
+ * moves n / (n + 1) of the hash space, not 1 / (n + 1). That matters only
+ * to north-south flows without conntrack state (established flows keep
+ * their backend; sockets are bound at connect()). Weight changes never
+ * hit this: explicit weights use the big table. Printed, and checked
+ * against the exact count.
+ */
+TEST(small_disruption_endpoint_added)
+{
+	static struct tsvc a, b;
+	uint32_t ta[8], tb[8];
+	size_t moved_n = 0, H = 3 * 4 * 5 * 7 * 8;	/* a multiple of every n here */
+
+	for (size_t n = 3; n < 8; n++) {
+		moved_n = 0;
+		unrouted(&a, "reviews", 1, (size_t[]){ n }, 4);
+		unrouted(&b, "reviews", 1, (size_t[]){ n + 1 }, 4);
+		ASSERT_EQ(split_table_small(&a.svc, 4, ta, 8), (int)n);
+		ASSERT_EQ(split_table_small(&b.svc, 4, tb, 8), (int)n + 1);
+		for (size_t h = 0; h < H * (n + 1); h++)
+			moved_n += memcmp(&a.eps[ta[h % n]].addr, &b.eps[tb[h % (n + 1)]].addr,
+					  sizeof(a.eps[0].addr)) != 0;
+		printf("  %zu -> %zu endpoints: %.4f of new flows change endpoint (ideal %.4f)\n",
+		       n, n + 1, (double)moved_n / (double)(H * (n + 1)), 1.0 / (double)(n + 1));
+		ASSERT_TRUE(moved_n > 0);
+	}
 }

@@ -164,6 +164,24 @@ static int append_services(struct split_config *dst, struct split_config *src)
 	return 0;
 }
 
+/* No service twice (in different files): sorted, O(n log n). */
+static int svcs_unique(const struct split_config *cfg, struct split_err *err)
+{
+	const struct split_service **idx;
+
+	if (split_service_index(cfg, &idx))
+		return split_errf(err, "out of memory");
+	for (size_t i = 1; i < cfg->nsvcs; i++)
+		if (!strcmp(idx[i - 1]->ns, idx[i]->ns) && !strcmp(idx[i - 1]->name, idx[i]->name)) {
+			split_errf(err, "service %s.%s is defined twice (in different files)",
+				   idx[i]->name, idx[i]->ns);
+			free(idx);
+			return -1;
+		}
+	free(idx);
+	return 0;
+}
+
 void split_input_free(struct split_input *in)
 {
 	split_config_free(&in->svcs);
@@ -236,14 +254,8 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 			}
 			free(o.json);
 		}
-	for (size_t i = 0; i < r.svcs.nsvcs; i++)
-		for (size_t j = i + 1; j < r.svcs.nsvcs; j++)
-			if (!strcmp(r.svcs.svcs[i].name, r.svcs.svcs[j].name) &&
-			    !strcmp(r.svcs.svcs[i].ns, r.svcs.svcs[j].ns)) {
-				split_errf(err, "service %s.%s is defined twice (in different files)",
-					   r.svcs.svcs[i].name, r.svcs.svcs[i].ns);
-				goto out;
-			}
+	if (svcs_unique(&r.svcs, err))
+		goto out;
 	*in = r;
 	memset(&r, 0, sizeof(r));
 	ret = 0;

@@ -108,7 +108,7 @@ static void weights(FILE *f, const struct split_stats *st)
 		for (int fa = 0; fa < 2; fa++)
 			for (size_t k = i; sum[fa] && k < end; k++) {
 				series(f, "split_table_share", "", &st->versions[k], 0, "family", fam[fa]);
-				fprintf(f, "%.6g\n", (double)st->versions[k].slots[fa] / SPLIT_TABLE_SLOTS);
+				fprintf(f, "%.6g\n", (double)st->versions[k].slots[fa] / (double)sum[fa]);
 			}
 		i = end;
 	}

@@ -116,6 +116,23 @@ int split_addr_parse(const char *s, struct split_addr *a);
  */
 int split_table_build(const struct split_service *svc, int family,
 		      uint32_t *out, size_t nslots);
+/*
+ * Small tables (split_common.h, "Selection tables"): 1 when every endpoint
+ * of the family that can be chosen gets the same share, so the table needs
+ * one slot per endpoint: no explicit weights, and weight / endpoints of the
+ * family the same for every version with both. 0: the table needs
+ * split_table_build()'s SPLIT_TABLE_SLOTS slots.
+ */
+int split_table_is_small(const struct split_service *svc, int family);
+/*
+ * The small table: out[0..n) receives the indexes into svc->eps of the
+ * endpoints of the family whose version has weight > 0, sorted by address
+ * (the same table on every node, whatever the order of the input). Returns
+ * n (0: nothing eligible), or -1 with errno EINVAL (family), ENOSPC (more
+ * than max endpoints) or ENOMEM.
+ */
+int split_table_small(const struct split_service *svc, int family,
+		      uint32_t *out, size_t max);
 /* Testing: non-zero makes split_table_build() take the general walk even
  * for one or two candidates (the result must be the same). */
 extern int split_table_no_shortcut;

@@ -87,27 +87,65 @@ static size_t version_endpoints(const struct split_service *s, const char *v)
 	return n;
 }
 
+static int svc_ptr_cmp(const void *a, const void *b)
+{
+	const struct split_service *x = *(const struct split_service *const *)a;
+	const struct split_service *y = *(const struct split_service *const *)b;
+	int c = strcmp(x->ns, y->ns);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+int split_service_index(const struct split_config *cfg,
+			const struct split_service ***idx)
+{
+	const struct split_service **v = calloc(cfg->nsvcs + 1, sizeof(*v));
+
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		v[i] = &cfg->svcs[i];
+	qsort(v, cfg->nsvcs, sizeof(*v), svc_ptr_cmp);
+	*idx = v;
+	return 0;
+}
+
+const struct split_service *split_service_lookup(const struct split_service **idx,
+						 size_t n, const char *ns,
+						 const char *name)
+{
+	struct split_service key;
+	const struct split_service *kp = &key, **hit;
+
+	snprintf(key.ns, sizeof(key.ns), "%s", ns);
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	hit = bsearch(&kp, idx, n, sizeof(*idx), svc_ptr_cmp);
+	return hit ? *hit : NULL;
+}
+
 int split_config_merge(struct split_config *file, const struct split_config *old,
 		       struct split_err *err)
 {
+	const struct split_service **oidx;
+
+	if (split_service_index(old, &oidx))
+		return split_errf(err, "out of memory");
 	for (size_t i = 0; i < file->nsvcs; i++) {
 		struct split_service *s = &file->svcs[i];
-		const struct split_service *o = NULL;
+		const struct split_service *o = split_service_lookup(oidx, old->nsvcs, s->ns, s->name);
 		size_t extra = 0, n;
 		struct split_version *v;
 
-		for (size_t j = 0; j < old->nsvcs; j++)
-			if (!strcmp(old->svcs[j].name, s->name) &&
-			    !strcmp(old->svcs[j].ns, s->ns))
-				o = &old->svcs[j];
 		if (!o || !o->routed)
 			continue;
 		for (size_t j = 0; j < o->nversions; j++)
 			extra += o->versions[j].weight &&
 				 !find_version(s, o->versions[j].name);
 		v = realloc(s->versions, (s->nversions + extra + 1) * sizeof(*v));
-		if (!v)
+		if (!v) {
+			free(oidx);
 			return split_errf(err, "out of memory");
+		}
 		s->versions = v;
 		for (size_t j = 0; j < s->nversions; j++) {
 			const struct split_version *ov =
@@ -123,6 +161,7 @@ int split_config_merge(struct split_config *file, const struct split_config *old
 		qsort(s->versions, s->nversions, sizeof(*s->versions), version_cmp);
 		s->routed = true;
 	}
+	free(oidx);
 	return 0;
 }
 

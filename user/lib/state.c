@@ -26,12 +26,18 @@ struct raw_svc { __u32 id; struct split_service_val v; };
 struct raw_wt { struct split_weight_key k; struct split_weight_val v; };
 struct raw_be { __u32 id; struct split_backend_val v; };
 struct raw_vip { struct split_svc_key k; struct split_svc_val v; };
+struct raw_tbl { __u32 id; __u32 pad; struct split_table_val v; };
+
+/* Backend ids are allocated below this; old and new coexist in a commit. */
+#define SPLIT_BE_ID_LIMIT (2 * SPLIT_MAX_BACKENDS + 2)
 
 struct raw {
 	struct raw_svc *svcs; size_t nsvcs;
 	struct raw_wt *wts; size_t nwts;	/* sorted by (svc_id, version_id) */
 	struct raw_be *bes; size_t nbes;	/* sorted by (svc_id, family, addr) */
-	struct raw_vip *vips; size_t nvips;
+	struct raw_vip *vips; size_t nvips;	/* sorted by key */
+	struct raw_tbl *tbls; size_t ntbls;	/* tables_v3, sorted by id */
+	int *be_by_id;				/* [SPLIT_BE_ID_LIMIT]: index in bes or -1 */
 	int *svc_by_id;				/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
 	struct raw_svc **svc_by_name;		/* svcs sorted by (ns, name) */
 };
@@ -42,6 +48,8 @@ static void raw_free(struct raw *r)
 	free(r->wts);
 	free(r->bes);
 	free(r->vips);
+	free(r->tbls);
+	free(r->be_by_id);
 	free(r->svc_by_id);
 	free(r->svc_by_name);
 	memset(r, 0, sizeof(*r));
@@ -94,17 +102,38 @@ static int raw_svc_name_cmp(const void *a, const void *b)
 	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
 }
 
+static int raw_vip_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct raw_vip *)a)->k, &((const struct raw_vip *)b)->k,
+		      sizeof(struct split_svc_key));
+}
+
+static int raw_tbl_cmp(const void *a, const void *b)
+{
+	__u32 x = ((const struct raw_tbl *)a)->id, y = ((const struct raw_tbl *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Sort and index the snapshot so every lookup below is O(log n). */
 static int raw_index(struct raw *r)
 {
 	qsort(r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
 	qsort(r->bes, r->nbes, sizeof(*r->bes), raw_be_cmp);
+	qsort(r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
+	qsort(r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
 	r->svc_by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
+	r->be_by_id = malloc(SPLIT_BE_ID_LIMIT * sizeof(int));
 	r->svc_by_name = calloc(r->nsvcs + 1, sizeof(*r->svc_by_name));
-	if (!r->svc_by_id || !r->svc_by_name)
+	if (!r->svc_by_id || !r->svc_by_name || !r->be_by_id)
 		return -1;
 	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
 		r->svc_by_id[i] = -1;
+	for (size_t i = 0; i < SPLIT_BE_ID_LIMIT; i++)
+		r->be_by_id[i] = -1;
+	for (size_t i = 0; i < r->nbes; i++)
+		if (r->bes[i].id < SPLIT_BE_ID_LIMIT)
+			r->be_by_id[r->bes[i].id] = (int)i;
 	for (size_t i = 0; i < r->nsvcs; i++) {
 		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
 			r->svc_by_id[r->svcs[i].id] = (int)i;
@@ -281,7 +310,8 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 	if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
 	    DUMP(st->weights_fd, struct raw_wt, wts, k, v, &r->wts, &r->nwts) ||
 	    DUMP(st->backends_fd, struct raw_be, bes, id, v, &r->bes, &r->nbes) ||
-	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips)) {
+	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips) ||
+	    DUMP(st->tables_fd, struct raw_tbl, tbls, id, v, &r->tbls, &r->ntbls)) {
 		split_errf(err, "reading maps under %s: %s", st->pin_dir,
 			   strerror(errno));
 		raw_free(r);
@@ -320,6 +350,7 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 {
 	memset(st, 0, sizeof(*st));
 	st->dir_fd = st->svc_fd = st->tables_fd = st->backends_fd = -1;
+	st->slots_fd = st->big_fd = -1;
 	st->services_fd = st->weights_fd = -1;
 	st->be_stats_fd = st->ver_stats_fd = -1;
 	st->sk_be_stats_fd = st->sk_ver_stats_fd = st->gen_fd = -1;
@@ -328,11 +359,23 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	strcpy(st->pin_dir, pin_dir);
 	if ((st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0 ||
 	    (st->tables_fd = open_pinned(st, SPLIT_MAP_TABLES, err)) < 0 ||
+	    (st->slots_fd = open_pinned(st, SPLIT_MAP_SLOTS, err)) < 0 ||
+	    (st->big_fd = open_pinned(st, SPLIT_MAP_BIG_TABLES, err)) < 0 ||
 	    (st->backends_fd = open_pinned(st, SPLIT_MAP_BACKENDS, err)) < 0 ||
 	    (st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
 	    (st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
 		goto fail;
 	/* Counters: optional (an older datapath may not have them). */
+	{
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(st->slots_fd, &info, &len)) {
+			split_errf(err, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
+			goto fail;
+		}
+		st->slot_cells = info.max_entries;
+	}
 	{
 		char path[PATH_MAX + 64];
 
@@ -360,7 +403,7 @@ fail:
 
 void split_state_close(struct split_state *st)
 {
-	int *fds[] = { &st->dir_fd, &st->svc_fd, &st->tables_fd,
+	int *fds[] = { &st->dir_fd, &st->svc_fd, &st->tables_fd, &st->slots_fd, &st->big_fd,
 		       &st->backends_fd, &st->services_fd, &st->weights_fd,
 		       &st->be_stats_fd, &st->ver_stats_fd,
 		       &st->sk_be_stats_fd, &st->sk_ver_stats_fd, &st->gen_fd };
@@ -623,9 +666,6 @@ struct plan {
 	uint8_t *be_used;	/* [SPLIT_BE_ID_LIMIT]: backend id in the new state */
 };
 
-/* Backend ids are allocated below this; old and new coexist in a commit. */
-#define SPLIT_BE_ID_LIMIT (2 * SPLIT_MAX_BACKENDS + 2)
-
 static void plan_free(struct plan *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
@@ -672,7 +712,7 @@ static int u64_cmp(const void *a, const void *b)
 }
 
 /*
- * Digest of a service's table inputs: name, versions with weights, and each
+ * Digest of a service's table inputs: layout, name, routed, versions with weights, and each
  * endpoint's address, version and backend id (order-independent). Equal
  * digests mean equal tables, so unchanged services are not rebuilt.
  */
@@ -683,7 +723,9 @@ static int plan_digest(struct plan_svc *ps)
 
 	if (!eh)
 		return -1;
+	h = fnv(h, "tables_v3", 10);	/* the table layout: a new one rebuilds all */
 	h = fnv(h, s->name, strlen(s->name) + 1);
+	h = fnv(h, &s->routed, sizeof(s->routed));	/* small or big tables */
 	for (size_t k = 0; k < s->nversions; k++) {
 		h = fnv(h, s->versions[k].name, strlen(s->versions[k].name) + 1);
 		h = fnv(h, &s->versions[k].weight, sizeof(s->versions[k].weight));
@@ -940,18 +982,115 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 	return ret;
 }
 
-/* Table buffers are SPLIT_TABLE_CELLS pairs, i.e. 2 * SPLIT_TABLE_CELLS
+/* ---- writes: only what differs, in batches ------------------------------- */
+
+/* Elements for one map, written with one BPF_MAP_UPDATE_BATCH (or one by
+ * one where the kernel has no batch ops for the map). */
+struct wbatch {
+	int fd;
+	size_t ksz, vsz, n, cap;
+	char *k, *v;
+};
+
+static void wb_init(struct wbatch *b, int fd, size_t ksz, size_t vsz)
+{
+	memset(b, 0, sizeof(*b));
+	b->fd = fd;
+	b->ksz = ksz;
+	b->vsz = vsz;
+}
+
+static void wb_free(struct wbatch *b)
+{
+	free(b->k);
+	free(b->v);
+	b->k = b->v = NULL;
+	b->n = b->cap = 0;
+}
+
+static int wb_add(struct wbatch *b, const void *key, const void *val)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 64;
+		char *k = realloc(b->k, cap * b->ksz), *v;
+
+		if (!k)
+			return -1;
+		b->k = k;
+		v = realloc(b->v, cap * b->vsz);
+		if (!v)
+			return -1;
+		b->v = v;
+		b->cap = cap;
+	}
+	memcpy(b->k + b->n * b->ksz, key, b->ksz);
+	memcpy(b->v + b->n * b->vsz, val, b->vsz);
+	b->n++;
+	return 0;
+}
+
+static int wb_flush(struct split_state *st, struct wbatch *b)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
+	size_t done = 0;
+
+	while (done < b->n) {
+		__u32 cnt = (__u32)(b->n - done > 65536 ? 65536 : b->n - done);
+
+		if (bpf_map_update_batch(b->fd, b->k + done * b->ksz, b->v + done * b->vsz,
+					 &cnt, &bo)) {
+			if (errno != EINVAL && errno != ENOTSUP && errno != 524)
+				return -1;
+			/* No batch ops here: one by one. */
+			for (; done < b->n; done++, st->nwrites++)
+				if (bpf_map_update_elem(b->fd, b->k + done * b->ksz,
+							b->v + done * b->vsz, BPF_ANY))
+					return -1;
+			break;
+		}
+		done += cnt;
+		st->nwrites += cnt;
+	}
+	b->n = 0;
+	return 0;
+}
+
+static int delete_quiet(struct split_state *st, int fd, const void *key)
+{
+	st->nwrites++;
+	if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+static const struct raw_vip *raw_vip_find(const struct raw *r, const struct split_svc_key *k)
+{
+	struct raw_vip key = { .k = *k };
+
+	return bsearch(&key, r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
+}
+
+static const struct raw_tbl *raw_tbl_find(const struct raw *r, __u32 id)
+{
+	struct raw_tbl key = { .id = id };
+
+	return bsearch(&key, r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+/* Big table buffers are SPLIT_TABLE_CELLS pairs, i.e. 2 * SPLIT_TABLE_CELLS
  * __u32 with slot s at index s (the last one is padding, 0). */
 #define TABLE_BUF_LEN	(2 * SPLIT_TABLE_CELLS)
 static __u32 slot_keys[SPLIT_TABLE_CELLS];
 
-/* Current content of a table; 1 if there is one, 0 if not, -1 on error. */
-static int table_read(int tables_fd, __u32 tid, __u32 *vals)
+/* Current content of a big table; 1 if there is one, 0 if not, -1 on error. */
+static int big_read(int big_fd, __u32 tid, __u32 *vals)
 {
 	__u32 inner_id, count = SPLIT_TABLE_CELLS, out_batch;
 	int fd, ret = 1;
 
-	if (bpf_map_lookup_elem(tables_fd, &tid, &inner_id))
+	if (bpf_map_lookup_elem(big_fd, &tid, &inner_id))
 		return errno == ENOENT ? 0 : -1;
 	fd = bpf_map_get_fd_by_id(inner_id);
 	if (fd < 0)
@@ -965,8 +1104,8 @@ static int table_read(int tables_fd, __u32 tid, __u32 *vals)
 	return ret;
 }
 
-/* Create a filled table and swap it in: one update, never half-written. */
-static int table_install(int tables_fd, __u32 tid, const __u32 *vals)
+/* Create a filled big table and swap it in: one update, never half-written. */
+static int big_install(struct split_state *st, __u32 tid, const __u32 *vals)
 {
 	__u32 count = SPLIT_TABLE_CELLS;
 	char name[16];
@@ -979,27 +1118,163 @@ static int table_install(int tables_fd, __u32 tid, const __u32 *vals)
 		return -1;
 	ret = bpf_map_update_batch(fd, slot_keys, vals, &count, NULL);
 	if (!ret)
-		ret = bpf_map_update_elem(tables_fd, &tid, &fd, BPF_ANY);
+		ret = bpf_map_update_elem(st->big_fd, &tid, &fd, BPF_ANY);
+	st->nwrites += 1 + SPLIT_TABLE_CELLS;
 	close(fd);
 	return ret;
 }
 
-static int update_if_changed(int fd, const void *key, const void *val,
-			     size_t vsz)
-{
-	char cur[256];
+/* Cells of slots_v3 that are not in use: the gaps between small tables and
+ * tombstones still in their grace period, first fit. */
+struct cell_alloc {
+	struct { __u32 off, len; } *gap;	/* in slots, even */
+	size_t n;
+};
 
-	if (vsz <= sizeof(cur) && !bpf_map_lookup_elem(fd, key, cur) &&
-	    !memcmp(cur, val, vsz))
-		return 0;
-	return bpf_map_update_elem(fd, key, val, BPF_ANY);
+struct used_rg { __u32 off, len; };
+
+static int used_cmp(const void *a, const void *b)
+{
+	const struct used_rg *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-static int delete_quiet(int fd, const void *key)
+static __u64 mono_ns(void)
 {
-	if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static __u32 even_len(__u32 nslots)
+{
+	return nslots + (nslots & 1);
+}
+
+static int tomb_expired(const struct split_table_val *v, __u64 now)
+{
+	return v->freed_ns + SPLIT_TBL_GRACE_NS <= now;
+}
+
+static int alloc_init(struct cell_alloc *a, const struct raw *r, __u32 cells, __u64 now)
+{
+	struct used_rg *u = calloc(r->ntbls + 1, sizeof(*u));
+	__u64 total = 2ULL * cells, at = 0;
+	size_t nu = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->gap = calloc(r->ntbls + 2, sizeof(*a->gap));
+	if (!u || !a->gap) {
+		free(u);
 		return -1;
+	}
+	for (size_t i = 0; i < r->ntbls; i++) {
+		const struct split_table_val *v = &r->tbls[i].v;
+
+		if (v->kind == SPLIT_TBL_SMALL ||
+		    (v->kind == SPLIT_TBL_FREED && !tomb_expired(v, now)))
+			u[nu++] = (struct used_rg){ v->offset, even_len(v->nslots) };
+	}
+	qsort(u, nu, sizeof(*u), used_cmp);
+	for (size_t i = 0; i <= nu; i++) {
+		__u64 end = i < nu ? u[i].off : total;
+
+		if (end > total)
+			end = total;
+		if (end > at)
+			a->gap[a->n++] = (typeof(*a->gap)){ (__u32)at, (__u32)(end - at) };
+		if (i < nu && (__u64)u[i].off + u[i].len > at)
+			at = (__u64)u[i].off + u[i].len;
+	}
+	free(u);
 	return 0;
+}
+
+/* First fit; 0 or -1 (ENOSPC). */
+static int alloc_take(struct cell_alloc *a, __u32 len, __u32 *off)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->gap[i].len < len)
+			continue;
+		*off = a->gap[i].off;
+		a->gap[i].off += len;
+		a->gap[i].len -= len;
+		return 0;
+	}
+	errno = ENOSPC;
+	return -1;
+}
+
+/* What a commit does to the tables, collected before any write. */
+struct tbl_work {
+	struct wbatch cells;	/* slots_v3: new small tables */
+	struct wbatch ents;	/* tables_v3: new entries and tombstones */
+	__u32 *del;		/* tables_v3 entries to delete (no table now) */
+	size_t ndel;
+	__u32 *big_del;		/* big_v3 entries to delete, after the grace period */
+	size_t nbig_del;
+	__u64 now;
+};
+
+static int push_u32(__u32 **arr, size_t *n, __u32 v)
+{
+	__u32 *p = realloc(*arr, (*n + 1) * sizeof(*p));
+
+	if (!p)
+		return -1;
+	*arr = p;
+	p[(*n)++] = v;
+	return 0;
+}
+
+/* The table that was there (cur) goes: its cells get a tombstone, a big
+ * table's inner map is dropped after the grace period. */
+static int tbl_retire(struct tbl_work *w, __u32 tid, const struct split_table_val *cur)
+{
+	if (cur->kind == SPLIT_TBL_SMALL) {
+		struct split_table_val t = { .kind = SPLIT_TBL_FREED, .nslots = cur->nslots,
+					     .offset = cur->offset, .freed_ns = w->now };
+		__u32 key = SPLIT_TBL_TOMB | cur->offset;
+
+		return wb_add(&w->ents, &key, &t);
+	}
+	if (cur->kind == SPLIT_TBL_BIG)
+		return push_u32(&w->big_del, &w->nbig_del, tid);
+	return 0;
+}
+
+/* Does the small table at cur hold exactly ids[0..n)? */
+static int small_same(struct split_state *st, const struct split_table_val *cur,
+		      const __u32 *ids, __u32 n)
+{
+	__u32 ncells = (n + 1) / 2, count = ncells, first = cur->offset / 2, prev, out;
+	struct split_slot_pair *got;
+	__u32 *keys;
+	int same = 0;
+
+	if (cur->kind != SPLIT_TBL_SMALL || cur->nslots != n || !n)
+		return 0;
+	got = calloc(ncells, sizeof(*got));
+	keys = calloc(ncells, sizeof(*keys));
+	if (!got || !keys)
+		goto out;
+	prev = first - 1;
+	if (bpf_map_lookup_batch(st->slots_fd, first ? &prev : NULL, &out, keys, got,
+				 &count, NULL) && errno != ENOENT)
+		goto out;
+	if (count < ncells || keys[0] != first)
+		goto out;
+	same = 1;
+	for (__u32 i = 0; i < n && same; i++)
+		same = got[i / 2].backend_id[i % 2] == ids[i];
+	if (same && (n & 1))
+		same = got[ncells - 1].backend_id[1] == 0;
+out:
+	free(got);
+	free(keys);
+	return same;
 }
 
 /* Slot counts of an unchanged service, as recorded when it was built. */
@@ -1013,15 +1288,115 @@ static void slots_from_raw(const struct raw *r, struct plan_svc *ps)
 	}
 }
 
+static void count_slots(struct plan_svc *ps, int v6, __u32 ep)
+{
+	for (size_t k = 0; k < ps->s->nversions; k++)
+		if (ps->ver_ids[k] == ps->ep_ver[ep])
+			ps->slots[v6][k]++;
+}
+
+/* One table of a service whose inputs changed. */
+static int plan_table(struct split_state *st, const struct raw *r, struct plan_svc *ps,
+		      int v6, struct tbl_work *w, struct cell_alloc *al, uint32_t *idx,
+		      __u32 *vals, __u32 *cur, const char **what)
+{
+	__u32 tid = SPLIT_TABLE_ID(ps->id, v6);
+	const struct raw_tbl *rt = raw_tbl_find(r, tid);
+	struct split_table_val none = { 0 };
+	const struct split_table_val *cv = rt ? &rt->v : &none;
+	int fam = v6 ? 6 : 4, n, have;
+
+	*what = "building a table";
+	if (split_table_is_small(ps->s, fam)) {
+		struct split_table_val nv = { .kind = SPLIT_TBL_SMALL };
+
+		n = split_table_small(ps->s, fam, idx, SPLIT_TABLE_SLOTS);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			goto gone;
+		for (int s = 0; s < n; s++) {
+			vals[s] = ps->ep_ids[idx[s]];
+			count_slots(ps, v6, idx[s]);
+		}
+		*what = "reading a table";
+		if (small_same(st, cv, vals, (__u32)n))
+			return 0;
+		*what = "placing a table in " SPLIT_MAP_SLOTS " (full: splitd --table-cells)";
+		if (alloc_take(al, even_len((__u32)n), &nv.offset))
+			return -1;
+		nv.nslots = (__u32)n;
+		for (int c = 0; c < (n + 1) / 2; c++) {
+			struct split_slot_pair pr = { { vals[2 * c], 2 * c + 1 < n ? vals[2 * c + 1] : 0 } };
+			__u32 key = nv.offset / 2 + (__u32)c;
+
+			if (wb_add(&w->cells, &key, &pr))
+				return -1;
+		}
+		if (wb_add(&w->ents, &tid, &nv) || tbl_retire(w, tid, cv))
+			return -1;
+		pr_debug("table %u of %s: %d slots at %u\n", tid, ps->s->name, n, nv.offset);
+		return 0;
+	}
+
+	n = split_table_build(ps->s, fam, idx, SPLIT_TABLE_SLOTS);
+	if (n < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (n == 0)
+		goto gone;
+	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {
+		vals[s] = ps->ep_ids[idx[s]];
+		count_slots(ps, v6, idx[s]);
+	}
+	vals[TABLE_BUF_LEN - 1] = 0;
+	*what = "reading a table";
+	have = cv->kind == SPLIT_TBL_BIG ? big_read(st->big_fd, tid, cur) : 0;
+	if (have < 0)
+		return -1;
+	if (!have || memcmp(cur, vals, TABLE_BUF_LEN * sizeof(*vals))) {
+		*what = "installing a table";
+		if (big_install(st, tid, vals))
+			return -1;
+		pr_debug("table %u of %s: swapped in\n", tid, ps->s->name);
+	}
+	if (cv->kind != SPLIT_TBL_BIG) {
+		struct split_table_val nv = { .kind = SPLIT_TBL_BIG, .nslots = SPLIT_TABLE_SLOTS };
+
+		if (wb_add(&w->ents, &tid, &nv) || tbl_retire(w, tid, cv))
+			return -1;
+	}
+	return 0;
+gone:
+	if (!rt)
+		return 0;
+	return push_u32(&w->del, &w->ndel, tid) || tbl_retire(w, tid, cv) ? -1 : 0;
+}
+
+static int in_plan_svc(const struct plan *p, __u32 id)
+{
+	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0;
+}
+
+/*
+ * All table changes: new small tables' cells, new big tables (swapped into
+ * big_v3 one by one), then the tables_v3 entries in one batch (each entry
+ * flips one table), then entries of tables that are gone. Expired
+ * tombstones are dropped when anything changes. Tables of removed services
+ * go later (remove_tables()).
+ */
 static int write_tables(struct split_state *st, const struct raw *r,
-			struct plan *p, const char **what)
+			struct plan *p, struct tbl_work *w, const char **what)
 {
 	uint32_t *idx = malloc(SPLIT_TABLE_SLOTS * sizeof(*idx));
-	__u32 *vals = calloc(TABLE_BUF_LEN, sizeof(*vals));	/* padding stays 0 */
+	__u32 *vals = calloc(TABLE_BUF_LEN, sizeof(*vals));
 	__u32 *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
+	struct cell_alloc al = { 0 };
 	int ret = -1;
 
-	if (!idx || !vals || !cur) {
+	*what = "planning tables";
+	if (!idx || !vals || !cur || alloc_init(&al, r, st->slot_cells, w->now)) {
 		errno = ENOMEM;
 		goto out;
 	}
@@ -1034,60 +1409,97 @@ static int write_tables(struct split_state *st, const struct raw *r,
 			slots_from_raw(r, ps);
 			continue;
 		}
-		for (int v6 = 0; v6 < 2; v6++) {
-			__u32 tid = SPLIT_TABLE_ID(ps->id, v6);
-			int n = split_table_build(ps->s, v6 ? 6 : 4, idx,
-						  SPLIT_TABLE_SLOTS);
-			int have;
-
-			*what = "building a table";
-			if (n < 0) {
-				errno = ENOMEM;
+		for (int v6 = 0; v6 < 2; v6++)
+			if (plan_table(st, r, ps, v6, w, &al, idx, vals, cur, what))
 				goto out;
-			}
-			if (n == 0) {
-				*what = "removing an empty table";
-				if (delete_quiet(st->tables_fd, &tid))
-					goto out;
-				continue;
-			}
-			for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {
-				vals[s] = ps->ep_ids[idx[s]];
-				for (size_t k = 0; k < ps->s->nversions; k++)
-					if (ps->ver_ids[k] == ps->ep_ver[idx[s]])
-						ps->slots[v6][k]++;
-			}
-			*what = "reading a table";
-			have = table_read(st->tables_fd, tid, cur);
-			if (have < 0)
-				goto out;
-			if (have && !memcmp(cur, vals, TABLE_BUF_LEN * sizeof(*vals)))
-				continue;
-			*what = "installing a table";
-			if (table_install(st->tables_fd, tid, vals))
-				goto out;
-			pr_debug("table %u of %s: swapped in\n", tid, ps->s->name);
-		}
 	}
+	if (w->cells.n || w->ents.n || w->ndel) {
+		*what = "removing old tombstones";
+		for (size_t i = 0; i < r->ntbls; i++)
+			if (r->tbls[i].v.kind == SPLIT_TBL_FREED && tomb_expired(&r->tbls[i].v, w->now) &&
+			    delete_quiet(st, st->tables_fd, &r->tbls[i].id))
+				goto out;
+	}
+	*what = "writing " SPLIT_MAP_SLOTS;
+	if (wb_flush(st, &w->cells))
+		goto out;
+	*what = "switching tables";
+	if (wb_flush(st, &w->ents))
+		goto out;
+	*what = "removing empty tables";
+	for (size_t i = 0; i < w->ndel; i++)
+		if (delete_quiet(st, st->tables_fd, &w->del[i]))
+			goto out;
 	ret = 0;
 out:
+	free(al.gap);
 	free(idx);
 	free(vals);
 	free(cur);
 	return ret;
 }
 
-static int in_plan_svc(const struct plan *p, __u32 id)
+/* Tables of services that are gone (after their VIPs). */
+static int remove_tables(struct split_state *st, const struct raw *r,
+			 const struct plan *p, struct tbl_work *w)
 {
-	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0;
+	w->ndel = 0;
+	for (size_t i = 0; i < r->nsvcs; i++) {
+		if (in_plan_svc(p, r->svcs[i].id))
+			continue;
+		for (int v6 = 0; v6 < 2; v6++) {
+			__u32 tid = SPLIT_TABLE_ID(r->svcs[i].id, v6);
+			const struct raw_tbl *rt = raw_tbl_find(r, tid);
+
+			if (rt && (push_u32(&w->del, &w->ndel, tid) || tbl_retire(w, tid, &rt->v)))
+				return -1;
+		}
+	}
+	for (size_t i = 0; i < w->ndel; i++)
+		if (delete_quiet(st, st->tables_fd, &w->del[i]))
+			return -1;
+	return wb_flush(st, &w->ents);	/* tombstones */
+}
+
+static void service_val(struct split_service_val *v, const struct plan_svc *ps, __u64 digest)
+{
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", ps->s->name);
+	snprintf(v->ns, sizeof(v->ns), "%s", ps->s->ns);
+	v->flags = (ps->s->routed ? SPLIT_SVC_F_ROUTED : 0) | (ps->s->l7 ? SPLIT_SVC_F_L7 : 0);
+	v->digest = digest;
+}
+
+/* Queue a services entry unless the snapshot holds it already. */
+static int put_service(const struct raw *r, struct wbatch *b, const struct plan_svc *ps,
+		       __u64 digest)
+{
+	struct split_service_val v;
+	ssize_t ri = raw_svc_index(r, ps->id);
+
+	service_val(&v, ps, digest);
+	if (ri >= 0 && !memcmp(&r->svcs[ri].v, &v, sizeof(v)))
+		return 0;
+	return wb_add(b, &ps->id, &v);
 }
 
 static int commit_once(struct split_state *st, const struct split_config *cfg,
 		       const struct raw *r, struct split_err *err)
 {
 	struct plan p = { 0 };
+	struct tbl_work tw = { 0 };
+	struct wbatch svb, beb, vipb, wtb;
 	const char *what = "";
 	int ret = -1, need_grace = 0;
+
+	wb_init(&svb, st->services_fd, sizeof(__u32), sizeof(struct split_service_val));
+	wb_init(&beb, st->backends_fd, sizeof(__u32), sizeof(struct split_backend_val));
+	wb_init(&vipb, st->svc_fd, sizeof(struct split_svc_key), sizeof(struct split_svc_val));
+	wb_init(&wtb, st->weights_fd, sizeof(struct split_weight_key),
+		sizeof(struct split_weight_val));
+	wb_init(&tw.cells, st->slots_fd, sizeof(__u32), sizeof(struct split_slot_pair));
+	wb_init(&tw.ents, st->tables_fd, sizeof(__u32), sizeof(struct split_table_val));
+	tw.now = mono_ns();
 
 	/* Nothing is written until the whole plan stands. */
 	if (plan_check(cfg, r, err) || plan_ids(r, cfg, &p, err)) {
@@ -1105,51 +1517,44 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	 * service whose tables will change gets digest 0 ("unknown") until
 	 * they are all in (step 3), so a rollback rebuilds them. */
 	what = "writing services";
-	for (size_t i = 0; i < p.n; i++) {
-		struct split_service_val v = { 0 };
-
-		snprintf(v.name, sizeof(v.name), "%s", p.svcs[i].s->name);
-		snprintf(v.ns, sizeof(v.ns), "%s", p.svcs[i].s->ns);
-		v.flags = (p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0) |
-			  (p.svcs[i].s->l7 ? SPLIT_SVC_F_L7 : 0);
-		v.digest = p.svcs[i].tables_current ? p.svcs[i].digest : 0;
-		if (update_if_changed(st->services_fd, &p.svcs[i].id, &v, sizeof(v)))
+	for (size_t i = 0; i < p.n; i++)
+		if (put_service(r, &svb, &p.svcs[i],
+				p.svcs[i].tables_current ? p.svcs[i].digest : 0))
 			goto fail;
-	}
+	if (wb_flush(st, &svb))
+		goto fail;
 	what = "writing backends";
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
 
 		for (size_t e = 0; e < s->neps; e++) {
 			struct split_backend_val b = { 0 };
+			__u32 id = p.svcs[i].ep_ids[e];
+			int ri = id < SPLIT_BE_ID_LIMIT ? r->be_by_id[id] : -1;
 
 			split_addr_to_be(b.addr, &s->eps[e].addr);
 			b.family = s->eps[e].addr.family;
 			b.svc_id = p.svcs[i].id;
 			b.version_id = p.svcs[i].ep_ver[e];
-			if (update_if_changed(st->backends_fd, &p.svcs[i].ep_ids[e],
-					      &b, sizeof(b)))
+			if (ri >= 0 && !memcmp(&r->bes[ri].v, &b, sizeof(b)))
+				continue;
+			if (wb_add(&beb, &id, &b))
 				goto fail;
 		}
 	}
+	if (wb_flush(st, &beb))
+		goto fail;
 	/* 2. tables, each swapped in whole. */
-	if (write_tables(st, r, &p, &what))
+	if (write_tables(st, r, &p, &tw, &what))
 		goto fail;
 	/* 3. digests, VIPs and weights. */
 	what = "writing services";
-	for (size_t i = 0; i < p.n; i++) {
-		struct split_service_val v = { 0 };
-
-		if (p.svcs[i].tables_current)
-			continue;
-		snprintf(v.name, sizeof(v.name), "%s", p.svcs[i].s->name);
-		snprintf(v.ns, sizeof(v.ns), "%s", p.svcs[i].s->ns);
-		v.flags = (p.svcs[i].s->routed ? SPLIT_SVC_F_ROUTED : 0) |
-			  (p.svcs[i].s->l7 ? SPLIT_SVC_F_L7 : 0);
-		v.digest = p.svcs[i].digest;
-		if (bpf_map_update_elem(st->services_fd, &p.svcs[i].id, &v, BPF_ANY))
+	for (size_t i = 0; i < p.n; i++)
+		if (!p.svcs[i].tables_current &&
+		    put_service(r, &svb, &p.svcs[i], p.svcs[i].digest))
 			goto fail;
-	}
+	if (wb_flush(st, &svb))
+		goto fail;
 	what = "writing VIPs";
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
@@ -1158,6 +1563,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			for (size_t k = 0; k < s->nports; k++) {
 				struct split_svc_key key;
 				struct split_svc_val val = { 0 };
+				const struct raw_vip *rv;
 
 				split_vip_key(&key, &s->vips[a], &s->ports[k]);
 				val.svc_id = p.svcs[i].id;
@@ -1165,10 +1571,15 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 				val.target_port = htons(s->ports[k].target_port);
 				if (s->l7 && s->ports[k].proto == IPPROTO_TCP)
 					val.flags = SPLIT_SVC_F_L7; /* connect(): see l7_listen */
-				if (update_if_changed(st->svc_fd, &key, &val, sizeof(val)))
+				rv = raw_vip_find(r, &key);
+				if (rv && !memcmp(&rv->v, &val, sizeof(val)))
+					continue;
+				if (wb_add(&vipb, &key, &val))
 					goto fail;
 			}
 	}
+	if (wb_flush(st, &vipb))
+		goto fail;
 	what = "writing weights";
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
@@ -1176,6 +1587,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		for (size_t k = 0; k < s->nversions; k++) {
 			struct split_weight_key key = { p.svcs[i].id, p.svcs[i].ver_ids[k] };
 			struct split_weight_val val = { 0 };
+			const struct raw_wt *rw;
 
 			snprintf(val.service, sizeof(val.service), "%s", s->name);
 			snprintf(val.version, sizeof(val.version), "%s", s->versions[k].name);
@@ -1190,10 +1602,15 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			}
 			val.slots4 = p.svcs[i].slots[0][k];
 			val.slots6 = p.svcs[i].slots[1][k];
-			if (update_if_changed(st->weights_fd, &key, &val, sizeof(val)))
+			rw = raw_wt_find(r, key.svc_id, key.version_id);
+			if (rw && !memcmp(&rw->v, &val, sizeof(val)))
+				continue;
+			if (wb_add(&wtb, &key, &val))
 				goto fail;
 		}
 	}
+	if (wb_flush(st, &wtb))
+		goto fail;
 	/* 4. removals: VIPs first, then what only they pointed to. */
 	what = "removing VIPs";
 	for (size_t i = 0; i < r->nvips; i++) {
@@ -1208,20 +1625,12 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 				split_vip_key(&key, &p.svcs[j].s->vips[a], &p.svcs[j].s->ports[k]);
 				keep |= !memcmp(&key, &rv->k, sizeof(key));
 			}
-		if (!keep && delete_quiet(st->svc_fd, &rv->k))
+		if (!keep && delete_quiet(st, st->svc_fd, &rv->k))
 			goto fail;
 	}
 	what = "removing tables";
-	for (size_t i = 0; i < r->nsvcs; i++) {
-		if (in_plan_svc(&p, r->svcs[i].id))
-			continue;
-		for (int v6 = 0; v6 < 2; v6++) {
-			__u32 tid = SPLIT_TABLE_ID(r->svcs[i].id, v6);
-
-			if (delete_quiet(st->tables_fd, &tid))
-				goto fail;
-		}
-	}
+	if (remove_tables(st, r, &p, &tw))
+		goto fail;
 	what = "removing weights";
 	for (size_t i = 0; i < r->nwts; i++) {
 		__u32 sid = r->wts[i].k.svc_id;
@@ -1230,7 +1639,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		if (j >= 0 && id_in_use(p.svcs[j].ver_ids, p.svcs[j].s->nversions,
 					r->wts[i].k.version_id))
 			continue;
-		if (delete_quiet(st->weights_fd, &r->wts[i].k))
+		if (delete_quiet(st, st->weights_fd, &r->wts[i].k))
 			goto fail;
 		if (st->ver_stats_fd >= 0)
 			bpf_map_delete_elem(st->ver_stats_fd, &r->wts[i].k);
@@ -1243,7 +1652,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			continue;
 		if (!need_grace++)
 			usleep(SPLIT_GRACE_US);
-		if (delete_quiet(st->backends_fd, &r->bes[i].id))
+		if (delete_quiet(st, st->backends_fd, &r->bes[i].id))
 			goto fail;
 		/* A draining flow may count into it again; stats readers
 		 * only report ids that are in `backends`. */
@@ -1252,16 +1661,31 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		if (st->sk_be_stats_fd >= 0)
 			bpf_map_delete_elem(st->sk_be_stats_fd, &r->bes[i].id);
 	}
+	what = "removing big tables";
+	for (size_t i = 0; i < tw.nbig_del; i++) {
+		if (!need_grace++)
+			usleep(SPLIT_GRACE_US);
+		if (delete_quiet(st, st->big_fd, &tw.big_del[i]))
+			goto fail;
+	}
 	what = "removing services";
 	for (size_t i = 0; i < r->nsvcs; i++)
 		if (!in_plan_svc(&p, r->svcs[i].id) &&
-		    delete_quiet(st->services_fd, &r->svcs[i].id))
+		    delete_quiet(st, st->services_fd, &r->svcs[i].id))
 			goto fail;
 	ret = 0;
 	goto out_plan;
 fail:
 	split_errf(err, "%s under %s: %s", what, st->pin_dir, strerror(errno));
 out_plan:
+	wb_free(&svb);
+	wb_free(&beb);
+	wb_free(&vipb);
+	wb_free(&wtb);
+	wb_free(&tw.cells);
+	wb_free(&tw.ents);
+	free(tw.del);
+	free(tw.big_del);
 	plan_free(&p);
 	return ret;
 }

@@ -21,7 +21,10 @@ struct split_state {
 	char pin_dir[PATH_MAX];
 	int dir_fd;		/* flock()ed during a commit */
 	int svc_fd;
-	int tables_fd;
+	int tables_fd;		/* tables_v3 */
+	int slots_fd;		/* slots_v3: small tables' slots */
+	int big_fd;		/* big_v3: big tables (map-in-map) */
+	__u32 slot_cells;	/* max_entries of slots_v3 */
 	int backends_fd;
 	int services_fd;
 	int weights_fd;
@@ -31,6 +34,9 @@ struct split_state {
 	int sk_ver_stats_fd;
 	int gen_fd;		/* generation map; -1 if absent */
 	int changed;		/* a commit happened under the lock */
+	/* Map elements written or deleted by commits through this handle
+	 * (a batch of n counts n): a commit that changes nothing writes 0. */
+	__u64 nwrites;
 };
 
 /* Addresses between the model (struct split_addr) and the maps' 16-byte
@@ -66,7 +72,9 @@ int split_state_wait_l7(struct split_state *st, unsigned timeout_ms);
 int split_state_read(struct split_state *st, struct split_config *cfg,
 		     struct split_err *err);
 
-/* Make the maps say exactly what cfg says. All or nothing. */
+/* Make the maps say exactly what cfg says. All or nothing. Compares with
+ * the maps in force and writes only what differs (in batches): tables of
+ * services whose inputs did not change are not rebuilt. */
 int split_state_commit(struct split_state *st, const struct split_config *cfg,
 		       struct split_err *err);
 
@@ -94,6 +102,14 @@ int split_config_set_weights(struct split_config *cfg, size_t idx, int argc,
 
 /* Back to no explicit route: each version weighs its endpoint count. */
 void split_config_reset_weights(struct split_config *cfg, size_t idx);
+
+/* An index of cfg's services sorted by (namespace, name), for
+ * split_service_lookup() (O(log n)); free() it. 0 or -1 (ENOMEM). */
+int split_service_index(const struct split_config *cfg,
+			const struct split_service ***idx);
+const struct split_service *split_service_lookup(const struct split_service **idx,
+						 size_t n, const char *ns,
+						 const char *name);
 
 /* Deep copy. Returns 0 or -1 (ENOMEM). */
 int split_config_dup(const struct split_config *src, struct split_config *dst);

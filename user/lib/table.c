@@ -647,3 +647,101 @@ int split_table_build(const struct split_service *svc, int family,
 	build_free(&b);
 	return (int)used;
 }
+
+/* ---- small tables: one slot per endpoint ---------------------------------- */
+
+struct small_ep {
+	const uint8_t *addr;
+	uint32_t idx;
+};
+
+static int small_ep_cmp(const void *a, const void *b)
+{
+	const struct small_ep *x = a, *y = b;
+	int d = memcmp(x->addr, y->addr, 16);
+
+	if (d)
+		return d;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static const struct split_version *find_ver(const struct split_service *svc,
+					    const char *name)
+{
+	for (size_t i = 0; i < svc->nversions; i++)
+		if (!strcmp(svc->versions[i].name, name))
+			return &svc->versions[i];
+	return NULL;
+}
+
+/*
+ * A service's table for a family can be small when every eligible endpoint
+ * gets the same share: no explicit weights (routed is false: each version
+ * weighs its endpoint count), and w_v / n_v the same for every eligible
+ * version v (n_v: its endpoints of the family; this fails only for a
+ * dual-stack service whose versions have different IPv4/IPv6 mixes).
+ * Explicit weights always take the big table, whose minimal-disruption
+ * property matters when weights move; small tables change only with the
+ * endpoints.
+ */
+int split_table_is_small(const struct split_service *svc, int family)
+{
+	uint64_t w0 = 0, n0 = 0;
+
+	if (svc->routed)
+		return 0;
+	for (size_t v = 0; v < svc->nversions; v++) {
+		uint64_t n = 0, w = svc->versions[v].weight;
+
+		if (!w)
+			continue;
+		for (size_t e = 0; e < svc->neps; e++)
+			n += svc->eps[e].addr.family == family &&
+			     !strcmp(svc->eps[e].version, svc->versions[v].name);
+		if (!n)
+			continue;
+		if (!n0) {
+			w0 = w;
+			n0 = n;
+		} else if (w * n0 != w0 * n) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int split_table_small(const struct split_service *svc, int family,
+		      uint32_t *out, size_t max)
+{
+	struct small_ep *eps;
+	size_t n = 0;
+
+	if (family != 4 && family != 6) {
+		errno = EINVAL;
+		return -1;
+	}
+	eps = calloc(svc->neps + 1, sizeof(*eps));
+	if (!eps) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t e = 0; e < svc->neps; e++) {
+		const struct split_version *v;
+
+		if (svc->eps[e].addr.family != family)
+			continue;
+		v = find_ver(svc, svc->eps[e].version);
+		if (v && v->weight)
+			eps[n++] = (struct small_ep){ svc->eps[e].addr.bytes, (uint32_t)e };
+	}
+	if (n > max || n > INT32_MAX) {
+		free(eps);
+		errno = ENOSPC;
+		return -1;
+	}
+	qsort(eps, n, sizeof(*eps), small_ep_cmp);
+	for (size_t i = 0; i < n; i++)
+		out[i] = eps[i].idx;
+	free(eps);
+	return (int)n;
+}

@@ -247,6 +247,17 @@ static void show_l7(const struct split_service *s, int json)
 		printf("\n");
 }
 
+/* Slots of the service's table for a family (0, 1): the sum over its
+ * versions (a small table has one per endpoint, a big one 10007). */
+static double table_slots(const struct split_service *s, int fa)
+{
+	uint64_t n = 0;
+
+	for (size_t v = 0; v < s->nversions; v++)
+		n += s->versions[v].slots[fa];
+	return n ? (double)n : 1.0;
+}
+
 static void show_text(const struct split_service *s)
 {
 	char a[64];
@@ -267,8 +278,8 @@ static void show_text(const struct split_service *s)
 		int n = 0;
 
 		printf("  %-16s %8u %8.2f%% %8.2f%% ", ver->name, ver->weight,
-		       100.0 * ver->slots[0] / SPLIT_TABLE_SLOTS,
-		       100.0 * ver->slots[1] / SPLIT_TABLE_SLOTS);
+		       100.0 * ver->slots[0] / table_slots(s, 0),
+		       100.0 * ver->slots[1] / table_slots(s, 1));
 		for (size_t e = 0; e < s->neps; e++)
 			if (!strcmp(s->eps[e].version, ver->name))
 				printf(" %s", split_addr_str(&s->eps[e].addr, a, sizeof(a))), n++;
