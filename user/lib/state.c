@@ -115,13 +115,20 @@ static int raw_tbl_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* qsort() that accepts an empty (NULL) array. */
+static void sort_n(void *base, size_t n, size_t sz, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, sz, cmp);
+}
+
 /* Sort and index the snapshot so every lookup below is O(log n). */
 static int raw_index(struct raw *r)
 {
-	qsort(r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
-	qsort(r->bes, r->nbes, sizeof(*r->bes), raw_be_cmp);
-	qsort(r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
-	qsort(r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
+	sort_n(r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
+	sort_n(r->bes, r->nbes, sizeof(*r->bes), raw_be_cmp);
+	sort_n(r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
+	sort_n(r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
 	r->svc_by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
 	r->be_by_id = malloc(SPLIT_BE_ID_LIMIT * sizeof(int));
 	r->svc_by_name = calloc(r->nsvcs + 1, sizeof(*r->svc_by_name));
@@ -522,6 +529,8 @@ static const struct raw_wt *raw_wt_find(const struct raw *r, __u32 svc_id,
 {
 	struct raw_wt key = { .k = { svc_id, version_id } };
 
+	if (!r->nwts)
+		return NULL;
 	return bsearch(&key, r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
 }
 
@@ -613,9 +622,9 @@ static int raw_to_config(const struct raw *r, struct split_config *cfg)
 	for (size_t i = 0; i < c.nsvcs; i++) {
 		struct split_service *s = &c.svcs[i];
 
-		qsort(s->versions, s->nversions, sizeof(*s->versions), ver_cmp);
-		qsort(s->eps, s->neps, sizeof(*s->eps), ep_cmp);
-		qsort(s->ports, s->nports, sizeof(*s->ports), port_cmp);
+		sort_n(s->versions, s->nversions, sizeof(*s->versions), ver_cmp);
+		sort_n(s->eps, s->neps, sizeof(*s->eps), ep_cmp);
+		sort_n(s->ports, s->nports, sizeof(*s->ports), port_cmp);
 		if (s->nvips == 2 && s->vips[0].family == 6) {
 			struct split_addr t = s->vips[0];
 
@@ -1067,6 +1076,8 @@ static const struct raw_vip *raw_vip_find(const struct raw *r, const struct spli
 {
 	struct raw_vip key = { .k = *k };
 
+	if (!r->nvips)
+		return NULL;
 	return bsearch(&key, r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
 }
 
@@ -1074,6 +1085,8 @@ static const struct raw_tbl *raw_tbl_find(const struct raw *r, __u32 id)
 {
 	struct raw_tbl key = { .id = id };
 
+	if (!r->ntbls)
+		return NULL;
 	return bsearch(&key, r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
 }
 

@@ -5,6 +5,7 @@
  * Works on the pinned maps directly (splitd need not be running): reads the
  * state in force, validates the whole change, and commits it atomically.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 #include "apply.h"
 #include "log.h"
+#include "mapsize.h"
 #include "rollout.h"
 #include "splitctl.h"
 #include "state.h"
@@ -379,6 +381,91 @@ static void show_ifaces(void)
 	printf("%s\n", n ? "" : "none (socket hooks only)");
 }
 
+/* Kernel memory (memlock) of one map by id. */
+static __u64 map_id_bytes(__u32 id)
+{
+	char path[64], line[128];
+	__u64 bytes = 0;
+	FILE *f;
+	int fd = bpf_map_get_fd_by_id(id);
+
+	if (fd < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			bytes = v;
+	}
+	if (f)
+		fclose(f);
+	close(fd);
+	return bytes;
+}
+
+/* "maps: ..." the maps allocated whole at creation (sized by splitd's
+ * options), the selection tables, and all pinned maps together. */
+static void show_maps(void)
+{
+	static const struct { const char *name, *unit; } fixed[] = {
+		{ SPLIT_MAP_CT, "flows" }, { SPLIT_MAP_CT_REV, "flows" },
+		{ SPLIT_MAP_SOCK_NAT, "entries" }, { SPLIT_MAP_UDP_AFF, "entries" },
+		{ SPLIT_MAP_SLOTS, "cells" },
+	};
+	char path[PATH_MAX + 300];
+	__u64 total = 0, bytes, used = 0;
+	__u32 max, k, *prev = NULL, cur, nbig = 0, nsmall = 0;
+	struct split_table_val tv;
+	struct dirent *de;
+	DIR *d;
+	int fd, bfd;
+
+	printf("maps (kernel memory; sizes: splitd --ct-max, --sock-nat-max, --table-cells):\n");
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (!split_map_mem(pin_dir, fixed[i].name, &max, &bytes))
+			printf("  %-10s %9u %-7s %8.1f MiB\n", fixed[i].name, max, fixed[i].unit,
+			       (double)bytes / 1048576);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_BIG_TABLES);
+	bfd = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_TABLES);
+	fd = bpf_obj_get(path);
+	while (fd >= 0 && !bpf_map_get_next_key(fd, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (k >= SPLIT_TBL_TOMB || bpf_map_lookup_elem(fd, &k, &tv))
+			continue;
+		if (tv.kind == SPLIT_TBL_SMALL) {
+			nsmall++;
+			used += (tv.nslots + 1) / 2;
+		} else if (tv.kind == SPLIT_TBL_BIG) {
+			__u32 id;
+
+			if (bfd >= 0 && !bpf_map_lookup_elem(bfd, &k, &id)) {
+				total += map_id_bytes(id);
+				nbig++;
+			}
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (bfd >= 0)
+		close(bfd);
+	printf("  tables     %u small (%llu cells of %s in use), %u big (10007 slots, an inner map each)\n",
+	       nsmall, (unsigned long long)used, SPLIT_MAP_SLOTS, nbig);
+	d = opendir(pin_dir);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, SPLIT_LINK_DIR))
+			continue;
+		if (!split_map_mem(pin_dir, de->d_name, &max, &bytes))
+			total += bytes;
+	}
+	if (d)
+		closedir(d);
+	printf("  all maps   %.1f MiB (pinned maps and big tables)\n", (double)total / 1048576);
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	struct split_config cfg = { 0 };
@@ -412,8 +499,10 @@ static int cmd_show(int argc, char **argv)
 		printf("]\n");
 	else if (!cfg.nsvcs)
 		printf("no services (pin dir %s)\n", pin_dir);
-	if (!json && idx < 0)
+	if (!json && idx < 0) {
 		show_ifaces();
+		show_maps();
+	}
 	ret = 0;
 	goto out;
 fail:
@@ -1041,7 +1130,11 @@ static const struct cmd cmds[] = {
 	  "\n"
 	  "SHARE4/SHARE6 are the shares of new connections that the kernel gives\n"
 	  "each version, read from the slot counts of the IPv4 and IPv6 selection\n"
-	  "tables (" "10007 slots each).\n"
+	  "tables (one slot per endpoint without explicit weights, 10007 slots with).\n"
+	  "\n"
+	  "Without SERVICE, a maps section follows: the size and kernel memory of\n"
+	  "the maps allocated whole when created (splitd --ct-max, --sock-nat-max,\n"
+	  "--table-cells), the selection tables, and the total.\n"
 	  "\n"
 	  "A service whose rules match requests (an L7 service) gets an l7 line:\n"
 	  "VIP:port -> the splitd proxy listener its TCP connections go to, or, if\n"

@@ -23,6 +23,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "mapsize.h"
 #include "nat_attach.h"
 #include "split_common.h"
 #include "split_tc.skel.h"
@@ -236,7 +237,10 @@ int nat_attach(const char *pin_dir, const struct nat_opts *o)
 		xskel->rodata->split_no_count = (__u32)o->no_count;
 		tskel->rodata->split_no_count = (__u32)o->no_count;
 	}
-	if (!xskel || !tskel || split_xdp__load(xskel) || split_tc__load(tskel)) {
+	if (!xskel || !tskel ||
+	    (o->sizes && (split_map_sizes_set(xskel->obj, o->sizes) ||
+			  split_map_sizes_set(tskel->obj, o->sizes))) ||
+	    split_xdp__load(xskel) || split_tc__load(tskel)) {
 		pr_warn("loading the XDP/tc objects: %s\n", strerror(errno));
 		goto out;
 	}

@@ -5,6 +5,8 @@
 
 #define NAT_MAX_IFACES 32
 
+struct split_map_sizes;
+
 struct nat_opts {
 	const char *xdp[NAT_MAX_IFACES];	/* --xdp */
 	int nxdp;
@@ -14,6 +16,7 @@ struct nat_opts {
 	int ntc_rev;
 	int no_fallback;			/* --no-tc-fallback */
 	int no_count;				/* --no-counters */
+	const struct split_map_sizes *sizes;	/* --ct-max ...; NULL: defaults */
 };
 
 /* Attach what the options ask for (XDP links pinned and taken over on

@@ -37,6 +37,7 @@
 #include "k8s_apply.h"
 #include "l7.h"
 #include "log.h"
+#include "mapsize.h"
 #include "nat_attach.h"
 #include "metrics_http.h"
 #include "node.h"
@@ -60,6 +61,8 @@ struct opts {
 	const char *metrics;	/* NULL: off */
 	int metrics_explicit;
 	struct nat_opts nat;
+	struct split_map_sizes sizes;
+	int sizes_explicit;
 	int no_l7;
 	int l7_explicit;	/* --l7-addr given: failing to listen is fatal */
 	struct l7_rt_opts l7;
@@ -128,6 +131,18 @@ static void usage(FILE *f)
 "      --no-metrics     no metrics endpoint\n"
 "      --no-counters    load the datapath with its counters compiled out (to\n"
 "                       measure what counting costs; stats then stay at 0)\n"
+"\n"
+"Sizes of the maps allocated whole when created (splitctl show prints their\n"
+"memory). A pinned map keeps its size: splitd --unload, then start, to\n"
+"change it. N may end in k or m (x1024):\n"
+"      --ct-max N       north-south flows in conntrack (ct and ct_rev, LRU);\n"
+"                       default 262144 (about 72 MiB for both)\n"
+"      --sock-nat-max N UDP sockets' VIP memory (sock_nat, udp_aff, LRU);\n"
+"                       default 65536 (about 14 MiB for both)\n"
+"      --table-cells N  cells of slots_v3, where the tables of services with\n"
+"                       no explicit weights live (two endpoints per cell, and\n"
+"                       room for a new copy of each table while it changes);\n"
+"                       default 65536 (512 KiB)\n"
 "\n"
 "L7 (services whose rules match requests, e.g. the test-user cookie rule):\n"
 "  splitd proxies their TCP connections: the connect hooks send them to a\n"
@@ -221,6 +236,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "no-metrics", no_argument, NULL, 'N' },
 		{ "no-counters", no_argument, NULL, 'K' },
+		{ "ct-max", required_argument, NULL, 1030 },
+		{ "sock-nat-max", required_argument, NULL, 1031 },
+		{ "table-cells", required_argument, NULL, 1032 },
 		{ "l7-addr", required_argument, NULL, 'L' },
 		{ "no-l7", no_argument, NULL, 'n' },
 		{ "l7-sockmap", no_argument, NULL, 1001 },
@@ -247,6 +265,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int c;
 
 	o->services = NULL;
+	split_map_sizes_default(&o->sizes);
 	o->metrics = SPLIT_METRICS_ADDR_DEFAULT;
 	o->pin_dir = SPLIT_PIN_DIR_DEFAULT;
 	o->l7.proxy.no_sockmap = 1;	/* --l7-sockmap to try it */
@@ -340,6 +359,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 1023: o->k8s_opts.server = optarg; break;
 		case 1024: o->k8s_opts.token_file = optarg; break;
 		case 1025: o->k8s_opts.ca_file = optarg; break;
+		case 1030:
+		case 1031:
+		case 1032: {
+			__u32 *v = c == 1030 ? &o->sizes.ct : c == 1031 ? &o->sizes.sock_nat :
+				   &o->sizes.table_cells;
+
+			if (split_map_size_parse(optarg, 1024, 16 * 1024 * 1024, v)) {
+				fprintf(stderr, "splitd: %s: want a count from 1024 to 16m, not '%s'\n",
+					c == 1030 ? "--ct-max" : c == 1031 ? "--sock-nat-max" :
+					"--table-cells", optarg);
+				return -1;
+			}
+			o->sizes_explicit |= c == 1030 ? SPLIT_SIZE_CT : c == 1031 ? SPLIT_SIZE_SOCK_NAT :
+					     SPLIT_SIZE_TABLE_CELLS;
+			break;
+		}
 		case 'v': split_log_level = split_log_level < LOG_LVL_DEBUG ?
 					    split_log_level + 1 : LOG_LVL_DEBUG; break;
 		case 'q': split_log_level = LOG_LVL_WARN; break;
@@ -542,7 +577,8 @@ static size_t config_paths(const struct opts *o, const char **paths)
  * longer there are removed), or, without a config dir, the objects in
  * force plus any in the services file. Weights set with splitctl are kept.
  */
-static int apply_config(struct split_state *st, const struct opts *o)
+static int apply_config(struct split_state *st, const struct opts *o,
+			struct split_input *parsed)
 {
 	struct split_config old = { 0 };
 	struct split_input in = { 0 };
@@ -551,7 +587,10 @@ static int apply_config(struct split_state *st, const struct opts *o)
 	struct split_err err;
 	int ret = -1;
 
-	if (split_input_load(paths, config_paths(o, paths), &in, &err)) {
+	if (parsed) {	/* read and checked already (at startup): take it */
+		in = *parsed;
+		memset(parsed, 0, sizeof(*parsed));
+	} else if (split_input_load(paths, config_paths(o, paths), &in, &err)) {
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
 		return -1;
 	}
@@ -716,7 +755,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 			if (!k8s_apply(st, o->ks))
 				split_metrics_set_ready(1, "datapath attached, Kubernetes objects applied");
 		} else if (changed) {
-			if (!apply_config(st, o))
+			if (!apply_config(st, o, NULL))
 				split_metrics_set_ready(1, "datapath attached, configuration applied");
 			if (l7)
 				l7_rt_sync(l7, st, 0);
@@ -730,6 +769,7 @@ int main(int argc, char **argv)
 	struct split_sock *skel = NULL;
 	struct split_sockops *oskel = NULL;
 	struct split_state st = { .dir_fd = -1 };
+	struct split_input probe = { 0 };
 	char cgroup[PATH_MAX];
 	struct split_err err;
 	struct opts o = { 0 };
@@ -743,7 +783,8 @@ int main(int argc, char **argv)
 	if (o.unload)
 		return nat_detach_all(o.pin_dir) || split_unload(o.pin_dir) ? 1 : 0;
 
-	/* Refuse a bad configuration before touching the kernel. */
+	/* Refuse a bad configuration before touching the kernel; the first
+	 * apply takes what was read here. */
 	if (o.k8s) {
 		/* A bad kubeconfig or no cluster: before the kernel too. */
 		signal(SIGPIPE, SIG_IGN);
@@ -753,19 +794,17 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	} else {
-		struct split_input pin = { 0 };
 		const char *paths[2];
 
 		/* With a config dir the files hold every object: check them
 		 * as a set. Without, they join the objects in force (checked
 		 * when applied). */
-		if (split_input_load(paths, config_paths(&o, paths), &pin, &err) ||
-		    (o.config_dir && split_input_check(&pin, &err))) {
+		if (split_input_load(paths, config_paths(&o, paths), &probe, &err) ||
+		    (o.config_dir && split_input_check(&probe, &err))) {
 			pr_warn("%s\n", err.msg);
-			split_input_free(&pin);
+			split_input_free(&probe);
 			return 1;
 		}
-		split_input_free(&pin);
 	}
 	if (o.cgroup && !strcmp(o.cgroup, "auto")) {
 		int r = split_cgroup_auto("/proc/mounts", o.cgroup_root, cgroup, sizeof(cgroup));
@@ -791,8 +830,10 @@ int main(int argc, char **argv)
 		goto out;
 
 	oo.pin_root_path = o.pin_dir;
+	split_map_sizes_pinned(o.pin_dir, &o.sizes, o.sizes_explicit);
+	o.nat.sizes = &o.sizes;
 	skel = split_sock__open_opts(&oo);
-	if (!skel) {
+	if (!skel || split_map_sizes_set(skel->obj, &o.sizes)) {
 		pr_warn("opening the BPF object: %s\n", strerror(errno));
 		goto out;
 	}
@@ -806,7 +847,7 @@ int main(int argc, char **argv)
 	oskel = split_sockops__open_opts(&oo);
 	if (oskel)
 		oskel->rodata->split_no_count = (__u32)o.nat.no_count;
-	if (!oskel || split_sockops__load(oskel)) {
+	if (!oskel || split_map_sizes_set(oskel->obj, &o.sizes) || split_sockops__load(oskel)) {
 		pr_warn("loading the sockops object: %s\n", strerror(errno));
 		goto out;
 	}
@@ -854,7 +895,7 @@ int main(int argc, char **argv)
 		}
 		if (o.once && k8s_apply(&st, o.ks))
 			goto out;
-	} else if (apply_config(&st, &o)) {
+	} else if (apply_config(&st, &o, &probe)) {
 		if (o.once)
 			goto out;
 		split_metrics_set_ready(0, "datapath attached; the configuration is not applied");
@@ -887,6 +928,7 @@ out:
 	split_state_close(&st);
 	split_sockops__destroy(oskel);
 	split_sock__destroy(skel);
+	split_input_free(&probe);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	return ret;

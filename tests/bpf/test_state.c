@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * test_state.c - the control plane's commit on real pinned maps (root):
+ * small and big selection tables in tables_v3 / slots_v3 / big_v3, writes
+ * limited to what changed (a re-apply of the same config writes nothing),
+ * tombstoned cells, the same tables on two "nodes", a full slots_v3
+ * refused with nothing changed, and the map sizes splitd's options set.
+ *
+ * Each test loads split_sock (not attached anywhere) with its maps pinned
+ * under its own /sys/fs/bpf/split-test-state-<pid>-<n>, removed at the end.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "mapsize.h"
+#include "split_sock.skel.h"
+#include "state.h"
+#include "test.h"
+#include "util.h"
+
+struct node {
+	char pin[128];
+	struct split_sock *skel;
+	struct split_state st;
+	int open;
+};
+
+static int node_seq;
+static char made[16][128];	/* pin dirs made: removed at exit, also after a failed ASSERT */
+
+__attribute__((destructor)) static void remove_pins(void)
+{
+	struct stat sb;
+
+	for (int i = 0; i < node_seq && i < 16; i++)
+		if (made[i][0] && !stat(made[i], &sb))
+			split_unload(made[i]);
+}
+
+static int node_up(struct node *n, const struct split_map_sizes *sz)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct split_map_sizes def;
+	struct split_err err;
+
+	memset(n, 0, sizeof(*n));
+	snprintf(n->pin, sizeof(n->pin), "/sys/fs/bpf/split-test-state-%d-%d", getpid(),
+		 node_seq++);
+	split_log_level = LOG_LVL_WARN;
+	if (node_seq <= 16)
+		snprintf(made[node_seq - 1], sizeof(made[0]), "%s", n->pin);
+	if (mkdir(n->pin, 0700))
+		return -1;
+	if (!sz) {
+		split_map_sizes_default(&def);
+		sz = &def;
+	}
+	oo.pin_root_path = n->pin;
+	n->skel = split_sock__open_opts(&oo);
+	if (!n->skel || split_map_sizes_set(n->skel->obj, sz) || split_sock__load(n->skel))
+		return -1;
+	if (split_state_open(&n->st, n->pin, &err)) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return -1;
+	}
+	n->open = 1;
+	return 0;
+}
+
+static void node_down(struct node *n)
+{
+	if (n->open)
+		split_state_close(&n->st);
+	split_sock__destroy(n->skel);
+	if (n->pin[0])
+		split_unload(n->pin);
+	memset(n, 0, sizeof(*n));
+}
+
+#define NODE_UP(n, sz)                                                    \
+	do {                                                              \
+		if (node_up(n, sz)) {                                     \
+			node_down(n);                                     \
+			TEST_FAIL_("setup: %s", strerror(errno));         \
+		}                                                         \
+	} while (0)
+
+/* Services file text: n services svc-<i> (VIP 10.100.x.y), each with
+ * `eps` endpoints in versions v1 and v2 (alternating), plus `extra`
+ * endpoints for svc-0 (changes its table only). Reversed order if rev. */
+static char *gen(size_t n, size_t eps, size_t extra, int rev)
+{
+	size_t cap = 4096 + n * (512 + eps * 80) + extra * 80, off = 0;
+	char *b = malloc(cap);
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = rev ? n - 1 - k : k;
+
+		off += (size_t)snprintf(b + off, cap - off,
+			"---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: svc-%zu\n"
+			"spec:\n  clusterIPs: [10.100.%zu.%zu]\n  ports:\n  - port: 80\n  endpoints:\n",
+			i, i / 256, i % 256);
+		for (size_t e = 0; e < eps + (i == 0 ? extra : 0); e++) {
+			size_t ee = rev ? eps + (i == 0 ? extra : 0) - 1 - e : e;
+
+			off += (size_t)snprintf(b + off, cap - off,
+				"  - addresses: [10.%zu.%zu.%zu]\n    labels: {version: v%zu}\n",
+				110 + ee, i / 256, i % 256, 1 + ee % 2);
+		}
+	}
+	return b;
+}
+
+static int commit_text(struct node *n, const char *text, struct split_err *err)
+{
+	struct split_config cfg = { 0 }, old = { 0 };
+	int ret = -1;
+
+	if (split_services_parse("gen.yaml", text, strlen(text), &cfg, err))
+		return -1;
+	if (split_state_lock(&n->st, err))
+		goto out;
+	if (!split_state_read(&n->st, &old, err) && !split_config_merge(&cfg, &old, err))
+		ret = split_state_commit(&n->st, &cfg, err);
+	split_state_unlock(&n->st);
+out:
+	split_config_free(&cfg);
+	split_config_free(&old);
+	return ret;
+}
+
+#define COMMIT(n, text)                                                   \
+	do {                                                              \
+		struct split_err e_;                                      \
+		if (commit_text(n, text, &e_)) {                          \
+			node_down(n);                                     \
+			TEST_FAIL_("commit: %s", e_.msg);                 \
+		}                                                         \
+	} while (0)
+
+struct tbl {
+	__u32 id;
+	struct split_table_val v;
+};
+
+/* tables_v3 in key order; returns the count. */
+static size_t tables(struct node *n, struct tbl *out, size_t max)
+{
+	__u32 k, cur, *prev = NULL;
+	size_t cnt = 0;
+
+	while (cnt < max && !bpf_map_get_next_key(n->st.tables_fd, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (!bpf_map_lookup_elem(n->st.tables_fd, &k, &out[cnt].v))
+			out[cnt++].id = k;
+	}
+	for (size_t i = 1; i < cnt; i++)	/* insertion sort by id */
+		for (size_t j = i; j > 0 && out[j - 1].id > out[j].id; j--) {
+			struct tbl t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return cnt;
+}
+
+static const struct tbl *find_tbl(const struct tbl *t, size_t n, __u32 id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].id == id)
+			return &t[i];
+	return NULL;
+}
+
+/* Backend ids of a small table, slot order. */
+static int small_ids(struct node *n, const struct split_table_val *v, __u32 *ids)
+{
+	for (__u32 s = 0; s < v->nslots; s++) {
+		__u32 cell = (v->offset + s) / 2;
+		struct split_slot_pair p;
+
+		if (bpf_map_lookup_elem(n->st.slots_fd, &cell, &p))
+			return -1;
+		ids[s] = p.backend_id[(v->offset + s) % 2];
+	}
+	return 0;
+}
+
+static __u32 svc_id(struct node *n, const char *name)
+{
+	__u32 k, cur, *prev = NULL;
+	struct split_service_val v;
+
+	while (!bpf_map_get_next_key(n->st.services_fd, prev, &k)) {
+		cur = k;
+		prev = &cur;
+		if (!bpf_map_lookup_elem(n->st.services_fd, &k, &v) && !strcmp(v.name, name))
+			return k;
+	}
+	return 0;
+}
+
+/* The endpoint address of a backend id (IPv4, host order). */
+static __u32 be_addr(struct node *n, __u32 id)
+{
+	struct split_backend_val b;
+
+	if (bpf_map_lookup_elem(n->st.backends_fd, &id, &b))
+		return 0;
+	return ntohl(b.addr[0]);
+}
+
+/* A re-apply of the same config writes nothing; one endpoint more writes
+ * a handful of elements, all about that service. */
+TEST(reapply_writes_only_differences)
+{
+	struct node n;
+	char *a = gen(200, 3, 0, 0), *b = gen(200, 3, 1, 0);
+	struct tbl t[1024];
+	__u64 w0, w1, w2, w3;
+	size_t nt;
+
+	NODE_UP(&n, NULL);
+	COMMIT(&n, a);
+	w0 = n.st.nwrites;
+	COMMIT(&n, a);
+	w1 = n.st.nwrites - w0;
+	COMMIT(&n, b);
+	w2 = n.st.nwrites - w0 - w1;
+	COMMIT(&n, b);
+	w3 = n.st.nwrites - w0 - w1 - w2;
+	nt = tables(&n, t, 1024);
+	node_down(&n);
+	free(a);
+	free(b);
+	printf("  cold: %llu writes; same again: %llu; one endpoint added: %llu; same again: %llu\n",
+	       (unsigned long long)w0, (unsigned long long)w1, (unsigned long long)w2,
+	       (unsigned long long)w3);
+	ASSERT_GT(w0, 200 * 5);	/* services, backends, VIPs, weights, tables */
+	ASSERT_EQ(w1, 0);
+	ASSERT_GT(w2, 0);
+	/* backend, weights entry, 2 cells, table entry, tombstone, services x 2 */
+	ASSERT_LE(w2, 10);
+	ASSERT_EQ(w3, 0);
+	/* 200 small tables and the tombstone of svc-0's old one */
+	ASSERT_EQ(nt, 201);
+}
+
+/* Every service without explicit weights has a small table of one slot
+ * per endpoint, sorted by address; regions never overlap; the big table
+ * comes with explicit weights and goes with them. */
+TEST(small_and_big_tables)
+{
+	struct node n;
+	char *a = gen(300, 5, 0, 0);
+	static struct tbl t[2048];
+	static __u8 used[2 * SPLIT_SLOT_CELLS];
+	struct split_config cfg = { 0 };
+	struct split_err err;
+	__u32 ids[16], id0, tid, inner;
+	size_t nt;
+	int idx;
+
+	NODE_UP(&n, NULL);
+	COMMIT(&n, a);
+	nt = tables(&n, t, 2048);
+	if (nt != 300) {
+		node_down(&n);
+		TEST_FAIL_("%zu tables, want 300", nt);
+	}
+	memset(used, 0, sizeof(used));
+	for (size_t i = 0; i < nt; i++) {
+		ASSERT_EQ(t[i].v.kind, SPLIT_TBL_SMALL);
+		ASSERT_EQ(t[i].v.nslots, 5);
+		ASSERT_EQ(t[i].v.offset % 2, 0);
+		for (__u32 s = 0; s < 6; s++) {
+			if (used[t[i].v.offset + s]++) {
+				node_down(&n);
+				TEST_FAIL_("slot %u used twice", t[i].v.offset + s);
+			}
+		}
+		ASSERT_EQ(small_ids(&n, &t[i].v, ids), 0);
+		for (__u32 s = 1; s < 5; s++)
+			ASSERT_LT(be_addr(&n, ids[s - 1]), be_addr(&n, ids[s]));
+	}
+
+	/* explicit weights: a big table, 10007 slots in an inner map */
+	id0 = svc_id(&n, "svc-7");
+	tid = SPLIT_TABLE_ID(id0, 0);
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_read(&n.st, &cfg, &err), 0);
+	idx = split_config_find(&cfg, "svc-7", &err);
+	ASSERT_GE(idx, 0);
+	ASSERT_EQ(split_config_set_weights(&cfg, (size_t)idx, 2, (char *[]){ "v1=90", "v2=10" },
+					   &err), 0);
+	ASSERT_EQ(split_state_commit(&n.st, &cfg, &err), 0);
+	nt = tables(&n, t, 2048);
+	ASSERT_EQ(find_tbl(t, nt, tid)->v.kind, SPLIT_TBL_BIG);
+	ASSERT_EQ(find_tbl(t, nt, tid)->v.nslots, SPLIT_TABLE_SLOTS);
+	ASSERT_EQ(bpf_map_lookup_elem(n.st.big_fd, &tid, &inner), 0);
+	{	/* its small table's cells: a tombstone, for the grace period */
+		int tomb = 0;
+
+		for (size_t i = 0; i < nt; i++)
+			tomb += t[i].id >= SPLIT_TBL_TOMB && t[i].v.kind == SPLIT_TBL_FREED &&
+				t[i].v.nslots == 5 && t[i].v.freed_ns;
+		ASSERT_EQ(tomb, 1);
+	}
+	/* back to equal shares: small again, the inner map gone */
+	split_config_reset_weights(&cfg, (size_t)idx);
+	ASSERT_EQ(split_state_commit(&n.st, &cfg, &err), 0);
+	split_state_unlock(&n.st);
+	nt = tables(&n, t, 2048);
+	ASSERT_EQ(find_tbl(t, nt, tid)->v.kind, SPLIT_TBL_SMALL);
+	ASSERT_NE(bpf_map_lookup_elem(n.st.big_fd, &tid, &inner), 0);
+	split_config_free(&cfg);
+	node_down(&n);
+	free(a);
+}
+
+/* Two nodes given the same services (in opposite orders, so with other
+ * ids and offsets) build the same tables: the same endpoint addresses in
+ * the same slots. */
+TEST(same_tables_on_every_node)
+{
+	struct node n1, n2;
+	char *a = gen(50, 6, 0, 0), *b = gen(50, 6, 0, 1);
+	static struct tbl t1[256], t2[256];
+	size_t c1, c2;
+
+	NODE_UP(&n1, NULL);
+	COMMIT(&n1, a);
+	if (node_up(&n2, NULL)) {
+		node_down(&n1);
+		node_down(&n2);
+		TEST_FAIL_("setup");
+	}
+	COMMIT(&n2, b);
+	c1 = tables(&n1, t1, 256);
+	c2 = tables(&n2, t2, 256);
+	ASSERT_EQ(c1, 50);
+	ASSERT_EQ(c2, 50);
+	for (size_t i = 0; i < 50; i++) {
+		char name[32];
+		__u32 s1, s2, ids1[8], ids2[8];
+		const struct tbl *x, *y;
+
+		snprintf(name, sizeof(name), "svc-%zu", i);
+		s1 = svc_id(&n1, name);
+		s2 = svc_id(&n2, name);
+		x = find_tbl(t1, c1, SPLIT_TABLE_ID(s1, 0));
+		y = find_tbl(t2, c2, SPLIT_TABLE_ID(s2, 0));
+		ASSERT_TRUE(x && y);
+		ASSERT_EQ(x->v.nslots, y->v.nslots);
+		ASSERT_EQ(small_ids(&n1, &x->v, ids1), 0);
+		ASSERT_EQ(small_ids(&n2, &y->v, ids2), 0);
+		for (__u32 s = 0; s < x->v.nslots; s++)
+			ASSERT_EQ(be_addr(&n1, ids1[s]), be_addr(&n2, ids2[s]));
+	}
+	node_down(&n1);
+	node_down(&n2);
+	free(a);
+	free(b);
+}
+
+/* slots_v3 sized by the option; when the tables do not fit, the commit
+ * says so and nothing changes. The other sizes reach their maps. */
+TEST(sizes_and_a_full_slots_map)
+{
+	struct split_map_sizes sz = { .ct = 4096, .sock_nat = 2048, .table_cells = 1024 };
+	struct node n;
+	char *small = gen(100, 3, 0, 0), *big = gen(800, 3, 0, 0);
+	struct split_err err;
+	struct tbl t[1024];
+	__u32 max;
+	__u64 bytes, w;
+	size_t nt;
+
+	NODE_UP(&n, &sz);
+	ASSERT_EQ(n.st.slot_cells, 1024);
+	ASSERT_EQ(split_map_mem(n.pin, SPLIT_MAP_CT, &max, &bytes), 0);
+	ASSERT_EQ(max, 4096);
+	ASSERT_GT(bytes, 4096 * sizeof(struct split_ct_val));
+	ASSERT_EQ(split_map_mem(n.pin, SPLIT_MAP_CT_REV, &max, &bytes), 0);
+	ASSERT_EQ(max, 4096);
+	ASSERT_EQ(split_map_mem(n.pin, SPLIT_MAP_UDP_AFF, &max, &bytes), 0);
+	ASSERT_EQ(max, 2048);
+	ASSERT_EQ(split_map_mem(n.pin, SPLIT_MAP_SLOTS, &max, &bytes), 0);
+	ASSERT_EQ(max, 1024);
+	/* pinned sizes win over options, defaults too */
+	{
+		struct split_map_sizes d;
+
+		split_map_sizes_default(&d);
+		split_map_sizes_pinned(n.pin, &d, 0);
+		ASSERT_EQ(d.ct, 4096);
+		ASSERT_EQ(d.sock_nat, 2048);
+		ASSERT_EQ(d.table_cells, 1024);
+	}
+	COMMIT(&n, small);	/* 100 x 2 cells */
+	w = n.st.nwrites;
+	/* 800 services x 2 cells > 1024 cells */
+	ASSERT_NE(commit_text(&n, big, &err), 0);
+	printf("  refused: %s\n", err.msg);
+	ASSERT_TRUE(strstr(err.msg, "--table-cells") != NULL);
+	ASSERT_TRUE(strstr(err.msg, "nothing changed") != NULL);
+	nt = tables(&n, t, 1024);
+	ASSERT_EQ(nt, 100);	/* as before (tombstones of the rollback aside) */
+	(void)w;
+	node_down(&n);
+	free(small);
+	free(big);
+}
+
+/* Option parsing of sizes. */
+TEST(size_options)
+{
+	__u32 v;
+
+	ASSERT_EQ(split_map_size_parse("4096", 1024, 1 << 24, &v), 0);
+	ASSERT_EQ(v, 4096);
+	ASSERT_EQ(split_map_size_parse("64k", 1024, 1 << 24, &v), 0);
+	ASSERT_EQ(v, 65536);
+	ASSERT_EQ(split_map_size_parse("2m", 1024, 1 << 24, &v), 0);
+	ASSERT_EQ(v, 2 * 1024 * 1024);
+	ASSERT_NE(split_map_size_parse("1000", 1024, 1 << 24, &v), 0);
+	ASSERT_NE(split_map_size_parse("17m", 1024, 1 << 24, &v), 0);
+	ASSERT_NE(split_map_size_parse("12x", 1024, 1 << 24, &v), 0);
+	ASSERT_NE(split_map_size_parse("", 1024, 1 << 24, &v), 0);
+	ASSERT_NE(split_map_size_parse("-5", 1024, 1 << 24, &v), 0);
+	ASSERT_NE(split_map_size_parse("99999999999", 1024, 1 << 24, &v), 0);
+}
