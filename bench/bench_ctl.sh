@@ -104,7 +104,7 @@ unload() { "$BIN/splitd" -q --unload -p "$TB_PIN" 2> /dev/null; return 0; }
 # ---- memory --------------------------------------------------------------------
 
 # memory: "outer_bytes inner_bytes inner_count" for the maps under the pin
-# dir and the inner maps the tables map points to; per-map lines go to
+# dir and the inner maps of big_v3 (the big tables); per-map lines go to
 # $WORK/mem.detail ("name type max_entries memlock").
 memory() {
 	local f ids
@@ -115,7 +115,7 @@ memory() {
 			jq -r '"\(.name) \(.type) \(.max_entries) \(.bytes_memlock)"' >> "$WORK/mem.detail"
 	done
 	# Inner map ids: the values of the tables map (little-endian u32).
-	bpftool map dump pinned "$TB_PIN/tables_v2" 2> /dev/null | awk '
+	bpftool map dump pinned "$TB_PIN/big_v3" 2> /dev/null | awk '
 		function h(s) { return (index(X, tolower(substr(s, 1, 1))) - 1) * 16 + index(X, tolower(substr(s, 2, 1))) - 1 }
 		BEGIN { X = "0123456789abcdef" }
 		/^key:/ { for (i = 1; i <= NF; i++) if ($i == "value:") break
@@ -189,7 +189,7 @@ table_dump() {
 	[ -n "$tid" ] || bench_die "no svc entry for $VIP:$PORT/TCP"
 	key=$(printf '%02x %02x %02x %02x' $((tid & 255)) $(((tid >> 8) & 255)) $(((tid >> 16) & 255)) $(((tid >> 24) & 255)))
 	# shellcheck disable=SC2086
-	id=$(bpftool map lookup pinned "$TB_PIN/tables_v2" key hex $key | awk '
+	id=$(bpftool map lookup pinned "$TB_PIN/big_v3" key hex $key | awk '
 		function h(s) { return (index(X, tolower(substr(s, 1, 1))) - 1) * 16 + index(X, tolower(substr(s, 2, 1))) - 1 }
 		BEGIN { X = "0123456789abcdef" }
 		{ for (i = 1; i <= NF; i++) if ($i == "value:") break
@@ -319,7 +319,7 @@ SECTION=$WORK/section.md
 	echo
 	bench_sysinfo
 	echo "- settings: N = $SCALE services; $R repeats (cold applies at N >= 10000: $([ "$RCL" -lt "$R" ] && echo "$RCL" || echo "$R")); $C connections per accuracy setting; total run time ${T_TOTAL} s$([ $QUICK = 1 ] && echo '; QUICK MODE (tiny counts: figures not meaningful)')"
-	echo "- testbed veths: $(bench_offload); selection table: 10007 slots of a 4-byte backend id per service and address family"
+	echo "- testbed veths: $(bench_offload); selection tables: one slot per endpoint (in slots_v3) for a service without explicit weights, 10007 slots (an inner map in big_v3) for one with; a slot is a 4-byte backend id"
 	echo
 	echo "### Applying N services"
 	echo
@@ -341,9 +341,21 @@ SECTION=$WORK/section.md
 	echo
 	echo "Medians (min - max) over the repeats. Cold includes loading and verifying the BPF object and attaching it to the cgroup; no-op and one-change are \`splitd --once\` on the loaded state (the same path as a daemon reload). The change adds or removes one endpoint of reviews. \`splitctl set\` flips reviews between v1=100 and v2=100 while a client connects in a loop (one connection at a time; a poll every $(awk -v x="${SETG[$NMIN]}" 'BEGIN { printf "%.0f", x * 1e6 }') us at N = $NMIN, median); \"takes effect\" is from the command's start to the start of the first connection that reached the new version (an upper bound, within one poll). Connections that reached the old version after the first one reached the new: $(for N in $SCALE; do printf '%s at N = %s; ' "${SETS[$N]}" "$N"; done | sed 's/; $//') (must be 0: the table is swapped in one update). Flips observed: $(for N in $SCALE; do printf '%s of %s at N = %s; ' "${SETN[$N]}" "$R" "$N"; done | sed 's/; $//')."
 	echo
+	read -r cm _ <<< "${COLD[$NMAX]}"
+	read -r gm _ <<< "${CHG[$NMAX]}"
+	read -r tm _ <<< "${SETC[$NMAX]}"
+	read -r t1 _ <<< "${SETC[$NMIN]}"
+	read -r g1 _ <<< "${CHG[$NMIN]}"
+	awk -v n="$NMAX" -v n1="$NMIN" -v c="$cm" -v g="$gm" -v t="$tm" -v t1="$t1" -v g1="$g1" 'function v(x, lim, unit, sc) {
+			if (x == "nan" || x == "") return "n/a"
+			return sprintf("%.*f %s (%s)", unit == "s" ? 3 : 1, x * sc, unit,
+				x <= lim ? "met" : sprintf("MISSED: %.1fx the target", x / lim)) }
+		BEGIN { printf "Targets (issue 13), medians: cold apply of %d services <= 1 s: %s; re-apply with one service changed <= 50 ms: %s; `splitctl set` <= 10 ms at %d services: %s, <= 5 ms at %d: %s. ", n, v(c, 1, "s", 1), v(g, 0.05, "ms", 1000), n, v(t, 0.010, "ms", 1000), n1, v(t1, 0.005, "ms", 1000)
+			printf "The re-apply is a whole `splitd --once`: it parses and validates the whole file (all %d services), reads the maps, and loads and verifies the BPF objects (%.0f ms of it at N = %d, the floor of any --once); it writes only what changed.\n", n, g1 * 1000, n1 }'
+	echo
 	echo "### Kernel memory"
 	echo
-	echo "| services | pinned maps (bytes) | inner tables | bytes per inner table (max_entries) | all (MiB) |"
+	echo "| services | pinned maps (bytes) | big tables (inner maps) | bytes per big table (max_entries) | all (MiB) |"
 	echo "|---:|---:|---:|---:|---:|"
 	for N in $SCALE; do
 		read -r mo mi mn m1 me <<< "${MEM[$N]}"
@@ -357,8 +369,10 @@ SECTION=$WORK/section.md
 		awk -v o1="$o1" -v i1="$i1" -v o2="$o2" -v i2="$i2" -v n1="$NMIN" -v n2="$NMAX" -v m1="$m1" 'BEGIN {
 			d = n2 - n1
 			printf "Per service (growth from N = %d to N = %d, divided by %d): %.0f bytes, of which %.0f in the selection tables and %.0f in the other maps. ", n1, n2, d, (o2 + i2 - o1 - i1) / d, (i2 - i1) / d, (o2 - o1) / d
-			printf "A selection table holds 10007 slots x 4 bytes = 40028 bytes of data, packed two slots per 8-byte array value (an array map stores every value in 8 bytes: one slot per value would cost twice as much, as the layout before tables_v2 did), so one inner table costs %d bytes. ", m1
-			printf "The fixed part (maps sized at load, with no service) is most of the total at small N: the LRU maps (sock_nat, udp_aff and the XDP conntrack maps, if this build has them) are preallocated.\n" }'
+			printf "Target: at most 4096 bytes per service without explicit weights (%s). ", ((o2 + i2 - o1 - i1) / d <= 4096 ? "met" : "MISSED")
+			printf "The generated services have no explicit weights, so each has a small table (one slot per endpoint, in slots_v3, whose size is fixed at load: --table-cells) and no inner map; the growth is the hash maps (services, svc_names, backends, weights, svc, tables_v3), which allocate per element. "
+			printf "A service with explicit weights (splitctl set, a route) also gets a big table: an inner map of 10007 slots x 4 bytes, packed two slots per 8-byte array value, about 40 KB (the same as every table cost before tables_v3). "
+			printf "The fixed part (maps sized at load, with no service) is most of the total at small N: the LRU maps (sock_nat, udp_aff, ct, ct_rev) are preallocated; splitd --ct-max and --sock-nat-max size them, and splitctl show prints their memory.\n" }'
 	fi
 	echo
 	echo "Maps at N = $NMAX (name, type, max_entries, bytes):"

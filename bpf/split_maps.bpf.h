@@ -86,6 +86,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } services SEC(".maps");
 
+/* (name, namespace) and (name, "") -> service id (control plane, not read here). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLIT_MAX_SERVICES * 2);
+	__type(key, struct split_name_key);
+	__type(value, struct split_name_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc_names SEC(".maps");
+
 /* (service, version) -> weight and slots: the map a person reads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

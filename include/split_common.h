@@ -45,6 +45,7 @@
 #define SPLIT_MAP_BIG_TABLES	"big_v3"	/* table id -> inner 10007-slot table (explicit weights) */
 #define SPLIT_MAP_BACKENDS	"backends"	/* backend id -> endpoint address */
 #define SPLIT_MAP_SERVICES	"services"	/* service id -> name, namespace */
+#define SPLIT_MAP_SVC_NAMES	"svc_names"	/* (name, namespace) -> service id (control plane) */
 #define SPLIT_MAP_WEIGHTS	"weights"	/* (service, version) -> weight: for people */
 #define SPLIT_MAP_SOCK_NAT	"sock_nat"	/* (socket, backend) -> VIP, for getpeername/recvmsg */
 #define SPLIT_MAP_UDP_AFF	"udp_aff"	/* (socket, VIP) -> backend, UDP stickiness */
@@ -131,7 +132,7 @@ struct split_slot_pair {
 	__u32 backend_id[2];
 };
 
-/* backends: key is the __u32 backend id (never 0). */
+/* backends: key is the __u32 backend id (never 0): SPLIT_BACKEND_ID(). */
 struct split_backend_val {
 	__be32 addr[4];
 	__u8 family;		/* 4 or 6 */
@@ -140,13 +141,35 @@ struct split_backend_val {
 	__u32 version_id;	/* key.version_id in the weights map */
 };
 
-/* services: key is the __u32 service id. */
+/* services: key is the __u32 service id. A service's backend ids are
+ * SPLIT_BACKEND_ID(svc_id, k) with 0 < k < ep_end, its version ids
+ * 0 < v < ver_end, so one service is read without a scan of the maps
+ * (splitctl set). 0 in both: written by an older splitd. */
 struct split_service_val {
 	char name[SPLIT_NAME_LEN];
 	char ns[SPLIT_NAME_LEN];
 	__u32 flags;		/* SPLIT_SVC_F_* */
-	__u32 pad;
+	__u16 ep_end;		/* backend ids: k < ep_end */
+	__u16 ver_end;		/* version ids: v < ver_end */
 	__u64 digest;		/* of the tables' inputs: unchanged -> not rebuilt */
+};
+
+#define SPLIT_BACKEND_ID(svc_id, k)	(((__u32)(svc_id) << 16) | (__u32)(k))
+#define SPLIT_BACKEND_SVC(id)		((id) >> 16)
+#define SPLIT_MAX_SVC_BACKENDS		65534	/* k: 1 .. 65534 */
+
+/* svc_names: key. (name, namespace) of every service, and (name, "") of
+ * every service name, so that `splitctl set NAME` finds its service
+ * without reading the others. */
+struct split_name_key {
+	char name[SPLIT_NAME_LEN];
+	char ns[SPLIT_NAME_LEN];	/* "": the entry of the name alone */
+};
+
+/* svc_names: value. */
+struct split_name_val {
+	__u32 svc_id;		/* 0 for a name that several namespaces use */
+	__u32 count;		/* services with that name (1 for a (name, ns) entry) */
 };
 
 /* weights: key. */

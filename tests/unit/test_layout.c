@@ -80,13 +80,16 @@ TEST(layouts_match_btf)
 	      M(split_backend_val, svc_id), M(split_backend_val, version_id));
 	CHECK(btf, split_service_val, M(split_service_val, name),
 	      M(split_service_val, ns), M(split_service_val, flags),
-	      M(split_service_val, pad), M(split_service_val, digest));
+	      M(split_service_val, ep_end), M(split_service_val, ver_end),
+	      M(split_service_val, digest));
 	CHECK(btf, split_weight_key, M(split_weight_key, svc_id),
 	      M(split_weight_key, version_id));
 	CHECK(btf, split_table_val, M(split_table_val, kind), M(split_table_val, nslots),
 	      M(split_table_val, offset), M(split_table_val, pad),
 	      M(split_table_val, freed_ns));
 	CHECK(btf, split_slot_pair, M(split_slot_pair, backend_id));
+	CHECK(btf, split_name_key, M(split_name_key, name), M(split_name_key, ns));
+	CHECK(btf, split_name_val, M(split_name_val, svc_id), M(split_name_val, count));
 	CHECK(btf, split_weight_val, M(split_weight_val, service),
 	      M(split_weight_val, version), M(split_weight_val, weight),
 	      M(split_weight_val, endpoints4), M(split_weight_val, endpoints6),
@@ -171,6 +174,7 @@ TEST(map_names_and_sizes)
 		{ SPLIT_MAP_BIG_TABLES, 4, 4, SPLIT_MAX_TABLES },
 		{ SPLIT_MAP_BACKENDS, 4, sizeof(struct split_backend_val), SPLIT_MAX_BACKENDS },
 		{ SPLIT_MAP_SERVICES, 4, sizeof(struct split_service_val), SPLIT_MAX_SERVICES },
+		{ SPLIT_MAP_SVC_NAMES, sizeof(struct split_name_key), sizeof(struct split_name_val), 2 * SPLIT_MAX_SERVICES },
 		{ SPLIT_MAP_WEIGHTS, sizeof(struct split_weight_key), sizeof(struct split_weight_val), SPLIT_MAX_VERSIONS },
 		{ SPLIT_MAP_SOCK_NAT, sizeof(struct split_sock_nat_key), sizeof(struct split_sock_nat_val), SPLIT_MAX_SOCK_NAT },
 		{ SPLIT_MAP_UDP_AFF, sizeof(struct split_udp_aff_key), sizeof(struct split_udp_aff_val), SPLIT_MAX_SOCK_NAT },

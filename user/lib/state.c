@@ -28,8 +28,7 @@ struct raw_be { __u32 id; struct split_backend_val v; };
 struct raw_vip { struct split_svc_key k; struct split_svc_val v; };
 struct raw_tbl { __u32 id; __u32 pad; struct split_table_val v; };
 
-/* Backend ids are allocated below this; old and new coexist in a commit. */
-#define SPLIT_BE_ID_LIMIT (2 * SPLIT_MAX_BACKENDS + 2)
+struct be_idx { __u32 id; __u32 i; };
 
 struct raw {
 	struct raw_svc *svcs; size_t nsvcs;
@@ -37,7 +36,7 @@ struct raw {
 	struct raw_be *bes; size_t nbes;	/* sorted by (svc_id, family, addr) */
 	struct raw_vip *vips; size_t nvips;	/* sorted by key */
 	struct raw_tbl *tbls; size_t ntbls;	/* tables_v3, sorted by id */
-	int *be_by_id;				/* [SPLIT_BE_ID_LIMIT]: index in bes or -1 */
+	struct be_idx *be_by_id;		/* (id, index in bes), sorted by id */
 	int *svc_by_id;				/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
 	struct raw_svc **svc_by_name;		/* svcs sorted by (ns, name) */
 };
@@ -115,6 +114,13 @@ static int raw_tbl_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int be_idx_cmp(const void *a, const void *b)
+{
+	__u32 x = ((const struct be_idx *)a)->id, y = ((const struct be_idx *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
 /* qsort() that accepts an empty (NULL) array. */
 static void sort_n(void *base, size_t n, size_t sz, int (*cmp)(const void *, const void *))
 {
@@ -130,17 +136,15 @@ static int raw_index(struct raw *r)
 	sort_n(r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
 	sort_n(r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
 	r->svc_by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
-	r->be_by_id = malloc(SPLIT_BE_ID_LIMIT * sizeof(int));
+	r->be_by_id = calloc(r->nbes + 1, sizeof(*r->be_by_id));
 	r->svc_by_name = calloc(r->nsvcs + 1, sizeof(*r->svc_by_name));
 	if (!r->svc_by_id || !r->svc_by_name || !r->be_by_id)
 		return -1;
 	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
 		r->svc_by_id[i] = -1;
-	for (size_t i = 0; i < SPLIT_BE_ID_LIMIT; i++)
-		r->be_by_id[i] = -1;
 	for (size_t i = 0; i < r->nbes; i++)
-		if (r->bes[i].id < SPLIT_BE_ID_LIMIT)
-			r->be_by_id[r->bes[i].id] = (int)i;
+		r->be_by_id[i] = (struct be_idx){ r->bes[i].id, (__u32)i };
+	sort_n(r->be_by_id, r->nbes, sizeof(*r->be_by_id), be_idx_cmp);
 	for (size_t i = 0; i < r->nsvcs; i++) {
 		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
 			r->svc_by_id[r->svcs[i].id] = (int)i;
@@ -311,10 +315,85 @@ fail:
 	dump_map(fd, sizeof(((type *)0)->keyf), sizeof(((type *)0)->valf),     \
 		 sizeof(type), offsetof(type, valf), (void **)(out), n)
 
+/* Append one element of fd to an array of records (key at 0, value at
+ * voff); 0 when there is none. */
+static int raw_probe(int fd, const void *key, size_t ksz, size_t vsz, size_t rsz,
+		     size_t voff, void **arr, size_t *n)
+{
+	char *rec = malloc(rsz), *p;
+
+	if (!rec)
+		return -1;
+	memset(rec, 0, rsz);
+	memcpy(rec, key, ksz);
+	if (bpf_map_lookup_elem(fd, key, rec + voff)) {
+		free(rec);
+		return errno == ENOENT ? 0 : -1;
+	}
+	(void)vsz;
+	p = realloc(*arr, (*n + 1) * rsz);
+	if (!p) {
+		free(rec);
+		return -1;
+	}
+	memcpy(p + *n * rsz, rec, rsz);
+	free(rec);
+	*arr = p;
+	(*n)++;
+	return 0;
+}
+
+#define PROBE(fd, type, key, keyf, valf, out, n)                               \
+	raw_probe(fd, key, sizeof(((type *)0)->keyf), sizeof(((type *)0)->valf), \
+		  sizeof(type), offsetof(type, valf), (void **)(out), n)
+
+/* The snapshot of one service (st->scope_id): its services entry, weights,
+ * backends and tables, by key (ep_end, ver_end), no scan. Its VIPs are
+ * left out: a scoped commit neither writes nor removes VIPs. */
+static int raw_read_scoped(struct split_state *st, struct raw *r)
+{
+	__u32 id = st->scope_id;
+	const struct split_service_val *sv;
+
+	if (PROBE(st->services_fd, struct raw_svc, &id, id, v, &r->svcs, &r->nsvcs))
+		return -1;
+	if (!r->nsvcs) {
+		errno = ENOENT;
+		return -1;
+	}
+	sv = &r->svcs[0].v;
+	for (__u32 v = 1; v < sv->ver_end; v++) {
+		struct split_weight_key k = { id, v };
+
+		if (PROBE(st->weights_fd, struct raw_wt, &k, k, v, &r->wts, &r->nwts))
+			return -1;
+	}
+	for (__u32 k = 1; k < r->svcs[0].v.ep_end; k++) {
+		__u32 bid = SPLIT_BACKEND_ID(id, k);
+
+		if (PROBE(st->backends_fd, struct raw_be, &bid, id, v, &r->bes, &r->nbes))
+			return -1;
+	}
+	for (int v6 = 0; v6 < 2; v6++) {
+		__u32 tid = SPLIT_TABLE_ID(id, v6);
+
+		if (PROBE(st->tables_fd, struct raw_tbl, &tid, id, v, &r->tbls, &r->ntbls))
+			return -1;
+	}
+	return 0;
+}
+
 static int raw_read(struct split_state *st, struct raw *r, struct split_err *err)
 {
 	memset(r, 0, sizeof(*r));
-	if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
+	if (st->scope_id) {
+		if (raw_read_scoped(st, r)) {
+			split_errf(err, "reading service %u under %s: %s", st->scope_id,
+				   st->pin_dir, strerror(errno));
+			raw_free(r);
+			return -1;
+		}
+	} else if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
 	    DUMP(st->weights_fd, struct raw_wt, wts, k, v, &r->wts, &r->nwts) ||
 	    DUMP(st->backends_fd, struct raw_be, bes, id, v, &r->bes, &r->nbes) ||
 	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips) ||
@@ -361,6 +440,7 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	st->services_fd = st->weights_fd = -1;
 	st->be_stats_fd = st->ver_stats_fd = -1;
 	st->sk_be_stats_fd = st->sk_ver_stats_fd = st->gen_fd = -1;
+	st->names_fd = -1;
 	if (strlen(pin_dir) >= sizeof(st->pin_dir))
 		return split_errf(err, "pin dir path too long");
 	strcpy(st->pin_dir, pin_dir);
@@ -396,6 +476,8 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 		st->sk_ver_stats_fd = bpf_obj_get(path);
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_GENERATION);
 		st->gen_fd = bpf_obj_get(path);
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SVC_NAMES);
+		st->names_fd = bpf_obj_get(path);
 	}
 	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
@@ -413,7 +495,7 @@ void split_state_close(struct split_state *st)
 	int *fds[] = { &st->dir_fd, &st->svc_fd, &st->tables_fd, &st->slots_fd, &st->big_fd,
 		       &st->backends_fd, &st->services_fd, &st->weights_fd,
 		       &st->be_stats_fd, &st->ver_stats_fd,
-		       &st->sk_be_stats_fd, &st->sk_ver_stats_fd, &st->gen_fd };
+		       &st->sk_be_stats_fd, &st->sk_ver_stats_fd, &st->gen_fd, &st->names_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -640,9 +722,132 @@ fail:
 	return -1;
 }
 
+/* The service ref names, from svc_names (no scan): sets st->scope_id and
+ * returns 1, or 0 (no index, unknown, a name in several namespaces, or an
+ * older splitd's entry: the caller scans). */
+static int name_lookup(struct split_state *st, const char *ref)
+{
+	struct split_name_key k;
+	struct split_name_val v;
+	struct split_service_val sv;
+	const char *dot = strchr(ref, '.'), *slash = strchr(ref, '/');
+	size_t len = strlen(ref);
+
+	if (st->names_fd < 0 || len >= 2 * SPLIT_NAME_LEN)
+		return 0;
+	memset(&k, 0, sizeof(k));
+	if (slash && (size_t)(slash - ref) < SPLIT_NAME_LEN && strlen(slash + 1) < SPLIT_NAME_LEN) {
+		memcpy(k.ns, ref, (size_t)(slash - ref));
+		strcpy(k.name, slash + 1);
+	} else if (!slash && dot && (size_t)(dot - ref) < SPLIT_NAME_LEN &&
+		   strlen(dot + 1) < SPLIT_NAME_LEN) {
+		memcpy(k.name, ref, (size_t)(dot - ref));
+		strcpy(k.ns, dot + 1);
+	} else if (!slash && !dot && len < SPLIT_NAME_LEN) {
+		strcpy(k.name, ref);
+	} else {
+		return 0;
+	}
+	if (bpf_map_lookup_elem(st->names_fd, &k, &v) || v.count != 1 || !v.svc_id ||
+	    bpf_map_lookup_elem(st->services_fd, &v.svc_id, &sv) ||
+	    strncmp(sv.name, k.name, SPLIT_NAME_LEN) ||
+	    (k.ns[0] && strncmp(sv.ns, k.ns, SPLIT_NAME_LEN)) || !sv.ep_end || !sv.ver_end)
+		return 0;
+	st->scope_id = v.svc_id;
+	return 1;
+}
+
+/* 2: ref is "name.ns" or "ns/name" of this service, 1: ref is its name,
+ * 0: neither (split_config_find()'s rules). */
+static int ref_match(const char *ref, const char *name, const char *ns)
+{
+	size_t nl = strnlen(name, SPLIT_NAME_LEN), sl = strnlen(ns, SPLIT_NAME_LEN);
+
+	if (!strncmp(ref, name, SPLIT_NAME_LEN) && strlen(ref) == nl)
+		return 1;
+	if (!strncmp(ref, name, nl) && ref[nl] == '.' && strlen(ref + nl + 1) == sl &&
+	    !strncmp(ref + nl + 1, ns, sl))
+		return 2;
+	if (!strncmp(ref, ns, sl) && ref[sl] == '/' && strlen(ref + sl + 1) == nl &&
+	    !strncmp(ref + sl + 1, name, nl))
+		return 2;
+	return 0;
+}
+
+int split_state_read_service(struct split_state *st, const char *ref,
+			     struct split_config *cfg, struct split_err *err)
+{
+	struct split_config names = { 0 };
+	struct raw_svc *svcs = NULL;
+	size_t n = 0;
+	struct raw r;
+	int idx, ret;
+
+	st->scope_id = 0;
+	if (name_lookup(st, ref))
+		goto read;
+	if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &svcs, &n))
+		return split_errf(err, "reading maps under %s: %s", st->pin_dir, strerror(errno));
+	/* The common case without building a config: one match. */
+	{
+		size_t hit = 0, nshort = 0, exact = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			int m = ref_match(ref, svcs[i].v.name, svcs[i].v.ns);
+
+			if (m == 2) {
+				hit = i;
+				exact = 1;
+				break;
+			}
+			if (m == 1 && !nshort++)
+				hit = i;
+		}
+		if ((exact || nshort == 1) && svcs[hit].v.ep_end && svcs[hit].v.ver_end) {
+			st->scope_id = svcs[hit].id;
+			free(svcs);
+			goto read;
+		}
+	}
+	/* None, several, or an older splitd's state: as split_config_find()
+	 * says (and its messages). */
+	names.svcs = calloc(n + 1, sizeof(*names.svcs));
+	if (!names.svcs) {
+		free(svcs);
+		return split_errf(err, "out of memory");
+	}
+	names.nsvcs = n;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(names.svcs[i].name, sizeof(names.svcs[i].name), "%s", svcs[i].v.name);
+		snprintf(names.svcs[i].ns, sizeof(names.svcs[i].ns), "%s", svcs[i].v.ns);
+	}
+	sort_n(names.svcs, n, sizeof(*names.svcs), svc_cmp);	/* messages list them in order */
+	idx = split_config_find(&names, ref, err);
+	for (size_t i = 0; idx >= 0 && i < n; i++)
+		if (!strcmp(svcs[i].v.name, names.svcs[idx].name) &&
+		    !strcmp(svcs[i].v.ns, names.svcs[idx].ns) && svcs[i].v.ep_end &&
+		    svcs[i].v.ver_end)
+			st->scope_id = svcs[i].id;
+	free(svcs);
+	free(names.svcs);
+	if (idx < 0)
+		return -1;
+	if (!st->scope_id)	/* written by an older splitd: no ranges */
+		return split_state_read(st, cfg, err);
+read:
+	if (raw_read(st, &r, err))
+		return -1;
+	ret = raw_to_config(&r, cfg);
+	raw_free(&r);
+	if (ret)
+		return split_errf(err, "out of memory");
+	return 0;
+}
+
 int split_state_read(struct split_state *st, struct split_config *cfg,
 		     struct split_err *err)
 {
+	st->scope_id = 0;
 	struct raw r;
 	int ret;
 
@@ -665,6 +870,7 @@ struct plan_svc {
 	__u32 *ep_ver;		/* version id per s->eps */
 	__u32 *slots[2];	/* slots per version, v4 and v6 tables */
 	__u64 digest;		/* of everything the tables depend on */
+	__u16 ep_end, ver_end;	/* split_service_val */
 	bool tables_current;	/* same digest as in force: skip the tables */
 };
 
@@ -672,7 +878,8 @@ struct plan {
 	struct plan_svc *svcs;
 	size_t n;
 	int *by_id;		/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
-	uint8_t *be_used;	/* [SPLIT_BE_ID_LIMIT]: backend id in the new state */
+	__u32 *be_new;		/* every backend id of the new state, sorted */
+	size_t nbe_new;
 };
 
 static void plan_free(struct plan *p)
@@ -686,7 +893,7 @@ static void plan_free(struct plan *p)
 	}
 	free(p->svcs);
 	free(p->by_id);
-	free(p->be_used);
+	free(p->be_new);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -800,19 +1007,97 @@ static int plan_versions(const struct raw *r, struct plan_svc *ps)
 	return 0;
 }
 
+/* First index of r->be_by_id with an id >= id. */
+static size_t raw_be_id_lower(const struct raw *r, __u32 id)
+{
+	size_t lo = 0, hi = r->nbes;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (r->be_by_id[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Backend ids of one service: SPLIT_BACKEND_ID(service, k). The same
+ * address keeps its id (tables that do not change stay byte-identical);
+ * a new one takes the lowest k that neither an old nor a new backend of
+ * the service holds (old ones live until the end of the commit).
+ */
+static int plan_backends(const struct raw *r, struct plan_svc *ps, size_t *nfresh,
+			 struct split_err *err)
+{
+	const struct split_service *s = ps->s;
+	size_t lo = raw_be_id_lower(r, SPLIT_BACKEND_ID(ps->id, 0)), hi = lo, nk;
+	__u32 maxk = 0, next = 1, end = 1;
+	uint8_t *used;
+
+	/* Every id of the service's range in use (whatever the backend's
+	 * svc_id says: state written by an older splitd numbered backends
+	 * from 1 across services). */
+	while (hi < r->nbes && SPLIT_BACKEND_SVC(r->be_by_id[hi].id) == ps->id)
+		hi++;
+	if (hi > lo)
+		maxk = r->be_by_id[hi - 1].id & 0xffff;
+	nk = (size_t)maxk + s->neps + 2;
+	used = calloc(nk, 1);
+	if (!used)
+		return split_errf(err, "out of memory");
+	for (size_t j = lo; j < hi; j++)
+		used[r->be_by_id[j].id & 0xffff] |= 1;	/* old */
+	for (size_t e = 0; e < s->neps; e++) {
+		const struct raw_be *rb;
+		__be32 a[4];
+		__u32 k;
+
+		split_addr_to_be(a, &s->eps[e].addr);
+		rb = raw_be_find(r, ps->id, s->eps[e].addr.family, a);
+		if (rb && SPLIT_BACKEND_SVC(rb->id) == ps->id && !(used[rb->id & 0xffff] & 2)) {
+			k = rb->id & 0xffff;
+		} else {
+			while (next < nk && used[next])
+				next++;
+			if (next >= nk || next > SPLIT_MAX_SVC_BACKENDS) {
+				free(used);
+				return split_errf(err, "service %s: too many endpoints (at most %d)",
+						  s->name, SPLIT_MAX_SVC_BACKENDS);
+			}
+			k = next;
+			(*nfresh)++;
+		}
+		used[k] |= 2;	/* new */
+		ps->ep_ids[e] = SPLIT_BACKEND_ID(ps->id, k);
+		if (k + 1 > end)
+			end = k + 1;
+	}
+	free(used);
+	ps->ep_end = (__u16)end;
+	return 0;
+}
+
 static int plan_ids(const struct raw *r, const struct split_config *cfg,
 		    struct plan *p, struct split_err *err)
 {
-	uint8_t *svc_used = calloc(SPLIT_MAX_SERVICES, 1), *be_old = NULL;
+	uint8_t *svc_used = calloc(SPLIT_MAX_SERVICES, 1);
 	size_t nnew = 0, nfresh = 0;
-	__u32 next_svc = 1, next_be = 1;
+	__u32 next_svc = 1;
 	int ret = -1;
 
 	p->svcs = calloc(cfg->nsvcs + 1, sizeof(*p->svcs));
 	p->by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
-	p->be_used = calloc(SPLIT_BE_ID_LIMIT, 1);
-	be_old = calloc(SPLIT_BE_ID_LIMIT, 1);
-	if (!svc_used || !p->svcs || !p->by_id || !p->be_used || !be_old)
+	if (!svc_used || !p->svcs || !p->by_id)
 		goto oom;
 	p->n = cfg->nsvcs;
 	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
@@ -820,9 +1105,6 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 	for (size_t i = 0; i < r->nsvcs; i++)
 		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
 			svc_used[r->svcs[i].id] = 1;
-	for (size_t i = 0; i < r->nbes; i++)
-		if (r->bes[i].id < SPLIT_BE_ID_LIMIT)
-			be_old[r->bes[i].id] = 1;
 
 	/* Service ids: keep the id of a service that exists already. */
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
@@ -849,20 +1131,28 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 			svc_used[next_svc] = 1;
 		}
 		p->by_id[ps->id] = (int)i;
+		nnew += ps->s->neps;
 	}
+	p->be_new = calloc(nnew + 1, sizeof(*p->be_new));
+	if (!p->be_new)
+		goto oom;
 
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 		const struct split_service *s = ps->s;
+		__u32 vend = 1;
 
 		if (plan_alloc_svc(ps, 0) || plan_versions(r, ps))
 			goto oom;
-		/* Backend ids: keep the id of the same address in the same
-		 * service, so tables that do not change stay byte-identical. */
+		for (size_t k = 0; k < s->nversions; k++)
+			if (ps->ver_ids[k] + 1 > vend)
+				vend = ps->ver_ids[k] + 1;
+		if (vend > 0xffff) {
+			split_errf(err, "service %s: too many versions", s->name);
+			goto out;
+		}
+		ps->ver_end = (__u16)vend;
 		for (size_t e = 0; e < s->neps; e++) {
-			const struct raw_be *rb;
-			__be32 a[4];
-
 			for (size_t k = 0; k < s->nversions; k++)
 				if (!strcmp(s->eps[e].version, s->versions[k].name))
 					ps->ep_ver[e] = ps->ver_ids[k];
@@ -871,27 +1161,15 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 					   s->name, s->eps[e].version);
 				goto out;
 			}
-			split_addr_to_be(a, &s->eps[e].addr);
-			rb = raw_be_find(r, ps->id, s->eps[e].addr.family, a);
-			if (rb && rb->id < SPLIT_BE_ID_LIMIT && !p->be_used[rb->id]) {
-				ps->ep_ids[e] = rb->id;
-			} else {
-				while (next_be < SPLIT_BE_ID_LIMIT &&
-				       (be_old[next_be] || p->be_used[next_be]))
-					next_be++;
-				if (next_be >= SPLIT_BE_ID_LIMIT) {
-					split_errf(err, "too many endpoints");
-					goto out;
-				}
-				ps->ep_ids[e] = next_be;
-				nfresh++;
-			}
-			p->be_used[ps->ep_ids[e]] = 1;
-			nnew++;
 		}
+		if (plan_backends(r, ps, &nfresh, err))
+			goto out;
+		memcpy(p->be_new + p->nbe_new, ps->ep_ids, s->neps * sizeof(__u32));
+		p->nbe_new += s->neps;
 		if (plan_digest(ps))
 			goto oom;
 	}
+	sort_n(p->be_new, p->nbe_new, sizeof(*p->be_new), u32_cmp);
 	if (nnew > SPLIT_MAX_BACKENDS || r->nbes + nfresh > SPLIT_MAX_BACKENDS) {
 		split_errf(err, "too many endpoints: %zu (the backends map holds %d, counting the ones being replaced)",
 			   nnew, SPLIT_MAX_BACKENDS);
@@ -903,8 +1181,12 @@ oom:
 	split_errf(err, "out of memory");
 out:
 	free(svc_used);
-	free(be_old);
 	return ret;
+}
+
+static int be_in_plan(const struct plan *p, __u32 id)
+{
+	return p->nbe_new && bsearch(&id, p->be_new, p->nbe_new, sizeof(id), u32_cmp);
 }
 
 struct vip_ref {
@@ -1220,6 +1502,25 @@ static int alloc_take(struct cell_alloc *a, __u32 len, __u32 *off)
 	return -1;
 }
 
+/* The allocator, made on first use; a scoped commit reads all of
+ * tables_v3 for it (the other services' cells are in use too). */
+static int alloc_ready(struct split_state *st, const struct raw *r, struct cell_alloc *a,
+		       __u64 now)
+{
+	struct raw all = { 0 };
+	int ret;
+
+	if (a->gap)
+		return 0;
+	if (!st->scope_id)
+		return alloc_init(a, r, st->slot_cells, now);
+	if (DUMP(st->tables_fd, struct raw_tbl, tbls, id, v, &all.tbls, &all.ntbls))
+		return -1;
+	ret = alloc_init(a, &all, st->slot_cells, now);
+	free(all.tbls);
+	return ret;
+}
+
 /* What a commit does to the tables, collected before any write. */
 struct tbl_work {
 	struct wbatch cells;	/* slots_v3: new small tables */
@@ -1336,7 +1637,7 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		if (small_same(st, cv, vals, (__u32)n))
 			return 0;
 		*what = "placing a table in " SPLIT_MAP_SLOTS " (full: splitd --table-cells)";
-		if (alloc_take(al, even_len((__u32)n), &nv.offset))
+		if (alloc_ready(st, r, al, w->now) || alloc_take(al, even_len((__u32)n), &nv.offset))
 			return -1;
 		nv.nslots = (__u32)n;
 		for (int c = 0; c < (n + 1) / 2; c++) {
@@ -1409,7 +1710,7 @@ static int write_tables(struct split_state *st, const struct raw *r,
 	int ret = -1;
 
 	*what = "planning tables";
-	if (!idx || !vals || !cur || alloc_init(&al, r, st->slot_cells, w->now)) {
+	if (!idx || !vals || !cur) {
 		errno = ENOMEM;
 		goto out;
 	}
@@ -1474,6 +1775,99 @@ static int remove_tables(struct split_state *st, const struct raw *r,
 	return wb_flush(st, &w->ents);	/* tombstones */
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * svc_names: (name, ns) of services that are new (or written by an older
+ * splitd), gone ones removed, and (name, "") of every name among them
+ * recounted over cfg. A commit that adds or removes no service writes
+ * nothing here. Scoped commits never do.
+ */
+static int write_names(struct split_state *st, const struct raw *r, const struct plan *p)
+{
+	const char **aff = NULL, **all = NULL;
+	size_t naff = 0;
+	int ret = -1;
+
+	if (st->names_fd < 0 || st->scope_id)
+		return 0;
+	aff = calloc(p->n + r->nsvcs + 1, sizeof(*aff));
+	if (!aff)
+		return -1;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_svc *ps = &p->svcs[i];
+		ssize_t ri = raw_svc_index(r, ps->id);
+		struct split_name_key k = { 0 };
+		struct split_name_val v = { ps->id, 1 };
+
+		if (ri >= 0 && r->svcs[ri].v.ep_end)
+			continue;
+		snprintf(k.name, sizeof(k.name), "%s", ps->s->name);
+		snprintf(k.ns, sizeof(k.ns), "%s", ps->s->ns);
+		st->nwrites++;
+		if (bpf_map_update_elem(st->names_fd, &k, &v, BPF_ANY))
+			goto out;
+		aff[naff++] = ps->s->name;
+	}
+	for (size_t i = 0; i < r->nsvcs; i++) {
+		struct split_name_key k = { 0 };
+
+		if (in_plan_svc(p, r->svcs[i].id))
+			continue;
+		snprintf(k.name, sizeof(k.name), "%s", r->svcs[i].v.name);
+		snprintf(k.ns, sizeof(k.ns), "%s", r->svcs[i].v.ns);
+		if (delete_quiet(st, st->names_fd, &k))
+			goto out;
+		aff[naff++] = r->svcs[i].v.name;
+	}
+	if (!naff) {
+		ret = 0;
+		goto out;
+	}
+	all = calloc(p->n + 1, sizeof(*all));
+	if (!all)
+		goto out;
+	for (size_t i = 0; i < p->n; i++)
+		all[i] = p->svcs[i].s->name;
+	sort_n(all, p->n, sizeof(*all), name_cmp);
+	sort_n(aff, naff, sizeof(*aff), name_cmp);
+	for (size_t i = 0; i < naff; i++) {
+		struct split_name_key k = { 0 };
+		struct split_name_val v = { 0, 0 };
+		const char **lo;
+
+		if (i && !strcmp(aff[i], aff[i - 1]))
+			continue;
+		snprintf(k.name, sizeof(k.name), "%s", aff[i]);
+		lo = p->n ? bsearch(&aff[i], all, p->n, sizeof(*all), name_cmp) : NULL;
+		if (lo) {
+			while (lo > all && !strcmp(lo[-1], aff[i]))
+				lo--;
+			for (const char **q = lo; q < all + p->n && !strcmp(*q, aff[i]); q++)
+				v.count++;
+		}
+		if (!v.count) {
+			if (delete_quiet(st, st->names_fd, &k))
+				goto out;
+			continue;
+		}
+		for (size_t j = 0; v.count == 1 && j < p->n; j++)
+			if (!strcmp(p->svcs[j].s->name, aff[i]))
+				v.svc_id = p->svcs[j].id;
+		st->nwrites++;
+		if (bpf_map_update_elem(st->names_fd, &k, &v, BPF_ANY))
+			goto out;
+	}
+	ret = 0;
+out:
+	free(aff);
+	free(all);
+	return ret;
+}
+
 static void service_val(struct split_service_val *v, const struct plan_svc *ps, __u64 digest)
 {
 	memset(v, 0, sizeof(*v));
@@ -1481,6 +1875,8 @@ static void service_val(struct split_service_val *v, const struct plan_svc *ps, 
 	snprintf(v->ns, sizeof(v->ns), "%s", ps->s->ns);
 	v->flags = (ps->s->routed ? SPLIT_SVC_F_ROUTED : 0) | (ps->s->l7 ? SPLIT_SVC_F_L7 : 0);
 	v->digest = digest;
+	v->ep_end = ps->ep_end;
+	v->ver_end = ps->ver_end;
 }
 
 /* Queue a services entry unless the snapshot holds it already. */
@@ -1543,7 +1939,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		for (size_t e = 0; e < s->neps; e++) {
 			struct split_backend_val b = { 0 };
 			__u32 id = p.svcs[i].ep_ids[e];
-			int ri = id < SPLIT_BE_ID_LIMIT ? r->be_by_id[id] : -1;
+			struct be_idx key = { id, 0 }, *bi = r->nbes ?
+				bsearch(&key, r->be_by_id, r->nbes, sizeof(key), be_idx_cmp) : NULL;
+			int ri = bi ? (int)bi->i : -1;
 
 			split_addr_to_be(b.addr, &s->eps[e].addr);
 			b.family = s->eps[e].addr.family;
@@ -1661,7 +2059,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	}
 	what = "removing backends";
 	for (size_t i = 0; i < r->nbes; i++) {
-		if (r->bes[i].id < SPLIT_BE_ID_LIMIT && p.be_used[r->bes[i].id])
+		if (be_in_plan(&p, r->bes[i].id))
 			continue;
 		if (!need_grace++)
 			usleep(SPLIT_GRACE_US);
@@ -1686,6 +2084,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		if (!in_plan_svc(&p, r->svcs[i].id) &&
 		    delete_quiet(st, st->services_fd, &r->svcs[i].id))
 			goto fail;
+	what = "writing " SPLIT_MAP_SVC_NAMES;
+	if (write_names(st, r, &p))
+		goto fail;
 	ret = 0;
 	goto out_plan;
 fail:

@@ -33,10 +33,12 @@ struct split_state {
 	int sk_be_stats_fd;
 	int sk_ver_stats_fd;
 	int gen_fd;		/* generation map; -1 if absent */
+	int names_fd;		/* svc_names; -1 if absent (older datapath) */
 	int changed;		/* a commit happened under the lock */
 	/* Map elements written or deleted by commits through this handle
 	 * (a batch of n counts n): a commit that changes nothing writes 0. */
 	__u64 nwrites;
+	__u32 scope_id;		/* != 0: split_state_read_service() of this service */
 };
 
 /* Addresses between the model (struct split_addr) and the maps' 16-byte
@@ -71,6 +73,16 @@ int split_state_wait_l7(struct split_state *st, unsigned timeout_ms);
  * versions by name, endpoints by version then address). */
 int split_state_read(struct split_state *st, struct split_config *cfg,
 		     struct split_err *err);
+
+/* Read one service (ref as split_config_find() takes it) without reading
+ * the others: cfg then holds that service only, with its versions and
+ * endpoints but not its VIPs and ports, and the commits that follow on st
+ * (until split_state_read()) change that service only and leave its VIPs
+ * as they are. For a change of weights (splitctl set, reset): O(1) in the
+ * number of services, but for one scan of the services map. State written
+ * by an older splitd: cfg holds every service, as split_state_read(). */
+int split_state_read_service(struct split_state *st, const char *ref,
+			     struct split_config *cfg, struct split_err *err);
 
 /* Make the maps say exactly what cfg says. All or nothing. Compares with
  * the maps in force and writes only what differs (in batches): tables of

@@ -126,7 +126,8 @@ static int change(const char *ref, int argc, char **argv, int reset)
 
 	if (open_state(&st))
 		return 1;
-	if (split_state_lock(&st, &err) || split_state_read(&st, &cfg, &err))
+	/* Only the service changed is read (and written). */
+	if (split_state_lock(&st, &err) || split_state_read_service(&st, ref, &cfg, &err))
 		goto fail;
 	idx = split_config_find(&cfg, ref, &err);
 	if (idx < 0)
