@@ -440,3 +440,118 @@ TEST(size_options)
 	ASSERT_NE(split_map_size_parse("-5", 1024, 1 << 24, &v), 0);
 	ASSERT_NE(split_map_size_parse("99999999999", 1024, 1 << 24, &v), 0);
 }
+
+/* Keys of a map (up to 64 bytes each). */
+static __u32 count_keys(int fd)
+{
+	char k[64], cur[64];
+	void *prev = NULL;
+	__u32 n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, k)) {
+		memcpy(cur, k, sizeof(cur));
+		prev = cur;
+		n++;
+	}
+	return n;
+}
+
+/* splitctl set's path: one service read by name (svc_names), changed and
+ * committed alone; the others' entries are not touched, its VIPs stay;
+ * ambiguous and unknown names get split_config_find()'s answers. */
+TEST(set_reads_and_writes_one_service)
+{
+	struct node n;
+	char *a = gen(300, 3, 0, 0), *b;
+	static struct tbl t0[1024], t1[1024];
+	struct split_config cfg = { 0 };
+	struct split_err err;
+	size_t c0, c1, changed = 0;
+	__u32 id, vips0, vips1;
+	__u64 w;
+	const char *dup = "---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: dup\n"
+			  "  namespace: a\nspec:\n  clusterIPs: [10.99.0.1]\n  ports:\n  - port: 80\n"
+			  "  endpoints:\n  - addresses: [10.98.0.1]\n    labels: {version: v1}\n"
+			  "---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: dup\n"
+			  "  namespace: b\nspec:\n  clusterIPs: [10.99.0.2]\n  ports:\n  - port: 80\n"
+			  "  endpoints:\n  - addresses: [10.98.0.2]\n    labels: {version: v1}\n";
+
+	b = malloc(strlen(a) + strlen(dup) + 1);
+	strcpy(b, a);
+	strcat(b, dup);
+	NODE_UP(&n, NULL);
+	COMMIT(&n, b);
+	c0 = tables(&n, t0, 1024);
+	vips0 = count_keys(n.st.svc_fd);
+	id = svc_id(&n, "svc-5");
+
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_read_service(&n.st, "svc-5", &cfg, &err), 0);
+	ASSERT_EQ(cfg.nsvcs, 1);
+	ASSERT_EQ(n.st.scope_id, id);
+	ASSERT_STREQ(cfg.svcs[0].name, "svc-5");
+	ASSERT_EQ(cfg.svcs[0].neps, 3);
+	ASSERT_EQ(cfg.svcs[0].nversions, 2);
+	ASSERT_EQ(split_config_set_weights(&cfg, 0, 2, (char *[]){ "v1=1", "v2=3" }, &err), 0);
+	w = n.st.nwrites;
+	ASSERT_EQ(split_state_commit(&n.st, &cfg, &err), 0);
+	w = n.st.nwrites - w;
+	split_state_unlock(&n.st);
+	split_config_free(&cfg);
+	printf("  set svc-5 v1=1 v2=3: %llu elements written (5005 of them the big table)\n",
+	       (unsigned long long)w);
+	ASSERT_LE(w, SPLIT_TABLE_CELLS + 10);
+	c1 = tables(&n, t1, 1024);
+	for (size_t i = 0; i < c0; i++) {
+		const struct tbl *x = find_tbl(t1, c1, t0[i].id);
+
+		if (!x || memcmp(&x->v, &t0[i].v, sizeof(x->v)))
+			changed++;
+	}
+	ASSERT_EQ(changed, 1);	/* svc-5's IPv4 table, now big (and a tombstone more) */
+	ASSERT_EQ(c1, c0 + 1);
+	ASSERT_EQ(find_tbl(t1, c1, SPLIT_TABLE_ID(id, 0))->v.kind, SPLIT_TBL_BIG);
+	vips1 = count_keys(n.st.svc_fd);
+	ASSERT_EQ(vips1, vips0);
+
+	/* reset, scoped too: a small table again, placed clear of every
+	 * other table and of the tombstones (the allocator reads them all) */
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_read_service(&n.st, "default/svc-5", &cfg, &err), 0);
+	split_config_reset_weights(&cfg, 0);
+	ASSERT_EQ(split_state_commit(&n.st, &cfg, &err), 0);
+	split_state_unlock(&n.st);
+	split_config_free(&cfg);
+	c1 = tables(&n, t1, 1024);
+	{
+		const struct tbl *me = find_tbl(t1, c1, SPLIT_TABLE_ID(id, 0));
+
+		ASSERT_EQ(me->v.kind, SPLIT_TBL_SMALL);
+		for (size_t i = 0; i < c1; i++) {
+			const struct split_table_val *o = &t1[i].v;
+
+			if (&t1[i] == me || (o->kind != SPLIT_TBL_SMALL && o->kind != SPLIT_TBL_FREED))
+				continue;
+			ASSERT_TRUE(o->offset + o->nslots + (o->nslots & 1) <= me->v.offset ||
+				    me->v.offset + 4 <= o->offset);
+		}
+	}
+
+	/* by namespace, and the ambiguous short name */
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_read_service(&n.st, "dup.b", &cfg, &err), 0);
+	ASSERT_EQ(cfg.nsvcs, 1);
+	ASSERT_STREQ(cfg.svcs[0].ns, "b");
+	split_config_free(&cfg);
+	ASSERT_EQ(split_state_read_service(&n.st, "a/dup", &cfg, &err), 0);
+	ASSERT_STREQ(cfg.svcs[0].ns, "a");
+	split_config_free(&cfg);
+	ASSERT_NE(split_state_read_service(&n.st, "dup", &cfg, &err), 0);
+	ASSERT_TRUE(strstr(err.msg, "2 namespaces") != NULL);
+	ASSERT_NE(split_state_read_service(&n.st, "nosuch", &cfg, &err), 0);
+	ASSERT_TRUE(strstr(err.msg, "unknown service") != NULL);
+	split_state_unlock(&n.st);
+	node_down(&n);
+	free(a);
+	free(b);
+}
