@@ -21,6 +21,11 @@ cleanup() {
 			"$B/splitd" -q --unload -p "$TB_PIN"
 		fi 2>/dev/null
 	fi
+	# A second datapath some tests load on a child cgroup (test_map_sizes).
+	if [ -n "${TB_PIN:-}" ] && [ -d "$TB_PIN-sz" ]; then
+		"$B/splitd" -q --unload -p "$TB_PIN-sz" 2>/dev/null
+	fi
+	[ -n "${TB_CGROUP:-}" ] && [ -d "$TB_CGROUP/sz" ] && rmdir "$TB_CGROUP/sz" 2>/dev/null
 	tb_down
 	[ -n "${WORK:-}" ] && [ -z "${KEEP:-}" ] && rm -rf "$WORK"
 }

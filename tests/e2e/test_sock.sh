@@ -274,6 +274,32 @@ test_pinned_maps_readable() {
 	ctl set reviews v1=50 v2=50 >/dev/null
 }
 
+test_map_sizes() {
+	# A second datapath, pinned apart, on a child cgroup with no process
+	# in it: the size options reach the maps, splitctl show prints them,
+	# and a pinned map keeps its size (with a warning).
+	local pin="$TB_PIN-sz" cg="$TB_CGROUP/sz" out
+	mkdir -p "$cg" || fail "mkdir $cg"
+	"$B/splitd" -q --once --no-l7 --no-metrics -c "$SVC" -g "$cg" -p "$pin" \
+		--ct-max 4096 --sock-nat-max 2k --table-cells 1024 || fail "splitd with sizes"
+	expect_eq "$(bpftool -j map show pinned "$pin/ct" | jq .max_entries)" 4096 "ct entries"
+	expect_eq "$(bpftool -j map show pinned "$pin/ct_rev" | jq .max_entries)" 4096 "ct_rev entries"
+	expect_eq "$(bpftool -j map show pinned "$pin/udp_aff" | jq .max_entries)" 2048 "udp_aff entries"
+	expect_eq "$(bpftool -j map show pinned "$pin/slots_v3" | jq .max_entries)" 1024 "slots_v3 cells"
+	out=$("$B/splitctl" -p "$pin" show)
+	expect_contains "$out" "ct              4096 flows" "show: ct size"
+	expect_contains "$out" "sock_nat        2048 entries" "show: sock_nat size"
+	expect_contains "$out" "tables     1 small" "show: reviews has a small table"
+	out=$("$B/splitd" -q --once --no-l7 --no-metrics -c "$SVC" -g "$cg" -p "$pin" --ct-max 8192 2>&1) ||
+		fail "splitd again"
+	expect_contains "$out" "ct is pinned with 4096 entries and keeps them" "warning on a pinned size"
+	expect_eq "$(bpftool -j map show pinned "$pin/ct" | jq .max_entries)" 4096 "ct keeps its size"
+	out=$("$B/splitd" --ct-max 100 2>&1)
+	expect_contains "$out" "want a count from 1024 to 16m" "bad size refused"
+	"$B/splitd" -q --unload -p "$pin" || fail "unload"
+	rmdir "$cg"
+}
+
 test_metrics_endpoint() {
 	# splitd's own Prometheus endpoint (port 0 in the fixture: read it
 	# from the log), with the connections just made.
@@ -419,5 +445,5 @@ run_tests test_default_equal_per_endpoint test_split_50_50_10000 test_all_to_one
 	test_weights_change_under_load test_established_survives_changes \
 	test_bad_input_changes_nothing test_services_file_reload \
 	test_splitd_sigkill_keeps_datapath test_splitd_restart_keeps_state_no_gap \
-	test_pinned_maps_readable test_metrics_endpoint test_stats_observed_split \
+	test_pinned_maps_readable test_map_sizes test_metrics_endpoint test_stats_observed_split \
 	test_stats_l7

@@ -857,6 +857,19 @@ int main(int argc, char **argv)
 		if (attach_all(objs, 2, o.pin_dir, cgroup) || nat_attach(o.pin_dir, &o.nat))
 			goto out;
 	}
+	/* Selection tables of an older layout: no program uses them now
+	 * (the links run this datapath): free them. */
+	{
+		static const char *const old_maps[] = { "tables", "tables_v2" };
+
+		for (size_t i = 0; i < sizeof(old_maps) / sizeof(old_maps[0]); i++) {
+			char path[PATH_MAX + 32];
+
+			snprintf(path, sizeof(path), "%s/%s", o.pin_dir, old_maps[i]);
+			if (!unlink(path))
+				pr_info("removed %s (an older table layout)\n", path);
+		}
+	}
 	if (split_state_open(&st, o.pin_dir, &err)) {
 		pr_warn("%s\n", err.msg);
 		goto out;
