@@ -289,12 +289,12 @@ test_map_sizes() {
 	out=$("$B/splitctl" -p "$pin" show)
 	expect_contains "$out" "ct              4096 flows" "show: ct size"
 	expect_contains "$out" "sock_nat        2048 entries" "show: sock_nat size"
-	expect_contains "$out" "tables     1 small" "show: reviews has a small table"
+	expect_contains "$out" "tables     2 small" "show: reviews has small tables (IPv4, IPv6)"
 	out=$("$B/splitd" -q --once --no-l7 --no-metrics -c "$SVC" -g "$cg" -p "$pin" --ct-max 8192 2>&1) ||
 		fail "splitd again"
 	expect_contains "$out" "ct is pinned with 4096 entries and keeps them" "warning on a pinned size"
 	expect_eq "$(bpftool -j map show pinned "$pin/ct" | jq .max_entries)" 4096 "ct keeps its size"
-	out=$("$B/splitd" --ct-max 100 2>&1)
+	out=$("$B/splitd" --ct-max 100 2>&1) && fail "splitd took --ct-max 100"
 	expect_contains "$out" "want a count from 1024 to 16m" "bad size refused"
 	"$B/splitd" -q --unload -p "$pin" || fail "unload"
 	rmdir "$cg"

@@ -426,8 +426,9 @@ static void show_maps(void)
 	printf("maps (kernel memory; sizes: splitd --ct-max, --sock-nat-max, --table-cells):\n");
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (!split_map_mem(pin_dir, fixed[i].name, &max, &bytes))
-			printf("  %-10s %9u %-7s %8.1f MiB\n", fixed[i].name, max, fixed[i].unit,
-			       (double)bytes / 1048576);
+			printf("  %-10s %9u %-7s %8.1f %s\n", fixed[i].name, max, fixed[i].unit,
+			       bytes < 1048576 ? (double)bytes / 1024 : (double)bytes / 1048576,
+			       bytes < 1048576 ? "KiB" : "MiB");
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_BIG_TABLES);
 	bfd = bpf_obj_get(path);
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_TABLES);
