@@ -1780,20 +1780,32 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Plan services by name (the name is the first field the pointer sees). */
+static int ps_name_cmp(const void *a, const void *b)
+{
+	const struct plan_svc *x = *(const struct plan_svc *const *)a;
+	const struct plan_svc *y = *(const struct plan_svc *const *)b;
+
+	return strcmp(x->s->name, y->s->name);
+}
+
 /*
  * svc_names: (name, ns) of services that are new (or written by an older
  * splitd), gone ones removed, and (name, "") of every name among them
- * recounted over cfg. A commit that adds or removes no service writes
+ * recounted over the plan. A commit that adds or removes no service writes
  * nothing here. Scoped commits never do.
  */
 static int write_names(struct split_state *st, const struct raw *r, const struct plan *p)
 {
-	const char **aff = NULL, **all = NULL;
+	const char **aff = NULL;
+	const struct plan_svc **all = NULL;
+	struct wbatch wb;
 	size_t naff = 0;
 	int ret = -1;
 
 	if (st->names_fd < 0 || st->scope_id)
 		return 0;
+	wb_init(&wb, st->names_fd, sizeof(struct split_name_key), sizeof(struct split_name_val));
 	aff = calloc(p->n + r->nsvcs + 1, sizeof(*aff));
 	if (!aff)
 		return -1;
@@ -1807,8 +1819,7 @@ static int write_names(struct split_state *st, const struct raw *r, const struct
 			continue;
 		snprintf(k.name, sizeof(k.name), "%s", ps->s->name);
 		snprintf(k.ns, sizeof(k.ns), "%s", ps->s->ns);
-		st->nwrites++;
-		if (bpf_map_update_elem(st->names_fd, &k, &v, BPF_ANY))
+		if (wb_add(&wb, &k, &v))
 			goto out;
 		aff[naff++] = ps->s->name;
 	}
@@ -1831,38 +1842,34 @@ static int write_names(struct split_state *st, const struct raw *r, const struct
 	if (!all)
 		goto out;
 	for (size_t i = 0; i < p->n; i++)
-		all[i] = p->svcs[i].s->name;
-	sort_n(all, p->n, sizeof(*all), name_cmp);
+		all[i] = &p->svcs[i];
+	sort_n(all, p->n, sizeof(*all), ps_name_cmp);
 	sort_n(aff, naff, sizeof(*aff), name_cmp);
-	for (size_t i = 0; i < naff; i++) {
+	for (size_t i = 0, a = 0; i < naff; i++) {
 		struct split_name_key k = { 0 };
 		struct split_name_val v = { 0, 0 };
-		const char **lo;
 
 		if (i && !strcmp(aff[i], aff[i - 1]))
 			continue;
 		snprintf(k.name, sizeof(k.name), "%s", aff[i]);
-		lo = p->n ? bsearch(&aff[i], all, p->n, sizeof(*all), name_cmp) : NULL;
-		if (lo) {
-			while (lo > all && !strcmp(lo[-1], aff[i]))
-				lo--;
-			for (const char **q = lo; q < all + p->n && !strcmp(*q, aff[i]); q++)
-				v.count++;
+		/* both sorted by name: walk them together */
+		while (a < p->n && strcmp(all[a]->s->name, aff[i]) < 0)
+			a++;
+		for (size_t b = a; b < p->n && !strcmp(all[b]->s->name, aff[i]); b++) {
+			v.count++;
+			v.svc_id = v.count == 1 ? all[b]->id : 0;
 		}
 		if (!v.count) {
 			if (delete_quiet(st, st->names_fd, &k))
 				goto out;
 			continue;
 		}
-		for (size_t j = 0; v.count == 1 && j < p->n; j++)
-			if (!strcmp(p->svcs[j].s->name, aff[i]))
-				v.svc_id = p->svcs[j].id;
-		st->nwrites++;
-		if (bpf_map_update_elem(st->names_fd, &k, &v, BPF_ANY))
+		if (wb_add(&wb, &k, &v))
 			goto out;
 	}
-	ret = 0;
+	ret = wb_flush(st, &wb);
 out:
+	wb_free(&wb);
 	free(aff);
 	free(all);
 	return ret;
