@@ -10,6 +10,7 @@
  * under its own /sys/fs/bpf/split-test-state-<pid>-<n>, removed at the end.
  */
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,7 +516,7 @@ TEST(set_reads_and_writes_one_service)
 	ASSERT_EQ(vips1, vips0);
 
 	/* reset, scoped too: a small table again, placed clear of every
-	 * other table and of the tombstones (the allocator reads them all) */
+	 * other table (the allocator reads them all) */
 	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
 	ASSERT_EQ(split_state_read_service(&n.st, "default/svc-5", &cfg, &err), 0);
 	split_config_reset_weights(&cfg, 0);
@@ -530,7 +531,9 @@ TEST(set_reads_and_writes_one_service)
 		for (size_t i = 0; i < c1; i++) {
 			const struct split_table_val *o = &t1[i].v;
 
-			if (&t1[i] == me || (o->kind != SPLIT_TBL_SMALL && o->kind != SPLIT_TBL_FREED))
+			/* tombstones: test_tombstones_reserve_cells (their
+			 * grace may have passed here) */
+			if (&t1[i] == me || o->kind != SPLIT_TBL_SMALL)
 				continue;
 			ASSERT_TRUE(o->offset + o->nslots + (o->nslots & 1) <= me->v.offset ||
 				    me->v.offset + 4 <= o->offset);
@@ -554,4 +557,47 @@ TEST(set_reads_and_writes_one_service)
 	node_down(&n);
 	free(a);
 	free(b);
+}
+
+/* Freed cells stay reserved while their tombstone is in its grace period;
+ * an expired tombstone's cells are reused, and the tombstone goes with the
+ * next change. */
+TEST(tombstones_reserve_cells)
+{
+	struct node n;
+	char *a = gen(1, 3, 0, 0), *b = gen(2, 3, 0, 0), *c = gen(3, 3, 0, 0);
+	struct split_table_val live = { .kind = SPLIT_TBL_FREED, .nslots = 64, .offset = 0 };
+	struct split_table_val old = { .kind = SPLIT_TBL_FREED, .nslots = 8, .offset = 64 };
+	__u32 klive = SPLIT_TBL_TOMB | 0, kold = SPLIT_TBL_TOMB | 64;
+	struct timespec ts;
+	struct tbl t[16];
+	size_t nt;
+
+	NODE_UP(&n, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* cells 0..63: freed just now (an hour of grace left); 64..71: long ago */
+	live.freed_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec + 3600ULL * 1000000000ULL;
+	old.freed_ns = 1;
+	ASSERT_EQ(bpf_map_update_elem(n.st.tables_fd, &klive, &live, BPF_ANY), 0);
+	ASSERT_EQ(bpf_map_update_elem(n.st.tables_fd, &kold, &old, BPF_ANY), 0);
+	COMMIT(&n, a);
+	nt = tables(&n, t, 16);
+	/* svc-0's table: in the expired tombstone's cells (first fit), which
+	 * is gone; the live one stays */
+	ASSERT_EQ(nt, 2);
+	ASSERT_TRUE(find_tbl(t, nt, klive) != NULL);
+	ASSERT_TRUE(find_tbl(t, nt, kold) == NULL);
+	ASSERT_EQ(t[0].v.kind, SPLIT_TBL_SMALL);
+	ASSERT_EQ(t[0].v.offset, 64);
+	COMMIT(&n, b);
+	COMMIT(&n, c);
+	nt = tables(&n, t, 16);
+	ASSERT_EQ(nt, 4);
+	for (size_t i = 0; i < nt; i++)
+		if (t[i].v.kind == SPLIT_TBL_SMALL)
+			ASSERT_GE(t[i].v.offset, 64);	/* never in 0..63 */
+	node_down(&n);
+	free(a);
+	free(b);
+	free(c);
 }

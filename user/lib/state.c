@@ -1530,6 +1530,7 @@ struct tbl_work {
 	__u32 *big_del;		/* big_v3 entries to delete, after the grace period */
 	size_t nbig_del;
 	__u64 now;
+	size_t nbuf;		/* slots the table buffers hold */
 };
 
 static int push_u32(__u32 **arr, size_t *n, __u32 v)
@@ -1624,7 +1625,7 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 	if (split_table_is_small(ps->s, fam)) {
 		struct split_table_val nv = { .kind = SPLIT_TBL_SMALL };
 
-		n = split_table_small(ps->s, fam, idx, SPLIT_TABLE_SLOTS);
+		n = split_table_small(ps->s, fam, idx, w->nbuf);
 		if (n < 0)
 			return -1;
 		if (n == 0)
@@ -1703,12 +1704,18 @@ static int in_plan_svc(const struct plan *p, __u32 id)
 static int write_tables(struct split_state *st, const struct raw *r,
 			struct plan *p, struct tbl_work *w, const char **what)
 {
-	uint32_t *idx = malloc(SPLIT_TABLE_SLOTS * sizeof(*idx));
-	__u32 *vals = calloc(TABLE_BUF_LEN, sizeof(*vals));
-	__u32 *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
+	size_t nbuf = TABLE_BUF_LEN;	/* a small table may have more slots than a big one */
+	uint32_t *idx = NULL;
+	__u32 *vals = NULL, *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
 	struct cell_alloc al = { 0 };
 	int ret = -1;
 
+	for (size_t i = 0; i < p->n; i++)
+		if (p->svcs[i].s->neps > nbuf)
+			nbuf = p->svcs[i].s->neps;
+	idx = malloc(nbuf * sizeof(*idx));
+	vals = calloc(nbuf, sizeof(*vals));
+	w->nbuf = nbuf;
 	*what = "planning tables";
 	if (!idx || !vals || !cur) {
 		errno = ENOMEM;
