@@ -54,7 +54,7 @@
 struct env {
 	struct split_sock *s;
 	struct bpf_link *link4, *link6;
-	int svc, tables, backends, listen, listen_sk;
+	int svc, tables, slots, backends, listen, listen_sk;
 	int be[2];		/* backend listeners: [0] 127.0.0.1, [1] ::1 */
 	uint16_t be_port;	/* both on this port */
 };
@@ -170,24 +170,6 @@ static void drain(int lfd)
 		close(c);
 }
 
-static int make_table(__u32 id)
-{
-	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_slot_pair),
-				SPLIT_TABLE_CELLS, NULL);
-
-	if (fd < 0)
-		return fd;
-	for (__u32 c = 0; c < SPLIT_TABLE_CELLS; c++) {
-		struct split_slot_pair pr = { { id, 2 * c + 1 < SPLIT_TABLE_SLOTS ? id : 0 } };
-
-		if (bpf_map_update_elem(fd, &c, &pr, BPF_ANY)) {
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
-}
-
 static void svc_key(int v6, struct split_svc_key *k)
 {
 	struct split_addr a;
@@ -276,7 +258,8 @@ static int env_open(struct env *e, char *why, size_t n)
 		return -1;
 	}
 	e->svc = bpf_map__fd(e->s->maps.svc);
-	e->tables = bpf_map__fd(e->s->maps.tables_v2);
+	e->tables = bpf_map__fd(e->s->maps.tables_v3);
+	e->slots = bpf_map__fd(e->s->maps.slots_v3);
 	e->backends = bpf_map__fd(e->s->maps.backends);
 	e->listen = bpf_map__fd(e->s->maps.l7_listen);
 	e->listen_sk = bpf_map__fd(e->s->maps.l7_listen_sk);
@@ -296,8 +279,10 @@ static int env_open(struct env *e, char *why, size_t n)
 		struct split_svc_val sv = { 0 };
 		struct split_svc_key k;
 		struct split_addr a;
-		__u32 id = v6 ? BE6_ID : BE4_ID, tid = SPLIT_TABLE_ID(SVC_ID, v6);
-		int t = make_table(id);
+		__u32 id = v6 ? BE6_ID : BE4_ID, tid = SPLIT_TABLE_ID(SVC_ID, v6), cell = (__u32)v6;
+		/* A small table of one slot (one endpoint): cell v6 of slots_v3. */
+		struct split_table_val t = { .kind = SPLIT_TBL_SMALL, .nslots = 1, .offset = 2 * cell };
+		struct split_slot_pair pr = { { id, 0 } };
 
 		addr_of(v6, v6 ? "::1" : "127.0.0.1", &a);
 		memcpy(b.addr, a.bytes, 16);
@@ -309,15 +294,13 @@ static int env_open(struct env *e, char *why, size_t n)
 		sv.table_id = tid;
 		sv.target_port = htons(e->be_port);
 		sv.flags = SPLIT_SVC_F_L7;
-		if (t < 0 || bpf_map_update_elem(e->backends, &id, &b, BPF_ANY) ||
+		if (bpf_map_update_elem(e->backends, &id, &b, BPF_ANY) ||
+		    bpf_map_update_elem(e->slots, &cell, &pr, BPF_ANY) ||
 		    bpf_map_update_elem(e->tables, &tid, &t, BPF_ANY) ||
 		    bpf_map_update_elem(e->svc, &k, &sv, BPF_ANY)) {
 			snprintf(why, n, "fill maps: %s", strerror(errno));
-			if (t >= 0)
-				close(t);
 			return -1;
 		}
-		close(t);
 	}
 	return 0;
 }

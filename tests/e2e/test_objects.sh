@@ -60,10 +60,10 @@ fresh() {
 }
 sctl() { local s=$1; shift; "$B/splitctl" -p "$(pin "$s")" "$@"; }
 # Every map splitctl writes, byte for byte (mapdump: entries in key order,
-# a selection table by its content, not the id of the inner map).
+# a selection table by its slots, not where they are in slots_v3 or big_v3).
 dump() {
 	"$B/mapdump" "$(pin "$1")" svc backends services weights objects l7_routes l7_conds \
-		tables_v2 | sort || echo "mapdump failed"
+		tables_v3 | sort || echo "mapdump failed"
 }
 expect_same_maps() { # STATE_A STATE_B WHAT
 	dump "$1" >"$WORK/dump.$1"

@@ -136,12 +136,15 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
 
 /*
  * `splitctl set`'s whole change, under the state lock, all or nothing:
- * service idx of cfg (read from the state in force) gets the weights argv
+ * service idx of cfg (read from the state in force: split_state_read(), or
+ * that service alone with split_state_read_service()) gets the weights argv
  * names. Where an object's default route sets them, that route changes in
- * that object (split_objs_set_route) and the resulting set is applied,
- * with the object's identity in *owner; under splitd --config-dir that is
- * refused, naming the file to edit. Else the service's own weights change
- * (owner->kind ""). 0, or -1 with err.
+ * that object (split_objs_set_route) and the resulting set is applied (all
+ * services read, if cfg held one), with the object's identity in *owner;
+ * under splitd --config-dir that is refused, naming the file to edit. Else
+ * the service's own weights change (owner->kind ""), and a cfg read with
+ * split_state_read_service() is committed for that service alone. On
+ * success cfg->svcs[idx] is the service as applied. 0, or -1 with err.
  */
 int split_set_weights(struct split_state *st, struct split_config *cfg, size_t idx,
 		      int argc, char **argv, struct split_object_key *owner,

@@ -424,7 +424,9 @@ static int commit_split(struct split_state *st, const struct split_rollout_key *
 
 	snprintf(ref, sizeof(ref), "%s/%s", k->ns, k->name);
 	split_args(&args, from, to, pct);
-	if (split_state_read(st, &cfg, err))
+	/* That service alone (all of them if an object's route sets its
+	 * weights): a step costs the same at 10,000 services as at one. */
+	if (split_state_read_service(st, ref, &cfg, err))
 		goto out;
 	idx = split_config_find(&cfg, ref, err);
 	if (idx < 0)
@@ -433,6 +435,7 @@ static int commit_split(struct split_state *st, const struct split_rollout_key *
 		goto out;
 	ret = 0;
 out:
+	st->scope_id = 0;	/* st lives on in splitd: its next commit is a full one */
 	split_config_free(&cfg);
 	return ret;
 }

@@ -302,21 +302,47 @@ out:
 	return ret;
 }
 
+/* The resulting set needs every service: when cfg holds only service idx
+ * (split_state_read_service()), read them all into *full and give the
+ * index of that service there (the commit that follows is a full one).
+ * Else *full stays empty and *fidx is idx. 0 or -1. */
+static int whole_state(struct split_state *st, const struct split_config *cfg, size_t idx,
+		       struct split_config *full, size_t *fidx, struct split_err *err)
+{
+	const struct split_service *s = &cfg->svcs[idx];
+
+	*fidx = idx;
+	if (!st->scope_id)
+		return 0;
+	if (split_state_read(st, full, err))
+		return -1;
+	for (size_t i = 0; i < full->nsvcs; i++)
+		if (!strcmp(full->svcs[i].ns, s->ns) && !strcmp(full->svcs[i].name, s->name)) {
+			*fidx = i;
+			return 0;
+		}
+	return split_errf(err, "service %s.%s is gone", s->name, s->ns);
+}
+
 int split_set_weights(struct split_state *st, struct split_config *cfg, size_t idx,
 		      int argc, char **argv, struct split_object_key *owner,
 		      struct split_err *err)
 {
 	char file[SPLIT_OWNER_PATH_LEN], dir[SPLIT_OWNER_PATH_LEN];
 	const struct split_service *s = &cfg->svcs[idx];
+	struct split_config full = { 0 }, *set = cfg;
 	struct split_objs objs = { 0 };
 	struct split_rules rules = { 0 };
 	struct split_object_key id;
+	size_t fidx;
 	int ret = -1;
 
 	memset(owner, 0, sizeof(*owner));
 	if (split_objs_read(st, &objs, err) || split_objs_rules(&objs, &rules, err))
 		goto out;
 	if (!split_weights_owner(&rules, s->ns, s->name, &id)) {
+		/* A plain service: its own weights, and a commit of that
+		 * service alone when cfg was read so (splitctl set). */
 		ret = split_config_set_weights(cfg, idx, argc, argv, err) ||
 		      split_state_commit(st, cfg, err) ? -1 : 0;
 		goto out;
@@ -327,12 +353,25 @@ int split_set_weights(struct split_state *st, struct split_config *cfg, size_t i
 			   s->name, s->ns, id.kind, id.ns, id.name, dir, file);
 		goto out;
 	}
-	if (split_objs_set_route(&objs, &rules, s, argc, argv, err) ||
-	    split_apply(st, cfg, &objs, NULL, err))
+	/* An object's route: the object changes and the resulting set, every
+	 * service and object, is validated and applied as a whole. */
+	if (whole_state(st, cfg, idx, &full, &fidx, err))
 		goto out;
+	if (full.svcs)
+		set = &full;
+	if (split_objs_set_route(&objs, &rules, &set->svcs[fidx], argc, argv, err) ||
+	    split_apply(st, set, &objs, NULL, err))
+		goto out;
+	if (set == &full) {	/* the caller sees the service as applied */
+		struct split_service t = cfg->svcs[idx];
+
+		cfg->svcs[idx] = full.svcs[fidx];
+		full.svcs[fidx] = t;
+	}
 	*owner = id;
 	ret = 0;
 out:
+	split_config_free(&full);
 	split_rules_free(&rules);
 	split_objs_free(&objs);
 	return ret;
