@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "apply.h"
 #include "log.h"
 #include "mapsize.h"
 #include "split_sock.skel.h"
@@ -557,6 +558,86 @@ TEST(set_reads_and_writes_one_service)
 	node_down(&n);
 	free(a);
 	free(b);
+}
+
+static __u32 weight_of(const struct split_service *s, const char *version)
+{
+	for (size_t i = 0; i < s->nversions; i++)
+		if (!strcmp(s->versions[i].name, version))
+			return s->versions[i].weight;
+	return 0xffffffffU;
+}
+
+/* splitctl set after a read of the one service: on a plain service the
+ * commit stays scoped to it; on a service whose weights come from an
+ * object's default route the object changes and the resulting set (every
+ * service) is applied, so no other service is lost. */
+TEST(set_on_an_objects_route_reads_every_service)
+{
+	struct node n;
+	char *a = gen(20, 3, 0, 0);
+	struct split_config cfg = { 0 }, all = { 0 };
+	struct split_objs objs = { 0 }, now = { 0 };
+	struct split_obj o = { .kind = "RouteRule", .ns = "default", .name = "svc-3-default" };
+	struct split_object_key owner;
+	struct split_err err;
+	int i3;
+
+	o.json = strdup("{\"apiVersion\":\"config.istio.io/v1alpha2\",\"kind\":\"RouteRule\","
+			"\"metadata\":{\"name\":\"svc-3-default\",\"namespace\":\"default\"},"
+			"\"spec\":{\"destination\":{\"name\":\"svc-3\"},\"precedence\":1,"
+			"\"route\":[{\"labels\":{\"version\":\"v1\"},\"weight\":100}]}}");
+	objs.v = &o;
+	objs.n = 1;
+	NODE_UP(&n, NULL);
+	COMMIT(&n, a);
+	/* the RouteRule in force: svc-3's weights come from it */
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_read(&n.st, &all, &err), 0);
+	ASSERT_EQ(split_apply(&n.st, &all, &objs, NULL, &err), 0);
+	split_state_unlock(&n.st);
+	split_config_free(&all);
+	free(o.json);
+
+	/* set on svc-3, read alone: the object is patched, all 20 stay */
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_read_service(&n.st, "svc-3", &cfg, &err), 0);
+	ASSERT_EQ(cfg.nsvcs, 1);
+	ASSERT_NE(n.st.scope_id, 0);
+	ASSERT_EQ(split_set_weights(&n.st, &cfg, 0, 2, (char *[]){ "v1=20", "v2=80" }, &owner,
+				    &err), 0);
+	ASSERT_STREQ(owner.kind, "RouteRule");
+	ASSERT_STREQ(owner.name, "svc-3-default");
+	ASSERT_STREQ(cfg.svcs[0].name, "svc-3");	/* the service as applied */
+	ASSERT_EQ(weight_of(&cfg.svcs[0], "v2"), 80);
+	split_config_free(&cfg);
+	ASSERT_EQ(split_state_read(&n.st, &all, &err), 0);
+	ASSERT_EQ(all.nsvcs, 20);
+	i3 = split_config_find(&all, "svc-3", &err);
+	ASSERT_GE(i3, 0);
+	ASSERT_EQ(weight_of(&all.svcs[i3], "v1"), 20);
+	ASSERT_EQ(weight_of(&all.svcs[i3], "v2"), 80);
+	split_config_free(&all);
+	ASSERT_EQ(split_objs_read(&n.st, &now, &err), 0);
+	ASSERT_EQ(now.n, 1);
+	ASSERT_TRUE(strstr(now.v[0].json, "\"weight\":80") != NULL);
+	split_objs_free(&now);
+
+	/* set on svc-4 (no object): its own weights, a scoped commit */
+	ASSERT_EQ(split_state_read_service(&n.st, "svc-4", &cfg, &err), 0);
+	ASSERT_EQ(split_set_weights(&n.st, &cfg, 0, 2, (char *[]){ "v1=1", "v2=3" }, &owner,
+				    &err), 0);
+	ASSERT_STREQ(owner.kind, "");
+	ASSERT_NE(n.st.scope_id, 0);	/* not widened */
+	split_config_free(&cfg);
+	ASSERT_EQ(split_state_read(&n.st, &all, &err), 0);
+	ASSERT_EQ(all.nsvcs, 20);
+	ASSERT_EQ(weight_of(&all.svcs[split_config_find(&all, "svc-4", &err)], "v2"), 3);
+	ASSERT_EQ(weight_of(&all.svcs[i3], "v2"), 80);
+	split_config_free(&all);
+	split_state_unlock(&n.st);
+	node_down(&n);
+	free(a);
 }
 
 /* Freed cells stay reserved while their tombstone is in its grace period;
