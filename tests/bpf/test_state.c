@@ -23,6 +23,8 @@
 
 #include "apply.h"
 #include "log.h"
+#include "rollout.h"
+#include "stats.h"
 #include "mapsize.h"
 #include "split_sock.skel.h"
 #include "state.h"
@@ -636,6 +638,97 @@ TEST(set_on_an_objects_route_reads_every_service)
 	ASSERT_EQ(weight_of(&all.svcs[i3], "v2"), 80);
 	split_config_free(&all);
 	split_state_unlock(&n.st);
+	node_down(&n);
+	free(a);
+}
+
+/* A rollout's counters of one version come from that service's entries
+ * alone (svc_names, its version ids); the same figures as the full read,
+ * which is also what a state without svc_names gets. */
+TEST(rollout_counts_of_one_service)
+{
+	struct node n;
+	char *a = gen(50, 3, 0, 0);
+	int ncpu = libbpf_num_possible_cpus(), l7 = -1;
+	struct split_sock_stats *pc = NULL;
+	struct split_l7_stats l7v = { .requests = 40, .latency_us_sum = 1234 };
+	struct split_rollout_counts c;
+	struct split_stats full = { 0 };
+	struct split_stat_row row;
+	struct split_name_key nk = { .name = "svc-7", .ns = "default" };
+	struct split_weight_key wk = { 0 };
+	struct split_weight_val wv;
+	struct split_err err;
+	char path[256];
+	int l7fd, skfd;
+	__u32 id;
+
+	NODE_UP(&n, NULL);
+	COMMIT(&n, a);
+	id = svc_id(&n, "svc-7");
+	ASSERT_NE(id, 0);
+	/* v2's version id: the weights entry that names it */
+	for (wk.svc_id = id, wk.version_id = 1; wk.version_id < 16; wk.version_id++)
+		if (!bpf_map_lookup_elem(n.st.weights_fd, &wk, &wv) && !strcmp(wv.version, "v2"))
+			break;
+	ASSERT_LT(wk.version_id, 16);
+	/* counters as the hooks and the proxy leave them: per CPU, and one
+	 * l7_stats entry */
+	pc = calloc((size_t)ncpu, sizeof(*pc));
+	ASSERT_TRUE(pc != NULL);
+	for (int i = 0; i < ncpu; i++) {
+		pc[i].connections = 10 + (__u64)i;
+		pc[i].connect_failed = 1;
+		pc[i].resets = 2;
+	}
+	l7v.responses[4] = 3;
+	snprintf(path, sizeof(path), "%s/%s", n.pin, SPLIT_MAP_SK_VER_STATS);
+	skfd = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/%s", n.pin, SPLIT_MAP_L7_STATS);
+	l7fd = bpf_obj_get(path);
+	ASSERT_GE(skfd, 0);
+	ASSERT_GE(l7fd, 0);
+	ASSERT_EQ(bpf_map_update_elem(skfd, &wk, pc, BPF_ANY), 0);
+	ASSERT_EQ(bpf_map_update_elem(l7fd, &wk, &l7v, BPF_ANY), 0);
+
+	ASSERT_EQ(split_stats_read_version(n.pin, "default", "svc-7", "v2", &row, &err), 1);
+	ASSERT_EQ(row.s.connections, 10ULL * (__u64)ncpu + (__u64)ncpu * (__u64)(ncpu - 1) / 2);
+	ASSERT_EQ(row.s.connect_failed, (__u64)ncpu);
+	ASSERT_EQ(row.l7.requests, 40);
+	ASSERT_EQ(split_rollout_counts_now(n.pin, "default", "svc-7", "v2", &c, &l7, &err), 0);
+	ASSERT_EQ(c.connections, row.s.connections);
+	ASSERT_EQ(c.connect_failed, (__u64)ncpu);
+	ASSERT_EQ(c.resets, 2ULL * (__u64)ncpu);
+	ASSERT_EQ(c.requests, 40);
+	ASSERT_EQ(c.responses_5xx, 3);
+	ASSERT_EQ(c.latency_us_sum, 1234);
+	ASSERT_EQ(l7, 0);
+	/* the full read says the same */
+	ASSERT_EQ(split_stats_read(n.pin, &full, &err), 0);
+	for (size_t i = 0; i < full.nversions; i++)
+		if (!strcmp(full.versions[i].service, "svc-7") &&
+		    !strcmp(full.versions[i].version, "v2")) {
+			ASSERT_EQ(full.versions[i].s.connections, row.s.connections);
+			ASSERT_EQ(full.versions[i].weight, row.weight);
+		}
+	split_stats_free(&full);
+	/* a version it does not have, a service that does not exist */
+	ASSERT_EQ(split_stats_read_version(n.pin, "default", "svc-7", "v9", &row, &err), 0);
+	ASSERT_EQ(split_rollout_counts_now(n.pin, "default", "svc-7", "v9", &c, &l7, &err), 0);
+	ASSERT_EQ(c.connections, 0);
+	ASSERT_EQ(split_stats_read_version(n.pin, "default", "nosuch", "v1", &row, &err), 2);
+	ASSERT_EQ(split_rollout_counts_now(n.pin, "default", "nosuch", "v1", &c, &l7, &err), 0);
+	ASSERT_EQ(c.connections, 0);
+	/* without its svc_names entry (an older splitd's state): the full read */
+	ASSERT_EQ(bpf_map_delete_elem(n.st.names_fd, &nk), 0);
+	ASSERT_EQ(split_stats_read_version(n.pin, "default", "svc-7", "v2", &row, &err), 2);
+	memset(&c, 0, sizeof(c));
+	ASSERT_EQ(split_rollout_counts_now(n.pin, "default", "svc-7", "v2", &c, &l7, &err), 0);
+	ASSERT_EQ(c.connections, 10ULL * (__u64)ncpu + (__u64)ncpu * (__u64)(ncpu - 1) / 2);
+	ASSERT_EQ(c.responses_5xx, 3);
+	close(skfd);
+	close(l7fd);
+	free(pc);
 	node_down(&n);
 	free(a);
 }

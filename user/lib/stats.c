@@ -274,6 +274,66 @@ out:
 	return ret;
 }
 
+int split_stats_read_version(const char *pin_dir, const char *ns, const char *name,
+			     const char *version, struct split_stat_row *row,
+			     struct split_err *err)
+{
+	static const char *const names[] = {
+		SPLIT_MAP_SVC_NAMES, SPLIT_MAP_SERVICES, SPLIT_MAP_WEIGHTS,
+		SPLIT_MAP_SK_VER_STATS, SPLIT_MAP_L7_STATS,
+	};
+	enum { N_NAMES, N_SERVICES, N_WEIGHTS, N_SK_VER, N_L7, N_NUM };
+	int fd[N_NUM] = { -1, -1, -1, -1, -1 }, ret = 2;
+	struct split_name_key nk = { 0 };
+	struct split_name_val nv;
+	struct split_service_val sv;
+
+	memset(row, 0, sizeof(*row));
+	for (int i = 0; i < N_NUM; i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
+		fd[i] = bpf_obj_get(path);
+	}
+	if (fd[N_SERVICES] < 0 || fd[N_WEIGHTS] < 0) {
+		ret = -1;
+		split_errf(err, "opening the maps under %s: %s", pin_dir, strerror(errno));
+		goto out;
+	}
+	snprintf(nk.name, sizeof(nk.name), "%s", name);
+	snprintf(nk.ns, sizeof(nk.ns), "%s", ns);
+	/* Not named in svc_names, or no version range (an older splitd's
+	 * state): only a full read can say. */
+	if (fd[N_NAMES] < 0 || bpf_map_lookup_elem(fd[N_NAMES], &nk, &nv) || !nv.svc_id ||
+	    bpf_map_lookup_elem(fd[N_SERVICES], &nv.svc_id, &sv) || !sv.ver_end ||
+	    strcmp(sv.name, name) || strcmp(sv.ns, ns))
+		goto out;
+	ret = 0;
+	snprintf(row->service, sizeof(row->service), "%s", sv.name);
+	snprintf(row->ns, sizeof(row->ns), "%s", sv.ns);
+	row->svc_flags = sv.flags;
+	for (__u32 v = 1; v < sv.ver_end; v++) {
+		struct split_weight_key wk = { nv.svc_id, v };
+		struct split_weight_val wv;
+
+		if (bpf_map_lookup_elem(fd[N_WEIGHTS], &wk, &wv) || strcmp(wv.version, version))
+			continue;
+		snprintf(row->version, sizeof(row->version), "%s", wv.version);
+		row->weight = wv.weight;
+		row->slots[0] = wv.slots4;
+		row->slots[1] = wv.slots6;
+		sum_sock_percpu(fd[N_SK_VER], &wk, &row->s);
+		read_l7(fd[N_L7], wk.svc_id, wk.version_id, &row->l7);
+		ret = 1;
+		break;
+	}
+out:
+	for (int i = 0; i < N_NUM; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	return ret;
+}
+
 void split_stats_free(struct split_stats *st)
 {
 	free(st->versions);

@@ -62,5 +62,19 @@ struct split_stats {
 int split_stats_read(const char *pin_dir, struct split_stats *st,
 		     struct split_err *err);
 void split_stats_free(struct split_stats *st);
+/*
+ * One version of one service, without reading the others (a rollout's
+ * judgement at 10,000 services): its service found in svc_names, its
+ * versions by id (below the service's ver_end). Fills row's names,
+ * svc_flags, weight, slots, s (socket counters) and l7 (zeros without an
+ * l7_stats entry); c stays zero. 1: found; 0: the service, but no such
+ * version (row has the service's names and svc_flags); 2: cannot tell
+ * without split_stats_read() (not in svc_names, or a state written by an
+ * older splitd); -1 with err.
+ */
+int split_stats_read_version(const char *pin_dir, const char *ns, const char *name,
+			     const char *version, struct split_stat_row *row,
+			     struct split_err *err);
+
 
 #endif
