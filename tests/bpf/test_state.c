@@ -642,6 +642,88 @@ TEST(set_on_an_objects_route_reads_every_service)
 	free(a);
 }
 
+/* split_apply writes the tables first, then the objects and the L7 rules:
+ * when a late write fails (l7_routes full here), what was in force comes
+ * back: services, tables, objects. */
+TEST(apply_puts_back_the_state_when_a_late_write_fails)
+{
+	struct node n;
+	char *a = gen(10, 3, 0, 0);
+	struct split_config before = { 0 }, cfg = { 0 }, after = { 0 };
+	struct split_objs objs = { 0 }, now = { 0 };
+	struct split_obj o = { .kind = "RouteRule", .ns = "default", .name = "svc-3-test" };
+	static struct tbl t0[64], t1[64];
+	struct split_err err;
+	char path[256];
+	size_t c0, c1;
+	int rfd, i3;
+	__u32 filled = 0;
+
+	o.json = strdup("{\"apiVersion\":\"config.istio.io/v1alpha2\",\"kind\":\"RouteRule\","
+			"\"metadata\":{\"name\":\"svc-3-test\",\"namespace\":\"default\"},"
+			"\"spec\":{\"destination\":{\"name\":\"svc-3\"},\"precedence\":2,"
+			"\"match\":{\"request\":{\"headers\":{\"cookie\":{\"regex\":"
+			"\"^(.*?;)?(user=test-user)(;.*)?$\"}}}},"
+			"\"route\":[{\"labels\":{\"version\":\"v2\"}}]}}");
+	objs.v = &o;
+	objs.n = 1;
+	NODE_UP(&n, NULL);
+	COMMIT(&n, a);
+	c0 = tables(&n, t0, 64);
+	/* l7_routes full of other entries: the rule's route cannot go in */
+	snprintf(path, sizeof(path), "%s/%s", n.pin, SPLIT_MAP_L7_ROUTES);
+	rfd = bpf_obj_get(path);
+	ASSERT_GE(rfd, 0);
+	for (__u32 i = 0; i < SPLIT_MAX_L7_ROUTES; i++) {
+		struct split_l7_route_key k = { 0xfff0, i };
+		struct split_l7_route_val v = { .ndests = 1 };
+
+		filled += !bpf_map_update_elem(rfd, &k, &v, BPF_ANY);
+	}
+	ASSERT_EQ(filled, SPLIT_MAX_L7_ROUTES);
+
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_read(&n.st, &before, &err), 0);
+	ASSERT_EQ(split_state_read(&n.st, &cfg, &err), 0);
+	ASSERT_NE(split_apply(&n.st, &cfg, &objs, NULL, &err), 0);
+	printf("  refused: %s\n", err.msg);
+	ASSERT_TRUE(strstr(err.msg, "L7 rules") != NULL);
+	ASSERT_TRUE(strstr(err.msg, "the previous state was restored") != NULL);
+	/* services as they were: svc-3 is no L7 service, equal shares */
+	ASSERT_EQ(split_state_read(&n.st, &after, &err), 0);
+	split_state_unlock(&n.st);
+	ASSERT_EQ(after.nsvcs, before.nsvcs);
+	i3 = split_config_find(&after, "svc-3", &err);
+	ASSERT_GE(i3, 0);
+	ASSERT_FALSE(after.svcs[i3].l7);
+	ASSERT_FALSE(after.svcs[i3].routed);
+	for (size_t i = 0; i < after.svcs[i3].nversions; i++)
+		ASSERT_EQ(after.svcs[i3].versions[i].weight,
+			  before.svcs[split_config_find(&before, "svc-3", &err)].versions[i].weight);
+	/* the same tables (kinds and lengths; tombstones aside) */
+	c1 = tables(&n, t1, 64);
+	for (size_t i = 0; i < c0; i++) {
+		const struct tbl *x = find_tbl(t1, c1, t0[i].id);
+
+		if (t0[i].id & SPLIT_TBL_TOMB)
+			continue;
+		ASSERT_TRUE(x != NULL);
+		ASSERT_EQ(x->v.kind, t0[i].v.kind);
+		ASSERT_EQ(x->v.nslots, t0[i].v.nslots);
+	}
+	/* no object in force */
+	ASSERT_EQ(split_objs_read(&n.st, &now, &err), 0);
+	ASSERT_EQ(now.n, 0);
+	split_objs_free(&now);
+	split_config_free(&before);
+	split_config_free(&cfg);
+	split_config_free(&after);
+	free(o.json);
+	close(rfd);
+	node_down(&n);
+	free(a);
+}
+
 /* A rollout's counters of one version come from that service's entries
  * alone (svc_names, its version ids); the same figures as the full read,
  * which is also what a state without svc_names gets. */

@@ -824,10 +824,11 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 	have_old = !split_objs_read(st, &cur, err) && !split_objs_rules(&cur, &old, err);
 	if (compile(svcs, &rules, have_old ? &old : NULL, err))
 		goto out;
-	if (split_state_read(st, &before, err))
-		goto out;
-	/* Everything is checked: now write, tables first. */
-	if (split_state_commit(st, svcs, err))
+	/* Everything is checked: now write, tables first (before: what was
+	 * in force, for the rollback below). svcs is every service: a full
+	 * commit, whatever the last read on st was. */
+	st->scope_id = 0;
+	if (split_state_commit_prev(st, svcs, &before, err))
 		goto out;
 	if (write_objects(st, objs, err) || write_l7(st, &rules, err)) {
 		struct split_err rb;

@@ -2121,6 +2121,12 @@ out_plan:
 int split_state_commit(struct split_state *st, const struct split_config *cfg,
 		       struct split_err *err)
 {
+	return split_state_commit_prev(st, cfg, NULL, err);
+}
+
+int split_state_commit_prev(struct split_state *st, const struct split_config *cfg,
+			    struct split_config *prev, struct split_err *err)
+{
 	struct split_config old = { 0 };
 	struct split_err rb_err;
 	struct raw r, r2;
@@ -2128,6 +2134,11 @@ int split_state_commit(struct split_state *st, const struct split_config *cfg,
 
 	if (raw_read(st, &r, err))
 		return -1;
+	/* What is in force: from the snapshot read anyway (no second read). */
+	if (prev && raw_to_config(&r, prev)) {
+		raw_free(&r);
+		return split_errf(err, "out of memory");
+	}
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
 	if (ret == -2)

@@ -89,6 +89,12 @@ int split_state_read_service(struct split_state *st, const char *ref,
  * services whose inputs did not change are not rebuilt. */
 int split_state_commit(struct split_state *st, const struct split_config *cfg,
 		       struct split_err *err);
+/* split_state_commit(), and *prev (zeroed by the caller, freed by it also on
+ * error) receives the state it replaced, as split_state_read() would have
+ * given it just before: for a caller that must put it back when a later
+ * step fails (split_apply()). */
+int split_state_commit_prev(struct split_state *st, const struct split_config *cfg,
+			    struct split_config *prev, struct split_err *err);
 
 /* ---- model operations (ops.c): pure, unit-tested ---------------------- */
 
