@@ -546,35 +546,63 @@ static int compile(struct split_config *svcs, const struct split_rules *rules,
 	return 0;
 }
 
-/* Ids the commit gave: service ns/name -> id; (id, version) -> version id. */
-static __u32 svc_id_of(int services_fd, const char *ns, const char *name)
+/* Ids the commit gave: service ns/name -> id; (id, version) -> version id.
+ * By key where the maps say (svc_names, the service's version ids below
+ * ver_end); by a walk of the map for a state an older splitd wrote. */
+static __u32 svc_id_of(struct split_state *st, const char *ns, const char *name)
 {
+	struct split_name_key nk = { 0 };
+	struct split_name_val nv;
 	__u32 k, cur, *prev = NULL;
 	struct split_service_val v;
 
-	while (!bpf_map_get_next_key(services_fd, prev, &k)) {
+	snprintf(nk.name, sizeof(nk.name), "%s", name);
+	snprintf(nk.ns, sizeof(nk.ns), "%s", ns);
+	if (st->names_fd >= 0 && !bpf_map_lookup_elem(st->names_fd, &nk, &nv) && nv.svc_id &&
+	    !bpf_map_lookup_elem(st->services_fd, &nv.svc_id, &v) && !strcmp(v.ns, ns) &&
+	    !strcmp(v.name, name))
+		return nv.svc_id;
+	while (!bpf_map_get_next_key(st->services_fd, prev, &k)) {
 		cur = k;
 		prev = &cur;
-		if (!bpf_map_lookup_elem(services_fd, &k, &v) && !strcmp(v.ns, ns) &&
+		if (!bpf_map_lookup_elem(st->services_fd, &k, &v) && !strcmp(v.ns, ns) &&
 		    !strcmp(v.name, name))
 			return k;
 	}
 	return 0;
 }
 
-static __u32 version_id_of(int weights_fd, __u32 svc_id, const char *version)
+static __u32 version_id_of(struct split_state *st, __u32 svc_id, const char *version)
 {
 	struct split_weight_key k, cur, *prev = NULL;
+	struct split_service_val sv;
 	struct split_weight_val v;
 
-	while (!bpf_map_get_next_key(weights_fd, prev, &k)) {
+	if (!bpf_map_lookup_elem(st->services_fd, &svc_id, &sv) && sv.ver_end) {
+		for (__u32 i = 1; i < sv.ver_end; i++) {
+			k = (struct split_weight_key){ svc_id, i };
+			if (!bpf_map_lookup_elem(st->weights_fd, &k, &v) && !strcmp(v.version, version))
+				return i;
+		}
+		return 0;
+	}
+	while (!bpf_map_get_next_key(st->weights_fd, prev, &k)) {
 		cur = k;
 		prev = &cur;
-		if (k.svc_id == svc_id && !bpf_map_lookup_elem(weights_fd, &k, &v) &&
+		if (k.svc_id == svc_id && !bpf_map_lookup_elem(st->weights_fd, &k, &v) &&
 		    !strcmp(v.version, version))
 			return k.version_id;
 	}
 	return 0;
+}
+
+/* Write key -> val unless fd holds that already (vsz bytes; cur: scratch of
+ * vsz bytes): a re-apply that changes nothing writes nothing. */
+static int put_if_changed(int fd, const void *key, const void *val, void *cur, size_t vsz)
+{
+	if (!bpf_map_lookup_elem(fd, key, cur) && !memcmp(cur, val, vsz))
+		return 0;
+	return bpf_map_update_elem(fd, key, val, BPF_ANY);
 }
 
 /* Delete every key of fd that is not among keep[0..n) (ksz bytes each). */
@@ -652,6 +680,8 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 {
 	struct split_l7_route_key *rkeys = NULL;
 	struct split_l7_cond_key *ckeys = NULL;
+	struct split_l7_route_val rcur;
+	struct split_l7_cond_val *ccur = NULL;
 	size_t nr = 0, nc = 0;
 	int rfd = open_map(st, SPLIT_MAP_L7_ROUTES, err);
 	int cfd = rfd < 0 ? -1 : open_map(st, SPLIT_MAP_L7_CONDS, err), ret = -1;
@@ -660,7 +690,8 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 		goto out;
 	rkeys = calloc(SPLIT_MAX_L7_ROUTES + 1, sizeof(*rkeys));
 	ckeys = calloc(SPLIT_MAX_L7_CONDS + 1, sizeof(*ckeys));
-	if (!rkeys || !ckeys) {
+	ccur = malloc(sizeof(*ccur));
+	if (!rkeys || !ckeys || !ccur) {
 		split_errf(err, "out of memory");
 		goto out;
 	}
@@ -670,7 +701,7 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 
 		if (!split_rules_service_is_l7(r))
 			continue; /* a plain split: the tables say it all */
-		sid = svc_id_of(st->services_fd, r->ns, r->name);
+		sid = svc_id_of(st, r->ns, r->name);
 		for (size_t k = 0; sid && k < r->nroutes; k++) {
 			const struct split_route *rt = &r->routes[k];
 			struct split_l7_route_val rv = { 0 };
@@ -685,9 +716,9 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 				rv.dests[d].weight = rt->dests[d].weight;
 				if (*rt->dests[d].version)
 					rv.dests[d].version_id =
-						version_id_of(st->weights_fd, sid, rt->dests[d].version);
+						version_id_of(st, sid, rt->dests[d].version);
 			}
-			if (bpf_map_update_elem(rfd, &rkeys[nr++], &rv, BPF_ANY))
+			if (put_if_changed(rfd, &rkeys[nr++], &rv, &rcur, sizeof(rv)))
 				goto fail;
 			for (size_t m = 0; m < rt->nmatches; m++)
 				for (size_t c = 0; c < rt->matches[m].nconds; c++) {
@@ -703,7 +734,8 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 					snprintf(cv.name, sizeof(cv.name), "%s", cd->name ? cd->name : "");
 					if (cd->value)
 						memcpy(cv.value, cd->value, cd->value_len);
-					if (bpf_map_update_elem(cfd, &ckeys[nc++], &cv, BPF_ANY))
+					if (put_if_changed(cfd, &ckeys[nc++], &cv, ccur,
+							   sizeof(cv)))
 						goto fail;
 				}
 		}
@@ -717,6 +749,7 @@ fail:
 out:
 	free(rkeys);
 	free(ckeys);
+	free(ccur);
 	if (rfd >= 0)
 		close(rfd);
 	if (cfd >= 0)

@@ -343,7 +343,21 @@ static void load_versions(struct split_state *st, struct l7_rec *r)
 	struct split_weight_key k, next, *prev = NULL;
 	struct split_weight_val v;
 
+	struct split_service_val sv;
+
 	r->nvers = 0;
+	/* By key: the service's version ids are below its ver_end. */
+	if (!bpf_map_lookup_elem(st->services_fd, &r->svc_id, &sv) && sv.ver_end) {
+		for (__u32 i = 1; i < sv.ver_end && r->nvers < L7_MAX_VERS; i++) {
+			next = (struct split_weight_key){ r->svc_id, i };
+			if (bpf_map_lookup_elem(st->weights_fd, &next, &v))
+				continue;
+			snprintf(r->vers[r->nvers].name, SPLIT_NAME_LEN, "%s", v.version);
+			r->vers[r->nvers++].id = i;
+		}
+		return;
+	}
+	/* A state an older splitd wrote: walk the map. */
 	while (!bpf_map_get_next_key(st->weights_fd, prev, &next)) {
 		k = next;
 		prev = &k;
@@ -360,12 +374,25 @@ static void load_versions(struct split_state *st, struct l7_rec *r)
 static void endpoint_ids(struct split_state *st, __u32 svc_id, struct l7_upstream *eps,
 			 size_t n)
 {
-	__u32 k, next, *prev = NULL;
+	__u32 k, next, *prev = NULL, end = 0;
+	struct split_service_val sv;
 	struct split_backend_val v;
 
-	while (!bpf_map_get_next_key(st->backends_fd, prev, &next)) {
-		k = next;
-		prev = &k;
+	/* By key where the service says its range (ids SPLIT_BACKEND_ID(svc_id,
+	 * i), i < ep_end); else (an older splitd's state) a walk of the map. */
+	if (!bpf_map_lookup_elem(st->services_fd, &svc_id, &sv))
+		end = sv.ep_end;
+	for (__u32 j = 1;; j++) {
+		if (end) {
+			if (j >= end)
+				break;
+			next = SPLIT_BACKEND_ID(svc_id, j);
+		} else {
+			if (bpf_map_get_next_key(st->backends_fd, prev, &next))
+				break;
+			k = next;
+			prev = &k;
+		}
 		if (bpf_map_lookup_elem(st->backends_fd, &next, &v) || v.svc_id != svc_id)
 			continue;
 		for (size_t i = 0; i < n; i++) {
