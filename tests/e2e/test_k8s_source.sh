@@ -11,7 +11,10 @@
 # object is counted in the metrics and the rest still applies; /readyz;
 # and the differential test after apply: the maps splitd writes from the
 # API equal, byte for byte, the maps it writes from the same objects as
-# files (--config-dir). No real kube-apiserver runs here.
+# files (--config-dir); last, splitd restarted with the shipped DaemonSet's
+# own arguments (deploy/30-daemonset.yaml, read by check_manifests.py),
+# in-cluster style (KUBERNETES_SERVICE_HOST/PORT), takes over, becomes
+# ready and follows the API. No real kube-apiserver runs here.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
 set -u
@@ -249,5 +252,82 @@ test_maps_from_api_equal_maps_from_files() {
 	"$B/splitd" -q --unload -p "$b" 2>/dev/null
 }
 
+# The DaemonSet's splitd: the arguments deploy/30-daemonset.yaml gives it,
+# as they are, but for what only a pod has. Container paths become the
+# testbed's: --cgroup-root=/host/cgroupv2 (the node's cgroup2 mounted into
+# the container) is this run's cgroup2 root, --pin-dir=/sys/fs/bpf/split
+# (the node's bpffs) this run's pin dir; $(HOST_IP) is the node's address
+# on the pod network. In-cluster config as the kubelet provides it: the
+# API server from KUBERNETES_SERVICE_HOST/PORT (the fake's), and the
+# ServiceAccount's token and CA, which are no files here, by
+# --k8s-token-file/--k8s-ca-file. It replaces the running splitd (an
+# upgrade of the DaemonSet: the pinned links are taken over).
+test_shipped_daemonset_args() {
+	local a args=() shipped out n=600 port
+	"$PY" -c 'import yaml' 2>/dev/null || skip "no python3-yaml"
+	mapfile -t shipped < <(DEPLOY_DIR=deploy "$PY" tests/k8s/check_manifests.py args "$TB_NODE_POD_IP4")
+	expect_contains " ${shipped[*]} " " --source=kubernetes " "the shipped DaemonSet's source"
+	for a in "${shipped[@]}"; do
+		case $a in
+		--cgroup-root=/host/cgroupv2) args+=("--cgroup-root=$TB_CGROUP") ;;
+		--pin-dir=/sys/fs/bpf/split) args+=("--pin-dir=$TB_PIN") ;;
+		--cgroup-root=* | --pin-dir=*) fail "the DaemonSet's $a: no testbed equivalent known" ;;
+		--metrics=*) port=${a##*:} && args+=("$a") ;;
+		*) args+=("$a") ;;
+		esac
+	done
+	args+=("--k8s-token-file=$WORK/pki/token" "--k8s-ca-file=$WORK/pki/ca.crt")
+	info "splitd ${args[*]}"
+	expect_eq "${port:-}" 9464 "the DaemonSet's metrics port"
+	stop_splitd
+	: >"$WORK/splitd.log"
+	# shellcheck disable=SC2016
+	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$SPLITD_POD" \
+		env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$(cat "$WORK/main.port")" \
+		nsenter --net="/run/netns/$TB_NODE" "$B/splitd" "${args[@]}" >>"$WORK/splitd.log" 2>&1 &
+	echo $! >"$WORK/splitd.pid"
+	disown
+	# The kubelet's probes: /healthz, then /readyz until 200.
+	for _ in $(seq 300); do
+		out=$(tb_in "$TB_NODE" curl -s --max-time 2 -o /dev/null -w '%{http_code}' \
+			"http://$TB_NODE_POD_IP4:$port/readyz") || true	# refused until it listens
+		[ "$out" = 200 ] && break
+		alive "$(cat "$WORK/splitd.pid")" || break
+		sleep 0.1
+	done
+	[ "$out" = 200 ] || { cat "$WORK/splitd.log" >&2; fail "/readyz with the shipped arguments: $out"; }
+	expect_eq "$(tb_in "$TB_NODE" curl -sS --max-time 5 "http://$TB_NODE_POD_IP4:$port/healthz")" ok "/healthz"
+	expect_contains "$(tb_in "$TB_NODE" curl -sS --max-time 5 "http://$TB_NODE_POD_IP4:$port/readyz")" \
+		"Kubernetes objects applied" "/readyz says what it waited for"
+	out=$(cat "$WORK/splitd.log")
+	expect_contains "$out" "k8s: watching the API at https://127.0.0.1:$(cat "$WORK/main.port") (in-cluster)" \
+		"the API server from KUBERNETES_SERVICE_HOST/PORT"
+	expect_contains "$out" "--cgroup auto: $TB_KUBEPODS (the kubelet's pods)" "--cgroup=auto"
+	expect_contains "$out" "taken over from pinned links" "an upgrade: the pinned links taken over"
+	# It splits what the API says: v1 (2 endpoints) and v2 (1), then v2 only.
+	api_ctl /_ctl/put "$(slice 10.201.1.2:reviews-v1-a 10.201.1.3:reviews-v1-b 10.201.2.2:reviews-v2-a)"
+	T0=$(now_ms)
+	until_ms "v2 gets connections" has_v v2
+	out=$(pod_split $n)
+	expect_clean "$out" $n
+	within_sigma "$(vcount "$out" v2)" $n 0.3333 4 "v2 (1 of 3 endpoints)"
+	T0=$(now_ms)
+	api_ctl /_ctl/put "$(slice 10.201.2.2:reviews-v2-a)"
+	until_ms "v1 gets none" only v2
+	# The Istio objects and the cookie rule, through the L7 proxy on $(HOST_IP).
+	api_ctl /_ctl/put "$(slice 10.201.1.2:reviews-v1-a 10.201.2.2:reviews-v2-a)"
+	api_ctl /_ctl/put '{"kind":"destinationrules","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"host":"reviews","subsets":[{"name":"v1","labels":{"version":"v1"}},{"name":"v2","labels":{"version":"v2"}}]}}}'
+	api_ctl /_ctl/put '{"kind":"virtualservices","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"hosts":["reviews"],"http":[{"match":[{"headers":{"cookie":{"regex":"^(.*?;)?(user=test-user)(;.*)?$"}}}],"route":[{"destination":{"host":"reviews","subset":"v2"}}]},{"route":[{"destination":{"host":"reviews","subset":"v1"}}]}]}}}'
+	T0=$(now_ms)
+	until_ms "the VirtualService in force" only v1
+	out=$(tb_in_pod a timeout 120 "$B/splitclient" --connect $VIP4 --port $PORT -n 100 \
+		--parallel 2 --timeout-ms 1000 --header 'cookie: user=test-user')
+	expect_clean "$out" 100
+	expect_eq "$(vcount "$out" v2)" 100 "test-user to v2 through the proxy on \$(HOST_IP)"
+	api_ctl /_ctl/delete '{"kind":"virtualservices","name":"reviews"}'
+	api_ctl /_ctl/delete '{"kind":"destinationrules","name":"reviews"}'
+}
+
 run_tests test_ready_and_first_split test_endpoint_added_then_removed \
-	test_istio_objects_from_the_api test_maps_from_api_equal_maps_from_files
+	test_istio_objects_from_the_api test_maps_from_api_equal_maps_from_files \
+	test_shipped_daemonset_args

@@ -6,10 +6,13 @@
 #             in its own cgroup under a kubepods.slice the test creates
 #             (inside this run's cgroup: never the machine's real pods)
 #   splitd    in the node namespace (hostNetwork) and in a pod cgroup of its
-#             own under kubepods.slice, as the DaemonSet runs it, with the
-#             DaemonSet's flags: --cgroup auto (pointed at the test's cgroup
-#             with --cgroup-root), a ConfigMap-shaped --config-dir, the L7
-#             proxy on the node's address, metrics and probes
+#             own under kubepods.slice, placed as the DaemonSet runs it:
+#             --cgroup auto (pointed at the test's cgroup with --cgroup-root),
+#             the L7 proxy on the node's address, metrics and probes. Its
+#             source here is a ConfigMap-shaped --config-dir: the documented
+#             alternative (deploy/examples/), not the shipped DaemonSet's
+#             --source=kubernetes, which tests/e2e/test_k8s_source.sh runs
+#             with the shipped arguments against a fake API server
 #
 # Checks: --cgroup auto attaches to kubepods.slice; /healthz and /readyz;
 # the seed walkthrough (L4 weights and the test-user cookie rule) from two
@@ -17,7 +20,7 @@
 # kubepods is untouched; a pod made after splitd started is split too;
 # splitd's own connections are never redirected; the capabilities splitd
 # keeps, and a run with only the capability-only variant's capabilities;
-# the ConfigMap shipped in deploy/ loads and applies.
+# the example ConfigMap (deploy/examples/config-files.yaml) loads and applies.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
 set -u
@@ -100,7 +103,7 @@ cm_apply() {
 	fail "splitd did not apply the ConfigMap change ($want)"
 }
 
-# ---- splitd as the DaemonSet runs it -----------------------------------------
+# ---- splitd placed as the DaemonSet runs it, with the ConfigMap as its source --
 
 NODE_ARGS=(--config-dir "$CM" --cgroup auto --cgroup-root "$TB_CGROUP" -p "$TB_PIN"
 	--metrics "$TB_NODE_POD_IP4:0" --l7-addr "$TB_NODE_POD_IP4" --l7-addr "$TB_NODE_POD_IP6")
@@ -374,10 +377,11 @@ test_capability_only_variant() {
 	start_node_splitd || fail "restart"
 }
 
-test_deploy_configmap_applies() {
+test_example_configmap_applies() {
 	local out
 	"$PY" -c 'import yaml' 2>/dev/null || skip "no python3-yaml"
-	# deploy/20-config.yaml's ConfigMap, materialized as the kubelet does,
+	# deploy/examples/config-files.yaml's ConfigMap (the --config-dir
+	# alternative to the API source), materialized as the kubelet does,
 	# loaded and applied by splitd --once into a pin dir of its own and a
 	# cgroup of this run's.
 	DEPLOY_DIR=deploy "$PY" tests/k8s/check_manifests.py configmap "$WORK/deploy-cm" ||
@@ -387,7 +391,7 @@ test_deploy_configmap_applies() {
 	# --cgroup auto where there is no kubepods cgroup: the root given.
 	out=$("$B/splitd" --once --config-dir "$WORK/deploy-cm" --cgroup auto \
 		--cgroup-root "$TB_CGROUP/cm-check" -p "$CM_PIN" --no-metrics 2>&1) ||
-		fail "splitd --once on the shipped ConfigMap: $out"
+		fail "splitd --once on the example ConfigMap: $out"
 	expect_contains "$out" "applied: 1 services, 2 Istio objects" "applied"
 	expect_contains "$out" "--cgroup auto: $TB_CGROUP/cm-check (no kubepods cgroup: the root)" "auto without kubepods"
 	expect_contains "$(bpftool cgroup show "$TB_CGROUP/cm-check")" "split_connect4" "attached to the root given"
@@ -404,4 +408,4 @@ run_tests test_cgroup_auto_attaches_to_kubepods test_health_and_readiness \
 	test_seed_walkthrough_from_two_pods test_node_process_outside_kubepods_untouched \
 	test_pod_made_after_splitd_started test_own_connections_not_redirected \
 	test_capabilities_dropped_after_attach test_capability_only_variant \
-	test_deploy_configmap_applies
+	test_example_configmap_applies

@@ -3,12 +3,19 @@
 # splitd needs on a node. One check per call (tests/k8s/test_manifests.sh
 # runs them all); prints what is wrong and exits 1, or exits 0.
 #
-# Checks: daemonset (mounts, privileges, probes, flags tied to the mounts),
-# variant (the capability-only DaemonSet differs from the default only in
-# splitd's securityContext, and adds exactly the documented capabilities),
-# rbac (read-only rights on what splitd routes by), objects (every object
-# has the namespace and labels the install needs), args (print splitd's
-# arguments, $(HOST_IP) filled in, one per line, for a run of splitd).
+# Checks: daemonset (mounts, privileges, probes, flags tied to the mounts;
+# the source: --source=kubernetes with splitd's ServiceAccount bound to the
+# ClusterRole and its token mounted, no --config-dir), daemonset-config-dir
+# (the same, for the alternative: the DaemonSet patched with
+# examples/daemonset-config-files.patch.yaml, the ConfigMap of
+# examples/config-files.yaml as --config-dir), variant (the capability-only
+# DaemonSet differs from the default only in splitd's securityContext, and
+# adds exactly the documented capabilities), rbac (read-only rights on what
+# splitd routes by), objects (every object, examples too, has the namespace
+# and labels the install needs). Printers: args (splitd's arguments,
+# $(HOST_IP) filled in, one per line, for a run of splitd), caps (the
+# variant's capabilities), configmap DIR (examples/config-files.yaml's
+# ConfigMap as the kubelet mounts it).
 import copy
 import glob
 import os
@@ -23,9 +30,14 @@ def err(msg):
     errors.append(msg)
 
 
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
 def load(deploy):
     objs = []
     for path in sorted(glob.glob(os.path.join(deploy, "*.yaml"))):
+        if path.endswith(".patch.yaml"):
+            continue    # a JSON patch (examples/), not an object
         with open(path) as f:
             for doc in yaml.safe_load_all(f):
                 if doc is not None:
@@ -68,10 +80,9 @@ def volumes_of(pod):
     return {v["name"]: v for v in pod.get("volumes", [])}
 
 
-def check_daemonset(deploy):
+def check_daemonset(deploy, source="kubernetes"):
     objs = load(deploy)
     ds = one(objs, "DaemonSet", "splitd")
-    cm = one(objs, "ConfigMap")
     sa = one(objs, "ServiceAccount")
     pod = ds["spec"]["template"]["spec"]
     vols = volumes_of(pod)
@@ -138,15 +149,7 @@ def check_daemonset(deploy):
             err("mount-bpffs must be privileged")
         if "mount -t bpf" not in " ".join(init.get("command", [])):
             err("mount-bpffs must mount bpffs")
-    cfg = a.get("config-dir")
-    if not cfg or cfg not in m:
-        err("--config-dir must be a mounted path")
-    else:
-        v = vols.get(m[cfg]["name"], {})
-        if v.get("configMap", {}).get("name") != cm["metadata"]["name"]:
-            err("--config-dir must be the ConfigMap %s" % cm["metadata"]["name"])
-        if m[cfg].get("subPath"):
-            err("the ConfigMap must not be mounted with subPath (no updates then)")
+    check_source(objs, pod, sa, a, m, vols, source)
     # Probes on the metrics port.
     metrics = a.get("metrics", "")
     port = metrics.rsplit(":", 1)[-1]
@@ -190,6 +193,61 @@ def check_daemonset(deploy):
         err("one image for every container, got %s" % sorted(images))
 
 
+def check_source(objs, pod, sa, a, m, vols, want):
+    # Where splitd takes services, endpoints and Istio objects from: the
+    # API (shipped) or a ConfigMap as --config-dir (the alternative).
+    src, cfg = a.get("source"), a.get("config-dir")
+    if src is None and cfg is None:
+        err("splitd names no source: neither --source=kubernetes nor --config-dir "
+            "(it would read /etc/split/services.yaml, which nothing provides)")
+        return
+    if src is not None and cfg is not None:
+        err("--source=%s and --config-dir together: splitd refuses that" % src)
+        return
+    if want == "kubernetes" and cfg is not None:
+        err("the DaemonSet must take its objects from the API: --source=kubernetes, "
+            "not --config-dir (the ConfigMap way is deploy/examples/)")
+    if want == "config-dir" and cfg is None:
+        err("the config-files alternative must run --config-dir")
+    if src is not None and src not in ("kubernetes", "k8s"):
+        err("--source=kubernetes, got --source=%s (no files in the pod)" % src)
+    if cfg is not None:
+        cms = [o for _, o in objs if o.get("kind") == "ConfigMap"]
+        if cfg not in m:
+            err("--config-dir must be a mounted path")
+        else:
+            v = vols.get(m[cfg]["name"], {})
+            if v.get("configMap", {}).get("name") not in [c["metadata"]["name"] for c in cms]:
+                err("--config-dir must be the ConfigMap %s" %
+                    (" or ".join(c["metadata"]["name"] for c in cms) or
+                     "of deploy/examples/config-files.yaml (none here)"))
+            if m[cfg].get("subPath"):
+                err("the ConfigMap must not be mounted with subPath (no updates then)")
+    else:
+        if any("configMap" in v for v in vols.values()):
+            err("a ConfigMap volume without --config-dir: a leftover")
+    if src is None:
+        return
+    # The API source, in-cluster: the ServiceAccount's token and CA, read-only rights.
+    for k in ("kubeconfig", "k8s-token-file", "k8s-ca-file"):
+        if k in a:
+            err("--%s: in a pod splitd uses the ServiceAccount's token and CA" % k)
+    if pod.get("automountServiceAccountToken") is not True:
+        err("automountServiceAccountToken must be true: splitd reads the "
+            "ServiceAccount's token and CA (in-cluster config)")
+    if any(SA_DIR == p or SA_DIR.startswith(p.rstrip("/") + "/") for p in m):
+        err("a volume mounted over %s hides the ServiceAccount's token" % SA_DIR)
+    role = [o for _, o in objs if o.get("kind") == "ClusterRole"]
+    bound = [o for _, o in objs if o.get("kind") == "ClusterRoleBinding" and
+             {"kind": "ServiceAccount", "name": sa["metadata"]["name"],
+              "namespace": sa["metadata"]["namespace"]} in o.get("subjects", [])]
+    if not bound or not role or any(
+            b["roleRef"] != {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": role[0]["metadata"]["name"]} for b in bound):
+        err("splitd's ServiceAccount %s must be bound to the ClusterRole in deploy/ "
+            "(list+watch needs it)" % sa["metadata"]["name"])
+
+
 def check_variant(deploy):
     base = one(load(deploy), "DaemonSet", "splitd")
     var = one(load(os.path.join(deploy, "variants")), "DaemonSet", "splitd")
@@ -216,7 +274,6 @@ def check_variant(deploy):
 def check_daemonset_like(deploy, ds):
     # The variant passes the same checks as the default DaemonSet.
     objs = [(p, o) for p, o in load(deploy) if o.get("kind") != "DaemonSet"] + [("variant", ds)]
-    global load_override
     saved = globals()["load"]
     globals()["load"] = lambda d: objs
     try:
@@ -251,7 +308,8 @@ def check_rbac(deploy):
 
 
 def check_objects(deploy):
-    objs = load(deploy) + load(os.path.join(deploy, "variants"))
+    objs = (load(deploy) + load(os.path.join(deploy, "variants")) +
+            load(os.path.join(deploy, "examples")))
     ns = one(objs, "Namespace")["metadata"]["name"]
     if one(load(deploy), "Namespace")["metadata"]["labels"].get(
             "pod-security.kubernetes.io/enforce") != "privileged":
@@ -280,9 +338,9 @@ def print_caps(deploy):
 
 
 def print_configmap(deploy, out):
-    # The ConfigMap as the kubelet mounts it: a timestamped directory,
-    # ..data pointing at it, and one symlink per key.
-    cm = one(load(deploy), "ConfigMap")
+    # examples/config-files.yaml's ConfigMap as the kubelet mounts it: a
+    # timestamped directory, ..data pointing at it, and one symlink per key.
+    cm = one(load(os.path.join(deploy, "examples")), "ConfigMap")
     ts = "..2026_01_01_00_00_00.000000001"
     os.makedirs(os.path.join(out, ts))
     for k, v in cm["data"].items():
@@ -307,7 +365,9 @@ def main():
     if what == "configmap":
         print_configmap(deploy, sys.argv[2])
         return 0
-    checks = {"daemonset": check_daemonset, "variant": check_variant,
+    checks = {"daemonset": check_daemonset,
+              "daemonset-config-dir": lambda d: check_daemonset(d, "config-dir"),
+              "variant": check_variant,
               "rbac": check_rbac, "objects": check_objects}
     if what not in checks:
         print("unknown check %s" % what, file=sys.stderr)

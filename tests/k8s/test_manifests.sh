@@ -1,10 +1,15 @@
 #!/bin/bash
 # test_manifests.sh - the Kubernetes manifests in deploy/, checked offline:
 # yamllint, the API's schemas (npm kubernetes-models, unknown fields too),
-# that the DaemonSet keeps the mounts and privileges splitd needs, that
-# splitd accepts the DaemonSet's arguments, and that the image's runtime
-# packages cover splitd's libraries. Each checker is also shown to fail on
-# a broken copy. No Kubernetes control plane runs here; no root needed.
+# that the DaemonSet keeps the mounts and privileges splitd needs and takes
+# its objects from the API (--source=kubernetes, its ServiceAccount bound to
+# the read-only ClusterRole), that the ConfigMap alternative in
+# deploy/examples/ patches it into a valid --config-dir DaemonSet (kubectl
+# patch --local), that splitd accepts the DaemonSet's arguments, and that
+# the image's runtime packages cover splitd's libraries. Each checker is
+# also shown to fail on a broken copy. No Kubernetes control plane runs
+# here; no root needed. `kubectl apply -f deploy/` applies the top level
+# only: Namespace, RBAC, DaemonSet (variants/ and examples/ are opt-in).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=k8s_manifests
@@ -45,9 +50,16 @@ test_schema_every_object() {
 	local out
 	need_py
 	need_models
-	out=$(validate deploy/*.yaml deploy/variants/*.yaml) || fail "schema: $out"
+	out=$(validate deploy/*.yaml) || fail "schema: $out"
+	expect_contains "$out" "5 objects, 0 invalid" "what kubectl apply -f deploy/ applies"
+	out=$("$PY" tests/k8s/yaml2json.py deploy/*.yaml |
+		"$PY" -c 'import json,sys; print(" ".join(o["doc"]["kind"] for o in json.load(sys.stdin)))')
+	expect_eq "$out" "Namespace ServiceAccount ClusterRole ClusterRoleBinding DaemonSet" \
+		"kubectl apply -f deploy/: no ConfigMap"
+	out=$(validate deploy/*.yaml deploy/variants/*.yaml deploy/examples/config-files.yaml) ||
+		fail "schema: $out"
 	info "$out"
-	expect_contains "$out" "7 objects, 0 invalid" "every object checked"
+	expect_contains "$out" "7 objects, 0 invalid" "every object checked, variant and example too"
 }
 
 test_schema_catches_mistakes() {
@@ -82,13 +94,65 @@ bpffs-propagation#s/mountPropagation: Bidirectional/mountPropagation: HostToCont
 cgroup-root#s|--cgroup-root=/host/cgroupv2|--cgroup-root=/sys/fs/cgroup|#--cgroup-root must be a mounted path
 cgroup-auto#s|--cgroup=auto|--cgroup=/sys/fs/cgroup|#--cgroup=auto
 cgroup-init#s|--cgroup=/hostproc/1/ns/cgroup|--cgroup=/proc/1/ns/cgroup|#enter the node's namespaces
-config-dir#s|--config-dir=/etc/split/config|--config-dir=/etc/split|#--config-dir must be a mounted path
+no-source#/^        - --source=kubernetes$/d#names no source
+source-files#s|--source=kubernetes|--source=files|#--source=kubernetes, got --source=files
+config-dir-instead#s|--source=kubernetes|--config-dir=/etc/split/config|#not --config-dir
+both-sources#s|^        - --source=kubernetes$|&\n        - --config-dir=/etc/split/config|#together
+kubeconfig#s|^        - --source=kubernetes$|&\n        - --kubeconfig=/etc/kubeconfig|#--kubeconfig: in a pod
+no-token#s|automountServiceAccountToken: true|automountServiceAccountToken: false|#automountServiceAccountToken must be true
+token-hidden#s|^          mountPath: /host/cgroupv2$|          mountPath: /var/run/secrets|#hides the ServiceAccount's token
+other-sa#s|serviceAccountName: splitd|serviceAccountName: default|#serviceAccountName is not the ServiceAccount
 readyz#s|path: /readyz|path: /healthz|#readinessProbe must GET /readyz
 metrics-port#s|--metrics=$(HOST_IP):9464|--metrics=$(HOST_IP):9465|#metrics must be --metrics's port
 l7-addr#s|--l7-addr=$(HOST_IP)|--l7-addr=127.0.0.1|#--l7-addr must be the node's address
 not-root#s|^          runAsUser: 0$|          runAsUser: 65532|#must run as root
 unprivileged#s|^          privileged: true$|          privileged: false|#needs capabilities
 EOF2
+	# splitd's ServiceAccount not bound to the ClusterRole (10-rbac.yaml).
+	d=$(broken sa-unbound '/^- kind: ServiceAccount$/,+1 s/name: splitd/name: default/' 10-rbac.yaml)
+	out=$(check daemonset "$d") && fail "sa-unbound: the check passed an unbound ServiceAccount"
+	expect_contains "$out" "must be bound to the ClusterRole" "sa-unbound"
+	return 0
+}
+
+# The ConfigMap alternative (deploy/examples/): its JSON patch, applied by
+# kubectl to the shipped DaemonSet (and the capability variant) offline,
+# gives a DaemonSet that passes the same checks in --config-dir form, with
+# the example ConfigMap mounted; the patch refuses a DaemonSet it does not
+# fit, whole.
+test_config_files_alternative() {
+	local d f out args=() patch=deploy/examples/daemonset-config-files.patch.yaml
+	need_py
+	command -v kubectl >/dev/null 2>&1 || skip "no kubectl (kubectl patch --local applies the patch)"
+	for f in 30-daemonset.yaml variants/daemonset-capabilities.yaml; do
+		d="$WORK/alt-${f%%/*}"
+		rm -rf "$d" && mkdir -p "$d"
+		cp deploy/00-namespace.yaml deploy/10-rbac.yaml "$d/"
+		cp deploy/examples/config-files.yaml "$d/20-config.yaml"
+		out=$(timeout 60 kubectl patch --local -f "deploy/$f" --type json --patch-file "$patch" \
+			-o yaml 2>&1 >"$d/30-daemonset.yaml") || fail "kubectl patch $f: $out"
+		out=$(check daemonset-config-dir "$d") || fail "$f patched: $out"
+		grep -q -- '--config-dir=/etc/split/config' "$d/30-daemonset.yaml" || fail "$f: no --config-dir"
+		# Not the shipped form: the default check says so.
+		out=$(check daemonset "$d") && fail "$f patched passed as the shipped DaemonSet"
+		expect_contains "$out" "not --config-dir" "$f patched: the shipped check refuses it"
+		# splitd accepts the alternative's arguments too.
+		if [ -x "$B/splitd" ]; then
+			mapfile -t args < <(DEPLOY_DIR=$d "$PY" tests/k8s/check_manifests.py args 10.0.0.1)
+			"$B/splitd" "${args[@]}" --help >/dev/null || fail "$f patched: splitd refused ${args[*]}"
+		fi
+		# Applied twice: its test operation refuses the already patched DaemonSet.
+		timeout 60 kubectl patch --local -f "$d/30-daemonset.yaml" --type json \
+			--patch-file "$patch" -o yaml >/dev/null 2>&1 && fail "$f: the patch applied twice"
+	done
+	if [ -d "$NODE_PATH/kubernetes-models" ] && command -v node >/dev/null 2>&1; then
+		out=$(validate "$WORK"/alt-*/30-daemonset.yaml) || fail "schema of the patched DaemonSets: $out"
+		expect_contains "$out" "2 objects, 0 invalid" "the patched DaemonSets against the schema"
+	fi
+	# Without the example ConfigMap beside it, the check says so.
+	rm "$WORK/alt-30-daemonset.yaml/20-config.yaml"
+	out=$(check daemonset-config-dir "$WORK/alt-30-daemonset.yaml") && fail "passed without the ConfigMap"
+	expect_contains "$out" "--config-dir must be the ConfigMap" "no ConfigMap"
 }
 
 test_capability_variant() {
@@ -205,7 +269,7 @@ test_image_build() {
 }
 
 run_tests test_yamllint test_schema_every_object test_schema_catches_mistakes \
-	test_daemonset_keeps_mounts_and_privileges test_capability_variant \
+	test_daemonset_keeps_mounts_and_privileges test_config_files_alternative test_capability_variant \
 	test_rbac_read_only test_objects_namespaced_and_labelled \
 	test_splitd_accepts_the_daemonset_args test_image_runtime_packages_cover_the_binaries \
 	test_image_build_stage_offline test_image_build
