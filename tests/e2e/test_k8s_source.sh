@@ -9,6 +9,8 @@
 # (the time from the API change to the new split is printed, not judged);
 # a VirtualService + DestinationRule from the API set the weights; a bad
 # object is counted in the metrics and the rest still applies; /readyz;
+# a Service whose pods have no version label stays out of the maps (a pod's
+# connections reach its VIP instead of being refused) until one has;
 # and the differential test after apply: the maps splitd writes from the
 # API equal, byte for byte, the maps it writes from the same objects as
 # files (--config-dir); last, splitd restarted with the shipped DaemonSet's
@@ -200,6 +202,46 @@ test_istio_objects_from_the_api() {
 	until_ms "the Istio objects gone from the maps" eval '[ "$(obj_ids "$TB_PIN")" = "[]" ]'
 }
 
+# A Service whose pods carry no version label (kube-dns, the kubernetes
+# Service, any workload that is not a canary) is not split: in the maps with
+# no endpoint, every pod's connect() to it would be refused. Left out, a
+# pod's connection goes on to the VIP itself (here a server on the node at
+# that address, standing in for kube-proxy's). Once its pod has a version,
+# the service is split like any other.
+test_unversioned_service_left_alone() {
+	local out srv vip=10.96.0.77
+	api_ctl /_ctl/put '{"kind":"pods","object":{"metadata":{"name":"plain-a","namespace":"default","labels":{"app":"plain"}}}}'
+	api_ctl /_ctl/put '{"kind":"services","object":{"metadata":{"name":"plain","namespace":"default"},"spec":{"clusterIP":"'$vip'","ports":[{"port":'$PORT',"protocol":"TCP"}]}}}'
+	api_ctl /_ctl/put '{"kind":"endpointslices","object":{"metadata":{"name":"plain-1","namespace":"default","labels":{"kubernetes.io/service-name":"plain"}},"addressType":"IPv4","ports":[{"port":'$PORT',"protocol":"TCP"}],"endpoints":[{"addresses":["10.201.3.2"],"conditions":{"ready":true},"targetRef":{"kind":"Pod","namespace":"default","name":"plain-a"}}]}}'
+	for _ in $(seq 100); do
+		node_get /metrics | grep -qx 'split_k8s_services_skipped 1' && break
+		sleep 0.1
+	done
+	expect_contains "$(node_get /metrics)" 'split_k8s_endpoints_left_out{reason="no_version"} 1' "plain-a's endpoint left out"
+	expect_contains "$(node_get /metrics)" 'split_k8s_services_skipped 1' "plain not split"
+	[[ $("$B/splitctl" -p "$TB_PIN" show 2>&1) != *plain* ]] || fail "plain is in the maps"
+	ip -n "$TB_NODE" addr add "$vip/32" dev lo
+	nsenter --net="/run/netns/$TB_NODE" "$B/httpd" --name plain-literal --port $PORT \
+		--listen $vip >"$WORK/plain.out" 2>&1 &
+	srv=$!
+	track $srv
+	for _ in $(seq 50); do grep -qx ready "$WORK/plain.out" && break; sleep 0.05; done
+	out=$(tb_in_pod a timeout 60 "$B/splitclient" --connect $vip --port $PORT -n 50 --timeout-ms 1000)
+	expect_eq "$(vcount "$out" plain-literal)" 50 "a pod's connections to the unversioned service reach its VIP"
+	# The pod gets a version: the service is split to its endpoint (v3's server).
+	api_ctl /_ctl/put '{"kind":"pods","object":{"metadata":{"name":"plain-a","namespace":"default","labels":{"app":"plain","version":"v1"}}}}'
+	T0=$(now_ms)
+	# shellcheck disable=SC2016 # evaluated at each try
+	until_ms "plain in the maps" eval '"$B/splitctl" -p "$TB_PIN" show 2>&1 | grep -q "^plain"'
+	out=$(tb_in_pod a timeout 60 "$B/splitclient" --connect $vip --port $PORT -n 50 --timeout-ms 1000)
+	expect_eq "$(vcount "$out" v3)" 50 "versioned: split to the endpoint"
+	kill "$srv"; wait "$srv" 2>/dev/null
+	ip -n "$TB_NODE" addr del "$vip/32" dev lo
+	api_ctl /_ctl/delete '{"kind":"endpointslices","name":"plain-1"}'
+	api_ctl /_ctl/delete '{"kind":"services","name":"plain"}'
+	api_ctl /_ctl/delete '{"kind":"pods","name":"plain-a"}'
+}
+
 # dump_map PIN: its entries, sorted; tables_v3 by the content of each table
 # (mapdump: where its slots are in slots_v3 or big_v3 depends on the history
 # of the maps, the slots must not).
@@ -329,5 +371,5 @@ test_shipped_daemonset_args() {
 }
 
 run_tests test_ready_and_first_split test_endpoint_added_then_removed \
-	test_istio_objects_from_the_api test_maps_from_api_equal_maps_from_files \
-	test_shipped_daemonset_args
+	test_istio_objects_from_the_api test_unversioned_service_left_alone \
+	test_maps_from_api_equal_maps_from_files test_shipped_daemonset_args

@@ -200,11 +200,12 @@ TEST(store_events)
 	ASSERT_EQ(svc(&c, "reviews")->neps, 4);
 	split_config_free(&c);
 	split_objs_free(&o);
-	/* A relist with no slices: no endpoints at all. */
+	/* A relist with no slices: no endpoints at all, so the services are
+	 * not split here (left to kube-proxy, not refused). */
 	k8s_store_replace(&s, K8S_ENDPOINTSLICE, &fresh);
 	ASSERT_EQ(k8s_build(&s, &c, &o, NULL, &err), 0);
-	ASSERT_EQ(svc(&c, "reviews")->neps, 0);
-	ASSERT_EQ(svc(&c, "reviews")->nports, 1);
+	ASSERT_TRUE(svc(&c, "reviews") == NULL);
+	ASSERT_EQ(c.nsvcs, 0);
 	split_config_free(&c);
 	split_objs_free(&o);
 	k8s_store_free(&s);
@@ -224,11 +225,25 @@ TEST(bad_objects_do_not_block)
 		"{\"metadata\":{\"name\":\"Caps\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.1.4\",\"ports\":[{\"port\":80}]}}",
 		"{\"metadata\":{\"name\":\"ok\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.1.5\",\"ports\":[{\"port\":80}]}}",
 	};
+	struct json_object *j;
+
+	/* ok's endpoint, a pod with a version. */
+	j = json_tokener_parse("{\"metadata\":{\"name\":\"ok-1\",\"namespace\":\"default\","
+			       "\"labels\":{\"kubernetes.io/service-name\":\"ok\"}},\"addressType\":\"IPv4\","
+			       "\"ports\":[{\"port\":80,\"protocol\":\"TCP\"}],\"endpoints\":[{\"addresses\":"
+			       "[\"10.203.1.2\"],\"targetRef\":{\"kind\":\"Pod\",\"name\":\"ok-a\"}}]}");
+	ASSERT_TRUE(j);
+	ASSERT_EQ(k8s_store_put(&s, K8S_ENDPOINTSLICE, j), 0);
+	json_object_put(j);
+	j = json_tokener_parse("{\"metadata\":{\"name\":\"ok-a\",\"namespace\":\"default\","
+			       "\"labels\":{\"version\":\"v1\"}}}");
+	ASSERT_TRUE(j);
+	ASSERT_EQ(k8s_store_put(&s, K8S_POD, j), 0);
+	json_object_put(j);
 
 	/* The warnings printed here are expected. */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct json_object *j = json_tokener_parse(bad[i]);
-
+		j = json_tokener_parse(bad[i]);
 		ASSERT_TRUE(j);
 		/* The first has no name: the store refuses it. */
 		ASSERT_EQ(k8s_store_put(&s, K8S_SERVICE, j), i ? 0 : -1);
@@ -238,7 +253,79 @@ TEST(bad_objects_do_not_block)
 	split_log_level = LOG_LVL_WARN;
 	ASSERT_EQ(c.nsvcs, 1);
 	ASSERT_STREQ(c.svcs[0].name, "ok");
+	ASSERT_TRUE(has_ep(&c.svcs[0], "10.203.1.2", "v1"));
 	ASSERT_EQ(st.bad[K8S_SERVICE], 3);
+	split_config_free(&c);
+	split_objs_free(&o);
+	k8s_store_free(&s);
+}
+
+/* A Service with nothing to split to is not split here: kube-dns (its
+ * pods have no version label), the kubernetes Service (endpoints without a
+ * pod), one whose pods are all not ready. In the maps with no endpoint,
+ * every pod's connection to it would be refused; left out, it goes on to
+ * the VIP as kube-proxy serves it. Once a pod has a version, it is split. */
+TEST(services_without_versioned_endpoints_not_split)
+{
+	struct k8s_store s = { 0 };
+	struct split_config c = { 0 };
+	struct split_objs o = { 0 };
+	struct k8s_build_stats st = { 0 };
+	struct split_err err;
+	const char *objs[][2] = {
+		{ "S", "{\"metadata\":{\"name\":\"kube-dns\",\"namespace\":\"kube-system\"},\"spec\":{\"clusterIP\":\"10.96.0.53\","
+		       "\"ports\":[{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\"},{\"name\":\"dns-tcp\",\"port\":53,\"protocol\":\"TCP\"}]}}" },
+		{ "E", "{\"metadata\":{\"name\":\"kube-dns-1\",\"namespace\":\"kube-system\",\"labels\":{\"kubernetes.io/service-name\":\"kube-dns\"}},"
+		       "\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\"},{\"name\":\"dns-tcp\",\"port\":53,\"protocol\":\"TCP\"}],"
+		       "\"endpoints\":[{\"addresses\":[\"10.204.1.2\"],\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"kube-system\",\"name\":\"coredns-a\"}}]}" },
+		{ "P", "{\"metadata\":{\"name\":\"coredns-a\",\"namespace\":\"kube-system\",\"labels\":{\"k8s-app\":\"kube-dns\"}}}" },
+		{ "S", "{\"metadata\":{\"name\":\"kubernetes\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.0.1\","
+		       "\"ports\":[{\"name\":\"https\",\"port\":443,\"targetPort\":6443,\"protocol\":\"TCP\"}]}}" },
+		{ "E", "{\"metadata\":{\"name\":\"kubernetes\",\"namespace\":\"default\",\"labels\":{\"kubernetes.io/service-name\":\"kubernetes\"}},"
+		       "\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"https\",\"port\":6443,\"protocol\":\"TCP\"}],"
+		       "\"endpoints\":[{\"addresses\":[\"192.0.2.10\"]}]}" },
+		{ "S", "{\"metadata\":{\"name\":\"down\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.0.55\","
+		       "\"ports\":[{\"port\":80,\"protocol\":\"TCP\"}]}}" },
+		{ "E", "{\"metadata\":{\"name\":\"down-1\",\"namespace\":\"default\",\"labels\":{\"kubernetes.io/service-name\":\"down\"}},"
+		       "\"addressType\":\"IPv4\",\"ports\":[{\"port\":80,\"protocol\":\"TCP\"}],"
+		       "\"endpoints\":[{\"addresses\":[\"10.204.2.2\"],\"conditions\":{\"ready\":false},"
+		       "\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"default\",\"name\":\"down-a\"}}]}" },
+		{ "P", "{\"metadata\":{\"name\":\"down-a\",\"namespace\":\"default\",\"labels\":{\"version\":\"v1\"}}}" },
+	};
+	struct json_object *j;
+
+	ASSERT_EQ(load_all(&s), 0);
+	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+		j = json_tokener_parse(objs[i][1]);
+		ASSERT_TRUE(j);
+		ASSERT_EQ(k8s_store_put(&s, objs[i][0][0] == 'S' ? K8S_SERVICE :
+					objs[i][0][0] == 'E' ? K8S_ENDPOINTSLICE : K8S_POD, j), 0);
+		json_object_put(j);
+	}
+	ASSERT_EQ(k8s_build(&s, &c, &o, &st, &err), 0);
+	/* The fixtures' two services, and none of these three. */
+	ASSERT_EQ(c.nsvcs, 2);
+	ASSERT_TRUE(svc(&c, "reviews") && svc(&c, "ratings"));
+	ASSERT_TRUE(!svc(&c, "kube-dns") && !svc(&c, "kubernetes") && !svc(&c, "down"));
+	ASSERT_EQ(st.services, 2);
+	ASSERT_EQ(st.services_skipped, 2 + 3);	/* headless, ExternalName; these */
+	ASSERT_EQ(st.bad[K8S_SERVICE], 2);	/* the fixtures' bad ones only */
+	ASSERT_EQ(st.eps_unversioned, 1 + 2);	/* coredns-a, the apiserver */
+	ASSERT_EQ(st.eps_not_ready, 1 + 1);	/* down-a */
+	split_config_free(&c);
+	split_objs_free(&o);
+	/* coredns-a gets a version label: kube-dns is split (one version). */
+	j = json_tokener_parse("{\"metadata\":{\"name\":\"coredns-a\",\"namespace\":\"kube-system\","
+			       "\"labels\":{\"k8s-app\":\"kube-dns\",\"version\":\"v1\"}}}");
+	ASSERT_TRUE(j);
+	ASSERT_EQ(k8s_store_put(&s, K8S_POD, j), 0);
+	json_object_put(j);
+	memset(&st, 0, sizeof(st));
+	ASSERT_EQ(k8s_build(&s, &c, &o, &st, &err), 0);
+	ASSERT_EQ(c.nsvcs, 3);
+	ASSERT_TRUE(has_ep(svc(&c, "kube-dns"), "10.204.1.2", "v1"));
+	ASSERT_EQ(svc(&c, "kube-dns")->nports, 2);
+	ASSERT_EQ(st.services_skipped, 2 + 2);
 	split_config_free(&c);
 	split_objs_free(&o);
 	k8s_store_free(&s);

@@ -691,6 +691,21 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 			free(doc);
 			continue;
 		}
+		/* Nothing to split to: every endpoint not ready, or no pod
+		 * behind it with a version label (kube-dns, the kubernetes
+		 * Service, any workload that is not a canary). In the maps with
+		 * no endpoint, every pod's connect() to it would be refused;
+		 * left out, its connections go on to the VIP as kube-proxy (or
+		 * the CNI) serves it. */
+		if (one.nsvcs == 1 && !one.svcs[0].neps) {
+			pr_debug("k8s: Service %s: no ready endpoint whose pod has a version label: not split here\n",
+				 it->v[i].key);
+			if (st)
+				st->services_skipped++;
+			split_config_free(&one);
+			free(doc);
+			continue;
+		}
 		split_config_free(&one);
 		docs[nd++] = doc;
 	}

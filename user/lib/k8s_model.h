@@ -101,7 +101,8 @@ struct k8s_build_stats {
 	 * version selects. */
 	uint64_t eps_unselected;
 	/* Services taken, and skipped as not ours (headless, ExternalName,
-	 * no TCP/UDP port). */
+	 * no TCP/UDP port, no ready endpoint whose pod has a version label:
+	 * left to kube-proxy). */
 	uint64_t services;
 	uint64_t services_skipped;
 };
