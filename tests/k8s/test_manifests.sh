@@ -102,6 +102,7 @@ kubeconfig#s|^        - --source=kubernetes$|&\n        - --kubeconfig=/etc/kube
 no-token#s|automountServiceAccountToken: true|automountServiceAccountToken: false|#automountServiceAccountToken must be true
 token-hidden#s|^          mountPath: /host/cgroupv2$|          mountPath: /var/run/secrets|#hides the ServiceAccount's token
 other-sa#s|serviceAccountName: splitd|serviceAccountName: default|#serviceAccountName is not the ServiceAccount
+leftover-configmap#s|^      volumes:$|&\n      - name: config\n        configMap: {name: split-config}|#a leftover
 readyz#s|path: /readyz|path: /healthz|#readinessProbe must GET /readyz
 metrics-port#s|--metrics=$(HOST_IP):9464|--metrics=$(HOST_IP):9465|#metrics must be --metrics's port
 l7-addr#s|--l7-addr=$(HOST_IP)|--l7-addr=127.0.0.1|#--l7-addr must be the node's address
