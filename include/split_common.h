@@ -669,4 +669,49 @@ struct split_l7sm_cnt {
 	__u64 skbs;		/* verdicts run */
 };
 
+/* ---- the client-to-proxy hop in the kernel (sk_msg, --l7-skmsg) ---------- */
+/*
+ * A client in the attached cgroup connected to one of the proxy's listeners
+ * (l7_listen_sk) and the proxy's socket accepted from it form a pair of
+ * loopback (or same-node) TCP sockets. sockops (bpf/split_skmsg.bpf.c, its
+ * established callbacks) puts both in skmsg_socks, keyed by their own
+ * 4-tuple as seen from the socket (local, then remote); the sk_msg program
+ * on that sockhash sends what one end writes straight into the ingress
+ * queue of the other (bpf_msg_redirect_hash, BPF_F_INGRESS): the bytes skip
+ * both TCP stacks and the loopback device. A socket leaves the map when it
+ * closes. These maps are private to splitd (not pinned). See
+ * user/lib/l7skmsg.c for the probe and what it found on this kernel.
+ */
+#define SPLIT_SKMSG_MAX_SOCKS	65536		/* client and proxy ends (2 per connection) */
+/* Bytes a socket's redirect queue may hold before its writer goes through
+ * TCP (flow control; TCP's own per-socket maximum is tcp_rmem[2], 6 MiB by
+ * default). The peer's receive buffer, if larger. */
+#define SPLIT_SKMSG_QUEUE_MAX	(4 * 1024 * 1024)
+#define SPLIT_MAP_SKMSG_SOCKS	"skmsg_socks"	/* 4-tuple -> socket (SOCKHASH) */
+#define SPLIT_MAP_SKMSG_STATS	"skmsg_stats"	/* what the programs did (per CPU, one entry) */
+#define SPLIT_MAP_SKMSG_LISTEN	"skmsg_listen"	/* the proxy's listener addresses (split_l7_sk_key) */
+
+/* skmsg_socks: key. A socket's own view: local address and port, then the
+ * peer's; its peer's key is the same with the two swapped. */
+struct split_skmsg_key {
+	__be32 local[4];	/* IPv4: local[0] */
+	__be32 remote[4];
+	__be16 lport;
+	__be16 rport;
+	__u8 family;		/* 4 or 6 */
+	__u8 pad[3];
+};
+
+/* skmsg_stats: value (one entry, per CPU). */
+struct split_skmsg_stats {
+	__u64 inserted_client;	/* client ends put in skmsg_socks (sockops) */
+	__u64 inserted_proxy;	/* proxy ends (accepted sockets) */
+	__u64 insert_failed;	/* the map refused (full, or the key taken) */
+	__u64 redirected_msgs;	/* sendmsg()s sent to the peer's ingress */
+	__u64 redirected_bytes;
+	__u64 passed_msgs;	/* left to TCP: no peer in the map (yet), or */
+	__u64 passed_bytes;	/* this end already sent through TCP once */
+	__u64 to_tcp_full;	/* ends sent to TCP because the peer's queue was full */
+};
+
 #endif /* SPLIT_COMMON_H */
