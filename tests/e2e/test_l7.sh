@@ -368,9 +368,191 @@ print("echo", len(got), "exact" if bytes(got) == data else "DIFFERENT")
 	SPLITD_ARGS=("${L7_ARGS[@]}")
 }
 
+# --l7-skmsg: splitd in a child cgroup of the testbed's (sockops sees a
+# socket by its cgroup: the proxy's accepted sockets are in splitd's), the
+# seed's rules (test-user cookie to v2, 50/50 otherwise). Routing as
+# without it; request and response bodies (1 MiB each way, keep-alive),
+# pipelined requests and an 8 MiB upgrade tunnel arrive byte for byte
+# through an echo server; splitd's closing line says the kernel redirected
+# bytes between both ends. SKIP if splitd's probe finds sk_msg unsound.
+test_skmsg_hop_in_the_kernel() {
+	local seen lines probe out srv=() st
+	ctl apply -f $SEED/route-rule-default-reviews-50.yaml >/dev/null
+	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
+	# An echo server on v1 and v2, port 9091: a POST's body comes back as
+	# the response's; an Upgrade gets 101, then every byte back.
+	for ns in "$TB_V1" "$TB_V2"; do
+		nsenter --net="/run/netns/$ns" python3 -c '
+import socket, sys, threading
+ver = sys.argv[1]
+def serve(c):
+    buf = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                b = c.recv(262144)
+                if not b:
+                    return
+                buf += b
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.split(b"\r\n")
+            hdr = {l.split(b":", 1)[0].strip().lower(): l.split(b":", 1)[1].strip() for l in lines[1:]}
+            if hdr.get(b"upgrade"):
+                c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                          b"Upgrade: echo\r\nX-Version: " + ver.encode() + b"\r\n\r\n" + buf)
+                while True:
+                    b = c.recv(262144)
+                    if not b:
+                        break
+                    c.sendall(b)
+                c.shutdown(socket.SHUT_WR)
+                return
+            n = int(hdr.get(b"content-length", b"0"))
+            while len(buf) < n:
+                b = c.recv(262144)
+                if not b:
+                    return
+                buf += b
+            body, buf = buf[:n], buf[n:]
+            c.sendall(b"HTTP/1.1 200 OK\r\nX-Version: " + ver.encode() +
+                      b"\r\nContent-Length: " + str(n).encode() + b"\r\n\r\n" + body)
+    finally:
+        c.close()
+l = socket.create_server(("0.0.0.0", 9091))
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+' "${ns##*-}" </dev/null >>"$WORK/echo.log" 2>&1 &
+		srv+=($!)
+	done
+	python3 - "$SVC" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+old = "    port: 9080\n    targetPort: 9080\n    protocol: TCP\n"
+if "port: 9091" not in s:
+    s = s.replace(old, old + "  - name: echo\n    port: 9091\n    targetPort: 9091\n    protocol: TCP\n", 1)
+open(p, "w").write(s)
+PY
+	stop_splitd
+	mkdir -p "$TB_CGROUP/splitd" || fail "mkdir $TB_CGROUP/splitd"
+	seen=$(grep -c "watching" "$WORK/splitd.log")
+	lines=$(wc -l <"$WORK/splitd.log")
+	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
+	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
+		sh "$TB_CGROUP/splitd" "$TB_NODE" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" \
+		--metrics 127.0.0.1:0 "${L7_ARGS[@]}" --l7-skmsg >>"$WORK/splitd.log" 2>&1 </dev/null &
+	echo $! >"$WORK/splitd.pid"
+	for _ in $(seq 100); do
+		[ "$(grep -c "watching" "$WORK/splitd.log")" -gt "$seen" ] && break
+		sleep 0.1
+	done
+	wait_listen 4 present || { kill "${srv[@]}"; fail "no l7_listen entry (splitd --l7-skmsg)"; }
+	probe=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -E -- "--l7-skmsg: (probe|sk_msg unusable)" | tail -n 1)
+	info "splitd: ${probe#*splitd: }"
+	case "$probe" in
+	*"probe sound"*) ;;
+	*unusable*) kill "${srv[@]}"; skip "splitd's probe finds sk_msg unsound on this kernel" ;;
+	*) kill "${srv[@]}"; fail "no --l7-skmsg probe result in splitd's log" ;;
+	esac
+	tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -q -- "--l7-skmsg: on" ||
+		{ kill "${srv[@]}"; fail "--l7-skmsg did not turn on"; }
+	# Routing: the cookie to v2, 50/50 otherwise (new connections and keep-alive).
+	out=$(split_of 200 --header "$COOKIE")
+	expect_clean "$out" 200
+	expect_eq "$(vcount "$out" v2)" 200 "test-user requests to v2 (--l7-skmsg)"
+	out=$(split_of 400)
+	expect_clean "$out" 400
+	within_sigma "$(vcount "$out" v2)" 400 0.5 4 "no cookie: v2 share, 50/50 (--l7-skmsg)"
+	out=$(tb_client "$B/splitclient" --connect $VIP4 --port $PORT --keepalive 1 \
+		--interval-ms 20 --parallel 2 --header "$COOKIE")
+	expect_eq "$(field "$out" fail)" 0 "keep-alive requests failed (--l7-skmsg)"
+	expect_eq "$(vcount "$out" v1)" 0 "keep-alive test-user requests to v1 (--l7-skmsg)"
+	# Bodies both ways on one keep-alive connection, then pipelined
+	# requests, then an 8 MiB upgrade tunnel: every byte compared.
+	out=$(tb_client python3 -c '
+import random, socket, sys, threading
+vip, port = sys.argv[1], int(sys.argv[2])
+def resp(s, buf):
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(262144)
+        if not b:
+            raise SystemExit("EOF in a response head")
+        buf += b
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    h = {l.split(b":", 1)[0].strip().lower(): l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")[1:]}
+    n = int(h[b"content-length"])
+    while len(buf) < n:
+        b = s.recv(262144)
+        if not b:
+            raise SystemExit("EOF in a response body")
+        buf += b
+    return h[b"x-version"].decode(), buf[:n], buf[n:]
+r = random.Random(11)
+s = socket.create_connection((vip, port), timeout=10)
+res, buf = [], b""
+for i in range(4):
+    body = r.randbytes(1 << 20)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\nContent-Length: "
+              + str(len(body)).encode() + b"\r\n\r\n" + body)
+    v, got, buf = resp(s, buf)
+    res.append("%s:%s" % (v, "exact" if got == body else "DIFFERENT"))
+bodies = [r.randbytes(1000 + 37 * i) for i in range(20)]
+s.sendall(b"".join(b"POST /p HTTP/1.1\r\nHost: reviews\r\n" + (b"cookie: user=test-user\r\n" if i % 2 else b"")
+                   + b"Content-Length: " + str(len(b)).encode() + b"\r\n\r\n" + b for i, b in enumerate(bodies)))
+ok = 0
+for i, b in enumerate(bodies):
+    v, got, buf = resp(s, buf)
+    ok += got == b and (v == "v2" or i % 2 == 0)
+res.append("pipelined:%d/20" % ok)
+s.close()
+n = 8 << 20
+data = r.randbytes(n)
+s = socket.create_connection((vip, port), timeout=10)
+s.sendall(b"GET /t HTTP/1.1\r\nHost: reviews\r\nConnection: Upgrade\r\nUpgrade: echo\r\ncookie: user=test-user\r\n\r\n")
+head = b""
+while b"\r\n\r\n" not in head:
+    b = s.recv(65536)
+    if not b:
+        raise SystemExit("no 101")
+    head += b
+head, got = head.split(b"\r\n\r\n", 1)
+got = bytearray(got)
+def send():
+    v = memoryview(data)
+    for i in range(0, n, 65536):
+        s.sendall(v[i:i + 65536])
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
+while True:
+    b = s.recv(262144)
+    if not b:
+        break
+    got += b
+t.join()
+res.append("tunnel:%s" % ("exact" if bytes(got) == data else "DIFFERENT %d" % len(got)))
+print(" ".join(res))
+' "$VIP4" 9091 2>&1)
+	kill "${srv[@]}" 2>/dev/null
+	expect_eq "$out" "v2:exact v2:exact v2:exact v2:exact pipelined:20/20 tunnel:exact" \
+		"bodies, pipelining and a tunnel through --l7-skmsg"
+	# splitd's closing line: both ends went into the map, bytes were redirected.
+	stop_splitd
+	rmdir "$TB_CGROUP/splitd" 2>/dev/null
+	st=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -- "--l7-skmsg: .* ends put in the map" | tail -n 1)
+	info "splitd: ${st#*splitd: }"
+	[ -n "$st" ] || fail "no --l7-skmsg counters in splitd's log"
+	expect_ge "$(sed -E 's/.*--l7-skmsg: ([0-9]+) client.*/\1/' <<<"$st")" 600 "client ends put in the map"
+	expect_ge "$(sed -E 's/.* and ([0-9]+) proxy ends.*/\1/' <<<"$st")" 600 "proxy ends put in the map"
+	expect_ge "$(sed -E 's/.*\(([0-9]+) bytes\) redirected.*/\1/' <<<"$st")" $((16 << 20)) "bytes redirected by sk_msg"
+	start_splitd || fail "splitd did not restart"
+	wait_listen 4 present || fail "no l7_listen entry"
+}
+
 run_tests test_plain_service_not_proxied test_cookie_to_v2 \
 	test_keepalive_routes_each_request test_bodies_pipelining_expect \
 	test_peer_is_vip_and_bad_requests test_nonhttp_follows_default_route \
 	test_l7_stats_count_requests test_client_in_node_netns \
 	test_rules_change_take_effect test_splitd_gone_falls_back_to_l4 \
-	test_upgrade_tunnel_sockmap_and_not
+	test_upgrade_tunnel_sockmap_and_not test_skmsg_hop_in_the_kernel

@@ -103,6 +103,10 @@ struct l7_proxy_opts {
 	size_t sockmap_obj_len;
 	int no_sockmap;			/* never sockmap (the switch) */
 	int sockmap_trust;		/* benchmarks only: skip the probe */
+	/* The client sockets take part in sk_msg redirects (l7skmsg.h): the
+	 * bytes they receive wait in their psock's queue, which splice(2) and
+	 * the sk_skb verdict do not read. Tunnels then read and write. */
+	int skmsg;
 	unsigned workers;		/* event loops (threads); 0: one per
 					 * CPU; at most L7_MAX_WORKERS */
 	unsigned keepalive_timeout_ms;	/* idle between requests; 0: 60 s */

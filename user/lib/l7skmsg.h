@@ -28,7 +28,7 @@ struct l7_skmsg;
 /* What the probe found, for the log (and the tests). */
 struct l7_skmsg_probe {
 	int sound;			/* every check passed */
-	char why[256];			/* the first failure, or a summary */
+	char why[512];			/* the first failure, or a summary */
 	uint64_t bytes;			/* moved through the pairs, checked */
 	uint64_t redirected;		/* of which the sk_msg program redirected */
 	uint64_t tcp_bytes;		/* what TCP saw (tcpi_bytes_received) in the

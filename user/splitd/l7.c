@@ -23,6 +23,7 @@
 #include "l7listen.h"
 #include "log.h"
 #include "split_l7_sockmap.skel.h"	/* the tunnels' BPF object */
+#include "l7skmsg.h"
 
 #define L7_MAX_VERS 64		/* counters read per listener and flush */
 /* Stopping: after the listeners are withdrawn, connect()s that passed the
@@ -311,14 +312,29 @@ static int witness(struct l7_rt *rt, struct l7_rec *r)
 	if (rc)
 		return -1;
 	r->witnessed = 1;
+	if (rt->o.skmsg) {
+		struct split_l7_sk_key k;
+
+		l7_listener_key(&k, &r->addr, (uint16_t)r->port);
+		if (l7_skmsg_listen_add(rt->o.skmsg, &k))
+			pr_warn("L7 proxy: --l7-skmsg: port %d: %s (its connections go through TCP)\n",
+				r->port, strerror(errno));
+	}
 	return 0;
 }
 
 /* Take it out (before the listener closes; its l7_listen entry is gone). */
 static void unwitness(struct l7_rt *rt, struct l7_rec *r)
 {
-	if (r->witnessed && r->port)
+	if (r->witnessed && r->port) {
 		l7_listener_unpublish(rt->listen_sk_fd, &r->addr, (uint16_t)r->port);
+		if (rt->o.skmsg) {
+			struct split_l7_sk_key k;
+
+			l7_listener_key(&k, &r->addr, (uint16_t)r->port);
+			l7_skmsg_listen_del(rt->o.skmsg, &k);
+		}
+	}
 	r->witnessed = 0;
 }
 

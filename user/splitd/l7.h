@@ -24,6 +24,9 @@ struct l7_rt_opts {
 	int naddrs;
 	struct l7_proxy_opts proxy;
 	unsigned drain_ms;		/* graceful stop; 0: 5000 */
+	/* --l7-skmsg (NULL: off): every listener's address goes into its
+	 * skmsg_listen set while the listener is in l7_listen_sk. */
+	struct l7_skmsg *skmsg;
 };
 
 struct l7_rt;

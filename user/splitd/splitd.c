@@ -42,6 +42,8 @@
 #include "metrics_http.h"
 #include "node.h"
 #include "rollout.h"
+#include "l7skmsg.h"
+#include "split_skmsg.skel.h"
 #include "split_sock.skel.h"
 #include "split_sockops.skel.h"
 #include "state.h"
@@ -65,6 +67,7 @@ struct opts {
 	int sizes_explicit;
 	int no_l7;
 	int l7_explicit;	/* --l7-addr given: failing to listen is fatal */
+	int l7_skmsg;		/* --l7-skmsg */
 	struct l7_rt_opts l7;
 	int k8s;			/* --source kubernetes */
 	struct k8s_source_opts k8s_opts;
@@ -160,6 +163,14 @@ static void usage(FILE *f)
 "                       splice, logged). Off by default: kernels, 6.18\n"
 "                       included, lose bytes under backpressure\n"
 "      --l7-no-sockmap  tunnels use splice(2) (the default)\n"
+"      --l7-skmsg       the client-to-proxy hop in the kernel: sockops puts both\n"
+"                       ends of each connection to the proxy in a sockhash and\n"
+"                       an sk_msg program moves what one end writes into the\n"
+"                       other's receive queue, skipping TCP and loopback. Needs\n"
+"                       splitd inside the --cgroup it attaches to (its accepted\n"
+"                       sockets are seen there) and a probe at startup that\n"
+"                       finds it sound (else logged, and off). Off by default\n"
+"      --l7-no-skmsg    the hop goes through TCP (the default)\n"
 "      --l7-workers N   proxy event loops (threads), each with its own listener\n"
 "                       socket per port (SO_REUSEPORT); default one per CPU\n"
 "      --l7-max-conns N client connections at once (default 3/4 of the open\n"
@@ -243,6 +254,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "no-l7", no_argument, NULL, 'n' },
 		{ "l7-sockmap", no_argument, NULL, 1001 },
 		{ "l7-no-sockmap", no_argument, NULL, 1002 },
+		{ "l7-skmsg", no_argument, NULL, 1005 },
+		{ "l7-no-skmsg", no_argument, NULL, 1006 },
 		{ "cgroup-root", required_argument, NULL, 1003 },
 		{ "keep-caps", no_argument, NULL, 1004 },
 		{ "l7-workers", required_argument, NULL, 1010 },
@@ -317,6 +330,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 1002: o->l7.proxy.no_sockmap = 1; break;
 		case 1003: o->cgroup_root = optarg; break;
 		case 1004: o->keep_caps = 1; break;
+		case 1005: o->l7_skmsg = 1; break;
+		case 1006: o->l7_skmsg = 0; break;
 		case 1010: case 1011: case 1012: case 1013: case 1014: case 1015: {
 			static const char *const names[] = {
 				"--l7-workers", "--l7-max-conns", "--l7-max-per-source",
@@ -558,6 +573,71 @@ static void exempt_self(int map_fd, const char *attach)
 		(unsigned long long)id);
 }
 
+/*
+ * --l7-skmsg: load and probe the sk_msg object, attach its sockops to the
+ * cgroup. Only where splitd itself runs inside that cgroup: sockops sees
+ * a socket by its cgroup, and the proxy's accepted sockets are in splitd's
+ * (inherited from its listeners). NULL (logged) when it cannot be used:
+ * the hop then goes through TCP, as without the switch.
+ */
+static struct l7_skmsg *skmsg_start(const char *attach)
+{
+	char self[PATH_MAX], root[PATH_MAX], why[640];
+	struct l7_skmsg_probe pr;
+	struct l7_skmsg *m;
+	const void *obj;
+	uint64_t id;
+	size_t len, n;
+	int cg;
+
+	if (split_self_cgroup_id("/proc", &id, self, sizeof(self)) ||
+	    !realpath(attach, root)) {
+		pr_warn("--l7-skmsg: cannot tell whether splitd runs inside %s (%s): off\n",
+			attach, strerror(errno));
+		return NULL;
+	}
+	n = strlen(root);
+	if (strncmp(self, root, n) || (self[n] && self[n] != '/' && strcmp(root, "/"))) {
+		pr_warn("--l7-skmsg: splitd's cgroup %s is not inside %s, so sockops would not see the proxy's sockets: off (run splitd in a child cgroup of it)\n",
+			self, root);
+		return NULL;
+	}
+	obj = split_skmsg__elf_bytes(&len);
+	m = l7_skmsg_open(obj, len, 0, &pr, why, sizeof(why));
+	if (!m) {
+		pr_warn("--l7-skmsg: sk_msg unusable here, the hop goes through TCP: %s\n", why);
+		return NULL;
+	}
+	pr_info("--l7-skmsg: probe %s\n", why);
+	cg = open(attach, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0 || l7_skmsg_attach(m, cg, why, sizeof(why))) {
+		pr_warn("--l7-skmsg: %s: %s: off\n", attach, cg < 0 ? strerror(errno) : why);
+		if (cg >= 0)
+			close(cg);
+		l7_skmsg_close(m);
+		return NULL;
+	}
+	close(cg);
+	pr_info("--l7-skmsg: on: connections to the proxy's listeners from %s skip TCP (sk_msg redirect)\n",
+		attach);
+	return m;
+}
+
+static void skmsg_stop(struct l7_skmsg *m)
+{
+	struct split_skmsg_stats s;
+
+	if (!m)
+		return;
+	if (!l7_skmsg_stats(m, &s))
+		pr_info("--l7-skmsg: %llu client and %llu proxy ends put in the map (%llu refused); %llu writes (%llu bytes) redirected, %llu writes (%llu bytes) through TCP, %llu ends moved to TCP by backpressure\n",
+			(unsigned long long)s.inserted_client, (unsigned long long)s.inserted_proxy,
+			(unsigned long long)s.insert_failed, (unsigned long long)s.redirected_msgs,
+			(unsigned long long)s.redirected_bytes, (unsigned long long)s.passed_msgs,
+			(unsigned long long)s.passed_bytes, (unsigned long long)s.to_tcp_full);
+	l7_skmsg_close(m);
+}
+
 /* ---- apply the configuration ----------------------------------------------- */
 
 static size_t config_paths(const struct opts *o, const char **paths)
@@ -774,6 +854,7 @@ int main(int argc, char **argv)
 	struct split_err err;
 	struct opts o = { 0 };
 	int ret = 1, lock_fd = -1, mfd = -1;
+	struct l7_skmsg *skmsg = NULL;
 	struct l7_rt *l7 = NULL;
 
 	split_log_prog = "splitd";
@@ -875,6 +956,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	exempt_self(bpf_map__fd(skel->maps.self_cgroup), cgroup);
+	if (o.l7_skmsg && !o.once && !o.no_l7) {
+		skmsg = skmsg_start(cgroup);
+		o.l7.skmsg = skmsg;
+		o.l7.proxy.skmsg = skmsg != NULL;
+	}
 	/* Attached: give up what the running daemon does not need. Before the
 	 * L7 proxy starts its threads, which inherit the reduced sets. */
 	if (!o.once && !o.keep_caps && splitd_drop_caps())
@@ -936,6 +1022,7 @@ int main(int argc, char **argv)
 out:
 	k8s_source_stop(o.ks);
 	l7_rt_stop(l7, &st);
+	skmsg_stop(skmsg);
 	if (mfd >= 0)
 		close(mfd);
 	split_state_close(&st);

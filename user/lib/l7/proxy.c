@@ -115,6 +115,15 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 			goto fail;
 		}
 	snprintf(p->sm_why, sizeof(p->sm_why), "off");
+	if (p->o.skmsg) {
+		/* splice(2) reads TCP's queue, and redirected bytes wait in
+		 * the psock's: tunnels read and write */
+		p->o.no_splice = 1;
+		if (!p->o.no_sockmap)
+			pr_warn("L7 proxy: --l7-skmsg is on: tunnels read and write (no sockmap, no splice)\n");
+		p->o.no_sockmap = 1;
+		snprintf(p->sm_why, sizeof(p->sm_why), "off (--l7-skmsg)");
+	}
 	if (!p->o.no_sockmap && p->o.sockmap_obj) {
 		p->sm = l7_sockmap_open_flags(p->o.sockmap_obj,
 					      p->o.sockmap_obj_len,
