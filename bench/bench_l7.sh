@@ -16,7 +16,8 @@
 # workers and HAProxy's nbthread alike, default 1), --proxy-cpus LIST
 # (where both proxies and the backends run, default 1), --wrk-cpus LIST
 # (where wrk runs, default 0), -n/--check N (requests per correctness
-# check, default 200), --no-close (keep-alive runs only), -o/--out FILE
+# check, default 200), --no-close (keep-alive runs only), --no-skmsg (no
+# sk/sk+ck paths), -o/--out FILE
 # (the results file, default bench/results.md), -h/--help.
 #
 # Same CPUs, same threads: splitd (all its threads: the proxy's workers,
@@ -44,6 +45,14 @@
 #             the servers
 #   hap+ck    the same with the cookie
 #   direct    straight to one backend, 10.201.1.2:9080: the floor
+#   sk, sk+ck ours and ours+ck with splitd --l7-skmsg: the client-to-proxy
+#             hop in the kernel (sk_msg redirects between the client's
+#             socket and the proxy's accepted one); only if splitd's probe
+#             finds it sound here (else left out, and the section says why)
+# splitd runs in a child cgroup of the testbed's (as on a node: its pod under
+# the attached cgroup; --l7-skmsg needs it there), and is restarted with or
+# without --l7-skmsg when the next run needs the other (the rules stay in
+# the pinned maps, the listener keeps its port).
 # R rounds; in each round every path and mode runs once, the order rotated
 # from round to round. Figures: median and range (min - max) over rounds;
 # ratios are medians of the per-round ratios.
@@ -66,7 +75,7 @@ source scripts/testbed.sh
 source bench/lib.sh
 
 ARGS=("$@")
-QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0
+QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1
 OUT=$REPO/bench/results.md OUT_SET=0
 usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -81,6 +90,7 @@ while [ $# -gt 0 ]; do
 	--wrk-cpus) WRK_CPUS=$2; shift ;;
 	-n | --check) NCHECK=$2; shift ;;
 	--no-close) CLOSE=0 ;;
+	--no-skmsg) SKMSG=0 ;;
 	-o | --out) OUT=$2; OUT_SET=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench_l7: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -201,23 +211,71 @@ ctl() { "$BIN/splitctl" -p "$TB_PIN" "$@"; }
 # ---- ours: splitd with its L7 proxy, the seed's rules -------------------------
 
 cp "$(tb_services_file)" "$WORK/services.yaml" || bench_die "no services file"
-nsenter --net="/run/netns/$TB_NODE" "$BIN/splitd" -c "$WORK/services.yaml" -g "$TB_CGROUP" \
-	-p "$TB_PIN" --metrics 127.0.0.1:0 --l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" \
-	--l7-workers "$WORKERS" > "$WORK/splitd.log" 2>&1 < /dev/null &
-SPLITD_PID=$!
-state splitd "$SPLITD_PID"
-for ((i = 0; i < 100; i++)); do
-	grep -q watching "$WORK/splitd.log" && break
-	[ "$(cat "/proc/$SPLITD_PID/comm" 2> /dev/null)" = splitd ] || break
-	sleep 0.1
-done
-grep -q watching "$WORK/splitd.log" || { cat "$WORK/splitd.log" >&2; bench_die "splitd did not start"; }
+mkdir -p "$TB_CGROUP/splitd" || bench_die "mkdir $TB_CGROUP/splitd"
+SPLITD_MODE="" L7_PORT=""
+# l7port: the proxy's IPv4 listener port from l7_listen ("" if none yet).
+l7port() {
+	bpftool -j map dump pinned "$TB_PIN/l7_listen" 2> /dev/null |
+		jq -r '.[] | select(.formatted.value.family == 4) | .formatted.value.port' 2> /dev/null | head -n 1
+}
+# start_ours plain|skmsg: splitd in its child cgroup of the testbed's, with
+# --l7-skmsg or without; a restart if the running one is the other kind.
+# Once the rules are applied, waits for the listener and pins all threads.
+start_ours() {
+	local mode=$1 args=() seen i
+	[ "$SPLITD_MODE" = "$mode" ] && return 0
+	[ -n "$SPLITD_PID" ] && stop_pid "$SPLITD_PID" splitd
+	[ "$mode" = skmsg ] && args=(--l7-skmsg)
+	seen=$(grep -c watching "$WORK/splitd.log" 2> /dev/null)
+	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
+	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
+		sh "$TB_CGROUP/splitd" "$TB_NODE" "$BIN/splitd" -c "$WORK/services.yaml" -g "$TB_CGROUP" \
+		-p "$TB_PIN" --metrics 127.0.0.1:0 --l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" \
+		--l7-workers "$WORKERS" --l7-drain-ms 500 "${args[@]}" >> "$WORK/splitd.log" 2>&1 < /dev/null &
+	SPLITD_PID=$!
+	state splitd "$SPLITD_PID"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c watching "$WORK/splitd.log")" -gt "${seen:-0}" ] && break
+		[ "$(cat "/proc/$SPLITD_PID/comm" 2> /dev/null)" = splitd ] || break
+		sleep 0.1
+	done
+	[ "$(grep -c watching "$WORK/splitd.log")" -gt "${seen:-0}" ] ||
+		{ cat "$WORK/splitd.log" >&2; bench_die "splitd ($mode) did not start"; }
+	SPLITD_MODE=$mode
+	if [ -n "$L7_PORT" ]; then
+		for ((i = 0; i < 50; i++)); do
+			[ -n "$(l7port)" ] && break
+			sleep 0.1
+		done
+		[ -n "$(l7port)" ] || { cat "$WORK/splitd.log" >&2; bench_die "splitd's L7 listener did not come back ($mode)"; }
+		pin "$PROXY_CPUS" "$SPLITD_PID"
+	fi
+}
+# ours_for PATH: the splitd that PATH needs (sk paths: --l7-skmsg).
+ours_for() {
+	case $1 in
+	sk*) start_ours skmsg ;;
+	ours*) start_ours plain ;;
+	esac
+}
+SK_WHY=""
+if [ $SKMSG = 1 ]; then
+	# Does --l7-skmsg turn on here? (its probe, and splitd in the cgroup)
+	lines=$(wc -l < "$WORK/splitd.log" 2> /dev/null || echo 0)
+	start_ours skmsg
+	if ! tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -q -- "--l7-skmsg: on"; then
+		SK_WHY=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -- "--l7-skmsg" | head -n 1 | sed 's/^.*splitd: //')
+		SKMSG=0
+	else
+		SK_WHY=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -- "--l7-skmsg: probe" | head -n 1 | sed 's/^.*--l7-skmsg: //')
+	fi
+	bench_log "--l7-skmsg: $([ $SKMSG = 1 ] && echo "on ($SK_WHY)" || echo "left out: $SK_WHY")"
+fi
+start_ours plain
 ctl apply -f "$SEED/route-rule-default-reviews-50.yaml" > /dev/null || bench_die "splitctl apply (50/50) failed"
 ctl apply -f "$SEED/route-rule-test-reviews-v2.yaml" > /dev/null || bench_die "splitctl apply (test-user) failed"
-L7_PORT=""
 for ((i = 0; i < 50; i++)); do
-	L7_PORT=$(bpftool -j map dump pinned "$TB_PIN/l7_listen" 2> /dev/null |
-		jq -r '.[] | select(.formatted.value.family == 4) | .formatted.value.port' 2> /dev/null | head -n 1)
+	L7_PORT=$(l7port)
 	[ -n "$L7_PORT" ] && break
 	sleep 0.1
 done
@@ -309,7 +367,7 @@ EOF
 # url PATH: the URL a path's wrk runs use.
 url() {
 	case $1 in
-	ours*) echo "http://$VIP:$PORT/" ;;
+	ours* | sk*) echo "http://$VIP:$PORT/" ;;
 	hap*) echo "http://$HAP_ADDR:$HAP_PORT/" ;;
 	direct) echo "http://$DIRECT:$PORT/" ;;
 	esac
@@ -320,7 +378,7 @@ in_client() {
 	local p=$1
 	shift
 	case $p in
-	ours*) tb_client "$@" ;;
+	ours* | sk*) tb_client "$@" ;;
 	*) tb_in "$TB_CLIENT" "$@" ;;
 	esac
 }
@@ -346,7 +404,7 @@ backend_opens() {
 proxy_ticks() {
 	local pid
 	case $1 in
-	ours*) pid=$SPLITD_PID ;;
+	ours* | sk*) pid=$SPLITD_PID ;;
 	hap*) pid=$HAP_PID ;;
 	*) echo 0; return ;;
 	esac
@@ -382,7 +440,7 @@ run() {
 check() {
 	local p=$1 when=$2 out rc=0 tgt port v1 v2 v3 fail tot w hargs=() kv1 kv2 kv3 kother kbad
 	case $p in
-	ours*) tgt=$VIP port=$PORT ;;
+	ours* | sk*) tgt=$VIP port=$PORT ;;
 	hap*) tgt=$HAP_ADDR port=$HAP_PORT ;;
 	esac
 	case $p in *+ck) hargs=(--header "Cookie: $COOKIE") ;; esac
@@ -425,8 +483,10 @@ check() {
 }
 
 CHECK_PATHS=(ours+ck ours hap+ck hap)
+[ $SKMSG = 1 ] && CHECK_PATHS+=(sk+ck sk)
 : > "$WORK/checks"
 for p in "${CHECK_PATHS[@]}"; do
+	ours_for "$p"
 	line=$(check "$p" before) || exit 1
 	bench_log "check $line"
 	echo "$line" >> "$WORK/checks"
@@ -435,6 +495,7 @@ done
 # ---- the timed runs -----------------------------------------------------------------
 
 PATHS=(ours ours+ck hap hap+ck direct)
+[ $SKMSG = 1 ] && PATHS+=(sk sk+ck)
 MODES=(ka)
 [ $CLOSE = 1 ] && MODES+=(close)
 RUNS=()
@@ -442,13 +503,15 @@ for m in "${MODES[@]}"; do
 	for p in "${PATHS[@]}"; do RUNS+=("$m:$p"); done
 done
 # Warm-up (not recorded): pools, caches, the first thread stacks.
-[ $QUICK = 1 ] || for p in ours hap direct; do
+[ $QUICK = 1 ] || for p in ours hap direct $([ $SKMSG = 1 ] && echo sk); do
+	ours_for "$p"
 	in_client "$p" taskset -c "$WRK_CPUS" wrk -t "$T" -c "$C" -d 1s "$(url "$p")" > /dev/null 2>&1
 done
 bench_log "$R rounds x ${#RUNS[@]} runs x $D s; wrk -t $T -c $C"
 for ((r = 0; r < R; r++)); do
 	for ((i = 0; i < ${#RUNS[@]}; i++)); do
 		k=${RUNS[$(((i + r) % ${#RUNS[@]}))]}
+		ours_for "${k#*:}"
 		res=$(run "${k#*:}" "${k%%:*}") || exit 1
 		echo "$res" >> "$WORK/r.${k/:/.}"
 		read -r rate p50 p99 _ errs non2 bo cpu <<< "$res"
@@ -459,10 +522,24 @@ done
 
 # (Quick mode: before only.)
 [ $QUICK = 1 ] || for p in "${CHECK_PATHS[@]}"; do
+	ours_for "$p"
 	line=$(check "$p" after) || exit 1
 	bench_log "check $line"
 	echo "$line" >> "$WORK/checks"
 done
+
+# The --l7-skmsg splitds' own counters (each logs them when it stops):
+# what the kernel redirected during their runs.
+SK_COUNTS=""
+if [ $SKMSG = 1 ]; then
+	start_ours plain
+	SK_COUNTS=$(grep -- "--l7-skmsg: .* ends put in the map" "$WORK/splitd.log" |
+		sed -E 's/.*--l7-skmsg: ([0-9]+) client and ([0-9]+) proxy ends put in the map \(([0-9]+) refused\); ([0-9]+) writes \(([0-9]+) bytes\) redirected, ([0-9]+) writes \(([0-9]+) bytes\) through TCP, ([0-9]+) ends moved.*/\1 \2 \3 \4 \5 \6 \7 \8/' |
+		awk '{ for (i = 1; i <= 8; i++) t[i] += $i } END {
+			printf "%d client and %d proxy ends put in the sockhash (%d refused); %d writes (%.1f MiB) redirected, %d writes (%.1f MiB) through TCP (ends not yet or no longer in the map), %d ends moved to TCP by backpressure",
+				t[1], t[2], t[3], t[4], t[5] / 1048576, t[6], t[7] / 1048576, t[8] }')
+	bench_log "--l7-skmsg counters over the sk runs: $SK_COUNTS"
+fi
 
 # ---- tables ----------------------------------------------------------------------------
 
@@ -498,8 +575,10 @@ declare -A LABEL=(
 	[hap]="HAProxy $HAP_VERSION, no cookie (v1 50 / v2 50)"
 	[hap+ck]="HAProxy $HAP_VERSION, \`Cookie: user=test-user\` (v2)"
 	[direct]="direct to one backend, 10.201.1.2 (floor)"
+	[sk]="**ours + \`--l7-skmsg\`**: the client hop by sk_msg, no cookie (v1 50 / v2 50)"
+	[sk+ck]="**ours + \`--l7-skmsg\`**: the client hop by sk_msg, \`Cookie: user=test-user\` (v2)"
 )
-declare -A PEER=([ours]=hap [ours+ck]=hap+ck [hap]=hap [hap+ck]=hap+ck [direct]=hap)
+declare -A PEER=([ours]=hap [ours+ck]=hap+ck [hap]=hap [hap+ck]=hap+ck [direct]=hap [sk]=hap [sk+ck]=hap+ck)
 declare -A MODE_LABEL=([ka]="keep-alive ($C connections)" [close]="connection per request (\`Connection: close\`)")
 TABLE=$WORK/table.md
 ERRS=0 NON2=0 OURS_ERRS=0 OURS_NON2=0 CLOSE_BC=""
@@ -512,7 +591,7 @@ ERRS=0 NON2=0 OURS_ERRS=0 OURS_NON2=0 CLOSE_BC=""
 			e=$(awk '{ e += $5 } END { print e + 0 }' "$WORK/$f")
 			n2=$(awk '{ e += $6 } END { print e + 0 }' "$WORK/$f")
 			ERRS=$((ERRS + e)) NON2=$((NON2 + n2))
-			case $p in ours*) OURS_ERRS=$((OURS_ERRS + e)) OURS_NON2=$((OURS_NON2 + n2)) ;; esac
+			case $p in ours* | sk*) OURS_ERRS=$((OURS_ERRS + e)) OURS_NON2=$((OURS_NON2 + n2)) ;; esac
 			bc=$(awk '{ r += $4; o += $7 } END { if (r) printf "%.1f", o * 1000 / r; else print "n/a" }' "$WORK/$f")
 			if [ "$p" = direct ]; then
 				cpu="n/a"
@@ -545,7 +624,12 @@ SECTION=$WORK/section.md
 	echo "$SYSINFO"
 	echo "- settings: $R rounds x ${#RUNS[@]} runs (${#PATHS[@]} paths x ${#MODES[@]} connection modes) x $D s, the order rotated each round; wrk $WRK_VERSION -t $T -c $C -d ${D}s --latency --timeout 3s, \`GET /\` (a 12-byte body); total run time ${T_TOTAL} s; CPU pressure during the run (PSI some): $PSI of the time some task waited for a CPU$([ $QUICK = 1 ] && echo '; QUICK MODE (one 1 s round: figures not meaningful)')"
 	echo "- **pinned**: both proxies and the backends on CPU $PROXY_CPUS, wrk on CPU $WRK_CPUS (taskset; the machine has $(nproc) CPUs and other jobs may run on them too, so ratios matter more than absolute rates); **same threads**: our proxy \`--l7-workers $WORKERS\`, HAProxy \`nbthread $HAP_THREADS\`"
-	echo "- rules: \`tests/data/seed/route-rule-default-reviews-50.yaml\` (v1 50 / v2 50) and \`route-rule-test-reviews-v2.yaml\` (\`cookie\` matching \`^(.*?;)?(user=test-user)(;.*)?\$\` -> v2), applied with \`splitctl apply\` to a running \`splitd --l7-addr $TB_NODE_IP4 --l7-addr $TB_NODE_IP6\` in the node netns. ours: wrk in the client netns and the testbed's cgroup connects to the VIP $VIP:$PORT; the connect hook sends it to splitd's listener ($TB_NODE_IP4:$L7_PORT), which routes each request (istio/istio_match.c's matcher on the cookie header, the only header the rules name) and pools upstream connections per endpoint and worker. splitd's proxy: $WORKERS event loop(s) (epoll, edge-triggered), each with its own SO_REUSEPORT listener"
+	echo "- rules: \`tests/data/seed/route-rule-default-reviews-50.yaml\` (v1 50 / v2 50) and \`route-rule-test-reviews-v2.yaml\` (\`cookie\` matching \`^(.*?;)?(user=test-user)(;.*)?\$\` -> v2), applied with \`splitctl apply\` to a running \`splitd --l7-addr $TB_NODE_IP4 --l7-addr $TB_NODE_IP6\` in the node netns. ours: wrk in the client netns and the testbed's cgroup connects to the VIP $VIP:$PORT; the connect hook sends it to splitd's listener ($TB_NODE_IP4:$L7_PORT), which routes each request (istio/istio_match.c's matcher on the cookie header, the only header the rules name) and pools upstream connections per endpoint and worker. splitd's proxy: $WORKERS event loop(s) (epoll, edge-triggered), each with its own SO_REUSEPORT listener; splitd runs in a child cgroup of the testbed's (as in a pod under the attached cgroup), restarted with or without \`--l7-skmsg\` as the next run needs (the rules stay pinned, the listener keeps its port)"
+	if [ -n "$SK_WHY" ] && [ $SKMSG = 1 ]; then
+		echo "- sk, sk+ck: \`splitd --l7-skmsg\`: sockops puts the client's socket and the proxy's accepted one in a sockhash, and an sk_msg program redirects each write of one end to the other's receive queue (no TCP, no veth between the client netns and the node netns for that hop; the proxy's upstream hop is plain TCP as before). splitd's probe at startup: $SK_WHY. The kernel's work of a redirect is charged to the writer: wrk's writes into the proxy's queue are not in the proxy's CPU column, its writes to wrk are. splitd's counters over all sk runs and checks: $SK_COUNTS"
+	elif [ -n "$SK_WHY" ]; then
+		echo "- sk, sk+ck (\`splitd --l7-skmsg\`): **left out**: $SK_WHY"
+	fi
 	echo "- HAProxy $HAP_VERSION (Debian package), a process in the node netns on $HAP_ADDR:$HAP_PORT, **nbthread $HAP_THREADS**, \`mode http\`, \`option http-keep-alive\`, \`http-reuse always\`; \`acl test_user req.hdr(cookie) -m reg '^(.*?;)?(user=test-user)(;.*)?\$'\` (PCRE2 with JIT), \`use_backend reviews-v2 if test_user\`, else \`balance roundrobin\` over 10.201.1.2 and 10.201.1.3 (weight 1 each, v1) and 10.201.2.2 (weight 2, v2): 50/50 by version; no logging, no added headers (ours adds none either). wrk reaches it from the client netns (not the cgroup). direct: wrk from the client netns to 10.201.1.2:$PORT, no proxy: the floor"
 	echo "- backends: build/httpd (one thread per connection) in their own netns behind the forwarding node netns; testbed veths: $(bench_offload)"
 	echo "- errors in all timed runs (wrk: connect, read, write, timeout): $ERRS; non-2xx responses: $NON2 (of which ours: $OURS_ERRS errors, $OURS_NON2 non-2xx)"
