@@ -212,6 +212,7 @@ ctl() { "$BIN/splitctl" -p "$TB_PIN" "$@"; }
 
 cp "$(tb_services_file)" "$WORK/services.yaml" || bench_die "no services file"
 mkdir -p "$TB_CGROUP/splitd" || bench_die "mkdir $TB_CGROUP/splitd"
+: > "$WORK/splitd.log"
 SPLITD_MODE="" L7_PORT=""
 # l7port: the proxy's IPv4 listener port from l7_listen ("" if none yet).
 l7port() {

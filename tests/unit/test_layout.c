@@ -304,3 +304,41 @@ TEST(l7_sockmap_layouts_and_maps)
 	ASSERT_EQ(bpf_map__max_entries(m), SPLIT_L7SM_MAX_SOCKS);
 	bpf_object__close(obj);
 }
+
+TEST(skmsg_layouts_and_maps)
+{
+	static const char *obj_path = "build/split_skmsg.bpf.o";
+	struct btf *btf = btf__parse_elf(obj_path, NULL);
+	struct bpf_object *obj;
+	struct bpf_map *m;
+
+	if (!btf)
+		TEST_FAIL_("no BTF in %s", obj_path);
+	CHECK(btf, split_skmsg_key, M(split_skmsg_key, local), M(split_skmsg_key, remote),
+	      M(split_skmsg_key, lport), M(split_skmsg_key, rport),
+	      M(split_skmsg_key, family), M(split_skmsg_key, pad));
+	CHECK(btf, split_skmsg_stats, M(split_skmsg_stats, inserted_client),
+	      M(split_skmsg_stats, inserted_proxy), M(split_skmsg_stats, insert_failed),
+	      M(split_skmsg_stats, redirected_msgs), M(split_skmsg_stats, redirected_bytes),
+	      M(split_skmsg_stats, passed_msgs), M(split_skmsg_stats, passed_bytes),
+	      M(split_skmsg_stats, to_tcp_full));
+	btf__free(btf);
+
+	obj = bpf_object__open_file(obj_path, NULL);
+	ASSERT_TRUE(obj != NULL);
+	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_SKMSG_SOCKS);
+	ASSERT_TRUE(m != NULL);
+	ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_SOCKHASH);
+	ASSERT_EQ(bpf_map__key_size(m), sizeof(struct split_skmsg_key));
+	ASSERT_EQ(bpf_map__max_entries(m), SPLIT_SKMSG_MAX_SOCKS);
+	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_SKMSG_LISTEN);
+	ASSERT_TRUE(m != NULL);
+	ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_HASH);
+	ASSERT_EQ(bpf_map__key_size(m), sizeof(struct split_l7_sk_key));
+	ASSERT_EQ(bpf_map__max_entries(m), SPLIT_MAX_L7_LISTENERS);
+	m = bpf_object__find_map_by_name(obj, SPLIT_MAP_SKMSG_STATS);
+	ASSERT_TRUE(m != NULL);
+	ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_PERCPU_ARRAY);
+	ASSERT_EQ(bpf_map__value_size(m), sizeof(struct split_skmsg_stats));
+	bpf_object__close(obj);
+}

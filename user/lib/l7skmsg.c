@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@
 #define PR_FIRST	(64u * 1024)
 #define PR_MORE		(1u << 20)
 #define PR_FLOW_CAP	(64ull << 20)
-#define PR_STALL_MS	1000
+#define PR_STALL_MS	3000		/* no event this long: stalled (a busy machine is slow, not this slow) */
 #define PR_TCP_MAX	1024		/* bytes TCP may see: none of the data */
 
 struct l7_skmsg {
@@ -270,6 +271,14 @@ static int pair(struct prb *p, int *c, int *s, bool in_c, bool in_s)
 		FAIL(p, "putting a socket in %s: %s", SPLIT_MAP_SKMSG_SOCKS, strerror(errno));
 	}
 	return 0;
+}
+
+/* Wait for POLLIN on fd (bytes through TCP may still be on their way). */
+static int wait_in(int fd)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+
+	return poll(&pf, 1, PR_STALL_MS) == 1 ? 0 : -1;
 }
 
 static uint64_t tcp_rx(int fd)
@@ -638,7 +647,15 @@ static int tcpfirst_round(struct prb *p)
 		}
 		k = recv(s, b, sizeof(b), 0);
 		if (k < 0 && errno == EAGAIN) {
-			usleep(200);
+			struct pollfd pf[2] = { { .fd = s, .events = POLLIN },
+						{ .fd = c, .events = POLLOUT } };
+
+			if (poll(pf, sent < PR_FIRST + PR_MORE ? 2 : 1, PR_STALL_MS) <= 0) {
+				snprintf(p->pr->why, sizeof(p->pr->why),
+					 "tcpfirst: stalled after %llu of %u bytes",
+					 (unsigned long long)got, PR_FIRST + PR_MORE);
+				goto out;
+			}
 			continue;
 		}
 		if (k <= 0)
@@ -703,6 +720,8 @@ static int flow_round(struct prb *p)
 	while (got < sent) {
 		ssize_t k = recv(s, b, sizeof(b), 0);
 
+		if (k < 0 && errno == EAGAIN && !wait_in(s))
+			continue;
 		if (k <= 0) {
 			snprintf(p->pr->why, sizeof(p->pr->why),
 				 "flow: recv after %llu of %llu bytes: %s", (unsigned long long)got,
