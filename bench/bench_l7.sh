@@ -235,9 +235,11 @@ start_ours() {
 		--l7-workers "$WORKERS" --l7-drain-ms 500 "${args[@]}" >> "$WORK/splitd.log" 2>&1 < /dev/null &
 	SPLITD_PID=$!
 	state splitd "$SPLITD_PID"
-	for ((i = 0; i < 100; i++)); do
+	# (sh, then nsenter, exec splitd: the PID is alive all along)
+	for ((i = 0; i < 200; i++)); do
 		[ "$(grep -c watching "$WORK/splitd.log")" -gt "${seen:-0}" ] && break
-		[ "$(cat "/proc/$SPLITD_PID/comm" 2> /dev/null)" = splitd ] || break
+		kill -0 "$SPLITD_PID" 2> /dev/null || break
+		awk '{ exit !($3 == "Z") }' "/proc/$SPLITD_PID/stat" 2> /dev/null && break
 		sleep 0.1
 	done
 	[ "$(grep -c watching "$WORK/splitd.log")" -gt "${seen:-0}" ] ||

@@ -60,6 +60,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6	10
 #endif
 
+/* Not pinned, yet it outlives splitd while a socket in it lives: each
+ * socket's psock holds the sk_msg program, which holds this map. So a
+ * client keeps the response bytes queued in its psock after splitd exits
+ * (tests/e2e/test_l7.sh reads one then). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, SPLIT_SKMSG_MAX_SOCKS);

@@ -373,10 +373,12 @@ print("echo", len(got), "exact" if bytes(got) == data else "DIFFERENT")
 # seed's rules (test-user cookie to v2, 50/50 otherwise). Routing as
 # without it; request and response bodies (1 MiB each way, keep-alive),
 # pipelined requests and an 8 MiB upgrade tunnel arrive byte for byte
-# through an echo server; splitd's closing line says the kernel redirected
-# bytes between both ends. SKIP if splitd's probe finds sk_msg unsound.
+# through an echo server; a response still queued for a client when splitd
+# stops is read whole after splitd is gone; splitd's closing line says the
+# kernel redirected bytes between both ends. SKIP if splitd's probe finds
+# sk_msg unsound.
 test_skmsg_hop_in_the_kernel() {
-	local seen lines probe out srv=() st
+	local seen lines probe out srv=() st late
 	ctl apply -f $SEED/route-rule-default-reviews-50.yaml >/dev/null
 	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
 	# An echo server on v1 and v2, port 9091: a POST's body comes back as
@@ -534,11 +536,39 @@ t.join()
 res.append("tunnel:%s" % ("exact" if bytes(got) == data else "DIFFERENT %d" % len(got)))
 print(" ".join(res))
 ' "$VIP4" 9091 2>&1)
-	kill "${srv[@]}" 2>/dev/null
+	[ "$out" = "v2:exact v2:exact v2:exact v2:exact pipelined:20/20 tunnel:exact" ] ||
+		kill "${srv[@]}" 2>/dev/null
 	expect_eq "$out" "v2:exact v2:exact v2:exact v2:exact pipelined:20/20 tunnel:exact" \
 		"bodies, pipelining and a tunnel through --l7-skmsg"
+	# A response the proxy wrote into a client's queue (redirected, not yet
+	# read) is still there when the client reads it after splitd has
+	# stopped (SIGTERM) and exited (the kernel keeps the map, and the
+	# client's psock, while the client's socket lives).
+	rm -f "$WORK/go"
+	tb_client python3 -c '
+import os, random, socket, sys, time
+body = random.Random(5).randbytes(512 << 10)
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+s.sendall(b"POST /late HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\nContent-Length: "
+          + str(len(body)).encode() + b"\r\n\r\n" + body)
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+data = b""
+while True:
+    b = s.recv(262144)
+    if not b:
+        break
+    data += b
+print("late:" + ("exact" if data.endswith(b"\r\n\r\n" + body) else "DIFFERENT %d" % len(data)))
+' "$VIP4" 9091 "$WORK/go" >"$WORK/late.out" 2>&1 &
+	late=$!
+	sleep 1.5
 	# splitd's closing line: both ends went into the map, bytes were redirected.
 	stop_splitd
+	touch "$WORK/go"
+	wait "$late"
+	kill "${srv[@]}" 2>/dev/null
+	expect_eq "$(cat "$WORK/late.out")" "late:exact" "a queued response read after splitd exited"
 	rmdir "$TB_CGROUP/splitd" 2>/dev/null
 	st=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -- "--l7-skmsg: .* ends put in the map" | tail -n 1)
 	info "splitd: ${st#*splitd: }"

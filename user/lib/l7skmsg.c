@@ -79,6 +79,7 @@
 #define PR_TCP_MAX	1024		/* bytes TCP may see: none of the data */
 
 struct l7_skmsg {
+	struct split_skmsg_stats base;	/* after the probe: l7_skmsg_stats counts from here */
 	struct bpf_object *obj;
 	struct bpf_program *sockops, *msg;
 	struct bpf_link *link;
@@ -139,6 +140,7 @@ int l7_skmsg_stats(const struct l7_skmsg *m, struct split_skmsg_stats *out)
 		free(v);
 		return -1;
 	}
+	/* the sums minus what the probe did (base), field by field */
 	for (int i = 0; i < n; i++) {
 		out->inserted_client += v[i].inserted_client;
 		out->inserted_proxy += v[i].inserted_proxy;
@@ -150,6 +152,14 @@ int l7_skmsg_stats(const struct l7_skmsg *m, struct split_skmsg_stats *out)
 		out->to_tcp_full += v[i].to_tcp_full;
 	}
 	free(v);
+	out->inserted_client -= m->base.inserted_client;
+	out->inserted_proxy -= m->base.inserted_proxy;
+	out->insert_failed -= m->base.insert_failed;
+	out->redirected_msgs -= m->base.redirected_msgs;
+	out->redirected_bytes -= m->base.redirected_bytes;
+	out->passed_msgs -= m->base.passed_msgs;
+	out->passed_bytes -= m->base.passed_bytes;
+	out->to_tcp_full -= m->base.to_tcp_full;
 	return 0;
 }
 
@@ -897,6 +907,13 @@ struct l7_skmsg *l7_skmsg_open(const void *obj, size_t len, unsigned flags,
 	if (!(flags & L7_SKMSG_NO_PROBE) && l7_skmsg_probe_run(m, pr)) {
 		snprintf(why, whylen, "probe: %s", pr->why);
 		goto fail;
+	}
+	/* from now on the counters say what the hooks did, not the probe */
+	{
+		struct split_skmsg_stats b;
+
+		if (!l7_skmsg_stats(m, &b))
+			m->base = b;
 	}
 	if (flags & L7_SKMSG_NO_PROBE)
 		snprintf(why, whylen, "probe skipped (trusted)");

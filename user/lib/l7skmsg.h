@@ -65,7 +65,8 @@ int l7_skmsg_listen_add_fd(struct l7_skmsg *m, int listen_fd);
 /* The sockhash's fd, for tests. */
 int l7_skmsg_socks_fd(const struct l7_skmsg *m);
 
-/* The programs' counters, summed over the CPUs. 0, or -1. */
+/* The programs' counters, summed over the CPUs, since l7_skmsg_open()
+ * returned (the probe's own traffic is not in them). 0, or -1. */
 int l7_skmsg_stats(const struct l7_skmsg *m, struct split_skmsg_stats *out);
 
 /* Run the probe again on an open object (tests). 0 sound, -1 not. */
