@@ -106,7 +106,7 @@ struct env {
 	struct l7_skmsg *m;
 	struct l7_skmsg_probe pr;
 	int socks;
-	char why[640];
+	char why[900];
 };
 
 static void env_close(struct env *e)

@@ -371,7 +371,8 @@ print("echo", len(got), "exact" if bytes(got) == data else "DIFFERENT")
 # --l7-skmsg: splitd in a child cgroup of the testbed's (sockops sees a
 # socket by its cgroup: the proxy's accepted sockets are in splitd's), the
 # seed's rules (test-user cookie to v2, 50/50 otherwise). Routing as
-# without it; request and response bodies (1 MiB each way, keep-alive),
+# without it; request and response bodies (1 MiB each way, keep-alive, and
+# 4 MiB + 64 KiB to an upstream that waits 1.5 s before it reads),
 # pipelined requests and an 8 MiB upgrade tunnel arrive byte for byte
 # through an echo server; a response still queued for a client when splitd
 # stops is read whole after splitd is gone; splitd's closing line says the
@@ -385,7 +386,7 @@ test_skmsg_hop_in_the_kernel() {
 	# the response's; an Upgrade gets 101, then every byte back.
 	for ns in "$TB_V1" "$TB_V2"; do
 		nsenter --net="/run/netns/$ns" python3 -c '
-import socket, sys, threading
+import socket, sys, threading, time
 ver = sys.argv[1]
 def serve(c):
     buf = b""
@@ -410,6 +411,8 @@ def serve(c):
                 c.shutdown(socket.SHUT_WR)
                 return
             n = int(hdr.get(b"content-length", b"0"))
+            if lines[0].split(b" ")[1].startswith(b"/slow"):
+                time.sleep(1.5)     # the proxy must hold the body meanwhile
             while len(buf) < n:
                 b = c.recv(262144)
                 if not b:
@@ -499,6 +502,14 @@ for i in range(4):
               + str(len(body)).encode() + b"\r\n\r\n" + body)
     v, got, buf = resp(s, buf)
     res.append("%s:%s" % (v, "exact" if got == body else "DIFFERENT"))
+# A body just over what the kernel queues for the proxy (4 MiB) to an
+# upstream that waits before it reads: the client moves to TCP, and the
+# proxy then holds bytes in both queues of its socket.
+body = r.randbytes((4 << 20) + (64 << 10))
+s.sendall(b"POST /slow HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\nContent-Length: "
+          + str(len(body)).encode() + b"\r\n\r\n" + body)
+v, got, buf = resp(s, buf)
+res.append("slow:%s" % ("exact" if got == body else "DIFFERENT"))
 bodies = [r.randbytes(1000 + 37 * i) for i in range(20)]
 s.sendall(b"".join(b"POST /p HTTP/1.1\r\nHost: reviews\r\n" + (b"cookie: user=test-user\r\n" if i % 2 else b"")
                    + b"Content-Length: " + str(len(b)).encode() + b"\r\n\r\n" + b for i, b in enumerate(bodies)))
@@ -536,9 +547,9 @@ t.join()
 res.append("tunnel:%s" % ("exact" if bytes(got) == data else "DIFFERENT %d" % len(got)))
 print(" ".join(res))
 ' "$VIP4" 9091 2>&1)
-	[ "$out" = "v2:exact v2:exact v2:exact v2:exact pipelined:20/20 tunnel:exact" ] ||
+	[ "$out" = "v2:exact v2:exact v2:exact v2:exact slow:exact pipelined:20/20 tunnel:exact" ] ||
 		kill "${srv[@]}" 2>/dev/null
-	expect_eq "$out" "v2:exact v2:exact v2:exact v2:exact pipelined:20/20 tunnel:exact" \
+	expect_eq "$out" "v2:exact v2:exact v2:exact v2:exact slow:exact pipelined:20/20 tunnel:exact" \
 		"bodies, pipelining and a tunnel through --l7-skmsg"
 	# A response the proxy wrote into a client's queue (redirected, not yet
 	# read) is still there when the client reads it after splitd has

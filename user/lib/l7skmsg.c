@@ -759,6 +759,77 @@ out:
 	return r;
 }
 
+/* mixed: after a move to TCP under backpressure the reading end holds
+ * redirected bytes in its psock's queue and later ones in TCP's. Does a
+ * read stop short at the end of the first while the second has bytes
+ * (so a reader that takes a short read for "empty" would wait for an
+ * EPOLLIN that does not come)? Measured, not a failure: the proxy reads
+ * until EAGAIN with --l7-skmsg (l7_short_read_drains). */
+static int mixed_round(struct prb *p)
+{
+	static unsigned char b[256 * 1024];
+	struct split_skmsg_stats a, z;
+	uint64_t sent = 0, got = 0, bad, want_tcp;
+	const uint64_t total = SPLIT_SKMSG_QUEUE_MAX + (256u << 10);
+	int c, s, r = -1, i;
+
+	if (pair(p, &c, &s, true, true))
+		return -1;
+	l7_skmsg_stats(p->m, &a);
+	while (sent < total) {
+		size_t want = total - sent < 65536 ? total - sent : 65536;
+		ssize_t k;
+
+		fill(9, sent, b, want);
+		k = send(c, b, want, MSG_NOSIGNAL);
+		if (k < 0 && errno == EAGAIN) {
+			struct pollfd pf = { .fd = c, .events = POLLOUT };
+
+			if (poll(&pf, 1, PR_STALL_MS) != 1)
+				break;	/* TCP's buffers are full: enough */
+			continue;
+		}
+		if (k <= 0) {
+			snprintf(p->pr->why, sizeof(p->pr->why), "mixed: send: %s",
+				 k ? strerror(errno) : "0");
+			goto out;
+		}
+		sent += (uint64_t)k;
+	}
+	l7_skmsg_stats(p->m, &z);
+	want_tcp = z.passed_bytes - a.passed_bytes;
+	/* until TCP has delivered what went its way */
+	for (i = 0; i < PR_STALL_MS / 10 && tcp_rx(s) < want_tcp; i++)
+		usleep(10000);
+	while (got < sent) {
+		ssize_t k = recv(s, b, sizeof(b), 0);
+
+		if (k < 0 && errno == EAGAIN && !wait_in(s))
+			continue;
+		if (k <= 0) {
+			snprintf(p->pr->why, sizeof(p->pr->why), "mixed: recv after %llu of %llu: %s",
+				 (unsigned long long)got, (unsigned long long)sent,
+				 k ? strerror(errno) : "EOF");
+			goto out;
+		}
+		if (check(9, got, b, (size_t)k, &bad)) {
+			snprintf(p->pr->why, sizeof(p->pr->why),
+				 "mixed: byte %llu is wrong (TCP's bytes overtook the redirected ones?)",
+				 (unsigned long long)bad);
+			goto out;
+		}
+		got += (uint64_t)k;
+		if ((size_t)k < sizeof(b) && got < sent && tcp_rx(s) >= want_tcp && want_tcp)
+			p->pr->short_read_hides_tcp = 1;
+	}
+	p->pr->bytes += got;
+	r = 0;
+out:
+	close(c);
+	close(s);
+	return r;
+}
+
 static int listener(struct prb *p, int v6)
 {
 	int one = 1;
@@ -835,7 +906,7 @@ int l7_skmsg_probe_run(struct l7_skmsg *m, struct l7_skmsg_probe *pr)
 		close(p.lfd);
 		p.lfd = -1;
 	}
-	if (listener(&p, 0) || flow_round(&p))
+	if (listener(&p, 0) || flow_round(&p) || mixed_round(&p))
 		goto out;
 	r = 0;
 out:
@@ -856,6 +927,9 @@ out:
 			 (unsigned long long)(pr->redirected >> 20),
 			 (unsigned long long)pr->tcp_bytes,
 			 (unsigned long long)(pr->unread_max >> 20));
+	if (!r && pr->short_read_hides_tcp)
+		snprintf(pr->why + strlen(pr->why), sizeof(pr->why) - strlen(pr->why),
+			 "; after such a move a read stops short at the end of the redirected bytes while TCP's wait (read until EAGAIN)");
 	pr->sound = !r;
 	return r;
 }

@@ -28,7 +28,7 @@ struct l7_skmsg;
 /* What the probe found, for the log (and the tests). */
 struct l7_skmsg_probe {
 	int sound;			/* every check passed */
-	char why[512];			/* the first failure, or a summary */
+	char why[768];			/* the first failure, or a summary */
 	uint64_t bytes;			/* moved through the pairs, checked */
 	uint64_t redirected;		/* of which the sk_msg program redirected */
 	uint64_t tcp_bytes;		/* what TCP saw (tcpi_bytes_received) in the
@@ -36,6 +36,8 @@ struct l7_skmsg_probe {
 	uint64_t unread_max;		/* the most the kernel took for a reader that
 					 * did not read (no flow control: the cap) */
 	int bounded;			/* the writer was made to wait before the cap */
+	int short_read_hides_tcp;	/* after a move to TCP, a read stopped short
+					 * while TCP's queue had bytes */
 };
 
 #define L7_SKMSG_NO_PROBE	0x1	/* benchmarks only: trust the kernel */

@@ -582,7 +582,7 @@ static void exempt_self(int map_fd, const char *attach)
  */
 static struct l7_skmsg *skmsg_start(const char *attach)
 {
-	char self[PATH_MAX], root[PATH_MAX], why[640];
+	char self[PATH_MAX], root[PATH_MAX], why[900];
 	struct l7_skmsg_probe pr;
 	struct l7_skmsg *m;
 	const void *obj;

@@ -372,7 +372,8 @@ static int head_run(struct l7_conn *c)
 			return head_wait(c);
 		n = recv(c->cfd, s->buf + s->end, s->cap - s->end, MSG_DONTWAIT);
 		if (n > 0) {
-			if ((size_t)n < s->cap - s->end && !c->hup)
+			if ((size_t)n < s->cap - s->end && !c->hup &&
+			    l7_short_read_drains(c->w->p))
 				c->rd = false;
 			s->end += (size_t)n;
 			continue;
@@ -640,7 +641,8 @@ static int exch_run(struct l7_conn *c)
 				n = recv(c->cfd, q->buf + q->end, q->cap - q->end,
 					 MSG_DONTWAIT);
 				if (n > 0) {
-					if ((size_t)n < q->cap - q->end && !c->hup)
+					if ((size_t)n < q->cap - q->end && !c->hup &&
+					    l7_short_read_drains(c->w->p))
 						c->rd = false;
 					q->end += (size_t)n;
 					prog = true;

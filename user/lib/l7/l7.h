@@ -436,6 +436,21 @@ struct l7_proxy {
 	int tag_fd;			/* sk_backend map, or -1 (atomic) */
 };
 
+/*
+ * After a short read, is the client socket's queue empty (so that the next
+ * bytes come with a new edge-triggered EPOLLIN)? On TCP, yes. With
+ * --l7-skmsg, not always: once the client's writes moved to TCP under
+ * backpressure (bpf/split_skmsg.bpf.c), the socket holds redirected bytes
+ * in its psock's queue and later ones in TCP's; a read that empties the
+ * psock's queue is short, the TCP bytes have already had their wake-up,
+ * and none follows. Then the engine reads until EAGAIN.
+ */
+static inline bool l7_short_read_drains(const struct l7_proxy *p)
+{
+	return !p->o.skmsg;
+}
+
+
 /* loop.c */
 int l7_worker_init(struct l7_worker *w, struct l7_proxy *p, unsigned idx);
 void l7_worker_fini(struct l7_worker *w);

@@ -126,7 +126,8 @@ static int tdir_move(struct l7_worker *w, struct tdir *d, int from, bool *from_r
 			if (!d->pending) {
 				n = recv(from, d->buf, d->bcap, MSG_DONTWAIT);
 				if (n > 0) {
-					if ((size_t)n < d->bcap && !from_hup)
+					if ((size_t)n < d->bcap && !from_hup &&
+					    l7_short_read_drains(w->p))
 						*from_rd = false;
 					d->blen = (size_t)n;
 					prog = 1;
