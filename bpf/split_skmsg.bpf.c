@@ -34,13 +34,17 @@
  *
  * Flow control. A redirect to ingress charges the receiver's memory only
  * against the global TCP limit (tcp_mem): nothing stops a writer whose
- * reader does not read (the probe measures it: 64 MiB taken for a reader
- * that read nothing, on 6.18). So before each redirect the program looks
+ * reader does not read (on 6.18, before this guard, the probe's flow
+ * round saw 64 MiB taken for a reader that read nothing). So before each
+ * redirect the program looks
  * at the peer's queue (its psock's msg_tot_len, read through BTF) and,
  * once it holds SPLIT_SKMSG_QUEUE_MAX bytes (or the peer's receive buffer,
  * if larger), sends this message and every later one of this end through
  * TCP, whose windows stop the writer. The order holds: tcp_bpf's recv()
- * empties the psock's queue before it reads TCP's.
+ * empties the psock's queue before it reads TCP's. But a read stops short
+ * at the end of the psock's queue while TCP's has bytes, and those bytes
+ * have had their wake-up: a reader must read until EAGAIN (the proxy does,
+ * see l7_short_read_drains).
  *
  * The maps are private to the loading process (not pinned).
  */

@@ -956,6 +956,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	exempt_self(bpf_map__fd(skel->maps.self_cgroup), cgroup);
+	if (o.l7_skmsg && (o.once || o.no_l7))
+		pr_warn("--l7-skmsg: nothing to do with %s\n", o.once ? "--once" : "--no-l7");
 	if (o.l7_skmsg && !o.once && !o.no_l7) {
 		skmsg = skmsg_start(cgroup);
 		o.l7.skmsg = skmsg;
