@@ -18,7 +18,11 @@ PKGS     := libbpf libelf zlib yaml-0.1 libpcre2-8 libcurl json-c
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
-CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser/lib -I$(BUILD)
+# user/lib, one folder per layer (see the README's Layout); a header is
+# included by its name, whatever the folder.
+LIB_DIRS := common model config config/istio config/k8s maps metrics l7 rollout
+LIB_INC  := -Iinclude -Iuser/lib $(addprefix -Iuser/lib/,$(LIB_DIRS))
+CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE $(LIB_INC) -I$(BUILD)
 BPF_CFLAGS := -O2 -g $(WARN) -target bpf -Iinclude -Ibpf \
 	      -I/usr/include/$(shell uname -m)-linux-gnu
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -26,10 +30,10 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-LIB_SRCS := $(wildcard user/lib/*.c user/lib/l7/*.c user/lib/istio/*.c)
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard user/lib/$(d)/*.c))
 LIB_OBJS := $(patsubst user/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
 LIB_ASAN := $(patsubst user/lib/%.c,$(BUILD)/asan/lib/%.o,$(LIB_SRCS))
-HDRS     := $(wildcard include/*.h user/lib/*.h user/lib/l7/*.h user/lib/istio/*.h bpf/*.h tests/lib/*.h)
+HDRS     := $(wildcard include/*.h bpf/*.h tests/lib/*.h) $(foreach d,$(LIB_DIRS),$(wildcard user/lib/$(d)/*.h))
 UNIT_SRCS := $(filter-out tests/unit/test_main.c,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRCS))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/%,$(wildcard tests/tools/*.c))
@@ -113,15 +117,15 @@ bpftest: $(BPF_TEST_BINS)
 FUZZ_SECONDS ?= 30
 $(BUILD)/fuzz_rules: tests/fuzz/fuzz_rules.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iuser/lib \
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(LIB_INC) \
 		$(LIB_SRCS) $< $(LIBS) -o $@
 $(BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iuser/lib \
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(LIB_INC) \
 		$(LIB_SRCS) $< $(LIBS) -o $@
 $(BUILD)/fuzz_k8s: tests/fuzz/fuzz_k8s.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser/lib \
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(LIB_INC) \
 		$(LIB_SRCS) $< $(LIBS) -o $@
 fuzz: $(BUILD)/fuzz_rules $(BUILD)/fuzz_http $(BUILD)/fuzz_k8s
 	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-http-corpus

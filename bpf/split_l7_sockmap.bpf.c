@@ -19,7 +19,7 @@
  * overtake bytes that went the slow way. Bytes are counted per socket so
  * that userspace knows, at the end of a direction, how many bytes the
  * peer's send queue must have taken before its FIN may go (see
- * user/lib/l7sockmap.c).
+ * user/lib/l7/l7sockmap.c).
  *
  * The maps are private to the loading process (not pinned).
  */

@@ -95,7 +95,7 @@ struct split_svc_val {
  *    array shared by all small tables, at cells [offset / 2, ...): slot s is
  *    backend_id[(offset + s) % 2] of cell (offset + s) / 2 (offset is even).
  *  - big (SPLIT_TBL_BIG): explicit weights (splitctl set, a route) need the
- *    SPLIT_TABLE_SLOTS-slot table built by user/lib/table.c (exact to 0.01%,
+ *    SPLIT_TABLE_SLOTS-slot table built by user/lib/model/table.c (exact to 0.01%,
  *    minimal disruption): an inner array map of SPLIT_TABLE_CELLS cells in
  *    big_v3 (slot s: backend_id[s % 2] of cell s / 2), as in tables_v2.
  *
@@ -641,7 +641,7 @@ struct split_sock_stats {
  * cookie) whose sk_skb stream_verdict program (bpf/split_l7_sockmap.bpf.c)
  * sends every skb that arrives on one socket to the egress of its peer.
  * These maps are private to the proxy (splitd loads the object itself, no
- * pinning): they die with the process. See user/lib/l7sockmap.c.
+ * pinning): they die with the process. See user/lib/l7/l7sockmap.c.
  */
 
 #define SPLIT_L7SM_MAX_SOCKS	16384		/* sockets in sockmap tunnels (2 each) */
@@ -680,7 +680,7 @@ struct split_l7sm_cnt {
  * queue of the other (bpf_msg_redirect_hash, BPF_F_INGRESS): the bytes skip
  * both TCP stacks and the loopback device. A socket leaves the map when it
  * closes. These maps are private to splitd (not pinned). See
- * user/lib/l7skmsg.c for the probe and what it found on this kernel.
+ * user/lib/l7/l7skmsg.c for the probe and what it found on this kernel.
  */
 #define SPLIT_SKMSG_MAX_SOCKS	65536		/* client and proxy ends (2 per connection) */
 /* Bytes a socket's redirect queue may hold before its writer goes through

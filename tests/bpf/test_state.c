@@ -23,7 +23,9 @@
 
 #include "apply.h"
 #include "log.h"
+#include "ops.h"
 #include "rollout.h"
+#include "services_yaml.h"
 #include "stats.h"
 #include "mapsize.h"
 #include "split_sock.skel.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * fuzz_rules.c - libFuzzer target for the config parsers: the Istio rules
- * (user/lib/istio/) and the services file (services_yaml.c), both on the same
+ * (user/lib/config/istio/) and the services file (services_yaml.c), both on the same
  * bytes. Beyond "no crash, no leak, no UB", it checks two properties of
  * every input the rules parser accepts:
  *   - what split_rules_print() writes parses back and prints the same;
@@ -19,6 +19,7 @@
 
 #include "istio.h"
 #include "model.h"
+#include "services_yaml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * test_istio.c - the Istio front end (user/lib/istio/): the seed's RouteRules,
+ * test_istio.c - the Istio front end (user/lib/config/istio/): the seed's RouteRules,
  * VirtualService + DestinationRule, matching, printing, and a corpus of
  * bad configurations (tests/data/istio-bad/NNN-what.yaml, each starting
  * with "# error: FILE:LINE:COL: message").

@@ -2,6 +2,7 @@
 /* test_ops.c - splitctl set semantics, service lookup, merge on restart. */
 #include <stdarg.h>
 
+#include "ops.h"
 #include "state.h"
 #include "test.h"
 

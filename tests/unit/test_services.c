@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "services_yaml.h"
 #include "test.h"
 #include "yaml_tree.h"
 

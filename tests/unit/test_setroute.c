@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "services_yaml.h"
 #include "test.h"
 
 static const char services[] =

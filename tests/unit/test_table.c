@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "model.h"
+#include "table.h"
 #include "test.h"
 
 #define N SPLIT_TABLE_SLOTS

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * rollout.c - `splitctl rollout`: start, watch and steer progressive
- * rollouts. splitd runs them (user/lib/rollout.c); this only writes and
+ * rollouts. splitd runs them (user/lib/rollout/rollout.c); this only writes and
  * reads the rollouts_v2 map.
  */
 #include <getopt.h>
@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ops.h"
 #include "rollout.h"
 #include "splitctl.h"
 

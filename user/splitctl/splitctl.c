@@ -22,6 +22,7 @@
 #include "apply.h"
 #include "log.h"
 #include "mapsize.h"
+#include "ops.h"
 #include "rollout.h"
 #include "splitctl.h"
 #include "state.h"

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "ops.h"
 #include "stats.h"
 
 /* The object err names ("VirtualService default/reviews: ..."), or -1. */

@@ -55,6 +55,7 @@
 #include <sys/socket.h>
 
 #include "model.h"
+#include "table.h"
 
 #define FNV_OFFSET	0xcbf29ce484222325ULL
 #define FNV_PRIME	0x100000001b3ULL

@@ -14,6 +14,7 @@
 #include "apply.h"
 #include "istio.h"
 #include "log.h"
+#include "ops.h"
 #include "rollout.h"
 #include "stats.h"
 

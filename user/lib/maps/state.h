@@ -96,40 +96,4 @@ int split_state_commit(struct split_state *st, const struct split_config *cfg,
 int split_state_commit_prev(struct split_state *st, const struct split_config *cfg,
 			    struct split_config *prev, struct split_err *err);
 
-/* ---- model operations (ops.c): pure, unit-tested ---------------------- */
-
-/* Find a service by "name", "name.namespace" or "namespace/name". Returns
- * its index, or -1 with err saying it is unknown or ambiguous. */
-int split_config_find(const struct split_config *cfg, const char *ref,
-		      struct split_err *err);
-
-/* Carry weights from the state in force into a freshly parsed services
- * file: a routed service keeps its weights; versions new to it get 0;
- * routed versions that lost all endpoints are kept (weight, no endpoint)
- * so the split comes back when endpoints do. */
-int split_config_merge(struct split_config *file, const struct split_config *old,
-		       struct split_err *err);
-
-/* Apply `splitctl set` arguments ("v1=50" ...) to service `idx`. Every
- * version of the service must exist; versions not named get weight 0;
- * weights are non-negative integers <= SPLIT_MAX_WEIGHT, at least one > 0.
- * On error nothing in cfg changes. */
-#define SPLIT_MAX_WEIGHT 1000000
-int split_config_set_weights(struct split_config *cfg, size_t idx, int argc,
-			     char **argv, struct split_err *err);
-
-/* Back to no explicit route: each version weighs its endpoint count. */
-void split_config_reset_weights(struct split_config *cfg, size_t idx);
-
-/* An index of cfg's services sorted by (namespace, name), for
- * split_service_lookup() (O(log n)); free() it. 0 or -1 (ENOMEM). */
-int split_service_index(const struct split_config *cfg,
-			const struct split_service ***idx);
-const struct split_service *split_service_lookup(const struct split_service **idx,
-						 size_t n, const char *ns,
-						 const char *name);
-
-/* Deep copy. Returns 0 or -1 (ENOMEM). */
-int split_config_dup(const struct split_config *src, struct split_config *dst);
-
 #endif

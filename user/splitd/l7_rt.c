@@ -19,7 +19,7 @@
 #include <bpf/bpf.h>
 
 #include "apply.h"
-#include "l7.h"
+#include "l7_rt.h"
 #include "l7listen.h"
 #include "log.h"
 #include "split_l7_sockmap.skel.h"	/* the tunnels' BPF object */

@@ -14,7 +14,9 @@
 #include <bpf/bpf.h>
 
 #include "log.h"
+#include "ops.h"
 #include "state.h"
+#include "table.h"
 
 /* Grace period between unlinking a backend from every table and deleting
  * it: a program that read the old table finishes long before this. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops.h"
 #include "state.h"
 
 static int svc_matches(const struct split_service *s, const char *ref)

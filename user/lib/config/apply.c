@@ -14,6 +14,8 @@
 #include "apply.h"
 #include "files.h"
 #include "log.h"
+#include "ops.h"
+#include "services_yaml.h"
 #include "yaml_tree.h"
 
 

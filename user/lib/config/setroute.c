@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "ops.h"
 #include "yaml_tree.h"
 
 static const struct split_route *default_route(const struct split_rules_service *r)

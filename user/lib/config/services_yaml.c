@@ -17,6 +17,7 @@
 #include "files.h"
 #include "names.h"
 #include "istio.h"
+#include "services_yaml.h"
 #include "yaml_tree.h"
 
 #define SVC_API_VERSION		"split.dev/v1"

@@ -9,6 +9,7 @@
 #include "istio.h"
 #include "k8s_model.h"
 #include "log.h"
+#include "services_yaml.h"
 
 #define SVC_NAME_LABEL	"kubernetes.io/service-name"
 #define JSON_FLAGS	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)

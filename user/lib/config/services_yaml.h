@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * services_yaml.h - the services file (services_yaml.c): Service documents into the model.
+ */
+#ifndef SPLIT_SERVICES_YAML_H
+#define SPLIT_SERVICES_YAML_H
+
+#include "model.h"
+
+/*
+ * Parse a services file (one or more YAML documents). On error returns -1
+ * with err naming path:line:column and the problem, and cfg untouched.
+ */
+int split_services_load(const char *path, struct split_config *cfg,
+			struct split_err *err);
+/* Same, from a buffer; `name` is used in error messages. */
+int split_services_parse(const char *name, const char *buf, size_t len,
+			 struct split_config *cfg, struct split_err *err);
+/* The Service documents of a parsed stream that may also hold Istio
+ * documents (those are skipped: see istio.h). */
+struct yt_tree;
+int split_services_from_tree(const struct yt_tree *tree, struct split_config *cfg,
+			     struct split_err *err);
+
+#endif /* SPLIT_SERVICES_YAML_H */
