@@ -4,6 +4,8 @@
  * size and member offsets as the BTF that clang wrote into the .bpf.o, so
  * userspace and the datapath read the same bytes.
  */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <bpf/btf.h>
@@ -341,4 +343,149 @@ TEST(skmsg_layouts_and_maps)
 	ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_PERCPU_ARRAY);
 	ASSERT_EQ(bpf_map__value_size(m), sizeof(struct split_skmsg_stats));
 	bpf_object__close(obj);
+}
+
+/* The rest of split_sock.bpf.o's structs: Istio objects, L7 rules,
+ * attached interfaces. */
+TEST(config_layouts_match_btf)
+{
+	struct btf *btf = btf__parse_elf(BPF_OBJ, NULL);
+
+	ASSERT_TRUE(btf != NULL);
+	CHECK(btf, split_object_key, M(split_object_key, kind), M(split_object_key, ns),
+	      M(split_object_key, name));
+	CHECK(btf, split_object_val, M(split_object_val, len), M(split_object_val, text));
+	CHECK(btf, split_l7_route_key, M(split_l7_route_key, svc_id),
+	      M(split_l7_route_key, route));
+	CHECK(btf, split_l7_dest, M(split_l7_dest, version), M(split_l7_dest, version_id),
+	      M(split_l7_dest, weight));
+	CHECK(btf, split_l7_route_val, M(split_l7_route_val, name),
+	      M(split_l7_route_val, nmatches), M(split_l7_route_val, ndests),
+	      M(split_l7_route_val, dests));
+	CHECK(btf, split_l7_cond_key, M(split_l7_cond_key, svc_id), M(split_l7_cond_key, route),
+	      M(split_l7_cond_key, match), M(split_l7_cond_key, cond));
+	CHECK(btf, split_l7_cond_val, M(split_l7_cond_val, kind), M(split_l7_cond_val, op),
+	      M(split_l7_cond_val, negate), M(split_l7_cond_val, pad),
+	      M(split_l7_cond_val, value_len), M(split_l7_cond_val, name),
+	      M(split_l7_cond_val, value));
+	CHECK(btf, split_iface_key, M(split_iface_key, ifindex), M(split_iface_key, mode));
+	CHECK(btf, split_iface_val, M(split_iface_val, name), M(split_iface_val, prog_id),
+	      M(split_iface_val, fallback));
+	btf__free(btf);
+}
+
+/* The rest of the pinned maps: names, key and value sizes, default sizes. */
+TEST(more_map_names_and_sizes)
+{
+	struct bpf_object *obj = bpf_object__open_file(BPF_OBJ, NULL);
+	struct {
+		const char *name;
+		__u32 key, value, max;
+	} want[] = {
+		{ SPLIT_MAP_CT, sizeof(struct split_ct_key), sizeof(struct split_ct_val), SPLIT_MAX_CT },
+		{ SPLIT_MAP_CT_REV, sizeof(struct split_ct_key), sizeof(struct split_ct_rev_val), SPLIT_MAX_CT },
+		{ SPLIT_MAP_BE_STATS, 4, sizeof(struct split_flow_stats), SPLIT_MAX_BACKENDS },
+		{ SPLIT_MAP_VER_STATS, sizeof(struct split_weight_key), sizeof(struct split_flow_stats), SPLIT_MAX_VERSIONS },
+		{ SPLIT_MAP_NAT_STATS, 4, 8, SPLIT_NAT_STATS_SLOTS },
+		{ SPLIT_MAP_OBJECTS, sizeof(struct split_object_key), sizeof(struct split_object_val), SPLIT_MAX_OBJECTS },
+		{ SPLIT_MAP_L7_ROUTES, sizeof(struct split_l7_route_key), sizeof(struct split_l7_route_val), SPLIT_MAX_L7_ROUTES },
+		{ SPLIT_MAP_L7_CONDS, sizeof(struct split_l7_cond_key), sizeof(struct split_l7_cond_val), SPLIT_MAX_L7_CONDS },
+		{ SPLIT_MAP_GENERATION, 4, 8, SPLIT_GEN_MAX },
+		{ SPLIT_MAP_SELF_CGROUP, 4, 8, 1 },
+		{ SPLIT_MAP_IFACES, sizeof(struct split_iface_key), sizeof(struct split_iface_val), SPLIT_MAX_IFACES },
+	};
+
+	ASSERT_TRUE(obj != NULL);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, want[i].name);
+
+		if (!m)
+			TEST_FAIL_("map %s not in %s", want[i].name, BPF_OBJ);
+		ASSERT_EQ(bpf_map__key_size(m), want[i].key);
+		ASSERT_EQ(bpf_map__value_size(m), want[i].value);
+		ASSERT_EQ(bpf_map__max_entries(m), want[i].max);
+	}
+	bpf_object__close(obj);
+}
+
+/*
+ * The promise of split_common.h ("cannot drift apart") holds only if every
+ * struct it defines and every map it names is checked above: each
+ * `struct split_X {` of include/split_common.h must be CHECKed in this
+ * file and each SPLIT_MAP_ name used by a check here, but for what no BPF
+ * object holds (listed).
+ */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) > 0 && !fseek(f, 0, SEEK_SET) &&
+	    (b = calloc(1, (size_t)n + 1)) && fread(b, 1, (size_t)n, f) != (size_t)n) {
+		free(b);
+		b = NULL;
+	}
+	fclose(f);
+	return b;
+}
+
+TEST(every_struct_and_map_checked)
+{
+	/* Userspace only: the owners map is made by splitd, not in a .bpf.o. */
+	static const char *const exempt[] = { "split_owner_val", "SPLIT_MAP_OWNERS" };
+	char *hdr = slurp("include/split_common.h"), *me = slurp(__FILE__);
+	char want[128], missing[1024] = "";
+	size_t nstructs = 0, nmaps = 0;
+
+	ASSERT_TRUE(hdr != NULL);
+	ASSERT_TRUE(me != NULL);
+	for (const char *p = hdr; (p = strstr(p, "\nstruct split_")); p++) {
+		char name[64];
+		size_t n = strspn(p + 8, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		bool ex = false;
+
+		if (n >= sizeof(name) || p[8 + n] != ' ' || p[9 + n] != '{')
+			continue;	/* a declaration, not a definition */
+		memcpy(name, p + 8, n);
+		name[n] = 0;
+		nstructs++;
+		for (size_t i = 0; i < sizeof(exempt) / sizeof(exempt[0]); i++)
+			ex |= !strcmp(exempt[i], name);
+		snprintf(want, sizeof(want), "CHECK(btf, %s,", name);
+		if (!ex && !strstr(me, want))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 " struct %s", name);
+	}
+	for (const char *p = hdr; (p = strstr(p, "\n#define SPLIT_MAP_")); p++) {
+		char name[64];
+		size_t n = strspn(p + 9, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+		bool ex = false;
+		const char *q;
+		int uses = 0;
+
+		if (n >= sizeof(name))
+			continue;
+		memcpy(name, p + 9, n);
+		name[n] = 0;
+		nmaps++;
+		for (size_t i = 0; i < sizeof(exempt) / sizeof(exempt[0]); i++)
+			ex |= !strcmp(exempt[i], name);
+		/* named by a check of this file (a want[] table or a lookup) */
+		for (q = me; (q = strstr(q, name)); q++)
+			uses += !isalnum((unsigned char)q[n]) && q[n] != '_' &&
+				(q == me || (!isalnum((unsigned char)q[-1]) && q[-1] != '_'));
+		if (!ex && !uses)
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 " %s", name);
+	}
+	printf("  %zu structs and %zu map names in include/split_common.h\n", nstructs, nmaps);
+	free(hdr);
+	free(me);
+	ASSERT_GT(nstructs, 30);
+	ASSERT_GT(nmaps, 30);
+	if (missing[0])
+		TEST_FAIL_("not checked against the BPF objects:%s", missing);
 }
