@@ -56,6 +56,7 @@
 
 #include "model.h"
 #include "table.h"
+#include "table_test.h"
 
 #define FNV_OFFSET	0xcbf29ce484222325ULL
 #define FNV_PRIME	0x100000001b3ULL
@@ -163,6 +164,7 @@ struct race {
 	uint32_t *open;		/* scratch: candidates with quota left */
 	uint32_t *pos;		/* scratch: index of a candidate in open */
 	size_t nopen;
+	bool walk_only;		/* no shortcuts (test_table compares both) */
 };
 
 static double race_key(const struct race *r, uint32_t slot, uint32_t c)
@@ -241,9 +243,6 @@ static void race_close(struct race *r, uint32_t c)
 	r->open[r->pos[c]] = last;
 	r->pos[last] = r->pos[c];
 }
-
-/* Testing: 1 turns the shortcuts below off (test_table compares both). */
-int split_table_no_shortcut;
 
 static void pick_swap(struct pick *a, struct pick *b)
 {
@@ -335,14 +334,14 @@ static void race_run(struct race *r)
 		r->pos[c] = r->nopen;
 		r->open[r->nopen++] = c;
 	}
-	if (!split_table_no_shortcut && r->nopen == 1) {
+	if (!r->walk_only && r->nopen == 1) {
 		for (size_t si = 0; si < hn; si++)	/* one candidate takes all */
 			r->won[si] = r->open[0];
 		r->quota[r->open[0]] = 0;
 		r->nopen = 0;
 		return;
 	}
-	if (!split_table_no_shortcut && r->nopen == 2) {
+	if (!r->walk_only && r->nopen == 2) {
 		race_two(r);
 		return;
 	}
@@ -423,6 +422,7 @@ struct build {
 	size_t nver;
 	struct ep_ref *eps;	/* of the family and a version in ver */
 	size_t neps;
+	bool walk_only;		/* see struct race */
 	uint32_t *vstart;	/* per version: its first slot in slots[] */
 	uint32_t *vcount;	/* per version: its number of slots */
 	uint32_t *weight;
@@ -564,6 +564,7 @@ static void level1(struct build *b)
 		.n = b->nslots, .slot = b->slots, .ncand = b->nver,
 		.quota = b->quota, .prefix = b->prefix, .weight = b->weight,
 		.won = b->won, .heap = b->heap, .open = b->open, .pos = b->pos,
+		.walk_only = b->walk_only,
 	};
 	uint32_t start = 0;
 
@@ -598,6 +599,7 @@ static size_t level2(struct build *b, size_t v, const struct ep_ref *eps,
 		.n = b->vcount[v], .slot = b->slots + b->vstart[v], .ncand = m,
 		.quota = b->quota, .prefix = b->prefix, .weight = NULL,
 		.won = b->won, .heap = b->heap, .open = b->open, .pos = b->pos,
+		.walk_only = b->walk_only,
 	};
 	char text[INET6_ADDRSTRLEN];
 	int af = b->family == 6 ? AF_INET6 : AF_INET;
@@ -617,10 +619,11 @@ static size_t level2(struct build *b, size_t v, const struct ep_ref *eps,
 	return used;
 }
 
-int split_table_build(const struct split_service *svc, int family,
-		      uint32_t *out, size_t nslots)
+static int table_build(const struct split_service *svc, int family,
+		       uint32_t *out, size_t nslots, bool walk_only)
 {
-	struct build b = { .svc = svc, .family = family, .nslots = nslots };
+	struct build b = { .svc = svc, .family = family, .nslots = nslots,
+			   .walk_only = walk_only };
 	size_t used = 0, first = 0;
 
 	if (!nslots || nslots > UINT32_MAX || (family != 4 && family != 6)) {
@@ -647,6 +650,18 @@ int split_table_build(const struct split_service *svc, int family,
 	}
 	build_free(&b);
 	return (int)used;
+}
+
+int split_table_build(const struct split_service *svc, int family,
+		      uint32_t *out, size_t nslots)
+{
+	return table_build(svc, family, out, nslots, false);
+}
+
+int split_table_build_walk(const struct split_service *svc, int family,
+			   uint32_t *out, size_t nslots)
+{
+	return table_build(svc, family, out, nslots, true);
 }
 
 /* ---- small tables: one slot per endpoint ---------------------------------- */

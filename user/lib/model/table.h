@@ -50,8 +50,5 @@ int split_table_is_small(const struct split_service *svc, int family);
  */
 int split_table_small(const struct split_service *svc, int family,
 		      uint32_t *out, size_t max);
-/* Testing: non-zero makes split_table_build() take the general walk even
- * for one or two candidates (the result must be the same). */
-extern int split_table_no_shortcut;
 
 #endif /* SPLIT_TABLE_H */

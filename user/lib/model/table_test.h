@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * table_test.h - a test entry point into table.c, for tests/unit/test_table.c
+ * only: split_table_build() without its shortcuts for one or two
+ * candidates (the general walk), whose result must be the same.
+ */
+#ifndef SPLIT_TABLE_TEST_H
+#define SPLIT_TABLE_TEST_H
+
+#include "table.h"
+
+int split_table_build_walk(const struct split_service *svc, int family,
+			   uint32_t *out, size_t nslots);
+
+#endif /* SPLIT_TABLE_TEST_H */
