@@ -7,7 +7,9 @@
  * recurses at most YT_MAX_DEPTH + 1 levels.
  */
 #include <limits.h>
+#include <stdalign.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,53 @@ static int yt_errf_at(struct yt_builder *b, const yaml_mark_t *m,
 			  yt_mark_num(m->line), yt_mark_num(m->column), msg);
 }
 
+/* ---- the arena: nodes, scalars and tags, freed with the tree ------------ */
+
+#define YT_CHUNK_MIN	(64 * 1024)
+
+struct yt_chunk {
+	struct yt_chunk *next;
+	size_t used, cap;
+	alignas(max_align_t) unsigned char data[];
+};
+
+/* n bytes (not zeroed), aligned for any type; NULL when out of memory. */
+static void *yt_alloc(struct yt_tree *t, size_t n)
+{
+	struct yt_chunk *c = t->arena;
+	size_t a = alignof(max_align_t), need = (n + a - 1) / a * a;
+	void *p;
+
+	if (need < n)
+		return NULL;
+	if (!c || c->cap - c->used < need) {
+		size_t cap = need > YT_CHUNK_MIN ? need : YT_CHUNK_MIN;
+
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = t->arena;
+		t->arena = c;
+	}
+	p = c->data + c->used;
+	c->used += need;
+	return p;
+}
+
+static char *yt_strndup(struct yt_tree *t, const char *s, size_t len)
+{
+	char *p = yt_alloc(t, len + 1);
+
+	if (p) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+/* What a node holds outside the arena: its items or pairs arrays. */
 static void yt_node_free(struct yt_node *n)
 {
 	size_t i;
@@ -80,7 +129,6 @@ static void yt_node_free(struct yt_node *n)
 		return;
 	switch (n->kind) {
 	case YT_SCALAR:
-		free(n->scalar.value);
 		break;
 	case YT_SEQUENCE:
 		for (i = 0; i < n->seq.n; i++)
@@ -95,8 +143,6 @@ static void yt_node_free(struct yt_node *n)
 		free(n->map.pairs);
 		break;
 	}
-	free(n->tag);
-	free(n);
 }
 
 void yt_free(struct yt_tree *tree)
@@ -107,6 +153,12 @@ void yt_free(struct yt_tree *tree)
 		yt_node_free(tree->docs[i].root);
 	free(tree->docs);
 	free(tree->name);
+	while (tree->arena) {
+		struct yt_chunk *c = tree->arena;
+
+		tree->arena = c->next;
+		free(c);
+	}
 	memset(tree, 0, sizeof(*tree));
 }
 
@@ -120,9 +172,10 @@ static struct yt_node *yt_node_new(struct yt_builder *b, enum yt_kind kind,
 			   "too many YAML nodes (limit %d)", YT_MAX_NODES);
 		return NULL;
 	}
-	n = calloc(1, sizeof(*n));
-	if (!n || (tag && !(n->tag = strdup(tag)))) {
-		free(n);
+	n = yt_alloc(b->tree, sizeof(*n));
+	if (n)
+		memset(n, 0, sizeof(*n));
+	if (!n || (tag && !(n->tag = yt_strndup(b->tree, tag, strlen(tag))))) {
 		yt_errf_at(b, &ev->start_mark, "out of memory");
 		return NULL;
 	}
@@ -256,13 +309,9 @@ static int yt_on_scalar(struct yt_builder *b, const yaml_event_t *ev)
 	n = yt_node_new(b, YT_SCALAR, ev, tag);
 	if (!n)
 		return -1;
-	n->scalar.value = malloc(len + 1);
-	if (!n->scalar.value) {
-		yt_node_free(n);
+	n->scalar.value = yt_strndup(b->tree, (const char *)ev->data.scalar.value, len);
+	if (!n->scalar.value)
 		return yt_errf_at(b, &ev->start_mark, "out of memory");
-	}
-	memcpy(n->scalar.value, ev->data.scalar.value, len);
-	n->scalar.value[len] = '\0';
 	n->scalar.len = len;
 	n->scalar.quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
 			   (tag && (!strcmp(tag, YT_TAG_STR) || !strcmp(tag, "!")));
