@@ -69,7 +69,8 @@ static int sub_opts(const char *name, int argc, char **argv, int *json)
 }
 
 /* A change is in force for new connections once splitctl returns: for
- * services behind splitd's L7 proxy, wait until the proxy follows it. */
+ * services behind splitd's L7 proxy, wait until the proxy follows it (up
+ * to a poll of splitd's loop; set skips it for a service not behind it). */
 void wait_l7(struct split_state *st)
 {
 	if (split_state_wait_l7(st, 3000))
@@ -156,7 +157,9 @@ fail:
 	fprintf(stderr, "splitctl: %s\n", err.msg);
 out:
 	split_state_unlock(&st);
-	if (!ret)
+	/* Only an L7 service's connections go through splitd's proxy: any
+	 * other is split by the maps just written, nothing to wait for. */
+	if (!ret && cfg.svcs[idx].l7)
 		wait_l7(&st);
 	split_state_close(&st);
 	split_config_free(&cfg);
