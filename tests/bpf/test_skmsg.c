@@ -45,6 +45,7 @@
 #include "node.h"
 #include "split_common.h"
 #include "split_skmsg.skel.h"
+#include "../lib/tutil.h"
 #include "test.h"
 #include "util.h"
 
@@ -76,32 +77,6 @@ static int print_warn(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 	return vfprintf(stderr, fmt, ap);
 }
 
-static int private_netns(char *why, size_t n)
-{
-	static int done;
-	struct ifreq ifr = { 0 };
-	int fd;
-
-	if (done)
-		return 0;
-	if (unshare(CLONE_NEWNET)) {
-		snprintf(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
-		return -1;
-	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) ||
-	    (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr))) {
-		snprintf(why, n, "lo up: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	done = 1;
-	return 0;
-}
-
 struct env {
 	struct l7_skmsg *m;
 	struct l7_skmsg_probe pr;
@@ -129,7 +104,7 @@ static int env_open(struct env *e)
 
 	memset(e, 0, sizeof(*e));
 	libbpf_set_print(print_warn);
-	if (private_netns(e->why, sizeof(e->why)))
+	if (tu_private_netns(e->why, sizeof(e->why)))
 		return -1;
 	if (split_cgroup2_root(root, sizeof(root)) ||
 	    split_self_cgroup_id("/proc", &id, g_home, sizeof(g_home))) {

@@ -41,6 +41,7 @@
 #include "l7listen.h"
 #include "split_common.h"
 #include "split_sock.skel.h"
+#include "../lib/tutil.h"
 #include "test.h"
 #include "util.h"
 
@@ -81,33 +82,6 @@ static __u64 mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
-
-/* Once per process: a network namespace of our own, lo up. */
-static int private_netns(char *why, size_t n)
-{
-	static int done;
-	struct ifreq ifr = { 0 };
-	int fd;
-
-	if (done)
-		return 0;
-	if (unshare(CLONE_NEWNET)) {
-		snprintf(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
-		return -1;
-	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) ||
-	    (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr))) {
-		snprintf(why, n, "lo up: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	done = 1;
-	return 0;
 }
 
 static void addr_of(int v6, const char *s, struct split_addr *a)
@@ -223,7 +197,7 @@ static int env_open(struct env *e, char *why, size_t n)
 	memset(e, 0, sizeof(*e));
 	e->be[0] = e->be[1] = -1;
 	libbpf_set_print(print_warn);
-	if (private_netns(why, n))
+	if (tu_private_netns(why, n))
 		return -1;
 	if (split_cgroup2_root(root, sizeof(root))) {
 		snprintf(why, n, "no cgroup2 mount");

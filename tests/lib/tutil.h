@@ -2,15 +2,20 @@
 /*
  * tutil.h - small helpers that the unit tests (tests/unit, tests/bpf) and
  * the test tools (tests/tools) share: clocks, whole sends, number and
- * address parsing, loopback listen and dial. Header-only (static inline),
- * so each program takes what it uses; include it as "../lib/tutil.h".
- * Every function returns -1 with errno set on failure, and prints nothing:
+ * address parsing, loopback listen and dial, a private network namespace.
+ * Header-only (static inline), so each program takes what it uses;
+ * include it as "../lib/tutil.h".
+ * Each returns -1 with errno (or why) set on failure, and prints nothing:
  * messages are the caller's.
  */
 #ifndef SPLIT_TUTIL_H
 #define SPLIT_TUTIL_H
 
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -155,6 +160,35 @@ static inline int tu_dial_lo(uint16_t port)
 		return -1;
 	}
 	return fd;
+}
+
+/* Once per process: a network namespace of its own with lo up (tests that
+ * attach to cgroups and make connections keep them private). 0, or -1
+ * with why set. */
+static inline int tu_private_netns(char *why, size_t n)
+{
+	static int done;
+	struct ifreq ifr = { 0 };
+	int fd;
+
+	if (done)
+		return 0;
+	if (unshare(CLONE_NEWNET)) {
+		snprintf(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
+		return -1;
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) ||
+	    (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr))) {
+		snprintf(why, n, "lo up: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	done = 1;
+	return 0;
 }
 
 #endif /* SPLIT_TUTIL_H */
