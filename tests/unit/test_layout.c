@@ -135,6 +135,25 @@ TEST(layouts_match_btf)
 	      M(split_rollout_val, last), M(split_rollout_val, rollbacks),
 	      M(split_rollout_val, nevents), M(split_rollout_val, started_s),
 	      M(split_rollout_val, events));
+	CHECK(btf, split_object_key, M(split_object_key, kind), M(split_object_key, ns),
+	      M(split_object_key, name));
+	CHECK(btf, split_object_val, M(split_object_val, len), M(split_object_val, text));
+	CHECK(btf, split_l7_route_key, M(split_l7_route_key, svc_id),
+	      M(split_l7_route_key, route));
+	CHECK(btf, split_l7_dest, M(split_l7_dest, version), M(split_l7_dest, version_id),
+	      M(split_l7_dest, weight));
+	CHECK(btf, split_l7_route_val, M(split_l7_route_val, name),
+	      M(split_l7_route_val, nmatches), M(split_l7_route_val, ndests),
+	      M(split_l7_route_val, dests));
+	CHECK(btf, split_l7_cond_key, M(split_l7_cond_key, svc_id), M(split_l7_cond_key, route),
+	      M(split_l7_cond_key, match), M(split_l7_cond_key, cond));
+	CHECK(btf, split_l7_cond_val, M(split_l7_cond_val, kind), M(split_l7_cond_val, op),
+	      M(split_l7_cond_val, negate), M(split_l7_cond_val, pad),
+	      M(split_l7_cond_val, value_len), M(split_l7_cond_val, name),
+	      M(split_l7_cond_val, value));
+	CHECK(btf, split_iface_key, M(split_iface_key, ifindex), M(split_iface_key, mode));
+	CHECK(btf, split_iface_val, M(split_iface_val, name), M(split_iface_val, prog_id),
+	      M(split_iface_val, fallback));
 	btf__free(btf);
 }
 
@@ -184,6 +203,17 @@ TEST(map_names_and_sizes)
 		{ SPLIT_MAP_L7_LISTEN_SK, sizeof(struct split_l7_sk_key), sizeof(__u64), SPLIT_MAX_L7_LISTENERS },
 		{ SPLIT_MAP_L7_STATS, sizeof(struct split_weight_key), sizeof(struct split_l7_stats), SPLIT_MAX_VERSIONS },
 		{ SPLIT_MAP_ROLLOUTS, sizeof(struct split_rollout_key), sizeof(struct split_rollout_val), SPLIT_MAX_ROLLOUTS },
+		{ SPLIT_MAP_CT, sizeof(struct split_ct_key), sizeof(struct split_ct_val), SPLIT_MAX_CT },
+		{ SPLIT_MAP_CT_REV, sizeof(struct split_ct_key), sizeof(struct split_ct_rev_val), SPLIT_MAX_CT },
+		{ SPLIT_MAP_BE_STATS, 4, sizeof(struct split_flow_stats), SPLIT_MAX_BACKENDS },
+		{ SPLIT_MAP_VER_STATS, sizeof(struct split_weight_key), sizeof(struct split_flow_stats), SPLIT_MAX_VERSIONS },
+		{ SPLIT_MAP_NAT_STATS, 4, 8, SPLIT_NAT_STATS_SLOTS },
+		{ SPLIT_MAP_OBJECTS, sizeof(struct split_object_key), sizeof(struct split_object_val), SPLIT_MAX_OBJECTS },
+		{ SPLIT_MAP_L7_ROUTES, sizeof(struct split_l7_route_key), sizeof(struct split_l7_route_val), SPLIT_MAX_L7_ROUTES },
+		{ SPLIT_MAP_L7_CONDS, sizeof(struct split_l7_cond_key), sizeof(struct split_l7_cond_val), SPLIT_MAX_L7_CONDS },
+		{ SPLIT_MAP_GENERATION, 4, 8, SPLIT_GEN_MAX },
+		{ SPLIT_MAP_SELF_CGROUP, 4, 8, 1 },
+		{ SPLIT_MAP_IFACES, sizeof(struct split_iface_key), sizeof(struct split_iface_val), SPLIT_MAX_IFACES },
 	};
 
 	ASSERT_TRUE(obj != NULL);
@@ -342,69 +372,6 @@ TEST(skmsg_layouts_and_maps)
 	ASSERT_TRUE(m != NULL);
 	ASSERT_EQ(bpf_map__type(m), BPF_MAP_TYPE_PERCPU_ARRAY);
 	ASSERT_EQ(bpf_map__value_size(m), sizeof(struct split_skmsg_stats));
-	bpf_object__close(obj);
-}
-
-/* The rest of split_sock.bpf.o's structs: Istio objects, L7 rules,
- * attached interfaces. */
-TEST(config_layouts_match_btf)
-{
-	struct btf *btf = btf__parse_elf(BPF_OBJ, NULL);
-
-	ASSERT_TRUE(btf != NULL);
-	CHECK(btf, split_object_key, M(split_object_key, kind), M(split_object_key, ns),
-	      M(split_object_key, name));
-	CHECK(btf, split_object_val, M(split_object_val, len), M(split_object_val, text));
-	CHECK(btf, split_l7_route_key, M(split_l7_route_key, svc_id),
-	      M(split_l7_route_key, route));
-	CHECK(btf, split_l7_dest, M(split_l7_dest, version), M(split_l7_dest, version_id),
-	      M(split_l7_dest, weight));
-	CHECK(btf, split_l7_route_val, M(split_l7_route_val, name),
-	      M(split_l7_route_val, nmatches), M(split_l7_route_val, ndests),
-	      M(split_l7_route_val, dests));
-	CHECK(btf, split_l7_cond_key, M(split_l7_cond_key, svc_id), M(split_l7_cond_key, route),
-	      M(split_l7_cond_key, match), M(split_l7_cond_key, cond));
-	CHECK(btf, split_l7_cond_val, M(split_l7_cond_val, kind), M(split_l7_cond_val, op),
-	      M(split_l7_cond_val, negate), M(split_l7_cond_val, pad),
-	      M(split_l7_cond_val, value_len), M(split_l7_cond_val, name),
-	      M(split_l7_cond_val, value));
-	CHECK(btf, split_iface_key, M(split_iface_key, ifindex), M(split_iface_key, mode));
-	CHECK(btf, split_iface_val, M(split_iface_val, name), M(split_iface_val, prog_id),
-	      M(split_iface_val, fallback));
-	btf__free(btf);
-}
-
-/* The rest of the pinned maps: names, key and value sizes, default sizes. */
-TEST(more_map_names_and_sizes)
-{
-	struct bpf_object *obj = bpf_object__open_file(BPF_OBJ, NULL);
-	struct {
-		const char *name;
-		__u32 key, value, max;
-	} want[] = {
-		{ SPLIT_MAP_CT, sizeof(struct split_ct_key), sizeof(struct split_ct_val), SPLIT_MAX_CT },
-		{ SPLIT_MAP_CT_REV, sizeof(struct split_ct_key), sizeof(struct split_ct_rev_val), SPLIT_MAX_CT },
-		{ SPLIT_MAP_BE_STATS, 4, sizeof(struct split_flow_stats), SPLIT_MAX_BACKENDS },
-		{ SPLIT_MAP_VER_STATS, sizeof(struct split_weight_key), sizeof(struct split_flow_stats), SPLIT_MAX_VERSIONS },
-		{ SPLIT_MAP_NAT_STATS, 4, 8, SPLIT_NAT_STATS_SLOTS },
-		{ SPLIT_MAP_OBJECTS, sizeof(struct split_object_key), sizeof(struct split_object_val), SPLIT_MAX_OBJECTS },
-		{ SPLIT_MAP_L7_ROUTES, sizeof(struct split_l7_route_key), sizeof(struct split_l7_route_val), SPLIT_MAX_L7_ROUTES },
-		{ SPLIT_MAP_L7_CONDS, sizeof(struct split_l7_cond_key), sizeof(struct split_l7_cond_val), SPLIT_MAX_L7_CONDS },
-		{ SPLIT_MAP_GENERATION, 4, 8, SPLIT_GEN_MAX },
-		{ SPLIT_MAP_SELF_CGROUP, 4, 8, 1 },
-		{ SPLIT_MAP_IFACES, sizeof(struct split_iface_key), sizeof(struct split_iface_val), SPLIT_MAX_IFACES },
-	};
-
-	ASSERT_TRUE(obj != NULL);
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, want[i].name);
-
-		if (!m)
-			TEST_FAIL_("map %s not in %s", want[i].name, BPF_OBJ);
-		ASSERT_EQ(bpf_map__key_size(m), want[i].key);
-		ASSERT_EQ(bpf_map__value_size(m), want[i].value);
-		ASSERT_EQ(bpf_map__max_entries(m), want[i].max);
-	}
 	bpf_object__close(obj);
 }
 
