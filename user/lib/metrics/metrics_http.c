@@ -12,29 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <http_parser.h>
 #include "metrics.h"
 #include "metrics_http.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* ---- listening ------------------------------------------------------------ */
-
-static int parse_port(const char *s, uint16_t *port)
-{
-	unsigned long v = 0;
-
-	if (!*s || strlen(s) > 5)
-		return -1;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(*p - '0');
-	}
-	if (v > 65535)
-		return -1;
-	*port = (uint16_t)v;
-	return 0;
-}
 
 int split_metrics_listen(const char *addr_port, struct split_err *err)
 {
@@ -43,59 +27,29 @@ int split_metrics_listen(const char *addr_port, struct split_err *err)
 		struct sockaddr_in in;
 		struct sockaddr_in6 in6;
 	} sa;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *colon, *port_s;
 	struct split_addr a;
 	socklen_t salen;
 	uint16_t port;
-	size_t hlen;
 	int fd, one = 1;
 
 	memset(&sa, 0, sizeof(sa));
 	if (!addr_port || !*addr_port)
 		return split_errf(err, "metrics address is empty (want ADDR:PORT, e.g. %s)",
 				  SPLIT_METRICS_ADDR_DEFAULT);
-	/* ADDR:PORT, or [IPV6]:PORT; the address as split_addr_parse takes it. */
-	if (addr_port[0] == '[') {
-		const char *rb = strchr(addr_port, ']');
-
-		if (!rb || rb[1] != ':')
-			goto bad;
-		hlen = (size_t)(rb - addr_port - 1);
-		port_s = rb + 2;
-		if (hlen >= sizeof(host))
-			goto bad;
-		memcpy(host, addr_port + 1, hlen);
-	} else {
-		colon = strrchr(addr_port, ':');
-		if (!colon)
-			goto bad;
-		hlen = (size_t)(colon - addr_port);
-		port_s = colon + 1;
-		if (hlen >= sizeof(host))
-			goto bad;
-		memcpy(host, addr_port, hlen);
-	}
-	host[hlen] = 0;
-	/* a bracketed address is IPv6, an unbracketed one IPv4 */
-	if (split_addr_parse(host, &a) || a.family != (addr_port[0] == '[' ? 6 : 4))
-		goto bad;
+	if (split_addr_port_parse(addr_port, &a, &port))
+		return split_errf(err, "bad metrics address '%s' (want ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464)",
+				  addr_port);
 	if (a.family == 6) {
 		memcpy(&sa.in6.sin6_addr, a.bytes, 16);
 		sa.in6.sin6_family = AF_INET6;
+		sa.in6.sin6_port = htons(port);
 		salen = sizeof(sa.in6);
 	} else {
 		memcpy(&sa.in.sin_addr, a.bytes, 4);
 		sa.in.sin_family = AF_INET;
+		sa.in.sin_port = htons(port);
 		salen = sizeof(sa.in);
 	}
-	if (parse_port(port_s, &port))
-		goto bad;
-	if (sa.sa.sa_family == AF_INET6)
-		sa.in6.sin6_port = htons(port);
-	else
-		sa.in.sin_port = htons(port);
-
 	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return split_errf(err, "metrics: socket: %s", strerror(errno));
@@ -108,9 +62,6 @@ int split_metrics_listen(const char *addr_port, struct split_err *err)
 		return -1;
 	}
 	return fd;
-bad:
-	return split_errf(err, "bad metrics address '%s' (want ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464)",
-			  addr_port);
 }
 
 int split_metrics_port(int listen_fd)
@@ -237,45 +188,51 @@ static const char *head_end(const char *buf, size_t len)
 	return NULL;
 }
 
-static int is_tchar(char c)
+/* The request head, parsed by http_parser (as the L7 proxy parses them):
+ * the method in the parser, the target where it lies in the buffer. */
+struct head {
+	const char *target;
+	size_t tlen;
+	int complete;
+};
+
+static int on_url(http_parser *p, const char *at, size_t len)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
+	struct head *h = p->data;
+
+	if (h->target && at != h->target + h->tlen)
+		return -1;	/* one contiguous buffer: never split */
+	if (!h->target)
+		h->target = at;
+	h->tlen += len;
+	return 0;
 }
 
-/*
- * Parse "METHOD SP TARGET SP HTTP/D.D" (the line ends at LF, an optional CR
- * before it). 0 with method/target pointing into line (NUL-terminated in
- * place), -1 if malformed.
- */
-static int parse_request_line(char *line, char **method, char **target)
+/* The head is all we read: stop there, whatever body follows. */
+static int on_headers_complete(http_parser *p)
 {
-	char *sp1, *sp2, *eol = strchr(line, '\n');
+	((struct head *)p->data)->complete = 1;
+	return 1;
+}
 
-	if (!eol)
+static const http_parser_settings head_settings = {
+	.on_url = on_url,
+	.on_headers_complete = on_headers_complete,
+};
+
+/* Parse the head in buf[0, len): 0 with p->method and *h set, or -1 if
+ * malformed (or HTTP/0.9, a line with no version, which http_parser
+ * takes). */
+static int parse_head(const char *buf, size_t len, http_parser *p, struct head *h)
+{
+	http_parser_init(p, HTTP_REQUEST);
+	p->data = h;
+	h->target = NULL;
+	h->tlen = 0;
+	h->complete = 0;
+	http_parser_execute(p, &head_settings, buf, len);
+	if (HTTP_PARSER_ERRNO(p) != HPE_OK || !h->complete || p->http_major != 1 || !h->tlen)
 		return -1;
-	if (eol > line && eol[-1] == '\r')
-		eol--;
-	*eol = 0;
-	sp1 = strchr(line, ' ');
-	if (!sp1 || sp1 == line)
-		return -1;
-	*sp1 = 0;
-	for (char *p = line; *p; p++)
-		if (!is_tchar(*p))
-			return -1;
-	sp2 = strchr(sp1 + 1, ' ');
-	if (!sp2 || sp2 == sp1 + 1)
-		return -1;
-	*sp2 = 0;
-	for (char *p = sp1 + 1; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-			return -1;
-	if (strlen(sp2 + 1) != 8 || strncmp(sp2 + 1, "HTTP/", 5) ||
-	    sp2[6] < '0' || sp2[6] > '9' || sp2[7] != '.' || sp2[8] < '0' || sp2[8] > '9')
-		return -1;
-	*method = line;
-	*target = sp1 + 1;
 	return 0;
 }
 
@@ -284,7 +241,10 @@ static void serve(int fd, int (*render)(FILE *f, void *arg), void *arg)
 	char buf[SPLIT_METRICS_HEAD_MAX + 1];
 	int64_t deadline = now_ms() + SPLIT_METRICS_READ_MS;
 	const char *end = NULL;
-	char *method, *target, *body = NULL;
+	char *target, *body = NULL;
+	struct head h;
+	http_parser p;
+	int head_only;
 	size_t len = 0, blen = 0;
 	FILE *f;
 	int r;
@@ -316,20 +276,21 @@ static void serve(int fd, int (*render)(FILE *f, void *arg), void *arg)
 		if (r <= 0)
 			return;
 	}
-	buf[len] = 0;
-	if (memchr(buf, 0, (size_t)(end - buf)) ||
-	    parse_request_line(buf, &method, &target)) {
+	if (parse_head(buf, (size_t)(end - buf), &p, &h)) {
 		respond_text(fd, 400, "bad request\n");
 		return;
 	}
-	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+	if (p.method != HTTP_GET && p.method != HTTP_HEAD) {
 		respond_text(fd, 405, "only GET and HEAD\n");
 		return;
 	}
+	head_only = p.method == HTTP_HEAD;
+	target = buf + (h.target - buf);	/* parsed: cut in place */
+	target[h.tlen] = 0;
 	target[strcspn(target, "?")] = 0;
 	if (!strcmp(target, "/healthz")) {
 		/* Answered by the daemon's own loop: it is alive. */
-		respond(fd, 200, "text/plain; charset=utf-8", "ok\n", 3, !strcmp(method, "HEAD"));
+		respond(fd, 200, "text/plain; charset=utf-8", "ok\n", 3, head_only);
 		return;
 	}
 	if (!strcmp(target, "/readyz")) {
@@ -338,7 +299,7 @@ static void serve(int fd, int (*render)(FILE *f, void *arg), void *arg)
 				 health.why[0] ? ": " : "", health.why);
 
 		respond(fd, health.ready ? 200 : 503, "text/plain; charset=utf-8", msg,
-			(size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1, !strcmp(method, "HEAD"));
+			(size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1, head_only);
 		return;
 	}
 	if (strcmp(target, "/metrics")) {
@@ -360,7 +321,7 @@ static void serve(int fd, int (*render)(FILE *f, void *arg), void *arg)
 	if (r)
 		respond(fd, 500, "text/plain; charset=utf-8", body, blen, 0);
 	else
-		respond(fd, 200, CONTENT_TYPE, body, blen, !strcmp(method, "HEAD"));
+		respond(fd, 200, CONTENT_TYPE, body, blen, head_only);
 	free(body);
 }
 

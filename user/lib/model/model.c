@@ -4,6 +4,7 @@
  * freeing services and configs.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,50 @@ int split_addr_parse(const char *s, struct split_addr *a)
 	else
 		return -1;
 	*a = tmp;
+	return 0;
+}
+
+int split_addr_port_parse(const char *s, struct split_addr *a, uint16_t *port)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *end, *ps;
+	struct split_addr tmp;
+	unsigned long v = 0;
+	size_t hlen;
+
+	if (!s || !a || !port)
+		return -EINVAL;
+	if (s[0] == '[') {	/* [IPV6]:PORT */
+		end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		s++;
+		ps = end + 2;
+	} else {		/* IPV4:PORT */
+		end = strrchr(s, ':');
+		if (!end)
+			return -EINVAL;
+		ps = end + 1;
+	}
+	hlen = (size_t)(end - s);
+	if (hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hlen);
+	host[hlen] = 0;
+	/* a bracketed address is IPv6, an unbracketed one IPv4 */
+	if (split_addr_parse(host, &tmp) || tmp.family != (ps == end + 2 ? 6 : 4))
+		return -EINVAL;
+	if (!*ps || strlen(ps) > 5)
+		return -EINVAL;
+	for (const char *c = ps; *c; c++) {
+		if (*c < '0' || *c > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*c - '0');
+	}
+	if (v > 65535)
+		return -EINVAL;
+	*a = tmp;
+	*port = (uint16_t)v;
 	return 0;
 }
 

@@ -91,5 +91,9 @@ const char *split_addr_port_str(const struct split_addr *a, uint16_t port,
 int split_grow(void **arr, size_t *cap, size_t n, size_t sz);
 /* Parse "10.0.0.1" or "fd00::1". Returns 0 or -1. */
 int split_addr_parse(const char *s, struct split_addr *a);
+/* Parse what split_addr_port_str prints: "10.0.0.1:80" or "[fd00::1]:80"
+ * (an IPv6 address only in brackets, a decimal port 0-65535, host order).
+ * Returns 0 or -EINVAL; *a and *port are unchanged on failure. */
+int split_addr_port_parse(const char *s, struct split_addr *a, uint16_t *port);
 
 #endif /* SPLIT_MODEL_H */
