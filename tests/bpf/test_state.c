@@ -576,6 +576,81 @@ static __u32 weight_of(const struct split_service *s, const char *version)
  * commit stays scoped to it; on a service whose weights come from an
  * object's default route the object changes and the resulting set (every
  * service) is applied, so no other service is lost. */
+/* Two reads of one service agree, field by field (ports, endpoints and
+ * versions in the order the state gives them). */
+static int same_service(const struct split_service *a, const struct split_service *b)
+{
+	if (strcmp(a->name, b->name) || strcmp(a->ns, b->ns) || a->nvips != b->nvips ||
+	    a->nports != b->nports || a->neps != b->neps || a->nversions != b->nversions ||
+	    a->routed != b->routed || a->l7 != b->l7)
+		return 0;
+	for (size_t i = 0; i < a->nvips; i++)
+		if (a->vips[i].family != b->vips[i].family ||
+		    memcmp(a->vips[i].bytes, b->vips[i].bytes, sizeof(a->vips[i].bytes)))
+			return 0;
+	for (size_t i = 0; i < a->nports; i++)
+		if (a->ports[i].port != b->ports[i].port || a->ports[i].proto != b->ports[i].proto ||
+		    a->ports[i].target_port != b->ports[i].target_port)
+			return 0;
+	for (size_t i = 0; i < a->neps; i++)
+		if (strcmp(a->eps[i].version, b->eps[i].version) ||
+		    memcmp(a->eps[i].addr.bytes, b->eps[i].addr.bytes, sizeof(a->eps[i].addr.bytes)))
+			return 0;
+	for (size_t i = 0; i < a->nversions; i++)
+		if (strcmp(a->versions[i].name, b->versions[i].name) ||
+		    a->versions[i].weight != b->versions[i].weight ||
+		    a->versions[i].slots[0] != b->versions[i].slots[0] ||
+		    a->versions[i].slots[1] != b->versions[i].slots[1])
+			return 0;
+	return 1;
+}
+
+/* What splitd's L7 proxy reads of the services it serves: those services,
+ * VIPs included, as the full read has them; nothing else. */
+TEST(read_some_services_by_id)
+{
+	struct node n;
+	char *a = gen(300, 3, 0, 0);
+	struct split_config all = { 0 }, some = { 0 };
+	struct split_err err;
+	__u32 ids[5];
+	const char *want[] = { "svc-5", "svc-7", "svc-250" };
+
+	NODE_UP(&n, NULL);
+	COMMIT(&n, a);
+	ids[0] = svc_id(&n, "svc-5");
+	ids[1] = svc_id(&n, "svc-7");
+	ids[2] = svc_id(&n, "svc-250");
+	ids[3] = ids[1];		/* listed twice: read once */
+	ids[4] = SPLIT_MAX_SERVICES - 2;	/* no such service: skipped */
+	ASSERT_EQ(split_state_read(&n.st, &all, &err), 0);
+	ASSERT_EQ(all.nsvcs, 300);
+	ASSERT_EQ(split_state_read_ids(&n.st, ids, 5, &some, &err), 0);
+	ASSERT_EQ(some.nsvcs, 3);
+	ASSERT_EQ(n.st.scope_id, 0);	/* a later commit is not scoped */
+	for (size_t w = 0; w < 3; w++) {
+		const struct split_service *x = NULL, *y = NULL;
+
+		for (size_t i = 0; i < all.nsvcs; i++)
+			if (!strcmp(all.svcs[i].name, want[w]))
+				x = &all.svcs[i];
+		for (size_t i = 0; i < some.nsvcs; i++)
+			if (!strcmp(some.svcs[i].name, want[w]))
+				y = &some.svcs[i];
+		ASSERT_TRUE(x && y);
+		ASSERT_TRUE(y->nvips > 0);
+		if (!same_service(x, y))
+			TEST_FAIL_("%s: the read by id differs from the full read", want[w]);
+	}
+	split_config_free(&some);
+	ASSERT_EQ(split_state_read_ids(&n.st, NULL, 0, &some, &err), 0);
+	ASSERT_EQ(some.nsvcs, 0);
+	split_config_free(&some);
+	split_config_free(&all);
+	node_down(&n);
+	free(a);
+}
+
 TEST(set_on_an_objects_route_reads_every_service)
 {
 	struct node n;

@@ -591,12 +591,48 @@ static int any_l7(struct l7_rt *rt, struct split_state *st)
 	return ret;
 }
 
+/* The ids of the services with request rules: those with routes in
+ * l7_routes (written for exactly the services flagged L7). Sorted, each
+ * once. 0, or -1 with errno. */
+static int l7_svc_ids(struct split_state *st, __u32 **out, size_t *n)
+{
+	struct split_l7_route_key k, next;
+	char path[PATH_MAX + 64];
+	__u32 *ids = NULL;
+	size_t cap = 0;
+	int fd, r;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_ROUTES);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	for (r = bpf_map_get_next_key(fd, NULL, &next); !r;
+	     r = bpf_map_get_next_key(fd, &k, &next)) {
+		k = next;
+		if (split_grow((void **)&ids, &cap, *n, sizeof(*ids))) {
+			errno = ENOMEM;
+			break;
+		}
+		ids[(*n)++] = k.svc_id;
+	}
+	close(fd);
+	if (errno != ENOENT) {
+		free(ids);
+		return -1;
+	}
+	*out = ids;
+	return 0;
+}
+
 int l7_rt_sync(struct l7_rt *rt, struct split_state *st, int force)
 {
 	struct split_config cfg = { 0 };
 	struct split_objs objs = { 0 };
 	struct split_rules rules = { 0 };
 	struct split_err err;
+	__u32 *ids = NULL;
+	size_t nids = 0;
 	int ret = 0;
 	__u64 gen;
 
@@ -619,7 +655,14 @@ int l7_rt_sync(struct l7_rt *rt, struct split_state *st, int force)
 	if (split_state_lock(st, &err))
 		goto fail;
 	gen = split_state_generation(st, SPLIT_GEN_COMMITTED);
-	if (split_state_read(st, &cfg, &err) || split_objs_read(st, &objs, &err) ||
+	/* Only the services with request rules: at 10,000 services,
+	 * reading them all made every change wait for a full read. */
+	if (l7_svc_ids(st, &ids, &nids)) {
+		split_errf(&err, "reading %s: %s", SPLIT_MAP_L7_ROUTES, strerror(errno));
+		split_state_unlock(st);
+		goto fail;
+	}
+	if (split_state_read_ids(st, ids, nids, &cfg, &err) || split_objs_read(st, &objs, &err) ||
 	    split_objs_rules(&objs, &rules, &err)) {
 		split_state_unlock(st);
 		goto fail;
@@ -665,6 +708,7 @@ fail:
 	pr_warn("L7 proxy: reading the state: %s\n", err.msg);
 	ret = -1;
 out:
+	free(ids);
 	split_rules_free(&rules);
 	split_objs_free(&objs);
 	split_config_free(&cfg);

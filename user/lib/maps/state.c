@@ -356,21 +356,22 @@ static int raw_read_scoped(struct split_state *st, struct raw *r)
 {
 	__u32 id = st->scope_id;
 	const struct split_service_val *sv;
+	size_t had = r->nsvcs;	/* appends: split_state_read_ids() reads several */
 
 	if (PROBE(st->services_fd, struct raw_svc, &id, id, v, &r->svcs, &r->nsvcs))
 		return -1;
-	if (!r->nsvcs) {
+	if (r->nsvcs == had) {
 		errno = ENOENT;
 		return -1;
 	}
-	sv = &r->svcs[0].v;
+	sv = &r->svcs[had].v;
 	for (__u32 v = 1; v < sv->ver_end; v++) {
 		struct split_weight_key k = { id, v };
 
 		if (PROBE(st->weights_fd, struct raw_wt, &k, k, v, &r->wts, &r->nwts))
 			return -1;
 	}
-	for (__u32 k = 1; k < r->svcs[0].v.ep_end; k++) {
+	for (__u32 k = 1; k < sv->ep_end; k++) {
 		__u32 bid = SPLIT_BACKEND_ID(id, k);
 
 		if (PROBE(st->backends_fd, struct raw_be, &bid, id, v, &r->bes, &r->nbes))
@@ -542,20 +543,22 @@ int split_state_set_generation(struct split_state *st, int idx, __u64 v)
 int split_state_wait_l7(struct split_state *st, unsigned timeout_ms)
 {
 	__u64 want = split_state_generation(st, SPLIT_GEN_COMMITTED);
+	__u64 hb, now, deadline = 0;
 	struct timespec ts;
-	__u64 hb, now;
 
-	for (unsigned waited = 0;; waited += 10) {
+	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+		if (!deadline)
+			deadline = now + (__u64)timeout_ms * 1000000ULL;
 		hb = split_state_generation(st, SPLIT_GEN_L7_HEARTBEAT);
 		if (!hb || now - hb > SPLIT_L7_STALE_NS)
 			return 0;	/* no proxy running */
 		if (split_state_generation(st, SPLIT_GEN_L7_APPLIED) >= want)
 			return 0;
-		if (waited >= timeout_ms)
+		if (now >= deadline)
 			return 1;
-		usleep(10000);
+		usleep(1000);	/* splitd looks every 10 ms */
 	}
 }
 
@@ -844,6 +847,58 @@ read:
 	if (ret)
 		return split_errf(err, "out of memory");
 	return 0;
+}
+
+int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
+			 struct split_config *cfg, struct split_err *err)
+{
+	uint8_t *want = calloc(SPLIT_MAX_SERVICES, 1);	/* 1: asked, 2: read */
+	struct raw_vip *vips = NULL;
+	size_t nvips = 0, keep = 0;
+	struct raw r;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	if (!want)
+		return split_errf(err, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] >= SPLIT_MAX_SERVICES || want[ids[i]])
+			continue;	/* no such service, or listed twice */
+		want[ids[i]] = 1;
+		st->scope_id = ids[i];
+		if (raw_read_scoped(st, &r) && errno != ENOENT) {
+			split_errf(err, "reading service %u under %s: %s", ids[i],
+				   st->pin_dir, strerror(errno));
+			goto fail;
+		}
+	}
+	st->scope_id = 0;
+	/* Their VIPs: the one map read whole (no index by service). */
+	if (DUMP(st->svc_fd, struct raw_vip, vips, k, v, &vips, &nvips)) {
+		split_errf(err, "reading maps under %s: %s", st->pin_dir, strerror(errno));
+		goto fail;
+	}
+	for (size_t i = 0; i < nvips; i++)
+		if (vips[i].v.svc_id < SPLIT_MAX_SERVICES && want[vips[i].v.svc_id])
+			vips[keep++] = vips[i];
+	free(want);
+	want = NULL;
+	r.vips = vips;
+	r.nvips = keep;
+	vips = NULL;
+	if (raw_index(&r)) {
+		split_errf(err, "out of memory");
+		goto fail;
+	}
+	ret = raw_to_config(&r, cfg);
+	raw_free(&r);
+	return ret ? split_errf(err, "out of memory") : 0;
+fail:
+	st->scope_id = 0;
+	free(want);
+	free(vips);
+	raw_free(&r);
+	return -1;
 }
 
 int split_state_read(struct split_state *st, struct split_config *cfg,

@@ -83,6 +83,12 @@ int split_state_read(struct split_state *st, struct split_config *cfg,
  * by an older splitd: cfg holds every service, as split_state_read(). */
 int split_state_read_service(struct split_state *st, const char *ref,
 			     struct split_config *cfg, struct split_err *err);
+/* The services whose ids are listed (an id without a service is skipped),
+ * VIPs included: what the L7 proxy reads of the services it serves, without
+ * reading every service. cfg holds them in no particular order. 0, or -1
+ * with err set. */
+int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
+			 struct split_config *cfg, struct split_err *err);
 
 /* Make the maps say exactly what cfg says. All or nothing. Compares with
  * the maps in force and writes only what differs (in batches): tables of
