@@ -802,6 +802,14 @@ static void rewitness(struct l7_rt *rt)
 	}
 }
 
+int l7_rt_poll_ms(const struct l7_rt *rt)
+{
+	for (const struct l7_rec *r = rt ? rt->recs : NULL; r; r = r->next)
+		if (r->port)
+			return 10;
+	return 50;
+}
+
 void l7_rt_tick(struct l7_rt *rt, struct split_state *st)
 {
 	if (!rt || open_maps(rt, st))

@@ -43,6 +43,11 @@ int l7_rt_sync(struct l7_rt *rt, struct split_state *st, int force);
  * back (heartbeats have their own thread). */
 void l7_rt_tick(struct l7_rt *rt, struct split_state *st);
 
+/* How often splitd's loop should call l7_rt_sync, in ms: 10 while the
+ * proxy serves a service (splitctl set on it waits for the proxy), 50
+ * while it serves none (the first request rule is followed within that). */
+int l7_rt_poll_ms(const struct l7_rt *rt);
+
 /* Withdraw from l7_listen (new connections split at L4 again), drain the
  * proxy (listeners closed, idle connections closed, requests in flight
  * finish, up to drain_ms), flush the counters, stop the proxy (what is

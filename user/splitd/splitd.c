@@ -770,8 +770,9 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		int changed = 0, decided;
 
 		/* The L7 proxy follows changes made by splitctl (the state's
-		 * generation, looked at every 10 ms: one map lookup; splitctl
-		 * set on an L7 service waits for it),
+		 * generation, one map lookup, looked at every 10 ms while it
+		 * serves a service: splitctl set on one waits for it; 50 ms
+		 * otherwise),
 		 * and once a second refreshes its heartbeat and counters. */
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		/* Progressive rollouts: judge the windows that ended. A
@@ -787,7 +788,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 				l7_rt_tick(l7, st);
 			}
 		}
-		if (poll(pfd, 4, splitd_poll_timeout(o, l7 ? 10 : 200)) < 0) {
+		if (poll(pfd, 4, splitd_poll_timeout(o, l7 ? l7_rt_poll_ms(l7) : 200)) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_warn("poll: %s\n", strerror(errno));
