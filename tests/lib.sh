@@ -39,7 +39,9 @@ run_tests() {
 		if [ -n "${TEST_ONLY:-}" ] && [ "$TEST_ONLY" != "$t" ]; then continue; fi
 		ran=$((ran + 1))
 		echo "--- $T_SUITE $t"
-		( set -eu; "$t" )
+		# set -e ends a test at the first command that fails; say which
+		# (fail() and skip() say why themselves: exit, not a failure).
+		( set -eEu; trap 'rc=$?; echo "    FAIL: ${BASH_SOURCE[0]}:$LINENO: \"$BASH_COMMAND\" exited $rc" >&2' ERR; "$t" )
 		rc=$?
 		case $rc in
 		0) echo "PASS: $T_SUITE $t"; T_PASS=$((T_PASS + 1)) ;;
