@@ -12,8 +12,8 @@
 T_PASS=0 T_FAIL=0 T_SKIP=0
 T_SUITE=${T_SUITE:-$(basename "$0" .sh)}
 
-fail() { echo "    FAIL: $*" >&2; exit 1; }
-skip() { echo "    SKIP: $*" >&2; exit 77; }
+fail() { T_SAID=1; echo "    FAIL: $*" >&2; exit 1; }
+skip() { T_SAID=1; echo "    SKIP: $*" >&2; exit 77; }
 info() { echo "    $*" >&2; }
 
 expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"; }
@@ -40,8 +40,11 @@ run_tests() {
 		ran=$((ran + 1))
 		echo "--- $T_SUITE $t"
 		# set -e ends a test at the first command that fails; say which
-		# (fail() and skip() say why themselves: exit, not a failure).
-		( set -eEu; trap 'rc=$?; echo "    FAIL: ${BASH_SOURCE[0]}:$LINENO: \"$BASH_COMMAND\" exited $rc" >&2' ERR; "$t" )
+		# (fail() and skip() say why themselves). An EXIT trap: it stays
+		# in this subshell, where an ERR trap with set -E would also speak
+		# inside every $(...) and background job of the test.
+		( set -eu; trap 'rc=$?; [ $rc = 0 ] || [ $rc = 77 ] || [ -n "${T_SAID:-}" ] ||
+			echo "    FAIL: \"$BASH_COMMAND\" exited $rc" >&2' EXIT; "$t" )
 		rc=$?
 		case $rc in
 		0) echo "PASS: $T_SUITE $t"; T_PASS=$((T_PASS + 1)) ;;
