@@ -405,7 +405,7 @@ TEST(kubeconfig_reader)
 	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
 	ASSERT_CONTAINS(err.msg, "http(s)://");
 	unlink(p);
-	ASSERT_EQ(k8s_conn_kubeconfig(&c, "/nonexistent/kc", NULL, &err), -1);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, "/nonexistent/kc", NULL, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "kubeconfig: /nonexistent/kc");
 }
 
@@ -415,7 +415,7 @@ TEST(in_cluster_settings)
 	struct split_err err;
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
-	ASSERT_EQ(k8s_conn_in_cluster(&c, NULL, NULL, "/dev/null", &err), -1);
+	ASSERT_EQ(k8s_conn_in_cluster(&c, NULL, NULL, "/dev/null", &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "KUBERNETES_SERVICE_HOST is not set");
 	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "6443", 1);

@@ -741,7 +741,7 @@ TEST(listen_addresses)
 		}
 		ASSERT_TRUE(err.msg[0] != 0);
 	}
-	ASSERT_EQ(split_metrics_listen(NULL, &err), -1);
+	ASSERT_EQ(split_metrics_listen(NULL, &err), -EINVAL);
 	fd = split_metrics_listen("127.0.0.1:0", &err);
 	ASSERT_TRUE(fd >= 0);
 	close(fd);

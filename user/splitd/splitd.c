@@ -557,10 +557,11 @@ static void exempt_self(int map_fd, const char *attach)
 	uint64_t id = 0;
 	__u32 k = 0;
 	struct stat s;
+	int r;
 
-	if (split_self_cgroup_id("/proc", &id, path, sizeof(path))) {
+	if ((r = split_self_cgroup_id("/proc", &id, path, sizeof(path)))) {
 		pr_warn("splitd's own cgroup not found (%s): its own connections may be redirected\n",
-			strerror(errno));
+			strerror(-r));
 		return;
 	}
 	if (bpf_map_update_elem(map_fd, &k, &id, BPF_ANY)) {
@@ -591,10 +592,10 @@ static struct l7_skmsg *skmsg_start(const char *attach)
 	size_t len, n;
 	int cg;
 
-	if (split_self_cgroup_id("/proc", &id, self, sizeof(self)) ||
+	if ((cg = split_self_cgroup_id("/proc", &id, self, sizeof(self))) ||
 	    !realpath(attach, root)) {
 		pr_warn("--l7-skmsg: cannot tell whether splitd runs inside %s (%s): off\n",
-			attach, strerror(errno));
+			attach, strerror(cg < 0 ? -cg : errno));
 		return NULL;
 	}
 	n = strlen(root);
@@ -684,7 +685,7 @@ static int apply_config(struct split_state *st, const struct opts *o,
 	if (!o->config_dir && split_objs_read(st, &objs, &err))
 		goto unlock;
 	if (split_objs_merge(&objs, &in.objs)) {
-		split_errf(&err, "out of memory");
+		split_errc(&err, ENOMEM, "out of memory");
 		goto unlock;
 	}
 	if (split_apply(st, &in.svcs, &objs, &in, &err))
@@ -862,8 +863,15 @@ int main(int argc, char **argv)
 	if (parse_opts(argc, argv, &o))
 		return 2;
 	split_log_libbpf();
-	if (o.unload)
-		return nat_detach_all(o.pin_dir) || split_unload(o.pin_dir) ? 1 : 0;
+	if (o.unload) {
+		if (nat_detach_all(o.pin_dir))
+			return 1;
+		if (split_unload(o.pin_dir, &err)) {
+			pr_warn("%s\n", err.msg);
+			return 1;
+		}
+		return 0;
+	}
 
 	/* Refuse a bad configuration before touching the kernel; the first
 	 * apply takes what was read here. */
@@ -894,7 +902,7 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			pr_warn("--cgroup auto: %s: %s\n",
 				o.cgroup_root ? o.cgroup_root : "no cgroup2 mount in /proc/mounts",
-				strerror(errno));
+				strerror(-r));
 			return 1;
 		}
 		pr_info("--cgroup auto: %s (%s)\n", cgroup,
@@ -905,9 +913,11 @@ int main(int argc, char **argv)
 		pr_warn("no cgroup2 mount found in /proc/mounts; pass --cgroup\n");
 		return 1;
 	}
-	lock_fd = split_daemon_lock(o.pin_dir);
-	if (lock_fd < 0)
+	lock_fd = split_daemon_lock(o.pin_dir, &err);
+	if (lock_fd < 0) {
+		pr_warn("%s\n", err.msg);
 		return 1;
+	}
 	if (check_bpffs(o.pin_dir))
 		goto out;
 

@@ -138,7 +138,7 @@ static int doc_to_obj(const struct yt_tree *t, const struct yt_node *root,
 	if (!f || yt_write_json(f, root) || fclose(f)) {
 		free(o->json);
 		o->json = NULL;
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	if (len >= SPLIT_OBJ_TEXT_MAX) {
 		free(o->json);
@@ -172,7 +172,7 @@ static int svcs_unique(const struct split_config *cfg, struct split_err *err)
 	const struct split_service **idx;
 
 	if (split_service_index(cfg, &idx))
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 1; i < cfg->nsvcs; i++)
 		if (!strcmp(idx[i - 1]->ns, idx[i]->ns) && !strcmp(idx[i - 1]->name, idx[i]->name)) {
 			split_errf(err, "service %s.%s is defined twice (in different files)",
@@ -206,7 +206,7 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 		return -1;
 	r.trees = calloc(fl.n + 1, sizeof(*r.trees));
 	if (!r.trees) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < fl.n; i++) {
@@ -226,7 +226,7 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 			goto out;
 		if (append_services(&r.svcs, &one)) {
 			split_config_free(&one);
-			split_errf(err, "out of memory");
+			split_errc(err, ENOMEM, "out of memory");
 			goto out;
 		}
 	}
@@ -251,7 +251,7 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 			o.root = root;
 			if (objs_add(&r.objs, &o)) {
 				free(o.json);
-				split_errf(err, "out of memory");
+				split_errc(err, ENOMEM, "out of memory");
 				goto out;
 			}
 			free(o.json);
@@ -292,7 +292,7 @@ static int trees_rules(const struct split_input *in, struct split_rules *rules,
 	int ret;
 
 	if (!tp)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < in->ntrees; i++)
 		tp[i] = &in->trees[i];
 	ret = split_rules_from_trees(tp, in->ntrees, rules, err);
@@ -346,7 +346,7 @@ int split_objs_read(struct split_state *st, struct split_objs *objs,
 		ob.json = strndup(v->text, v->len < SPLIT_OBJ_TEXT_MAX ? v->len : SPLIT_OBJ_TEXT_MAX);
 		if (!ob.json || objs_add(&o, &ob)) {
 			free(ob.json);
-			split_errf(err, "out of memory");
+			split_errc(err, ENOMEM, "out of memory");
 			goto out;
 		}
 		free(ob.json);
@@ -371,7 +371,7 @@ int split_objs_rules(const struct split_objs *objs, struct split_rules *rules,
 	int ret = -1;
 
 	if (!trees || !tp) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < objs->n; i++) {
@@ -694,7 +694,7 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 	ckeys = calloc(SPLIT_MAX_L7_CONDS + 1, sizeof(*ckeys));
 	ccur = malloc(sizeof(*ccur));
 	if (!rkeys || !ckeys || !ccur) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < rules->nsvcs; i++) {
@@ -815,7 +815,7 @@ static int set_rules(const struct split_objs *objs, const struct split_input *in
 	int ret = -1;
 
 	if (!js || !tp) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; in && i < in->ntrees; i++)

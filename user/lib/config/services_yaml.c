@@ -306,7 +306,7 @@ static int parse_ports(struct svc_parser *c, const struct yt_node *spec,
 			       SVC_MAX_PORTS);
 	svc->ports = calloc(ports->seq.n, sizeof(*svc->ports));
 	if (!svc->ports)
-		return yt_errf(c->err, c->t, ports, "out of memory");
+		return yt_errc(c->err, ENOMEM, c->t, ports, "out of memory");
 	yt_seq_for_each(it, i, ports) {
 		struct split_port *p = &svc->ports[i];
 
@@ -482,7 +482,7 @@ static int check_dup_eps(struct svc_parser *c, const struct split_service *svc,
 		return 0;
 	ents = calloc(svc->neps, sizeof(*ents));
 	if (!ents)
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	for (size_t i = 0; i < svc->neps; i++)
 		ents[i] = (struct ep_ent){ i, &svc->eps[i].addr, nodes[i] };
 	qsort(ents, svc->neps, sizeof(*ents), ep_cmp);
@@ -573,7 +573,7 @@ out:
 	return ret;
 oom:
 	free(nodes);
-	return yt_errf(c->err, c->t, eps, "out of memory");
+	return yt_errc(c->err, ENOMEM, c->t, eps, "out of memory");
 }
 
 static int strp_cmp(const void *a, const void *b)
@@ -592,14 +592,14 @@ static int derive_versions(struct svc_parser *c, struct split_service *svc)
 		return 0;
 	names = calloc(svc->neps, sizeof(*names));
 	if (!names)
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	for (i = 0; i < svc->neps; i++)
 		names[i] = svc->eps[i].version;
 	qsort(names, svc->neps, sizeof(*names), strp_cmp);
 	svc->versions = calloc(svc->neps, sizeof(*svc->versions));
 	if (!svc->versions) {
 		free(names);
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	}
 	for (i = 0; i < svc->neps; i++) {
 		if (!n || strcmp(svc->versions[n - 1].name, names[i]))
@@ -674,11 +674,11 @@ static int parse_doc(struct svc_parser *c, const struct yt_doc *d)
 
 		p = realloc(c->svcs, ncap * sizeof(*c->svcs));
 		if (!p)
-			return yt_errf(c->err, c->t, root, "out of memory");
+			return yt_errc(c->err, ENOMEM, c->t, root, "out of memory");
 		c->svcs = p;
 		p = realloc(c->src, ncap * sizeof(*c->src));
 		if (!p)
-			return yt_errf(c->err, c->t, root, "out of memory");
+			return yt_errc(c->err, ENOMEM, c->t, root, "out of memory");
 		c->src = p;
 		c->cap = ncap;
 	}
@@ -719,7 +719,7 @@ static int check_dup_services(struct svc_parser *c)
 		return 0;
 	ents = calloc(c->n, sizeof(*ents));
 	if (!ents)
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	for (size_t i = 0; i < c->n; i++)
 		ents[i] = (struct svc_ent){ i, &c->svcs[i] };
 	qsort(ents, c->n, sizeof(*ents), svc_cmp);
@@ -746,7 +746,7 @@ static int check_vip_conflicts(struct svc_parser *c)
 		return 0;
 	ents = calloc(c->nvipports, sizeof(*ents));
 	if (!ents)
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	for (size_t s = 0; s < c->n; s++) {
 		const struct split_service *svc = &c->svcs[s];
 

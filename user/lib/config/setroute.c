@@ -276,12 +276,12 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
 	}
 	f = open_memstream(&list, &llen);
 	if (!f || write_route(f, route, w, argc, vs) || fclose(f)) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	f = open_memstream(&json, &jlen);
 	if (!f || yt_write_json_replace(f, t.docs[0].root, route, list) || fclose(f)) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	if (jlen >= SPLIT_OBJ_TEXT_MAX) {
@@ -290,7 +290,7 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
 		goto out;
 	}
 	if (split_obj_set_json(obj, json)) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	obj->tree = NULL;

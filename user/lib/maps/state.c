@@ -406,7 +406,7 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 		return -1;
 	}
 	if (raw_index(r)) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		raw_free(r);
 		return -1;
 	}
@@ -816,7 +816,7 @@ int split_state_read_service(struct split_state *st, const char *ref,
 	names.svcs = calloc(n + 1, sizeof(*names.svcs));
 	if (!names.svcs) {
 		free(svcs);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	names.nsvcs = n;
 	for (size_t i = 0; i < n; i++) {
@@ -842,7 +842,7 @@ read:
 	ret = raw_to_config(&r, cfg);
 	raw_free(&r);
 	if (ret)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -858,7 +858,7 @@ int split_state_read(struct split_state *st, struct split_config *cfg,
 	ret = raw_to_config(&r, cfg);
 	raw_free(&r);
 	if (ret)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -1056,7 +1056,7 @@ static int plan_backends(const struct raw *r, struct plan_svc *ps, size_t *nfres
 	nk = (size_t)maxk + s->neps + 2;
 	used = calloc(nk, 1);
 	if (!used)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t j = lo; j < hi; j++)
 		used[r->be_by_id[j].id & 0xffff] |= 1;	/* old */
 	for (size_t e = 0; e < s->neps; e++) {
@@ -1180,7 +1180,7 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 	ret = 0;
 	goto out;
 oom:
-	split_errf(err, "out of memory");
+	split_errc(err, ENOMEM, "out of memory");
 out:
 	free(svc_used);
 	return ret;
@@ -1242,7 +1242,7 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 				  SPLIT_MAX_VERSIONS);
 	refs = calloc(nvips + 1, sizeof(*refs));
 	if (!refs)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		const struct split_service *s = &cfg->svcs[i];
 
@@ -1256,7 +1256,7 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 	byname = calloc(cfg->nsvcs + 1, sizeof(*byname));
 	if (!byname) {
 		free(refs);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < cfg->nsvcs; i++)
 		byname[i] = &cfg->svcs[i];
@@ -1628,8 +1628,10 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		struct split_table_val nv = { .kind = SPLIT_TBL_SMALL };
 
 		n = split_table_small(ps->s, fam, idx, w->nbuf);
-		if (n < 0)
+		if (n < 0) {
+			errno = -n;
 			return -1;
+		}
 		if (n == 0)
 			goto gone;
 		for (int s = 0; s < n; s++) {
@@ -1658,7 +1660,7 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 
 	n = split_table_build(ps->s, fam, idx, SPLIT_TABLE_SLOTS);
 	if (n < 0) {
-		errno = ENOMEM;
+		errno = -n;
 		return -1;
 	}
 	if (n == 0)
@@ -2139,7 +2141,7 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	/* What is in force: from the snapshot read anyway (no second read). */
 	if (prev && raw_to_config(&r, prev)) {
 		raw_free(&r);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);

@@ -172,7 +172,7 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 	st->backends = calloc(SPLIT_MAX_BACKENDS, sizeof(*st->backends));
 	st->proxy = calloc(nl7 ? nl7 : 1, sizeof(*st->proxy));
 	if (!st->versions || !st->backends || !st->proxy) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	while (st->nversions < cap && !bpf_map_get_next_key(fd[F_WEIGHTS], wprev, &wk)) {
@@ -241,7 +241,7 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		st->rollouts = calloc(nro ? nro : 1, sizeof(*st->rollouts));
 		if (!st->rollouts) {
 			free(ro);
-			split_errf(err, "out of memory");
+			split_errc(err, ENOMEM, "out of memory");
 			goto out;
 		}
 		for (size_t i = 0; i < nro; i++) {

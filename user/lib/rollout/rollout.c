@@ -259,7 +259,7 @@ static int list_fd(int fd, struct split_rollout_ent **out, size_t *n,
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
 				free(v);
-				return split_errf(err, "out of memory");
+				return split_errc(err, ENOMEM, "out of memory");
 			}
 			v = nv;
 		}

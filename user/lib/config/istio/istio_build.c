@@ -451,7 +451,7 @@ int split_rules_load(const char **paths, size_t n, struct split_rules *out,
 	trees = calloc(fl.n ? fl.n : 1, sizeof(*trees));
 	tp = calloc(fl.n ? fl.n : 1, sizeof(*tp));
 	if (!trees || !tp) {
-		split_errf(err, "%s: out of memory", n ? paths[0] : "rules");
+		split_errc(err, ENOMEM, "%s: out of memory", n ? paths[0] : "rules");
 		goto out;
 	}
 	for (size_t i = 0; i < fl.n; i++) {

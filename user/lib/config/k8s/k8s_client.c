@@ -93,7 +93,7 @@ int k8s_conn_in_cluster(struct k8s_conn *c, const char *server, const char *toke
 	c->origin = strdup("in-cluster");
 	if (!c->server || !c->token_file || !c->ca_file || !c->origin) {
 		k8s_conn_free(c);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	if (strncmp(c->server, "https://", 8) && strncmp(c->server, "http://", 7)) {
 		split_errf(err, "API server '%s': not an http(s):// URL", c->server);
@@ -927,7 +927,7 @@ struct k8s_watcher *k8s_watch_start(const struct k8s_conn *c, struct k8s_store *
 
 	pthread_once(&once, global_init);
 	if (!w) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		return NULL;
 	}
 	conn_dup(&w->conn, c);

@@ -522,7 +522,7 @@ static int istio_obj(struct json_object *o, enum k8s_kind k, struct split_obj *o
 	if (!doc || !dmd) {
 		json_object_put(doc);
 		json_object_put(dmd);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	if ((v = jget(o, "apiVersion")))
 		json_object_object_add(doc, "apiVersion", json_object_get(v));
@@ -541,7 +541,7 @@ static int istio_obj(struct json_object *o, enum k8s_kind k, struct split_obj *o
 	}
 	out->json = strdup(text);
 	json_object_put(doc);
-	return out->json ? 0 : split_errf(err, "out of memory");
+	return out->json ? 0 : split_errc(err, ENOMEM, "out of memory");
 }
 
 static int objs_push(struct split_objs *o, struct split_obj *obj)
@@ -589,7 +589,7 @@ static int build_istio(const struct k8s_store *s, struct split_objs *objs,
 			}
 			if (objs_push(&all, &o)) {
 				free(o.json);
-				split_errf(oom, "out of memory");
+				split_errc(oom, ENOMEM, "out of memory");
 				goto out;
 			}
 		}
@@ -603,7 +603,7 @@ static int build_istio(const struct k8s_store *s, struct split_objs *objs,
 	for (size_t i = 0; i < all.n; i++) {
 		acc.v = realloc(acc.v, (acc.n + 1) * sizeof(*acc.v));
 		if (!acc.v) {
-			split_errf(oom, "out of memory");
+			split_errc(oom, ENOMEM, "out of memory");
 			goto out;
 		}
 		acc.v[acc.n++] = all.v[i];
@@ -639,11 +639,11 @@ static int parse_docs(char **docs, size_t n, struct split_config *cfg,
 	int ret;
 
 	if (!f)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "---\n%s\n", docs[i]);
 	if (fclose(f))
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	ret = split_services_parse("services from the Kubernetes API", buf, len, cfg, err);
 	free(buf);
 	return ret;
@@ -662,7 +662,7 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 	int ret = -1;
 
 	if (!docs)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	/* Istio's objects first: their DestinationRules' subsets say which
 	 * pods belong to a version. */
 	if (build_istio(s, &o, st, err))
@@ -677,7 +677,7 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 
 		if (!doc) {
 			if (why && !strcmp(why, "out of memory")) {
-				split_errf(err, "out of memory");
+				split_errc(err, ENOMEM, "out of memory");
 				goto out;
 			}
 			pr_debug("k8s: Service %s: %s: not split here\n", it->v[i].key, why);
