@@ -570,7 +570,7 @@ TEST(load_missing_file)
 	struct split_config cfg = { 0 };
 	struct split_err err;
 
-	ASSERT_EQ(split_services_load("/nonexistent/services.yaml", &cfg, &err), -1);
+	ASSERT_EQ(split_services_load("/nonexistent/services.yaml", &cfg, &err), -ENOENT);
 	ASSERT_STREQ(err.msg, "/nonexistent/services.yaml: No such file or directory");
 	ASSERT_TRUE(cfg.svcs == NULL);
 }
