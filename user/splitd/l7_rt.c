@@ -301,16 +301,16 @@ static void prune_listen(struct l7_rt *rt, int all)
  * entry is written: the hook sends nothing to a listener not there). */
 static int witness(struct l7_rt *rt, struct l7_rec *r)
 {
-	int fd = l7_proxy_listen_fd(rt->proxy, r), rc, saved;
+	int fd = l7_proxy_listen_fd(rt->proxy, r), rc;
 
 	if (fd < 0)
 		return -1;
 	rc = l7_listener_publish(rt->listen_sk_fd, fd);
-	saved = errno;
 	close(fd);
-	errno = saved;
-	if (rc)
+	if (rc) {
+		errno = -rc;
 		return -1;
+	}
 	r->witnessed = 1;
 	if (rt->o.skmsg) {
 		struct split_l7_sk_key k;

@@ -390,25 +390,29 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 	memset(r, 0, sizeof(*r));
 	if (st->scope_id) {
 		if (raw_read_scoped(st, r)) {
-			split_errf(err, "reading service %u under %s: %s", st->scope_id,
-				   st->pin_dir, strerror(errno));
+			int e = errno;
+
+			split_errc(err, e, "reading service %u under %s: %s", st->scope_id,
+				   st->pin_dir, strerror(e));
 			raw_free(r);
-			return -1;
+			return -e;
 		}
 	} else if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
 	    DUMP(st->weights_fd, struct raw_wt, wts, k, v, &r->wts, &r->nwts) ||
 	    DUMP(st->backends_fd, struct raw_be, bes, id, v, &r->bes, &r->nbes) ||
 	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips) ||
 	    DUMP(st->tables_fd, struct raw_tbl, tbls, id, v, &r->tbls, &r->ntbls)) {
-		split_errf(err, "reading maps under %s: %s", st->pin_dir,
-			   strerror(errno));
+		int e = errno;
+
+		split_errc(err, e, "reading maps under %s: %s", st->pin_dir,
+			   strerror(e));
 		raw_free(r);
-		return -1;
+		return -e;
 	}
 	if (raw_index(r)) {
 		split_errc(err, ENOMEM, "out of memory");
 		raw_free(r);
-		return -1;
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -425,10 +429,10 @@ static int open_pinned(struct split_state *st, const char *name,
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			split_errf(err, "no datapath state at %s (map '%s' is not pinned): start splitd first, or pass --pin-dir",
-				   st->pin_dir, name);
+			fd = split_errc(err, ENOENT, "no datapath state at %s (map '%s' is not pinned): start splitd first, or pass --pin-dir",
+					st->pin_dir, name);
 		else
-			split_errf(err, "opening %s: %s", path, strerror(errno));
+			fd = split_errc(err, errno, "opening %s: %s", path, strerror(errno));
 	}
 	return fd;
 }
@@ -436,6 +440,8 @@ static int open_pinned(struct split_state *st, const char *name,
 int split_state_open(struct split_state *st, const char *pin_dir,
 		     struct split_err *err)
 {
+	int ret;
+
 	memset(st, 0, sizeof(*st));
 	st->dir_fd = st->svc_fd = st->tables_fd = st->backends_fd = -1;
 	st->slots_fd = st->big_fd = -1;
@@ -444,15 +450,15 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	st->sk_be_stats_fd = st->sk_ver_stats_fd = st->gen_fd = -1;
 	st->names_fd = -1;
 	if (strlen(pin_dir) >= sizeof(st->pin_dir))
-		return split_errf(err, "pin dir path too long");
+		return split_errc(err, ENAMETOOLONG, "pin dir path too long");
 	strcpy(st->pin_dir, pin_dir);
-	if ((st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0 ||
-	    (st->tables_fd = open_pinned(st, SPLIT_MAP_TABLES, err)) < 0 ||
-	    (st->slots_fd = open_pinned(st, SPLIT_MAP_SLOTS, err)) < 0 ||
-	    (st->big_fd = open_pinned(st, SPLIT_MAP_BIG_TABLES, err)) < 0 ||
-	    (st->backends_fd = open_pinned(st, SPLIT_MAP_BACKENDS, err)) < 0 ||
-	    (st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
-	    (st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
+	if ((ret = st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0 ||
+	    (ret = st->tables_fd = open_pinned(st, SPLIT_MAP_TABLES, err)) < 0 ||
+	    (ret = st->slots_fd = open_pinned(st, SPLIT_MAP_SLOTS, err)) < 0 ||
+	    (ret = st->big_fd = open_pinned(st, SPLIT_MAP_BIG_TABLES, err)) < 0 ||
+	    (ret = st->backends_fd = open_pinned(st, SPLIT_MAP_BACKENDS, err)) < 0 ||
+	    (ret = st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
+	    (ret = st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
 		goto fail;
 	/* Counters: optional (an older datapath may not have them). */
 	{
@@ -460,7 +466,7 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 		__u32 len = sizeof(info);
 
 		if (bpf_obj_get_info_by_fd(st->slots_fd, &info, &len)) {
-			split_errf(err, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
+			ret = split_errc(err, errno, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
 			goto fail;
 		}
 		st->slot_cells = info.max_entries;
@@ -483,13 +489,13 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	}
 	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
-		split_errf(err, "opening %s: %s", pin_dir, strerror(errno));
+		ret = split_errc(err, errno, "opening %s: %s", pin_dir, strerror(errno));
 		goto fail;
 	}
 	return 0;
 fail:
 	split_state_close(st);
-	return -1;
+	return ret;
 }
 
 void split_state_close(struct split_state *st)
@@ -509,7 +515,7 @@ void split_state_close(struct split_state *st)
 int split_state_lock(struct split_state *st, struct split_err *err)
 {
 	if (flock(st->dir_fd, LOCK_EX))
-		return split_errf(err, "locking %s: %s", st->pin_dir, strerror(errno));
+		return split_errc(err, errno, "locking %s: %s", st->pin_dir, strerror(errno));
 	return 0;
 }
 
@@ -536,7 +542,7 @@ int split_state_set_generation(struct split_state *st, int idx, __u64 v)
 {
 	__u32 k = (__u32)idx;
 
-	return st->gen_fd < 0 ? -1 : bpf_map_update_elem(st->gen_fd, &k, &v, BPF_ANY);
+	return st->gen_fd < 0 ? -ENOENT : bpf_map_update_elem(st->gen_fd, &k, &v, BPF_ANY);
 }
 
 int split_state_wait_l7(struct split_state *st, unsigned timeout_ms)
@@ -789,7 +795,7 @@ int split_state_read_service(struct split_state *st, const char *ref,
 	if (name_lookup(st, ref))
 		goto read;
 	if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &svcs, &n))
-		return split_errf(err, "reading maps under %s: %s", st->pin_dir, strerror(errno));
+		return split_errc(err, errno, "reading maps under %s: %s", st->pin_dir, strerror(errno));
 	/* The common case without building a config: one match. */
 	{
 		size_t hit = 0, nshort = 0, exact = 0;
@@ -833,12 +839,12 @@ int split_state_read_service(struct split_state *st, const char *ref,
 	free(svcs);
 	free(names.svcs);
 	if (idx < 0)
-		return -1;
+		return idx;
 	if (!st->scope_id)	/* written by an older splitd: no ranges */
 		return split_state_read(st, cfg, err);
 read:
-	if (raw_read(st, &r, err))
-		return -1;
+	if ((ret = raw_read(st, &r, err)))
+		return ret;
 	ret = raw_to_config(&r, cfg);
 	raw_free(&r);
 	if (ret)
@@ -853,8 +859,8 @@ int split_state_read(struct split_state *st, struct split_config *cfg,
 	struct raw r;
 	int ret;
 
-	if (raw_read(st, &r, err))
-		return -1;
+	if ((ret = raw_read(st, &r, err)))
+		return ret;
 	ret = raw_to_config(&r, cfg);
 	raw_free(&r);
 	if (ret)
@@ -2136,8 +2142,8 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	struct raw r, r2;
 	int ret;
 
-	if (raw_read(st, &r, err))
-		return -1;
+	if ((ret = raw_read(st, &r, err)))
+		return ret;
 	/* What is in force: from the snapshot read anyway (no second read). */
 	if (prev && raw_to_config(&r, prev)) {
 		raw_free(&r);
@@ -2146,14 +2152,22 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
 	if (ret == -2)
-		ret = -1; /* refused before any write */
-	else if (ret && !raw_to_config(&r, &old) && !raw_read(st, &r2, &rb_err)) {
+		ret = -EINVAL; /* refused before any write */
+	else if (ret && (ret = errno > 0 ? -errno : -EIO) &&
+		 !raw_to_config(&r, &old) && !raw_read(st, &r2, &rb_err)) {
 		/* Put back what was in force before this commit. */
-		if (commit_once(st, &old, &r2, &rb_err))
-			pr_warn("rollback failed too: %s\n", rb_err.msg);
-		else
-			strncat(err->msg, " (nothing changed: the previous state was restored)",
-				sizeof(err->msg) - strlen(err->msg) - 1);
+		const char *more = " (nothing changed: the previous state was restored)";
+		char tail[SPLIT_ERR_LEN + 32];
+
+		if (commit_once(st, &old, &r2, &rb_err)) {
+			snprintf(tail, sizeof(tail), "; rollback failed too: %s", rb_err.msg);
+			more = tail;
+		}
+		if (err) {
+			size_t len = strlen(err->msg);
+
+			snprintf(err->msg + len, sizeof(err->msg) - len, "%s", more);
+		}
 		raw_free(&r2);
 	}
 	split_config_free(&old);
