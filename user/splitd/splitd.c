@@ -769,6 +769,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 
 	for (;;) {
 		int changed = 0, decided;
+		struct split_err rerr;
 
 		/* The L7 proxy follows changes made by splitctl (the state's
 		 * generation, looked at every 50 ms; splitctl waits for it),
@@ -778,7 +779,9 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		 * decision may end one without a commit (done at its last
 		 * step): the proxy looks again (sticky cookies). */
 		decided = split_rollout_tick(st, (uint64_t)now.tv_sec * 1000000000ULL +
-					     (uint64_t)now.tv_nsec, starting);
+					     (uint64_t)now.tv_nsec, starting, &rerr);
+		if (decided < 0)
+			pr_warn("rollouts: %s\n", rerr.msg);
 		starting = 0;
 		if (l7) {
 			l7_rt_sync(l7, st, decided > 0);
