@@ -316,9 +316,9 @@ static int witness(struct l7_rt *rt, struct l7_rec *r)
 		struct split_l7_sk_key k;
 
 		l7_listener_key(&k, &r->addr, (uint16_t)r->port);
-		if (l7_skmsg_listen_add(rt->o.skmsg, &k))
+		if ((rc = l7_skmsg_listen_add(rt->o.skmsg, &k)))
 			pr_warn("L7 proxy: --l7-skmsg: port %d: %s (its connections go through TCP)\n",
-				r->port, strerror(errno));
+				r->port, strerror(-rc));
 	}
 	return 0;
 }

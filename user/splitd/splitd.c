@@ -584,8 +584,9 @@ static void exempt_self(int map_fd, const char *attach)
  */
 static struct l7_skmsg *skmsg_start(const char *attach)
 {
-	char self[PATH_MAX], root[PATH_MAX], why[900];
+	char self[PATH_MAX], root[PATH_MAX];
 	struct l7_skmsg_probe pr;
+	struct split_err err;
 	struct l7_skmsg *m;
 	const void *obj;
 	uint64_t id;
@@ -605,15 +606,15 @@ static struct l7_skmsg *skmsg_start(const char *attach)
 		return NULL;
 	}
 	obj = split_skmsg__elf_bytes(&len);
-	m = l7_skmsg_open(obj, len, 0, &pr, why, sizeof(why));
+	m = l7_skmsg_open(obj, len, 0, &pr, &err);
 	if (!m) {
-		pr_warn("--l7-skmsg: sk_msg unusable here, the hop goes through TCP: %s\n", why);
+		pr_warn("--l7-skmsg: sk_msg unusable here, the hop goes through TCP: %s\n", err.msg);
 		return NULL;
 	}
-	pr_info("--l7-skmsg: probe %s\n", why);
+	pr_info("--l7-skmsg: probe %s\n", pr.why);
 	cg = open(attach, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg < 0 || l7_skmsg_attach(m, cg, why, sizeof(why))) {
-		pr_warn("--l7-skmsg: %s: %s: off\n", attach, cg < 0 ? strerror(errno) : why);
+	if (cg < 0 || l7_skmsg_attach(m, cg, &err)) {
+		pr_warn("--l7-skmsg: %s: %s: off\n", attach, cg < 0 ? strerror(errno) : err.msg);
 		if (cg >= 0)
 			close(cg);
 		l7_skmsg_close(m);

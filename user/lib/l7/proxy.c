@@ -125,11 +125,14 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 		snprintf(p->sm_why, sizeof(p->sm_why), "off (--l7-skmsg)");
 	}
 	if (!p->o.no_sockmap && p->o.sockmap_obj) {
+		struct split_err e;
+
 		p->sm = l7_sockmap_open_flags(p->o.sockmap_obj,
 					      p->o.sockmap_obj_len,
 					      p->o.sockmap_trust ?
-					      L7_SOCKMAP_NO_PROBE : 0,
-					      p->sm_why, sizeof(p->sm_why));
+					      L7_SOCKMAP_NO_PROBE : 0, &e);
+		if (!p->sm)
+			snprintf(p->sm_why, sizeof(p->sm_why), "%.*s", (int)sizeof(p->sm_why) - 1, e.msg);
 		if (p->sm)
 			pr_info("L7 proxy: tunnels move bytes in the kernel (sockmap)\n");
 		else
