@@ -174,13 +174,13 @@ static int parse_weight(const char *s, uint32_t *out)
 	unsigned long v = 0;
 
 	if (!*s)
-		return -1;
+		return -EINVAL;
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
-			return -1;
+			return -EINVAL;
 		v = v * 10 + (unsigned long)(*s - '0');
 		if (v > SPLIT_MAX_WEIGHT)
-			return -2;
+			return -ERANGE;
 	}
 	*out = (uint32_t)v;
 	return 0;
@@ -242,7 +242,7 @@ int split_config_set_weights(struct split_config *cfg, size_t idx, int argc,
 			goto out;
 		}
 		r = parse_weight(eq + 1, &w[v - s->versions]);
-		if (r == -2) {
+		if (r == -ERANGE) {
 			split_errf(err, "weight of %s is too large: '%s' (at most %d)",
 				   vname, eq + 1, SPLIT_MAX_WEIGHT);
 			goto out;
