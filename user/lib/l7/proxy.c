@@ -198,7 +198,7 @@ int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
 
 	if (addr->family != 4 && addr->family != 6) {
 		errno = EINVAL;
-		return -1;
+		return -EINVAL;
 	}
 	len = l7_sa_from(&sa, addr, port);
 	g = calloc(1, sizeof(*g));
@@ -209,7 +209,7 @@ int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
 			free(g->wl);
 		free(g);
 		errno = ENOMEM;
-		return -1;
+		return -ENOMEM;
 	}
 	for (i = 0; i < p->nworkers; i++) {
 		g->wl[i].type = EV_LISTEN;
@@ -250,7 +250,7 @@ fail:
 	free(g->wl);
 	free(g);
 	errno = saved;
-	return -1;
+	return -saved;
 }
 
 static void group_close_all(struct l7_proxy *p, struct l7_group *g)
@@ -304,7 +304,7 @@ int l7_proxy_listen_fd(struct l7_proxy *p, void *svc_key)
 	pthread_mutex_unlock(&p->mu);
 	if (fd < 0 && !errno)
 		errno = ENOENT;
-	return fd;
+	return fd < 0 ? -errno : fd;
 }
 
 /* Wait until no worker can still use a snapshot swapped out before
@@ -338,13 +338,13 @@ int l7_proxy_set_service(struct l7_proxy *p, void *svc_key,
 	if (!e) {
 		pthread_mutex_unlock(&p->mu);
 		errno = ENOMEM;
-		return -1;
+		return -ENOMEM;
 	}
 	if (svc) {
 		s = l7_snap_build(p, e, svc);
 		if (!s) {
 			pthread_mutex_unlock(&p->mu);
-			return -1;
+			return errno ? -errno : -EINVAL;
 		}
 	}
 	old = __atomic_exchange_n(&e->snap, s, __ATOMIC_SEQ_CST);
@@ -364,7 +364,7 @@ int l7_proxy_run(struct l7_proxy *p)
 	if (p->running) {
 		pthread_mutex_unlock(&p->mu);
 		errno = EBUSY;
-		return -1;
+		return -EBUSY;
 	}
 	if (p->ran) {
 		pthread_mutex_unlock(&p->mu);
@@ -405,7 +405,7 @@ int l7_proxy_run(struct l7_proxy *p)
 	pthread_mutex_lock(&p->mu);
 	p->running = 0;
 	pthread_mutex_unlock(&p->mu);
-	return started == p->nworkers ? 0 : -1;
+	return started == p->nworkers ? 0 : -EAGAIN;
 }
 
 void l7_proxy_stop(struct l7_proxy *p)
@@ -498,7 +498,7 @@ int l7_proxy_service_stats(struct l7_proxy *p, void *svc_key,
 	e = l7_entry_find(p, svc_key, false);
 	pthread_mutex_unlock(&p->mu);
 	if (!e)
-		return -1;
+		return -ENOENT;
 	n = __atomic_load_n(&e->nctr, __ATOMIC_ACQUIRE);
 	for (size_t i = 0; i < n && i < max; i++) {
 		memset(&out[i], 0, sizeof(out[i]));
