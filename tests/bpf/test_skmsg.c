@@ -96,6 +96,7 @@ static int env_open(struct env *e)
 {
 	static unsigned seq;
 	char root[PATH_MAX], p[PATH_MAX + 96];
+	struct split_err err;
 	const void *obj;
 	size_t len;
 	uint64_t id;
@@ -126,14 +127,16 @@ static int env_open(struct env *e)
 		return -1;
 	}
 	obj = split_skmsg__elf_bytes(&len);
-	e->m = l7_skmsg_open(obj, len, 0, &e->pr, e->why, sizeof(e->why));
+	e->m = l7_skmsg_open(obj, len, 0, &e->pr, &err);
 	if (!e->m) {
+		snprintf(e->why, sizeof(e->why), "%s", err.msg);
 		if (e->pr.why[0])
 			return 1;	/* loaded, but the probe failed */
 		return -1;
 	}
 	cg = open(g_cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg < 0 || l7_skmsg_attach(e->m, cg, e->why, sizeof(e->why))) {
+	if (cg < 0 || l7_skmsg_attach(e->m, cg, &err)) {
+		snprintf(e->why, sizeof(e->why), "%s", cg < 0 ? strerror(errno) : err.msg);
 		if (cg >= 0)
 			close(cg);
 		return -1;

@@ -49,7 +49,7 @@ __attribute__((destructor)) static void remove_pins(void)
 
 	for (int i = 0; i < node_seq && i < 16; i++)
 		if (made[i][0] && !stat(made[i], &sb))
-			split_unload(made[i]);
+			split_unload(made[i], NULL);
 }
 
 static int node_up(struct node *n, const struct split_map_sizes *sz)
@@ -88,7 +88,7 @@ static void node_down(struct node *n)
 		split_state_close(&n->st);
 	split_sock__destroy(n->skel);
 	if (n->pin[0])
-		split_unload(n->pin);
+		split_unload(n->pin, NULL);
 	memset(n, 0, sizeof(*n));
 }
 

@@ -246,7 +246,7 @@ TEST(bad_objects_do_not_block)
 		j = json_tokener_parse(bad[i]);
 		ASSERT_TRUE(j);
 		/* The first has no name: the store refuses it. */
-		ASSERT_EQ(k8s_store_put(&s, K8S_SERVICE, j), i ? 0 : -1);
+		ASSERT_EQ(k8s_store_put(&s, K8S_SERVICE, j), i ? 0 : -EINVAL);
 		json_object_put(j);
 	}
 	ASSERT_EQ(k8s_build(&s, &c, &o, &st, &err), 0);
@@ -375,37 +375,37 @@ TEST(kubeconfig_reader)
 	ASSERT_STREQ(c.cert_file, "/tmp/c.pem");
 	ASSERT_STREQ(c.key_file, "/tmp/k.pem");
 	k8s_conn_free(&c);
-	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, "c3", &err), -1);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, "c3", &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "context 'c3' not found");
 	/* What is not supported says so. */
 	p = write_tmp(KC_HEAD
 		      "clusters:\n- name: k1\n  cluster: {server: 'https://a:1'}\n"
 		      "users:\n- name: u1\n  user:\n    exec: {command: aws}\n");
-	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "'exec' is not supported");
 	p = write_tmp(KC_HEAD
 		      "clusters:\n- name: k1\n  cluster: {server: 'https://a:1', proxy-url: 'http://p'}\n"
 		      "users:\n- name: u1\n  user: {token: x}\n");
-	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "'proxy-url' is not supported");
 	/* A certificate without its key; bad base64; no server URL. */
 	p = write_tmp(KC_HEAD
 		      "clusters:\n- name: k1\n  cluster: {server: 'https://a:1'}\n"
 		      "users:\n- name: u1\n  user: {client-certificate-data: UEVNIQ==}\n");
-	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "needs its key");
 	p = write_tmp(KC_HEAD
 		      "clusters:\n- name: k1\n  cluster: {server: 'https://a:1', certificate-authority-data: '%%%'}\n"
 		      "users:\n- name: u1\n  user: {token: x}\n");
-	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "not base64");
 	p = write_tmp(KC_HEAD
 		      "clusters:\n- name: k1\n  cluster: {server: 'ftp://a'}\n"
 		      "users:\n- name: u1\n  user: {token: x}\n");
-	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -1);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, p, NULL, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "http(s)://");
 	unlink(p);
-	ASSERT_EQ(k8s_conn_kubeconfig(&c, "/nonexistent/kc", NULL, &err), -1);
+	ASSERT_EQ(k8s_conn_kubeconfig(&c, "/nonexistent/kc", NULL, &err), -ENOENT);
 	ASSERT_CONTAINS(err.msg, "kubeconfig: /nonexistent/kc");
 }
 
@@ -415,7 +415,7 @@ TEST(in_cluster_settings)
 	struct split_err err;
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
-	ASSERT_EQ(k8s_conn_in_cluster(&c, NULL, NULL, "/dev/null", &err), -1);
+	ASSERT_EQ(k8s_conn_in_cluster(&c, NULL, NULL, "/dev/null", &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "KUBERNETES_SERVICE_HOST is not set");
 	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
@@ -424,7 +424,7 @@ TEST(in_cluster_settings)
 	ASSERT_STREQ(c.token_file, "/tmp/t");
 	k8s_conn_free(&c);
 	/* The default CA file is the service account's: absent here. */
-	ASSERT_EQ(k8s_conn_in_cluster(&c, "https://x:1", NULL, NULL, &err), access(K8S_SA_DIR "/ca.crt", R_OK) ? -1 : 0);
+	ASSERT_EQ(k8s_conn_in_cluster(&c, "https://x:1", NULL, NULL, &err), access(K8S_SA_DIR "/ca.crt", R_OK) ? -ENOENT : 0);
 	if (!access(K8S_SA_DIR "/ca.crt", R_OK))
 		k8s_conn_free(&c);
 	unsetenv("KUBERNETES_SERVICE_HOST");

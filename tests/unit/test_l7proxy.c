@@ -1665,7 +1665,7 @@ FX_TEST(l7_sticky_bad_cookie_names, NULL, seed_test, 1, w_v1)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f->sticky = bad[i];
 		errno = 0;
-		ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_5050), -1);
+		ASSERT_EQ(fx_service(f, seed_test, 1, NULL, w_5050), -EINVAL);
 		ASSERT_EQ(errno, EINVAL);
 	}
 	/* still v1 only, not sticky */

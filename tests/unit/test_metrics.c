@@ -747,7 +747,7 @@ TEST(listen_addresses)
 		}
 		ASSERT_TRUE(err.msg[0] != 0);
 	}
-	ASSERT_EQ(split_metrics_listen(NULL, &err), -1);
+	ASSERT_EQ(split_metrics_listen(NULL, &err), -EINVAL);
 	/* The parser behind it reads what split_addr_port_str prints. */
 	for (size_t i = 0; i < 3; i++) {
 		static const char *const good[] = { "10.0.0.1:80", "[fd00::1]:65535", "0.0.0.0:0" };

@@ -135,8 +135,7 @@ TEST(cgroup_auto_second_mount_and_fallback)
 	ASSERT_STREQ(out, want);
 	/* No cgroup2 mount at all: an error. */
 	put("mounts", "proc /proc proc rw 0 0\n");
-	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), -1);
-	ASSERT_EQ(errno, ENOENT);
+	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), -ENOENT);
 	/* A mount listed but not there is skipped. */
 	mounts("gone", "node");
 	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), 0);
@@ -159,12 +158,11 @@ TEST(cgroup_auto_with_root)
 	ASSERT_EQ(split_cgroup_auto(NULL, root, out, sizeof(out)), 0);
 	ASSERT_STREQ(out, root);
 	snprintf(root, sizeof(root), "%s/missing", base);
-	ASSERT_EQ(split_cgroup_auto(NULL, root, out, sizeof(out)), -1);
-	ASSERT_EQ(split_cgroup_auto(NULL, "", out, sizeof(out)), -1);
+	ASSERT_EQ(split_cgroup_auto(NULL, root, out, sizeof(out)), -ENOTDIR);
+	ASSERT_EQ(split_cgroup_auto(NULL, "", out, sizeof(out)), -ENOTDIR);
 	/* Too small a buffer: an error, not a cut path. */
 	snprintf(root, sizeof(root), "%s/node", base);
-	ASSERT_EQ(split_cgroup_auto(NULL, root, out, 8), -1);
-	ASSERT_EQ(errno, ENAMETOOLONG);
+	ASSERT_EQ(split_cgroup_auto(NULL, root, out, 8), -ENAMETOOLONG);
 }
 
 /* A fake procfs: self/cgroup and self/mountinfo. */
@@ -221,20 +219,20 @@ TEST(self_cgroup_errors)
 	snprintf(mi, sizeof(mi), "31 1 0:26 / %s/cg rw - cgroup2 cgroup2 rw\n", base);
 	/* cgroup v1 only: no "0::" line. */
 	fake_proc("4:memory:/a\n", mi);
-	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -1);
+	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -ENOENT);
 	/* Our cgroup's directory is not under the mount. */
 	fake_proc("0::/elsewhere\n", mi);
-	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -1);
+	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -ENOENT);
 	/* Only a bound subtree: no mount with our namespace's root. */
 	snprintf(mi, sizeof(mi), "31 1 0:26 /x %s/cg rw - cgroup2 cgroup2 rw\n", base);
 	fake_proc("0::/\n", mi);
-	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -1);
+	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -ENOENT);
 	/* Garbage lines. */
 	fake_proc("0::/\n", "garbage\n - cgroup2 \n1 2 3\n");
-	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -1);
+	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -ENOENT);
 	ASSERT_EQ(id, 7);
 	snprintf(proc, sizeof(proc), "%s/noproc", base);
-	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -1);
+	ASSERT_EQ(split_self_cgroup_id(proc, &id, NULL, 0), -ENOENT);
 }
 
 TEST(self_cgroup_real)
@@ -242,10 +240,11 @@ TEST(self_cgroup_real)
 	uint64_t id = 0;
 	char path[PATH_MAX];
 	struct stat s;
+	int r;
 
 	/* This process, on this machine: the id is its cgroup directory's. */
-	if (split_self_cgroup_id("/proc", &id, path, sizeof(path))) {
-		TEST_SKIP("no cgroup v2 here: %s", strerror(errno));
+	if ((r = split_self_cgroup_id("/proc", &id, path, sizeof(path)))) {
+		TEST_SKIP("no cgroup v2 here: %s", strerror(-r));
 	}
 	ASSERT_EQ(stat(path, &s), 0);
 	ASSERT_EQ(id, (uint64_t)s.st_ino);

@@ -67,9 +67,9 @@ TEST(find_service_by_name_forms)
 	ASSERT_EQ(split_config_find(&cfg, "ratings", &err), 2);
 	ASSERT_EQ(split_config_find(&cfg, "reviews.prod", &err), 1);
 	ASSERT_EQ(split_config_find(&cfg, "default/reviews", &err), 0);
-	ASSERT_EQ(split_config_find(&cfg, "reviews", &err), -1);
+	ASSERT_EQ(split_config_find(&cfg, "reviews", &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "exists in 2 namespaces");
-	ASSERT_EQ(split_config_find(&cfg, "details", &err), -1);
+	ASSERT_EQ(split_config_find(&cfg, "details", &err), -ENOENT);
 	ASSERT_CONTAINS(err.msg, "unknown service 'details'");
 	ASSERT_CONTAINS(err.msg, "ratings.default");
 	split_config_free(&cfg);
@@ -125,7 +125,7 @@ TEST(set_errors_change_nothing)
 		ASSERT_EQ(set(&cfg, 0, &err, 2, "v1=7", "v2=3"), 0);
 		r = bad[i].b ? set(&cfg, 0, &err, 2, bad[i].a, bad[i].b) :
 			       set(&cfg, 0, &err, 1, bad[i].a);
-		if (r != -1 || !strstr(err.msg, bad[i].msg)) {
+		if (r != -EINVAL || !strstr(err.msg, bad[i].msg)) {
 			split_config_free(&cfg);
 			TEST_FAIL_("'%s %s': rc %d, error \"%s\", wanted \"%s\"", bad[i].a,
 				   bad[i].b ? bad[i].b : "", r, err.msg, bad[i].msg);

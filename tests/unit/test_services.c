@@ -124,13 +124,13 @@ TEST(addr_reject)
 	char buf[64];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (split_addr_parse(bad[i], &a) != -1) {
+		if (split_addr_parse(bad[i], &a) != -EINVAL) {
 			fprintf(stderr, "  accepted '%s'\n", bad[i]);
 			ASSERT_TRUE(0);
 		}
 		ASSERT_EQ(a.family, 9);	/* untouched on error */
 	}
-	ASSERT_EQ(split_addr_parse(NULL, &a), -1);
+	ASSERT_EQ(split_addr_parse(NULL, &a), -EINVAL);
 	ASSERT_STREQ(split_addr_str(&a, buf, sizeof(buf)), "?");
 	/* Too small a buffer gives "?", never a truncated address. */
 	ASSERT_EQ(split_addr_parse("fd00:201:1::2", &a), 0);
@@ -143,9 +143,9 @@ TEST(errf_and_free)
 	struct split_config cfg = { 0 };
 	struct split_service svc = { 0 };
 
-	ASSERT_EQ(split_errf(&err, "%s:%d: %s", "f", 3, "bad"), -1);
+	ASSERT_EQ(split_errf(&err, "%s:%d: %s", "f", 3, "bad"), -EINVAL);
 	ASSERT_STREQ(err.msg, "f:3: bad");
-	ASSERT_EQ(split_errf(NULL, "x"), -1);
+	ASSERT_EQ(split_errf(NULL, "x"), -EINVAL);
 	split_config_free(&cfg);	/* zeroed: a no-op */
 	split_config_free(&cfg);
 	split_service_free(&svc);
@@ -262,7 +262,7 @@ TEST(tree_errors)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&t, 0xaa, sizeof(t));
-		ASSERT_EQ(yt_parse("t", cases[i].y, strlen(cases[i].y), &t, &err), -1);
+		ASSERT_EQ(yt_parse("t", cases[i].y, strlen(cases[i].y), &t, &err), -EINVAL);
 		ASSERT_CONTAINS(err.msg, cases[i].want);
 		ASSERT_TRUE(t.docs == NULL && t.ndocs == 0 && t.name == NULL);
 	}
@@ -292,7 +292,7 @@ TEST(tree_limits)
 	for (int i = 0; i < 200; i++)
 		y[n++] = ']';
 	y[n] = 0;
-	ASSERT_EQ(yt_parse("t", y, n, &t, &err), -1);
+	ASSERT_EQ(yt_parse("t", y, n, &t, &err), -EINVAL);
 	free(y);
 	ASSERT_CONTAINS(err.msg, "t:1:67: YAML nested too deeply (limit 64)");
 
@@ -306,7 +306,7 @@ TEST(tree_limits)
 		y[n++] = ',';
 	}
 	y[n - 1] = ']';
-	ASSERT_EQ(yt_parse("t", y, n, &t, &err), -1);
+	ASSERT_EQ(yt_parse("t", y, n, &t, &err), -EINVAL);
 	free(y);
 	ASSERT_CONTAINS(err.msg, "t:1:2000000: too many YAML nodes (limit 1000000)");
 }
@@ -320,12 +320,12 @@ TEST(tree_int)
 	} cases[] = {
 		{ "0", 0, 0 }, { "1", 0, 1 }, { "65535", 0, 65535 },
 		{ "-5", 0, -5 }, { "-0", 0, 0 },
-		{ "65536", -2, 0 }, { "-11", -2, 0 },
-		{ "99999999999999999999999", -2, 0 },
-		{ "12abc", -1, 0 }, { "1e3", -1, 0 }, { "0x10", -1, 0 },
-		{ "010", -1, 0 }, { "+1", -1, 0 }, { "", -1, 0 }, { "-", -1, 0 },
-		{ " 1", -1, 0 }, { "1 ", -1, 0 }, { "1_000", -1, 0 },
-		{ "1.0", -1, 0 }, { "9999999999999999999999x", -1, 0 },
+		{ "65536", -ERANGE, 0 }, { "-11", -ERANGE, 0 },
+		{ "99999999999999999999999", -ERANGE, 0 },
+		{ "12abc", -EINVAL, 0 }, { "1e3", -EINVAL, 0 }, { "0x10", -EINVAL, 0 },
+		{ "010", -EINVAL, 0 }, { "+1", -EINVAL, 0 }, { "", -EINVAL, 0 }, { "-", -EINVAL, 0 },
+		{ " 1", -EINVAL, 0 }, { "1 ", -EINVAL, 0 }, { "1_000", -EINVAL, 0 },
+		{ "1.0", -EINVAL, 0 }, { "9999999999999999999999x", -EINVAL, 0 },
 	};
 	long long v;
 
@@ -341,7 +341,7 @@ TEST(tree_int)
 	ASSERT_EQ(v, LLONG_MIN);
 	ASSERT_EQ(yt_parse_int("9223372036854775807", 0, LLONG_MAX, &v), 0);
 	ASSERT_EQ(v, LLONG_MAX);
-	ASSERT_EQ(yt_parse_int("9223372036854775808", 0, LLONG_MAX, &v), -2);
+	ASSERT_EQ(yt_parse_int("9223372036854775808", 0, LLONG_MAX, &v), -ERANGE);
 }
 
 TEST(tree_int_node)
@@ -360,19 +360,19 @@ TEST(tree_int_node)
 	ASSERT_EQ(v, 50);
 	ASSERT_EQ(yt_int(&t, yt_map_get(r, "g"), "g", 0, 100, &v, &err), 0);
 	ASSERT_EQ(v, 7);
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "b"), "weight", 0, 100, &v, &err), -1);
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "b"), "weight", 0, 100, &v, &err), -EINVAL);
 	ASSERT_STREQ(err.msg, "t.yaml:2:4: weight must be an integer, not a quoted string (\"50\")");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "c"), "c", 0, 100, &v, &err), -1);
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "c"), "c", 0, 100, &v, &err), -EINVAL);
 	ASSERT_STREQ(err.msg, "t.yaml:3:4: c must be an integer, not a list");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "d"), "d", 0, 100, &v, &err), -1);
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "d"), "d", 0, 100, &v, &err), -EINVAL);
 	ASSERT_STREQ(err.msg, "t.yaml:4:4: d must be a decimal integer, got '12abc'");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "e"), "e", 1, 65535, &v, &err), -1);
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "e"), "e", 1, 65535, &v, &err), -ERANGE);
 	ASSERT_STREQ(err.msg, "t.yaml:5:4: e 70000 is out of range (1..65535)");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "f"), "f", 1, 65535, &v, &err), -1);
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "f"), "f", 1, 65535, &v, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, ":6:3: f must be an integer, not null");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "h"), "h", 1, 65535, &v, &err), -1);
+	ASSERT_EQ(yt_int(&t, yt_map_get(r, "h"), "h", 1, 65535, &v, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "h must be an integer, not tagged tag:yaml.org,2002:float");
-	ASSERT_EQ(yt_int(&t, NULL, "z", 1, 65535, &v, &err), -1);
+	ASSERT_EQ(yt_int(&t, NULL, "z", 1, 65535, &v, &err), -EINVAL);
 	ASSERT_STREQ(err.msg, "t.yaml: z is required");
 	yt_free(&t);
 }
@@ -570,7 +570,7 @@ TEST(load_missing_file)
 	struct split_config cfg = { 0 };
 	struct split_err err;
 
-	ASSERT_EQ(split_services_load("/nonexistent/services.yaml", &cfg, &err), -1);
+	ASSERT_EQ(split_services_load("/nonexistent/services.yaml", &cfg, &err), -ENOENT);
 	ASSERT_STREQ(err.msg, "/nonexistent/services.yaml: No such file or directory");
 	ASSERT_TRUE(cfg.svcs == NULL);
 }

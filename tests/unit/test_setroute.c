@@ -299,7 +299,7 @@ TEST(input_defers_set_checks)
 	split_input_free(&in);
 	unlink(path);
 	ASSERT_EQ(r1, 0);
-	ASSERT_EQ(r2, -1);
+	ASSERT_EQ(r2, -EINVAL);
 	ASSERT_CONTAINS(err.msg, "subset 'v2' is not defined");
 	ASSERT_CONTAINS(err.msg, ":8:");
 }

@@ -500,8 +500,8 @@ TEST(bad_arguments)
 	size_t nep[1] = { 1 };
 
 	tsvc_init(&t, "bad", 1, w, nep, 4);
-	ASSERT_EQ(split_table_build(&t.svc, 4, tab_a, 0), -1);
-	ASSERT_EQ(split_table_build(&t.svc, 5, tab_a, N), -1);
+	ASSERT_EQ(split_table_build(&t.svc, 4, tab_a, 0), -EINVAL);
+	ASSERT_EQ(split_table_build(&t.svc, 5, tab_a, N), -EINVAL);
 }
 
 /* ---- the lazy race equals the plain sort of all pairs -------------------- */
@@ -834,10 +834,8 @@ TEST(small_only_for_equal_shares)
 	ASSERT_EQ(split_table_small(&t.svc, 4, tab, 8), 2);
 	for (size_t s = 0; s < 2; s++)
 		ASSERT_STREQ(t.eps[tab[s]].version, "v1");
-	ASSERT_EQ(split_table_small(&t.svc, 4, tab, 1), -1);	/* no room */
-	ASSERT_EQ(errno, ENOSPC);
-	ASSERT_EQ(split_table_small(&t.svc, 5, tab, 8), -1);
-	ASSERT_EQ(errno, EINVAL);
+	ASSERT_EQ(split_table_small(&t.svc, 4, tab, 1), -ENOSPC);	/* no room */
+	ASSERT_EQ(split_table_small(&t.svc, 5, tab, 8), -EINVAL);
 }
 
 /*

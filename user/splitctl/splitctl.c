@@ -1008,7 +1008,7 @@ static int apply_or_delete(const char *name, int argc, char **argv, int del)
 		if (split_config_merge(&in.svcs, &cfg, &err))
 			goto fail;
 		if (upsert_services(&cfg, &in.svcs) || split_objs_merge(&objs, &in.objs)) {
-			split_errf(&err, "out of memory");
+			split_errc(&err, ENOMEM, "out of memory");
 			goto fail;
 		}
 	}

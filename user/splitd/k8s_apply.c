@@ -33,7 +33,7 @@ static int try_apply(struct split_state *st, const struct split_config *cfg,
 	int ret = -1;
 
 	if (split_config_dup(cfg, &file))
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	if (split_state_lock(st, err))
 		goto out;
 	if (!split_state_read(st, &old, err) && !split_config_merge(&file, &old, err) &&

@@ -301,24 +301,24 @@ static void prune_listen(struct l7_rt *rt, int all)
  * entry is written: the hook sends nothing to a listener not there). */
 static int witness(struct l7_rt *rt, struct l7_rec *r)
 {
-	int fd = l7_proxy_listen_fd(rt->proxy, r), rc, saved;
+	int fd = l7_proxy_listen_fd(rt->proxy, r), rc;
 
 	if (fd < 0)
 		return -1;
 	rc = l7_listener_publish(rt->listen_sk_fd, fd);
-	saved = errno;
 	close(fd);
-	errno = saved;
-	if (rc)
+	if (rc) {
+		errno = -rc;
 		return -1;
+	}
 	r->witnessed = 1;
 	if (rt->o.skmsg) {
 		struct split_l7_sk_key k;
 
 		l7_listener_key(&k, &r->addr, (uint16_t)r->port);
-		if (l7_skmsg_listen_add(rt->o.skmsg, &k))
+		if ((rc = l7_skmsg_listen_add(rt->o.skmsg, &k)))
 			pr_warn("L7 proxy: --l7-skmsg: port %d: %s (its connections go through TCP)\n",
-				r->port, strerror(errno));
+				r->port, strerror(-rc));
 	}
 	return 0;
 }

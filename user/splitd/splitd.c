@@ -557,10 +557,11 @@ static void exempt_self(int map_fd, const char *attach)
 	uint64_t id = 0;
 	__u32 k = 0;
 	struct stat s;
+	int r;
 
-	if (split_self_cgroup_id("/proc", &id, path, sizeof(path))) {
+	if ((r = split_self_cgroup_id("/proc", &id, path, sizeof(path)))) {
 		pr_warn("splitd's own cgroup not found (%s): its own connections may be redirected\n",
-			strerror(errno));
+			strerror(-r));
 		return;
 	}
 	if (bpf_map_update_elem(map_fd, &k, &id, BPF_ANY)) {
@@ -583,18 +584,19 @@ static void exempt_self(int map_fd, const char *attach)
  */
 static struct l7_skmsg *skmsg_start(const char *attach)
 {
-	char self[PATH_MAX], root[PATH_MAX], why[900];
+	char self[PATH_MAX], root[PATH_MAX];
 	struct l7_skmsg_probe pr;
+	struct split_err err;
 	struct l7_skmsg *m;
 	const void *obj;
 	uint64_t id;
 	size_t len, n;
 	int cg;
 
-	if (split_self_cgroup_id("/proc", &id, self, sizeof(self)) ||
+	if ((cg = split_self_cgroup_id("/proc", &id, self, sizeof(self))) ||
 	    !realpath(attach, root)) {
 		pr_warn("--l7-skmsg: cannot tell whether splitd runs inside %s (%s): off\n",
-			attach, strerror(errno));
+			attach, strerror(cg < 0 ? -cg : errno));
 		return NULL;
 	}
 	n = strlen(root);
@@ -604,15 +606,15 @@ static struct l7_skmsg *skmsg_start(const char *attach)
 		return NULL;
 	}
 	obj = split_skmsg__elf_bytes(&len);
-	m = l7_skmsg_open(obj, len, 0, &pr, why, sizeof(why));
+	m = l7_skmsg_open(obj, len, 0, &pr, &err);
 	if (!m) {
-		pr_warn("--l7-skmsg: sk_msg unusable here, the hop goes through TCP: %s\n", why);
+		pr_warn("--l7-skmsg: sk_msg unusable here, the hop goes through TCP: %s\n", err.msg);
 		return NULL;
 	}
-	pr_info("--l7-skmsg: probe %s\n", why);
+	pr_info("--l7-skmsg: probe %s\n", pr.why);
 	cg = open(attach, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg < 0 || l7_skmsg_attach(m, cg, why, sizeof(why))) {
-		pr_warn("--l7-skmsg: %s: %s: off\n", attach, cg < 0 ? strerror(errno) : why);
+	if (cg < 0 || l7_skmsg_attach(m, cg, &err)) {
+		pr_warn("--l7-skmsg: %s: %s: off\n", attach, cg < 0 ? strerror(errno) : err.msg);
 		if (cg >= 0)
 			close(cg);
 		l7_skmsg_close(m);
@@ -684,7 +686,7 @@ static int apply_config(struct split_state *st, const struct opts *o,
 	if (!o->config_dir && split_objs_read(st, &objs, &err))
 		goto unlock;
 	if (split_objs_merge(&objs, &in.objs)) {
-		split_errf(&err, "out of memory");
+		split_errc(&err, ENOMEM, "out of memory");
 		goto unlock;
 	}
 	if (split_apply(st, &in.svcs, &objs, &in, &err))
@@ -768,6 +770,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 
 	for (;;) {
 		int changed = 0, decided;
+		struct split_err rerr;
 
 		/* The L7 proxy follows changes made by splitctl (the state's
 		 * generation, one map lookup, looked at every 10 ms while it
@@ -779,7 +782,9 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		 * decision may end one without a commit (done at its last
 		 * step): the proxy looks again (sticky cookies). */
 		decided = split_rollout_tick(st, (uint64_t)now.tv_sec * 1000000000ULL +
-					     (uint64_t)now.tv_nsec, starting);
+					     (uint64_t)now.tv_nsec, starting, &rerr);
+		if (decided < 0)
+			pr_warn("rollouts: %s\n", rerr.msg);
 		starting = 0;
 		if (l7) {
 			l7_rt_sync(l7, st, decided > 0);
@@ -864,8 +869,15 @@ int main(int argc, char **argv)
 	if (parse_opts(argc, argv, &o))
 		return 2;
 	split_log_libbpf();
-	if (o.unload)
-		return nat_detach_all(o.pin_dir) || split_unload(o.pin_dir) ? 1 : 0;
+	if (o.unload) {
+		if (nat_detach_all(o.pin_dir))
+			return 1;
+		if (split_unload(o.pin_dir, &err)) {
+			pr_warn("%s\n", err.msg);
+			return 1;
+		}
+		return 0;
+	}
 
 	/* Refuse a bad configuration before touching the kernel; the first
 	 * apply takes what was read here. */
@@ -896,7 +908,7 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			pr_warn("--cgroup auto: %s: %s\n",
 				o.cgroup_root ? o.cgroup_root : "no cgroup2 mount in /proc/mounts",
-				strerror(errno));
+				strerror(-r));
 			return 1;
 		}
 		pr_info("--cgroup auto: %s (%s)\n", cgroup,
@@ -907,9 +919,11 @@ int main(int argc, char **argv)
 		pr_warn("no cgroup2 mount found in /proc/mounts; pass --cgroup\n");
 		return 1;
 	}
-	lock_fd = split_daemon_lock(o.pin_dir);
-	if (lock_fd < 0)
+	lock_fd = split_daemon_lock(o.pin_dir, &err);
+	if (lock_fd < 0) {
+		pr_warn("%s\n", err.msg);
 		return 1;
+	}
 	if (check_bpffs(o.pin_dir))
 		goto out;
 

@@ -19,7 +19,7 @@ int split_read_file(const char *path, char **out, size_t *outlen,
 
 	f = fopen(path, "re");
 	if (!f)
-		return split_errf(err, "%s: %s", path, strerror(errno));
+		return split_errc(err, errno, "%s: %s", path, strerror(errno));
 	for (;;) {
 		size_t got;
 
@@ -30,14 +30,14 @@ int split_read_file(const char *path, char **out, size_t *outlen,
 			if (cap >= SPLIT_MAX_FILE) {
 				fclose(f);
 				free(buf);
-				return split_errf(err, "%s: file too large (limit %d MiB)",
+				return split_errc(err, EFBIG, "%s: file too large (limit %d MiB)",
 						  path, SPLIT_MAX_FILE >> 20);
 			}
 			p = realloc(buf, ncap);
 			if (!p) {
 				fclose(f);
 				free(buf);
-				return split_errf(err, "%s: out of memory", path);
+				return split_errc(err, ENOMEM, "%s: out of memory", path);
 			}
 			buf = p;
 			cap = ncap;
@@ -51,7 +51,7 @@ int split_read_file(const char *path, char **out, size_t *outlen,
 
 			fclose(f);
 			free(buf);
-			return split_errf(err, "%s: %s", path, strerror(e));
+			return split_errc(err, e, "%s: %s", path, strerror(e));
 		}
 		break;
 	}
@@ -108,15 +108,15 @@ static int expand_path(struct split_paths *fl, const char *path,
 	DIR *d;
 
 	if (stat(path, &st))
-		return split_errf(err, "%s: %s", path, strerror(errno));
+		return split_errc(err, errno, "%s: %s", path, strerror(errno));
 	if (!S_ISDIR(st.st_mode)) {
 		if (add_path(fl, NULL, path))
-			return split_errf(err, "%s: out of memory", path);
+			return split_errc(err, ENOMEM, "%s: out of memory", path);
 		return 0;
 	}
 	d = opendir(path);
 	if (!d)
-		return split_errf(err, "%s: %s", path, strerror(errno));
+		return split_errc(err, errno, "%s: %s", path, strerror(errno));
 	while ((errno = 0, de = readdir(d))) {
 		char *full;
 		bool reg;
@@ -125,7 +125,7 @@ static int expand_path(struct split_paths *fl, const char *path,
 			continue;
 		if (asprintf(&full, "%s/%s", path, de->d_name) < 0) {
 			closedir(d);
-			return split_errf(err, "%s: out of memory", path);
+			return split_errc(err, ENOMEM, "%s: out of memory", path);
 		}
 		/* Follows symlinks (Kubernetes ConfigMap volumes). A YAML
 		 * name that leads nowhere is an error, not a file to skip: a
@@ -135,22 +135,22 @@ static int expand_path(struct split_paths *fl, const char *path,
 			int e = errno;
 
 			closedir(d);
-			split_errf(err, "%s: %s", full, strerror(e));
+			split_errc(err, e, "%s: %s", full, strerror(e));
 			free(full);
-			return -1;
+			return -e;
 		}
 		reg = S_ISREG(st.st_mode);
 		free(full);
 		if (reg && add_path(fl, path, de->d_name)) {
 			closedir(d);
-			return split_errf(err, "%s: out of memory", path);
+			return split_errc(err, ENOMEM, "%s: out of memory", path);
 		}
 	}
 	if (errno) {
 		int e = errno;
 
 		closedir(d);
-		return split_errf(err, "%s: %s", path, strerror(e));
+		return split_errc(err, e, "%s: %s", path, strerror(e));
 	}
 	closedir(d);
 	if (fl->n > first)	/* an empty directory: paths may be NULL */
@@ -162,11 +162,12 @@ int split_paths_expand(const char *const *paths, size_t n, struct split_paths *o
 		       struct split_err *err)
 {
 	struct split_paths fl = { 0 };
+	int r;
 
 	for (size_t i = 0; i < n; i++)
-		if (expand_path(&fl, paths[i], err)) {
+		if ((r = expand_path(&fl, paths[i], err))) {
 			split_paths_free(&fl);
-			return -1;
+			return r;
 		}
 	*out = fl;
 	return 0;

@@ -30,8 +30,7 @@ static int find_kubepods(const char *root, char *buf, size_t len)
 		if (n < 0 || (size_t)n >= sizeof(path) || !is_dir(path))
 			continue;
 		if ((size_t)n >= len) {
-			errno = ENAMETOOLONG;
-			return -1;
+			return -ENAMETOOLONG;
 		}
 		memcpy(buf, path, (size_t)n + 1);
 		return 1;
@@ -42,8 +41,7 @@ static int find_kubepods(const char *root, char *buf, size_t len)
 static int copy_path(char *buf, size_t len, const char *s)
 {
 	if (strlen(s) >= len) {
-		errno = ENAMETOOLONG;
-		return -1;
+		return -ENAMETOOLONG;
 	}
 	strcpy(buf, s);
 	return 0;
@@ -57,20 +55,18 @@ int split_cgroup_auto(const char *mounts, const char *root, char *buf, size_t le
 	int r = 0;
 
 	if (!len) {
-		errno = EINVAL;
-		return -1;
+		return -EINVAL;
 	}
 	if (root) {
 		if (!*root || !is_dir(root)) {
-			errno = ENOTDIR;
-			return -1;
+			return -ENOTDIR;
 		}
 		r = find_kubepods(root, buf, len);
 		return r ? r : copy_path(buf, len, root);
 	}
 	f = setmntent(mounts, "r");
 	if (!f)
-		return -1;
+		return -errno;
 	while ((m = getmntent(f))) {
 		if (strcmp(m->mnt_type, "cgroup2") || !is_dir(m->mnt_dir))
 			continue;
@@ -84,8 +80,7 @@ int split_cgroup_auto(const char *mounts, const char *root, char *buf, size_t le
 	if (r)
 		return r;
 	if (!first[0]) {
-		errno = ENOENT;
-		return -1;
+		return -ENOENT;
 	}
 	return copy_path(buf, len, first);
 }
@@ -118,7 +113,7 @@ int split_self_cgroup_id(const char *proc, uint64_t *id, char *out, size_t outle
 	snprintf(path, sizeof(path), "%s/self/cgroup", proc);
 	f = fopen(path, "re");
 	if (!f)
-		return -1;
+		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, "0::", 3)) {
 			size_t n = strcspn(line + 3, "\n");
@@ -132,14 +127,13 @@ int split_self_cgroup_id(const char *proc, uint64_t *id, char *out, size_t outle
 	}
 	fclose(f);
 	if (rel[0] != '/') {
-		errno = ENOENT;
-		return -1;	/* no cgroup v2 membership (or not yet visible) */
+		return -ENOENT;	/* no cgroup v2 membership (or not yet visible) */
 	}
 	/* A cgroup2 mount whose root is our namespace's root. */
 	snprintf(path, sizeof(path), "%s/self/mountinfo", proc);
 	f = fopen(path, "re");
 	if (!f)
-		return -1;
+		return -errno;
 	while (found && fgets(line, sizeof(line), f)) {
 		char *fields[5], *sep, *save = NULL, *p = line;
 		char dir[PATH_MAX];
@@ -174,7 +168,5 @@ int split_self_cgroup_id(const char *proc, uint64_t *id, char *out, size_t outle
 		found = 0;
 	}
 	fclose(f);
-	if (found)
-		errno = ENOENT;
-	return found;
+	return found ? -ENOENT : 0;
 }

@@ -21,8 +21,8 @@
  * listed in the mounts file (fstab format, e.g. /proc/mounts), in order;
  * if none has a kubepods directory, the first mount's root. Writes the
  * path to buf and returns 1 if a kubepods directory was found, 0 for a
- * root, -1 (with errno) if there is no cgroup2 mount or root is not a
- * directory.
+ * root, -ENOENT if there is no cgroup2 mount, -ENOTDIR if root is not a
+ * directory, -ENAMETOOLONG if the path does not fit in buf.
  */
 int split_cgroup_auto(const char *mounts, const char *root, char *buf, size_t len);
 
@@ -32,7 +32,8 @@ int split_cgroup_auto(const char *mounts, const char *root, char *buf, size_t le
  * directory). Works in a container with its own cgroup namespace: the
  * path in /proc/self/cgroup is relative to that namespace's root, which
  * is the root of a cgroup2 mount made in it (mountinfo's root field "/").
- * proc is the procfs to read ("/proc"). 0 with *id, or -1.
+ * proc is the procfs to read ("/proc"). 0 with *id, or -errno (-ENOENT:
+ * not found).
  */
 int split_self_cgroup_id(const char *proc, uint64_t *id, char *path, size_t len);
 

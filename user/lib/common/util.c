@@ -17,10 +17,10 @@ int split_cgroup2_root(char *buf, size_t len)
 {
 	struct mntent *m;
 	FILE *f = setmntent("/proc/mounts", "r");
-	int ret = -1;
+	int ret = -ENOENT;
 
 	if (!f)
-		return -1;
+		return -errno;
 	while ((m = getmntent(f))) {
 		if (!strcmp(m->mnt_type, "cgroup2")) {
 			snprintf(buf, len, "%s", m->mnt_dir);
@@ -41,29 +41,25 @@ static void lock_path(char *path, size_t len, const char *pin_dir)
 	snprintf(path + off, len - off, ".lock");
 }
 
-int split_daemon_lock(const char *pin_dir)
+int split_daemon_lock(const char *pin_dir, struct split_err *err)
 {
 	char path[PATH_MAX], pid[32];
 	int fd;
 
-	if (mkdir("/run/split", 0755) && errno != EEXIST) {
-		pr_warn("creating /run/split: %s\n", strerror(errno));
-		return -1;
-	}
+	if (mkdir("/run/split", 0755) && errno != EEXIST)
+		return split_errc(err, errno, "creating /run/split: %s", strerror(errno));
 	lock_path(path, sizeof(path), pin_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		pr_warn("opening %s: %s\n", path, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return split_errc(err, errno, "opening %s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		ssize_t n = read(fd, pid, sizeof(pid) - 1);
 
 		pid[n > 0 ? n : 0] = 0;
-		pr_warn("another splitd (pid %s) already serves %s\n",
-			n > 0 ? strtok(pid, "\n") : "?", pin_dir);
+		split_errc(err, EBUSY, "another splitd (pid %s) already serves %s",
+			   n > 0 ? strtok(pid, "\n") : "?", pin_dir);
 		close(fd);
-		return -1;
+		return -EBUSY;
 	}
 	if (ftruncate(fd, 0) == 0) {
 		int n = snprintf(pid, sizeof(pid), "%d\n", getpid());
@@ -74,36 +70,45 @@ int split_daemon_lock(const char *pin_dir)
 	return fd;
 }
 
-static int unlink_dir(const char *dir)
+/* Goes on past a failure; the first one is the result (and in err). */
+static int unlink_dir(const char *dir, struct split_err *err)
 {
 	char path[PATH_MAX + 256];
 	struct dirent *de;
 	DIR *d = opendir(dir);
-	int ret = 0;
+	int ret = 0, r;
 
 	if (!d)
-		return errno == ENOENT ? 0 : -1;
+		return errno == ENOENT ? 0 :
+		       split_errc(err, errno, "opening %s: %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (de->d_type == DT_DIR)
-			ret |= unlink_dir(path);
-		else if (unlink(path)) {
-			pr_warn("removing %s: %s\n", path, strerror(errno));
-			ret = -1;
-		}
+			r = unlink_dir(path, ret ? NULL : err);
+		else if (unlink(path))
+			r = split_errc(ret ? NULL : err, errno, "removing %s: %s", path,
+				       strerror(errno));
+		else
+			r = 0;
+		if (!ret)
+			ret = r;
 	}
 	closedir(d);
 	if (rmdir(dir)) {
-		pr_warn("removing %s: %s\n", dir, strerror(errno));
-		ret = -1;
+		r = split_errc(ret ? NULL : err, errno, "removing %s: %s", dir,
+			       strerror(errno));
+		if (!ret)
+			ret = r;
 	}
 	return ret;
 }
 
-int split_unload(const char *pin_dir)
+int split_unload(const char *pin_dir, struct split_err *err)
 {
+	int r;
+
 	char links[PATH_MAX];
 	struct stat s;
 
@@ -114,8 +119,8 @@ int split_unload(const char *pin_dir)
 	}
 	/* Links first: the datapath stops before its maps go. */
 	snprintf(links, sizeof(links), "%s/links", pin_dir);
-	if (unlink_dir(links) || unlink_dir(pin_dir))
-		return -1;
+	if ((r = unlink_dir(links, err)) || (r = unlink_dir(pin_dir, err)))
+		return r;
 	pr_info("unloaded: removed %s\n", pin_dir);
 	split_lock_remove(pin_dir);
 	return 0;

@@ -5,18 +5,23 @@
 
 #include <stddef.h>
 
-/* Path of the cgroup v2 mount's root from /proc/mounts. 0 or -1. */
+#include "err.h"
+
+/* Path of the cgroup v2 mount's root from /proc/mounts. 0, or -ENOENT
+ * (none), or -errno. */
 int split_cgroup2_root(char *buf, size_t len);
 
 /* One splitd per pin dir: an flock on /run/split/<pin dir>.lock holding
- * the pid. Returns the fd to keep open, or -1 (and says why). */
-int split_daemon_lock(const char *pin_dir);
+ * the pid. Returns the fd to keep open, or -errno with err (-EBUSY:
+ * another splitd holds it). */
+int split_daemon_lock(const char *pin_dir, struct split_err *err);
 
 /* Remove the lock file of pin_dir if no splitd holds it. */
 void split_lock_remove(const char *pin_dir);
 
 /* Detach everything pinned under pin_dir and remove it (and its lock
- * file). 0 or -1. */
-int split_unload(const char *pin_dir);
+ * file). 0, or -errno with err (the first file that could not be
+ * removed; it goes on with the others). */
+int split_unload(const char *pin_dir, struct split_err *err);
 
 #endif

@@ -41,20 +41,41 @@ static unsigned int yt_mark_num(size_t v)
 	return v >= UINT_MAX ? UINT_MAX : (unsigned int)v + 1;
 }
 
-int yt_errf(struct split_err *err, const struct yt_tree *tree,
-	    const struct yt_node *n, const char *fmt, ...)
+static int yt_verrc(struct split_err *err, int code, const struct yt_tree *tree,
+		    const struct yt_node *n, const char *fmt, va_list ap)
 {
 	char msg[SPLIT_ERR_LEN];
 	const char *name = tree && tree->name ? tree->name : "<input>";
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n)
+		return split_errc(err, code, "%s:%u:%u: %s", name, n->line,
+				  n->col, msg);
+	return split_errc(err, code, "%s: %s", name, msg);
+}
+
+int yt_errf(struct split_err *err, const struct yt_tree *tree,
+	    const struct yt_node *n, const char *fmt, ...)
+{
 	va_list ap;
+	int r;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = yt_verrc(err, EINVAL, tree, n, fmt, ap);
 	va_end(ap);
-	if (n)
-		return split_errf(err, "%s:%u:%u: %s", name, n->line, n->col,
-				  msg);
-	return split_errf(err, "%s: %s", name, msg);
+	return r;
+}
+
+int yt_errc(struct split_err *err, int code, const struct yt_tree *tree,
+	    const struct yt_node *n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = yt_verrc(err, code, tree, n, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static int yt_errf_at(struct yt_builder *b, const yaml_mark_t *m,
@@ -205,7 +226,7 @@ static int yt_attach(struct yt_builder *b, struct yt_node *n)
 	if (p->kind == YT_SEQUENCE) {
 		if (split_grow((void **)&p->seq.items, &f->cap, p->seq.n,
 			    sizeof(*p->seq.items)))
-			return yt_errf(b->err, b->tree, n, "out of memory");
+			return yt_errc(b->err, ENOMEM, b->tree, n, "out of memory");
 		p->seq.items[p->seq.n++] = n;
 		return 0;
 	}
@@ -220,7 +241,7 @@ static int yt_attach(struct yt_builder *b, struct yt_node *n)
 			       yt_kind_str(n));
 	if (split_grow((void **)&p->map.pairs, &f->cap, p->map.n,
 		    sizeof(*p->map.pairs)))
-		return yt_errf(b->err, b->tree, n, "out of memory");
+		return yt_errc(b->err, ENOMEM, b->tree, n, "out of memory");
 	p->map.pairs[p->map.n].key = n;
 	p->map.pairs[p->map.n].value = NULL;
 	p->map.n++;
@@ -254,7 +275,7 @@ static int yt_check_dup_keys(struct yt_builder *b, const struct yt_node *m)
 		return 0;
 	refs = calloc(m->map.n, sizeof(*refs));
 	if (!refs)
-		return yt_errf(b->err, b->tree, m, "out of memory");
+		return yt_errc(b->err, ENOMEM, b->tree, m, "out of memory");
 	for (i = 0; i < m->map.n; i++) {
 		refs[i].seq = i;
 		refs[i].key = m->map.pairs[i].key;
@@ -277,7 +298,7 @@ static int yt_check_dup_keys(struct yt_builder *b, const struct yt_node *m)
 			dup->key->scalar.value, first->key->line,
 			first->key->col);
 		free(refs);
-		return -1;
+		return -EINVAL;
 	}
 	free(refs);
 	return 0;
@@ -308,7 +329,7 @@ static int yt_on_scalar(struct yt_builder *b, const yaml_event_t *ev)
 				  "scalar contains a NUL character");
 	n = yt_node_new(b, YT_SCALAR, ev, tag);
 	if (!n)
-		return -1;
+		return -EINVAL;
 	n->scalar.value = yt_strndup(b->tree, (const char *)ev->data.scalar.value, len);
 	if (!n->scalar.value)
 		return yt_errf_at(b, &ev->start_mark, "out of memory");
@@ -317,7 +338,7 @@ static int yt_on_scalar(struct yt_builder *b, const yaml_event_t *ev)
 			   (tag && (!strcmp(tag, YT_TAG_STR) || !strcmp(tag, "!")));
 	if (yt_attach(b, n)) {
 		yt_node_free(n);
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -336,10 +357,10 @@ static int yt_on_start(struct yt_builder *b, const yaml_event_t *ev)
 				  YT_MAX_DEPTH);
 	n = yt_node_new(b, is_map ? YT_MAPPING : YT_SEQUENCE, ev, tag);
 	if (!n)
-		return -1;
+		return -EINVAL;
 	if (yt_attach(b, n)) {
 		yt_node_free(n);
-		return -1;
+		return -EINVAL;
 	}
 	f = &b->stack[b->depth++];
 	f->node = n;
@@ -426,7 +447,7 @@ static int yt_parser_error(struct yt_builder *b, const yaml_parser_t *p,
 
 	switch (p->error) {
 	case YAML_MEMORY_ERROR:
-		return split_errf(b->err, "%s: out of memory", name);
+		return split_errc(b->err, ENOMEM, "%s: out of memory", name);
 	case YAML_READER_ERROR:
 		yt_offset_pos(buf, len, p->problem_offset, &line, &col);
 		if (p->problem_value != -1)
@@ -500,10 +521,10 @@ int yt_parse(const char *name, const char *buf, size_t len,
 	memset(tree, 0, sizeof(*tree));
 	tree->name = strdup(name);
 	if (!tree->name)
-		return split_errf(err, "%s: out of memory", name);
+		return split_errc(err, ENOMEM, "%s: out of memory", name);
 	if (!yaml_parser_initialize(&parser)) {
 		yt_free(tree);
-		return split_errf(err, "%s: out of memory", name);
+		return split_errc(err, ENOMEM, "%s: out of memory", name);
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf,
 				     len);
@@ -590,20 +611,20 @@ int yt_parse_int(const char *s, long long min, long long max, long long *out)
 	long long val;
 
 	if (!p)
-		return -1;
+		return -EINVAL;
 	if (*p == '-') {
 		neg = true;
 		p++;
 	}
 	if (*p < '0' || *p > '9')
-		return -1;
+		return -EINVAL;
 	if (*p == '0' && p[1])
-		return -1;	/* "010" is octal in YAML 1.1: refuse */
+		return -EINVAL;	/* "010" is octal in YAML 1.1: refuse */
 	for (; *p; p++) {
 		unsigned int d;
 
 		if (*p < '0' || *p > '9')
-			return -1;
+			return -EINVAL;
 		d = (unsigned int)(*p - '0');
 		if (v > (ULLONG_MAX - d) / 10)
 			over = true;
@@ -612,13 +633,13 @@ int yt_parse_int(const char *s, long long min, long long max, long long *out)
 	}
 	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
 	if (over || v > lim)
-		return -2;
+		return -ERANGE;
 	if (neg)
 		val = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
 	else
 		val = (long long)v;
 	if (val < min || val > max)
-		return -2;
+		return -ERANGE;
 	*out = val;
 	return 0;
 }
@@ -643,12 +664,12 @@ int yt_int(const struct yt_tree *tree, const struct yt_node *n,
 			       "%s must be an integer, not tagged %.64s", what,
 			       n->tag);
 	r = yt_parse_int(n->scalar.value, min, max, out);
-	if (r == -1)
+	if (r == -EINVAL)
 		return yt_errf(err, tree, n,
 			       "%s must be a decimal integer, got '%.64s'", what,
 			       n->scalar.value);
 	if (r)
-		return yt_errf(err, tree, n,
+		return yt_errc(err, ERANGE, tree, n,
 			       "%s %.64s is out of range (%lld..%lld)", what,
 			       n->scalar.value, min, max);
 	return 0;
@@ -697,18 +718,18 @@ static int yt_write_str(FILE *f, const char *s, size_t len)
 		else
 			fputc(c, f);
 	}
-	return fputc('"', f) == EOF ? -1 : 0;
+	return fputc('"', f) == EOF ? -EIO : 0;
 }
 
 static int write_json(FILE *f, const struct yt_node *n, const struct yt_node *old,
 		      const char *json)
 {
 	if (n == old)
-		return fputs(json, f) == EOF ? -1 : 0;
+		return fputs(json, f) == EOF ? -EIO : 0;
 	switch (n->kind) {
 	case YT_SCALAR:
 		if (yt_bare_scalar(n))
-			return fputs(n->scalar.value, f) == EOF ? -1 : 0;
+			return fputs(n->scalar.value, f) == EOF ? -EIO : 0;
 		return yt_write_str(f, n->scalar.value, n->scalar.len);
 	case YT_SEQUENCE:
 		fputc('[', f);
@@ -716,9 +737,9 @@ static int write_json(FILE *f, const struct yt_node *n, const struct yt_node *ol
 			if (i)
 				fputc(',', f);
 			if (write_json(f, n->seq.items[i], old, json))
-				return -1;
+				return -EIO;
 		}
-		return fputc(']', f) == EOF ? -1 : 0;
+		return fputc(']', f) == EOF ? -EIO : 0;
 	case YT_MAPPING:
 		fputc('{', f);
 		for (size_t i = 0; i < n->map.n; i++) {
@@ -729,11 +750,11 @@ static int write_json(FILE *f, const struct yt_node *n, const struct yt_node *ol
 			if (yt_write_str(f, k->scalar.value, k->scalar.len) ||
 			    fputc(':', f) == EOF ||
 			    write_json(f, n->map.pairs[i].value, old, json))
-				return -1;
+				return -EIO;
 		}
-		return fputc('}', f) == EOF ? -1 : 0;
+		return fputc('}', f) == EOF ? -EIO : 0;
 	}
-	return -1;
+	return -EINVAL;
 }
 
 int yt_write_json_str(FILE *f, const char *s)

@@ -84,7 +84,7 @@ struct yt_tree {
 
 /*
  * Parse a YAML stream (one or more documents) from buf[0..len). `name` is
- * used in messages. On error returns -1 with err set and *tree zeroed; on
+ * used in messages. On error returns -EINVAL (-ENOMEM) with err set and *tree zeroed; on
  * success returns 0 and the caller frees the tree with yt_free().
  */
 int yt_parse(const char *name, const char *buf, size_t len,
@@ -93,10 +93,13 @@ int yt_parse(const char *name, const char *buf, size_t len,
 void yt_free(struct yt_tree *tree);
 
 /* printf into err as "NAME:LINE:COL: message" for node n (NAME:
- * when n is NULL); returns -1. */
+ * when n is NULL); returns -EINVAL. yt_errc: returns -code instead. */
 int yt_errf(struct split_err *err, const struct yt_tree *tree,
 	    const struct yt_node *n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+int yt_errc(struct split_err *err, int code, const struct yt_tree *tree,
+	    const struct yt_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /* A plain scalar "", "~", "null", "Null" or "NULL" (YAML's null). */
 bool yt_is_null(const struct yt_node *n);
@@ -124,8 +127,9 @@ const struct yt_pair *yt_map_pair(const struct yt_node *map, const char *key);
 
 /*
  * Strict decimal integer: optional '-', digits, no leading zeros, no '+',
- * no spaces, no "1e3", "0x10", "1_000", "12abc", "". Returns 0, -1 when s
- * is not such an integer, or -2 when it is one but outside [min, max].
+ * no spaces, no "1e3", "0x10", "1_000", "12abc", "". Returns 0, -EINVAL
+ * when s is not such an integer, or -ERANGE when it is one but outside
+ * [min, max].
  */
 int yt_parse_int(const char *s, long long min, long long max, long long *out);
 
@@ -135,7 +139,8 @@ int yt_parse_int(const char *s, long long min, long long max, long long *out);
  * On error: "NAME:L:C: WHAT must be an integer, not a list",
  * "... WHAT must be an integer, not a quoted string ("50")",
  * "... WHAT must be a decimal integer, got '12abc'",
- * "... WHAT 70000 is out of range (1..65535)". Returns 0 or -1.
+ * "... WHAT 70000 is out of range (1..65535)". Returns 0, -EINVAL or
+ * -ERANGE.
  */
 int yt_int(const struct yt_tree *tree, const struct yt_node *n,
 	   const char *what, long long min, long long max, long long *out,
@@ -152,7 +157,7 @@ int yt_str(const struct yt_tree *tree, const struct yt_node *n,
  * Write n as one line of JSON (which is YAML too): mappings and sequences
  * in flow style, plain integers, true/false/null bare, every other scalar
  * a double-quoted string. Parsing it back gives the same tree (but for
- * positions and tags). Returns 0, or -1 on a write error.
+ * positions and tags). Returns 0, or -EIO on a write error.
  */
 int yt_write_json(FILE *f, const struct yt_node *n);
 /* s as a JSON string, quoted and escaped. */

@@ -13,7 +13,6 @@
 
 #include "apply.h"
 #include "files.h"
-#include "log.h"
 #include "ops.h"
 #include "services_yaml.h"
 #include "yaml_tree.h"
@@ -32,12 +31,12 @@ static int objs_add(struct split_objs *o, const struct split_obj *obj)
 	struct split_obj *v = realloc(o->v, (o->n + 1) * sizeof(*v));
 
 	if (!v)
-		return -1;
+		return -ENOMEM;
 	o->v = v;
 	o->v[o->n] = *obj;
 	o->v[o->n].json = strdup(obj->json);
 	if (!o->v[o->n].json)
-		return -1;
+		return -ENOMEM;
 	o->n++;
 	return 0;
 }
@@ -63,7 +62,7 @@ int split_obj_set_json(struct split_obj *obj, const char *json)
 	char *j = strdup(json);
 
 	if (!j)
-		return -1;
+		return -ENOMEM;
 	free(obj->json);
 	obj->json = j;
 	return 0;
@@ -80,13 +79,13 @@ int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 			char *json = strdup(src->v[i].json);
 
 			if (!json)
-				return -1;
+				return -ENOMEM;
 			free(dst->v[j].json);
 			dst->v[j].json = json;
 			dst->v[j].tree = src->v[i].tree;
 			dst->v[j].root = src->v[i].root;
 		} else if (objs_add(dst, &src->v[i])) {
-			return -1;
+			return -ENOMEM;
 		}
 	}
 	return 0;
@@ -138,7 +137,7 @@ static int doc_to_obj(const struct yt_tree *t, const struct yt_node *root,
 	if (!f || yt_write_json(f, root) || fclose(f)) {
 		free(o->json);
 		o->json = NULL;
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	if (len >= SPLIT_OBJ_TEXT_MAX) {
 		free(o->json);
@@ -157,7 +156,7 @@ static int append_services(struct split_config *dst, struct split_config *src)
 		return 0;
 	v = realloc(dst->svcs, (dst->nsvcs + src->nsvcs) * sizeof(*v));
 	if (!v)
-		return -1;
+		return -ENOMEM;
 	dst->svcs = v;
 	memcpy(dst->svcs + dst->nsvcs, src->svcs, src->nsvcs * sizeof(*v));
 	dst->nsvcs += src->nsvcs;
@@ -172,13 +171,13 @@ static int svcs_unique(const struct split_config *cfg, struct split_err *err)
 	const struct split_service **idx;
 
 	if (split_service_index(cfg, &idx))
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 1; i < cfg->nsvcs; i++)
 		if (!strcmp(idx[i - 1]->ns, idx[i]->ns) && !strcmp(idx[i - 1]->name, idx[i]->name)) {
 			split_errf(err, "service %s.%s is defined twice (in different files)",
 				   idx[i]->name, idx[i]->ns);
 			free(idx);
-			return -1;
+			return -EINVAL;
 		}
 	free(idx);
 	return 0;
@@ -199,14 +198,15 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 {
 	struct split_input r = { 0 };
 	struct split_paths fl = { 0 };
-	int ret = -1;
+	int ret = -EINVAL;
 
 	memset(in, 0, sizeof(*in));
-	if (split_paths_expand(paths, n, &fl, err))
-		return -1;
+	if ((ret = split_paths_expand(paths, n, &fl, err)))
+		return ret;
+	ret = -EINVAL;
 	r.trees = calloc(fl.n + 1, sizeof(*r.trees));
 	if (!r.trees) {
-		split_errf(err, "out of memory");
+		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < fl.n; i++) {
@@ -226,7 +226,7 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 			goto out;
 		if (append_services(&r.svcs, &one)) {
 			split_config_free(&one);
-			split_errf(err, "out of memory");
+			ret = split_errc(err, ENOMEM, "out of memory");
 			goto out;
 		}
 	}
@@ -251,7 +251,7 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 			o.root = root;
 			if (objs_add(&r.objs, &o)) {
 				free(o.json);
-				split_errf(err, "out of memory");
+				ret = split_errc(err, ENOMEM, "out of memory");
 				goto out;
 			}
 			free(o.json);
@@ -292,7 +292,7 @@ static int trees_rules(const struct split_input *in, struct split_rules *rules,
 	int ret;
 
 	if (!tp)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < in->ntrees; i++)
 		tp[i] = &in->trees[i];
 	ret = split_rules_from_trees(tp, in->ntrees, rules, err);
@@ -319,7 +319,7 @@ static int open_map(struct split_state *st, const char *name, struct split_err *
 	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		split_errf(err, "opening %s: %s", path, strerror(errno));
+		fd = split_errc(err, errno, "opening %s: %s", path, strerror(errno));
 	return fd;
 }
 
@@ -329,7 +329,7 @@ int split_objs_read(struct split_state *st, struct split_objs *objs,
 	struct split_object_key k, cur, *prev = NULL;
 	struct split_object_val *v = malloc(sizeof(*v));
 	struct split_objs o = { 0 };
-	int fd = open_map(st, SPLIT_MAP_OBJECTS, err), ret = -1;
+	int fd = open_map(st, SPLIT_MAP_OBJECTS, err), ret = fd < 0 ? fd : -ENOMEM;
 
 	if (fd < 0 || !v)
 		goto out;
@@ -346,7 +346,7 @@ int split_objs_read(struct split_state *st, struct split_objs *objs,
 		ob.json = strndup(v->text, v->len < SPLIT_OBJ_TEXT_MAX ? v->len : SPLIT_OBJ_TEXT_MAX);
 		if (!ob.json || objs_add(&o, &ob)) {
 			free(ob.json);
-			split_errf(err, "out of memory");
+			ret = split_errc(err, ENOMEM, "out of memory");
 			goto out;
 		}
 		free(ob.json);
@@ -368,10 +368,10 @@ int split_objs_rules(const struct split_objs *objs, struct split_rules *rules,
 	struct yt_tree *trees = calloc(objs->n + 1, sizeof(*trees));
 	const struct yt_tree **tp = calloc(objs->n + 1, sizeof(*tp));
 	size_t nt = 0;
-	int ret = -1;
+	int ret = -EINVAL;
 
 	if (!trees || !tp) {
-		split_errf(err, "out of memory");
+		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < objs->n; i++) {
@@ -626,7 +626,7 @@ static int prune(int fd, const void *keep, size_t n, size_t ksz)
 			char (*g)[256] = realloc(gone, (ngone + 1) * sizeof(*g));
 
 			if (!g) {
-				ret = -1;
+				ret = -ENOMEM;
 				break;
 			}
 			gone = g;
@@ -635,7 +635,7 @@ static int prune(int fd, const void *keep, size_t n, size_t ksz)
 	}
 	for (size_t i = 0; i < ngone; i++)
 		if (bpf_map_delete_elem(fd, gone[i]) && errno != ENOENT)
-			ret = -1;
+			ret = -errno;
 	free(gone);
 	return ret;
 }
@@ -645,7 +645,7 @@ static int write_objects(struct split_state *st, const struct split_objs *objs,
 {
 	struct split_object_key *keys = calloc(objs->n + 1, sizeof(*keys));
 	struct split_object_val *v = calloc(1, sizeof(*v)), *cur = calloc(1, sizeof(*cur));
-	int fd = open_map(st, SPLIT_MAP_OBJECTS, err), ret = -1;
+	int fd = open_map(st, SPLIT_MAP_OBJECTS, err), ret = fd < 0 ? fd : -ENOMEM;
 
 	if (fd < 0 || !keys || !v || !cur)
 		goto out;
@@ -659,12 +659,12 @@ static int write_objects(struct split_state *st, const struct split_objs *objs,
 		if (!bpf_map_lookup_elem(fd, &keys[i], cur) && !memcmp(cur, v, sizeof(*v)))
 			continue;
 		if (bpf_map_update_elem(fd, &keys[i], v, BPF_ANY)) {
-			split_errf(err, "writing objects: %s", strerror(errno));
+			ret = split_errc(err, errno, "writing objects: %s", strerror(errno));
 			goto out;
 		}
 	}
-	if (prune(fd, keys, objs->n, sizeof(*keys))) {
-		split_errf(err, "removing objects: %s", strerror(errno));
+	if ((ret = prune(fd, keys, objs->n, sizeof(*keys)))) {
+		split_errc(err, ret, "removing objects: %s", strerror(-ret));
 		goto out;
 	}
 	ret = 0;
@@ -686,7 +686,8 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 	struct split_l7_cond_val *ccur = NULL;
 	size_t nr = 0, nc = 0;
 	int rfd = open_map(st, SPLIT_MAP_L7_ROUTES, err);
-	int cfd = rfd < 0 ? -1 : open_map(st, SPLIT_MAP_L7_CONDS, err), ret = -1;
+	int cfd = rfd < 0 ? -1 : open_map(st, SPLIT_MAP_L7_CONDS, err);
+	int ret = rfd < 0 ? rfd : cfd;
 
 	if (rfd < 0 || cfd < 0)
 		goto out;
@@ -694,7 +695,7 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 	ckeys = calloc(SPLIT_MAX_L7_CONDS + 1, sizeof(*ckeys));
 	ccur = malloc(sizeof(*ccur));
 	if (!rkeys || !ckeys || !ccur) {
-		split_errf(err, "out of memory");
+		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < rules->nsvcs; i++) {
@@ -747,7 +748,7 @@ static int write_l7(struct split_state *st, const struct split_rules *rules,
 	ret = 0;
 	goto out;
 fail:
-	split_errf(err, "writing the L7 rules: %s", strerror(errno));
+	ret = split_errc(err, errno, "writing the L7 rules: %s", strerror(errno));
 out:
 	free(rkeys);
 	free(ckeys);
@@ -812,10 +813,10 @@ static int set_rules(const struct split_objs *objs, const struct split_input *in
 	struct yt_tree *js = calloc(objs->n + 1, sizeof(*js));
 	const struct yt_tree **tp = calloc(objs->n + (in ? in->ntrees : 0) + 1, sizeof(*tp));
 	size_t njs = 0, nt = 0;
-	int ret = -1;
+	int ret = -EINVAL;
 
 	if (!js || !tp) {
-		split_errf(err, "out of memory");
+		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; in && i < in->ntrees; i++)
@@ -832,7 +833,7 @@ static int set_rules(const struct split_objs *objs, const struct split_input *in
 		tp[nt++] = &js[njs++];
 	}
 	ret = split_rules_from_trees(tp, nt, rules, err);
-	if (ret)
+	if (ret && err)
 		strip_json_positions(err, js, njs);
 out:
 	for (size_t i = 0; i < njs; i++)
@@ -849,32 +850,38 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 	struct split_rules rules = { 0 }, old = { 0 };
 	struct split_objs cur = { 0 };
 	struct split_config before = { 0 };
-	int have_old, ret = -1;
+	int have_old, ret;
 
 	if (objs->n > SPLIT_MAX_OBJECTS)
 		return split_errf(err, "too many Istio objects (%zu, at most %d)", objs->n,
 				  SPLIT_MAX_OBJECTS);
-	if (set_rules(objs, in, &rules, err))
-		return -1;
+	if ((ret = set_rules(objs, in, &rules, err)))
+		return ret;
 	have_old = !split_objs_read(st, &cur, err) && !split_objs_rules(&cur, &old, err);
-	if (compile(svcs, &rules, have_old ? &old : NULL, err))
+	if ((ret = compile(svcs, &rules, have_old ? &old : NULL, err)))
 		goto out;
 	/* Everything is checked: now write, tables first (before: what was
 	 * in force, for the rollback below). svcs is every service: a full
 	 * commit, whatever the last read on st was. */
 	st->scope_id = 0;
-	if (split_state_commit_prev(st, svcs, &before, err))
+	if ((ret = split_state_commit_prev(st, svcs, &before, err)))
 		goto out;
-	if (write_objects(st, objs, err) || write_l7(st, &rules, err)) {
+	if ((ret = write_objects(st, objs, err)) || (ret = write_l7(st, &rules, err))) {
 		struct split_err rb;
+		const char *more = " (nothing changed: the previous state was restored)";
+		char tail[SPLIT_ERR_LEN + 32];
 
 		/* Put back what was in force: services, objects, L7 rules. */
 		if (split_state_commit(st, &before, &rb) ||
-		    (have_old && (write_objects(st, &cur, &rb) || write_l7(st, &old, &rb))))
-			pr_warn("rollback failed too: %s\n", rb.msg);
-		else
-			strncat(err->msg, " (nothing changed: the previous state was restored)",
-				sizeof(err->msg) - strlen(err->msg) - 1);
+		    (have_old && (write_objects(st, &cur, &rb) || write_l7(st, &old, &rb)))) {
+			snprintf(tail, sizeof(tail), "; rollback failed too: %s", rb.msg);
+			more = tail;
+		}
+		if (err) {
+			size_t len = strlen(err->msg);
+
+			snprintf(err->msg + len, sizeof(err->msg) - len, "%s", more);
+		}
 		goto out;
 	}
 	ret = 0;
@@ -956,15 +963,15 @@ int split_owners_write(const char *pin_dir, const struct split_objs *objs,
 	struct split_object_key *keys = calloc((objs ? objs->n : 0) + 2, sizeof(*keys));
 	struct split_owner_val v;
 	size_t n = 0;
-	int fd = owners_open(pin_dir, dir != NULL), ret = -1;
+	int fd = owners_open(pin_dir, dir != NULL), ret;
 
 	if (fd < 0 && !dir && errno == ENOENT) {
 		free(keys);
 		return 0;	/* no map: nobody owns anything */
 	}
 	if (fd < 0 || !keys) {
-		split_errf(err, "the %s map under %s: %s", SPLIT_MAP_OWNERS, pin_dir,
-			   strerror(errno));
+		ret = split_errc(err, fd < 0 ? errno : ENOMEM, "the %s map under %s: %s",
+				 SPLIT_MAP_OWNERS, pin_dir, strerror(fd < 0 ? errno : ENOMEM));
 		goto out;
 	}
 	if (dir) {
@@ -984,12 +991,14 @@ int split_owners_write(const char *pin_dir, const struct split_objs *objs,
 				goto fail;
 		}
 	}
-	if (prune(fd, keys, n, sizeof(*keys)))
+	if ((ret = prune(fd, keys, n, sizeof(*keys)))) {
+		errno = -ret;
 		goto fail;
+	}
 	ret = 0;
 	goto out;
 fail:
-	split_errf(err, "writing the %s map: %s", SPLIT_MAP_OWNERS, strerror(errno));
+	ret = split_errc(err, errno, "writing the %s map: %s", SPLIT_MAP_OWNERS, strerror(errno));
 out:
 	free(keys);
 	if (fd >= 0)

@@ -46,7 +46,7 @@ struct split_input {
 /*
  * Read files and directories (a directory: its *.yaml / *.yml files not
  * starting with '.', in name order; symlinks followed, as in a Kubernetes
- * ConfigMap volume). Errors name FILE:LINE:COL. 0, or -1 with in zeroed.
+ * ConfigMap volume). Errors name FILE:LINE:COL. 0, or -errno with in zeroed.
  */
 int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 		     struct split_err *err);
@@ -68,14 +68,15 @@ int split_objs_read(struct split_state *st, struct split_objs *objs,
 int split_objs_rules(const struct split_objs *objs, struct split_rules *rules,
 		     struct split_err *err);
 
-/* dst gets every object of src, replacing those with the same identity. */
+/* dst gets every object of src, replacing those with the same identity.
+ * 0 or -ENOMEM. */
 int split_objs_merge(struct split_objs *dst, const struct split_objs *src);
 /* Remove from dst the objects named in src; returns how many. */
 size_t split_objs_remove(struct split_objs *dst, const struct split_objs *src);
 /* The object of that identity in o, or NULL. */
 struct split_obj *split_objs_find(const struct split_objs *o, const char *kind,
 				  const char *ns, const char *name);
-/* Replace obj's JSON text with a copy of json. 0 or -1 (ENOMEM). */
+/* Replace obj's JSON text with a copy of json. 0 or -ENOMEM. */
 int split_obj_set_json(struct split_obj *obj, const char *json);
 
 /*
@@ -91,7 +92,8 @@ int split_obj_set_json(struct split_obj *obj, const char *json);
  * objects, L7 rules) is put back. Objects of objs that come from `in`
  * (may be NULL) are checked in their files, so errors name FILE:LINE:COL;
  * the others are named "KIND NS/NAME (in force)". Caller holds the state
- * lock. svcs is modified (weights, flags).
+ * lock. svcs is modified (weights, flags). 0, or -errno with err (when a
+ * rollback failed too, err says so).
  */
 int split_apply(struct split_state *st, struct split_config *svcs,
 		const struct split_objs *objs, const struct split_input *in,
@@ -127,7 +129,7 @@ int split_weights_owner(const struct split_rules *rules, const char *ns,
  * up to 100): v1=1 v2=1 is 50/50, v1=1 v2=2 is refused. Names with weight
  * 0 leave the route. An existing destination of a named version keeps its
  * other fields (host, port, labels); a new one copies the route's host and
- * port. 0, or -1 with err set and objs unchanged. The caller validates the
+ * port. 0, or -errno with err set and objs unchanged. The caller validates the
  * resulting set (split_apply).
  */
 int split_objs_set_route(struct split_objs *objs, const struct split_rules *rules,
@@ -144,7 +146,7 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
  * under splitd --config-dir that is refused, naming the file to edit. Else
  * the service's own weights change (owner->kind ""), and a cfg read with
  * split_state_read_service() is committed for that service alone. On
- * success cfg->svcs[idx] is the service as applied. 0, or -1 with err.
+ * success cfg->svcs[idx] is the service as applied. 0, or -errno with err.
  */
 int split_set_weights(struct split_state *st, struct split_config *cfg, size_t idx,
 		      int argc, char **argv, struct split_object_key *owner,

@@ -210,7 +210,7 @@ struct split_rules {
  * documents of all files form one configuration: conflicts across files
  * are errors. Documents of kind Service (split.dev/v1) are skipped.
  *
- * Returns 0 with *out filled (free with split_rules_free), or -1 with err
+ * Returns 0 with *out filled (free with split_rules_free), or -errno with err
  * set ("FILE:LINE:COL: message") and *out untouched; nothing is leaked.
  */
 int split_rules_load(const char **paths, size_t n, struct split_rules *out,
@@ -251,7 +251,7 @@ bool split_rules_service_is_l7(const struct split_rules_service *svc);
  * Print the rules as YAML documents that split_rules_parse() reads back
  * to the same rules: per service (in namespace/name order) its RouteRules
  * (in match order) or its VirtualService (hosts as FQDNs), then its
- * DestinationRule (subsets and labels sorted). Returns 0, or -1 on a
+ * DestinationRule (subsets and labels sorted). Returns 0, or -EIO on a
  * write error.
  */
 int split_rules_print(FILE *f, const struct split_rules *rules);

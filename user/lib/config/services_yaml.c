@@ -93,7 +93,7 @@ static int parse_ip(struct svc_parser *c, const struct yt_node *n,
 	const char *s;
 
 	if (yt_str(c->t, n, what, &s, c->err))
-		return -1;
+		return -EINVAL;
 	if (split_addr_parse(s, a) == 0)
 		return 0;
 	if (!strcmp(s, "None"))
@@ -118,14 +118,14 @@ static int parse_metadata(struct svc_parser *c, const struct yt_node *root,
 			       "metadata is required");
 	if (want_map(c, md, "metadata") ||
 	    check_fields(c, md, "metadata", known))
-		return -1;
+		return -EINVAL;
 
 	n = yt_field(md, "name");
 	if (!n)
 		return yt_errf(c->err, c->t, yt_blame(md, "name"),
 			       "metadata.name is required");
 	if (yt_str(c->t, n, "metadata.name", &s, c->err))
-		return -1;
+		return -EINVAL;
 	if (!split_dns_label_ok(s, strlen(s), true))
 		return yt_errf(c->err, c->t, n,
 			       "metadata.name '%.64s' must be a DNS-1035 label ([a-z]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
@@ -136,7 +136,7 @@ static int parse_metadata(struct svc_parser *c, const struct yt_node *root,
 	n = yt_field(md, "namespace");
 	s = "default";
 	if (n && yt_str(c->t, n, "metadata.namespace", &s, c->err))
-		return -1;
+		return -EINVAL;
 	if (!split_dns_label_ok(s, strlen(s), false))
 		return yt_errf(c->err, c->t, n,
 			       "metadata.namespace '%.64s' must be a DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
@@ -146,10 +146,10 @@ static int parse_metadata(struct svc_parser *c, const struct yt_node *root,
 	/* Contents ignored, shape checked. */
 	n = yt_field(md, "labels");
 	if (n && want_map(c, n, "metadata.labels"))
-		return -1;
+		return -EINVAL;
 	n = yt_field(md, "annotations");
 	if (n && want_map(c, n, "metadata.annotations"))
-		return -1;
+		return -EINVAL;
 	return 0;
 }
 
@@ -185,17 +185,17 @@ static int parse_vips(struct svc_parser *c, const struct yt_node *spec,
 
 	if (ips) {
 		if (want_seq(c, ips, "spec.clusterIPs"))
-			return -1;
+			return -EINVAL;
 		yt_seq_for_each(it, i, ips) {
 			snprintf(what, sizeof(what), "spec.clusterIPs[%zu]", i);
 			if (parse_ip(c, it, what, &a) ||
 			    add_vip(c, svc, src, it, what, &a))
-				return -1;
+				return -EINVAL;
 		}
 	}
 	if (ip) {
 		if (parse_ip(c, ip, "spec.clusterIP", &a))
-			return -1;
+			return -EINVAL;
 		if (svc->nvips && memcmp(&a, &svc->vips[0], sizeof(a))) {
 			char s1[64], s2[64];
 
@@ -206,7 +206,7 @@ static int parse_vips(struct svc_parser *c, const struct yt_node *spec,
 				       src->vip[0]->line, src->vip[0]->col);
 		}
 		if (!svc->nvips && add_vip(c, svc, src, ip, "spec.clusterIP", &a))
-			return -1;
+			return -EINVAL;
 	}
 	if (!svc->nvips)
 		return yt_errf(c->err, c->t, ips ? ips : spec,
@@ -227,13 +227,13 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 	long long v;
 
 	if (want_map(c, it, path) || check_fields(c, it, path, known))
-		return -1;
+		return -EINVAL;
 
 	n = yt_field(it, "name");
 	if (n) {
 		snprintf(what, sizeof(what), "%s.name", path);
 		if (yt_str(c->t, n, what, &s, c->err))
-			return -1;
+			return -EINVAL;
 		if (!split_dns_label_ok(s, strlen(s), false))
 			return yt_errf(c->err, c->t, n,
 				       "%s '%.64s' must be a DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
@@ -246,7 +246,7 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 		return yt_errf(c->err, c->t, yt_blame(it, "port"), "%s is required",
 			       what);
 	if (yt_int(c->t, n, what, 1, 65535, &v, c->err))
-		return -1;
+		return -EINVAL;
 	p->port = (uint16_t)v;
 	p->target_port = p->port;
 	*port_node = n;
@@ -264,7 +264,7 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 				       "%s '%.64s': numeric targetPort required (named ports are not supported)",
 				       what, n->scalar.value);
 		if (yt_int(c->t, n, what, 1, 65535, &v, c->err))
-			return -1;
+			return -EINVAL;
 		p->target_port = (uint16_t)v;
 	}
 
@@ -273,7 +273,7 @@ static int parse_port(struct svc_parser *c, const struct yt_node *it,
 	if (n) {
 		snprintf(what, sizeof(what), "%s.protocol", path);
 		if (yt_str(c->t, n, what, &s, c->err))
-			return -1;
+			return -EINVAL;
 		if (!strcmp(s, "UDP"))
 			p->proto = IPPROTO_UDP;
 		else if (strcmp(s, "TCP"))
@@ -296,7 +296,7 @@ static int parse_ports(struct svc_parser *c, const struct yt_node *spec,
 		return yt_errf(c->err, c->t, yt_blame(spec, "ports"),
 			       "spec.ports is required");
 	if (want_seq(c, ports, "spec.ports"))
-		return -1;
+		return -EINVAL;
 	if (!ports->seq.n)
 		return yt_errf(c->err, c->t, ports,
 			       "spec.ports must not be empty");
@@ -306,13 +306,13 @@ static int parse_ports(struct svc_parser *c, const struct yt_node *spec,
 			       SVC_MAX_PORTS);
 	svc->ports = calloc(ports->seq.n, sizeof(*svc->ports));
 	if (!svc->ports)
-		return yt_errf(c->err, c->t, ports, "out of memory");
+		return yt_errc(c->err, ENOMEM, c->t, ports, "out of memory");
 	yt_seq_for_each(it, i, ports) {
 		struct split_port *p = &svc->ports[i];
 
 		snprintf(path, sizeof(path), "spec.ports[%zu]", i);
 		if (parse_port(c, it, path, p, &nodes[i]))
-			return -1;
+			return -EINVAL;
 		svc->nports++;
 		for (size_t j = 0; j < i; j++) {
 			if (svc->ports[j].port != p->port ||
@@ -447,12 +447,12 @@ static int parse_labels(struct svc_parser *c, const struct yt_node *it,
 			       path);
 	snprintf(what, sizeof(what), "%s.labels", path);
 	if (want_map(c, labels, what))
-		return -1;
+		return -EINVAL;
 	yt_map_for_each(p, labels) {
 		snprintf(what, sizeof(what), "%s.labels.%.64s", path,
 			 p->key->scalar.value);
 		if (yt_str(c->t, p->value, what, &s, c->err))
-			return -1;
+			return -EINVAL;
 		if (!split_label_value_ok(s))
 			return yt_errf(c->err, c->t, p->value,
 				       "%s '%.64s%s' is not a valid label value (at most 63 characters: letters, digits, '-', '_' and '.', beginning and ending with a letter or digit)",
@@ -482,7 +482,7 @@ static int check_dup_eps(struct svc_parser *c, const struct split_service *svc,
 		return 0;
 	ents = calloc(svc->neps, sizeof(*ents));
 	if (!ents)
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	for (size_t i = 0; i < svc->neps; i++)
 		ents[i] = (struct ep_ent){ i, &svc->eps[i].addr, nodes[i] };
 	qsort(ents, svc->neps, sizeof(*ents), ep_cmp);
@@ -493,7 +493,7 @@ static int check_dup_eps(struct svc_parser *c, const struct split_service *svc,
 			svc->ns, svc->name, ents[first].node->line,
 			ents[first].node->col);
 		free(ents);
-		return -1;
+		return -EINVAL;
 	}
 	free(ents);
 	return 0;
@@ -507,12 +507,12 @@ static int parse_endpoints(struct svc_parser *c, const struct yt_node *spec,
 	const struct yt_node **nodes = NULL;
 	size_t i, j, cap = 0;
 	char path[64], what[96];
-	int ret = -1;
+	int ret = -EINVAL;
 
 	if (!eps)
 		return 0;
 	if (want_seq(c, eps, "spec.endpoints"))
-		return -1;
+		return -EINVAL;
 	yt_seq_for_each(it, i, eps) {
 		const struct yt_node *addrs;
 		const char *version = NULL;
@@ -573,7 +573,7 @@ out:
 	return ret;
 oom:
 	free(nodes);
-	return yt_errf(c->err, c->t, eps, "out of memory");
+	return yt_errc(c->err, ENOMEM, c->t, eps, "out of memory");
 }
 
 static int strp_cmp(const void *a, const void *b)
@@ -592,14 +592,14 @@ static int derive_versions(struct svc_parser *c, struct split_service *svc)
 		return 0;
 	names = calloc(svc->neps, sizeof(*names));
 	if (!names)
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	for (i = 0; i < svc->neps; i++)
 		names[i] = svc->eps[i].version;
 	qsort(names, svc->neps, sizeof(*names), strp_cmp);
 	svc->versions = calloc(svc->neps, sizeof(*svc->versions));
 	if (!svc->versions) {
 		free(names);
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	}
 	for (i = 0; i < svc->neps; i++) {
 		if (!n || strcmp(svc->versions[n - 1].name, names[i]))
@@ -627,7 +627,7 @@ static int parse_spec(struct svc_parser *c, const struct yt_node *root,
 	if (want_map(c, spec, "spec") || check_fields(c, spec, "spec", known) ||
 	    parse_vips(c, spec, svc, src) || parse_ports(c, spec, svc) ||
 	    parse_endpoints(c, spec, svc) || derive_versions(c, svc))
-		return -1;
+		return -EINVAL;
 	return 0;
 }
 
@@ -657,13 +657,13 @@ static int parse_doc(struct svc_parser *c, const struct yt_doc *d)
 			       "apiVersion is required");
 	if (yt_str(c->t, kind, "kind", &k, c->err) ||
 	    yt_str(c->t, api, "apiVersion", &a, c->err))
-		return -1;
+		return -EINVAL;
 	if (strcmp(k, SVC_KIND) || strcmp(a, SVC_API_VERSION))
 		return yt_errf(c->err, c->t, kind,
 			       "unsupported kind '%.64s' (apiVersion '%.64s'); expected kind '%s' with apiVersion '%s'",
 			       k, a, SVC_KIND, SVC_API_VERSION);
 	if (check_fields(c, root, "", known))
-		return -1;
+		return -EINVAL;
 
 	if (c->n >= SVC_MAX_SERVICES)
 		return yt_errf(c->err, c->t, root,
@@ -674,11 +674,11 @@ static int parse_doc(struct svc_parser *c, const struct yt_doc *d)
 
 		p = realloc(c->svcs, ncap * sizeof(*c->svcs));
 		if (!p)
-			return yt_errf(c->err, c->t, root, "out of memory");
+			return yt_errc(c->err, ENOMEM, c->t, root, "out of memory");
 		c->svcs = p;
 		p = realloc(c->src, ncap * sizeof(*c->src));
 		if (!p)
-			return yt_errf(c->err, c->t, root, "out of memory");
+			return yt_errc(c->err, ENOMEM, c->t, root, "out of memory");
 		c->src = p;
 		c->cap = ncap;
 	}
@@ -689,7 +689,7 @@ static int parse_doc(struct svc_parser *c, const struct yt_doc *d)
 	c->n++;		/* owned by c from here: freed on error */
 
 	if (parse_metadata(c, root, svc, src) || parse_spec(c, root, svc, src))
-		return -1;
+		return -EINVAL;
 
 	c->nbackends += svc->neps;
 	c->nversions += svc->nversions;
@@ -719,7 +719,7 @@ static int check_dup_services(struct svc_parser *c)
 		return 0;
 	ents = calloc(c->n, sizeof(*ents));
 	if (!ents)
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	for (size_t i = 0; i < c->n; i++)
 		ents[i] = (struct svc_ent){ i, &c->svcs[i] };
 	qsort(ents, c->n, sizeof(*ents), svc_cmp);
@@ -746,7 +746,7 @@ static int check_vip_conflicts(struct svc_parser *c)
 		return 0;
 	ents = calloc(c->nvipports, sizeof(*ents));
 	if (!ents)
-		return split_errf(c->err, "%s: out of memory", c->t->name);
+		return split_errc(c->err, ENOMEM, "%s: out of memory", c->t->name);
 	for (size_t s = 0; s < c->n; s++) {
 		const struct split_service *svc = &c->svcs[s];
 
@@ -798,7 +798,7 @@ static int services_tree(const struct yt_tree *tree, bool skip_rules,
 		struct split_config tmp = { c.svcs, c.n };
 
 		split_config_free(&tmp);
-		return -1;
+		return -EINVAL;
 	}
 	cfg->svcs = c.svcs;
 	cfg->nsvcs = c.n;
@@ -821,8 +821,8 @@ int split_services_parse(const char *name, const char *buf, size_t len,
 	struct yt_tree tree;
 	int ret;
 
-	if (yt_parse(name, buf, len, &tree, err))
-		return -1;
+	if ((ret = yt_parse(name, buf, len, &tree, err)))
+		return ret;
 	ret = services_tree(&tree, false, cfg, err);
 	yt_free(&tree);
 	return ret;
@@ -835,8 +835,8 @@ int split_services_load(const char *path, struct split_config *cfg,
 	char *buf = NULL;
 	int ret;
 
-	if (split_read_file(path, &buf, &len, err))
-		return -1;
+	if ((ret = split_read_file(path, &buf, &len, err)))
+		return ret;
 	ret = split_services_parse(path, buf ? buf : "", len, cfg, err);
 	free(buf);
 	return ret;

@@ -8,7 +8,7 @@
 #include "model.h"
 
 /*
- * Parse a services file (one or more YAML documents). On error returns -1
+ * Parse a services file (one or more YAML documents). On error returns -errno
  * with err naming path:line:column and the problem, and cfg untouched.
  */
 int split_services_load(const char *path, struct split_config *cfg,

@@ -210,7 +210,7 @@ static int write_route(FILE *f, const struct yt_node *route, const struct want *
 		fprintf(f, "%s{\"%s\":", k++ ? "," : "", vs ? "destination" : "labels");
 		if (keep) {
 			if (yt_write_json(f, keep))
-				return -1;
+				return -EIO;
 		} else if (vs) {
 			const struct yt_node *port = yt_field(first, "port");
 
@@ -246,7 +246,7 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
 	char what[SPLIT_KIND_LEN + 2 * SPLIT_NAME_LEN + 8], *list = NULL, *json = NULL;
 	size_t llen = 0, jlen = 0;
 	FILE *f;
-	int vs, ret = -1;
+	int vs, ret = -EINVAL;
 
 	if (!split_weights_owner(rules, svc->ns, svc->name, &id))
 		return split_errf(err, "no object's default route sets the weights of %s.%s",
@@ -257,9 +257,10 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
 	if (!obj)
 		return split_errf(err, "%s is not among the objects in force", what);
 	if (parse_args(argc, argv, w, what, err) || resolve(w, argc, r, svc, what, err))
-		return -1;
-	if (yt_parse(what, obj->json, strlen(obj->json), &t, err))
-		return -1;
+		return -EINVAL;
+	if ((ret = yt_parse(what, obj->json, strlen(obj->json), &t, err)))
+		return ret;
+	ret = -EINVAL;
 	spec = t.ndocs ? yt_field(t.docs[0].root, "spec") : NULL;
 	if (vs) {
 		const struct yt_node *http = yt_field(spec, "http");
@@ -276,12 +277,12 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
 	}
 	f = open_memstream(&list, &llen);
 	if (!f || write_route(f, route, w, argc, vs) || fclose(f)) {
-		split_errf(err, "out of memory");
+		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	f = open_memstream(&json, &jlen);
 	if (!f || yt_write_json_replace(f, t.docs[0].root, route, list) || fclose(f)) {
-		split_errf(err, "out of memory");
+		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	if (jlen >= SPLIT_OBJ_TEXT_MAX) {
@@ -290,7 +291,7 @@ int split_objs_set_route(struct split_objs *objs, const struct split_rules *rule
 		goto out;
 	}
 	if (split_obj_set_json(obj, json)) {
-		split_errf(err, "out of memory");
+		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	obj->tree = NULL;
@@ -306,17 +307,18 @@ out:
 /* The resulting set needs every service: when cfg holds only service idx
  * (split_state_read_service()), read them all into *full and give the
  * index of that service there (the commit that follows is a full one).
- * Else *full stays empty and *fidx is idx. 0 or -1. */
+ * Else *full stays empty and *fidx is idx. 0 or -errno. */
 static int whole_state(struct split_state *st, const struct split_config *cfg, size_t idx,
 		       struct split_config *full, size_t *fidx, struct split_err *err)
 {
 	const struct split_service *s = &cfg->svcs[idx];
+	int r;
 
 	*fidx = idx;
 	if (!st->scope_id)
 		return 0;
-	if (split_state_read(st, full, err))
-		return -1;
+	if ((r = split_state_read(st, full, err)))
+		return r;
 	for (size_t i = 0; i < full->nsvcs; i++)
 		if (!strcmp(full->svcs[i].ns, s->ns) && !strcmp(full->svcs[i].name, s->name)) {
 			*fidx = i;
@@ -336,32 +338,33 @@ int split_set_weights(struct split_state *st, struct split_config *cfg, size_t i
 	struct split_rules rules = { 0 };
 	struct split_object_key id;
 	size_t fidx;
-	int ret = -1;
+	int ret;
 
 	memset(owner, 0, sizeof(*owner));
-	if (split_objs_read(st, &objs, err) || split_objs_rules(&objs, &rules, err))
+	if ((ret = split_objs_read(st, &objs, err)) ||
+	    (ret = split_objs_rules(&objs, &rules, err)))
 		goto out;
 	if (!split_weights_owner(&rules, s->ns, s->name, &id)) {
 		/* A plain service: its own weights, and a commit of that
 		 * service alone when cfg was read so (splitctl set). */
-		ret = split_config_set_weights(cfg, idx, argc, argv, err) ||
-		      split_state_commit(st, cfg, err) ? -1 : 0;
+		if (!(ret = split_config_set_weights(cfg, idx, argc, argv, err)))
+			ret = split_state_commit(st, cfg, err);
 		goto out;
 	}
 	if (split_owner_of(st->pin_dir, id.kind, id.ns, id.name, file, sizeof(file), dir,
 			   sizeof(dir))) {
-		split_errf(err, "the weights of %s.%s come from %s %s/%s, which splitd --config-dir %s reads from %s: edit that file (the files are the source of truth there)",
+		ret = split_errc(err, EPERM, "the weights of %s.%s come from %s %s/%s, which splitd --config-dir %s reads from %s: edit that file (the files are the source of truth there)",
 			   s->name, s->ns, id.kind, id.ns, id.name, dir, file);
 		goto out;
 	}
 	/* An object's route: the object changes and the resulting set, every
 	 * service and object, is validated and applied as a whole. */
-	if (whole_state(st, cfg, idx, &full, &fidx, err))
+	if ((ret = whole_state(st, cfg, idx, &full, &fidx, err)))
 		goto out;
 	if (full.svcs)
 		set = &full;
-	if (split_objs_set_route(&objs, &rules, &set->svcs[fidx], argc, argv, err) ||
-	    split_apply(st, set, &objs, NULL, err))
+	if ((ret = split_objs_set_route(&objs, &rules, &set->svcs[fidx], argc, argv, err)) ||
+	    (ret = split_apply(st, set, &objs, NULL, err)))
 		goto out;
 	if (set == &full) {	/* the caller sees the service as applied */
 		struct split_service t = cfg->svcs[idx];

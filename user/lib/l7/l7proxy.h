@@ -194,31 +194,33 @@ struct l7_proxy_stats {
 	uint64_t worker_accepted[L7_MAX_WORKERS];	/* per worker */
 };
 
-/* NULL opts: all defaults. NULL on failure (errno). */
+/* NULL opts: all defaults. NULL on failure (errno). The functions below
+ * that can fail return a negative errno (and leave errno set too). */
 struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o);
 
 /* Listen on addr:port (port 0: the kernel chooses) for the service
- * svc_key. Returns the bound port (host order), or -1 with errno. May be
+ * svc_key. Returns the bound port (host order), or -errno. May be
  * called while l7_proxy_run() runs. */
 int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
 		    uint16_t port, void *svc_key);
 /* Close the listeners of svc_key; its connections carry on. */
 void l7_proxy_unlisten(struct l7_proxy *p, void *svc_key);
 /* A new fd (close it) on one of svc_key's listening sockets, for
- * l7_listener_publish(); -1 with errno ENOENT if it has none. */
+ * l7_listener_publish(); -ENOENT if it has none. */
 int l7_proxy_listen_fd(struct l7_proxy *p, void *svc_key);
 
 /* Set (or with svc NULL, remove) the routing of svc_key. Atomic with
  * respect to requests: each request is routed with the old or the new
- * version, never a mix. Returns 0, or -1 with errno (EINVAL: a version
- * with no name, rules that cannot be copied; ENOMEM). */
+ * version, never a mix. Returns 0, or -errno (-EINVAL: a version
+ * with no name, rules that cannot be copied; -ENOMEM). */
 int l7_proxy_set_service(struct l7_proxy *p, void *svc_key,
 			 const struct l7_service *svc);
 
 /* Serve until l7_proxy_stop(): the workers run (worker 0 in the calling
  * thread); a connection in the middle of a request holds about 80 KiB of
  * buffers with the default limits, an idle one about 1 KiB. Returns 0
- * once every connection has ended, -1 on a fatal error. A proxy runs
+ * once every connection has ended, -EAGAIN if a worker could not start
+ * (the others served), -EBUSY if it runs already. A proxy runs
  * once: after l7_proxy_stop(), l7_proxy_run() returns at once. */
 int l7_proxy_run(struct l7_proxy *p);
 /* Make l7_proxy_run() return: listeners stop, connections are cut.
@@ -246,7 +248,7 @@ void l7_proxy_free(struct l7_proxy *p);
 
 /* Copy up to max version counters of svc_key into out (version "" first,
  * then in the order versions were first seen). Returns how many there
- * are (may be > max), or -1 if svc_key is unknown. */
+ * are (may be > max), or -ENOENT if svc_key is unknown. */
 int l7_proxy_service_stats(struct l7_proxy *p, void *svc_key,
 			   struct l7_version_stats *out, size_t max);
 void l7_proxy_stats(struct l7_proxy *p, struct l7_proxy_stats *out);

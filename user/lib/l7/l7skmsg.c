@@ -92,12 +92,12 @@ int l7_skmsg_listen_add(struct l7_skmsg *m, const struct split_l7_sk_key *k)
 {
 	__u32 one = 1;
 
-	return bpf_map_update_elem(m->listen_fd, k, &one, BPF_ANY) ? -1 : 0;
+	return bpf_map_update_elem(m->listen_fd, k, &one, BPF_ANY) ? -errno : 0;
 }
 
 int l7_skmsg_listen_del(struct l7_skmsg *m, const struct split_l7_sk_key *k)
 {
-	return bpf_map_delete_elem(m->listen_fd, k) && errno != ENOENT ? -1 : 0;
+	return bpf_map_delete_elem(m->listen_fd, k) && errno != ENOENT ? -errno : 0;
 }
 
 int l7_skmsg_listen_add_fd(struct l7_skmsg *m, int listen_fd)
@@ -108,7 +108,7 @@ int l7_skmsg_listen_add_fd(struct l7_skmsg *m, int listen_fd)
 
 	memset(&k, 0, sizeof(k));
 	if (getsockname(listen_fd, (struct sockaddr *)&ss, &l))
-		return -1;
+		return -errno;
 	if (ss.ss_family == AF_INET) {
 		k.family = 4;
 		k.addr[0] = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
@@ -118,8 +118,7 @@ int l7_skmsg_listen_add_fd(struct l7_skmsg *m, int listen_fd)
 		memcpy(k.addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
 		k.port = ((struct sockaddr_in6 *)&ss)->sin6_port;
 	} else {
-		errno = EAFNOSUPPORT;
-		return -1;
+		return -EAFNOSUPPORT;
 	}
 	return l7_skmsg_listen_add(m, &k);
 }
@@ -132,13 +131,15 @@ int l7_skmsg_stats(const struct l7_skmsg *m, struct split_skmsg_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	if (n <= 0)
-		return -1;
+		return n ? n : -EINVAL;
 	v = calloc((size_t)n, sizeof(*v));
 	if (!v)
-		return -1;
+		return -ENOMEM;
 	if (bpf_map_lookup_elem(m->stats_fd, &k, v)) {
+		int e = errno;
+
 		free(v);
-		return -1;
+		return -e;
 	}
 	/* the sums minus what the probe did (base), field by field */
 	for (int i = 0; i < n; i++) {
@@ -869,15 +870,16 @@ int l7_skmsg_probe_run(struct l7_skmsg *m, struct l7_skmsg_probe *pr)
 	int r = -1;
 
 	memset(pr, 0, sizeof(*pr));
-	if (l7_skmsg_stats(m, &a)) {
+	if ((r = l7_skmsg_stats(m, &a))) {
 		snprintf(pr->why, sizeof(pr->why), "reading %s: %s", SPLIT_MAP_SKMSG_STATS,
-			 strerror(errno));
-		return -1;
+			 strerror(-r));
+		return r;
 	}
+	r = -1;
 	if (listener(&p, 0)) {
 		snprintf(pr->why, sizeof(pr->why), "a listener on 127.0.0.1: %s (is lo up?)",
 			 strerror(errno));
-		return -1;
+		return -errno;
 	}
 	if (stream_round(&p, "stream", PR_SLOW, true) || halfclose_round(&p) ||
 	    reset_round(&p) || tcpfirst_round(&p))
@@ -931,13 +933,13 @@ out:
 		snprintf(pr->why + strlen(pr->why), sizeof(pr->why) - strlen(pr->why),
 			 "; after such a move a read stops short at the end of the redirected bytes while TCP's wait (read until EAGAIN)");
 	pr->sound = !r;
-	return r;
+	return r ? -EPROTO : 0;
 }
 
 /* ---- open / attach / close -------------------------------------------------- */
 
 struct l7_skmsg *l7_skmsg_open(const void *obj, size_t len, unsigned flags,
-			       struct l7_skmsg_probe *pr_out, char *why, size_t whylen)
+			       struct l7_skmsg_probe *pr_out, struct split_err *err)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "split_skmsg");
 	struct l7_skmsg_probe pr_local, *pr = pr_out ? pr_out : &pr_local;
@@ -946,18 +948,18 @@ struct l7_skmsg *l7_skmsg_open(const void *obj, size_t len, unsigned flags,
 
 	memset(pr, 0, sizeof(*pr));
 	if (!m) {
-		snprintf(why, whylen, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		return NULL;
 	}
 	m->socks_fd = m->stats_fd = m->listen_fd = -1;
 	m->obj = bpf_object__open_mem(obj, len, &oo);
 	if (!m->obj) {
 		m->obj = NULL;
-		snprintf(why, whylen, "opening the BPF object: %s", strerror(errno));
+		split_errc(err, errno, "opening the BPF object: %s", strerror(errno));
 		goto fail;
 	}
 	if (bpf_object__load(m->obj)) {
-		snprintf(why, whylen, "loading the BPF object: %s", strerror(errno));
+		split_errc(err, errno, "loading the BPF object: %s", strerror(errno));
 		goto fail;
 	}
 	m->sockops = bpf_object__find_program_by_name(m->obj, "split_skmsg_sockops");
@@ -969,17 +971,17 @@ struct l7_skmsg *l7_skmsg_open(const void *obj, size_t len, unsigned flags,
 	map = bpf_object__find_map_by_name(m->obj, SPLIT_MAP_SKMSG_LISTEN);
 	m->listen_fd = map ? bpf_map__fd(map) : -1;
 	if (!m->sockops || !m->msg || m->socks_fd < 0 || m->stats_fd < 0 || m->listen_fd < 0) {
-		snprintf(why, whylen, "the BPF object lacks a program or map");
+		split_errc(err, ENOENT, "the BPF object lacks a program or map");
 		goto fail;
 	}
 	m->msg_fd = bpf_program__fd(m->msg);
 	if (bpf_prog_attach(m->msg_fd, m->socks_fd, BPF_SK_MSG_VERDICT, 0)) {
-		snprintf(why, whylen, "attaching sk_msg to %s: %s", SPLIT_MAP_SKMSG_SOCKS,
-			 strerror(errno));
+		split_errc(err, errno, "attaching sk_msg to %s: %s", SPLIT_MAP_SKMSG_SOCKS,
+			   strerror(errno));
 		goto fail;
 	}
 	if (!(flags & L7_SKMSG_NO_PROBE) && l7_skmsg_probe_run(m, pr)) {
-		snprintf(why, whylen, "probe: %s", pr->why);
+		split_errc(err, EPROTO, "probe: %.500s", pr->why);
 		goto fail;
 	}
 	/* from now on the counters say what the hooks did, not the probe */
@@ -990,26 +992,20 @@ struct l7_skmsg *l7_skmsg_open(const void *obj, size_t len, unsigned flags,
 			m->base = b;
 	}
 	if (flags & L7_SKMSG_NO_PROBE)
-		snprintf(why, whylen, "probe skipped (trusted)");
-	else
-		snprintf(why, whylen, "%s", pr->why);
+		snprintf(pr->why, sizeof(pr->why), "probe skipped (trusted)");
 	return m;
 fail:
 	l7_skmsg_close(m);
 	return NULL;
 }
 
-int l7_skmsg_attach(struct l7_skmsg *m, int cgroup_fd, char *why, size_t whylen)
+int l7_skmsg_attach(struct l7_skmsg *m, int cgroup_fd, struct split_err *err)
 {
-	if (m->link) {
-		snprintf(why, whylen, "already attached");
-		return -1;
-	}
+	if (m->link)
+		return split_errc(err, EBUSY, "already attached");
 	m->link = bpf_program__attach_cgroup(m->sockops, cgroup_fd);
-	if (!m->link) {
-		snprintf(why, whylen, "attaching sockops: %s", strerror(errno));
-		return -1;
-	}
+	if (!m->link)
+		return split_errc(err, errno, "attaching sockops: %s", strerror(errno));
 	return 0;
 }
 

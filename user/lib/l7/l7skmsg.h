@@ -13,7 +13,7 @@
  * at once, large writes to a slow reader, edge-triggered epoll, half-close
  * from each side, reset, a first write that goes through TCP) and checks
  * every byte, that EPOLLIN and the ends are seen, and that the bytes did
- * skip TCP. If anything is off, it returns NULL with the reason.
+ * skip TCP. If anything is off, it returns NULL with the reason in err.
  */
 #ifndef SPLIT_L7SKMSG_H
 #define SPLIT_L7SKMSG_H
@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "split_common.h"
 
 struct l7_skmsg;
@@ -46,19 +47,19 @@ struct l7_skmsg_probe {
  * Load the object (the ELF image of split_skmsg.bpf.o, e.g. from its
  * skeleton; every map private), attach the sk_msg program to its sockhash
  * and run the probe (about 100 ms). NULL if the kernel refuses or the probe
- * fails: the reason is in why. pr (optional) gets the probe's findings
- * either way.
+ * fails: the reason is in err. pr (optional) gets the probe's findings
+ * either way (pr->why: the summary of a sound probe, or its first failure).
  */
 struct l7_skmsg *l7_skmsg_open(const void *obj, size_t len, unsigned flags,
-			       struct l7_skmsg_probe *pr, char *why, size_t whylen);
+			       struct l7_skmsg_probe *pr, struct split_err *err);
 
 /* Attach the sockops program to a cgroup (a link owned by m: it goes with
- * l7_skmsg_close or the process). 0, or -1 (why). */
-int l7_skmsg_attach(struct l7_skmsg *m, int cgroup_fd, char *why, size_t whylen);
+ * l7_skmsg_close or the process). 0, or -errno with err. */
+int l7_skmsg_attach(struct l7_skmsg *m, int cgroup_fd, struct split_err *err);
 
 /* The proxy's listeners: connections to (and accepted from) a listening
  * address:port in this set are the ones sockops puts in the map. The key
- * is l7_listen_sk's (l7_listener_key). 0, or -1 (errno). */
+ * is l7_listen_sk's (l7_listener_key). 0, or -errno. */
 int l7_skmsg_listen_add(struct l7_skmsg *m, const struct split_l7_sk_key *k);
 int l7_skmsg_listen_del(struct l7_skmsg *m, const struct split_l7_sk_key *k);
 /* The listening socket's own address (getsockname). */
@@ -68,10 +69,11 @@ int l7_skmsg_listen_add_fd(struct l7_skmsg *m, int listen_fd);
 int l7_skmsg_socks_fd(const struct l7_skmsg *m);
 
 /* The programs' counters, summed over the CPUs, since l7_skmsg_open()
- * returned (the probe's own traffic is not in them). 0, or -1. */
+ * returned (the probe's own traffic is not in them). 0, or -errno. */
 int l7_skmsg_stats(const struct l7_skmsg *m, struct split_skmsg_stats *out);
 
-/* Run the probe again on an open object (tests). 0 sound, -1 not. */
+/* Run the probe again on an open object (tests). 0 sound, else -errno
+ * (-EPROTO: the kernel failed a check) with pr->why. */
 int l7_skmsg_probe_run(struct l7_skmsg *m, struct l7_skmsg_probe *pr);
 
 void l7_skmsg_close(struct l7_skmsg *m);

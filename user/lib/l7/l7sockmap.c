@@ -91,6 +91,7 @@
 #include <bpf/libbpf.h>
 
 #include "split_common.h"
+#include "err.h"
 #include "l7sockmap.h"
 
 #define SM_BUF			(64 * 1024)
@@ -832,33 +833,41 @@ out:
 
 /* ---- load ----------------------------------------------------------------- */
 
+static struct l7_sockmap *open_fail(struct split_err *err, const char *why)
+{
+	split_errf(err, "%s", why);
+	return NULL;
+}
+
 struct l7_sockmap *l7_sockmap_open_flags(const void *obj, size_t len,
-					 unsigned flags, char *why, size_t whylen)
+					 unsigned flags, struct split_err *err)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "split_l7_sockmap");
+	char why[SPLIT_ERR_LEN];
+	const size_t whylen = sizeof(why);
 	struct l7_sockmap *m;
 	struct bpf_program *prog;
 	struct bpf_map *mp;
-	int err;
+	int r;
 
 	if (!obj || !len) {
 		snprintf(why, whylen, "no BPF object");
-		return NULL;
+		return open_fail(err, why);
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		snprintf(why, whylen, "%s", strerror(errno));
-		return NULL;
+		return open_fail(err, why);
 	}
 	m->obj = bpf_object__open_mem(obj, len, &oo);
 	if (!m->obj) {
 		snprintf(why, whylen, "open BPF object: %s", strerror(errno));
 		free(m);
-		return NULL;
+		return open_fail(err, why);
 	}
-	err = bpf_object__load(m->obj);
-	if (err) {
-		snprintf(why, whylen, "load BPF object: %s", strerror(-err));
+	r = bpf_object__load(m->obj);
+	if (r) {
+		snprintf(why, whylen, "load BPF object: %s", strerror(-r));
 		goto fail;
 	}
 	mp = bpf_object__find_map_by_name(m->obj, SPLIT_MAP_L7SM_SOCKS);
@@ -883,7 +892,7 @@ struct l7_sockmap *l7_sockmap_open_flags(const void *obj, size_t len,
 fail:
 	bpf_object__close(m->obj);
 	free(m);
-	return NULL;
+	return open_fail(err, why);
 }
 
 void l7_sockmap_close(struct l7_sockmap *m)

@@ -19,16 +19,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 struct l7_sockmap;
 
 /* Load the BPF object (the ELF image of split_l7_sockmap.bpf.o, e.g. from
  * its skeleton), attach the verdict to its SOCKHASH and run the probe.
- * NULL if the kernel refuses or the probe fails: the reason is in why.
+ * NULL if the kernel refuses or the probe fails: the reason is in err.
  * flags L7_SOCKMAP_NO_PROBE (benchmarks only): the kernel is trusted. */
 #define L7_SOCKMAP_NO_PROBE	0x1
 struct l7_sockmap *l7_sockmap_open_flags(const void *obj, size_t len,
-					 unsigned flags, char *why,
-					 size_t whylen);
+					 unsigned flags, struct split_err *err);
 /* After every relay has returned. NULL is fine. */
 void l7_sockmap_close(struct l7_sockmap *m);
 

@@ -125,11 +125,14 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 		snprintf(p->sm_why, sizeof(p->sm_why), "off (--l7-skmsg)");
 	}
 	if (!p->o.no_sockmap && p->o.sockmap_obj) {
+		struct split_err e;
+
 		p->sm = l7_sockmap_open_flags(p->o.sockmap_obj,
 					      p->o.sockmap_obj_len,
 					      p->o.sockmap_trust ?
-					      L7_SOCKMAP_NO_PROBE : 0,
-					      p->sm_why, sizeof(p->sm_why));
+					      L7_SOCKMAP_NO_PROBE : 0, &e);
+		if (!p->sm)
+			snprintf(p->sm_why, sizeof(p->sm_why), "%.*s", (int)sizeof(p->sm_why) - 1, e.msg);
 		if (p->sm)
 			pr_info("L7 proxy: tunnels move bytes in the kernel (sockmap)\n");
 		else
@@ -195,7 +198,7 @@ int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
 
 	if (addr->family != 4 && addr->family != 6) {
 		errno = EINVAL;
-		return -1;
+		return -EINVAL;
 	}
 	len = l7_sa_from(&sa, addr, port);
 	g = calloc(1, sizeof(*g));
@@ -206,7 +209,7 @@ int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
 			free(g->wl);
 		free(g);
 		errno = ENOMEM;
-		return -1;
+		return -ENOMEM;
 	}
 	for (i = 0; i < p->nworkers; i++) {
 		g->wl[i].type = EV_LISTEN;
@@ -247,7 +250,7 @@ fail:
 	free(g->wl);
 	free(g);
 	errno = saved;
-	return -1;
+	return -saved;
 }
 
 static void group_close_all(struct l7_proxy *p, struct l7_group *g)
@@ -301,7 +304,7 @@ int l7_proxy_listen_fd(struct l7_proxy *p, void *svc_key)
 	pthread_mutex_unlock(&p->mu);
 	if (fd < 0 && !errno)
 		errno = ENOENT;
-	return fd;
+	return fd < 0 ? -errno : fd;
 }
 
 /* Wait until no worker can still use a snapshot swapped out before
@@ -335,13 +338,13 @@ int l7_proxy_set_service(struct l7_proxy *p, void *svc_key,
 	if (!e) {
 		pthread_mutex_unlock(&p->mu);
 		errno = ENOMEM;
-		return -1;
+		return -ENOMEM;
 	}
 	if (svc) {
 		s = l7_snap_build(p, e, svc);
 		if (!s) {
 			pthread_mutex_unlock(&p->mu);
-			return -1;
+			return errno ? -errno : -EINVAL;
 		}
 	}
 	old = __atomic_exchange_n(&e->snap, s, __ATOMIC_SEQ_CST);
@@ -361,7 +364,7 @@ int l7_proxy_run(struct l7_proxy *p)
 	if (p->running) {
 		pthread_mutex_unlock(&p->mu);
 		errno = EBUSY;
-		return -1;
+		return -EBUSY;
 	}
 	if (p->ran) {
 		pthread_mutex_unlock(&p->mu);
@@ -402,7 +405,7 @@ int l7_proxy_run(struct l7_proxy *p)
 	pthread_mutex_lock(&p->mu);
 	p->running = 0;
 	pthread_mutex_unlock(&p->mu);
-	return started == p->nworkers ? 0 : -1;
+	return started == p->nworkers ? 0 : -EAGAIN;
 }
 
 void l7_proxy_stop(struct l7_proxy *p)
@@ -495,7 +498,7 @@ int l7_proxy_service_stats(struct l7_proxy *p, void *svc_key,
 	e = l7_entry_find(p, svc_key, false);
 	pthread_mutex_unlock(&p->mu);
 	if (!e)
-		return -1;
+		return -ENOENT;
 	n = __atomic_load_n(&e->nctr, __ATOMIC_ACQUIRE);
 	for (size_t i = 0; i < n && i < max; i++) {
 		memset(&out[i], 0, sizeof(out[i]));

@@ -40,16 +40,15 @@ int l7_listener_publish(int map_fd, int listen_fd)
 
 	ol = sizeof(on);
 	if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol))
-		return -1;
+		return -errno;
 	ol = sizeof(proto);
 	if (getsockopt(listen_fd, SOL_SOCKET, SO_PROTOCOL, &proto, &ol))
-		return -1;
+		return -errno;
 	if (!on || proto != IPPROTO_TCP) {
-		errno = EINVAL;
-		return -1;
+		return -EINVAL;
 	}
 	if (getsockname(listen_fd, &u.sa, &len))
-		return -1;
+		return -errno;
 	if (u.sa.sa_family == AF_INET) {
 		a.family = 4;
 		memcpy(a.bytes, &u.in.sin_addr, 4);
@@ -59,16 +58,14 @@ int l7_listener_publish(int map_fd, int listen_fd)
 		memcpy(a.bytes, &u.in6.sin6_addr, 16);
 		port = ntohs(u.in6.sin6_port);
 	} else {
-		errno = EINVAL;
-		return -1;
+		return -EINVAL;
 	}
 	if (!port) {
-		errno = EINVAL;
-		return -1;
+		return -EINVAL;
 	}
 	l7_listener_key(&k, &a, port);
 	v = (__u64)listen_fd;
-	return bpf_map_update_elem(map_fd, &k, &v, BPF_ANY) ? -1 : 0;
+	return bpf_map_update_elem(map_fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
 int l7_listener_unpublish(int map_fd, const struct split_addr *addr, uint16_t port)
@@ -76,7 +73,7 @@ int l7_listener_unpublish(int map_fd, const struct split_addr *addr, uint16_t po
 	struct split_l7_sk_key k;
 
 	l7_listener_key(&k, addr, port);
-	return bpf_map_delete_elem(map_fd, &k) ? -1 : 0;
+	return bpf_map_delete_elem(map_fd, &k) ? -errno : 0;
 }
 
 int l7_listener_present(int map_fd, const struct split_addr *addr, uint16_t port)
@@ -87,5 +84,5 @@ int l7_listener_present(int map_fd, const struct split_addr *addr, uint16_t port
 	l7_listener_key(&k, addr, port);
 	if (!bpf_map_lookup_elem(map_fd, &k, &cookie))
 		return 1;
-	return errno == ENOENT ? 0 : -1;
+	return errno == ENOENT ? 0 : -errno;
 }

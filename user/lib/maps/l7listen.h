@@ -29,17 +29,17 @@ void l7_listener_key(struct split_l7_sk_key *k, const struct split_addr *addr,
 		     uint16_t port);
 
 /* Put listen_fd in map_fd (l7_listen_sk) under the address it is bound to
- * (getsockname), replacing any socket there. 0, or -1 with errno: EINVAL
- * if listen_fd is not a listening TCP socket (or is bound to a wildcard
- * port), else what the kernel said (EOPNOTSUPP: no listening sockets in
+ * (getsockname), replacing any socket there. 0, or -EINVAL if listen_fd
+ * is not a listening TCP socket (or is bound to a wildcard port), else
+ * what the kernel said as -errno (-EOPNOTSUPP: no listening sockets in
  * sockhash maps on this kernel). */
 int l7_listener_publish(int map_fd, int listen_fd);
 
-/* Take the socket at addr:port out of map_fd. 0, or -1 with errno
- * (ENOENT: none was there). */
+/* Take the socket at addr:port out of map_fd. 0, or -errno (-ENOENT:
+ * none was there). */
 int l7_listener_unpublish(int map_fd, const struct split_addr *addr, uint16_t port);
 
-/* 1 if a socket is in map_fd for addr:port, 0 if none, -1 on error. */
+/* 1 if a socket is in map_fd for addr:port, 0 if none, -errno on error. */
 int l7_listener_present(int map_fd, const struct split_addr *addr, uint16_t port);
 
 #endif

@@ -27,23 +27,23 @@ int split_map_size_parse(const char *s, __u32 min, __u32 max, __u32 *out)
 	const char *p = s;
 
 	if (!*p)
-		return -1;
+		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
 		v = v * 10 + (unsigned long long)(*p - '0');
 		if (v > UINT_MAX)
-			return -1;
+			return -ERANGE;
 	}
 	if (p == s)
-		return -1;
+		return -EINVAL;
 	if (*p == 'k' || *p == 'K')
 		mul = 1024, p++;
 	else if (*p == 'm' || *p == 'M')
 		mul = 1024 * 1024, p++;
 	if (*p)
-		return -1;
+		return -EINVAL;
 	v *= mul;
 	if (v < min || v > max)
-		return -1;
+		return -ERANGE;
 	*out = (__u32)v;
 	return 0;
 }
@@ -105,9 +105,11 @@ int split_map_sizes_set(struct bpf_object *obj, const struct split_map_sizes *sz
 
 		if (!m)
 			continue;
+		int r;
+
 		memcpy(&v, (const char *)sz + maps[i].off, sizeof(v));
-		if (bpf_map__set_max_entries(m, v))
-			return -1;
+		if ((r = bpf_map__set_max_entries(m, v)))
+			return r;
 	}
 	return 0;
 }
@@ -123,10 +125,12 @@ int split_map_mem(const char *pin_dir, const char *name, __u32 *max_entries, __u
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return -1;
+		return -errno;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		int e = errno;
+
 		close(fd);
-		return -1;
+		return -e;
 	}
 	*max_entries = info.max_entries;
 	*bytes = 0;

@@ -23,7 +23,7 @@ struct split_map_sizes {
 void split_map_sizes_default(struct split_map_sizes *sz);
 
 /* Parse a size option: a decimal count with an optional k/m (x1024)
- * suffix, between min and max. 0 or -1. */
+ * suffix, between min and max. 0, -EINVAL (not such a count) or -ERANGE. */
 int split_map_size_parse(const char *s, __u32 min, __u32 max, __u32 *out);
 
 /* A map pinned under pin_dir keeps its size (changing it needs splitd
@@ -35,11 +35,12 @@ int split_map_size_parse(const char *s, __u32 min, __u32 max, __u32 *out);
 void split_map_sizes_pinned(const char *pin_dir, struct split_map_sizes *sz,
 			    int explicit);
 
-/* Give the maps of obj (not yet loaded) the sizes in sz. 0 or -1. */
+/* Give the maps of obj (not yet loaded) the sizes in sz. 0 or -errno
+ * (libbpf's, errno set too). */
 int split_map_sizes_set(struct bpf_object *obj, const struct split_map_sizes *sz);
 
 /* One pinned map's type name, max_entries, and kernel memory (memlock
- * from fdinfo). 0 or -1 (not pinned). */
+ * from fdinfo). 0 or -errno (-ENOENT: not pinned). */
 int split_map_mem(const char *pin_dir, const char *name, __u32 *max_entries,
 		  __u64 *bytes);
 

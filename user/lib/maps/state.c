@@ -391,25 +391,29 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 	memset(r, 0, sizeof(*r));
 	if (st->scope_id) {
 		if (raw_read_scoped(st, r)) {
-			split_errf(err, "reading service %u under %s: %s", st->scope_id,
-				   st->pin_dir, strerror(errno));
+			int e = errno;
+
+			split_errc(err, e, "reading service %u under %s: %s", st->scope_id,
+				   st->pin_dir, strerror(e));
 			raw_free(r);
-			return -1;
+			return -e;
 		}
 	} else if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
 	    DUMP(st->weights_fd, struct raw_wt, wts, k, v, &r->wts, &r->nwts) ||
 	    DUMP(st->backends_fd, struct raw_be, bes, id, v, &r->bes, &r->nbes) ||
 	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips) ||
 	    DUMP(st->tables_fd, struct raw_tbl, tbls, id, v, &r->tbls, &r->ntbls)) {
-		split_errf(err, "reading maps under %s: %s", st->pin_dir,
-			   strerror(errno));
+		int e = errno;
+
+		split_errc(err, e, "reading maps under %s: %s", st->pin_dir,
+			   strerror(e));
 		raw_free(r);
-		return -1;
+		return -e;
 	}
 	if (raw_index(r)) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		raw_free(r);
-		return -1;
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -426,10 +430,10 @@ static int open_pinned(struct split_state *st, const char *name,
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			split_errf(err, "no datapath state at %s (map '%s' is not pinned): start splitd first, or pass --pin-dir",
-				   st->pin_dir, name);
+			fd = split_errc(err, ENOENT, "no datapath state at %s (map '%s' is not pinned): start splitd first, or pass --pin-dir",
+					st->pin_dir, name);
 		else
-			split_errf(err, "opening %s: %s", path, strerror(errno));
+			fd = split_errc(err, errno, "opening %s: %s", path, strerror(errno));
 	}
 	return fd;
 }
@@ -437,6 +441,8 @@ static int open_pinned(struct split_state *st, const char *name,
 int split_state_open(struct split_state *st, const char *pin_dir,
 		     struct split_err *err)
 {
+	int ret;
+
 	memset(st, 0, sizeof(*st));
 	st->dir_fd = st->svc_fd = st->tables_fd = st->backends_fd = -1;
 	st->slots_fd = st->big_fd = -1;
@@ -445,15 +451,15 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	st->sk_be_stats_fd = st->sk_ver_stats_fd = st->gen_fd = -1;
 	st->names_fd = -1;
 	if (strlen(pin_dir) >= sizeof(st->pin_dir))
-		return split_errf(err, "pin dir path too long");
+		return split_errc(err, ENAMETOOLONG, "pin dir path too long");
 	strcpy(st->pin_dir, pin_dir);
-	if ((st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0 ||
-	    (st->tables_fd = open_pinned(st, SPLIT_MAP_TABLES, err)) < 0 ||
-	    (st->slots_fd = open_pinned(st, SPLIT_MAP_SLOTS, err)) < 0 ||
-	    (st->big_fd = open_pinned(st, SPLIT_MAP_BIG_TABLES, err)) < 0 ||
-	    (st->backends_fd = open_pinned(st, SPLIT_MAP_BACKENDS, err)) < 0 ||
-	    (st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
-	    (st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
+	if ((ret = st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0 ||
+	    (ret = st->tables_fd = open_pinned(st, SPLIT_MAP_TABLES, err)) < 0 ||
+	    (ret = st->slots_fd = open_pinned(st, SPLIT_MAP_SLOTS, err)) < 0 ||
+	    (ret = st->big_fd = open_pinned(st, SPLIT_MAP_BIG_TABLES, err)) < 0 ||
+	    (ret = st->backends_fd = open_pinned(st, SPLIT_MAP_BACKENDS, err)) < 0 ||
+	    (ret = st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
+	    (ret = st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
 		goto fail;
 	/* Counters: optional (an older datapath may not have them). */
 	{
@@ -461,7 +467,7 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 		__u32 len = sizeof(info);
 
 		if (bpf_obj_get_info_by_fd(st->slots_fd, &info, &len)) {
-			split_errf(err, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
+			ret = split_errc(err, errno, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
 			goto fail;
 		}
 		st->slot_cells = info.max_entries;
@@ -484,13 +490,13 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	}
 	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
-		split_errf(err, "opening %s: %s", pin_dir, strerror(errno));
+		ret = split_errc(err, errno, "opening %s: %s", pin_dir, strerror(errno));
 		goto fail;
 	}
 	return 0;
 fail:
 	split_state_close(st);
-	return -1;
+	return ret;
 }
 
 void split_state_close(struct split_state *st)
@@ -510,7 +516,7 @@ void split_state_close(struct split_state *st)
 int split_state_lock(struct split_state *st, struct split_err *err)
 {
 	if (flock(st->dir_fd, LOCK_EX))
-		return split_errf(err, "locking %s: %s", st->pin_dir, strerror(errno));
+		return split_errc(err, errno, "locking %s: %s", st->pin_dir, strerror(errno));
 	return 0;
 }
 
@@ -537,7 +543,7 @@ int split_state_set_generation(struct split_state *st, int idx, __u64 v)
 {
 	__u32 k = (__u32)idx;
 
-	return st->gen_fd < 0 ? -1 : bpf_map_update_elem(st->gen_fd, &k, &v, BPF_ANY);
+	return st->gen_fd < 0 ? -ENOENT : bpf_map_update_elem(st->gen_fd, &k, &v, BPF_ANY);
 }
 
 int split_state_wait_l7(struct split_state *st, unsigned timeout_ms)
@@ -792,7 +798,7 @@ int split_state_read_service(struct split_state *st, const char *ref,
 	if (name_lookup(st, ref))
 		goto read;
 	if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &svcs, &n))
-		return split_errf(err, "reading maps under %s: %s", st->pin_dir, strerror(errno));
+		return split_errc(err, errno, "reading maps under %s: %s", st->pin_dir, strerror(errno));
 	/* The common case without building a config: one match. */
 	{
 		size_t hit = 0, nshort = 0, exact = 0;
@@ -819,7 +825,7 @@ int split_state_read_service(struct split_state *st, const char *ref,
 	names.svcs = calloc(n + 1, sizeof(*names.svcs));
 	if (!names.svcs) {
 		free(svcs);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	names.nsvcs = n;
 	for (size_t i = 0; i < n; i++) {
@@ -836,16 +842,16 @@ int split_state_read_service(struct split_state *st, const char *ref,
 	free(svcs);
 	free(names.svcs);
 	if (idx < 0)
-		return -1;
+		return idx;
 	if (!st->scope_id)	/* written by an older splitd: no ranges */
 		return split_state_read(st, cfg, err);
 read:
-	if (raw_read(st, &r, err))
-		return -1;
+	if ((ret = raw_read(st, &r, err)))
+		return ret;
 	ret = raw_to_config(&r, cfg);
 	raw_free(&r);
 	if (ret)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -856,26 +862,27 @@ int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
 	struct raw_vip *vips = NULL;
 	size_t nvips = 0, keep = 0;
 	struct raw r;
-	int ret;
+	int rc;
 
 	memset(&r, 0, sizeof(r));
 	if (!want)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (ids[i] >= SPLIT_MAX_SERVICES || want[ids[i]])
 			continue;	/* no such service, or listed twice */
 		want[ids[i]] = 1;
 		st->scope_id = ids[i];
 		if (raw_read_scoped(st, &r) && errno != ENOENT) {
-			split_errf(err, "reading service %u under %s: %s", ids[i],
-				   st->pin_dir, strerror(errno));
+			rc = split_errc(err, errno, "reading service %u under %s: %s", ids[i],
+					st->pin_dir, strerror(errno));
 			goto fail;
 		}
 	}
 	st->scope_id = 0;
 	/* Their VIPs: the one map read whole (no index by service). */
 	if (DUMP(st->svc_fd, struct raw_vip, vips, k, v, &vips, &nvips)) {
-		split_errf(err, "reading maps under %s: %s", st->pin_dir, strerror(errno));
+		rc = split_errc(err, errno, "reading maps under %s: %s", st->pin_dir,
+				strerror(errno));
 		goto fail;
 	}
 	for (size_t i = 0; i < nvips; i++)
@@ -887,18 +894,18 @@ int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
 	r.nvips = keep;
 	vips = NULL;
 	if (raw_index(&r)) {
-		split_errf(err, "out of memory");
+		rc = split_errc(err, ENOMEM, "out of memory");
 		goto fail;
 	}
-	ret = raw_to_config(&r, cfg);
+	rc = raw_to_config(&r, cfg);
 	raw_free(&r);
-	return ret ? split_errf(err, "out of memory") : 0;
+	return rc ? split_errc(err, ENOMEM, "out of memory") : 0;
 fail:
 	st->scope_id = 0;
 	free(want);
 	free(vips);
 	raw_free(&r);
-	return -1;
+	return rc;
 }
 
 int split_state_read(struct split_state *st, struct split_config *cfg,
@@ -908,12 +915,12 @@ int split_state_read(struct split_state *st, struct split_config *cfg,
 	struct raw r;
 	int ret;
 
-	if (raw_read(st, &r, err))
-		return -1;
+	if ((ret = raw_read(st, &r, err)))
+		return ret;
 	ret = raw_to_config(&r, cfg);
 	raw_free(&r);
 	if (ret)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -1111,7 +1118,7 @@ static int plan_backends(const struct raw *r, struct plan_svc *ps, size_t *nfres
 	nk = (size_t)maxk + s->neps + 2;
 	used = calloc(nk, 1);
 	if (!used)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t j = lo; j < hi; j++)
 		used[r->be_by_id[j].id & 0xffff] |= 1;	/* old */
 	for (size_t e = 0; e < s->neps; e++) {
@@ -1235,7 +1242,7 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 	ret = 0;
 	goto out;
 oom:
-	split_errf(err, "out of memory");
+	split_errc(err, ENOMEM, "out of memory");
 out:
 	free(svc_used);
 	return ret;
@@ -1297,7 +1304,7 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 				  SPLIT_MAX_VERSIONS);
 	refs = calloc(nvips + 1, sizeof(*refs));
 	if (!refs)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		const struct split_service *s = &cfg->svcs[i];
 
@@ -1311,7 +1318,7 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 	byname = calloc(cfg->nsvcs + 1, sizeof(*byname));
 	if (!byname) {
 		free(refs);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < cfg->nsvcs; i++)
 		byname[i] = &cfg->svcs[i];
@@ -1683,8 +1690,10 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		struct split_table_val nv = { .kind = SPLIT_TBL_SMALL };
 
 		n = split_table_small(ps->s, fam, idx, w->nbuf);
-		if (n < 0)
+		if (n < 0) {
+			errno = -n;
 			return -1;
+		}
 		if (n == 0)
 			goto gone;
 		for (int s = 0; s < n; s++) {
@@ -1713,7 +1722,7 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 
 	n = split_table_build(ps->s, fam, idx, SPLIT_TABLE_SLOTS);
 	if (n < 0) {
-		errno = ENOMEM;
+		errno = -n;
 		return -1;
 	}
 	if (n == 0)
@@ -2189,24 +2198,32 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	struct raw r, r2;
 	int ret;
 
-	if (raw_read(st, &r, err))
-		return -1;
+	if ((ret = raw_read(st, &r, err)))
+		return ret;
 	/* What is in force: from the snapshot read anyway (no second read). */
 	if (prev && raw_to_config(&r, prev)) {
 		raw_free(&r);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
 	if (ret == -2)
-		ret = -1; /* refused before any write */
-	else if (ret && !raw_to_config(&r, &old) && !raw_read(st, &r2, &rb_err)) {
+		ret = -EINVAL; /* refused before any write */
+	else if (ret && (ret = errno > 0 ? -errno : -EIO) &&
+		 !raw_to_config(&r, &old) && !raw_read(st, &r2, &rb_err)) {
 		/* Put back what was in force before this commit. */
-		if (commit_once(st, &old, &r2, &rb_err))
-			pr_warn("rollback failed too: %s\n", rb_err.msg);
-		else
-			strncat(err->msg, " (nothing changed: the previous state was restored)",
-				sizeof(err->msg) - strlen(err->msg) - 1);
+		const char *more = " (nothing changed: the previous state was restored)";
+		char tail[SPLIT_ERR_LEN + 32];
+
+		if (commit_once(st, &old, &r2, &rb_err)) {
+			snprintf(tail, sizeof(tail), "; rollback failed too: %s", rb_err.msg);
+			more = tail;
+		}
+		if (err) {
+			size_t len = strlen(err->msg);
+
+			snprintf(err->msg + len, sizeof(err->msg) - len, "%s", more);
+		}
 		raw_free(&r2);
 	}
 	split_config_free(&old);

@@ -48,8 +48,9 @@ void split_addr_from_be(struct split_addr *a, const __be32 *addr, __u8 family);
 void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
 		   const struct split_port *port);
 
-/* Open the pinned maps under pin_dir. Fails with a message that says to
- * start splitd when they are not there. */
+/* Open the pinned maps under pin_dir. Fails (-ENOENT) with a message that
+ * says to start splitd when they are not there. Like every function here
+ * that takes err: 0, or -errno with err. */
 int split_state_open(struct split_state *st, const char *pin_dir,
 		     struct split_err *err);
 void split_state_close(struct split_state *st);
@@ -60,7 +61,8 @@ int split_state_lock(struct split_state *st, struct split_err *err);
 void split_state_unlock(struct split_state *st);
 
 /* Entry SPLIT_GEN_* of the generation map (0 if the map is absent).
- * SPLIT_GEN_COMMITTED moves after every change to the state. */
+ * SPLIT_GEN_COMMITTED moves after every change to the state. Setting it:
+ * 0, or -errno (-ENOENT: no map). */
 __u64 split_state_generation(struct split_state *st, int idx);
 int split_state_set_generation(struct split_state *st, int idx, __u64 v);
 
@@ -85,8 +87,8 @@ int split_state_read_service(struct split_state *st, const char *ref,
 			     struct split_config *cfg, struct split_err *err);
 /* The services whose ids are listed (an id without a service is skipped),
  * VIPs included: what the L7 proxy reads of the services it serves, without
- * reading every service. cfg holds them in no particular order. 0, or -1
- * with err set. */
+ * reading every service. cfg holds them in no particular order. 0, or a
+ * negative errno with err set. */
 int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
 			 struct split_config *cfg, struct split_err *err);
 

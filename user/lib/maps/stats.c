@@ -25,8 +25,8 @@ static int get(const char *pin_dir, const char *name, struct split_err *err)
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		split_errf(err, "opening %s: %s%s", path, strerror(errno),
-			   errno == ENOENT ? " (is splitd running with this --pin-dir?)" : "");
+		fd = split_errc(err, errno, "opening %s: %s%s", path, strerror(errno),
+				errno == ENOENT ? " (is splitd running with this --pin-dir?)" : "");
 	return fd;
 }
 
@@ -152,12 +152,13 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 	struct split_weight_key wk, wcur, *wprev = NULL;
 	__u32 bk, bcur, *bprev = NULL;
 	size_t cap, nl7;
-	int ret = -1;
+	int ret = -ENOMEM;
 
 	memset(st, 0, sizeof(*st));
 	for (int i = 0; i < F_NUM; i++)
-		if ((fd[i] = get(pin_dir, names[i], err)) < 0)
+		if ((ret = fd[i] = get(pin_dir, names[i], err)) < 0)
 			goto out;
+	ret = -ENOMEM;
 	for (int i = 0; i < O_NUM; i++) {
 		char path[PATH_MAX];
 
@@ -172,7 +173,7 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 	st->backends = calloc(SPLIT_MAX_BACKENDS, sizeof(*st->backends));
 	st->proxy = calloc(nl7 ? nl7 : 1, sizeof(*st->proxy));
 	if (!st->versions || !st->backends || !st->proxy) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	while (st->nversions < cap && !bpf_map_get_next_key(fd[F_WEIGHTS], wprev, &wk)) {
@@ -236,12 +237,13 @@ int split_stats_read(const char *pin_dir, struct split_stats *st,
 		struct split_rollout_ent *ro;
 		size_t nro;
 
-		if (split_rollout_list(pin_dir, &ro, &nro, err))
+		if ((ret = split_rollout_list(pin_dir, &ro, &nro, err)))
 			goto out;
+		ret = -ENOMEM;
 		st->rollouts = calloc(nro ? nro : 1, sizeof(*st->rollouts));
 		if (!st->rollouts) {
 			free(ro);
-			split_errf(err, "out of memory");
+			split_errc(err, ENOMEM, "out of memory");
 			goto out;
 		}
 		for (size_t i = 0; i < nro; i++) {
@@ -296,8 +298,8 @@ int split_stats_read_version(const char *pin_dir, const char *ns, const char *na
 		fd[i] = bpf_obj_get(path);
 	}
 	if (fd[N_SERVICES] < 0 || fd[N_WEIGHTS] < 0) {
-		ret = -1;
-		split_errf(err, "opening the maps under %s: %s", pin_dir, strerror(errno));
+		ret = split_errc(err, errno, "opening the maps under %s: %s", pin_dir,
+				 strerror(errno));
 		goto out;
 	}
 	snprintf(nk.name, sizeof(nk.name), "%s", name);

@@ -58,7 +58,7 @@ struct split_stats {
 };
 
 /* Read and sum the counters under pin_dir; rows sorted by namespace,
- * service, version (and address). 0, or -1 with err. */
+ * service, version (and address). 0, or -errno with err. */
 int split_stats_read(const char *pin_dir, struct split_stats *st,
 		     struct split_err *err);
 void split_stats_free(struct split_stats *st);
@@ -70,7 +70,7 @@ void split_stats_free(struct split_stats *st);
  * l7_stats entry); c stays zero. 1: found; 0: the service, but no such
  * version (row has the service's names and svc_flags); 2: cannot tell
  * without split_stats_read() (not in svc_names, or a state written by an
- * older splitd); -1 with err.
+ * older splitd); -errno with err.
  */
 int split_stats_read_version(const char *pin_dir, const char *ns, const char *name,
 			     const char *version, struct split_stat_row *row,

@@ -302,5 +302,5 @@ int split_metrics_render(FILE *f, const struct split_stats *st)
 	l7_families(f, st);
 	rollouts(f, st);
 	fflush(f);
-	return ferror(f) ? -1 : 0;
+	return ferror(f) ? -EIO : 0;
 }

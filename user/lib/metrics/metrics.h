@@ -47,7 +47,7 @@
 
 #include "stats.h"
 
-/* Write the exposition of st to f. 0, or -1 if writing failed. */
+/* Write the exposition of st to f. 0, or -EIO if writing failed. */
 int split_metrics_render(FILE *f, const struct split_stats *st);
 
 /* Write s as a label value (no quotes around it): \ -> \\, " -> \",

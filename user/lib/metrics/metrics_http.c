@@ -52,14 +52,16 @@ int split_metrics_listen(const char *addr_port, struct split_err *err)
 	}
 	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return split_errf(err, "metrics: socket: %s", strerror(errno));
+		return split_errc(err, errno, "metrics: socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (sa.sa.sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, &sa.sa, salen) || listen(fd, 64)) {
-		split_errf(err, "metrics: listening on %s: %s", addr_port, strerror(errno));
+		int e = errno;
+
+		split_errc(err, e, "metrics: listening on %s: %s", addr_port, strerror(e));
 		close(fd);
-		return -1;
+		return -e;
 	}
 	return fd;
 }
@@ -70,12 +72,12 @@ int split_metrics_port(int listen_fd)
 	socklen_t len = sizeof(ss);
 
 	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len))
-		return -1;
+		return -errno;
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
+	return -EAFNOSUPPORT;
 }
 
 /* ---- health ----------------------------------------------------------------- */

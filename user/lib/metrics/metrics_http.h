@@ -37,12 +37,12 @@
 /*
  * Listen on ADDR:PORT: "127.0.0.1:9464", "0.0.0.0:9464", "[::1]:9464",
  * "[::]:9464" (IPv6 only). Port 0 picks a free port (split_metrics_port()
- * tells which). Returns a non-blocking, close-on-exec listening fd, or -1
- * with err.
+ * tells which). Returns a non-blocking, close-on-exec listening fd, or
+ * -errno with err (-EINVAL: a bad address).
  */
 int split_metrics_listen(const char *addr_port, struct split_err *err);
 
-/* The local port of a listening fd, or -1. */
+/* The local port of a listening fd, or -errno. */
 int split_metrics_port(int listen_fd);
 
 /* What GET /readyz answers from now on: ready (200) or not (503), and
@@ -55,7 +55,7 @@ void split_metrics_set_ready(int ready, const char *why);
 void split_metrics_handle(int listen_fd, const char *pin_dir);
 
 /* The same with another body for GET /metrics: render(f, arg) writes it
- * and returns 0, or -1 (answered 500). For tests and other callers. */
+ * and returns 0, or a negative errno (answered 500). For tests and other callers. */
 void split_metrics_handle_with(int listen_fd, int (*render)(FILE *f, void *arg),
 			       void *arg);
 

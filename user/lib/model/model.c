@@ -5,25 +5,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "model.h"
-
-int split_errf(struct split_err *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 const char *split_addr_str(const struct split_addr *a, char *buf, size_t len)
 {
@@ -59,10 +46,10 @@ int split_grow(void **arr, size_t *cap, size_t n, size_t sz)
 		return 0;
 	ncap = *cap ? *cap * 2 : 8;
 	if (ncap > SIZE_MAX / sz)
-		return -1;
+		return -EOVERFLOW;
 	p = realloc(*arr, ncap * sz);
 	if (!p)
-		return -1;
+		return -ENOMEM;
 	*arr = p;
 	*cap = ncap;
 	return 0;
@@ -73,7 +60,7 @@ int split_addr_parse(const char *s, struct split_addr *a)
 	struct split_addr tmp;
 
 	if (!s || !a)
-		return -1;
+		return -EINVAL;
 	memset(&tmp, 0, sizeof(tmp));
 	/* inet_pton is strict: no spaces, no leading zeros in IPv4, no
 	 * zone ids, no short forms such as "10.1". */
@@ -82,7 +69,7 @@ int split_addr_parse(const char *s, struct split_addr *a)
 	else if (inet_pton(AF_INET6, s, tmp.bytes) == 1)
 		tmp.family = 6;
 	else
-		return -1;
+		return -EINVAL;
 	*a = tmp;
 	return 0;
 }

@@ -11,19 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "split_common.h"
-
-#define SPLIT_ERR_LEN 512
-
-/* An error message, already formatted for a person, e.g.
- * "services.yaml:12:7: endpoint address '10.0.0.300' is not an IP address". */
-struct split_err {
-	char msg[SPLIT_ERR_LEN];
-};
-
-/* printf into err->msg; returns -1 so callers can `return split_errf(...)`. */
-int split_errf(struct split_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 struct split_addr {
 	uint8_t family;		/* 4 or 6 */
@@ -87,9 +76,9 @@ const char *split_addr_port_str(const struct split_addr *a, uint16_t port,
 				char *buf, size_t len);
 
 /* Make room in *arr (cap elements of size sz) for element n: doubles the
- * capacity when full. 0, or -1 (out of memory, or too large). */
+ * capacity when full. 0, -ENOMEM or -EOVERFLOW. */
 int split_grow(void **arr, size_t *cap, size_t n, size_t sz);
-/* Parse "10.0.0.1" or "fd00::1". Returns 0 or -1. */
+/* Parse "10.0.0.1" or "fd00::1". Returns 0 or -EINVAL. */
 int split_addr_parse(const char *s, struct split_addr *a);
 /* Parse what split_addr_port_str prints: "10.0.0.1:80" or "[fd00::1]:80"
  * (an IPv6 address only in brackets, a decimal port 0-65535, host order).

@@ -48,7 +48,9 @@ int split_config_find(const struct split_config *cfg, const char *ref,
 	if (found < 0) {
 		size_t off;
 
-		split_errf(err, "unknown service '%s'", ref);
+		split_errc(err, ENOENT, "unknown service '%s'", ref);
+		if (!err)
+			return -ENOENT;
 		off = strlen(err->msg);
 		for (size_t i = 0; i < cfg->nsvcs && off < sizeof(err->msg) - 80; i++)
 			off += snprintf(err->msg + off, sizeof(err->msg) - off,
@@ -59,7 +61,7 @@ int split_config_find(const struct split_config *cfg, const char *ref,
 		else if (!cfg->nsvcs)
 			snprintf(err->msg + off, sizeof(err->msg) - off,
 				 " (no services are loaded)");
-		return -1;
+		return -ENOENT;
 	}
 	return found;
 }
@@ -103,7 +105,7 @@ int split_service_index(const struct split_config *cfg,
 	const struct split_service **v = calloc(cfg->nsvcs + 1, sizeof(*v));
 
 	if (!v)
-		return -1;
+		return -ENOMEM;
 	for (size_t i = 0; i < cfg->nsvcs; i++)
 		v[i] = &cfg->svcs[i];
 	qsort(v, cfg->nsvcs, sizeof(*v), svc_ptr_cmp);
@@ -130,7 +132,7 @@ int split_config_merge(struct split_config *file, const struct split_config *old
 	const struct split_service **oidx;
 
 	if (split_service_index(old, &oidx))
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < file->nsvcs; i++) {
 		struct split_service *s = &file->svcs[i];
 		const struct split_service *o = split_service_lookup(oidx, old->nsvcs, s->ns, s->name);
@@ -145,7 +147,7 @@ int split_config_merge(struct split_config *file, const struct split_config *old
 		v = realloc(s->versions, (s->nversions + extra + 1) * sizeof(*v));
 		if (!v) {
 			free(oidx);
-			return split_errf(err, "out of memory");
+			return split_errc(err, ENOMEM, "out of memory");
 		}
 		s->versions = v;
 		for (size_t j = 0; j < s->nversions; j++) {
@@ -172,13 +174,13 @@ static int parse_weight(const char *s, uint32_t *out)
 	unsigned long v = 0;
 
 	if (!*s)
-		return -1;
+		return -EINVAL;
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
-			return -1;
+			return -EINVAL;
 		v = v * 10 + (unsigned long)(*s - '0');
 		if (v > SPLIT_MAX_WEIGHT)
-			return -2;
+			return -ERANGE;
 	}
 	*out = (uint32_t)v;
 	return 0;
@@ -201,7 +203,7 @@ int split_config_set_weights(struct split_config *cfg, size_t idx, int argc,
 	uint32_t *w;
 	uint64_t sum = 0;
 	char names[256];
-	int ret = -1;
+	int ret = -EINVAL;
 
 	list_versions(s, names, sizeof(names));
 	if (argc < 1)
@@ -209,7 +211,7 @@ int split_config_set_weights(struct split_config *cfg, size_t idx, int argc,
 				  s->name, names);
 	w = calloc(s->nversions + 1, sizeof(*w));
 	if (!w)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (int i = 0; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
 		struct split_version *v;
@@ -240,7 +242,7 @@ int split_config_set_weights(struct split_config *cfg, size_t idx, int argc,
 			goto out;
 		}
 		r = parse_weight(eq + 1, &w[v - s->versions]);
-		if (r == -2) {
+		if (r == -ERANGE) {
 			split_errf(err, "weight of %s is too large: '%s' (at most %d)",
 				   vname, eq + 1, SPLIT_MAX_WEIGHT);
 			goto out;
@@ -310,7 +312,7 @@ int split_config_dup(const struct split_config *src, struct split_config *dst)
 		return 0;
 	dst->svcs = calloc(src->nsvcs, sizeof(*dst->svcs));
 	if (!dst->svcs)
-		return -1;
+		return -ENOMEM;
 	dst->nsvcs = src->nsvcs;
 	for (size_t i = 0; i < src->nsvcs; i++) {
 		const struct split_service *s = &src->svcs[i];
@@ -324,8 +326,7 @@ int split_config_dup(const struct split_config *src, struct split_config *dst)
 	}
 	if (fail) {
 		split_config_free(dst);
-		errno = ENOMEM;
-		return -1;
+		return -ENOMEM;
 	}
 	return 0;
 }

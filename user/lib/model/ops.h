@@ -11,7 +11,7 @@
 #include "model.h"
 
 /* Find a service by "name", "name.namespace" or "namespace/name". Returns
- * its index, or -1 with err saying it is unknown or ambiguous. */
+ * its index, or -ENOENT (unknown) or -EINVAL (ambiguous) with err. */
 int split_config_find(const struct split_config *cfg, const char *ref,
 		      struct split_err *err);
 
@@ -34,14 +34,14 @@ int split_config_set_weights(struct split_config *cfg, size_t idx, int argc,
 void split_config_reset_weights(struct split_config *cfg, size_t idx);
 
 /* An index of cfg's services sorted by (namespace, name), for
- * split_service_lookup() (O(log n)); free() it. 0 or -1 (ENOMEM). */
+ * split_service_lookup() (O(log n)); free() it. 0 or -ENOMEM. */
 int split_service_index(const struct split_config *cfg,
 			const struct split_service ***idx);
 const struct split_service *split_service_lookup(const struct split_service **idx,
 						 size_t n, const char *ns,
 						 const char *name);
 
-/* Deep copy. Returns 0 or -1 (ENOMEM). */
+/* Deep copy. Returns 0 or -ENOMEM. */
 int split_config_dup(const struct split_config *src, struct split_config *dst);
 
 #endif /* SPLIT_OPS_H */

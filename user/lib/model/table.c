@@ -477,7 +477,7 @@ static int build_alloc(struct build *b)
 	if (!b->ver || !b->eps || !b->vstart || !b->vcount || !b->weight ||
 	    !b->prefix || !b->quota || !b->rem || !b->open || !b->pos ||
 	    !b->slots || !b->won || !b->heap)
-		return -1;
+		return -ENOMEM;
 	return 0;
 }
 
@@ -626,14 +626,11 @@ static int table_build(const struct split_service *svc, int family,
 			   .walk_only = walk_only };
 	size_t used = 0, first = 0;
 
-	if (!nslots || nslots > UINT32_MAX || (family != 4 && family != 6)) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!nslots || nslots > UINT32_MAX || (family != 4 && family != 6))
+		return -EINVAL;
 	if (build_alloc(&b)) {
 		build_free(&b);
-		errno = ENOMEM;
-		return -1;
+		return -ENOMEM;
 	}
 	collect_eps(&b);
 	keep_eligible(&b);
@@ -732,15 +729,11 @@ int split_table_small(const struct split_service *svc, int family,
 	struct small_ep *eps;
 	size_t n = 0;
 
-	if (family != 4 && family != 6) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (family != 4 && family != 6)
+		return -EINVAL;
 	eps = calloc(svc->neps + 1, sizeof(*eps));
-	if (!eps) {
-		errno = ENOMEM;
-		return -1;
-	}
+	if (!eps)
+		return -ENOMEM;
 	for (size_t e = 0; e < svc->neps; e++) {
 		const struct split_version *v;
 
@@ -752,8 +745,7 @@ int split_table_small(const struct split_service *svc, int family,
 	}
 	if (n > max || n > INT32_MAX) {
 		free(eps);
-		errno = ENOSPC;
-		return -1;
+		return -ENOSPC;
 	}
 	qsort(eps, n, sizeof(*eps), small_ep_cmp);
 	for (size_t i = 0; i < n; i++)

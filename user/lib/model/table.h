@@ -17,8 +17,8 @@
  * out[0..nslots) receives indexes into svc->eps; only endpoints of that
  * family appear. Eligible versions are those with weight > 0 and at least
  * one endpoint of the family. Returns the number of endpoints that got at
- * least one slot (> 0), or 0 when nothing is eligible, or -1 with errno
- * EINVAL (nslots 0, family not 4 or 6) or ENOMEM; out is untouched unless
+ * least one slot (> 0), or 0 when nothing is eligible, or -EINVAL
+ * (nslots 0, family not 4 or 6) or -ENOMEM; out is untouched unless
  * the return is > 0.
  *
  * Shares are exact: level 1 gives each eligible version floor(nslots *
@@ -45,8 +45,8 @@ int split_table_is_small(const struct split_service *svc, int family);
  * The small table: out[0..n) receives the indexes into svc->eps of the
  * endpoints of the family whose version has weight > 0, sorted by address
  * (the same table on every node, whatever the order of the input). Returns
- * n (0: nothing eligible), or -1 with errno EINVAL (family), ENOSPC (more
- * than max endpoints) or ENOMEM.
+ * n (0: nothing eligible), or -EINVAL (family), -ENOSPC (more than max
+ * endpoints) or -ENOMEM.
  */
 int split_table_small(const struct split_service *svc, int family,
 		      uint32_t *out, size_t max);

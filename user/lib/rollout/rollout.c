@@ -149,19 +149,19 @@ static int parse_micro(const char *s, uint64_t *out, const char **end)
 	const char *p = s;
 
 	if (*p < '0' || *p > '9')
-		return -1;
+		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
 		v = v * 10 + (uint64_t)(*p - '0');
 		if (v > 1000000000ULL)
-			return -1;
+			return -EINVAL;
 	}
 	if (*p == '.') {
 		p++;
 		if (*p < '0' || *p > '9')
-			return -1;
+			return -EINVAL;
 		for (; *p >= '0' && *p <= '9'; p++) {
 			if (scale == 1)
-				return -1;
+				return -EINVAL;
 			scale /= 10;
 			frac += (uint64_t)(*p - '0') * scale;
 		}
@@ -222,8 +222,8 @@ static int open_map(const char *pin_dir, struct split_err *err)
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_ROLLOUTS);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		split_errf(err, "opening %s: %s (a splitd of this version must have loaded the datapath)",
-			   path, strerror(errno));
+		fd = split_errc(err, errno, "opening %s: %s (a splitd of this version must have loaded the datapath)",
+				path, strerror(errno));
 	return fd;
 }
 
@@ -259,7 +259,7 @@ static int list_fd(int fd, struct split_rollout_ent **out, size_t *n,
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
 				free(v);
-				return split_errf(err, "out of memory");
+				return split_errc(err, ENOMEM, "out of memory");
 			}
 			v = nv;
 		}
@@ -285,7 +285,7 @@ int split_rollout_list(const char *pin_dir, struct split_rollout_ent **out,
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_ROLLOUTS);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : split_errf(err, "opening %s: %s", path,
+		return errno == ENOENT ? 0 : split_errc(err, errno, "opening %s: %s", path,
 							 strerror(errno));
 	r = list_fd(fd, out, n, err);
 	close(fd);
@@ -330,7 +330,7 @@ int split_rollout_counts_now(const char *pin_dir, const char *ns,
 	 * a full read only where the maps cannot say. */
 	r = split_stats_read_version(pin_dir, ns, name, version, &row, err);
 	if (r < 0)
-		return -1;
+		return r;
 	if (r < 2) {
 		*l7 = !!(row.svc_flags & SPLIT_SVC_F_L7);
 		if (r == 1) {
@@ -343,8 +343,8 @@ int split_rollout_counts_now(const char *pin_dir, const char *ns,
 		}
 		return 0;
 	}
-	if (split_stats_read(pin_dir, &s, err))
-		return -1;
+	if ((r = split_stats_read(pin_dir, &s, err)))
+		return r;
 	for (size_t i = 0; i < s.nversions; i++) {
 		const struct split_stat_row *r = &s.versions[i];
 
@@ -375,11 +375,12 @@ int split_rollout_window(const char *pin_dir, const struct split_rollout_ent *e,
 			 struct split_err *err)
 {
 	struct split_rollout_counts now;
+	int r;
 
 	memset(d, 0, sizeof(*d));
-	if (split_rollout_counts_now(pin_dir, e->key.ns, e->key.name, e->val.to,
-				     &now, l7, err))
-		return -1;
+	if ((r = split_rollout_counts_now(pin_dir, e->key.ns, e->key.name, e->val.to,
+					  &now, l7, err)))
+		return r;
 	if (e->val.state == SPLIT_RO_RUNNING)
 		counts_sub(d, &now, &e->val.base);
 	else
@@ -440,18 +441,20 @@ static int commit_split(struct split_state *st, const struct split_rollout_key *
 	struct split_object_key owner;
 	char ref[2 * SPLIT_NAME_LEN + 2];
 	struct split_args args;
-	int idx, ret = -1;
+	int idx, ret;
 
 	snprintf(ref, sizeof(ref), "%s/%s", k->ns, k->name);
 	split_args(&args, from, to, pct);
 	/* That service alone (all of them if an object's route sets its
 	 * weights): a step costs the same at 10,000 services as at one. */
-	if (split_state_read_service(st, ref, &cfg, err))
+	if ((ret = split_state_read_service(st, ref, &cfg, err)))
 		goto out;
 	idx = split_config_find(&cfg, ref, err);
-	if (idx < 0)
+	if (idx < 0) {
+		ret = idx;
 		goto out;
-	if (split_set_weights(st, &cfg, (size_t)idx, 2, args.argv, &owner, err))
+	}
+	if ((ret = split_set_weights(st, &cfg, (size_t)idx, 2, args.argv, &owner, err)))
 		goto out;
 	ret = 0;
 out:
@@ -464,11 +467,11 @@ static int begin_window(struct split_state *st, const struct split_rollout_key *
 			struct split_rollout_val *v, uint64_t now_ns,
 			struct split_err *err)
 {
-	int l7;
+	int l7, r;
 
-	if (split_rollout_counts_now(st->pin_dir, k->ns, k->name, v->to, &v->base,
-				     &l7, err))
-		return -1;
+	if ((r = split_rollout_counts_now(st->pin_dir, k->ns, k->name, v->to, &v->base,
+					  &l7, err)))
+		return r;
 	v->window_start_ns = now_ns;
 	return 0;
 }
@@ -484,21 +487,23 @@ static uint64_t mono_ns(void)
 /* ---- start and control ---------------------------------------------------- */
 
 /* What start and control begin with: the map open, the state locked and
- * read, svc_ref found (its index in *idx, its key in *k). 0, or -1 with
- * err (the lock released, *fd closed). */
+ * read, svc_ref found (its index in *idx, its key in *k). 0, or -errno
+ * with err (the lock released, *fd closed). */
 static int begin_cmd(struct split_state *st, const char *svc_ref,
 		     struct split_config *cfg, int *idx, int *fd,
 		     struct split_rollout_key *k, struct split_err *err)
 {
+	int ret;
+
 	*fd = open_map(st->pin_dir, err);
 	if (*fd < 0)
-		return -1;
-	if (split_state_lock(st, err))
+		return *fd;
+	if ((ret = split_state_lock(st, err)))
 		goto fail_fd;
-	if (split_state_read(st, cfg, err))
+	if ((ret = split_state_read(st, cfg, err)))
 		goto fail;
 	*idx = split_config_find(cfg, svc_ref, err);
-	if (*idx < 0)
+	if ((ret = *idx) < 0)
 		goto fail;
 	key_of(k, cfg->svcs[*idx].ns, cfg->svcs[*idx].name);
 	return 0;
@@ -506,7 +511,7 @@ fail:
 	split_state_unlock(st);
 fail_fd:
 	close(*fd);
-	return -1;
+	return ret;
 }
 
 int split_rollout_start(struct split_state *st, const char *svc_ref,
@@ -521,16 +526,17 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 	struct split_rollout_val *v = &e.val;
 	const struct split_service *s;
 	const char *from = o->from;
-	int fd, idx, ret = -1;
+	int fd, idx, ret;
 
 	if (!o->to || !*o->to)
 		return split_errf(err, "--to VERSION is required");
-	if (o->sticky_cookie && split_rollout_check_cookie(o->sticky_cookie, err))
-		return -1;
-	if (begin_cmd(st, svc_ref, &cfg, &idx, &fd, &e.key, err)) {
+	if (o->sticky_cookie && (ret = split_rollout_check_cookie(o->sticky_cookie, err)))
+		return ret;
+	if ((ret = begin_cmd(st, svc_ref, &cfg, &idx, &fd, &e.key, err))) {
 		split_config_free(&cfg);
-		return -1;
+		return ret;
 	}
+	ret = -EINVAL;
 	s = &cfg.svcs[idx];
 	if (!bpf_map_lookup_elem(fd, &e.key, v) &&
 	    (v->state == SPLIT_RO_RUNNING || v->state == SPLIT_RO_PAUSED)) {
@@ -592,28 +598,32 @@ int split_rollout_start(struct split_state *st, const char *svc_ref,
 	v->started_s = (uint64_t)time(NULL);
 	/* The window's counters start here: a connection or two before the
 	 * first step is in force counts for the old split, harmlessly. */
-	if (begin_window(st, &e.key, v, mono_ns(), err))
+	if ((ret = begin_window(st, &e.key, v, mono_ns(), err)))
 		goto out;
 	/* Refused as `splitctl set` would be (weights that do not make whole
 	 * percents of an object's route, splitd --config-dir owning it). */
-	if (split_state_read(st, &orig, err) || split_objs_read(st, &objs, err))
+	if ((ret = split_state_read(st, &orig, err)) || (ret = split_objs_read(st, &objs, err)))
 		goto out;
 	split_args(&args, v->from, v->to, v->steps[0]);
-	if (split_set_weights(st, &cfg, (size_t)idx, 2, args.argv, &owner, err))
+	if ((ret = split_set_weights(st, &cfg, (size_t)idx, 2, args.argv, &owner, err)))
 		goto out;
+	ret = -EINVAL;
 	add_event(v, SPLIT_RO_EV_START, v->steps[0], "%s %u%%, %s %u%%%s%.*s", v->to,
 		  v->steps[0], v->from, 100 - v->steps[0],
 		  v->sticky_cookie[0] ? "; sticky cookie " : "",
 		  (int)sizeof(v->sticky_cookie) - 1, v->sticky_cookie);
 	if (bpf_map_update_elem(fd, &e.key, v, BPF_ANY)) {
 		struct split_err e2;
+		int e = errno;
 
-		split_errf(err, "writing the rollout: %s", strerror(errno));
 		/* All or nothing: the weights as they were (and the
 		 * object, if the step patched one). */
 		if (owner.kind[0] ? split_apply(st, &orig, &objs, NULL, &e2) :
 				    split_state_commit(st, &orig, &e2))
-			pr_warn("putting the weights back: %s\n", e2.msg);
+			ret = split_errc(err, e, "writing the rollout: %s; putting the weights back: %s",
+					 strerror(e), e2.msg);
+		else
+			ret = split_errc(err, e, "writing the rollout: %s", strerror(e));
 		goto out;
 	}
 	if (out)
@@ -640,7 +650,7 @@ int split_rollout_busy(struct split_state *st, const char *ns,
 	struct split_rollout_val *v = malloc(sizeof(*v));
 	struct split_rollout_key k;
 	char path[PATH_MAX + 64];
-	int fd, busy = 0;
+	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_ROLLOUTS);
 	fd = bpf_obj_get(path);
@@ -653,14 +663,13 @@ int split_rollout_busy(struct split_state *st, const char *ns,
 	key_of(&k, ns, name);
 	if (!lookup(fd, &k, v) &&
 	    (v->state == SPLIT_RO_RUNNING || v->state == SPLIT_RO_PAUSED)) {
-		split_errf(err, "a rollout of %s.%s to %s is %s (step %u/%u, %s %u%%): 'splitctl rollout pause', 'abort' or 'promote' it instead",
-			   name, ns, v->to, split_rollout_state_str(v->state),
-			   v->step + 1, v->nsteps, v->to, v->steps[v->step]);
-		busy = 1;
+		ret = split_errc(err, EBUSY, "a rollout of %s.%s to %s is %s (step %u/%u, %s %u%%): 'splitctl rollout pause', 'abort' or 'promote' it instead",
+				 name, ns, v->to, split_rollout_state_str(v->state),
+				 v->step + 1, v->nsteps, v->to, v->steps[v->step]);
 	}
 	free(v);
 	close(fd);
-	return busy;
+	return ret;
 }
 
 int split_rollout_control(struct split_state *st, const char *svc_ref,
@@ -671,13 +680,14 @@ int split_rollout_control(struct split_state *st, const char *svc_ref,
 	struct split_config cfg = { 0 };
 	struct split_rollout_ent e;
 	struct split_rollout_val *v = &e.val;
-	int fd, idx, ret = -1;
+	int fd, idx, ret;
 	uint32_t st_now;
 
-	if (begin_cmd(st, svc_ref, &cfg, &idx, &fd, &e.key, err)) {
+	if ((ret = begin_cmd(st, svc_ref, &cfg, &idx, &fd, &e.key, err))) {
 		split_config_free(&cfg);
-		return -1;
+		return ret;
 	}
+	ret = -EINVAL;
 	if (lookup(fd, &e.key, v)) {
 		split_errf(err, "no rollout of %s.%s (start one with 'splitctl rollout start')",
 			   e.key.name, e.key.ns);
@@ -700,28 +710,28 @@ int split_rollout_control(struct split_state *st, const char *svc_ref,
 	case SPLIT_RO_CMD_RESUME:
 		/* The step's weights again (they are what it put in force),
 		 * and a window from now. */
-		if (commit_split(st, &e.key, v->from, v->to, v->steps[v->step], err) ||
-		    begin_window(st, &e.key, v, mono_ns(), err))
+		if ((ret = commit_split(st, &e.key, v->from, v->to, v->steps[v->step], err)) ||
+		    (ret = begin_window(st, &e.key, v, mono_ns(), err)))
 			goto out;
 		v->state = SPLIT_RO_RUNNING;
 		add_event(v, SPLIT_RO_EV_RESUME, v->steps[v->step], "by splitctl");
 		break;
 	case SPLIT_RO_CMD_ABORT:
-		if (commit_split(st, &e.key, v->from, v->to, 0, err))
+		if ((ret = commit_split(st, &e.key, v->from, v->to, 0, err)))
 			goto out;
 		v->state = SPLIT_RO_ABORTED;
 		add_event(v, SPLIT_RO_EV_ABORT, 0, "by splitctl: %s 100%%", v->from);
 		break;
 	case SPLIT_RO_CMD_PROMOTE:
-		if (commit_split(st, &e.key, v->from, v->to, 100, err))
+		if ((ret = commit_split(st, &e.key, v->from, v->to, 100, err)))
 			goto out;
 		v->state = SPLIT_RO_DONE;
 		add_event(v, SPLIT_RO_EV_DONE, 100, "promoted by splitctl: %s 100%%", v->to);
 		break;
 	}
 	if (bpf_map_update_elem(fd, &e.key, v, BPF_ANY)) {
-		split_errf(err, "writing the rollout: %s (the weights are in force)",
-			   strerror(errno));
+		ret = split_errc(err, errno, "writing the rollout: %s (the weights are in force)",
+				 strerror(errno));
 		goto out;
 	}
 	if (out)
@@ -857,17 +867,17 @@ stopped:
 	return 1;
 }
 
-int split_rollout_tick(struct split_state *st, uint64_t now_ns, int starting)
+int split_rollout_tick(struct split_state *st, uint64_t now_ns, int starting,
+		       struct split_err *err)
 {
 	struct split_rollout_ent *ents = NULL;
-	struct split_err err;
 	size_t n = 0;
-	int fd, due = 0, decisions = 0;
+	int fd, due = 0, decisions = 0, ret;
 
-	fd = open_map(st->pin_dir, &err);
+	fd = open_map(st->pin_dir, NULL);
 	if (fd < 0)
 		return 0;	/* a datapath without rollouts */
-	if (list_fd(fd, &ents, &n, &err))
+	if ((ret = list_fd(fd, &ents, &n, err)))
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		const struct split_rollout_val *v = &ents[i].val;
@@ -883,12 +893,13 @@ int split_rollout_tick(struct split_state *st, uint64_t now_ns, int starting)
 		goto out;
 	/* Judge under the lock, on a fresh read: splitctl may have changed
 	 * a rollout since. */
-	if (split_state_lock(st, &err))
+	if ((ret = split_state_lock(st, err)))
 		goto fail;
-	if (list_fd(fd, &ents, &n, &err)) {
+	if ((ret = list_fd(fd, &ents, &n, err))) {
 		split_state_unlock(st);
 		goto fail;
 	}
+	ret = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct split_rollout_val *v = &ents[i].val;
 		int r;
@@ -896,20 +907,23 @@ int split_rollout_tick(struct split_state *st, uint64_t now_ns, int starting)
 		if (v->state != SPLIT_RO_RUNNING)
 			continue;
 		r = judge(st, &ents[i].key, v, now_ns, starting);
-		if (r > 0 && bpf_map_update_elem(fd, &ents[i].key, v, BPF_EXIST))
-			pr_warn("rollout %s.%s: writing its state: %s\n",
-				ents[i].key.name, ents[i].key.ns, strerror(errno));
+		/* A state that cannot be written: the others go on, the
+		 * first failure is the result. */
+		if (r > 0 && bpf_map_update_elem(fd, &ents[i].key, v, BPF_EXIST) && !ret)
+			ret = split_errc(err, errno, "rollout %s.%s: writing its state: %s",
+					 ents[i].key.name, ents[i].key.ns, strerror(errno));
 		if (r > 0)
 			decisions++;
 	}
 	split_state_unlock(st);
+	if (ret)
+		goto fail;
 out:
 	free(ents);
 	close(fd);
 	return decisions;
 fail:
-	pr_warn("rollouts: %s\n", err.msg);
 	free(ents);
 	close(fd);
-	return -1;
+	return ret;
 }

@@ -52,6 +52,8 @@
 #include "split_common.h"
 #include "state.h"
 
+/* Every function here that takes err: 0 (or a count), or -errno with err. */
+
 struct split_rollout_opts {
 	const char *to;			/* required */
 	const char *from;		/* NULL: the version with the largest
@@ -126,10 +128,15 @@ int split_rollout_window(const char *pin_dir, const struct split_rollout_ent *e,
 
 /* splitd, every few hundred ms: judge the windows that ended (now_ns is
  * CLOCK_MONOTONIC). starting: splitd just started, begin every running
- * window anew. Returns the number of decisions taken, -1 on error. */
-int split_rollout_tick(struct split_state *st, uint64_t now_ns, int starting);
+ * window anew. Returns the number of decisions taken, or -errno with err
+ * (a rollout whose state could not be written: the others were judged).
+ * The decisions themselves (step, hold, done, rolled back, paused) are
+ * logged here: they are the loop's progress, not errors of this call. */
+int split_rollout_tick(struct split_state *st, uint64_t now_ns, int starting,
+		       struct split_err *err);
 
-/* The service's rollout is running or paused: 1 (and why in err), else 0. */
+/* The service's rollout is running or paused: -EBUSY (and why in err),
+ * else 0. */
 int split_rollout_busy(struct split_state *st, const char *ns,
 		       const char *name, struct split_err *err);
 

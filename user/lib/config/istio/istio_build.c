@@ -186,7 +186,7 @@ static int build_service(struct rp *c, const struct ent_ref *refs, size_t n,
 	size_t nrr = 0, *order = NULL;
 	char where[PATH_LEN];
 	struct dr_ent *d = NULL;
-	int ret = -1;
+	int ret = -EINVAL;
 
 	strcpy(svc->ns, refs[0].ns);
 	strcpy(svc->name, refs[0].name);
@@ -328,7 +328,7 @@ static int build(struct rp *c, struct split_rules *out)
 	size_t n = c->nrr + c->nvs + c->ndr, nsvc = 0;
 	struct split_rules_service *svcs = NULL;
 	struct ent_ref *refs;
-	int ret = -1;
+	int ret = -EINVAL;
 
 	if (!n) {
 		memset(out, 0, sizeof(*out));
@@ -415,7 +415,7 @@ int split_rules_from_trees(const struct yt_tree *const *trees, size_t n,
 		ret = build(&c, &tmp);
 	rp_free(&c);
 	if (ret)
-		return -1;
+		return -EINVAL;
 	*out = tmp;
 	return 0;
 }
@@ -427,8 +427,8 @@ int split_rules_parse(const char *name, const char *buf, size_t len,
 	struct yt_tree tree;
 	int ret;
 
-	if (yt_parse(name, buf, len, &tree, err))
-		return -1;
+	if ((ret = yt_parse(name, buf, len, &tree, err)))
+		return ret;
 	tp = &tree;
 	ret = split_rules_from_trees(&tp, 1, out, err);
 	yt_free(&tree);
@@ -444,14 +444,14 @@ int split_rules_load(const char **paths, size_t n, struct split_rules *out,
 	struct yt_tree *trees = NULL;
 	const struct yt_tree **tp = NULL;
 	size_t ntrees = 0;
-	int ret = -1;
+	int ret = -EINVAL;
 
-	if (split_paths_expand(paths, n, &fl, err))
-		return -1;
+	if ((ret = split_paths_expand(paths, n, &fl, err)))
+		return ret;
 	trees = calloc(fl.n ? fl.n : 1, sizeof(*trees));
 	tp = calloc(fl.n ? fl.n : 1, sizeof(*tp));
 	if (!trees || !tp) {
-		split_errf(err, "%s: out of memory", n ? paths[0] : "rules");
+		ret = split_errc(err, ENOMEM, "%s: out of memory", n ? paths[0] : "rules");
 		goto out;
 	}
 	for (size_t i = 0; i < fl.n; i++) {
@@ -459,12 +459,14 @@ int split_rules_load(const char **paths, size_t n, struct split_rules *out,
 		size_t len = 0;
 		int r;
 
-		if (split_read_file(fl.paths[i], &buf, &len, err))
+		if ((ret = split_read_file(fl.paths[i], &buf, &len, err)))
 			goto out;
 		r = yt_parse(fl.paths[i], buf ? buf : "", len, &trees[i], err);
 		free(buf);
-		if (r)
+		if (r) {
+			ret = r;
 			goto out;
+		}
 		tp[i] = &trees[i];
 		ntrees = i + 1;
 	}

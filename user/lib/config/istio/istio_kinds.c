@@ -23,20 +23,20 @@ static int parse_rr_match(struct rp *c, const struct yt_node *n,
 	struct split_match *m;
 
 	if (ist_want_map(c, n, "match") || ist_check_fields(c, n, "match", known))
-		return -1;
+		return -EINVAL;
 	req = yt_field(n, "request");
 	if (!req)
 		return ist_perr(c, yt_blame(n, "request"),
 			    "match.request is required (an empty match would take every request: leave 'match' out)");
 	if (ist_want_map(c, req, "match.request") ||
 	    ist_check_fields(c, req, "match.request", req_known))
-		return -1;
+		return -EINVAL;
 	hdrs = yt_field(req, "headers");
 	if (!hdrs)
 		return ist_perr(c, yt_blame(req, "headers"),
 			    "match.request.headers is required (an empty match would take every request: leave 'match' out)");
 	if (ist_want_map(c, hdrs, "match.request.headers"))
-		return -1;
+		return -EINVAL;
 	if (!hdrs->map.n)
 		return ist_perr(c, hdrs,
 			    "match.request.headers must not be empty (it would match every request: leave 'match' out)");
@@ -48,7 +48,7 @@ static int parse_rr_match(struct rp *c, const struct yt_node *n,
 	if (ist_want_cond_room(c, hdrs, "match.request.headers", hdrs->map.n, m) ||
 	    ist_map_conds(c, hdrs, "match.request.headers", SPLIT_COND_HEADER,
 		      false, true, m))
-		return -1;
+		return -EINVAL;
 	for (size_t i = 0; i < m->nconds; i++)
 		for (size_t j = 0; j < i; j++)
 			if (m->conds[i].kind == m->conds[j].kind &&
@@ -72,7 +72,7 @@ static int parse_rr_route(struct rp *c, const struct yt_node *list,
 	size_t i;
 
 	if (ist_want_seq(c, list, "route"))
-		return -1;
+		return -EINVAL;
 	if (!list->seq.n)
 		return ist_perr(c, list, "route must not be empty");
 	if (list->seq.n > SPLIT_RULES_MAX_DESTS)
@@ -90,7 +90,7 @@ static int parse_rr_route(struct rp *c, const struct yt_node *list,
 		r->ndests = i + 1;
 		snprintf(path, sizeof(path), "route[%zu]", i);
 		if (ist_want_map(c, it, path) || ist_check_fields(c, it, path, known))
-			return -1;
+			return -EINVAL;
 		labels = yt_field(it, "labels");
 		if (!labels)
 			return ist_perr(c, yt_blame(it, "labels"),
@@ -99,13 +99,13 @@ static int parse_rr_route(struct rp *c, const struct yt_node *list,
 		ist_join(what, sizeof(what), path, "labels");
 		if (ist_parse_labels(c, labels, what, d->version, &d->labels,
 				 &d->nlabels))
-			return -1;
+			return -EINVAL;
 		w = yt_field(it, "weight");
 		wnodes[i] = w;
 		if (w) {
 			ist_join(what, sizeof(what), path, "weight");
 			if (yt_int(c->t, w, what, 0, 100, &v, c->err))
-				return -1;
+				return -EINVAL;
 			d->weight = (uint32_t)v;
 		}
 		for (size_t j = 0; j < i; j++)
@@ -153,7 +153,7 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 	memset(e, 0, sizeof(*e));
 	if (ist_parse_meta(c, root, e->name, e->ns, &e->name_pos) ||
 	    ist_check_fields(c, spec, "", known))
-		return -1;
+		return -EINVAL;
 	e->route.name = strdup(e->name);
 	if (!e->route.name)
 		return ist_oom(c, root);
@@ -165,13 +165,13 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 			    "destination is required");
 	if (ist_want_map(c, dest, "destination") ||
 	    ist_check_fields(c, dest, "destination", dest_known))
-		return -1;
+		return -EINVAL;
 	n = yt_field(dest, "name");
 	if (!n)
 		return ist_perr(c, yt_blame(dest, "name"),
 			    "destination.name is required");
 	if (ist_want_str(c, n, "destination.name", &s))
-		return -1;
+		return -EINVAL;
 	if (!split_dns_label_ok(s, strlen(s), true))
 		return ist_perr(c, n,
 			    "destination.name '%.64s' must be a service name (a DNS-1035 label: [a-z]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
@@ -181,7 +181,7 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 	n = yt_field(dest, "namespace");
 	s = e->ns;
 	if (n && ist_want_str(c, n, "destination.namespace", &s))
-		return -1;
+		return -EINVAL;
 	if (!split_dns_label_ok(s, strlen(s), false))
 		return ist_perr(c, n,
 			    "destination.namespace '%.64s' must be a DNS-1123 label",
@@ -192,12 +192,12 @@ static int parse_rr(struct rp *c, const struct yt_node *root,
 	if (n) {
 		if (yt_int(c->t, n, "precedence", INT32_MIN, INT32_MAX, &v,
 			   c->err))
-			return -1;
+			return -EINVAL;
 		e->route.precedence = (int32_t)v;
 	}
 	n = yt_field(spec, "match");
 	if (n && parse_rr_match(c, n, &e->route))
-		return -1;
+		return -EINVAL;
 	n = yt_field(spec, "route");
 	if (!n)
 		return ist_perr(c, yt_blame(spec, "route"), "route is required");
@@ -231,7 +231,7 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 
 	ist_join(rpath, sizeof(rpath), hpath, "route");
 	if (ist_want_seq(c, list, rpath))
-		return -1;
+		return -EINVAL;
 	if (!list->seq.n)
 		return ist_perr(c, list, "%s must not be empty", rpath);
 	if (list->seq.n > SPLIT_RULES_MAX_DESTS)
@@ -251,7 +251,7 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 		r->ndests = i + 1;
 		ist_index_path(path, sizeof(path), rpath, i);
 		if (ist_want_map(c, it, path) || ist_check_fields(c, it, path, known))
-			return -1;
+			return -EINVAL;
 		dest = yt_field(it, "destination");
 		ist_join(what, sizeof(what), path, "destination");
 		if (!dest)
@@ -259,14 +259,14 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 				    "%s is required", what);
 		if (ist_want_map(c, dest, what) ||
 		    ist_check_fields(c, dest, what, dest_known))
-			return -1;
+			return -EINVAL;
 		n = yt_field(dest, "host");
 		ist_join(what, sizeof(what), path, "destination.host");
 		if (!n)
 			return ist_perr(c, yt_blame(dest, "host"), "%s is required",
 				    what);
 		if (ist_resolve_host(c, n, what, e->ns, ns, name))
-			return -1;
+			return -EINVAL;
 		if (strcmp(ns, e->svc_ns) || strcmp(name, e->svc_name))
 			return ist_perr(c, n,
 				    "%s: '%.64s' is service %s/%s, not this VirtualService's host %s/%s: routing to another service is not supported",
@@ -277,7 +277,7 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 		if (n) {
 			ist_join(what, sizeof(what), path, "destination.subset");
 			if (ist_want_str(c, n, what, &s))
-				return -1;
+				return -EINVAL;
 			if (!split_dns_label_ok(s, strlen(s), false))
 				return ist_perr(c, n,
 					    "%s '%.64s' must be a DNS-1123 label",
@@ -297,7 +297,7 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 			ist_join(what, sizeof(what), path, "destination.port");
 			if (ist_want_map(c, n, what) ||
 			    ist_check_fields(c, n, what, port_known))
-				return -1;
+				return -EINVAL;
 			num = yt_field(n, "number");
 			ist_join(what, sizeof(what), path,
 			     "destination.port.number");
@@ -305,7 +305,7 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 				return ist_perr(c, yt_blame(n, "number"),
 					    "%s is required", what);
 			if (yt_int(c->t, num, what, 1, 65535, &v, c->err))
-				return -1;
+				return -EINVAL;
 			d->port = (uint16_t)v;
 		}
 		w = yt_field(it, "weight");
@@ -313,7 +313,7 @@ static int parse_vs_dests(struct rp *c, struct vs_ent *e,
 		if (w) {
 			ist_join(what, sizeof(what), path, "weight");
 			if (yt_int(c->t, w, what, 0, 100, &v, c->err))
-				return -1;
+				return -EINVAL;
 			d->weight = (uint32_t)v;
 		}
 		for (size_t j = 0; j < i; j++) {
@@ -357,12 +357,12 @@ static int parse_vs_http(struct rp *c, struct vs_ent *e,
 	size_t i;
 
 	if (ist_want_map(c, it, path) || ist_check_fields(c, it, path, known))
-		return -1;
+		return -EINVAL;
 	n = yt_field(it, "name");
 	if (n) {
 		ist_join(what, sizeof(what), path, "name");
 		if (ist_want_str(c, n, what, &s))
-			return -1;
+			return -EINVAL;
 		r->name = strdup(s);
 		if (!r->name)
 			return ist_oom(c, n);
@@ -371,7 +371,7 @@ static int parse_vs_http(struct rp *c, struct vs_ent *e,
 	if (n) {
 		ist_join(what, sizeof(what), path, "match");
 		if (ist_want_seq(c, n, what))
-			return -1;
+			return -EINVAL;
 		if (n->seq.n > SPLIT_RULES_MAX_MATCHES)
 			return ist_perr(c, n->seq.items[SPLIT_RULES_MAX_MATCHES],
 				    "%s: too many match blocks (limit %d)",
@@ -386,7 +386,7 @@ static int parse_vs_http(struct rp *c, struct vs_ent *e,
 			r->nmatches = i + 1;
 			ist_index_path(mpath, sizeof(mpath), what, i);
 			if (ist_parse_vs_match(c, m, mpath, &r->matches[i]))
-				return -1;
+				return -EINVAL;
 		}
 	}
 	n = yt_field(it, "route");
@@ -419,19 +419,19 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 	snprintf(e->api, sizeof(e->api), "%s", api);
 	if (ist_parse_meta(c, root, e->name, e->ns, &e->name_pos) ||
 	    ist_check_fields(c, spec, "", known))
-		return -1;
+		return -EINVAL;
 
 	/* gateways: [mesh] is what leaving it out means. */
 	gw = yt_field(spec, "gateways");
 	if (gw) {
 		if (ist_want_seq(c, gw, "gateways"))
-			return -1;
+			return -EINVAL;
 		yt_seq_for_each(it, i, gw) {
 			const char *s = "";
 
 			snprintf(path, sizeof(path), "gateways[%zu]", i);
 			if (ist_want_str(c, it, path, &s))
-				return -1;
+				return -EINVAL;
 			if (strcmp(s, "mesh"))
 				return ist_perr(c, it,
 					    "%s field '%s' is not supported (gateway '%.64s': only 'mesh', sidecar traffic, is)",
@@ -443,7 +443,7 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 	if (!hosts)
 		return ist_perr(c, yt_blame(spec, "hosts"), "hosts is required");
 	if (ist_want_seq(c, hosts, "hosts"))
-		return -1;
+		return -EINVAL;
 	if (!hosts->seq.n)
 		return ist_perr(c, hosts, "hosts must not be empty");
 	if (hosts->seq.n > 1)
@@ -452,7 +452,7 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 			    hosts->seq.n);
 	if (ist_resolve_host(c, hosts->seq.items[0], "hosts[0]", e->ns, e->svc_ns,
 			 e->svc_name))
-		return -1;
+		return -EINVAL;
 	e->host_pos = (struct pos){ c->t, hosts->seq.items[0] };
 
 	http = yt_field(spec, "http");
@@ -460,7 +460,7 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 		return ist_perr(c, yt_blame(spec, "http"),
 			    "http is required (HTTP routes are the only kind supported)");
 	if (ist_want_seq(c, http, "http"))
-		return -1;
+		return -EINVAL;
 	if (!http->seq.n)
 		return ist_perr(c, http, "http must not be empty");
 	if (http->seq.n > SPLIT_RULES_MAX_ROUTES)
@@ -474,7 +474,7 @@ static int parse_vs(struct rp *c, const struct yt_node *root,
 		e->nroutes = i + 1;
 		snprintf(path, sizeof(path), "http[%zu]", i);
 		if (parse_vs_http(c, e, it, path, i, &e->routes[i]))
-			return -1;
+			return -EINVAL;
 		if (i && !e->routes[i - 1].nmatches)
 			return ist_perr(c, it,
 				    "%s is never used: http[%zu] (%u:%u) has no match and takes every request",
@@ -520,12 +520,12 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 	snprintf(e->api, sizeof(e->api), "%s", api);
 	if (ist_parse_meta(c, root, e->name, e->ns, &e->name_pos) ||
 	    ist_check_fields(c, spec, "", known))
-		return -1;
+		return -EINVAL;
 	host = yt_field(spec, "host");
 	if (!host)
 		return ist_perr(c, yt_blame(spec, "host"), "host is required");
 	if (ist_resolve_host(c, host, "host", e->ns, e->svc_ns, e->svc_name))
-		return -1;
+		return -EINVAL;
 	e->host_pos = (struct pos){ c->t, host };
 	e->subsets_pos = e->name_pos;
 
@@ -533,7 +533,7 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 	if (!subs)
 		return 0;
 	if (ist_want_seq(c, subs, "subsets"))
-		return -1;
+		return -EINVAL;
 	e->subsets_pos = (struct pos){ c->t, subs };
 	if (subs->seq.n > SPLIT_RULES_MAX_SUBSETS)
 		return ist_perr(c, subs->seq.items[SPLIT_RULES_MAX_SUBSETS],
@@ -551,14 +551,14 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 		snprintf(path, sizeof(path), "subsets[%zu]", i);
 		if (ist_want_map(c, it, path) ||
 		    ist_check_fields(c, it, path, sub_known))
-			return -1;
+			return -EINVAL;
 		n = yt_field(it, "name");
 		ist_join(what, sizeof(what), path, "name");
 		if (!n)
 			return ist_perr(c, yt_blame(it, "name"), "%s is required",
 				    what);
 		if (ist_want_str(c, n, what, &name))
-			return -1;
+			return -EINVAL;
 		if (!split_dns_label_ok(name, strlen(name), false))
 			return ist_perr(c, n, "%s '%.64s' must be a DNS-1123 label",
 				    what, name);
@@ -578,7 +578,7 @@ static int parse_dr(struct rp *c, const struct yt_node *root,
 				    what);
 		if (ist_parse_labels(c, labels, what, s->version, &s->labels,
 				 &s->nlabels))
-			return -1;
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -639,7 +639,7 @@ int ist_parse_doc(struct rp *c, const struct yt_doc *d)
 			    "apiVersion is required");
 	if (ist_want_str(c, kind, "kind", &k) ||
 	    ist_want_str(c, api, "apiVersion", &a))
-		return -1;
+		return -EINVAL;
 	if (!strcmp(k, "Service") && !strcmp(a, SVC_API))
 		return 0;	/* services_yaml.c's */
 	if (!strcmp(k, "RouteRule")) {
@@ -662,12 +662,12 @@ int ist_parse_doc(struct rp *c, const struct yt_doc *d)
 			    k, a, RR_API, NET_GROUP, SVC_API);
 	}
 	if (ist_check_fields(c, root, "", known))
-		return -1;
+		return -EINVAL;
 	spec = yt_field(root, "spec");
 	if (!spec)
 		return ist_perr(c, yt_blame(root, "spec"), "spec is required");
 	if (ist_want_map(c, spec, "spec"))
-		return -1;
+		return -EINVAL;
 	if (!strcmp(k, "RouteRule"))
 		return parse_rr(c, root, spec);
 	if (!strcmp(k, "VirtualService"))

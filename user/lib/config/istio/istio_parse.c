@@ -257,14 +257,16 @@ static bool newline_is_lf(void)
 
 /* How cond's compiled regex re will run: as string checks if it is a
  * literal in context (re_lit.h), else JIT-compiled if PCRE2 can, else
- * with the DFA. -1 only when out of memory. */
+ * with the DFA. -ENOMEM only when out of memory. */
 static int prepare_re(struct split_cond *cond, const char *re, size_t len)
 {
 	if (newline_is_lf()) {
-		if (!re_lit_compile(re, len, &cond->lit))
+		int r = re_lit_compile(re, len, &cond->lit);
+
+		if (!r)
 			return 0;
-		if (errno == ENOMEM)
-			return -1;
+		if (r == -ENOMEM)
+			return r;
 	}
 	cond->jit = !pcre2_jit_compile(cond->re, PCRE2_JIT_COMPLETE);
 	return 0;
@@ -321,7 +323,7 @@ static int parse_sm(struct rp *c, const struct yt_node *n, const char *what,
 			    "%s must be a mapping with one of exact, prefix or regex, not %s",
 			    what, yt_kind_str(n));
 	if (ist_check_fields(c, n, what, known))
-		return -1;
+		return -EINVAL;
 	if (!n->map.n) {
 		if (named) {
 			cond->op = SPLIT_OP_PRESENT;
@@ -366,7 +368,7 @@ static int parse_sm(struct rp *c, const struct yt_node *n, const char *what,
 		}
 		cond->op = SPLIT_OP_REGEX;
 		if (compile_re(c, p->value, path, v, len, &cond->re))
-			return -1;
+			return -EINVAL;
 		if (prepare_re(cond, v, len))
 			return ist_oom(c, p->value);
 	}
@@ -449,7 +451,7 @@ int ist_map_conds(struct rp *c, const struct yt_node *map, const char *what,
 		cond->negate = negate;
 		if (kind == SPLIT_COND_HEADER) {
 			if (header_cond(c, p->key, path, rr, cond))
-				return -1;
+				return -EINVAL;
 		} else {
 			cond->kind = SPLIT_COND_QUERY;
 			if (!*k || strpbrk(k, "&=#? \t"))
@@ -461,7 +463,7 @@ int ist_map_conds(struct rp *c, const struct yt_node *map, const char *what,
 				return ist_oom(c, p->key);
 		}
 		if (parse_sm(c, p->value, path, cond))
-			return -1;
+			return -EINVAL;
 		/* Keys are unique in YAML, but not once lower-cased. */
 		for (size_t i = first; cond->name && i + 1 < m->nconds; i++) {
 			if (!m->conds[i].name || m->conds[i].kind != cond->kind ||
@@ -522,7 +524,7 @@ int ist_parse_vs_match(struct rp *c, const struct yt_node *n,
 	const char *s = "";
 
 	if (ist_want_map(c, n, path) || ist_check_fields(c, n, path, known))
-		return -1;
+		return -EINVAL;
 	uri = yt_field(n, "uri");
 	method = yt_field(n, "method");
 	hdrs = yt_field(n, "headers");
@@ -532,7 +534,7 @@ int ist_parse_vs_match(struct rp *c, const struct yt_node *n,
 	if (name) {
 		ist_join(what, sizeof(what), path, "name");
 		if (ist_want_str(c, name, what, &s))
-			return -1;
+			return -EINVAL;
 		m->name = strdup(s);
 		if (!m->name)
 			return ist_oom(c, name);
@@ -541,19 +543,19 @@ int ist_parse_vs_match(struct rp *c, const struct yt_node *n,
 	if (hdrs) {
 		ist_join(what, sizeof(what), path, "headers");
 		if (ist_want_map(c, hdrs, what))
-			return -1;
+			return -EINVAL;
 		count += hdrs->map.n;
 	}
 	if (wh) {
 		ist_join(what, sizeof(what), path, "withoutHeaders");
 		if (ist_want_map(c, wh, what))
-			return -1;
+			return -EINVAL;
 		count += wh->map.n;
 	}
 	if (qp) {
 		ist_join(what, sizeof(what), path, "queryParams");
 		if (ist_want_map(c, qp, what))
-			return -1;
+			return -EINVAL;
 		count += qp->map.n;
 	}
 	/* Istio: "HTTPMatchRequest CANNOT be empty". */
@@ -562,14 +564,14 @@ int ist_parse_vs_match(struct rp *c, const struct yt_node *n,
 			    "%s: an empty match block is not allowed (it would match every request; leave 'match' out for that)",
 			    path);
 	if (ist_want_cond_room(c, n, path, count, m))
-		return -1;
+		return -EINVAL;
 	if (uri) {
 		struct split_cond *cond = &m->conds[m->nconds++];
 
 		cond->kind = SPLIT_COND_URI;
 		ist_join(what, sizeof(what), path, "uri");
 		if (parse_sm(c, uri, what, cond))
-			return -1;
+			return -EINVAL;
 	}
 	if (method) {
 		struct split_cond *cond = &m->conds[m->nconds++];
@@ -577,22 +579,22 @@ int ist_parse_vs_match(struct rp *c, const struct yt_node *n,
 		cond->kind = SPLIT_COND_METHOD;
 		ist_join(what, sizeof(what), path, "method");
 		if (parse_sm(c, method, what, cond))
-			return -1;
+			return -EINVAL;
 	}
 	if (hdrs) {
 		ist_join(what, sizeof(what), path, "headers");
 		if (ist_map_conds(c, hdrs, what, SPLIT_COND_HEADER, false, false, m))
-			return -1;
+			return -EINVAL;
 	}
 	if (wh) {
 		ist_join(what, sizeof(what), path, "withoutHeaders");
 		if (ist_map_conds(c, wh, what, SPLIT_COND_HEADER, true, false, m))
-			return -1;
+			return -EINVAL;
 	}
 	if (qp) {
 		ist_join(what, sizeof(what), path, "queryParams");
 		if (ist_map_conds(c, qp, what, SPLIT_COND_QUERY, false, false, m))
-			return -1;
+			return -EINVAL;
 	}
 	qsort(m->conds, m->nconds, sizeof(*m->conds), ist_cond_cmp);
 	return 0;
@@ -619,7 +621,7 @@ int ist_parse_labels(struct rp *c, const struct yt_node *n,
 	size_t i = 0;
 
 	if (ist_want_map(c, n, path))
-		return -1;
+		return -EINVAL;
 	if (n->map.n > SPLIT_RULES_MAX_LABELS)
 		return ist_perr(c, n, "%s: too many labels (limit %d)", path,
 			    SPLIT_RULES_MAX_LABELS);
@@ -667,14 +669,14 @@ int ist_labels_dup(const struct split_label *src, size_t n,
 {
 	*out = calloc(n ? n : 1, sizeof(**out));
 	if (!*out)
-		return -1;
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		(*out)[i].key = strdup(src[i].key);
 		(*out)[i].value = strdup(src[i].value);
 		if (!(*out)[i].key || !(*out)[i].value) {
 			ist_labels_free(*out, n);
 			*out = NULL;
-			return -1;
+			return -ENOMEM;
 		}
 	}
 	return 0;
@@ -692,7 +694,7 @@ int ist_resolve_host(struct rp *c, const struct yt_node *n,
 	size_t plen[6], np = 0, start = 0, len;
 
 	if (ist_want_str(c, n, what, &s))
-		return -1;
+		return -EINVAL;
 	len = strlen(s);
 	if (strchr(s, '*'))
 		return ist_perr(c, n,
@@ -751,12 +753,12 @@ int ist_parse_meta(struct rp *c, const struct yt_node *root, char *name,
 		return ist_perr(c, yt_blame(root, "metadata"), "metadata is required");
 	if (ist_want_map(c, md, "metadata") ||
 	    ist_check_fields(c, md, "metadata", known))
-		return -1;
+		return -EINVAL;
 	n = yt_field(md, "name");
 	if (!n)
 		return ist_perr(c, yt_blame(md, "name"), "metadata.name is required");
 	if (ist_want_str(c, n, "metadata.name", &s))
-		return -1;
+		return -EINVAL;
 	if (!valid_object_name(s))
 		return ist_perr(c, n,
 			    "metadata.name '%.64s' must be a DNS-1123 subdomain of at most 63 characters (lower-case letters, digits, '-' and '.')",
@@ -766,7 +768,7 @@ int ist_parse_meta(struct rp *c, const struct yt_node *root, char *name,
 	n = yt_field(md, "namespace");
 	s = "default";
 	if (n && ist_want_str(c, n, "metadata.namespace", &s))
-		return -1;
+		return -EINVAL;
 	if (!split_dns_label_ok(s, strlen(s), false))
 		return ist_perr(c, n,
 			    "metadata.namespace '%.64s' must be a DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
@@ -774,10 +776,10 @@ int ist_parse_meta(struct rp *c, const struct yt_node *root, char *name,
 	strcpy(ns, s);
 	n = yt_field(md, "labels");
 	if (n && ist_want_map(c, n, "metadata.labels"))
-		return -1;
+		return -EINVAL;
 	n = yt_field(md, "annotations");
 	if (n && ist_want_map(c, n, "metadata.annotations"))
-		return -1;
+		return -EINVAL;
 	return 0;
 }
 

@@ -239,6 +239,6 @@ int split_rules_print(FILE *f, const struct split_rules *rules)
 			print_dr(f, svc);
 	}
 	if (fflush(f) || ferror(f))
-		return -1;
+		return -EIO;
 	return 0;
 }

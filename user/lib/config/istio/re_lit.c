@@ -105,14 +105,11 @@ int re_lit_compile(const char *re, size_t len, struct re_lit *out)
 	else if (has_prefix(p, end, "(") && has_suffix(p, end, ")"))
 		p++, end--;
 	buf = malloc((size_t)(end - p) + 1);
-	if (!buf) {
-		errno = ENOMEM;
-		return -1;
-	}
+	if (!buf)
+		return -ENOMEM;
 	if (literal(p, end, buf, &n)) {
 		free(buf);
-		errno = EINVAL;
-		return -1;
+		return -EINVAL;
 	}
 	buf[n] = '\0';
 	out->pre = pre;

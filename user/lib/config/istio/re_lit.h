@@ -23,7 +23,7 @@
  * regex engine does: '.' matches any byte but '\n' (PCRE2 and RE2
  * without the s flag, PCRE2 built with NEWLINE=LF, checked at compile).
  * Anything else (classes, alternation, flags, other escapes) is not
- * compiled (re_lit_compile() returns -1) and stays with PCRE2. The
+ * compiled (re_lit_compile() returns -EINVAL) and stays with PCRE2. The
  * equivalence is tested by running both over the same inputs
  * (tests/unit/test_istio.c).
  */
@@ -45,8 +45,8 @@ struct re_lit {
 	char *lit;			/* owned, NUL-terminated */
 };
 
-/* 0 and *out filled (free with re_lit_free), or -1: not one of the forms
- * (errno EINVAL) or out of memory (ENOMEM). */
+/* 0 and *out filled (free with re_lit_free), or -EINVAL: not one of the
+ * forms, or -ENOMEM. */
 int re_lit_compile(const char *re, size_t len, struct re_lit *out);
 /* true if the whole of s matches. */
 bool re_lit_match(const struct re_lit *l, const char *s, size_t len);

@@ -93,17 +93,19 @@ int k8s_conn_in_cluster(struct k8s_conn *c, const char *server, const char *toke
 	c->origin = strdup("in-cluster");
 	if (!c->server || !c->token_file || !c->ca_file || !c->origin) {
 		k8s_conn_free(c);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	if (strncmp(c->server, "https://", 8) && strncmp(c->server, "http://", 7)) {
 		split_errf(err, "API server '%s': not an http(s):// URL", c->server);
 		k8s_conn_free(c);
-		return -1;
+		return -EINVAL;
 	}
 	if (access(c->ca_file, R_OK)) {
-		split_errf(err, "CA file %s: %s", c->ca_file, strerror(errno));
+		int e = errno;
+
+		split_errc(err, e, "CA file %s: %s", c->ca_file, strerror(e));
 		k8s_conn_free(c);
-		return -1;
+		return -e;
 	}
 	return 0;
 }
@@ -213,22 +215,20 @@ int k8s_conn_kubeconfig(struct k8s_conn *c, const char *path, const char *contex
 	const char *cur, *cname, *uname, *s;
 	size_t len;
 	char *buf;
-	int ret = -1;
+	struct split_err e;
+	int ret;
 
 	memset(c, 0, sizeof(*c));
 	if (strchr(path, ':'))
 		return split_errf(err, "kubeconfig %s: several files (a $KUBECONFIG list) are not supported; give one",
 				  path);
-	if (split_read_file(path, &buf, &len, err)) {
-		char m[SPLIT_ERR_LEN];
-
-		snprintf(m, sizeof(m), "%s", err->msg);
-		return split_errf(err, "kubeconfig: %.400s", m);
-	}
-	if (yt_parse(path, buf, len, &t, err)) {
+	if ((ret = split_read_file(path, &buf, &len, &e)))
+		return split_errc(err, ret, "kubeconfig: %.400s", e.msg);
+	if ((ret = yt_parse(path, buf, len, &t, err))) {
 		free(buf);
-		return -1;
+		return ret;
 	}
+	ret = -EINVAL;
 	free(buf);
 	if (t.ndocs != 1 || t.docs[0].root->kind != YT_MAPPING) {
 		split_errf(err, "kubeconfig %s: not a kubeconfig (one YAML mapping)", path);
@@ -927,7 +927,7 @@ struct k8s_watcher *k8s_watch_start(const struct k8s_conn *c, struct k8s_store *
 
 	pthread_once(&once, global_init);
 	if (!w) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		return NULL;
 	}
 	conn_dup(&w->conn, c);

@@ -66,9 +66,9 @@ int k8s_obj_key(struct json_object *obj, char *buf, size_t len)
 	int n;
 
 	if (!name || !*name)
-		return -1;
+		return -EINVAL;
 	n = snprintf(buf, len, "%s/%s", ns ? ns : "", name);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 /* Index of key in it, or -(insertion point) - 1. */
@@ -96,8 +96,10 @@ int k8s_items_put(struct k8s_items *it, struct json_object *obj)
 	long i;
 	size_t at;
 
-	if (k8s_obj_key(obj, key, sizeof(key)))
-		return -1;
+	int r;
+
+	if ((r = k8s_obj_key(obj, key, sizeof(key))))
+		return r;
 	i = items_find(it, key);
 	if (i >= 0) {
 		json_object_put(it->v[i].obj);
@@ -105,13 +107,13 @@ int k8s_items_put(struct k8s_items *it, struct json_object *obj)
 		return 0;
 	}
 	if (split_grow((void **)&it->v, &it->cap, it->n, sizeof(*it->v)))
-		return -1;
+		return -ENOMEM;
 	at = (size_t)(-i - 1);
 	memmove(it->v + at + 1, it->v + at, (it->n - at) * sizeof(*it->v));
 	it->v[at].key = strdup(key);
 	if (!it->v[at].key) {
 		memmove(it->v + at, it->v + at + 1, (it->n - at) * sizeof(*it->v));
-		return -1;
+		return -ENOMEM;
 	}
 	it->v[at].obj = json_object_get(obj);
 	it->n++;
@@ -130,7 +132,7 @@ void k8s_items_free(struct k8s_items *it)
 
 int k8s_store_put(struct k8s_store *s, enum k8s_kind k, struct json_object *obj)
 {
-	return k < K8S_NKINDS ? k8s_items_put(&s->kinds[k], obj) : -1;
+	return k < K8S_NKINDS ? k8s_items_put(&s->kinds[k], obj) : -EINVAL;
 }
 
 int k8s_store_del(struct k8s_store *s, enum k8s_kind k, struct json_object *obj)
@@ -376,9 +378,9 @@ static int ep_cmp(const void *a, const void *b)
 	return memcmp(ax.bytes, ay.bytes, sizeof(ax.bytes));
 }
 
-char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
-		      const struct split_rules *rules, struct k8s_build_stats *st,
-		      const char **why)
+int k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
+		    const struct split_rules *rules, struct k8s_build_stats *st,
+		    char **out, struct split_err *err)
 {
 	struct json_object *md = jget(svc, "metadata"), *spec = jget(svc, "spec");
 	struct json_object *ips = jget(spec, "clusterIPs"), *ports = jget(spec, "ports");
@@ -389,25 +391,22 @@ char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
 	const char *type = jstr(spec, "type"), *cip = jstr(spec, "clusterIP");
 	size_t nsl, nsp = 0;
 	char *text = NULL;
+	int ret = 0;
 
-	*why = NULL;
+	*out = NULL;
 	if (!ns)
 		ns = "default";
 	if (!name) {
-		*why = "no metadata.name";
-		return NULL;
+		return split_errc(err, ENODATA, "no metadata.name");
 	}
 	if (type && !strcmp(type, "ExternalName")) {
-		*why = "ExternalName";
-		return NULL;
+		return split_errc(err, ENODATA, "ExternalName");
 	}
 	if (cip && !strcmp(cip, "None")) {
-		*why = "headless (clusterIP None)";
-		return NULL;
+		return split_errc(err, ENODATA, "headless (clusterIP None)");
 	}
 	if (!jlen(ips) && !cip) {
-		*why = "no clusterIP";
-		return NULL;
+		return split_errc(err, ENODATA, "no clusterIP");
 	}
 	sp = calloc(MAX_SVC_PORTS, sizeof(*sp));
 	slices = calloc(MAX_SLICES, sizeof(*slices));
@@ -423,7 +422,7 @@ char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
 		json_object_put(dips);
 		json_object_put(dports);
 		json_object_put(eps);
-		*why = "out of memory";
+		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	json_object_object_add(doc, "apiVersion", json_object_new_string("split.dev/v1"));
@@ -455,7 +454,7 @@ char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
 	if (!nsp) {
 		json_object_put(dports);
 		json_object_put(eps);
-		*why = "no TCP or UDP port";
+		ret = split_errc(err, ENODATA, "no TCP or UDP port");
 		goto out;
 	}
 	nsl = svc_slices(s, ns, name, slices, MAX_SLICES);
@@ -491,12 +490,13 @@ char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
 	json_object_object_add(dspec, "endpoints", eps);
 	text = strdup(json_object_to_json_string_ext(doc, JSON_FLAGS));
 	if (!text)
-		*why = "out of memory";
+		ret = split_errc(err, ENOMEM, "out of memory");
 out:
 	json_object_put(doc);
 	free(sp);
 	free(slices);
-	return text;
+	*out = text;
+	return ret;
 }
 
 /* ---- Istio objects -------------------------------------------------------- */
@@ -522,7 +522,7 @@ static int istio_obj(struct json_object *o, enum k8s_kind k, struct split_obj *o
 	if (!doc || !dmd) {
 		json_object_put(doc);
 		json_object_put(dmd);
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	}
 	if ((v = jget(o, "apiVersion")))
 		json_object_object_add(doc, "apiVersion", json_object_get(v));
@@ -541,7 +541,7 @@ static int istio_obj(struct json_object *o, enum k8s_kind k, struct split_obj *o
 	}
 	out->json = strdup(text);
 	json_object_put(doc);
-	return out->json ? 0 : split_errf(err, "out of memory");
+	return out->json ? 0 : split_errc(err, ENOMEM, "out of memory");
 }
 
 static int objs_push(struct split_objs *o, struct split_obj *obj)
@@ -549,7 +549,7 @@ static int objs_push(struct split_objs *o, struct split_obj *obj)
 	struct split_obj *v = realloc(o->v, (o->n + 1) * sizeof(*v));
 
 	if (!v)
-		return -1;
+		return -ENOMEM;
 	o->v = v;
 	o->v[o->n++] = *obj;
 	return 0;
@@ -572,7 +572,7 @@ static int build_istio(const struct k8s_store *s, struct split_objs *objs,
 	static const enum k8s_kind order[] = { K8S_DESTINATIONRULE, K8S_VIRTUALSERVICE };
 	struct split_objs all = { 0 }, acc = { 0 };
 	struct split_err err;
-	int ret = -1;
+	int ret = -ENOMEM;
 
 	for (size_t oi = 0; oi < 2; oi++) {
 		const struct k8s_items *it = &s->kinds[order[oi]];
@@ -589,7 +589,7 @@ static int build_istio(const struct k8s_store *s, struct split_objs *objs,
 			}
 			if (objs_push(&all, &o)) {
 				free(o.json);
-				split_errf(oom, "out of memory");
+				split_errc(oom, ENOMEM, "out of memory");
 				goto out;
 			}
 		}
@@ -603,7 +603,7 @@ static int build_istio(const struct k8s_store *s, struct split_objs *objs,
 	for (size_t i = 0; i < all.n; i++) {
 		acc.v = realloc(acc.v, (acc.n + 1) * sizeof(*acc.v));
 		if (!acc.v) {
-			split_errf(oom, "out of memory");
+			split_errc(oom, ENOMEM, "out of memory");
 			goto out;
 		}
 		acc.v[acc.n++] = all.v[i];
@@ -639,11 +639,11 @@ static int parse_docs(char **docs, size_t n, struct split_config *cfg,
 	int ret;
 
 	if (!f)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "---\n%s\n", docs[i]);
 	if (fclose(f))
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	ret = split_services_parse("services from the Kubernetes API", buf, len, cfg, err);
 	free(buf);
 	return ret;
@@ -659,28 +659,28 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 	struct split_rules rules = { 0 };
 	char **docs = calloc(it->n + 1, sizeof(*docs));
 	size_t nd = 0;
-	int ret = -1;
+	int ret;
 
 	if (!docs)
-		return split_errf(err, "out of memory");
+		return split_errc(err, ENOMEM, "out of memory");
 	/* Istio's objects first: their DestinationRules' subsets say which
 	 * pods belong to a version. */
-	if (build_istio(s, &o, st, err))
+	if ((ret = build_istio(s, &o, st, err)))
 		goto out;
-	if (split_objs_rules(&o, &rules, err))
+	if ((ret = split_objs_rules(&o, &rules, err)))
 		goto out;	/* validated above: cannot happen */
 	for (size_t i = 0; i < it->n; i++) {
 		struct split_config one = { 0 };
 		struct split_err e;
-		const char *why;
-		char *doc = k8s_service_doc(s, it->v[i].obj, &rules, st, &why);
+		char *doc;
+		int r = k8s_service_doc(s, it->v[i].obj, &rules, st, &doc, &e);
 
-		if (!doc) {
-			if (why && !strcmp(why, "out of memory")) {
-				split_errf(err, "out of memory");
+		if (r) {
+			if (r != -ENODATA) {
+				ret = split_errc(err, r, "%s", e.msg);
 				goto out;
 			}
-			pr_debug("k8s: Service %s: %s: not split here\n", it->v[i].key, why);
+			pr_debug("k8s: Service %s: %s: not split here\n", it->v[i].key, e.msg);
 			if (st)
 				st->services_skipped++;
 			continue;
@@ -731,7 +731,7 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 			keep++;
 		}
 		nd = keep;
-		if (parse_docs(docs, nd, &c, err))
+		if ((ret = parse_docs(docs, nd, &c, err)))
 			goto out;
 	}
 	if (st)
@@ -770,7 +770,7 @@ int k8s_model_print(FILE *f, const struct split_config *cfg,
 	char a[64];
 
 	if (!v)
-		return -1;
+		return -EIO;
 	for (size_t i = 0; i < cfg->nsvcs; i++)
 		v[i] = &cfg->svcs[i];
 	/* sort pointers by ns/name */
@@ -817,7 +817,7 @@ int k8s_model_print(FILE *f, const struct split_config *cfg,
 		char (*lines)[200] = calloc(objs->n + 1, sizeof(*lines));
 
 		if (!lines)
-			return -1;
+			return -EIO;
 		for (size_t i = 0; i < objs->n; i++)
 			snprintf(lines[i], sizeof(lines[0]), "object %s %s/%s", objs->v[i].kind,
 				 objs->v[i].ns, objs->v[i].name);

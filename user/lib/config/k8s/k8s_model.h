@@ -75,11 +75,12 @@ struct k8s_store {
 };
 
 /* "namespace/name" of an API object (namespace "" for cluster-scoped;
- * "default" is not assumed). -1 when metadata.name is missing. */
+ * "default" is not assumed). -EINVAL when metadata.name is missing,
+ * -ENAMETOOLONG when it does not fit in buf. */
 int k8s_obj_key(struct json_object *obj, char *buf, size_t len);
 
-/* Add or replace obj (takes a new reference). 0, or -1 (no name, or out
- * of memory). */
+/* Add or replace obj (takes a new reference). 0, or -EINVAL (no name),
+ * -ENOMEM. */
 int k8s_store_put(struct k8s_store *s, enum k8s_kind k, struct json_object *obj);
 /* Remove the object with obj's namespace/name. 1 removed, 0 not there. */
 int k8s_store_del(struct k8s_store *s, enum k8s_kind k, struct json_object *obj);
@@ -111,7 +112,7 @@ struct k8s_build_stats {
  * The model of the store: services in namespace/name order (the order
  * the API lists them in; service ids follow it) and Istio objects
  * (DestinationRules, then VirtualServices). Bad objects are left out (logged
- * with pr_warn, counted in *stats when not NULL). 0, or -1 with err on
+ * with pr_warn, counted in *stats when not NULL). 0, or -ENOMEM with err on
  * out of memory only.
  */
 int k8s_build(const struct k8s_store *s, struct split_config *cfg,
@@ -119,11 +120,13 @@ int k8s_build(const struct k8s_store *s, struct split_config *cfg,
 	      struct split_err *err);
 
 /* The split.dev/v1 Service document (JSON text) k8s_build() makes for
- * Service svc (rules: the DestinationRules' subsets, or NULL); malloc()ed, or NULL when the service is not ours (*why
- * says so) or on error. For tests and for `splitd -v`. */
-char *k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
-		      const struct split_rules *rules, struct k8s_build_stats *stats,
-		      const char **why);
+ * Service svc (rules: the DestinationRules' subsets, or NULL): 0 with
+ * *out malloc()ed; -ENODATA when the service is not ours (err says why:
+ * headless, no TCP or UDP port, ...), -ENOMEM. For tests and for
+ * `splitd -v`. */
+int k8s_service_doc(const struct k8s_store *s, struct json_object *svc,
+		    const struct split_rules *rules, struct k8s_build_stats *stats,
+		    char **out, struct split_err *err);
 
 /* Print a model in a canonical text form (services with VIPs, ports,
  * endpoints and versions; objects with their JSON): two models are the

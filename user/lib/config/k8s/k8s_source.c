@@ -39,7 +39,7 @@ struct k8s_source *k8s_source_start(const struct k8s_source_opts *o, struct spli
 	int r;
 
 	if (!s) {
-		split_errf(err, "out of memory");
+		split_errc(err, ENOMEM, "out of memory");
 		return NULL;
 	}
 	s->pipe[0] = s->pipe[1] = -1;
