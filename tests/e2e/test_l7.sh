@@ -5,20 +5,10 @@
 # which routes every request. Real curl, real splitclient, real servers.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_l7
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
-SPLITD_NS='$TB_NODE'
-fixture_up
-L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
-SPLITD_ARGS=("${L7_ARGS[@]}")
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
-
-SEED=tests/data/seed
-COOKIE='cookie: user=test-user'
+source "$(dirname "$0")/fixture.sh"
+fixture_up_l7
+fixture_splitd
 
 # curl in the client netns and cgroup; prints the X-Version of each response.
 ccurl() { tb_client curl -sS --max-time 5 -o /dev/null -w '%header{x-version}\n' "$@"; }
@@ -379,7 +369,7 @@ print("echo", len(got), "exact" if bytes(got) == data else "DIFFERENT")
 # kernel redirected bytes between both ends. SKIP if splitd's probe finds
 # sk_msg unsound.
 test_skmsg_hop_in_the_kernel() {
-	local seen lines probe out srv=() st late
+	local lines probe out srv=() st late
 	ctl apply -f $SEED/route-rule-default-reviews-50.yaml >/dev/null
 	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
 	# An echo server on v1 and v2, port 9091: a POST's body comes back as
@@ -441,17 +431,9 @@ open(p, "w").write(s)
 PY
 	stop_splitd
 	mkdir -p "$TB_CGROUP/splitd" || fail "mkdir $TB_CGROUP/splitd"
-	seen=$(grep -c "watching" "$WORK/splitd.log")
 	lines=$(wc -l <"$WORK/splitd.log")
-	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
-	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
-		sh "$TB_CGROUP/splitd" "$TB_NODE" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" \
-		--metrics 127.0.0.1:0 "${L7_ARGS[@]}" --l7-skmsg >>"$WORK/splitd.log" 2>&1 </dev/null &
-	echo $! >"$WORK/splitd.pid"
-	for _ in $(seq 100); do
-		[ "$(grep -c "watching" "$WORK/splitd.log")" -gt "$seen" ] && break
-		sleep 0.1
-	done
+	SPLITD_ARGS=("${L7_ARGS[@]}" --l7-skmsg)
+	SPLITD_CG=$TB_CGROUP/splitd start_splitd || fail "splitd --l7-skmsg did not start"
 	wait_listen 4 present || { kill "${srv[@]}"; fail "no l7_listen entry (splitd --l7-skmsg)"; }
 	probe=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -E -- "--l7-skmsg: (probe|sk_msg unusable)" | tail -n 1)
 	info "splitd: ${probe#*splitd: }"
