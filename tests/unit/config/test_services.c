@@ -10,6 +10,7 @@
 
 #include "model.h"
 #include "services_yaml.h"
+#include "../lib/tutil.h"
 #include "test.h"
 #include "yaml_tree.h"
 
@@ -209,14 +210,6 @@ TEST(valid_multi_document)
 	ASSERT_TRUE(cfg.svcs == NULL && cfg.nsvcs == 0);
 }
 
-static const char *data_path(char *buf, size_t len)
-{
-	const char *dir = getenv("SPLIT_TEST_DATA");
-
-	snprintf(buf, len, "%s/services.yaml", dir ? dir : "tests/data");
-	return buf;
-}
-
 TEST(testbed_file)
 {
 	static const char *const addrs[] = {
@@ -229,9 +222,8 @@ TEST(testbed_file)
 	struct split_config cfg = { 0 };
 	struct split_err err = { { 0 } };
 	const struct split_service *s;
-	char path[512];
 
-	ASSERT_EQ(split_services_load(data_path(path, sizeof(path)), &cfg, &err), 0);
+	ASSERT_EQ(split_services_load(tu_data_path("services.yaml"), &cfg, &err), 0);
 	ASSERT_EQ(cfg.nsvcs, 1);
 	s = find_svc(&cfg, "default", "reviews");
 	ASSERT_TRUE(s != NULL);
