@@ -7,14 +7,14 @@
 #   fixture_up          (or fixture_up_l7)
 #   fixture_splitd
 #
-# It runs the suite from the repository's root (set -u), and sources
+# It runs the caller from the repository's root (set -u), and sources
 # tests/lib.sh and scripts/testbed.sh.
 #
 #   SPLITD_NS    netns to run splitd in (default: the caller's)
 #   SPLITD_ARGS  extra splitd arguments (an array)
 
 set -u
-cd "$(dirname "$0")/../.." || exit 1
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 source tests/lib.sh
 source scripts/testbed.sh
 
