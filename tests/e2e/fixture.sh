@@ -7,18 +7,15 @@
 #   fixture_up          (or fixture_up_l7)
 #   fixture_splitd
 #
-# It runs the caller from the repository's root (set -u), and sources
-# tests/lib.sh and scripts/testbed.sh.
+# It sources tests/lib.sh (which runs the caller from the repository's
+# root, with set -u) and scripts/testbed.sh.
 #
 #   SPLITD_NS    netns to run splitd in (default: the caller's)
 #   SPLITD_ARGS  extra splitd arguments (an array)
 
-set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
-source tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source scripts/testbed.sh
 
-B=${TB_BUILD:-build}
 SPLITD_NS=${SPLITD_NS:-}
 [ -n "${SPLITD_ARGS+x}" ] || SPLITD_ARGS=()
 VIP4=10.96.0.10 VIP6=fd00:96::10 PORT=9080
@@ -76,6 +73,24 @@ fixture_up_l7() {
 # fixture_splitd: start splitd (start_splitd); the suite cannot go on without.
 fixture_splitd() {
 	start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+}
+
+# fixture_service NAME VIP PORT:TARGETPORT ADDR=VERSION...: one more
+# service in the services file (before splitd starts), its endpoints
+# labelled app: NAME, version: VERSION.
+fixture_service() {
+	local name=$1 vip=$2 port=${3%%:*} target=${3#*:} ep
+	shift 3
+	{
+		printf -- '---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: %s\n' "$name"
+		printf 'spec:\n  clusterIPs: [%s]\n  ports:\n  - port: %s\n    targetPort: %s\n' \
+			"$vip" "$port" "$target"
+		echo "  endpoints:"
+		for ep in "$@"; do
+			printf '  - addresses: [%s]\n    labels: {app: %s, version: %s}\n' \
+				"${ep%%=*}" "$name" "${ep#*=}"
+		done
+	} >>"$SVC"
 }
 
 alive() { # PID: running and not a zombie

@@ -18,21 +18,7 @@ source "$(dirname "$0")/fixture.sh"
 VIP_REFUSED=10.96.0.11	# service "ratings": targetPort 9999, nobody listens there
 
 fixture_up
-cat >>"$SVC" <<'EOF'
----
-apiVersion: split.dev/v1
-kind: Service
-metadata:
-  name: ratings
-spec:
-  clusterIPs: [10.96.0.11]
-  ports:
-  - port: 9080
-    targetPort: 9999
-  endpoints:
-  - addresses: [10.201.3.2]
-    labels: {app: ratings, version: v1}
-EOF
+fixture_service ratings $VIP_REFUSED 9080:9999 10.201.3.2=v1
 fixture_splitd
 
 # Helpers that link libbpf and libsplit: from the build dir when the Makefile

@@ -12,22 +12,7 @@ source "$(dirname "$0")/fixture.sh"
 VIP_RATINGS=10.96.0.12	# ratings: v1 answers, v2's endpoint refuses (no listener)
 
 fixture_up_l7
-cat >>"$SVC" <<'EOF'
----
-apiVersion: split.dev/v1
-kind: Service
-metadata:
-  name: ratings
-spec:
-  clusterIPs: [10.96.0.12]
-  ports:
-  - port: 9080
-  endpoints:
-  - addresses: [10.201.1.2]
-    labels: {app: ratings, version: v1}
-  - addresses: [10.201.2.9]
-    labels: {app: ratings, version: v2}
-EOF
+fixture_service ratings $VIP_RATINGS 9080:9080 10.201.1.2=v1 10.201.2.9=v2
 # 10.201.2.9 exists in v2's netns, but nothing listens on it: connects to
 # it are refused (a reset), as when a new version's server is down.
 ip -n "$TB_V2" addr add 10.201.2.9/24 dev eth0 || { echo "FAIL: address"; exit 1; }
