@@ -14,6 +14,7 @@
 #define SPLIT_TUTIL_H
 
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -22,10 +23,12 @@
 #include <sys/ioctl.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +77,28 @@ static inline int tu_send_all(int fd, const void *buf, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* Send and receive timeouts of ms on a socket (SO_SNDTIMEO also bounds a
+ * blocking connect() on Linux). */
+static inline void tu_set_timeouts(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Wait up to ms for events on fd (EINTR retried): poll()'s result. */
+static inline int tu_poll1(int fd, short events, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int r;
+
+	do {
+		r = poll(&pfd, 1, ms);
+	} while (r < 0 && errno == EINTR);
+	return r;
 }
 
 /* A decimal integer in [lo, hi], the whole string. */
@@ -193,6 +218,15 @@ static inline int tu_private_netns(char *why, size_t n)
 	close(fd);
 	done = 1;
 	return 0;
+}
+
+/* libbpf's messages on stderr but its debug ones:
+ * libbpf_set_print(tu_libbpf_print). */
+static inline int tu_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+{
+	if (lvl == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
 }
 
 /* The test data directory: $SPLIT_TEST_DATA, else tests/data (the tests

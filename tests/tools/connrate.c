@@ -262,18 +262,6 @@ static void add_sample(struct tstats *w, uint64_t *rng, uint64_t ns)
 	}
 }
 
-static void set_timeouts(int fd)
-{
-	struct timeval tv = {
-		.tv_sec = g_timeout_ms / 1000,
-		.tv_usec = (g_timeout_ms % 1000) * 1000,
-	};
-
-	/* SO_SNDTIMEO also bounds a blocking connect() on Linux. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 static void close_sock(int fd)
 {
 	if (g_rst) {
@@ -401,7 +389,7 @@ static void *worker_main(void *arg)
 			note_error(ts, "socket", errno);
 			continue;
 		}
-		set_timeouts(fd);
+		tu_set_timeouts(fd, g_timeout_ms);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		t0 = tu_mono_ns();
 		if (connect(fd, &tg->addr.sa, tg->len) < 0) {

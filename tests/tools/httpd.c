@@ -689,6 +689,16 @@ static void *accept_thread(void *arg)
 
 /* ---- UDP ------------------------------------------------------------------ */
 
+/* One control message: level, type and len bytes of data; its space. */
+static size_t put_cmsg(struct cmsghdr *cm, int level, int type, const void *data, size_t len)
+{
+	cm->cmsg_level = level;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(cm), data, len);
+	return CMSG_SPACE(len);
+}
+
 static void *udp_thread(void *arg)
 {
 	struct listener *l = arg;
@@ -752,19 +762,12 @@ static void *udp_thread(void *arg)
 			if (l->family == AF_INET) {
 				struct in_pktinfo pi = { .ipi_spec_dst = local.in.sin_addr };
 
-				mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-				cm->cmsg_level = IPPROTO_IP;
-				cm->cmsg_type = IP_PKTINFO;
-				cm->cmsg_len = CMSG_LEN(sizeof(pi));
-				memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+				mh.msg_controllen = put_cmsg(cm, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
 			} else {
 				struct in6_pktinfo pi = { .ipi6_addr = local.in6.sin6_addr };
 
-				mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-				cm->cmsg_level = IPPROTO_IPV6;
-				cm->cmsg_type = IPV6_PKTINFO;
-				cm->cmsg_len = CMSG_LEN(sizeof(pi));
-				memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+				mh.msg_controllen = put_cmsg(cm, IPPROTO_IPV6, IPV6_PKTINFO, &pi,
+							     sizeof(pi));
 			}
 		}
 		mh.msg_flags = 0;

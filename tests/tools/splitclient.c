@@ -332,17 +332,6 @@ static bool same_addr(const union tu_sa *a, socklen_t alen)
 	       !memcmp(&a->in6.sin6_addr, &g_target.in6.sin6_addr, sizeof(struct in6_addr));
 }
 
-static void set_timeouts(int fd)
-{
-	struct timeval tv = {
-		.tv_sec = g_timeout_ms / 1000,
-		.tv_usec = (g_timeout_ms % 1000) * 1000,
-	};
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 /* The reason for a failed recv/send errno. */
 static const char *io_reason(int e, const char *timeout_reason)
 {
@@ -357,7 +346,6 @@ static const char *io_reason(int e, const char *timeout_reason)
  */
 static int tcp_connect(uint64_t *t0, const char **reason)
 {
-	struct pollfd pfd;
 	socklen_t elen = sizeof(int);
 	int fd, err = 0, r, one = 1, flags;
 
@@ -374,11 +362,7 @@ static int tcp_connect(uint64_t *t0, const char **reason)
 		return -1;
 	}
 	if (r < 0) {
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		do {
-			r = poll(&pfd, 1, g_timeout_ms);
-		} while (r < 0 && errno == EINTR);
+		r = tu_poll1(fd, POLLOUT, g_timeout_ms);
 		if (r == 0) {
 			*reason = "connect_timeout";
 			close(fd);
@@ -394,7 +378,7 @@ static int tcp_connect(uint64_t *t0, const char **reason)
 	}
 	flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	set_timeouts(fd);
+	tu_set_timeouts(fd, g_timeout_ms);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
@@ -715,7 +699,6 @@ static void udp_once(struct stats *st, bool connected, int *keep)
 	socklen_t flen = sizeof(from), plen = sizeof(peer);
 	char buf[512], *p, *save, version[WORD_MAX], endpoint[WORD_MAX];
 	const char *reason;
-	struct pollfd pfd;
 	bool mismatch = false;
 	uint64_t t0;
 	ssize_t r;
@@ -749,11 +732,7 @@ static void udp_once(struct stats *st, bool connected, int *keep)
 		reason = errname(errno);
 		goto fail;
 	}
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	do {
-		r = poll(&pfd, 1, g_timeout_ms);
-	} while (r < 0 && errno == EINTR);
+	r = tu_poll1(fd, POLLIN, g_timeout_ms);
 	if (r == 0) {
 		reason = "udp_timeout";
 		goto fail;

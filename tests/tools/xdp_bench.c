@@ -110,11 +110,6 @@
 
 static int ncpu;
 
-static int print_warn(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	return lvl == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
-}
-
 static __u64 now_ns(void)
 {
 	struct timespec ts;
@@ -765,7 +760,7 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	libbpf_set_print(print_warn);
+	libbpf_set_print(tu_libbpf_print);
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		tu_die("cannot count CPUs");
