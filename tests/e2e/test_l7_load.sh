@@ -90,24 +90,14 @@ test_extension_method_bypass() {
 	# A first request with an extension method, then test-user requests
 	# pipelined behind it: the proxy answers 501 and closes; nothing
 	# reaches a backend (an L4 relay would have sent them all to v1).
-	out=$(tb_client python3 -c '
-import socket, sys
-def run(first):
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+	out=$(tb_client env PYTHONPATH=tests/e2e python3 -c '
+import sys
+from l7util import exchange
+for first in (b"FOO / HTTP/1.1\r\n", b"GET /a b HTTP/1.1\r\n"):
     req = first + b"Host: reviews\r\n\r\n"
     for i in range(3):
         req += b"GET /p%d HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\n\r\n" % i
-    s.sendall(req)
-    got = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        got += b
-    s.close()
-    return got
-for first in (b"FOO / HTTP/1.1\r\n", b"GET /a b HTTP/1.1\r\n"):
-    got = run(first)
+    got = exchange(sys.argv[1], int(sys.argv[2]), req)
     print(got.split(b"\r\n")[0].decode(), got.count(b"HTTP/1.1 "), got.count(b"X-Version"))
 ' "$VIP4" $PORT 2>&1)
 	info "answers: $(tr '\n' '|' <<<"$out")"
