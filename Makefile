@@ -34,8 +34,12 @@ LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard user/lib/$(d)/*.c))
 LIB_OBJS := $(patsubst user/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
 LIB_ASAN := $(patsubst user/lib/%.c,$(BUILD)/asan/lib/%.o,$(LIB_SRCS))
 HDRS     := $(wildcard include/*.h bpf/*.h tests/lib/*.h) $(foreach d,$(LIB_DIRS),$(wildcard user/lib/$(d)/*.h))
-UNIT_SRCS := $(filter-out tests/unit/test_main.c,$(wildcard tests/unit/test_*.c))
-UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRCS))
+# Unit tests mirror user/lib/ (tests/unit/l7/ tests user/lib/l7/, ...): each
+# tests/unit/DIR/test_X.c is one binary, build/asan/unit/DIR/test_X, its suite
+# named DIR/test_X. A folder's other .c files are its tests' shared fixture.
+UNIT_SRCS := $(sort $(shell find tests/unit -mindepth 2 -name 'test_*.c'))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/unit/%,$(UNIT_SRCS))
+unit_fixture = $(filter-out $(dir $(1))test_%.c,$(wildcard $(dir $(1))*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/%,$(wildcard tests/tools/*.c))
 PROGS    := $(BUILD)/splitd $(BUILD)/splitctl
 
@@ -97,9 +101,14 @@ LIBBPF_TOOLS := $(BUILD)/sockops_attach $(BUILD)/metrics_dump $(BUILD)/metrics_s
 $(LIBBPF_TOOLS): $(BUILD)/%: tests/tools/%.c $(BUILD)/libsplit.a $(SKELS) $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libsplit.a $(LIBS) -o $@
 
-# Unit tests: user code under ASan/UBSan. Each test_X.c is one binary.
-$(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/test_main.c tests/unit/test.h $(BUILD)/asan/libsplit.a $(BPF_OBJS) $(HDRS)
-	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit $< tests/unit/test_main.c \
+# Unit tests: user code under ASan/UBSan.
+.SECONDEXPANSION:
+$(BUILD)/asan/unit/%: tests/unit/%.c $$(call unit_fixture,tests/unit/%.c) \
+		$$(wildcard $$(dir tests/unit/%)*.h) tests/unit/test_main.c tests/unit/test.h \
+		$(BUILD)/asan/libsplit.a $(BPF_OBJS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit -DTEST_SUITE='"$*"' \
+		$< $(call unit_fixture,$<) tests/unit/test_main.c \
 		$(BUILD)/asan/libsplit.a $(LIBS) -o $@
 
 unit: $(UNIT_BINS)

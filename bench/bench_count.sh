@@ -10,8 +10,6 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 T_SUITE=bench_count
-source tests/lib.sh
-source scripts/testbed.sh
 source tests/e2e/fixture.sh
 BENCH_REPO=$PWD
 source bench/lib.sh
@@ -58,8 +56,4 @@ dd=$(paste "$WORK/counting" "$WORK/nocount" | awk '{print $1 - $3}' | median)
 	echo
 	echo "Median of the per-round differences of connect() p50: **$dd ns** per connect. Counting adds, per connect, two per-CPU hash updates and a socket storage flag, and per TCP socket the sockops callbacks (state changes, retransmits, and one per RTT sample, i.e. about one per ACK received), each a per-CPU update without locks. A difference within the noise of the machine (negative medians happen) means the cost is not measurable here. The XDP path's counting cost is in the bench_xdp section (test_run, with and without)."
 } >"$WORK/section.md"
-cat "$WORK/section.md"
-if [ $QUICK = 0 ]; then
-	bench_results_write bench_count "$WORK/section.md" bench/results.md
-fi
-echo "bench_count: 1 passed, 0 failed"
+bench_section_done bench_count

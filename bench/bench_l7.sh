@@ -77,12 +77,8 @@ source bench/lib.sh
 ARGS=("$@")
 QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1
 OUT=$REPO/bench/results.md OUT_SET=0
-usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) QUICK=1 ;;
-	-r | --repeats) R=$2; shift ;;
-	-d | --duration) D=$2; shift ;;
 	-c | --connections) C=$2; shift ;;
 	-t | --threads) T=$2; shift ;;
 	-w | --workers) WORKERS=$2; shift ;;
@@ -91,9 +87,7 @@ while [ $# -gt 0 ]; do
 	-n | --check) NCHECK=$2; shift ;;
 	--no-close) CLOSE=0 ;;
 	--no-skmsg) SKMSG=0 ;;
-	-o | --out) OUT=$2; OUT_SET=1; shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench_l7: unknown option '$1' (see --help)" >&2; exit 2 ;;
+	*) bench_opt "$@" && shift ;;
 	esac
 	shift
 done

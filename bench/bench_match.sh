@@ -40,10 +40,6 @@ summary=$(awk '{ k = $1 " " $2; n[k]++; o[k, n[k]] = $3; j[k, n[k]] = $4; d[k, n
 	echo "|---|---|---:|---:|---:|---:|"
 	echo "$summary"
 	echo
-	echo "Ours includes finding the header among the request's headers; the two PCRE2 columns match the value alone. The literal idioms (the seed's cookie rule, \`.*lit.*\`, \`lit.*\`, a bare literal) compile to string checks (user/lib/config/istio/re_lit.c); the rest run on the JIT, with the DFA as the fallback where the JIT hits its match limit. tests/unit/test_re_lit.c checks that all of them answer as PCRE2's interpreter does."
+	echo "Ours includes finding the header among the request's headers; the two PCRE2 columns match the value alone. The literal idioms (the seed's cookie rule, \`.*lit.*\`, \`lit.*\`, a bare literal) compile to string checks (user/lib/config/istio/re_lit.c); the rest run on the JIT, with the DFA as the fallback where the JIT hits its match limit. tests/unit/config/istio/test_re_lit.c checks that all of them answer as PCRE2's interpreter does."
 } >"$WORK/section.md"
-cat "$WORK/section.md"
-if [ $QUICK = 0 ]; then
-	bench_results_write bench_match "$WORK/section.md" bench/results.md
-fi
-echo "bench_match: 1 passed, 0 failed"
+bench_section_done bench_match

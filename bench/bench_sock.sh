@@ -60,20 +60,14 @@ source bench/lib.sh
 
 QUICK=0 R=10 D=2 P=2 SCALE="1 100 1000 10000" SR=5 SD=2 DO_SCALE=1
 OUT=$REPO/bench/results.md OUT_SET=0
-usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) QUICK=1 ;;
-	-r | --repeats) R=$2; shift ;;
-	-d | --duration) D=$2; shift ;;
 	-P | --parallel) P=$2; shift ;;
 	--scale) SCALE=$2; shift ;;
 	--scale-repeats) SR=$2; shift ;;
 	--scale-duration) SD=$2; shift ;;
 	--no-scale) DO_SCALE=0 ;;
-	-o | --out) OUT=$2; OUT_SET=1; shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench_sock: unknown option '$1' (see --help)" >&2; exit 2 ;;
+	*) bench_opt "$@" && shift ;;
 	esac
 	shift
 done
@@ -86,12 +80,7 @@ fi
 bench_need "nft iptables iptables-restore conntrack ethtool jq bpftool nsenter flock" \
 	"splitd splitctl splitclient connrate httpd"
 
-WORK=$(mktemp -d /tmp/split-bench-sock.XXXXXX)
-# Quick mode never touches bench/results.md: its section goes to a temp
-# file (printed at the end, removed on exit).
-if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
-	OUT=$WORK/results.md
-fi
+bench_workdir sock
 cleanup() {
 	[ -n "${TB_PIN:-}" ] && [ -x "${BIN:-/nonexistent}/splitd" ] && "$BIN/splitd" -q --unload -p "$TB_PIN" 2> /dev/null
 	tb_down

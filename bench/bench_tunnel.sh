@@ -43,8 +43,4 @@ summary=$(sed 's|read/write|read-write|' "$WORK/rows" | awk '{ n[$1]++; v[$1, n[
 	echo
 	echo "splice(2) is what tunnels use (Upgrade, CONNECT, non-HTTP). The sockmap row runs the sk_skb verdict redirect without the startup probe that splitd --l7-sockmap runs: on kernels where the probe finds bytes lost under backpressure (6.18 here), splitd never uses it; a bulk one-way transfer into a fast reader, as here, is a case that works."
 } >"$WORK/section.md"
-cat "$WORK/section.md"
-if [ $QUICK = 0 ]; then
-	bench_results_write bench_tunnel "$WORK/section.md" bench/results.md
-fi
-echo "bench_tunnel: 1 passed, 0 failed"
+bench_section_done bench_tunnel

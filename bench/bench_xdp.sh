@@ -55,20 +55,14 @@ source bench/lib.sh
 
 QUICK=0 R=5 D=5 K=256 TRN=100000 TRR=5 TRREP=1000000 DO_TR=1 DO_FWD=1 WARM=1
 OUT=$REPO/bench/results.md OUT_SET=0
-usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) QUICK=1 ;;
-	-r | --repeats) R=$2; shift ;;
-	-d | --duration) D=$2; shift ;;
 	-k | --flows) K=$2; shift ;;
 	-n | --tr-flows) TRN=$2; shift ;;
 	--tr-rounds) TRR=$2; shift ;;
 	--no-tr) DO_TR=0 ;;
 	--no-fwd) DO_FWD=0 ;;
-	-o | --out) OUT=$2; OUT_SET=1; shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench_xdp: unknown option '$1' (see --help)" >&2; exit 2 ;;
+	*) bench_opt "$@" && shift ;;
 	esac
 	shift
 done
@@ -79,12 +73,7 @@ fi
 bench_need "nft ethtool nsenter flock ip jq bpftool" \
 	"splitd splitctl httpd udpblast xdp_bench"
 
-WORK=$(mktemp -d /tmp/split-bench-xdp.XXXXXX)
-# Quick mode never touches bench/results.md: its section goes to a temp
-# file (printed at the end, removed on exit).
-if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
-	OUT=$WORK/results.md
-fi
+bench_workdir xdp
 cleanup() {
 	local p
 	# The sleepers that hold the netns for reading counters (ours, by PID).

@@ -14,6 +14,44 @@ BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench_log() { echo "bench: $*" >&2; }
 bench_die() { echo "bench: error: $*" >&2; exit 1; }
 
+# bench_usage: the script's header comment (line 3 to `set -u`) as --help.
+bench_usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+# bench_opt ARG...: the options every benchmark takes, for the caller's
+# option loop: --quick, -r/--repeats N (R), -d/--duration S (D), -o/--out
+# FILE (OUT, OUT_SET), -h/--help; anything else is bad usage (exit 2).
+# Status 0 when it took the option's value too (the caller shifts once more).
+bench_opt() {
+	case $1 in
+	--quick) QUICK=1; return 1 ;;
+	-r | --repeats) R=$2 ;;
+	-d | --duration) D=$2 ;;
+	-o | --out) OUT=$2; OUT_SET=1 ;;
+	-h | --help) bench_usage; exit 0 ;;
+	*) echo "$(basename "$0" .sh): unknown option '$1' (see --help)" >&2; exit 2 ;;
+	esac
+}
+
+# bench_workdir NAME: WORK, a new directory under /tmp. Quick mode never
+# touches bench/results.md: without -o, OUT (the section) goes to WORK.
+bench_workdir() {
+	WORK=$(mktemp -d "/tmp/split-bench-$1.XXXXXX") || bench_die "mktemp failed"
+	if [ "${QUICK:-0}" = 1 ] && [ "${OUT_SET:-0}" = 0 ]; then
+		OUT=$WORK/results.md
+	fi
+}
+
+# bench_section_done NAME: print WORK/section.md; write it into
+# bench/results.md unless in quick mode; the closing line the test runner
+# counts (the script ran end to end).
+bench_section_done() {
+	cat "$WORK/section.md"
+	if [ "$QUICK" = 0 ]; then
+		bench_results_write "$1" "$WORK/section.md" bench/results.md
+	fi
+	echo "$1: 1 passed, 0 failed"
+}
+
 # bench_need "TOOL..." "BINARY...": the commands and build/ binaries a script uses.
 bench_need() {
 	local t b

@@ -457,6 +457,22 @@ static __always_inline struct split_flow_stats *split_stats_get(void *map, const
 	return split_percpu_get(map, key, &zero);
 }
 
+/* One packet of l3_len bytes on the counters s (if any): forward or reverse. */
+static __always_inline void count_flow(struct split_flow_stats *s, __u32 l3_len,
+				       int new_flow, int rev)
+{
+	if (!s)
+		return;
+	if (rev) {
+		s->rev_packets++;
+		s->rev_bytes += l3_len;
+	} else {
+		s->flows += new_flow;
+		s->packets++;
+		s->bytes += l3_len;
+	}
+}
+
 /* Count one packet of l3_len bytes on the backend and its version:
  * forward (client -> backend, new_flow when a ct entry was created) or
  * reverse. */
@@ -465,32 +481,11 @@ static __always_inline void split_count(__u32 backend_id, __u32 svc_id,
 					int new_flow, int rev)
 {
 	struct split_weight_key vk = { .svc_id = svc_id, .version_id = version_id };
-	struct split_flow_stats *s;
 
 	if (split_no_count)
 		return;
-	s = split_stats_get(&be_stats, &backend_id);
-	if (s) {
-		if (rev) {
-			s->rev_packets++;
-			s->rev_bytes += l3_len;
-		} else {
-			s->flows += new_flow;
-			s->packets++;
-			s->bytes += l3_len;
-		}
-	}
-	s = split_stats_get(&ver_stats, &vk);
-	if (s) {
-		if (rev) {
-			s->rev_packets++;
-			s->rev_bytes += l3_len;
-		} else {
-			s->flows += new_flow;
-			s->packets++;
-			s->bytes += l3_len;
-		}
-	}
+	count_flow(split_stats_get(&be_stats, &backend_id), l3_len, new_flow, rev);
+	count_flow(split_stats_get(&ver_stats, &vk), l3_len, new_flow, rev);
 }
 
 /* ---- the DNAT decision, shared by XDP and tc ------------------------------- */

@@ -311,50 +311,21 @@ static __always_inline int do_revnat(struct bpf_sock_addr *ctx, int v6)
 	return 1;
 }
 
-SEC("cgroup/connect4")
-int split_connect4(struct bpf_sock_addr *ctx)
-{
-	return do_connect(ctx, 0);
-}
+/* The entry points, one per hook and family: split_connect4, split_connect6,
+ * split_sendmsg4, ..., split_getpeername6 (the names the skeleton gives
+ * splitd). */
+#define SOCK_ADDR_PROG(hook, fn, v6)					\
+	SEC("cgroup/" #hook)						\
+	int split_##hook(struct bpf_sock_addr *ctx)			\
+	{								\
+		return fn(ctx, v6);					\
+	}
 
-SEC("cgroup/connect6")
-int split_connect6(struct bpf_sock_addr *ctx)
-{
-	return do_connect(ctx, 1);
-}
-
-SEC("cgroup/sendmsg4")
-int split_sendmsg4(struct bpf_sock_addr *ctx)
-{
-	return do_sendmsg(ctx, 0);
-}
-
-SEC("cgroup/sendmsg6")
-int split_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return do_sendmsg(ctx, 1);
-}
-
-SEC("cgroup/recvmsg4")
-int split_recvmsg4(struct bpf_sock_addr *ctx)
-{
-	return do_revnat(ctx, 0);
-}
-
-SEC("cgroup/recvmsg6")
-int split_recvmsg6(struct bpf_sock_addr *ctx)
-{
-	return do_revnat(ctx, 1);
-}
-
-SEC("cgroup/getpeername4")
-int split_getpeername4(struct bpf_sock_addr *ctx)
-{
-	return do_revnat(ctx, 0);
-}
-
-SEC("cgroup/getpeername6")
-int split_getpeername6(struct bpf_sock_addr *ctx)
-{
-	return do_revnat(ctx, 1);
-}
+SOCK_ADDR_PROG(connect4, do_connect, 0)
+SOCK_ADDR_PROG(connect6, do_connect, 1)
+SOCK_ADDR_PROG(sendmsg4, do_sendmsg, 0)
+SOCK_ADDR_PROG(sendmsg6, do_sendmsg, 1)
+SOCK_ADDR_PROG(recvmsg4, do_revnat, 0)
+SOCK_ADDR_PROG(recvmsg6, do_revnat, 1)
+SOCK_ADDR_PROG(getpeername4, do_revnat, 0)
+SOCK_ADDR_PROG(getpeername6, do_revnat, 1)

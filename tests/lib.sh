@@ -3,12 +3,18 @@
 # spirit of xdp-tools' test scripts: one shell function per test, each run
 # in a subshell, PASS/FAIL/SKIP per test and a closing total line.
 #
-#   source tests/lib.sh
+#   T_SUITE=NAME
+#   source "$(dirname "$0")/../lib.sh"
 #   test_foo() { ...; expect_eq "$a" 3 "what a is"; ... }
 #   run_tests test_foo test_bar
 #
 # A test fails on the first failed expectation (exit 1), skips with `skip`.
+# Sourcing it runs the suite from the repository's root with set -u; B is
+# the build directory (TB_BUILD, default build).
 
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+B=${TB_BUILD:-build}
 T_PASS=0 T_FAIL=0 T_SKIP=0
 T_SUITE=${T_SUITE:-$(basename "$0" .sh)}
 

@@ -16,7 +16,8 @@ trap 'rm -f "$log" "$skips"' EXIT
 noteskips() { grep '^SKIP: ' "$1" >>"$skips" || true; }
 
 # Unit tests (ASan/UBSan), then BPF programs on crafted packets (test_run).
-sh tests/run_unit.sh build/asan/test_* build/bpftest/test_* 2>&1 | tee "$log"
+sh tests/run_unit.sh $(find build/asan/unit -type f -name 'test_*' | sort) build/bpftest/test_* \
+	2>&1 | tee "$log"
 tally "$log"; noteskips "$log"
 # Short fuzz runs: the config loaders and the L7 proxy's request path
 # (make fuzz for long ones).

@@ -70,13 +70,6 @@ static void cg_leave(void)
 	g_cg[0] = 0;
 }
 
-static int print_warn(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	if (lvl == LIBBPF_DEBUG)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
 struct env {
 	struct l7_skmsg *m;
 	struct l7_skmsg_probe pr;
@@ -104,7 +97,7 @@ static int env_open(struct env *e)
 	int cg;
 
 	memset(e, 0, sizeof(*e));
-	libbpf_set_print(print_warn);
+	libbpf_set_print(tu_libbpf_print);
 	if (tu_private_netns(e->why, sizeof(e->why)))
 		return -1;
 	if (split_cgroup2_root(root, sizeof(root)) ||

@@ -69,13 +69,6 @@ static void cg_remove(void)
 	g_cg[0] = 0;
 }
 
-static int print_warn(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	if (lvl == LIBBPF_DEBUG)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
 static __u64 mono_ns(void)
 {
 	struct timespec ts;
@@ -196,7 +189,7 @@ static int env_open(struct env *e, char *why, size_t n)
 
 	memset(e, 0, sizeof(*e));
 	e->be[0] = e->be[1] = -1;
-	libbpf_set_print(print_warn);
+	libbpf_set_print(tu_libbpf_print);
 	if (tu_private_netns(why, n))
 		return -1;
 	if (split_cgroup2_root(root, sizeof(root))) {

@@ -37,6 +37,7 @@
 #include "split_xdp.skel.h"
 #include "split_tc.skel.h"
 #include "test.h"
+#include "../lib/tutil.h"
 
 /* Fixtures start from per-protocol defaults and override some fields. */
 #pragma GCC diagnostic ignored "-Woverride-init"
@@ -186,13 +187,6 @@ static void live_destroy_all(void)
 	}
 }
 
-static int print_warn(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	if (lvl == LIBBPF_DEBUG)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
 static int env_open(struct env *e, char *why, size_t n)
 {
 	struct bpf_map *m;
@@ -203,7 +197,7 @@ static int env_open(struct env *e, char *why, size_t n)
 	memset(e, 0, sizeof(*e));
 	if (!registered++)
 		atexit(live_destroy_all);
-	libbpf_set_print(print_warn);
+	libbpf_set_print(tu_libbpf_print);
 	e->ncpu = libbpf_num_possible_cpus();
 	e->x = split_xdp__open();
 	e->t = split_tc__open();

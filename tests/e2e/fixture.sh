@@ -1,15 +1,26 @@
 #!/bin/bash
 # fixture.sh - shared by the end-to-end suites: a testbed, splitd started and
 # stopped as a user would, and helpers to read splitclient's output.
-# Source it after tests/lib.sh and scripts/testbed.sh, then call fixture_up.
+#
+#   T_SUITE=e2e_NAME
+#   source "$(dirname "$0")/fixture.sh"
+#   fixture_up          (or fixture_up_l7)
+#   fixture_splitd
+#
+# It sources tests/lib.sh (which runs the caller from the repository's
+# root, with set -u) and scripts/testbed.sh.
 #
 #   SPLITD_NS    netns to run splitd in (default: the caller's)
 #   SPLITD_ARGS  extra splitd arguments (an array)
 
-B=${TB_BUILD:-build}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source scripts/testbed.sh
+
 SPLITD_NS=${SPLITD_NS:-}
 [ -n "${SPLITD_ARGS+x}" ] || SPLITD_ARGS=()
 VIP4=10.96.0.10 VIP6=fd00:96::10 PORT=9080
+SEED=tests/data/seed			# the seed's RouteRules
+COOKIE='cookie: user=test-user'		# the seed's test user
 
 cleanup() {
 	stop_splitd
@@ -49,22 +60,67 @@ fixture_up() {
 	[ -z "$SPLITD_NS" ] || SPLITD_NS=$(eval echo "$SPLITD_NS")
 }
 
+# fixture_up_l7 [ARG...]: fixture_up for splitd in the node netns with its
+# L7 proxy on the node's addresses: L7_ARGS holds those flags and ARGs,
+# SPLITD_ARGS starts as L7_ARGS.
+fixture_up_l7() {
+	SPLITD_NS='$TB_NODE'	# shellcheck disable=SC2016 # fixture_up expands it
+	fixture_up
+	L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" "$@")
+	SPLITD_ARGS=("${L7_ARGS[@]}")
+}
+
+# fixture_splitd: start splitd (start_splitd); the suite cannot go on without.
+fixture_splitd() {
+	start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+}
+
+# fixture_service NAME VIP PORT:TARGETPORT ADDR=VERSION...: one more
+# service in the services file (before splitd starts), its endpoints
+# labelled app: NAME, version: VERSION.
+fixture_service() {
+	local name=$1 vip=$2 port=${3%%:*} target=${3#*:} ep
+	shift 3
+	{
+		printf -- '---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: %s\n' "$name"
+		printf 'spec:\n  clusterIPs: [%s]\n  ports:\n  - port: %s\n    targetPort: %s\n' \
+			"$vip" "$port" "$target"
+		echo "  endpoints:"
+		for ep in "$@"; do
+			printf '  - addresses: [%s]\n    labels: {app: %s, version: %s}\n' \
+				"${ep%%=*}" "$name" "${ep#*=}"
+		done
+	} >>"$SVC"
+}
+
 alive() { # PID: running and not a zombie
 	[ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
 }
 
-start_splitd() { # and wait until this one is watching (the log accumulates)
-	local ns=() seen
+# start_splitd: and wait until this one is watching (the log accumulates).
+# In SPLITD_NS, and in the cgroup SPLITD_CG if set (sh and nsenter exec
+# splitd, so that $! is splitd).
+start_splitd() {
+	local run=() seen
 	seen=$(grep -c "watching" "$WORK/splitd.log" 2>/dev/null)
-	[ -z "$SPLITD_NS" ] || ns=(nsenter --net="/run/netns/$SPLITD_NS")
+	# shellcheck disable=SC2016 # $$ and $1 belong to the inner sh
+	[ -z "${SPLITD_CG:-}" ] ||
+		run=(sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$SPLITD_CG")
+	[ -z "$SPLITD_NS" ] || run+=(nsenter --net="/run/netns/$SPLITD_NS")
 	# --metrics on port 0: parallel runs must not fight over the default port.
-	"${ns[@]}" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" --metrics 127.0.0.1:0 \
+	"${run[@]}" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" --metrics 127.0.0.1:0 \
 		"${SPLITD_ARGS[@]}" \
-		>>"$WORK/splitd.log" 2>&1 &
+		>>"$WORK/splitd.log" 2>&1 </dev/null &
+	splitd_started "$seen"
+}
+
+# splitd_started SEEN: splitd was just started in the background ($!): note
+# its pid, wait until its log has more than SEEN "watching" lines.
+splitd_started() {
 	echo $! >"$WORK/splitd.pid"
 	disown
 	for _ in $(seq 100); do
-		[ "$(grep -c "watching" "$WORK/splitd.log" 2>/dev/null)" -gt "${seen:-0}" ] && return 0
+		[ "$(grep -c "watching" "$WORK/splitd.log" 2>/dev/null)" -gt "${1:-0}" ] && return 0
 		alive "$(cat "$WORK/splitd.pid")" || break
 		sleep 0.1
 	done

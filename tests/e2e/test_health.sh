@@ -12,32 +12,14 @@
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
 # promtool and prometheus (Debian package prometheus) are optional: the tests
 # that need them skip without.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_health
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
+source "$(dirname "$0")/fixture.sh"
 
 VIP_REFUSED=10.96.0.11	# service "ratings": targetPort 9999, nobody listens there
 
 fixture_up
-cat >>"$SVC" <<'EOF'
----
-apiVersion: split.dev/v1
-kind: Service
-metadata:
-  name: ratings
-spec:
-  clusterIPs: [10.96.0.11]
-  ports:
-  - port: 9080
-    targetPort: 9999
-  endpoints:
-  - addresses: [10.201.3.2]
-    labels: {app: ratings, version: v1}
-EOF
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+fixture_service ratings $VIP_REFUSED 9080:9999 10.201.3.2=v1
+fixture_splitd
 
 # Helpers that link libbpf and libsplit: from the build dir when the Makefile
 # made them, else compiled here.

@@ -4,20 +4,13 @@
 # the maps, including refused changes leaving every map byte-identical.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_istio
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
+source "$(dirname "$0")/fixture.sh"
 # splitd in the node netns, its L7 proxy on the node's address: connections
 # to a service with request-matching rules go through it (test_l7.sh).
-SPLITD_NS='$TB_NODE'
-fixture_up
-SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+fixture_up_l7
+fixture_splitd
 
-SEED=tests/data/seed
 snapshot_all() { # every map the control plane writes, byte for byte
 	local m
 	for m in svc backends services weights tables_v3 slots_v3 big_v3 objects l7_routes l7_conds; do
@@ -25,7 +18,6 @@ snapshot_all() { # every map the control plane writes, byte for byte
 	done
 }
 split_of() { client --connect $VIP4 --port $PORT -n "$1" --parallel 2 "${@:2}"; }
-COOKIE='cookie: user=test-user'
 
 test_seed_default_rule_all_to_v1() {
 	local out
@@ -235,7 +227,7 @@ test_config_dir_configmap_updates() {
 	ln -s ..2026_01_01_00_00_01.000000001 "$cm/..data"
 	ln -s ..data/rules.yaml "$cm/rules.yaml"
 	stop_splitd TERM
-	SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" --config-dir "$cm")
+	SPLITD_ARGS=("${L7_ARGS[@]}" --config-dir "$cm")
 	start_splitd || fail "splitd with --config-dir"
 	expect_contains "$(ctl show --json reviews)" '"name":"v2","weight":50' "rules from the config dir"
 	# update: v2=100
@@ -265,7 +257,7 @@ test_config_dir_configmap_updates() {
 	out=$(split_of 300)
 	expect_eq "$(vcount "$out" v2)" 300 "traffic still per the last good config"
 	stop_splitd TERM
-	SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
+	SPLITD_ARGS=("${L7_ARGS[@]}")
 	start_splitd || fail "splitd restart"
 	# Without --config-dir, splitctl owns the objects again: set works.
 	expect_contains "$(ctl set reviews v1=50 v2=50)" "changed RouteRule default/reviews-default" "set after --config-dir"

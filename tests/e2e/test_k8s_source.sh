@@ -19,12 +19,8 @@
 # ready and follows the API. No real kube-apiserver runs here.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_k8s_source
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
+source "$(dirname "$0")/fixture.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 for tool in openssl curl "$PY"; do

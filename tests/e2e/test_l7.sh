@@ -5,20 +5,10 @@
 # which routes every request. Real curl, real splitclient, real servers.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_l7
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
-SPLITD_NS='$TB_NODE'
-fixture_up
-L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
-SPLITD_ARGS=("${L7_ARGS[@]}")
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
-
-SEED=tests/data/seed
-COOKIE='cookie: user=test-user'
+source "$(dirname "$0")/fixture.sh"
+fixture_up_l7
+fixture_splitd
 
 # curl in the client netns and cgroup; prints the X-Version of each response.
 ccurl() { tb_client curl -sS --max-time 5 -o /dev/null -w '%header{x-version}\n' "$@"; }
@@ -38,6 +28,20 @@ wait_listen() { # FAMILY present|absent
 		sleep 0.1
 	done
 	return 1
+}
+# svc_add_port NAME PORT: reviews gets TCP port PORT too (once), in the
+# services file splitd watches.
+svc_add_port() {
+	python3 - "$SVC" "$1" "$2" <<'PY'
+import sys
+p, name, port = sys.argv[1:]
+s = open(p).read()
+old = "    port: 9080\n    targetPort: 9080\n    protocol: TCP\n"
+if "port: %s\n" % port not in s:
+    s = s.replace(old, old + "  - name: %s\n    port: %s\n    targetPort: %s\n    protocol: TCP\n"
+                  % (name, port, port), 1)
+open(p, "w").write(s)
+PY
 }
 # Sum of a field of l7_stats over the entries of version VERSION.
 l7_stat() { # VERSION FIELD
@@ -121,17 +125,12 @@ test_bodies_pipelining_expect() {
 		-o /dev/null -w '%{http_code} %header{x-version}' "http://$VIP4:$PORT/chunked")
 	expect_eq "$out" "200 v2" "chunked POST with Expect: 100-continue"
 	# Two pipelined requests in one write: the first to v1, the second to v2.
-	out=$(tb_client python3 -c '
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-s.sendall(b"GET /1 HTTP/1.1\r\nHost: reviews\r\n\r\n"
-          b"GET /2 HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\nConnection: close\r\n\r\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
+	out=$(tb_client env PYTHONPATH=tests/e2e python3 -c '
+import sys
+from l7util import exchange
+data = exchange(sys.argv[1], int(sys.argv[2]),
+                b"GET /1 HTTP/1.1\r\nHost: reviews\r\n\r\n"
+                b"GET /2 HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\nConnection: close\r\n\r\n")
 print(" ".join(l.split(b": ")[1].decode() for l in data.split(b"\r\n") if l.lower().startswith(b"x-version")))
 ' "$VIP4" "$PORT")
 	expect_eq "$out" "v1 v2" "pipelined requests routed one by one"
@@ -143,16 +142,11 @@ test_peer_is_vip_and_bad_requests() {
 	out=$(split_of 50 --header "$COOKIE")
 	expect_clean "$out" 50
 	# A malformed request gets 400 from the proxy and the connection closes.
-	out=$(tb_client python3 -c '
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-s.sendall(b"GET / HTTP/1.1\r\nHost: reviews\r\nbad header\r\n\r\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
+	out=$(tb_client env PYTHONPATH=tests/e2e python3 -c '
+import sys
+from l7util import exchange
+data = exchange(sys.argv[1], int(sys.argv[2]),
+                b"GET / HTTP/1.1\r\nHost: reviews\r\nbad header\r\n\r\n")
 print(data.split(b"\r\n")[0].decode())
 ' "$VIP4" "$PORT")
 	expect_contains "$out" "400" "malformed request status"
@@ -274,8 +268,9 @@ test_upgrade_tunnel_sockmap_and_not() {
 	ctl apply -f $SEED/route-rule-default-reviews.yaml >/dev/null
 	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
 	# The upgrade echo server on v2 (the test-user route), port 9090.
-	nsenter --net="/run/netns/$TB_V2" python3 -c '
+	nsenter --net="/run/netns/$TB_V2" env PYTHONPATH=tests/e2e python3 -c '
 import socket, threading
+from l7util import echo_back
 def serve(c):
     head = b""
     while b"\r\n\r\n" not in head:
@@ -286,12 +281,7 @@ def serve(c):
     head, rest = head.split(b"\r\n\r\n", 1)
     c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
               b"Upgrade: websocket\r\nX-Version: v2\r\n\r\n" + rest)
-    while True:
-        b = c.recv(262144)
-        if not b:
-            break
-        c.sendall(b)
-    c.shutdown(socket.SHUT_WR)
+    echo_back(c)
     c.close()
 l = socket.create_server(("0.0.0.0", 9090), reuse_port=False)
 while True:
@@ -300,14 +290,7 @@ while True:
 ' </dev/null >"$WORK/ws.log" 2>&1 &
 	srv_pid=$!
 	# reviews gets a TCP port 9090 (splitd re-reads the file on change).
-	python3 - "$SVC" <<'PY'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-old = "    port: 9080\n    targetPort: 9080\n    protocol: TCP\n"
-s = s.replace(old, old + "  - name: ws\n    port: 9090\n    targetPort: 9090\n    protocol: TCP\n", 1)
-open(p, "w").write(s)
-PY
+	svc_add_port ws 9090
 	for mode in --l7-sockmap --l7-no-sockmap; do
 		stop_splitd
 		lines=$(wc -l <"$WORK/splitd.log")
@@ -325,37 +308,20 @@ PY
 		fi
 		out=""
 		for _ in $(seq 30); do
-			out=$(tb_client python3 -c '
-import hashlib, random, socket, sys, threading
-n = 8 << 20
-data = random.Random(7).randbytes(n)
+			out=$(tb_client env PYTHONPATH=tests/e2e python3 -c '
+import random, socket, sys
+from l7util import echo_through, read_head
+data = random.Random(7).randbytes(8 << 20)
 s = socket.create_connection((sys.argv[1], 9090), timeout=10)
 s.sendall(b"GET /ws HTTP/1.1\r\nHost: reviews\r\nConnection: Upgrade\r\n"
           b"Upgrade: websocket\r\ncookie: user=test-user\r\n\r\n")
-head = b""
-while b"\r\n\r\n" not in head:
-    b = s.recv(65536)
-    if not b:
-        print("no 101"); sys.exit(0)
-    head += b
-head, got = head.split(b"\r\n\r\n", 1)
-if not head.startswith(b"HTTP/1.1 101"):
-    print("status", head.split(b"\r\n")[0].decode()); sys.exit(0)
-got = bytearray(got)
-def send():
-    v = memoryview(data)
-    for i in range(0, n, 65536):
-        s.sendall(v[i:i + 65536])
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send)
-t.start()
-while True:
-    b = s.recv(262144)
-    if not b:
-        break
-    got += b
-t.join()
-print("echo", len(got), "exact" if bytes(got) == data else "DIFFERENT")
+h = read_head(s)
+if not h:
+    print("no 101"); sys.exit(0)
+if not h[0].startswith(b"HTTP/1.1 101"):
+    print("status", h[0].split(b"\r\n")[0].decode()); sys.exit(0)
+got = echo_through(s, data, h[1])
+print("echo", len(got), "exact" if got == data else "DIFFERENT")
 ' "$VIP4" 2>&1) || true
 			case "$out" in echo*) break ;; esac
 			sleep 0.2
@@ -379,14 +345,15 @@ print("echo", len(got), "exact" if bytes(got) == data else "DIFFERENT")
 # kernel redirected bytes between both ends. SKIP if splitd's probe finds
 # sk_msg unsound.
 test_skmsg_hop_in_the_kernel() {
-	local seen lines probe out srv=() st late
+	local lines probe out srv=() st late
 	ctl apply -f $SEED/route-rule-default-reviews-50.yaml >/dev/null
 	ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
 	# An echo server on v1 and v2, port 9091: a POST's body comes back as
 	# the response's; an Upgrade gets 101, then every byte back.
 	for ns in "$TB_V1" "$TB_V2"; do
-		nsenter --net="/run/netns/$ns" python3 -c '
+		nsenter --net="/run/netns/$ns" env PYTHONPATH=tests/e2e python3 -c '
 import socket, sys, threading, time
+from l7util import echo_back
 ver = sys.argv[1]
 def serve(c):
     buf = b""
@@ -403,12 +370,7 @@ def serve(c):
             if hdr.get(b"upgrade"):
                 c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
                           b"Upgrade: echo\r\nX-Version: " + ver.encode() + b"\r\n\r\n" + buf)
-                while True:
-                    b = c.recv(262144)
-                    if not b:
-                        break
-                    c.sendall(b)
-                c.shutdown(socket.SHUT_WR)
+                echo_back(c)
                 return
             n = int(hdr.get(b"content-length", b"0"))
             if lines[0].split(b" ")[1].startswith(b"/slow"):
@@ -430,28 +392,12 @@ while True:
 ' "${ns##*-}" </dev/null >>"$WORK/echo.log" 2>&1 &
 		srv+=($!)
 	done
-	python3 - "$SVC" <<'PY'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-old = "    port: 9080\n    targetPort: 9080\n    protocol: TCP\n"
-if "port: 9091" not in s:
-    s = s.replace(old, old + "  - name: echo\n    port: 9091\n    targetPort: 9091\n    protocol: TCP\n", 1)
-open(p, "w").write(s)
-PY
+	svc_add_port echo 9091
 	stop_splitd
 	mkdir -p "$TB_CGROUP/splitd" || fail "mkdir $TB_CGROUP/splitd"
-	seen=$(grep -c "watching" "$WORK/splitd.log")
 	lines=$(wc -l <"$WORK/splitd.log")
-	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
-	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
-		sh "$TB_CGROUP/splitd" "$TB_NODE" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" \
-		--metrics 127.0.0.1:0 "${L7_ARGS[@]}" --l7-skmsg >>"$WORK/splitd.log" 2>&1 </dev/null &
-	echo $! >"$WORK/splitd.pid"
-	for _ in $(seq 100); do
-		[ "$(grep -c "watching" "$WORK/splitd.log")" -gt "$seen" ] && break
-		sleep 0.1
-	done
+	SPLITD_ARGS=("${L7_ARGS[@]}" --l7-skmsg)
+	SPLITD_CG=$TB_CGROUP/splitd start_splitd || fail "splitd --l7-skmsg did not start"
 	wait_listen 4 present || { kill "${srv[@]}"; fail "no l7_listen entry (splitd --l7-skmsg)"; }
 	probe=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -E -- "--l7-skmsg: (probe|sk_msg unusable)" | tail -n 1)
 	info "splitd: ${probe#*splitd: }"
@@ -475,8 +421,9 @@ PY
 	expect_eq "$(vcount "$out" v1)" 0 "keep-alive test-user requests to v1 (--l7-skmsg)"
 	# Bodies both ways on one keep-alive connection, then pipelined
 	# requests, then an 8 MiB upgrade tunnel: every byte compared.
-	out=$(tb_client python3 -c '
-import random, socket, sys, threading
+	out=$(tb_client env PYTHONPATH=tests/e2e python3 -c '
+import random, socket, sys
+from l7util import echo_through, read_head
 vip, port = sys.argv[1], int(sys.argv[2])
 def resp(s, buf):
     while b"\r\n\r\n" not in buf:
@@ -519,32 +466,14 @@ for i, b in enumerate(bodies):
     ok += got == b and (v == "v2" or i % 2 == 0)
 res.append("pipelined:%d/20" % ok)
 s.close()
-n = 8 << 20
-data = r.randbytes(n)
+data = r.randbytes(8 << 20)
 s = socket.create_connection((vip, port), timeout=10)
 s.sendall(b"GET /t HTTP/1.1\r\nHost: reviews\r\nConnection: Upgrade\r\nUpgrade: echo\r\ncookie: user=test-user\r\n\r\n")
-head = b""
-while b"\r\n\r\n" not in head:
-    b = s.recv(65536)
-    if not b:
-        raise SystemExit("no 101")
-    head += b
-head, got = head.split(b"\r\n\r\n", 1)
-got = bytearray(got)
-def send():
-    v = memoryview(data)
-    for i in range(0, n, 65536):
-        s.sendall(v[i:i + 65536])
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send)
-t.start()
-while True:
-    b = s.recv(262144)
-    if not b:
-        break
-    got += b
-t.join()
-res.append("tunnel:%s" % ("exact" if bytes(got) == data else "DIFFERENT %d" % len(got)))
+h = read_head(s)
+if not h:
+    raise SystemExit("no 101")
+got = echo_through(s, data, h[1])
+res.append("tunnel:%s" % ("exact" if got == data else "DIFFERENT %d" % len(got)))
 print(" ".join(res))
 ' "$VIP4" 9091 2>&1)
 	[ "$out" = "v2:exact v2:exact v2:exact v2:exact slow:exact pipelined:20/20 tunnel:exact" ] ||
@@ -556,20 +485,16 @@ print(" ".join(res))
 	# stopped (SIGTERM) and exited (the kernel keeps the map, and the
 	# client's psock, while the client's socket lives).
 	rm -f "$WORK/go"
-	tb_client python3 -c '
+	tb_client env PYTHONPATH=tests/e2e python3 -c '
 import os, random, socket, sys, time
+from l7util import recv_all
 body = random.Random(5).randbytes(512 << 10)
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
 s.sendall(b"POST /late HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\nContent-Length: "
           + str(len(body)).encode() + b"\r\n\r\n" + body)
 while not os.path.exists(sys.argv[3]):
     time.sleep(0.05)
-data = b""
-while True:
-    b = s.recv(262144)
-    if not b:
-        break
-    data += b
+data = recv_all(s)
 print("late:" + ("exact" if data.endswith(b"\r\n\r\n" + body) else "DIFFERENT %d" % len(data)))
 ' "$VIP4" 9091 "$WORK/go" >"$WORK/late.out" 2>&1 &
 	late=$!

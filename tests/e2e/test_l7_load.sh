@@ -12,20 +12,12 @@
 #   drains (a download in flight completes, nothing refused).
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_l7_load
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
-SPLITD_NS='$TB_NODE'
-fixture_up
+source "$(dirname "$0")/fixture.sh"
 WORKERS=2
-L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" --l7-workers $WORKERS)
-SPLITD_ARGS=("${L7_ARGS[@]}" --l7-max-per-source 20000 --l7-pool-idle-ms 1000)
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
-SEED=tests/data/seed
-COOKIE='cookie: user=test-user'
+fixture_up_l7 --l7-workers $WORKERS
+SPLITD_ARGS+=(--l7-max-per-source 20000 --l7-pool-idle-ms 1000)
+fixture_splitd
 ctl apply -f $SEED/route-rule-test-reviews-v2.yaml >/dev/null
 
 spid() { cat "$WORK/splitd.pid"; }
@@ -98,24 +90,14 @@ test_extension_method_bypass() {
 	# A first request with an extension method, then test-user requests
 	# pipelined behind it: the proxy answers 501 and closes; nothing
 	# reaches a backend (an L4 relay would have sent them all to v1).
-	out=$(tb_client python3 -c '
-import socket, sys
-def run(first):
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+	out=$(tb_client env PYTHONPATH=tests/e2e python3 -c '
+import sys
+from l7util import exchange
+for first in (b"FOO / HTTP/1.1\r\n", b"GET /a b HTTP/1.1\r\n"):
     req = first + b"Host: reviews\r\n\r\n"
     for i in range(3):
         req += b"GET /p%d HTTP/1.1\r\nHost: reviews\r\ncookie: user=test-user\r\n\r\n" % i
-    s.sendall(req)
-    got = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        got += b
-    s.close()
-    return got
-for first in (b"FOO / HTTP/1.1\r\n", b"GET /a b HTTP/1.1\r\n"):
-    got = run(first)
+    got = exchange(sys.argv[1], int(sys.argv[2]), req)
     print(got.split(b"\r\n")[0].decode(), got.count(b"HTTP/1.1 "), got.count(b"X-Version"))
 ' "$VIP4" $PORT 2>&1)
 	info "answers: $(tr '\n' '|' <<<"$out")"
@@ -234,24 +216,14 @@ ep() {
 }
 
 test_proxy_upstreams_counted() {
-	local seen r0 r1 e0 e1 out
+	local r0 r1 e0 e1 out
 	# splitd under the testbed's cgroup, where sockops is attached, as on a
 	# node (its pod's cgroup under kubepods): its upstream sockets carry
 	# the tag. A child cgroup of its own: splitd exempts its own cgroup
 	# from the connect hook (self_cgroup), and the clients must not be.
 	stop_splitd
 	mkdir -p "$TB_CGROUP/splitd" || fail "mkdir $TB_CGROUP/splitd"
-	seen=$(grep -c "watching" "$WORK/splitd.log")
-	# (tb_in_cgroup's steps, so that $! is splitd: sh and nsenter exec it)
-	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
-	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
-		sh "$TB_CGROUP/splitd" "$TB_NODE" "$B/splitd" -c "$SVC" -g "$TB_CGROUP" -p "$TB_PIN" \
-		--metrics 127.0.0.1:0 "${SPLITD_ARGS[@]}" >>"$WORK/splitd.log" 2>&1 </dev/null &
-	echo $! >"$WORK/splitd.pid"
-	for _ in $(seq 100); do
-		[ "$(grep -c "watching" "$WORK/splitd.log")" -gt "$seen" ] && break
-		sleep 0.1
-	done
+	SPLITD_CG=$TB_CGROUP/splitd start_splitd || fail "splitd in the cgroup did not start"
 	wait_listen || fail "no l7_listen entry (splitd in the cgroup)"
 	r0=$("$B/metrics_dump" --rows "$TB_PIN")
 	e0=$(ep "$r0" reviews 10.201.2.2 est)

@@ -16,19 +16,11 @@
 # SIGKILL, where the proxy's accepted connections die with it).
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_l7_restart
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
-SPLITD_NS='$TB_NODE'
-fixture_up
-SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+source "$(dirname "$0")/fixture.sh"
+fixture_up_l7
+fixture_splitd
 
-SEED=tests/data/seed
-COOKIE='cookie: user=test-user'
 RATE_MS=${RATE_MS:-2}		# one connection every RATE_MS ms
 RUN_S=${RUN_S:-6}		# for this long
 

@@ -23,15 +23,9 @@
 # the example ConfigMap (deploy/examples/config-files.yaml) loads and applies.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_node
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
+source "$(dirname "$0")/fixture.sh"
 PY=/usr/bin/python3
-SEED=tests/data/seed
-COOKIE='cookie: user=test-user'
 CM_PIN=
 
 node_cleanup() {
@@ -115,15 +109,7 @@ start_node_splitd() {
 	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$SPLITD_POD" \
 		nsenter --net="/run/netns/$TB_NODE" "$@" "$B/splitd" "${NODE_ARGS[@]}" \
 		>>"$WORK/splitd.log" 2>&1 &
-	echo $! >"$WORK/splitd.pid"
-	disown
-	for _ in $(seq 100); do
-		[ "$(grep -c "watching" "$WORK/splitd.log" 2>/dev/null)" -gt "${seen:-0}" ] && return 0
-		alive "$(cat "$WORK/splitd.pid")" || break
-		sleep 0.1
-	done
-	cat "$WORK/splitd.log" >&2
-	return 1
+	splitd_started "$seen"
 }
 metrics_port() { sed -n 's/.*metrics: GET \/metrics on .* (port \([0-9]*\)).*/\1/p' "$WORK/splitd.log" | tail -n1; }
 node_get() { # PATH: status and body from the metrics port, from the node netns

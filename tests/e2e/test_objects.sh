@@ -14,11 +14,8 @@
 #     after the sequence those of one apply of the final set to fresh maps.
 #
 # Needs root. No traffic: the maps are what is compared.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_objects
-source tests/lib.sh
-B=${TB_BUILD:-build}
+source "$(dirname "$0")/../lib.sh"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "SKIP: $T_SUITE (needs root)"

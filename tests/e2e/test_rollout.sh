@@ -6,39 +6,17 @@
 # to answer (a refused port) or answer 500 (httpd on SIGUSR1).
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_rollout
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
-SPLITD_NS='$TB_NODE'
+source "$(dirname "$0")/fixture.sh"
 
 VIP_RATINGS=10.96.0.12	# ratings: v1 answers, v2's endpoint refuses (no listener)
 
-fixture_up
-cat >>"$SVC" <<'EOF'
----
-apiVersion: split.dev/v1
-kind: Service
-metadata:
-  name: ratings
-spec:
-  clusterIPs: [10.96.0.12]
-  ports:
-  - port: 9080
-  endpoints:
-  - addresses: [10.201.1.2]
-    labels: {app: ratings, version: v1}
-  - addresses: [10.201.2.9]
-    labels: {app: ratings, version: v2}
-EOF
+fixture_up_l7
+fixture_service ratings $VIP_RATINGS 9080:9080 10.201.1.2=v1 10.201.2.9=v2
 # 10.201.2.9 exists in v2's netns, but nothing listens on it: connects to
 # it are refused (a reset), as when a new version's server is down.
 ip -n "$TB_V2" addr add 10.201.2.9/24 dev eth0 || { echo "FAIL: address"; exit 1; }
-SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
-SEED=tests/data/seed
+fixture_splitd
 
 # Background connections through VIP (connection per request, HTTP GET).
 TRAFFIC=()

@@ -3,15 +3,10 @@
 # real clients in network namespaces, splitd and splitctl as a user runs them.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_sock
-source tests/lib.sh
-source scripts/testbed.sh
-
-source tests/e2e/fixture.sh
+source "$(dirname "$0")/fixture.sh"
 fixture_up
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+fixture_splitd
 
 # ---- tests -------------------------------------------------------------------
 

@@ -5,12 +5,8 @@
 # cgroup, so the socket hooks play no part.
 #
 # Needs root. Builds its own testbed (unique names) and removes it on exit.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=e2e_xdp
-source tests/lib.sh
-source scripts/testbed.sh
-source tests/e2e/fixture.sh
+source "$(dirname "$0")/fixture.sh"
 
 # splitd runs in the node netns, where the interfaces are.
 SPLITD_NS='$TB_NODE'
@@ -48,7 +44,7 @@ done
 # same happens with XDP_PASS-only traffic or with GRO on the veth instead of
 # XDP). RPS on to-client gives the veth the NIC's flow-to-CPU affinity.
 tb_rps "$TB_NODE" to-client || { echo "FAIL: cannot set RPS on to-client"; exit 1; }
-start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
+fixture_splitd
 
 # A client outside the cgroup, in the client netns.
 xclient() { tb_in "$TB_CLIENT" "$B/splitclient" "$@"; }

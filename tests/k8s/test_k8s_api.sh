@@ -6,11 +6,8 @@
 # prints every model it builds; the fake's request log shows what the
 # client asked. kubectl (when installed) checks the fake's fidelity.
 # No real kube-apiserver runs here. No root needed.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=k8s_api
-source tests/lib.sh
-B=${TB_BUILD:-build}
+source "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 DATA=tests/data/k8s

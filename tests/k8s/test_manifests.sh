@@ -10,11 +10,8 @@
 # also shown to fail on a broken copy. No Kubernetes control plane runs
 # here; no root needed. `kubectl apply -f deploy/` applies the top level
 # only: Namespace, RBAC, DaemonSet (variants/ and examples/ are opt-in).
-set -u
-cd "$(dirname "$0")/../.." || exit 1
 T_SUITE=k8s_manifests
-source tests/lib.sh
-B=${TB_BUILD:-build}
+source "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 export NODE_PATH=$PWD/$B/npm/node_modules
 WORK=$(mktemp -d /tmp/split-k8s.XXXXXX)

@@ -20,7 +20,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -41,14 +40,26 @@ static union tu_sa g_sa;
 static socklen_t g_salen;
 static const char *g_header;
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"Usage: connhold --connect ADDR --port PORT (-n N [--request | --trickle-ms MS]\n"
-"                [--hold SECONDS] | --probe N) [--header 'NAME: VALUE']\n"
-"Hold N connections open (idle after one request, or trickling a header\n"
-"byte by byte), or time N requests on new connections. See the source.\n");
-}
+static const struct tu_opt opts[] = {
+	{ "connect", 'c', "ADDR", "IPv4 or IPv6 address to connect to" },
+	{ "port", 'p', "PORT", "its port" },
+	{ "count", 'n', "N", "hold N connections open (also -n N)" },
+	{ "request", 'r', NULL, "one GET on each first (then idle keep-alive)" },
+	{ "trickle-ms", 't', "MS", "a request line, then one header byte every MS" },
+	{ "hold", 'H', "SECONDS", "hold them this long (default 10)" },
+	{ "probe", 'P', "N", "instead: N requests, each on a new connection, timed" },
+	{ "header", 'e', "'NAME: VALUE'", "a header line for the requests" },
+	{ 0 },
+};
+
+static const struct tu_cmd cmd = {
+	.synopsis = "--connect ADDR --port PORT (-n N [--request | --trickle-ms MS]\n"
+		    "                [--hold SECONDS] | --probe N) [--header 'NAME: VALUE']",
+	.about = "Hold N connections open (idle after one request, or trickling a header\n"
+		 "byte by byte), or time N requests on new connections. See the source.\n",
+	.shorts = "n:",
+	.opts = opts,
+};
 
 static int open_one(void)
 {
@@ -136,18 +147,6 @@ static int probe(unsigned n)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "connect", required_argument, NULL, 'c' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "request", no_argument, NULL, 'r' },
-		{ "trickle-ms", required_argument, NULL, 't' },
-		{ "hold", required_argument, NULL, 'H' },
-		{ "probe", required_argument, NULL, 'P' },
-		{ "header", required_argument, NULL, 'e' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *addr = NULL;
 	unsigned port = 0, n = 0, trickle = 0, hold = 10, nprobe = 0;
 	unsigned opened = 0, failed = 0, closed = 0;
@@ -157,28 +156,22 @@ int main(int argc, char **argv)
 	uint64_t until, next_trickle;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "n:h", lo, NULL)) != -1) {
+	while ((c = tu_getopt(argc, argv, &cmd)) != -1) {
 		switch (c) {
 		case 'c': addr = optarg; break;
-		case 'p': port = (unsigned)atoi(optarg); break;
-		case 'n': n = (unsigned)atoi(optarg); break;
+		case 'p': port = (unsigned)tu_arg_long("--port", optarg, 1, 65535); break;
+		case 'n': n = (unsigned)tu_arg_long("--count", optarg, 1, 1000000); break;
 		case 'r': request = true; break;
-		case 't': trickle = (unsigned)atoi(optarg); break;
-		case 'H': hold = (unsigned)atoi(optarg); break;
-		case 'P': nprobe = (unsigned)atoi(optarg); break;
+		case 't': trickle = (unsigned)tu_arg_long("--trickle-ms", optarg, 1, 60000); break;
+		case 'H': hold = (unsigned)tu_arg_long("--hold", optarg, 0, 86400); break;
+		case 'P': nprobe = (unsigned)tu_arg_long("--probe", optarg, 1, 1000000); break;
 		case 'e': g_header = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
 		}
 	}
-	if (!addr || !port || port > 65535 || (!n && !nprobe)) {
-		usage(stderr);
-		return 2;
-	}
-	if (tu_sa_parse(addr, (uint16_t)port, &g_sa, &g_salen)) {
-		fprintf(stderr, "connhold: not an address: '%s'\n", addr);
-		return 2;
-	}
+	if (!addr || !port || (!n && !nprobe))
+		tu_die_usage("--connect, --port and -n or --probe are required");
+	if (tu_sa_parse(addr, (uint16_t)port, &g_sa, &g_salen))
+		tu_die_usage("not an address: '%s'", addr);
 	if (nprobe)
 		return probe(nprobe);
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {

@@ -34,7 +34,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -113,54 +112,54 @@ struct worker {
 	int nver;
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: connrate --connect ADDR --port PORT (--duration SECONDS | --count N) [options]\n"
-"\n"
-"Open TCP connections to ADDR:PORT in a loop, as fast as possible, and report\n"
-"the rate and the time of the connect() call.\n"
-"\n"
-"  --connect ADDR      IPv4 or IPv6 address ([v6] is ok): a VIP, a backend, ...\n"
-"                      Repeatable (up to %d): each thread then takes the\n"
-"                      targets in turn, one connection each (thread i starts\n"
-"                      at target i), so the targets share the same moments\n"
-"                      and load\n"
-"  --port PORT         TCP port\n"
-"  --duration SECONDS  run this long (a fraction is ok); the iterations in\n"
-"                      flight then finish\n"
-"  -n, --count N       stop after N iterations (with --duration: whichever\n"
-"                      comes first)\n"
-"  --parallel K        threads, each with one connection at a time (default 1)\n"
-"  --request           per connection send\n"
-"                        GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n\n"
-"                      and read the reply to EOF; a reply that does not start\n"
-"                      with \"HTTP/1.x 200\" is an error (bad_status)\n"
-"  --rst               close with SO_LINGER {1, 0}: the close sends a RST and\n"
-"                      the socket leaves no TIME_WAIT behind. Without it, a\n"
-"                      client that closes first (no --request) keeps every\n"
-"                      4-tuple in TIME_WAIT for 60 s and runs out of ephemeral\n"
-"                      ports after ~28,000 connections per destination; with\n"
-"                      it, conntrack (when a NAT is in the path) also drops\n"
-"                      the entry after 10 s instead of 120 s. Use it for runs\n"
-"                      longer than a few seconds.\n"
-"  --timeout-ms MS     connect / send / receive timeout (default 2000)\n"
-"  --interval-ms MS    each thread starts an iteration every MS ms (a\n"
-"                      fraction is ok) instead of as fast as it can\n"
-"  --path PATH         with --request: GET PATH instead of /\n"
-"  --header LINE       with --request: add this header line, e.g.\n"
-"                      'cookie: user=test-user'\n"
-"  --versions          with --request: count the replies' X-Version header;\n"
-"                      one line \"version NAME N\" each (NAME \"-\": none)\n"
-"  --verbose           print every error to stderr\n"
-"  --help              this text\n"
-"\n"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const struct tu_opt opts[] = {
+	{ "connect", 'c', "ADDR", "IPv4 or IPv6 address ([v6] is ok): a VIP, a backend, ...\n"
+	  "Repeatable (up to " STR(MAX_TARGETS) "): each thread then takes the\n"
+	  "targets in turn, one connection each (thread i starts\n"
+	  "at target i), so the targets share the same moments\nand load" },
+	{ "port", 'p', "PORT", "TCP port" },
+	{ "duration", 'd', "SECONDS", "run this long (a fraction is ok); the iterations in\nflight then finish" },
+	{ "count", 'n', "N", "stop after N iterations (with --duration: whichever\ncomes first); also -n N" },
+	{ "parallel", 'P', "K", "threads, each with one connection at a time (default 1)" },
+	{ "request", 'r', NULL, "per connection send\n"
+	  "  GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n\n"
+	  "and read the reply to EOF; a reply that does not start\n"
+	  "with \"HTTP/1.x 200\" is an error (bad_status)" },
+	{ "rst", 'R', NULL, "close with SO_LINGER {1, 0}: the close sends a RST and\n"
+	  "the socket leaves no TIME_WAIT behind. Without it, a\n"
+	  "client that closes first (no --request) keeps every\n"
+	  "4-tuple in TIME_WAIT for 60 s and runs out of ephemeral\n"
+	  "ports after ~28,000 connections per destination; with\n"
+	  "it, conntrack (when a NAT is in the path) also drops\n"
+	  "the entry after 10 s instead of 120 s. Use it for runs\n"
+	  "longer than a few seconds." },
+	{ "timeout-ms", 't', "MS", "connect / send / receive timeout (default 2000)" },
+	{ "interval-ms", 'I', "MS", "each thread starts an iteration every MS ms (a\n"
+	  "fraction is ok) instead of as fast as it can" },
+	{ "header", 'H', "LINE", "with --request: add this header line, e.g.\n'cookie: user=test-user'" },
+	{ "versions", 'V', NULL, "with --request: count the replies' X-Version header;\n"
+	  "one line \"version NAME N\" each (NAME \"-\": none)" },
+	{ "path", 'U', "PATH", "with --request: GET PATH instead of /" },
+	{ "verbose", 'v', NULL, "print every error to stderr" },
+	{ 0 },
+};
+
+static const struct tu_cmd cmd = {
+	.synopsis = "--connect ADDR --port PORT (--duration SECONDS | --count N) [options]",
+	.about = "\nOpen TCP connections to ADDR:PORT in a loop, as fast as possible, and report\n"
+		 "the rate and the time of the connect() call.\n",
+	.shorts = "n:",
+	.opts = opts,
+	.more =
 "Output (stdout, one line):\n"
 "  connections N seconds S rate R/s connect_ns_p50 X connect_ns_p99 Y errors E\n"
 "N: iterations without error; S: wall time of the run; R = N / S; X, Y: the\n"
 "median and 99th percentile of the connect() call's duration (CLOCK_MONOTONIC\n"
 "ns around the syscall) over those N; E: failed iterations (socket, connect,\n"
-"send, receive, timeout, bad status). The first %d error reasons go to stderr.\n"
+"send, receive, timeout, bad status). The first " STR(MAX_REASONS) " error reasons go to stderr.\n"
 "With more than one target, that line is the total, and one line per target\n"
 "follows, in the order given:\n"
 "  target ADDR connections N rate R/s connect_ns_p50 X connect_ns_p99 Y errors E\n"
@@ -168,21 +167,7 @@ static void usage(FILE *f)
 "iterations): the rate K clients would get if every iteration took as long\n"
 "as this target's did.\n"
 "Exit status: 0 if N > 0 and E == 0, 1 otherwise, 2 on a usage error.\n",
-		MAX_TARGETS, MAX_REASONS);
-}
-
-static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("connrate: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	exit(2);
-}
+};
 
 static void on_signal(int sig)
 {
@@ -275,18 +260,6 @@ static void add_sample(struct tstats *w, uint64_t *rng, uint64_t ns)
 		if (j < w->nsamples)
 			w->samples[j] = v;
 	}
-}
-
-static void set_timeouts(int fd)
-{
-	struct timeval tv = {
-		.tv_sec = g_timeout_ms / 1000,
-		.tv_usec = (g_timeout_ms % 1000) * 1000,
-	};
-
-	/* SO_SNDTIMEO also bounds a blocking connect() on Linux. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 static void close_sock(int fd)
@@ -416,7 +389,7 @@ static void *worker_main(void *arg)
 			note_error(ts, "socket", errno);
 			continue;
 		}
-		set_timeouts(fd);
+		tu_set_timeouts(fd, g_timeout_ms);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		t0 = tu_mono_ns();
 		if (connect(fd, &tg->addr.sa, tg->len) < 0) {
@@ -440,15 +413,6 @@ static void *worker_main(void *arg)
 		ts->busy_ns += tu_mono_ns() - start;
 	}
 	return NULL;
-}
-
-static long parse_long(const char *opt, const char *s, long lo, long hi)
-{
-	long v;
-
-	if (tu_parse_long(s, lo, hi, &v))
-		die_usage("bad %s '%s' (want %ld..%ld)", opt, s, lo, hi);
-	return v;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -522,23 +486,6 @@ static int report(struct worker *workers, int k, const char *prefix, double secs
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "connect", required_argument, NULL, 'c' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "parallel", required_argument, NULL, 'P' },
-		{ "request", no_argument, NULL, 'r' },
-		{ "rst", no_argument, NULL, 'R' },
-		{ "timeout-ms", required_argument, NULL, 't' },
-		{ "interval-ms", required_argument, NULL, 'I' },
-		{ "header", required_argument, NULL, 'H' },
-		{ "versions", no_argument, NULL, 'V' },
-		{ "path", required_argument, NULL, 'U' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	static struct worker workers[MAX_PARALLEL];
 	const char *targets[MAX_TARGETS];
 	const char *header = NULL, *path = "/";
@@ -549,30 +496,24 @@ int main(int argc, char **argv)
 	double secs;
 	int c, i, j, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	while ((c = tu_getopt(argc, argv, &cmd)) != -1) {
 		switch (c) {
 		case 'c':
 			if (g_ntargets == MAX_TARGETS)
-				die_usage("at most %d --connect targets", MAX_TARGETS);
+				tu_die_usage("at most %d --connect targets", MAX_TARGETS);
 			targets[g_ntargets++] = optarg;
 			break;
 		case 'p':
-			g_port = (int)parse_long("--port", optarg, 1, 65535);
+			g_port = (int)tu_arg_long("--port", optarg, 1, 65535);
 			break;
-		case 'd': {
-			char *e;
-
-			errno = 0;
-			g_duration = strtod(optarg, &e);
-			if (errno || e == optarg || *e || !(g_duration > 0) || g_duration > 86400)
-				die_usage("bad --duration '%s' (want seconds > 0)", optarg);
+		case 'd':
+			g_duration = tu_arg_double("--duration", optarg, 86400);
 			break;
-		}
 		case 'n':
-			g_count = parse_long("--count", optarg, 1, 1000000000000L);
+			g_count = tu_arg_long("--count", optarg, 1, 1000000000000L);
 			break;
 		case 'P':
-			g_parallel = (int)parse_long("--parallel", optarg, 1, MAX_PARALLEL);
+			g_parallel = (int)tu_arg_long("--parallel", optarg, 1, MAX_PARALLEL);
 			break;
 		case 'r':
 			g_do_request = true;
@@ -581,25 +522,17 @@ int main(int argc, char **argv)
 			g_rst = true;
 			break;
 		case 't':
-			g_timeout_ms = (int)parse_long("--timeout-ms", optarg, 1, 600000);
+			g_timeout_ms = (int)tu_arg_long("--timeout-ms", optarg, 1, 600000);
 			break;
 		case 'v':
 			g_verbose = true;
 			break;
-		case 'I': {
-			char *e;
-			double ms;
-
-			errno = 0;
-			ms = strtod(optarg, &e);
-			if (errno || e == optarg || *e || !(ms > 0) || ms > 60000)
-				die_usage("bad --interval-ms '%s' (want 0 < MS <= 60000)", optarg);
-			g_interval_ns = (uint64_t)(ms * 1e6);
+		case 'I':
+			g_interval_ns = (uint64_t)(tu_arg_double("--interval-ms", optarg, 60000) * 1e6);
 			break;
-		}
 		case 'H':
 			if (strpbrk(optarg, "\r\n") || !strchr(optarg, ':') || strlen(optarg) > 512)
-				die_usage("bad --header '%s' (want one 'name: value' line)", optarg);
+				tu_die_usage("bad --header '%s' (want one 'name: value' line)", optarg);
 			header = optarg;
 			break;
 		case 'V':
@@ -607,27 +540,21 @@ int main(int argc, char **argv)
 			break;
 		case 'U':
 			if (optarg[0] != '/' || strpbrk(optarg, " \r\n") || strlen(optarg) > 256)
-				die_usage("bad --path '%s' (want /...)", optarg);
+				tu_die_usage("bad --path '%s' (want /...)", optarg);
 			path = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
 		}
 	}
 	if (optind < argc)
-		die_usage("unexpected argument '%s'", argv[optind]);
+		tu_die_usage("unexpected argument '%s'", argv[optind]);
 	if (!g_ntargets)
-		die_usage("--connect ADDR is required");
+		tu_die_usage("--connect ADDR is required");
 	if (g_port < 0)
-		die_usage("--port PORT is required");
+		tu_die_usage("--port PORT is required");
 	if (!g_duration && !g_count)
-		die_usage("--duration SECONDS or --count N is required");
+		tu_die_usage("--duration SECONDS or --count N is required");
 	if ((header || g_versions || strcmp(path, "/")) && !g_do_request)
-		die_usage("--header, --path and --versions need --request");
+		tu_die_usage("--header, --path and --versions need --request");
 	snprintf(g_request, sizeof(g_request),
 		 "GET %s HTTP/1.1\r\nHost: x\r\n%s%sConnection: close\r\n\r\n", path,
 		 header ? header : "", header ? "\r\n" : "");
@@ -637,7 +564,7 @@ int main(int argc, char **argv)
 
 		t->text = targets[i];
 		if (tu_sa_parse(targets[i], 0, &t->addr, &t->len))
-			die_usage("bad address '%s'", targets[i]);
+			tu_die_usage("bad address '%s'", targets[i]);
 		if (t->addr.sa.sa_family == AF_INET)
 			t->addr.in.sin_port = htons((uint16_t)g_port);
 		else

@@ -31,7 +31,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -65,11 +64,7 @@ static void on_usr(int sig)
 
 struct listener {
 	int family;
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in;
-		struct sockaddr_in6 in6;
-	} addr;
+	union tu_sa addr;
 	socklen_t addrlen;
 	const char *text;	/* as given on the command line */
 	int tfd;		/* TCP listener */
@@ -84,27 +79,28 @@ static const char *g_pidfile;
 static struct listener g_listen[MAX_LISTEN];
 static int g_nlisten;
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: httpd --name NAME --port PORT --listen ADDR [--listen ADDR ...]\n"
-"             [--pidfile FILE] [--idle-timeout SEC] [--verbose]\n"
-"\n"
-"A small HTTP/1.1 and UDP test server.\n"
-"\n"
-"  --name NAME         version name reported in replies (e.g. v1; <= %d chars)\n"
-"  --port PORT         TCP and UDP port for every --listen address\n"
-"  --listen ADDR       IPv4 or IPv6 address to bind (repeatable, up to %d);\n"
-"                      one TCP listener and one UDP socket per address.\n"
-"                      0.0.0.0 and :: work too.\n"
-"  --pidfile FILE      write the PID here; removed on SIGTERM/SIGINT\n"
-"  --idle-timeout SEC  close keep-alive connections idle this long (default 300)\n"
-"  --verbose           log connections and errors to stderr\n"
-"  --check-stream N    no server: check that stdin is exactly the N bytes a\n"
-"                      GET /stream/N returns; prints \"ok N bytes\" or where\n"
-"                      it differs, exit 0/1\n"
-"  --help              this text\n"
-"\n"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const struct tu_opt opts[] = {
+	{ "name", 'N', "NAME", "version name reported in replies (e.g. v1; <= " STR(NAME_MAX_LEN) " chars)" },
+	{ "port", 'p', "PORT", "TCP and UDP port for every --listen address" },
+	{ "listen", 'l', "ADDR", "IPv4 or IPv6 address to bind (repeatable, up to " STR(MAX_LISTEN) ");\n"
+	  "one TCP listener and one UDP socket per address.\n0.0.0.0 and :: work too." },
+	{ "pidfile", 'P', "FILE", "write the PID here; removed on SIGTERM/SIGINT" },
+	{ "idle-timeout", 'i', "SEC", "close keep-alive connections idle this long (default 300)" },
+	{ "verbose", 'v', NULL, "log connections and errors to stderr" },
+	{ "check-stream", 'C', "N", "no server: check that stdin is exactly the N bytes a\n"
+	  "GET /stream/N returns; prints \"ok N bytes\" or where\nit differs, exit 0/1" },
+	{ 0 },
+};
+
+static const struct tu_cmd cmd = {
+	.synopsis = "--name NAME --port PORT --listen ADDR [--listen ADDR ...]\n"
+		    "             [--pidfile FILE] [--idle-timeout SEC] [--verbose]",
+	.about = "\nA small HTTP/1.1 and UDP test server.\n",
+	.opts = opts,
+	.more =
 "GET /stream/N[/KIBPS] answers N bytes of a fixed pattern (paced at KIBPS\n"
 "KiB/s if given), for byte-exact checks of long transfers.\n"
 "A request for /reset gets no answer: once its head is read the connection\n"
@@ -123,8 +119,7 @@ static void usage(FILE *f)
 "SIGUSR1 makes every later response (but /stream) a 500 Internal Server\n"
 "Error with the same body; SIGUSR2 makes them 200 again.\n"
 "Prints \"ready\" on stdout once every socket listens. Exits 0 on SIGTERM.\n",
-		NAME_MAX_LEN, MAX_LISTEN);
-}
+};
 
 static void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void vlog(const char *fmt, ...)
@@ -145,49 +140,13 @@ static void vlog(const char *fmt, ...)
 		return;
 }
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "httpd: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
 /* Parse "10.0.0.1", "fd00::1" or "[fd00::1]". */
 static int parse_addr(const char *s, struct listener *l)
 {
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t n = strlen(s);
-
-	memset(&l->addr, 0, sizeof(l->addr));
-	if (n >= sizeof(buf))
+	if (tu_sa_parse(s, (uint16_t)g_port, &l->addr, &l->addrlen))
 		return -1;
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-		memcpy(buf, s + 1, n - 2);
-		buf[n - 2] = 0;
-	} else {
-		memcpy(buf, s, n + 1);
-	}
-	if (inet_pton(AF_INET, buf, &l->addr.in.sin_addr) == 1) {
-		l->family = AF_INET;
-		l->addr.in.sin_family = AF_INET;
-		l->addr.in.sin_port = htons(g_port);
-		l->addrlen = sizeof(l->addr.in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, buf, &l->addr.in6.sin6_addr) == 1) {
-		l->family = AF_INET6;
-		l->addr.in6.sin6_family = AF_INET6;
-		l->addr.in6.sin6_port = htons(g_port);
-		l->addrlen = sizeof(l->addr.in6);
-		return 0;
-	}
-	return -1;
+	l->family = l->addr.sa.sa_family;
+	return 0;
 }
 
 /* Address (no port) as text; v4-mapped v6 printed as plain v4. */
@@ -730,6 +689,16 @@ static void *accept_thread(void *arg)
 
 /* ---- UDP ------------------------------------------------------------------ */
 
+/* One control message: level, type and len bytes of data; its space. */
+static size_t put_cmsg(struct cmsghdr *cm, int level, int type, const void *data, size_t len)
+{
+	cm->cmsg_level = level;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(cm), data, len);
+	return CMSG_SPACE(len);
+}
+
 static void *udp_thread(void *arg)
 {
 	struct listener *l = arg;
@@ -793,19 +762,12 @@ static void *udp_thread(void *arg)
 			if (l->family == AF_INET) {
 				struct in_pktinfo pi = { .ipi_spec_dst = local.in.sin_addr };
 
-				mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-				cm->cmsg_level = IPPROTO_IP;
-				cm->cmsg_type = IP_PKTINFO;
-				cm->cmsg_len = CMSG_LEN(sizeof(pi));
-				memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+				mh.msg_controllen = put_cmsg(cm, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
 			} else {
 				struct in6_pktinfo pi = { .ipi6_addr = local.in6.sin6_addr };
 
-				mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-				cm->cmsg_level = IPPROTO_IPV6;
-				cm->cmsg_type = IPV6_PKTINFO;
-				cm->cmsg_len = CMSG_LEN(sizeof(pi));
-				memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+				mh.msg_controllen = put_cmsg(cm, IPPROTO_IPV6, IPV6_PKTINFO, &pi,
+							     sizeof(pi));
 			}
 		}
 		mh.msg_flags = 0;
@@ -829,102 +791,57 @@ static void open_listener(struct listener *l)
 	l->tfd = socket(l->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	l->ufd = socket(l->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (l->tfd < 0 || l->ufd < 0)
-		die("socket: %s", strerror(errno));
+		tu_die("socket: %s", strerror(errno));
 	setsockopt(l->tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (l->family == AF_INET6) {
 		setsockopt(l->tfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 		setsockopt(l->ufd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 		if (setsockopt(l->ufd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0)
-			die("IPV6_RECVPKTINFO: %s", strerror(errno));
+			tu_die("IPV6_RECVPKTINFO: %s", strerror(errno));
 	} else {
 		if (setsockopt(l->ufd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0)
-			die("IP_PKTINFO: %s", strerror(errno));
+			tu_die("IP_PKTINFO: %s", strerror(errno));
 	}
 	if (bind(l->tfd, &l->addr.sa, l->addrlen) < 0)
-		die("bind tcp %s port %d: %s", l->text, g_port, strerror(errno));
+		tu_die("bind tcp %s port %d: %s", l->text, g_port, strerror(errno));
 	if (listen(l->tfd, 4096) < 0)
-		die("listen %s: %s", l->text, strerror(errno));
+		tu_die("listen %s: %s", l->text, strerror(errno));
 	if (bind(l->ufd, &l->addr.sa, l->addrlen) < 0)
-		die("bind udp %s port %d: %s", l->text, g_port, strerror(errno));
+		tu_die("bind udp %s port %d: %s", l->text, g_port, strerror(errno));
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'N' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "pidfile", required_argument, NULL, 'P' },
-		{ "idle-timeout", required_argument, NULL, 'i' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "check-stream", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *listen_txt[MAX_LISTEN];
 	struct rlimit rl;
 	sigset_t set;
 	int opt, i, sig;
-	char *end;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((opt = tu_getopt(argc, argv, &cmd)) != -1) {
 		switch (opt) {
-		case 'N':
-			g_name = optarg;
-			break;
-		case 'p': {
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || end == optarg || v < 1 || v > 65535)
-				die("bad --port '%s'", optarg);
-			g_port = (int)v;
-			break;
-		}
+		case 'N': g_name = optarg; break;
+		case 'p': g_port = (int)tu_arg_long("--port", optarg, 1, 65535); break;
 		case 'l':
 			if (g_nlisten == MAX_LISTEN)
-				die("too many --listen (max %d)", MAX_LISTEN);
+				tu_die_usage("too many --listen (max %d)", MAX_LISTEN);
 			listen_txt[g_nlisten++] = optarg;
 			break;
-		case 'P':
-			g_pidfile = optarg;
-			break;
-		case 'i': {
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || end == optarg || v < 1 || v > 86400)
-				die("bad --idle-timeout '%s'", optarg);
-			g_idle_timeout = (int)v;
-			break;
-		}
-		case 'v':
-			g_verbose = true;
-			break;
-		case 'C':
-			return check_stream(strtoull(optarg, NULL, 10));
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'P': g_pidfile = optarg; break;
+		case 'i': g_idle_timeout = (int)tu_arg_long("--idle-timeout", optarg, 1, 86400); break;
+		case 'v': g_verbose = true; break;
+		case 'C': return check_stream(strtoull(optarg, NULL, 10));
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "httpd: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (!g_name || !*g_name || !g_port || !g_nlisten) {
-		fprintf(stderr, "httpd: --name, --port and at least one --listen are required\n");
-		usage(stderr);
-		return 2;
-	}
+	if (optind != argc)
+		tu_die_usage("unexpected argument '%s'", argv[optind]);
+	if (!g_name || !*g_name || !g_port || !g_nlisten)
+		tu_die_usage("--name, --port and at least one --listen are required");
 	if (strlen(g_name) > NAME_MAX_LEN || strpbrk(g_name, " \t\r\n"))
-		die("bad --name '%s' (<= %d chars, no white space)", g_name, NAME_MAX_LEN);
+		tu_die("bad --name '%s' (<= %d chars, no white space)", g_name, NAME_MAX_LEN);
 	for (i = 0; i < g_nlisten; i++) {
 		g_listen[i].text = listen_txt[i];
 		if (parse_addr(listen_txt[i], &g_listen[i]) < 0)
-			die("bad --listen address '%s'", listen_txt[i]);
+			tu_die("bad --listen address '%s'", listen_txt[i]);
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -949,16 +866,16 @@ int main(int argc, char **argv)
 
 		if (pthread_create(&th, NULL, accept_thread, &g_listen[i]) ||
 		    pthread_create(&th, NULL, udp_thread, &g_listen[i]))
-			die("pthread_create failed");
+			tu_die("pthread_create failed");
 	}
 	if (g_pidfile) {
 		FILE *f = fopen(g_pidfile, "w");
 
 		if (!f)
-			die("pidfile %s: %s", g_pidfile, strerror(errno));
+			tu_die("pidfile %s: %s", g_pidfile, strerror(errno));
 		fprintf(f, "%d\n", (int)getpid());
 		if (fclose(f) != 0)
-			die("pidfile %s: %s", g_pidfile, strerror(errno));
+			tu_die("pidfile %s: %s", g_pidfile, strerror(errno));
 	}
 	printf("ready\n");
 	fflush(stdout);

@@ -13,7 +13,6 @@
  *
  * Stops on SIGTERM/SIGINT. No root, no BPF.
  */
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 
 #include "k8s_source.h"
 #include "log.h"
+#include "../lib/tutil.h"
 
 static volatile sig_atomic_t done;
 
@@ -31,19 +31,27 @@ static void on_sig(int s)
 	done = 1;
 }
 
+static const struct tu_opt opts[] = {
+	{ "kubeconfig", 'k', "FILE", "the kubeconfig to read" },
+	{ "context", 'x', "NAME", "its context (default: the current one)" },
+	{ "server", 's', "URL", "the API server, without a kubeconfig" },
+	{ "token-file", 't', "FILE", "with --server: the bearer token" },
+	{ "ca-file", 'a', "FILE", "with --server: the CA to trust" },
+	{ "files", 'f', "PATH", "print the model of these files, the same way, and exit" },
+	{ "verbose", 'v', NULL, "debug messages" },
+	{ 0 },
+};
+
+static const struct tu_cmd cmd = {
+	.synopsis = "[--kubeconfig FILE [--context NAME]] [--server URL --token-file F --ca-file F] [-v]\n"
+		    "       k8s_dump --files PATH",
+	.about = "Watch the API as splitd --source kubernetes does; print each model built.\n",
+	.shorts = "v",
+	.opts = opts,
+};
+
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "kubeconfig", required_argument, NULL, 'k' },
-		{ "context", required_argument, NULL, 'x' },
-		{ "server", required_argument, NULL, 's' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "ca-file", required_argument, NULL, 'a' },
-		{ "files", required_argument, NULL, 'f' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	struct k8s_source_opts o = { 0 };
 	struct k8s_source *ks;
 	struct split_err err;
@@ -51,7 +59,7 @@ int main(int argc, char **argv)
 	int c, n = 0;
 
 	split_log_prog = "k8s_dump";
-	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+	while ((c = tu_getopt(argc, argv, &cmd)) != -1) {
 		switch (c) {
 		case 'k': o.kubeconfig = optarg; break;
 		case 'x': o.context = optarg; break;
@@ -74,13 +82,6 @@ int main(int argc, char **argv)
 			split_input_free(&in);
 			return 0;
 		}
-		case 'h':
-			printf("Usage: k8s_dump [--kubeconfig FILE [--context NAME]] [--server URL --token-file F --ca-file F] [-v]\n"
-			       "       k8s_dump --files PATH   (the model of files, printed the same way)\n"
-			       "Watch the API as splitd --source kubernetes does; print each model built.\n");
-			return 0;
-		default:
-			return 2;
 		}
 	}
 	sigaction(SIGTERM, &sa, NULL);

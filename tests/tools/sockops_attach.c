@@ -23,11 +23,7 @@
 
 #include "split_common.h"
 #include "split_sockops.skel.h"
-
-static int print_warn(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	return lvl == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
-}
+#include "../lib/tutil.h"
 
 int main(int argc, char **argv)
 {
@@ -41,7 +37,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: sockops_attach PIN_DIR CGROUP\n");
 		return 2;
 	}
-	libbpf_set_print(print_warn);
+	libbpf_set_print(tu_libbpf_print);
 	oo.pin_root_path = argv[1];
 	skel = split_sockops__open_opts(&oo);
 	if (!skel || split_sockops__load(skel)) {

@@ -29,7 +29,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -117,90 +116,83 @@ struct worker {
 	struct stats st;
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: splitclient --connect ADDR --port PORT [options]\n"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+enum { OPT_CONNECT = 256, OPT_PORT, OPT_PARALLEL, OPT_UDP, OPT_UDPC, OPT_KA, OPT_INT, OPT_LOG,
+       OPT_DUR, OPT_TMO, OPT_HDR, OPT_HOST, OPT_PATH, OPT_ALLOW, OPT_VERBOSE,
+       OPT_SAME, OPT_SETCK };
+
+static const struct tu_opt opts[] = {
+	{ "connect", OPT_CONNECT, "ADDR", "target IPv4 or IPv6 address (e.g. a VIP); [v6] is ok" },
+	{ "port", OPT_PORT, "PORT", "target port" },
+	{ "count", 'n', "COUNT", "iterations (connections or datagrams); default 100;\n"
+	  "also -n. With --duration, -n is a cap only if given." },
+	{ "parallel", OPT_PARALLEL, "K", "worker threads (default 1)" },
+	{ "duration", OPT_DUR, "SECONDS", "keep going until the time is up (instead of -n)" },
+	{ "udp", OPT_UDP, NULL, "per iteration: new unconnected UDP socket, sendto the\n"
+	  "target, recvfrom (timeout); the reply's source\n"
+	  "address and port must equal the target, else\npeer_mismatch" },
+	{ "udp-connected", OPT_UDPC, NULL, "per iteration: new UDP socket, connect, send, recv;\n"
+	  "getpeername() and the reply source must equal the\ntarget, else peer_mismatch" },
+	{ "same-socket", OPT_SAME, NULL, "with --udp / --udp-connected: each thread uses ONE\n"
+	  "socket for all its iterations (made on first use,\nreplaced after a failure)" },
+	{ "keepalive", OPT_KA, "SECONDS", "instead: each thread opens ONE TCP connection and\n"
+	  "sends a keep-alive request on it every --interval-ms\n"
+	  "for SECONDS seconds. Every response must come from\n"
+	  "the same endpoint (version and address) as the\n"
+	  "first, else it is a failure (endpoint_changed); so\n"
+	  "is a response with \"Connection: close\"\n"
+	  "(server_closed). After a connection error the\n"
+	  "thread reconnects; its first endpoint stays the one\n"
+	  "to match. total counts requests." },
+	{ "interval-ms", OPT_INT, "MS", "request interval for --keepalive (default 100)" },
+	{ "allow-endpoint-change", OPT_ALLOW, NULL, "with --keepalive: endpoint changes are not\n"
+	  "failures (for per-request L7 routing)" },
+	{ "header", OPT_HDR, "'NAME: VAL'", "add a request header (repeatable), e.g.\n"
+	  "--header 'cookie: user=test-user'" },
+	{ "host", OPT_HOST, "HOST", "Host header (default reviews)" },
+	{ "set-cookie", OPT_SETCK, "NAME", "count the values responses give cookie NAME with\n"
+	  "Set-Cookie (sticky sessions); see below" },
+	{ "path", OPT_PATH, "PATH", "request target (default /)" },
+	{ "timeout-ms", OPT_TMO, "MS", "connect / read / UDP reply timeout (default 2000)" },
+	{ "log", OPT_LOG, "FILE", "one line per finished iteration:\n"
+	  "  <start_ns> <end_ns> <version> <endpoint>\n"
+	  "  <start_ns> <end_ns> FAIL <errno-name-or-reason>\n"
+	  "CLOCK_REALTIME ns, taken just before connect() (or\n"
+	  "sendto/send) and after the response" },
+	{ "verbose", OPT_VERBOSE, NULL, "print every failure to stderr" },
+	{ 0 },
+};
+
+static const struct tu_cmd cmd = {
+	.synopsis = "--connect ADDR --port PORT [options]",
+	.about =
 "\n"
 "Open connections (or send datagrams) to ADDR:PORT and count which version\n"
 "and endpoint answered. The reply body must be \"<version> <endpoint>\\n\"\n"
 "(tests/tools/httpd.c).\n"
 "\n"
-"  --connect ADDR        target IPv4 or IPv6 address (e.g. a VIP); [v6] is ok\n"
-"  --port PORT           target port\n"
-"  -n, --count COUNT     iterations (connections or datagrams); default 100.\n"
-"                        With --duration, -n is a cap only if given.\n"
-"  --parallel K          worker threads (default 1)\n"
-"  --duration SECONDS    keep going until the time is up (instead of -n)\n"
-"  --udp                 per iteration: new unconnected UDP socket, sendto the\n"
-"                        target, recvfrom (timeout); the reply's source\n"
-"                        address and port must equal the target, else\n"
-"                        peer_mismatch\n"
-"  --udp-connected       per iteration: new UDP socket, connect, send, recv;\n"
-"                        getpeername() and the reply source must equal the\n"
-"                        target, else peer_mismatch\n"
-"  --same-socket         with --udp / --udp-connected: each thread uses ONE\n"
-"                        socket for all its iterations (made on first use,\n"
-"                        replaced after a failure)\n"
-"  (default: TCP)        per iteration: new socket, connect (timeout),\n"
-"                        getpeername() must equal the target (else\n"
-"                        peer_mismatch), send\n"
-"                        \"GET / HTTP/1.1\\r\\nHost: reviews\\r\\nConnection: close\\r\\n\\r\\n\",\n"
-"                        read the full response (status 200, Content-Length\n"
-"                        or chunked or read-to-EOF body), then wait for the\n"
-"                        server's close (a server that does not close after\n"
-"                        \"Connection: close\" is a failure: no_close)\n"
-"  --keepalive SECONDS   instead: each thread opens ONE TCP connection and\n"
-"                        sends a keep-alive request on it every --interval-ms\n"
-"                        for SECONDS seconds. Every response must come from\n"
-"                        the same endpoint (version and address) as the\n"
-"                        first, else it is a failure (endpoint_changed); so\n"
-"                        is a response with \"Connection: close\"\n"
-"                        (server_closed). After a connection error the\n"
-"                        thread reconnects; its first endpoint stays the one\n"
-"                        to match. total counts requests.\n"
-"  --interval-ms MS      request interval for --keepalive (default 100)\n"
-"  --allow-endpoint-change  with --keepalive: endpoint changes are not\n"
-"                        failures (for per-request L7 routing)\n"
-"  --header 'NAME: VAL'  add a request header (repeatable), e.g.\n"
-"                        --header 'cookie: user=test-user'\n"
-"  --host HOST           Host header (default reviews)\n"
-"  --set-cookie NAME     count the values responses give cookie NAME with\n"
-"                        Set-Cookie (sticky sessions); see below\n"
-"  --path PATH           request target (default /)\n"
-"  --timeout-ms MS       connect / read / UDP reply timeout (default 2000)\n"
-"  --log FILE            one line per finished iteration:\n"
-"                          <start_ns> <end_ns> <version> <endpoint>\n"
-"                          <start_ns> <end_ns> FAIL <errno-name-or-reason>\n"
-"                        CLOCK_REALTIME ns, taken just before connect() (or\n"
-"                        sendto/send) and after the response\n"
-"  --verbose             print every failure to stderr\n"
-"  --help                this text\n"
-"\n"
+"By default (TCP), per iteration: new socket, connect (timeout), getpeername()\n"
+"must equal the target (else peer_mismatch), send\n"
+"  \"GET / HTTP/1.1\\r\\nHost: reviews\\r\\nConnection: close\\r\\n\\r\\n\",\n"
+"read the full response (status 200, Content-Length or chunked or read-to-EOF\n"
+"body), then wait for the server's close (a server that does not close after\n"
+"\"Connection: close\" is a failure: no_close).\n",
+	.shorts = "n:",
+	.opts = opts,
+	.more =
 "Output on stdout at the end (sorted):\n"
 "  total N ok N fail N peer_mismatch N\n"
 "  version VERSION COUNT            (one line per version)\n"
 "  endpoint VERSION ENDPOINT COUNT  (one line per version and endpoint)\n"
 "  set_cookie VALUE COUNT           (--set-cookie: per value, - for none)\n"
 "  set_cookie_mismatch COUNT        (--set-cookie: value not the version)\n"
-"The first %d distinct failure reasons go to stderr with their counts.\n"
+"The first " STR(MAX_REASONS) " distinct failure reasons go to stderr with their counts.\n"
 "A peer mismatch is not a failure (the reply still counts) but fails the run.\n"
 "Exit status: 0 if fail == 0 and peer_mismatch == 0, 1 otherwise, 2 on a\n"
-"usage error.\n", MAX_REASONS);
-}
-
-static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "splitclient: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, " (see --help)\n");
-	va_end(ap);
-	exit(2);
-}
+"usage error.\n",
+};
 
 static bool time_is_up(void)
 {
@@ -340,17 +332,6 @@ static bool same_addr(const union tu_sa *a, socklen_t alen)
 	       !memcmp(&a->in6.sin6_addr, &g_target.in6.sin6_addr, sizeof(struct in6_addr));
 }
 
-static void set_timeouts(int fd)
-{
-	struct timeval tv = {
-		.tv_sec = g_timeout_ms / 1000,
-		.tv_usec = (g_timeout_ms % 1000) * 1000,
-	};
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 /* The reason for a failed recv/send errno. */
 static const char *io_reason(int e, const char *timeout_reason)
 {
@@ -365,7 +346,6 @@ static const char *io_reason(int e, const char *timeout_reason)
  */
 static int tcp_connect(uint64_t *t0, const char **reason)
 {
-	struct pollfd pfd;
 	socklen_t elen = sizeof(int);
 	int fd, err = 0, r, one = 1, flags;
 
@@ -382,11 +362,7 @@ static int tcp_connect(uint64_t *t0, const char **reason)
 		return -1;
 	}
 	if (r < 0) {
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		do {
-			r = poll(&pfd, 1, g_timeout_ms);
-		} while (r < 0 && errno == EINTR);
+		r = tu_poll1(fd, POLLOUT, g_timeout_ms);
 		if (r == 0) {
 			*reason = "connect_timeout";
 			close(fd);
@@ -402,26 +378,17 @@ static int tcp_connect(uint64_t *t0, const char **reason)
 	}
 	flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	set_timeouts(fd);
+	tu_set_timeouts(fd, g_timeout_ms);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
 
 static int send_all(int fd, const char *p, size_t n, const char **reason)
 {
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			*reason = io_reason(errno, "send_timeout");
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	if (!tu_send_all(fd, p, n))
+		return 0;
+	*reason = io_reason(errno, "send_timeout");
+	return -1;
 }
 
 /* ---- HTTP response reading -------------------------------------------------------- */
@@ -732,7 +699,6 @@ static void udp_once(struct stats *st, bool connected, int *keep)
 	socklen_t flen = sizeof(from), plen = sizeof(peer);
 	char buf[512], *p, *save, version[WORD_MAX], endpoint[WORD_MAX];
 	const char *reason;
-	struct pollfd pfd;
 	bool mismatch = false;
 	uint64_t t0;
 	ssize_t r;
@@ -766,11 +732,7 @@ static void udp_once(struct stats *st, bool connected, int *keep)
 		reason = errname(errno);
 		goto fail;
 	}
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	do {
-		r = poll(&pfd, 1, g_timeout_ms);
-	} while (r < 0 && errno == EINTR);
+	r = tu_poll1(fd, POLLIN, g_timeout_ms);
 	if (r == 0) {
 		reason = "udp_timeout";
 		goto fail;
@@ -927,27 +889,6 @@ static int cmp_cookie(const void *a, const void *b)
 	return strcmp(a, b);	/* val is the first member */
 }
 
-static long parse_long(const char *opt, const char *s, long lo, long hi)
-{
-	long v;
-
-	if (tu_parse_long(s, lo, hi, &v))
-		die_usage("bad %s '%s' (want %ld..%ld)", opt, s, lo, hi);
-	return v;
-}
-
-static double parse_secs(const char *opt, const char *s)
-{
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &e);
-	if (errno || e == s || *e || !(v > 0) || v > 86400 * 7)
-		die_usage("bad %s '%s' (want seconds > 0)", opt, s);
-	return v;
-}
-
 static void build_requests(void)
 {
 	char extra[REQ_MAX / 2] = "";
@@ -957,7 +898,7 @@ static void build_requests(void)
 	for (i = 0; i < g_nheaders; i++) {
 		r = snprintf(extra + n, sizeof(extra) - n, "%s\r\n", g_headers[i]);
 		if (r < 0 || (size_t)r >= sizeof(extra) - n)
-			die_usage("headers too long");
+			tu_die_usage("headers too long");
 		n += (size_t)r;
 	}
 	snprintf(g_request, sizeof(g_request),
@@ -969,98 +910,71 @@ static void build_requests(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CONNECT = 256, OPT_PORT, OPT_PARALLEL, OPT_UDP, OPT_UDPC, OPT_KA, OPT_INT, OPT_LOG,
-	       OPT_DUR, OPT_TMO, OPT_HDR, OPT_HOST, OPT_PATH, OPT_ALLOW, OPT_VERBOSE,
-	       OPT_SAME, OPT_SETCK };
-	static const struct option opts[] = {
-		{ "connect", required_argument, NULL, OPT_CONNECT },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "count", required_argument, NULL, 'n' },
-		{ "parallel", required_argument, NULL, OPT_PARALLEL },
-		{ "udp", no_argument, NULL, OPT_UDP },
-		{ "udp-connected", no_argument, NULL, OPT_UDPC },
-		{ "same-socket", no_argument, NULL, OPT_SAME },
-		{ "keepalive", required_argument, NULL, OPT_KA },
-		{ "interval-ms", required_argument, NULL, OPT_INT },
-		{ "allow-endpoint-change", no_argument, NULL, OPT_ALLOW },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ "duration", required_argument, NULL, OPT_DUR },
-		{ "timeout-ms", required_argument, NULL, OPT_TMO },
-		{ "header", required_argument, NULL, OPT_HDR },
-		{ "host", required_argument, NULL, OPT_HOST },
-		{ "path", required_argument, NULL, OPT_PATH },
-		{ "verbose", no_argument, NULL, OPT_VERBOSE },
-		{ "set-cookie", required_argument, NULL, OPT_SETCK },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct stats sum = { 0 };
 	struct worker *w;
 	struct bucket *vb;
 	size_t nvb = 0, i, j;
 	int opt, k;
 
-	while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	while ((opt = tu_getopt(argc, argv, &cmd)) != -1) {
 		switch (opt) {
 		case OPT_CONNECT: g_target_txt = optarg; break;
-		case OPT_PORT: g_port = (int)parse_long("--port", optarg, 1, 65535); break;
+		case OPT_PORT: g_port = (int)tu_arg_long("--port", optarg, 1, 65535); break;
 		case 'n':
-			g_count = parse_long("-n", optarg, 0, 1000000000L);
+			g_count = tu_arg_long("-n", optarg, 0, 1000000000L);
 			g_count_given = true;
 			break;
-		case OPT_PARALLEL: g_parallel = (int)parse_long("--parallel", optarg, 1, 4096); break;
+		case OPT_PARALLEL: g_parallel = (int)tu_arg_long("--parallel", optarg, 1, 4096); break;
 		case OPT_UDP: g_udp = true; break;
 		case OPT_UDPC: g_udp_connected = true; break;
 		case OPT_SAME: g_same_socket = true; break;
-		case OPT_KA: g_keepalive = parse_secs("--keepalive", optarg); break;
-		case OPT_INT: g_interval_ms = parse_long("--interval-ms", optarg, 1, 3600000); break;
+		case OPT_KA: g_keepalive = tu_arg_double("--keepalive", optarg, 86400 * 7); break;
+		case OPT_INT: g_interval_ms = tu_arg_long("--interval-ms", optarg, 1, 3600000); break;
 		case OPT_ALLOW: g_allow_change = true; break;
 		case OPT_LOG: g_logpath = optarg; break;
-		case OPT_DUR: g_duration = parse_secs("--duration", optarg); break;
-		case OPT_TMO: g_timeout_ms = (int)parse_long("--timeout-ms", optarg, 1, 3600000); break;
+		case OPT_DUR: g_duration = tu_arg_double("--duration", optarg, 86400 * 7); break;
+		case OPT_TMO: g_timeout_ms = (int)tu_arg_long("--timeout-ms", optarg, 1, 3600000); break;
 		case OPT_HDR:
 			if (g_nheaders == (int)(sizeof(g_headers) / sizeof(g_headers[0])))
-				die_usage("too many --header");
+				tu_die_usage("too many --header");
 			if (!strchr(optarg, ':') || strpbrk(optarg, "\r\n"))
-				die_usage("bad --header '%s' (want 'Name: value')", optarg);
+				tu_die_usage("bad --header '%s' (want 'Name: value')", optarg);
 			g_headers[g_nheaders++] = optarg;
 			break;
 		case OPT_HOST:
 			if (!*optarg || strpbrk(optarg, " \t\r\n"))
-				die_usage("bad --host '%s'", optarg);
+				tu_die_usage("bad --host '%s'", optarg);
 			g_host = optarg;
 			break;
 		case OPT_PATH:
 			if (!*optarg || strpbrk(optarg, " \t\r\n"))
-				die_usage("bad --path '%s'", optarg);
+				tu_die_usage("bad --path '%s'", optarg);
 			g_path = optarg;
 			break;
 		case OPT_VERBOSE: g_verbose = true; break;
 		case OPT_SETCK:
 			if (!*optarg || strpbrk(optarg, "=; \t"))
-				die_usage("bad --set-cookie '%s' (want a cookie name)", optarg);
+				tu_die_usage("bad --set-cookie '%s' (want a cookie name)", optarg);
 			g_setck = optarg;
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc)
-		die_usage("unexpected argument '%s'", argv[optind]);
+		tu_die_usage("unexpected argument '%s'", argv[optind]);
 	if (!g_target_txt || !g_port)
-		die_usage("--connect and --port are required");
+		tu_die_usage("--connect and --port are required");
 	if (tu_sa_parse(g_target_txt, (uint16_t)g_port, &g_target, &g_targetlen) < 0)
-		die_usage("bad --connect address '%s'", g_target_txt);
+		tu_die_usage("bad --connect address '%s'", g_target_txt);
 	if (g_udp && g_udp_connected)
-		die_usage("--udp and --udp-connected exclude each other");
+		tu_die_usage("--udp and --udp-connected exclude each other");
 	if (g_same_socket && !g_udp && !g_udp_connected)
-		die_usage("--same-socket is for --udp / --udp-connected (TCP: --keepalive)");
+		tu_die_usage("--same-socket is for --udp / --udp-connected (TCP: --keepalive)");
 	if (g_keepalive > 0 && (g_udp || g_udp_connected))
-		die_usage("--keepalive is TCP only");
+		tu_die_usage("--keepalive is TCP only");
 	if (g_keepalive > 0 && g_duration > 0)
-		die_usage("--keepalive and --duration exclude each other");
+		tu_die_usage("--keepalive and --duration exclude each other");
 	if (g_allow_change && g_keepalive <= 0)
-		die_usage("--allow-endpoint-change needs --keepalive");
+		tu_die_usage("--allow-endpoint-change needs --keepalive");
 	build_requests();
 
 	signal(SIGPIPE, SIG_IGN);

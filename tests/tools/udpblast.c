@@ -28,7 +28,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,17 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/tutil.h"
+
 #define MAX_BATCH	1024
 #define MAX_FLOWS	65536
 #define MAX_SIZE	1472
-
-static unsigned long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
-}
 
 /* On-CPU and run-queue wait time of this thread, ns (0 0 if unknown). */
 static void sched_times(unsigned long long *cpu, unsigned long long *wait)
@@ -62,36 +55,33 @@ static void sched_times(unsigned long long *cpu, unsigned long long *wait)
 	fclose(f);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: udpblast --dst ADDR --port PORT [--duration S] [--flows K]\n"
-		"                [--batch B] [--size N]\n"
-		"  --dst ADDR      IPv4 or IPv6 destination\n"
-		"  --port PORT     destination UDP port\n"
-		"  --duration S    seconds to send (default 5; fractions allowed)\n"
-		"  --flows K       sockets, i.e. source ports (default 256, at most %d)\n"
-		"  --batch B       datagrams per sendmmsg() (default 64, at most %d)\n"
-		"  --size N        payload bytes (default 18: a 60-byte IPv4 frame; at most %d)\n",
-		MAX_FLOWS, MAX_BATCH, MAX_SIZE);
-}
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const struct tu_opt opts[] = {
+	{ "dst", 'd', "ADDR", "IPv4 or IPv6 destination" },
+	{ "port", 'p', "PORT", "destination UDP port" },
+	{ "duration", 't', "S", "seconds to send (default 5; fractions allowed)" },
+	{ "flows", 'k', "K", "sockets, i.e. source ports (default 256, at most " STR(MAX_FLOWS) ")" },
+	{ "batch", 'b', "B", "datagrams per sendmmsg() (default 64, at most " STR(MAX_BATCH) ")" },
+	{ "size", 's', "N", "payload bytes (default 18: a 60-byte IPv4 frame;\n"
+	  "at most " STR(MAX_SIZE) ")" },
+	{ 0 },
+};
+
+static const struct tu_cmd cmd = {
+	.synopsis = "--dst ADDR --port PORT [--duration S] [--flows K] [--batch B] [--size N]",
+	.about = "Send small UDP datagrams as fast as one thread can (see the source).\n",
+	.shorts = "d:p:t:k:b:s:",
+	.opts = opts,
+};
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dst", required_argument, NULL, 'd' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 't' },
-		{ "flows", required_argument, NULL, 'k' },
-		{ "batch", required_argument, NULL, 'b' },
-		{ "size", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static struct mmsghdr msgs[MAX_BATCH];
 	static struct iovec iov;
 	static char payload[MAX_SIZE];
-	struct sockaddr_storage dst = {};
+	union tu_sa dst;
 	socklen_t dlen = 0;
 	const char *daddr = NULL;
 	long port = 0, flows = 256, batch = 64, size = 18;
@@ -99,43 +89,29 @@ int main(int argc, char **argv)
 	unsigned long long t0, t1, deadline, sent = 0, errors = 0, calls = 0;
 	unsigned long long c0, w0, c1, w1;
 	int *fds, family, c;
+	char *end;
 
-	while ((c = getopt_long(argc, argv, "d:p:t:k:b:s:h", opts, NULL)) != -1) {
+	while ((c = tu_getopt(argc, argv, &cmd)) != -1) {
 		switch (c) {
 		case 'd': daddr = optarg; break;
-		case 'p': port = strtol(optarg, NULL, 10); break;
-		case 't': duration = strtod(optarg, NULL); break;
-		case 'k': flows = strtol(optarg, NULL, 10); break;
-		case 'b': batch = strtol(optarg, NULL, 10); break;
-		case 's': size = strtol(optarg, NULL, 10); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'p': port = tu_arg_long("--port", optarg, 1, 65535); break;
+		case 't':
+			duration = strtod(optarg, &end);
+			if (*end || !(duration > 0))
+				tu_die_usage("bad --duration '%s' (want seconds > 0)", optarg);
+			break;
+		case 'k': flows = tu_arg_long("--flows", optarg, 1, MAX_FLOWS); break;
+		case 'b': batch = tu_arg_long("--batch", optarg, 1, MAX_BATCH); break;
+		case 's': size = tu_arg_long("--size", optarg, 0, MAX_SIZE); break;
 		}
 	}
-	if (!daddr || port < 1 || port > 65535 || !(duration > 0) || flows < 1 ||
-	    flows > MAX_FLOWS || batch < 1 || batch > MAX_BATCH || size < 0 || size > MAX_SIZE ||
-	    optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	{
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&dst;
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&dst;
-
-		if (inet_pton(AF_INET, daddr, &s4->sin_addr) == 1) {
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons((unsigned short)port);
-			dlen = sizeof(*s4);
-		} else if (inet_pton(AF_INET6, daddr, &s6->sin6_addr) == 1) {
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons((unsigned short)port);
-			dlen = sizeof(*s6);
-		} else {
-			fprintf(stderr, "udpblast: bad address %s\n", daddr);
-			return 2;
-		}
-		family = dst.ss_family;
-	}
+	if (!daddr || !port)
+		tu_die_usage("--dst and --port are required");
+	if (optind != argc)
+		tu_die_usage("unexpected argument '%s'", argv[optind]);
+	if (tu_sa_parse(daddr, (uint16_t)port, &dst, &dlen))
+		tu_die_usage("bad address '%s'", daddr);
+	family = dst.sa.sa_family;
 	fds = calloc((size_t)flows, sizeof(*fds));
 	if (!fds) {
 		fprintf(stderr, "udpblast: out of memory\n");
@@ -171,7 +147,7 @@ int main(int argc, char **argv)
 	}
 
 	sched_times(&c0, &w0);
-	t0 = now_ns();
+	t0 = tu_mono_ns();
 	deadline = t0 + (unsigned long long)(duration * 1e9);
 	for (long k = 0;; k = k + 1 == flows ? 0 : k + 1) {
 		int n = sendmmsg(fds[k], msgs, (unsigned int)batch, 0);
@@ -181,10 +157,10 @@ int main(int argc, char **argv)
 			sent += (unsigned long long)n;
 		else
 			errors++;
-		if ((calls & 7) == 0 && now_ns() >= deadline)
+		if ((calls & 7) == 0 && tu_mono_ns() >= deadline)
 			break;
 	}
-	t1 = now_ns();
+	t1 = tu_mono_ns();
 	sched_times(&c1, &w1);
 	printf("sent %llu errors %llu calls %llu elapsed_ns %llu pps %.0f cpu_ns %llu wait_ns %llu flows %ld batch %ld size %ld\n",
 	       sent, errors, calls, t1 - t0, (double)sent * 1e9 / (double)(t1 - t0), c1 - c0, w1 - w0,

@@ -94,6 +94,7 @@
 
 #include "split_common.h"
 #include "split_xdp.skel.h"
+#include "../lib/tutil.h"
 
 #define VIP		0x0a60000aU	/* 10.96.0.10 */
 #define NONVIP		0x0a010001U	/* 10.1.0.1 */
@@ -108,23 +109,6 @@
 #define TCP_ACK		0x10
 
 static int ncpu;
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "xdp_bench: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-static int print_warn(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	return lvl == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
-}
 
 static __u64 now_ns(void)
 {
@@ -228,7 +212,7 @@ struct prog_buf {
 static int emit(struct prog_buf *p, struct bpf_insn i)
 {
 	if (p->n >= (int)(sizeof(p->in) / sizeof(p->in[0])))
-		die("program too long");
+		tu_die("program too long");
 	p->in[p->n] = i;
 	return p->n++;
 }
@@ -278,7 +262,7 @@ static int load_insns(const char *name, const struct prog_buf *p)
 
 		o.log_level = 1;
 		bpf_prog_load(BPF_PROG_TYPE_XDP, name, "Dual BSD/GPL", p->in, (size_t)p->n, &o);
-		die("loading %s: %s\n%s", name, strerror(err), log);
+		tu_die("loading %s: %s\n%s", name, strerror(err), log);
 	}
 	return fd;
 }
@@ -400,7 +384,7 @@ static void hist_init(struct hist *h)
 	memset(h, 0, sizeof(*h));
 	h->h = calloc(HIST_MAX + 1, sizeof(*h->h));
 	if (!h->h)
-		die("out of memory");
+		tu_die("out of memory");
 }
 
 static void hist_reset(struct hist *h)
@@ -448,7 +432,7 @@ static __u32 run1(int prog, const struct frame *f, __u32 *ret, __u64 *wall)
 	__u64 t0 = now_ns();
 
 	if (bpf_prog_test_run_opts(prog, &o))
-		die("test_run: %s", strerror(errno));
+		tu_die("test_run: %s", strerror(errno));
 	*wall = now_ns() - t0;
 	*ret = o.retval;
 	return o.duration;
@@ -460,7 +444,7 @@ static __u32 runN(int prog, const struct frame *f, __u32 repeat, __u32 *ret)
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = f->len, .repeat = repeat);
 
 	if (bpf_prog_test_run_opts(prog, &o))
-		die("test_run: %s", strerror(errno));
+		tu_die("test_run: %s", strerror(errno));
 	*ret = o.retval;
 	return o.duration;
 }
@@ -478,7 +462,7 @@ static __u64 nat_stat(struct env *e, __u32 idx)
 	__u64 v[ncpu], sum = 0;
 
 	if (bpf_map_lookup_elem(e->nat_stats, &idx, v))
-		die("nat_stats lookup: %s", strerror(errno));
+		tu_die("nat_stats lookup: %s", strerror(errno));
 	for (int i = 0; i < ncpu; i++)
 		sum += v[i];
 	return sum;
@@ -499,12 +483,12 @@ static void env_open(struct env *e, int nocount)
 	memset(e, 0, sizeof(*e));
 	e->x = split_xdp__open();
 	if (!e->x)
-		die("open split_xdp: %s", strerror(errno));
+		tu_die("open split_xdp: %s", strerror(errno));
 	bpf_object__for_each_map(m, e->x->obj)
 		bpf_map__set_pin_path(m, NULL);
 	e->x->rodata->split_no_count = nocount ? 1 : 0;
 	if (split_xdp__load(e->x))
-		die("load split_xdp: %s", strerror(errno));
+		tu_die("load split_xdp: %s", strerror(errno));
 	e->prog = bpf_program__fd(e->x->progs.split_xdp);
 	e->svc = bpf_map__fd(e->x->maps.svc);
 	e->tables = bpf_map__fd(e->x->maps.tables_v3);
@@ -525,7 +509,7 @@ static void env_open(struct env *e, int nocount)
 	v.table_id = tid;
 	v.target_port = htons(TPORT);
 	if (bpf_map_update_elem(e->svc, &k, &v, BPF_ANY))
-		die("fill svc: %s", strerror(errno));
+		tu_die("fill svc: %s", strerror(errno));
 	for (__u32 id = 1; id <= NBE; id++) {
 		struct split_backend_val b = {};
 
@@ -534,27 +518,27 @@ static void env_open(struct env *e, int nocount)
 		b.svc_id = SVC_ID;
 		b.version_id = id <= NBE / 2 ? 1 : 2;
 		if (bpf_map_update_elem(e->backends, &id, &b, BPF_ANY))
-			die("fill backends: %s", strerror(errno));
+			tu_die("fill backends: %s", strerror(errno));
 	}
 	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_slot_pair),
 			       SPLIT_TABLE_CELLS, NULL);
 	if (inner < 0)
-		die("create table: %s", strerror(errno));
+		tu_die("create table: %s", strerror(errno));
 	for (__u32 c = 0; c < SPLIT_TABLE_CELLS; c++) {
 		struct split_slot_pair pr = { { 1 + (2 * c) % NBE,
 					       2 * c + 1 < SPLIT_TABLE_SLOTS ? 1 + (2 * c + 1) % NBE : 0 } };
 
 		if (bpf_map_update_elem(inner, &c, &pr, BPF_ANY))
-			die("fill table: %s", strerror(errno));
+			tu_die("fill table: %s", strerror(errno));
 	}
 	if (bpf_map_update_elem(e->big, &tid, &inner, BPF_ANY))
-		die("install table: %s", strerror(errno));
+		tu_die("install table: %s", strerror(errno));
 	close(inner);
 	{
 		struct split_table_val tv = { .kind = SPLIT_TBL_BIG, .nslots = SPLIT_TABLE_SLOTS };
 
 		if (bpf_map_update_elem(e->tables, &tid, &tv, BPF_ANY))
-			die("install table: %s", strerror(errno));
+			tu_die("install table: %s", strerror(errno));
 	}
 }
 
@@ -569,18 +553,18 @@ static void helpers_open(struct env *e, struct env *nc)
 	e->wctl = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bench_wctl", 4, sizeof(struct wctl), 1, NULL);
 	e->progs = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "bench_progs", 4, 4, 3, NULL);
 	if (e->wctl < 0 || e->progs < 0)
-		die("create wrapper maps: %s", strerror(errno));
+		tu_die("create wrapper maps: %s", strerror(errno));
 	e->wrap_xdp = load_wrapper(e->wctl, e->progs, 0);
 	e->wrap_empty = load_wrapper(e->wctl, e->progs, 1);
 	slot = 0;
 	if (bpf_map_update_elem(e->progs, &slot, &e->prog, BPF_ANY))
-		die("prog array <- split_xdp: %s", strerror(errno));
+		tu_die("prog array <- split_xdp: %s", strerror(errno));
 	slot = 1;
 	if (bpf_map_update_elem(e->progs, &slot, &e->empty, BPF_ANY))
-		die("prog array <- empty: %s", strerror(errno));
+		tu_die("prog array <- empty: %s", strerror(errno));
 	slot = 2;
 	if (bpf_map_update_elem(e->progs, &slot, &nc->prog, BPF_ANY))
-		die("prog array <- split_xdp without counters: %s", strerror(errno));
+		tu_die("prog array <- split_xdp without counters: %s", strerror(errno));
 	nc->wrap_xdp = load_wrapper(e->wctl, e->progs, 2);
 }
 
@@ -593,7 +577,7 @@ static void wctl_set(struct env *e, __u32 wrap, __u32 base, __u8 flags)
 	flow_frame(&f, 0, flags);
 	memcpy(w.frame, f.b, sizeof(w.frame));
 	if (bpf_map_update_elem(e->wctl, &key, &w, BPF_ANY))
-		die("wrapper control: %s", strerror(errno));
+		tu_die("wrapper control: %s", strerror(errno));
 }
 
 /* Delete every entry of a hash map: keys collected first, then deleted
@@ -604,7 +588,7 @@ static size_t clear_map(int fd, size_t key_size)
 	char *keys = malloc(cap * key_size);
 
 	if (!keys)
-		die("out of memory");
+		tu_die("out of memory");
 	for (;;) {
 		char *prev = n ? keys + (n - 1) * key_size : NULL;
 
@@ -612,7 +596,7 @@ static size_t clear_map(int fd, size_t key_size)
 			cap *= 2;
 			keys = realloc(keys, cap * key_size);
 			if (!keys)
-				die("out of memory");
+				tu_die("out of memory");
 			prev = keys + (n - 1) * key_size;
 		}
 		if (bpf_map_get_next_key(fd, prev, keys + n * key_size))
@@ -668,7 +652,7 @@ static __u32 flows = 100000, rounds = 5, repeat = 1000000;
 static void expect(int ok, const char *what, int cs)
 {
 	if (!ok)
-		die("case %s: %s", cname[cs], what);
+		tu_die("case %s: %s", cname[cs], what);
 }
 
 /* Expected nat_stats deltas of a case: DNATs, new flows, NOT_VIP passes. */
@@ -776,10 +760,10 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	libbpf_set_print(print_warn);
+	libbpf_set_print(tu_libbpf_print);
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
-		die("cannot count CPUs");
+		tu_die("cannot count CPUs");
 	sf = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
 	if (sf) {
 		if (fscanf(sf, "%d", &stats_on) != 1)
@@ -835,7 +819,7 @@ int main(int argc, char **argv)
 		cold(C_EST_HOT, r, e.prog, 1, TCP_ACK, NULL, (struct want){ F, 0, 0 });
 		cold(C_COUNTERS, r, e.counters, 0, 0, &pass, (struct want){ F, 0, 0 });
 		if (clear_map(e.ct, sizeof(struct split_ct_key)) != flows)
-			die("round %u: ct did not hold %u flows after the cold runs", r, flows);
+			tu_die("round %u: ct did not hold %u flows after the cold runs", r, flows);
 		clear_map(e.ct_rev, sizeof(struct split_ct_key));
 
 		/* warm: repeat in one call; the wrapper rewrites the frame */
@@ -857,7 +841,7 @@ int main(int argc, char **argv)
 			wctl_set(&e, 1, 0, TCP_ACK);
 			warm(en, C_EST_HOT + o, r, en->wrap_xdp, &syn0, flows, (struct want){ F, 0, 0 });
 			if (clear_map(en->ct, sizeof(struct split_ct_key)) != flows)
-				die("round %u: ct did not hold %u flows after the warm runs", r, flows);
+				tu_die("round %u: ct did not hold %u flows after the warm runs", r, flows);
 			clear_map(en->ct_rev, sizeof(struct split_ct_key));
 		}
 		warm(&e, C_EMPTY, r, e.empty, &pass, repeat, (struct want){ 0, 0, 0 });

@@ -195,34 +195,30 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 	return rt;
 }
 
-static int open_maps(struct l7_rt *rt, struct split_state *st)
+/* *fd = the pinned map name under pin_dir, unless *fd is open already;
+ * 1 if it was opened now. */
+static int open_pinned(int *fd, const char *pin_dir, const char *name)
 {
 	char path[PATH_MAX + 64];
 
+	if (*fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	*fd = bpf_obj_get(path);
+	return 1;
+}
+
+static int open_maps(struct l7_rt *rt, struct split_state *st)
+{
 	rt->st = st;
-	if (rt->listen_fd < 0) {
-		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_LISTEN);
-		rt->listen_fd = bpf_obj_get(path);
-	}
-	if (rt->listen_sk_fd < 0) {
-		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_LISTEN_SK);
-		rt->listen_sk_fd = bpf_obj_get(path);
-	}
-	if (rt->stats_fd < 0) {
-		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_L7_STATS);
-		rt->stats_fd = bpf_obj_get(path);
-	}
-	if (rt->skb_fd < 0) {
-		/* sockops counts the proxy's upstream connections per
-		 * endpoint too (where splitd is in the attached cgroup) */
-		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_SK_BACKEND);
-		rt->skb_fd = bpf_obj_get(path);
+	open_pinned(&rt->listen_fd, st->pin_dir, SPLIT_MAP_L7_LISTEN);
+	open_pinned(&rt->listen_sk_fd, st->pin_dir, SPLIT_MAP_L7_LISTEN_SK);
+	open_pinned(&rt->stats_fd, st->pin_dir, SPLIT_MAP_L7_STATS);
+	/* sockops counts the proxy's upstream connections per endpoint too
+	 * (where splitd is in the attached cgroup) */
+	if (open_pinned(&rt->skb_fd, st->pin_dir, SPLIT_MAP_SK_BACKEND))
 		l7_proxy_tag_upstreams(rt->proxy, rt->skb_fd);
-	}
-	if (rt->ro_fd < 0) {
-		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_ROLLOUTS);
-		rt->ro_fd = bpf_obj_get(path);
-	}
+	open_pinned(&rt->ro_fd, st->pin_dir, SPLIT_MAP_ROLLOUTS);
 	if (rt->listen_fd < 0 || rt->listen_sk_fd < 0) {
 		pr_warn("L7 proxy: no %s map under %s (an older datapath? run splitd --unload)\n",
 			rt->listen_fd < 0 ? SPLIT_MAP_L7_LISTEN : SPLIT_MAP_L7_LISTEN_SK,

@@ -215,6 +215,27 @@ static int ifindex_of(const char *name)
 	return ifindex;
 }
 
+/* The tc program prog_fd on each interface of names[0..n), recorded in
+ * ifaces as mode; label and what name it in the log. 0, or -1 (logged). */
+static int attach_tc_all(int ifaces_fd, const char *const *names, int n, int prog_fd,
+			 __u32 prio, __u32 mode, const char *label, const char *what)
+{
+	for (int i = 0; i < n; i++) {
+		int ifindex = ifindex_of(names[i]), err;
+
+		if (!ifindex)
+			return -1;
+		err = attach_tc(prog_fd, ifindex, prio);
+		if (err) {
+			pr_warn("%s on %s: %s\n", what, names[i], strerror(-err));
+			return -1;
+		}
+		record(ifaces_fd, (__u32)ifindex, mode, names[i], prog_fd, 0);
+		pr_info("%s on %s\n", label, names[i]);
+	}
+	return 0;
+}
+
 int nat_attach(const char *pin_dir, const struct nat_opts *o)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_dir);
@@ -278,36 +299,13 @@ int nat_attach(const char *pin_dir, const struct nat_opts *o)
 		record(ifaces_fd, (__u32)ifindex, SPLIT_IF_TC_DNAT, o->xdp[i],
 		       bpf_program__fd(tskel->progs.split_tc_dnat), 1);
 	}
-	for (int i = 0; i < o->ntc_dnat; i++) {
-		int ifindex = ifindex_of(o->tc_dnat[i]), err;
-
-		if (!ifindex)
-			goto out;
-		err = attach_tc(bpf_program__fd(tskel->progs.split_tc_dnat), ifindex,
-				TC_PRIO_DNAT);
-		if (err) {
-			pr_warn("tc DNAT on %s: %s\n", o->tc_dnat[i], strerror(-err));
-			goto out;
-		}
-		record(ifaces_fd, (__u32)ifindex, SPLIT_IF_TC_DNAT, o->tc_dnat[i],
-		       bpf_program__fd(tskel->progs.split_tc_dnat), 0);
-		pr_info("tc-dnat on %s\n", o->tc_dnat[i]);
-	}
-	for (int i = 0; i < o->ntc_rev; i++) {
-		int ifindex = ifindex_of(o->tc_rev[i]), err;
-
-		if (!ifindex)
-			goto out;
-		err = attach_tc(bpf_program__fd(tskel->progs.split_tc_rev), ifindex,
-				TC_PRIO_REV);
-		if (err) {
-			pr_warn("tc reverse NAT on %s: %s\n", o->tc_rev[i], strerror(-err));
-			goto out;
-		}
-		record(ifaces_fd, (__u32)ifindex, SPLIT_IF_TC_REV, o->tc_rev[i],
-		       bpf_program__fd(tskel->progs.split_tc_rev), 0);
-		pr_info("tc-rev on %s\n", o->tc_rev[i]);
-	}
+	if (attach_tc_all(ifaces_fd, o->tc_dnat, o->ntc_dnat,
+			  bpf_program__fd(tskel->progs.split_tc_dnat), TC_PRIO_DNAT,
+			  SPLIT_IF_TC_DNAT, "tc-dnat", "tc DNAT") ||
+	    attach_tc_all(ifaces_fd, o->tc_rev, o->ntc_rev,
+			  bpf_program__fd(tskel->progs.split_tc_rev), TC_PRIO_REV,
+			  SPLIT_IF_TC_REV, "tc-rev", "tc reverse NAT"))
+		goto out;
 	ret = 0;
 out:
 	split_xdp__destroy(xskel);

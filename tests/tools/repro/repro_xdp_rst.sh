@@ -25,8 +25,6 @@
 set -u
 cd "$(dirname "$0")/../../.." || exit 1
 T_SUITE=repro_xdp_rst
-source tests/lib.sh
-source scripts/testbed.sh
 source tests/e2e/fixture.sh
 
 TOTAL=${1:-100000}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * table_test.h - a test entry point into table.c, for tests/unit/test_table.c
+ * table_test.h - a test entry point into table.c, for tests/unit/model/test_table.c
  * only: split_table_build() without its shortcuts for one or two
  * candidates (the general walk), whose result must be the same.
  */

@@ -25,7 +25,7 @@
  * Anything else (classes, alternation, flags, other escapes) is not
  * compiled (re_lit_compile() returns -EINVAL) and stays with PCRE2. The
  * equivalence is tested by running both over the same inputs
- * (tests/unit/test_istio.c).
+ * (tests/unit/config/istio/test_istio.c).
  */
 #ifndef SPLIT_RE_LIT_H
 #define SPLIT_RE_LIT_H

@@ -16,29 +16,13 @@
 
 #include "istio.h"
 #include "model.h"
+#include "../lib/tutil.h"
 #include "test.h"
 #include "yaml_tree.h"
 
 #define SEED_REGEX "^(.*?;)?(user=test-user)(;.*)?$"
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static const char *data_dir(void)
-{
-	const char *dir = getenv("SPLIT_TEST_DATA");
-
-	return dir ? dir : "tests/data";
-}
-
-static const char *data_path(const char *rel)
-{
-	static char buf[8][512];
-	static int i;
-
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", data_dir(), rel);
-	return buf[i];
-}
 
 static struct split_err last_err;
 
@@ -112,7 +96,7 @@ static int load(const char *const *rel, size_t n, struct split_rules *out)
 	const char *paths[8];
 
 	for (size_t i = 0; i < n; i++)
-		paths[i] = data_path(rel[i]);
+		paths[i] = tu_data_path(rel[i]);
 	memset(&last_err, 0, sizeof(last_err));
 	return split_rules_load(paths, n, out, &last_err);
 }
@@ -122,22 +106,15 @@ static const struct split_rules_service *reviews(const struct split_rules *r)
 	return split_rules_find(r, "default", "reviews");
 }
 
+static int print_rules(FILE *f, const void *r)
+{
+	return split_rules_print(f, r);
+}
+
 /* Print rules to a string (caller frees). */
 static char *print_str(const struct split_rules *r)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		return NULL;
-	if (split_rules_print(f, r)) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	return buf;
+	return tu_print_str(print_rules, r);
 }
 
 /* ---- the seed's RouteRules, verbatim -------------------------------------- */
@@ -315,11 +292,11 @@ TEST(load_directory)
 	ASSERT_TRUE(getcwd(cwd, sizeof(cwd)) != NULL);
 	for (size_t i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, links[i][0]);
-		if (data_dir()[0] == '/')
-			snprintf(src, sizeof(src), "%s", data_path(links[i][1]));
+		if (tu_data_dir()[0] == '/')
+			snprintf(src, sizeof(src), "%s", tu_data_path(links[i][1]));
 		else
 			snprintf(src, sizeof(src), "%s/%s", cwd,
-				 data_path(links[i][1]));
+				 tu_data_path(links[i][1]));
 		ASSERT_EQ(symlink(src, path), 0);
 	}
 	snprintf(path, sizeof(path), "%s/sub.yaml", dir);
@@ -1141,7 +1118,7 @@ TEST(errors_inline)
  * names, and leaves the output untouched. */
 TEST(bad_corpus)
 {
-	const char *dir = data_path("istio-bad");
+	const char *dir = tu_data_path("istio-bad");
 	struct dirent **names = NULL;
 	int n, count = 0, bad = 0;
 

@@ -88,22 +88,15 @@ static void make_stats(struct split_stats *st)
 				    .proxy = g_proxy, .nproxy = 1 };
 }
 
+static int render_stats(FILE *f, const void *st)
+{
+	return split_metrics_render(f, st);
+}
+
 /* The rendering as a string (caller frees). */
 static char *render(const struct split_stats *st)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		return NULL;
-	if (split_metrics_render(f, st)) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	return buf;
+	return tu_print_str(render_stats, st);
 }
 
 /* Is `line` a whole line of text? */
