@@ -73,6 +73,9 @@ struct opts {
 	int k8s;			/* --source kubernetes */
 	struct k8s_source_opts k8s_opts;
 	struct k8s_source *ks;
+	/* The daemon's documents as last parsed (not with --once): a reload
+	 * parses only those whose bytes changed. */
+	struct split_input_cache *icache;
 };
 
 static void usage(FILE *f)
@@ -641,6 +644,11 @@ static void skmsg_stop(struct l7_skmsg *m)
 
 /* ---- apply the configuration ----------------------------------------------- */
 
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 static size_t config_paths(const struct opts *o, const char **paths)
 {
 	size_t n = 0;
@@ -666,12 +674,17 @@ static int apply_config(struct split_state *st, const struct opts *o,
 	struct split_objs objs = { 0 };
 	const char *paths[2];
 	struct split_err err;
+	struct timespec t0, t1;
+	size_t nparsed = 0, nreused = 0;
+	bool parsed_first = parsed != NULL;
 	int ret = -1;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (parsed) {	/* read and checked already (at startup): take it */
 		in = *parsed;
 		memset(parsed, 0, sizeof(*parsed));
-	} else if (split_input_load(paths, config_paths(o, paths), &in, &err)) {
+	} else if (split_input_load_cached(paths, config_paths(o, paths), o->icache, &in,
+					   &err)) {
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
 		return -1;
 	}
@@ -695,7 +708,14 @@ static int apply_config(struct split_state *st, const struct opts *o,
 			       &err))
 		pr_warn("%s\n", err.msg);
 	ret = 0;
-	pr_info("applied: %zu services, %zu Istio objects\n", in.svcs.nsvcs, objs.n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	split_input_cache_stats(o->icache, &nparsed, &nreused);
+	if (o->icache && !parsed_first)
+		pr_info("applied: %zu services, %zu Istio objects in %.1f ms (documents: %zu parsed, %zu unchanged)\n",
+			in.svcs.nsvcs, objs.n, ms_between(&t0, &t1), nparsed, nreused);
+	else
+		pr_info("applied: %zu services, %zu Istio objects in %.1f ms\n", in.svcs.nsvcs,
+			objs.n, ms_between(&t0, &t1));
 unlock:
 	split_state_unlock(st);
 out:
@@ -801,6 +821,9 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 						si.ssi_signo);
 					return 0;
 				}
+				/* SIGHUP reads the maps whole again too
+				 * (changes made there without splitctl) */
+				split_state_cache_drop(st);
 				changed = 1;
 			}
 		}
@@ -880,11 +903,16 @@ int main(int argc, char **argv)
 
 		/* With a config dir the files hold every object: check them
 		 * as a set. Without, they join the objects in force (checked
-		 * when applied). */
-		if (split_input_load(paths, config_paths(&o, paths), &probe, &err) ||
+		 * when applied). The daemon keeps each document's parse for
+		 * its reloads. */
+		if (!o.once)
+			o.icache = split_input_cache_new();
+		if (split_input_load_cached(paths, config_paths(&o, paths), o.icache, &probe,
+					    &err) ||
 		    (o.config_dir && split_input_check(&probe, &err))) {
 			pr_warn("%s\n", err.msg);
 			split_input_free(&probe);
+			split_input_cache_free(o.icache);
 			return 1;
 		}
 	}
@@ -957,6 +985,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	exempt_self(bpf_map__fd(skel->maps.self_cgroup), cgroup);
+	/* The daemon keeps what the maps hold between its commits: a reload
+	 * reads them again only after someone else committed. */
+	if (!o.once)
+		split_state_cache(&st);
 	if (o.l7_skmsg && (o.once || o.no_l7))
 		pr_warn("--l7-skmsg: nothing to do with %s\n", o.once ? "--once" : "--no-l7");
 	if (o.l7_skmsg && !o.once && !o.no_l7) {
@@ -1032,6 +1064,7 @@ out:
 	split_sockops__destroy(oskel);
 	split_sock__destroy(skel);
 	split_input_free(&probe);
+	split_input_cache_free(o.icache);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	return ret;
