@@ -504,20 +504,25 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 	struct split_input r = { .borrowed = true };
 	struct ic_doc **docs = NULL;
 	size_t ndocs = 0, cap = 0, nsvcs = 0;
+	bool whole = false;	/* some file must be read whole (its error) */
 	int ret = 0;
 
-	for (size_t f = 0; f < fl->n && ret == 0; f++) {
+	/* Every document of every file goes through the cache, also after
+	 * one that must be read whole: the next load finds them. */
+	for (size_t f = 0; f < fl->n; f++) {
 		size_t first = ndocs, nnodes = 0, fsvcs = 0, off = 0;
 		unsigned int line = 0;
 		char *buf;
 		size_t len;
 
-		if (split_read_file(fl->paths[f], &buf, &len, err))
-			return -1;
+		if (split_read_file(fl->paths[f], &buf, &len, err)) {
+			whole = true;	/* its error, where the files read whole say */
+			continue;
+		}
 		if (!ic_cuttable(buf, len)) {
 			free(buf);
-			ret = 2;	/* read whole */
-			break;
+			whole = true;
+			continue;
 		}
 		while (off < len || (!len && !off && ndocs == first)) {
 			size_t end = off, lines = 0;
@@ -549,11 +554,8 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 				goto oom;
 			}
 			docs[ndocs++] = d;
-			if (d->bad) {
-				ret = 2;	/* read whole: its error */
-				break;
-			}
-			if (d->line0 != line) {
+			whole |= d->bad;	/* read whole: its error */
+			if (!d->bad && d->line0 != line) {
 				yt_shift_lines(&d->tree, (int)line - (int)d->line0);
 				d->line0 = line;
 			}
@@ -565,14 +567,10 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 				break;
 		}
 		free(buf);
-		if (ret)
-			break;
-		if (nnodes > YT_MAX_NODES) {
-			ret = 2;
-			break;
-		}
+		if (nnodes > YT_MAX_NODES)
+			whole = true;
 		/* the checks a file's documents make together */
-		if (fsvcs > 1) {
+		if (!whole && fsvcs > 1) {
 			struct split_service *tmp = malloc(fsvcs * sizeof(*tmp));
 			size_t k = 0;
 			bool bad;
@@ -584,17 +582,12 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 					tmp[k++] = docs[i]->svcs.svcs[j];	/* shallow: read only */
 			bad = split_services_file_conflict(tmp, fsvcs);
 			free(tmp);
-			if (bad) {
-				ret = 2;
-				break;
-			}
+			whole |= bad;
 		}
 		nsvcs += fsvcs;
 	}
-	if (ret == 2) {
-		ret = 0;
-		goto out;
-	}
+	if (whole)
+		goto out;	/* ret 0 */
 	r.trees = calloc(ndocs + 1, sizeof(*r.trees));
 	r.svcs.svcs = calloc(nsvcs + 1, sizeof(*r.svcs.svcs));
 	if (!r.trees || !r.svcs.svcs)
