@@ -190,6 +190,7 @@ void split_input_free(struct split_input *in)
 	split_objs_free(&in->objs);
 	for (size_t i = 0; i < in->ntrees && !in->borrowed; i++)
 		yt_free(&in->trees[i]);
+	free(in->istio);
 	free(in->trees);
 	memset(in, 0, sizeof(*in));
 }
@@ -250,7 +251,7 @@ static int input_finish(struct split_input *in, struct split_err *err)
 	int ret = -1;
 
 	for (size_t i = 0; i < r.ntrees; i++)
-		for (size_t d = 0; d < r.trees[i].ndocs; d++) {
+		for (size_t d = 0; d < r.trees[i].ndocs && (!r.istio || r.istio[i]); d++) {
 			const struct yt_node *root = r.trees[i].docs[d].root;
 			struct split_obj o, *dup;
 
@@ -296,6 +297,7 @@ struct ic_doc {
 	struct split_config svcs;	/* its Service documents */
 	unsigned int gen;	/* the last load that used it */
 	bool bad;		/* does not parse on its own: the file is read whole */
+	bool rules;		/* holds an Istio document */
 	struct ic_doc *next;	/* hash chain */
 };
 
@@ -413,20 +415,44 @@ static void ic_grow(struct split_input_cache *c)
  */
 static bool ic_cuttable(const char *b, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)b[i];
+	const char *e = b + len, *p;
 
-		if (!ch || (ch == '\r' && (i + 1 == len || b[i + 1] != '\n')))
+	if (memchr(b, 0, len))
+		return false;
+	for (p = b; (p = memchr(p, '\r', (size_t)(e - p))); p++)
+		if (p + 1 == e || p[1] != '\n')
 			return false;
-		if (ch == 0xc2 && i + 1 < len && (unsigned char)b[i + 1] == 0x85)
+	for (p = b; (p = memchr(p, '%', (size_t)(e - p))); p++)
+		if (p == b || p[-1] == '\n')
 			return false;
-		if (ch == 0xe2 && i + 2 < len && (unsigned char)b[i + 1] == 0x80 &&
-		    ((unsigned char)b[i + 2] == 0xa8 || (unsigned char)b[i + 2] == 0xa9))
+	for (p = b; (p = memchr(p, 0xc2, (size_t)(e - p))); p++)
+		if (p + 1 < e && (unsigned char)p[1] == 0x85)
 			return false;
-		if (ch == '%' && (!i || b[i - 1] == '\n'))
+	for (p = b; (p = memchr(p, 0xe2, (size_t)(e - p))); p++)
+		if (p + 2 < e && (unsigned char)p[1] == 0x80 &&
+		    ((unsigned char)p[2] == 0xa8 || (unsigned char)p[2] == 0xa9))
 			return false;
-	}
 	return true;
+}
+
+/* '\n' in b[0..n), 8 bytes a step: a byte of x = w ^ "\n\n..." is zero
+ * exactly where w has '\n', and ((x & 0x7f..) + 0x7f..) | x has its high
+ * bit clear exactly there (no carry crosses a byte). */
+static size_t ic_lines(const char *b, size_t n)
+{
+	const __u64 ones = 0x0101010101010101ULL, nl = ones * '\n', low7 = ones * 0x7f;
+	size_t c = 0, i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__u64 w, x;
+
+		memcpy(&w, b + i, 8);
+		x = w ^ nl;
+		c += (size_t)__builtin_popcountll(~(((x & low7) + low7) | x) & ~low7);
+	}
+	for (; i < n; i++)
+		c += b[i] == '\n';
+	return c;
 }
 
 static bool ic_doc_start(const char *b, size_t len, size_t i)
@@ -462,6 +488,8 @@ static struct ic_doc *ic_get(struct split_input_cache *c, const char *path, cons
 		d->hash = h;
 		d->bad = yt_parse(path, b, len, &d->tree, &err) ||
 			 split_services_from_tree(&d->tree, &d->svcs, &err);
+		for (size_t i = 0; !d->bad && i < d->tree.ndocs; i++)
+			d->rules |= split_doc_classify(d->tree.docs[i].root) == SPLIT_DOC_RULES;
 		d->next = c->buckets[h & (c->nbuckets - 1)];
 		c->buckets[h & (c->nbuckets - 1)] = d;
 		if (++c->ndocs > 2 * c->nbuckets)
@@ -529,14 +557,14 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 			struct ic_doc *d;
 
 			/* to the next line that starts a document */
-			while (end < len) {
-				const char *nl = memchr(buf + end, '\n', len - end);
+			for (;;) {
+				const char *m = memmem(buf + end, len - end, "\n---", 4);
 
-				end = nl ? (size_t)(nl - buf) + 1 : len;
-				lines++;
-				if (end < len && ic_doc_start(buf, len, end))
+				end = m ? (size_t)(m - buf) + 1 : len;
+				if (!m || ic_doc_start(buf, len, end))
 					break;
 			}
+			lines = ic_lines(buf + off, end - off);	/* the next one starts after them */
 			if (ndocs == cap) {
 				size_t ncap = cap ? 2 * cap : 256;
 				struct ic_doc **v = realloc(docs, ncap * sizeof(*v));
@@ -555,7 +583,11 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 			}
 			docs[ndocs++] = d;
 			whole |= d->bad;	/* read whole: its error */
-			if (!d->bad && d->line0 != line) {
+			/* Positions matter in Istio documents (the rules name
+			 * them in errors made on the whole set); a Service
+			 * document's are read only while it is parsed (its
+			 * errors), so its tree is not walked to move them. */
+			if (!d->bad && d->rules && d->line0 != line) {
 				yt_shift_lines(&d->tree, (int)line - (int)d->line0);
 				d->line0 = line;
 			}
@@ -589,10 +621,12 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 	if (whole)
 		goto out;	/* ret 0 */
 	r.trees = calloc(ndocs + 1, sizeof(*r.trees));
+	r.istio = calloc(ndocs + 1, sizeof(*r.istio));
 	r.svcs.svcs = calloc(nsvcs + 1, sizeof(*r.svcs.svcs));
-	if (!r.trees || !r.svcs.svcs)
+	if (!r.trees || !r.istio || !r.svcs.svcs)
 		goto oom;
 	for (size_t i = 0; i < ndocs; i++) {
+		r.istio[r.ntrees] = docs[i]->rules;
 		r.trees[r.ntrees++] = docs[i]->tree;	/* borrowed */
 		for (size_t j = 0; j < docs[i]->svcs.nsvcs; j++)
 			if (svc_copy(&r.svcs.svcs[r.svcs.nsvcs++], &docs[i]->svcs.svcs[j]))
@@ -665,9 +699,12 @@ static int trees_rules(const struct split_input *in, struct split_rules *rules,
 
 	if (!tp)
 		return split_errf(err, "out of memory");
+	size_t nt = 0;
+
 	for (size_t i = 0; i < in->ntrees; i++)
-		tp[i] = &in->trees[i];
-	ret = split_rules_from_trees(tp, in->ntrees, rules, err);
+		if (!in->istio || in->istio[i])
+			tp[nt++] = &in->trees[i];
+	ret = split_rules_from_trees(tp, nt, rules, err);
 	free(tp);
 	return ret;
 }
@@ -1191,7 +1228,8 @@ static int set_rules(const struct split_objs *objs, const struct split_input *in
 		goto out;
 	}
 	for (size_t i = 0; in && i < in->ntrees; i++)
-		tp[nt++] = &in->trees[i];
+		if (!in->istio || in->istio[i])
+			tp[nt++] = &in->trees[i];
 	for (size_t i = 0; i < objs->n; i++) {
 		const struct split_obj *o = &objs->v[i];
 		char name[SPLIT_KIND_LEN + 2 * SPLIT_NAME_LEN + 16];

@@ -42,8 +42,11 @@ struct split_input {
 	struct yt_tree *trees;		/* the files, parsed */
 	size_t ntrees;
 	/* split_input_load_cached(): trees are the parts of the files kept
-	 * by the cache (not freed with the input). */
+	 * by the cache (not freed with the input), and istio[i] says whether
+	 * trees[i] holds an Istio document (the others hold Service documents
+	 * only, already checked: the rules skip them). NULL: unknown. */
 	bool borrowed;
+	bool *istio;
 };
 
 /*

@@ -2482,6 +2482,17 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 		raw_free(&r);
 		return split_errf(err, "out of memory");
 	}
+	if (!st->changed) {
+		/* The first commit under this lock: the generation moves
+		 * before any write, and again at unlock, so that another
+		 * handle's snapshot (split_state_cache) is stale even if this
+		 * process dies half way through. Ours follows. */
+		__u64 g = split_state_generation(st, SPLIT_GEN_COMMITTED);
+
+		if (st->gen_fd >= 0 && !split_state_set_generation(st, SPLIT_GEN_COMMITTED, g + 1) &&
+		    st->snap && st->snap->have && st->snap_gen == g)
+			st->snap_gen = g + 1;
+	}
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
 	if (!ret) {
