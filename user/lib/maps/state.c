@@ -170,8 +170,6 @@ static void sort_tail(void *base, size_t n, size_t k, size_t sz,
 	free(tmp);
 }
 
-static int raw_svc_rec_name_cmp(const void *a, const void *b);
-
 static int raw_svc_rec_name_cmp(const void *a, const void *b)
 {
 	const struct split_service_val *x = &((const struct raw_svc *)a)->v;
@@ -527,11 +525,12 @@ static void snap_free(struct split_state *st)
 }
 
 /* A commit wrote (val) or deleted (val NULL) key in map fd: note it for
- * the snapshot, applied when the commit succeeded. */
+ * the snapshot, applied when the commit succeeded. The commit may be
+ * reading the snapshot (borrowed): it is not changed here. */
 static void snap_note(struct split_state *st, int fd, const void *key, const void *val)
 {
 	struct split_state_snap *sn = st->snap;
-	int m = sn && sn->have ? snap_map_of(st, fd) : -1;
+	int m = sn && sn->have && !st->snap_stale ? snap_map_of(st, fd) : -1;
 	struct snap_op *op;
 
 	if (m < 0)
@@ -541,7 +540,7 @@ static void snap_note(struct split_state *st, int fd, const void *key, const voi
 		struct snap_op *v = realloc(sn->ops, cap * sizeof(*v));
 
 		if (!v) {
-			snap_forget(st);	/* cannot follow: read again */
+			st->snap_stale = 1;	/* cannot follow: read again */
 			return;
 		}
 		sn->ops = v;
@@ -573,13 +572,14 @@ static void **snap_arr(struct raw *r, int m, size_t **n)
 }
 
 /* The commit succeeded: the snapshot takes what it wrote. Elements are
- * found through a sorted index of keys built here (O((n + ops) log n)). */
+ * found by key through a hash built here: O(n + ops), and the arrays stay
+ * sorted (new elements merged in: sort_tail). */
 static void snap_apply(struct split_state *st)
 {
 	struct split_state_snap *sn = st->snap;
 	struct raw *r;
 
-	if (!sn || !sn->have || !sn->nops) {
+	if (!sn || !sn->have || !sn->nops || st->snap_stale) {
 		if (sn)
 			sn->nops = 0;
 		return;
@@ -2495,10 +2495,12 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	}
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
-	if (!ret) {
+	if (!ret)
 		snap_apply(st);	/* r (if borrowed from it) is not used below */
-	} else
-		st->snap_stale = 1;	/* a rollback, or ops of a refused plan: read again */
+	else if (ret != -2)
+		st->snap_stale = 1;	/* written half way, then put back: read again */
+	else if (st->snap)
+		st->snap->nops = 0;	/* refused before any write */
 	if (ret == -2)
 		ret = -1; /* refused before any write */
 	else if (ret && !raw_to_config(&r, &old) && !raw_read(st, &r2, &rb_err)) {
@@ -2512,7 +2514,7 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	}
 	split_config_free(&old);
 	raw_free(&r);
-	if (ret) {
+	if (st->snap_stale) {
 		snap_forget(st);
 		st->snap_stale = 0;
 	}
