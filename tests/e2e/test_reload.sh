@@ -202,7 +202,7 @@ start() {
 test_one_document_changed() {
 	start
 	change "filler-007 grows" svc.yaml svc_file 0 1 7
-	grep 'applied: ' "$DLOG" | tail -n 1 | grep -q 'documents: 1 parsed' ||
+	grep 'apply took ' "$DLOG" | tail -n 1 | grep -q 'documents: 1 parsed' ||
 		fail "the reload parsed more than the changed document: $(tail -n 1 "$DLOG")"
 	once o || fail "oracle failed"
 	expect_same_maps d o "one document changed"

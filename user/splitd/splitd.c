@@ -719,13 +719,13 @@ static int apply_config(struct split_state *st, const struct opts *o,
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 	split_input_cache_stats(o->icache, &nparsed, &nreused);
+	pr_info("applied: %zu services, %zu Istio objects\n", in.svcs.nsvcs, objs.n);
 	if (o->icache && !parsed_first)
-		pr_info("applied: %zu services, %zu Istio objects in %.1f ms, %.1f ms CPU (documents: %zu parsed, %zu unchanged)\n",
-			in.svcs.nsvcs, objs.n, ms_between(&t0, &t1), ms_between(&c0, &c1),
-			nparsed, nreused);
+		pr_info("apply took %.1f ms, %.1f ms CPU (documents: %zu parsed, %zu unchanged)\n",
+			ms_between(&t0, &t1), ms_between(&c0, &c1), nparsed, nreused);
 	else
-		pr_info("applied: %zu services, %zu Istio objects in %.1f ms, %.1f ms CPU\n",
-			in.svcs.nsvcs, objs.n, ms_between(&t0, &t1), ms_between(&c0, &c1));
+		pr_info("apply took %.1f ms, %.1f ms CPU\n", ms_between(&t0, &t1),
+			ms_between(&c0, &c1));
 unlock:
 	split_state_unlock(st);
 out:
@@ -853,15 +853,17 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 				p += sizeof(*ev) + ev->len;
 			}
 			/* Let a burst of writes settle before reading: go on
-			 * once 10 ms pass with no more events (every event
-			 * watched ends a write: a close after writing, a
-			 * rename, a create), or after 200 ms of them. */
+			 * once no event came for a while (every event watched
+			 * ends a write: a close after writing, a rename, a
+			 * create), or after 200 ms of them. A config dir's
+			 * files change together (a ConfigMap's swap is several
+			 * steps): 50 ms. The services file alone: 10 ms. */
 			if (changed && !settling++)
 				clock_gettime(CLOCK_MONOTONIC, &settle0);
 			pfd[1].revents = 0;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if (settling && ms_between(&settle0, &now) < 200 &&
-			    poll(&pfd[1], 1, 10) > 0)
+			    poll(&pfd[1], 1, o->config_dir ? 50 : 10) > 0)
 				continue;	/* more: read them too */
 			settling = 0;
 		}
