@@ -97,7 +97,7 @@ $(BUILD)/%: tests/tools/%.c $(HDRS) | $(DEPS_STAMP)
 # Test helpers that link libbpf and libsplit (the generic tool rule links neither).
 LIBBPF_TOOLS := $(BUILD)/sockops_attach $(BUILD)/metrics_dump $(BUILD)/metrics_serve \
 		$(BUILD)/xdp_bench $(BUILD)/match_bench $(BUILD)/mapdump $(BUILD)/k8s_dump \
-		$(BUILD)/tunnel_bench
+		$(BUILD)/tunnel_bench $(BUILD)/reload_wait
 $(LIBBPF_TOOLS): $(BUILD)/%: tests/tools/%.c $(BUILD)/libsplit.a $(SKELS) $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libsplit.a $(LIBS) -o $@
 

@@ -546,6 +546,29 @@ int yt_parse(const char *name, const char *buf, size_t len,
 	return ret;
 }
 
+static void yt_shift_node(struct yt_node *n, int delta)
+{
+	if (!n)
+		return;
+	n->line = (unsigned int)((int)n->line + delta);
+	if (n->kind == YT_SEQUENCE)
+		for (size_t i = 0; i < n->seq.n; i++)
+			yt_shift_node(n->seq.items[i], delta);
+	else if (n->kind == YT_MAPPING)
+		for (size_t i = 0; i < n->map.n; i++) {
+			yt_shift_node(n->map.pairs[i].key, delta);
+			yt_shift_node(n->map.pairs[i].value, delta);
+		}
+}
+
+void yt_shift_lines(struct yt_tree *tree, int delta)
+{
+	for (size_t i = 0; delta && i < tree->ndocs; i++) {
+		tree->docs[i].line = (unsigned int)((int)tree->docs[i].line + delta);
+		yt_shift_node(tree->docs[i].root, delta);
+	}
+}
+
 bool yt_is_null(const struct yt_node *n)
 {
 	const char *v;

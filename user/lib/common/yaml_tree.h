@@ -89,6 +89,9 @@ struct yt_tree {
  */
 int yt_parse(const char *name, const char *buf, size_t len,
 	     struct yt_tree *tree, struct split_err *err);
+/* Move every position of tree by delta lines (a part of a file parsed on
+ * its own, then found at another line of it). */
+void yt_shift_lines(struct yt_tree *tree, int delta);
 /* Free everything and zero the struct; safe on a zeroed struct. */
 void yt_free(struct yt_tree *tree);
 

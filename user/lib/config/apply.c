@@ -187,11 +187,14 @@ void split_input_free(struct split_input *in)
 {
 	split_config_free(&in->svcs);
 	split_objs_free(&in->objs);
-	for (size_t i = 0; i < in->ntrees; i++)
+	for (size_t i = 0; i < in->ntrees && !in->borrowed; i++)
 		yt_free(&in->trees[i]);
+	free(in->istio);
 	free(in->trees);
 	memset(in, 0, sizeof(*in));
 }
+
+static int input_finish(struct split_input *in, struct split_err *err);
 
 int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 		     struct split_err *err)
@@ -230,8 +233,25 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 			goto out;
 		}
 	}
+	if (input_finish(&r, err))
+		goto out;
+	*in = r;
+	memset(&r, 0, sizeof(r));
+	ret = 0;
+out:
+	split_input_free(&r);
+	split_paths_free(&fl);
+	return ret;
+}
+
+/* What spans the files: Istio objects (each once), services (each once). */
+static int input_finish(struct split_input *in, struct split_err *err)
+{
+	struct split_input r = *in;	/* the loop below is the one it was */
+	int ret = -1;
+
 	for (size_t i = 0; i < r.ntrees; i++)
-		for (size_t d = 0; d < r.trees[i].ndocs; d++) {
+		for (size_t d = 0; d < r.trees[i].ndocs && (!r.istio || r.istio[i]); d++) {
 			const struct yt_node *root = r.trees[i].docs[d].root;
 			struct split_obj o, *dup;
 
@@ -258,13 +278,397 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 		}
 	if (svcs_unique(&r.svcs, err))
 		goto out;
-	*in = r;
-	memset(&r, 0, sizeof(r));
 	ret = 0;
 out:
-	split_input_free(&r);
-	split_paths_free(&fl);
+	*in = r;
 	return ret;
+}
+
+/* ---- the per-document cache (split_input_load_cached) ---------------------- */
+
+/* One document of a file: the bytes from a "---" line (or the file's
+ * start) to the next, parsed on their own. */
+struct ic_doc {
+	char *bytes;
+	size_t len;
+	__u64 hash;
+	unsigned int line0;	/* 0-based line of the file the tree's positions are for */
+	struct yt_tree tree;	/* named after the file it was last found in */
+	struct split_config svcs;	/* its Service documents */
+	unsigned int gen;	/* the last load that used it */
+	bool bad;		/* does not parse on its own: the file is read whole */
+	bool rules;		/* holds an Istio document */
+	struct ic_doc *next;	/* hash chain */
+};
+
+struct split_input_cache {
+	struct ic_doc **buckets;
+	size_t nbuckets, ndocs;
+	unsigned int gen;
+	size_t parsed, reused;	/* by the last load */
+};
+
+struct split_input_cache *split_input_cache_new(void)
+{
+	struct split_input_cache *c = calloc(1, sizeof(*c));
+
+	if (c) {
+		c->nbuckets = 1024;
+		c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+		if (!c->buckets) {
+			free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+static void ic_doc_free(struct ic_doc *d)
+{
+	free(d->bytes);
+	yt_free(&d->tree);
+	split_config_free(&d->svcs);
+	free(d);
+}
+
+/* Drop the documents the current load did not use. */
+static void ic_evict(struct split_input_cache *c)
+{
+	for (size_t b = 0; b < c->nbuckets; b++)
+		for (struct ic_doc **pp = &c->buckets[b]; *pp;) {
+			struct ic_doc *d = *pp;
+
+			if (d->gen == c->gen) {
+				pp = &d->next;
+				continue;
+			}
+			*pp = d->next;
+			ic_doc_free(d);
+			c->ndocs--;
+		}
+}
+
+void split_input_cache_free(struct split_input_cache *c)
+{
+	if (!c)
+		return;
+	c->gen++;
+	for (size_t b = 0; b < c->nbuckets; b++)
+		for (struct ic_doc *d = c->buckets[b], *n; d; d = n) {
+			n = d->next;
+			ic_doc_free(d);
+		}
+	free(c->buckets);
+	free(c);
+}
+
+void split_input_cache_stats(const struct split_input_cache *c, size_t *parsed,
+			     size_t *reused)
+{
+	*parsed = c ? c->parsed : 0;
+	*reused = c ? c->reused : 0;
+}
+
+/* 8 bytes a step (a document is found by its hash, then compared whole). */
+static __u64 ic_hash(const char *p, size_t n)
+{
+	__u64 h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 32);
+}
+
+static void ic_grow(struct split_input_cache *c)
+{
+	size_t nb = c->nbuckets * 2;
+	struct ic_doc **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return;	/* longer chains, still right */
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (struct ic_doc *d = c->buckets[i], *n; d; d = n) {
+			n = d->next;
+			d->next = b[d->hash & (nb - 1)];
+			b[d->hash & (nb - 1)] = d;
+		}
+	free(c->buckets);
+	c->buckets = b;
+	c->nbuckets = nb;
+}
+
+/*
+ * Can the file be cut into documents at its lines that start with "---"
+ * (then a space, a tab or the line's end) and each part parsed on its own,
+ * with the same result as the file parsed whole? libyaml starts a document
+ * at such a line (a scalar cannot span it: a block scalar's lines are
+ * indented, a plain one ends there, a quoted one is an error either way).
+ * Not sure with directives (%YAML, %TAG: they belong to the next document)
+ * or line breaks whose lines we would count differently (\r alone, NEL,
+ * LS, PS), or a NUL: such a file is parsed whole.
+ */
+static bool ic_cuttable(const char *b, size_t len)
+{
+	const char *e = b + len, *p;
+
+	if (memchr(b, 0, len))
+		return false;
+	for (p = b; (p = memchr(p, '\r', (size_t)(e - p))); p++)
+		if (p + 1 == e || p[1] != '\n')
+			return false;
+	for (p = b; (p = memchr(p, '%', (size_t)(e - p))); p++)
+		if (p == b || p[-1] == '\n')
+			return false;
+	for (p = b; (p = memchr(p, 0xc2, (size_t)(e - p))); p++)
+		if (p + 1 < e && (unsigned char)p[1] == 0x85)
+			return false;
+	for (p = b; (p = memchr(p, 0xe2, (size_t)(e - p))); p++)
+		if (p + 2 < e && (unsigned char)p[1] == 0x80 &&
+		    ((unsigned char)p[2] == 0xa8 || (unsigned char)p[2] == 0xa9))
+			return false;
+	return true;
+}
+
+/* '\n' in b[0..n), 8 bytes a step: a byte of x = w ^ "\n\n..." is zero
+ * exactly where w has '\n', and ((x & 0x7f..) + 0x7f..) | x has its high
+ * bit clear exactly there (no carry crosses a byte). */
+static size_t ic_lines(const char *b, size_t n)
+{
+	const __u64 ones = 0x0101010101010101ULL, nl = ones * '\n', low7 = ones * 0x7f;
+	size_t c = 0, i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__u64 w, x;
+
+		memcpy(&w, b + i, 8);
+		x = w ^ nl;
+		c += (size_t)__builtin_popcountll(~(((x & low7) + low7) | x) & ~low7);
+	}
+	for (; i < n; i++)
+		c += b[i] == '\n';
+	return c;
+}
+
+static bool ic_doc_start(const char *b, size_t len, size_t i)
+{
+	return i + 3 <= len && !memcmp(b + i, "---", 3) &&
+	       (i + 3 == len || b[i + 3] == ' ' || b[i + 3] == '\t' || b[i + 3] == '\n' ||
+		b[i + 3] == '\r');
+}
+
+/* The cached document with these bytes that this load has not used yet,
+ * or a new one, parsed. NULL: out of memory. */
+static struct ic_doc *ic_get(struct split_input_cache *c, const char *path, const char *b,
+			     size_t len)
+{
+	__u64 h = ic_hash(b, len);
+	struct ic_doc *d;
+	struct split_err err;
+
+	for (d = c->buckets[h & (c->nbuckets - 1)]; d; d = d->next)
+		if (d->gen != c->gen && d->hash == h && d->len == len &&
+		    !memcmp(d->bytes, b, len)) {
+			c->reused++;
+			break;
+		}
+	if (!d) {
+		d = calloc(1, sizeof(*d));
+		if (!d || !(d->bytes = malloc(len + 1))) {
+			free(d);
+			return NULL;
+		}
+		memcpy(d->bytes, b, len);
+		d->len = len;
+		d->hash = h;
+		d->bad = yt_parse(path, b, len, &d->tree, &err) ||
+			 split_services_from_tree(&d->tree, &d->svcs, &err);
+		for (size_t i = 0; !d->bad && i < d->tree.ndocs; i++)
+			d->rules |= split_doc_classify(d->tree.docs[i].root) == SPLIT_DOC_RULES;
+		d->next = c->buckets[h & (c->nbuckets - 1)];
+		c->buckets[h & (c->nbuckets - 1)] = d;
+		if (++c->ndocs > 2 * c->nbuckets)
+			ic_grow(c);
+		c->parsed++;
+	}
+	d->gen = c->gen;
+	if (!d->bad && strcmp(d->tree.name, path)) {
+		char *name = strdup(path);
+
+		if (!name)
+			return NULL;
+		free(d->tree.name);
+		d->tree.name = name;
+	}
+	return d;
+}
+
+static int svc_copy(struct split_service *d, const struct split_service *s)
+{
+	*d = *s;
+	d->ports = malloc((s->nports + 1) * sizeof(*s->ports));
+	d->eps = malloc((s->neps + 1) * sizeof(*s->eps));
+	d->versions = malloc((s->nversions + 1) * sizeof(*s->versions));
+	if (!d->ports || !d->eps || !d->versions)
+		return -1;
+	if (s->nports)
+		memcpy(d->ports, s->ports, s->nports * sizeof(*s->ports));
+	if (s->neps)
+		memcpy(d->eps, s->eps, s->neps * sizeof(*s->eps));
+	if (s->nversions)
+		memcpy(d->versions, s->versions, s->nversions * sizeof(*s->versions));
+	return 0;
+}
+
+/* 1: the files are read, in *in. 0: they must be read whole. -1: error. */
+static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
+		   struct split_input *in, struct split_err *err)
+{
+	struct split_input r = { .borrowed = true };
+	struct ic_doc **docs = NULL;
+	size_t ndocs = 0, cap = 0, nsvcs = 0;
+	bool whole = false;	/* some file must be read whole (its error) */
+	int ret = 0;
+
+	/* Every document of every file goes through the cache, also after
+	 * one that must be read whole: the next load finds them. */
+	for (size_t f = 0; f < fl->n; f++) {
+		size_t first = ndocs, nnodes = 0, fsvcs = 0, off = 0;
+		unsigned int line = 0;
+		char *buf;
+		size_t len;
+
+		if (split_read_file(fl->paths[f], &buf, &len, err)) {
+			whole = true;	/* its error, where the files read whole say */
+			continue;
+		}
+		if (!ic_cuttable(buf, len)) {
+			free(buf);
+			whole = true;
+			continue;
+		}
+		while (off < len || (!len && !off && ndocs == first)) {
+			size_t end = off, lines = 0;
+			struct ic_doc *d;
+
+			/* to the next line that starts a document */
+			for (;;) {
+				const char *m = memmem(buf + end, len - end, "\n---", 4);
+
+				end = m ? (size_t)(m - buf) + 1 : len;
+				if (!m || ic_doc_start(buf, len, end))
+					break;
+			}
+			lines = ic_lines(buf + off, end - off);	/* the next one starts after them */
+			if (ndocs == cap) {
+				size_t ncap = cap ? 2 * cap : 256;
+				struct ic_doc **v = realloc(docs, ncap * sizeof(*v));
+
+				if (!v) {
+					free(buf);
+					goto oom;
+				}
+				docs = v;
+				cap = ncap;
+			}
+			d = ic_get(c, fl->paths[f], buf + off, end - off);
+			if (!d) {
+				free(buf);
+				goto oom;
+			}
+			docs[ndocs++] = d;
+			whole |= d->bad;	/* read whole: its error */
+			/* Positions matter in Istio documents (the rules name
+			 * them in errors made on the whole set); a Service
+			 * document's are read only while it is parsed (its
+			 * errors), so its tree is not walked to move them. */
+			if (!d->bad && d->rules && d->line0 != line) {
+				yt_shift_lines(&d->tree, (int)line - (int)d->line0);
+				d->line0 = line;
+			}
+			nnodes += d->tree.nnodes;
+			fsvcs += d->svcs.nsvcs;
+			line += (unsigned int)lines;
+			off = end;
+			if (!len)
+				break;
+		}
+		free(buf);
+		if (nnodes > YT_MAX_NODES)
+			whole = true;
+		/* the checks a file's documents make together */
+		if (!whole && fsvcs > 1) {
+			struct split_service *tmp = malloc(fsvcs * sizeof(*tmp));
+			size_t k = 0;
+			bool bad;
+
+			if (!tmp)
+				goto oom;
+			for (size_t i = first; i < ndocs; i++)
+				for (size_t j = 0; j < docs[i]->svcs.nsvcs; j++)
+					tmp[k++] = docs[i]->svcs.svcs[j];	/* shallow: read only */
+			bad = split_services_file_conflict(tmp, fsvcs);
+			free(tmp);
+			whole |= bad;
+		}
+		nsvcs += fsvcs;
+	}
+	if (whole)
+		goto out;	/* ret 0 */
+	r.trees = calloc(ndocs + 1, sizeof(*r.trees));
+	r.istio = calloc(ndocs + 1, sizeof(*r.istio));
+	r.svcs.svcs = calloc(nsvcs + 1, sizeof(*r.svcs.svcs));
+	if (!r.trees || !r.istio || !r.svcs.svcs)
+		goto oom;
+	for (size_t i = 0; i < ndocs; i++) {
+		r.istio[r.ntrees] = docs[i]->rules;
+		r.trees[r.ntrees++] = docs[i]->tree;	/* borrowed */
+		for (size_t j = 0; j < docs[i]->svcs.nsvcs; j++)
+			if (svc_copy(&r.svcs.svcs[r.svcs.nsvcs++], &docs[i]->svcs.svcs[j]))
+				goto oom;
+	}
+	if (input_finish(&r, err)) {
+		ret = 0;	/* read whole, for its error as split_input_load gives it */
+		goto out;
+	}
+	*in = r;
+	memset(&r, 0, sizeof(r));
+	ret = 1;
+	goto out;
+oom:
+	ret = split_errc(err, ENOMEM, "out of memory");
+out:
+	split_input_free(&r);
+	free(docs);
+	return ret;
+}
+
+int split_input_load_cached(const char *const *paths, size_t n,
+			    struct split_input_cache *c, struct split_input *in,
+			    struct split_err *err)
+{
+	struct split_paths fl = { 0 };
+	int r;
+
+	if (!c)
+		return split_input_load(paths, n, in, err);
+	memset(in, 0, sizeof(*in));
+	r = split_paths_expand(paths, n, &fl, err);
+	if (r < 0)
+		return r;
+	c->gen++;
+	c->parsed = c->reused = 0;
+	r = ic_load(&fl, c, in, err);	/* 1: loaded; 0: read whole instead */
+	split_paths_free(&fl);
+	if (r == 0)
+		r = split_input_load(paths, n, in, err);
+	ic_evict(c);
+	return r < 0 ? r : 0;
 }
 
 int split_input_check_ids(const struct split_input *in, struct split_err *err)
@@ -293,9 +697,12 @@ static int trees_rules(const struct split_input *in, struct split_rules *rules,
 
 	if (!tp)
 		return split_errc(err, ENOMEM, "out of memory");
+	size_t nt = 0;
+
 	for (size_t i = 0; i < in->ntrees; i++)
-		tp[i] = &in->trees[i];
-	ret = split_rules_from_trees(tp, in->ntrees, rules, err);
+		if (!in->istio || in->istio[i])
+			tp[nt++] = &in->trees[i];
+	ret = split_rules_from_trees(tp, nt, rules, err);
 	free(tp);
 	return ret;
 }
@@ -820,7 +1227,8 @@ static int set_rules(const struct split_objs *objs, const struct split_input *in
 		goto out;
 	}
 	for (size_t i = 0; in && i < in->ntrees; i++)
-		tp[nt++] = &in->trees[i];
+		if (!in->istio || in->istio[i])
+			tp[nt++] = &in->trees[i];
 	for (size_t i = 0; i < objs->n; i++) {
 		const struct split_obj *o = &objs->v[i];
 		char name[SPLIT_KIND_LEN + 2 * SPLIT_NAME_LEN + 16];

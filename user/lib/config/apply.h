@@ -41,6 +41,12 @@ struct split_input {
 	struct split_objs objs;		/* Istio documents, in file order */
 	struct yt_tree *trees;		/* the files, parsed */
 	size_t ntrees;
+	/* split_input_load_cached(): trees are the parts of the files kept
+	 * by the cache (not freed with the input), and istio[i] says whether
+	 * trees[i] holds an Istio document (the others hold Service documents
+	 * only, already checked: the rules skip them). NULL: unknown. */
+	bool borrowed;
+	bool *istio;
 };
 
 /*
@@ -51,6 +57,29 @@ struct split_input {
 int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 		     struct split_err *err);
 void split_input_free(struct split_input *in);
+
+/*
+ * A long-lived reader of the same files (splitd) keeps, per document (the
+ * bytes between two "---" lines), its bytes and what they parsed to: a
+ * reload parses only the documents whose bytes changed, were added or
+ * moved in from elsewhere, and redoes every check that spans documents
+ * (a file's totals, duplicate services and VIPs, Istio objects' identity,
+ * services defined twice) on the whole set. The result is what
+ * split_input_load() gives for the same files, positions included: on any
+ * error, or a file the split into documents cannot be sure of (YAML
+ * directives, line breaks other than \n and \r\n), it is what
+ * split_input_load() does. The input borrows the cache's trees: free it
+ * before the next load with the same cache.
+ */
+struct split_input_cache;
+struct split_input_cache *split_input_cache_new(void);
+void split_input_cache_free(struct split_input_cache *c);
+int split_input_load_cached(const char *const *paths, size_t n,
+			    struct split_input_cache *c, struct split_input *in,
+			    struct split_err *err);
+/* Documents the last load parsed, and those it took from the cache. */
+void split_input_cache_stats(const struct split_input_cache *c, size_t *parsed,
+			     size_t *reused);
 
 /* Every Istio object of in names itself: kind RouteRule, VirtualService
  * or DestinationRule, and metadata.name (what `delete` needs). */

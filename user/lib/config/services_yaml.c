@@ -841,3 +841,41 @@ int split_services_load(const char *path, struct split_config *cfg,
 	free(buf);
 	return ret;
 }
+
+bool split_services_file_conflict(const struct split_service *svcs, size_t n)
+{
+	size_t nb = 0, nv = 0, nvp = 0, k = 0, first, dup;
+	struct svc_ent *se;
+	struct vip_ent *ve;
+	bool bad;
+
+	for (size_t i = 0; i < n; i++) {
+		nb += svcs[i].neps;
+		nv += svcs[i].nversions;
+		nvp += svcs[i].nvips * svcs[i].nports;
+	}
+	if (n > SVC_MAX_SERVICES || nb > SVC_MAX_BACKENDS || nv > SPLIT_MAX_VERSIONS ||
+	    nvp > SPLIT_MAX_VIPS)
+		return true;
+	se = calloc(n + 1, sizeof(*se));
+	ve = calloc(nvp + 1, sizeof(*ve));
+	if (!se || !ve) {
+		free(se);
+		free(ve);
+		return true;	/* the caller parses the whole file, which says */
+	}
+	for (size_t i = 0; i < n; i++) {
+		se[i] = (struct svc_ent){ i, &svcs[i] };
+		for (size_t v = 0; v < svcs[i].nvips; v++)
+			for (size_t p = 0; p < svcs[i].nports; p++, k++)
+				ve[k] = (struct vip_ent){ k, &svcs[i].vips[v], svcs[i].ports[p].port,
+							  svcs[i].ports[p].proto, i, v };
+	}
+	qsort(se, n, sizeof(*se), svc_cmp);
+	qsort(ve, nvp, sizeof(*ve), vip_cmp);
+	bad = dup_scan(se, n, sizeof(*se), svc_keycmp, &first, &dup) ||
+	      dup_scan(ve, nvp, sizeof(*ve), vip_keycmp, &first, &dup);
+	free(se);
+	free(ve);
+	return bad;
+}

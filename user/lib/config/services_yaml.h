@@ -22,4 +22,10 @@ struct yt_tree;
 int split_services_from_tree(const struct yt_tree *tree, struct split_config *cfg,
 			     struct split_err *err);
 
+/* The checks that span the Service documents of one file (the limits on
+ * their totals, no service twice, no VIP:port:protocol in two services),
+ * on services parsed from its documents one by one: true when one fails
+ * (then parse the file whole, whose error says where). */
+bool split_services_file_conflict(const struct split_service *svcs, size_t n);
+
 #endif /* SPLIT_SERVICES_YAML_H */

@@ -41,10 +41,15 @@ struct raw {
 	struct be_idx *be_by_id;		/* (id, index in bes), sorted by id */
 	int *svc_by_id;				/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
 	struct raw_svc **svc_by_name;		/* svcs sorted by (ns, name) */
+	bool borrowed;				/* the handle's snapshot: not ours to free */
 };
 
 static void raw_free(struct raw *r)
 {
+	if (r->borrowed) {
+		memset(r, 0, sizeof(*r));
+		return;
+	}
 	free(r->svcs);
 	free(r->wts);
 	free(r->bes);
@@ -123,16 +128,61 @@ static int be_idx_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* qsort() that accepts an empty (NULL) array. */
+/* qsort() that accepts an empty (NULL) array, and leaves a sorted one
+ * as it is (a snapshot kept in memory stays sorted: see snap_apply). */
 static void sort_n(void *base, size_t n, size_t sz, int (*cmp)(const void *, const void *))
 {
-	if (n > 1)
+	size_t i = 1;
+
+	while (i < n && cmp((const char *)base + (i - 1) * sz, (const char *)base + i * sz) <= 0)
+		i++;
+	if (i < n)
 		qsort(base, n, sz, cmp);
+}
+
+/* base[0..n - k) is sorted, base[n - k..n) is not: sort the tail and merge
+ * (O(n) for a few new elements, where a qsort of it all is O(n log n)). */
+static void sort_tail(void *base, size_t n, size_t k, size_t sz,
+		      int (*cmp)(const void *, const void *))
+{
+	char *a = base, *tmp;
+	size_t i = 0, j = n - k, o = 0;
+
+	if (!k || n < 2)
+		return;
+	sort_n(a + (n - k) * sz, k, sz, cmp);
+	tmp = malloc(n * sz);
+	if (!tmp) {
+		sort_n(base, n, sz, cmp);
+		return;
+	}
+	while (i < n - k || j < n) {
+		const char *x = a + i * sz, *y = a + j * sz;
+		bool take_y = i == n - k || (j < n && cmp(y, x) < 0);
+
+		memcpy(tmp + o++ * sz, take_y ? y : x, sz);
+		if (take_y)
+			j++;
+		else
+			i++;
+	}
+	memcpy(base, tmp, n * sz);
+	free(tmp);
+}
+
+static int raw_svc_rec_name_cmp(const void *a, const void *b)
+{
+	const struct split_service_val *x = &((const struct raw_svc *)a)->v;
+	const struct split_service_val *y = &((const struct raw_svc *)b)->v;
+
+	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
 }
 
 /* Sort and index the snapshot so every lookup below is O(log n). */
 static int raw_index(struct raw *r)
 {
+	/* services by name: svc_by_name below is then in order already */
+	sort_n(r->svcs, r->nsvcs, sizeof(*r->svcs), raw_svc_rec_name_cmp);
 	sort_n(r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
 	sort_n(r->bes, r->nbes, sizeof(*r->bes), raw_be_cmp);
 	sort_n(r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
@@ -152,7 +202,7 @@ static int raw_index(struct raw *r)
 			r->svc_by_id[r->svcs[i].id] = (int)i;
 		r->svc_by_name[i] = &r->svcs[i];
 	}
-	qsort(r->svc_by_name, r->nsvcs, sizeof(*r->svc_by_name), raw_svc_name_cmp);
+	sort_n(r->svc_by_name, r->nsvcs, sizeof(*r->svc_by_name), raw_svc_name_cmp);
 	return 0;
 }
 
@@ -386,7 +436,251 @@ static int raw_read_scoped(struct split_state *st, struct raw *r)
 	return 0;
 }
 
-static int raw_read(struct split_state *st, struct raw *r, struct split_err *err)
+static __u64 fnv(__u64 h, const void *p, size_t n);
+
+/* ---- the cached snapshot (split_state_cache) ----------------------------- */
+
+/* One write or delete of a commit, on one of the snapshot's maps. */
+struct snap_op {
+	int map;		/* SNAP_* */
+	bool del;
+	char key[32];
+	char val[160];
+};
+
+enum { SNAP_SVCS, SNAP_WTS, SNAP_BES, SNAP_VIPS, SNAP_TBLS, SNAP_NMAPS };
+
+struct split_state_snap {
+	struct raw r;
+	bool on;		/* split_state_cache(): keep r */
+	bool have;		/* r holds the maps as of st->snap_gen */
+	struct snap_op *ops;	/* this lock's commits, not applied yet */
+	size_t nops, capops;
+};
+
+/* Record layout of each map in struct raw: key at 0, value at voff. */
+static const struct {
+	size_t rsz, ksz, voff, vsz;
+} snap_layout[SNAP_NMAPS] = {
+	[SNAP_SVCS] = { sizeof(struct raw_svc), sizeof(__u32), offsetof(struct raw_svc, v),
+			sizeof(struct split_service_val) },
+	[SNAP_WTS] = { sizeof(struct raw_wt), sizeof(struct split_weight_key),
+		       offsetof(struct raw_wt, v), sizeof(struct split_weight_val) },
+	[SNAP_BES] = { sizeof(struct raw_be), sizeof(__u32), offsetof(struct raw_be, v),
+		       sizeof(struct split_backend_val) },
+	[SNAP_VIPS] = { sizeof(struct raw_vip), sizeof(struct split_svc_key),
+			offsetof(struct raw_vip, v), sizeof(struct split_svc_val) },
+	[SNAP_TBLS] = { sizeof(struct raw_tbl), sizeof(__u32), offsetof(struct raw_tbl, v),
+			sizeof(struct split_table_val) },
+};
+
+_Static_assert(sizeof(struct split_svc_key) <= sizeof(((struct snap_op *)0)->key), "snap key");
+_Static_assert(sizeof(struct split_weight_val) <= sizeof(((struct snap_op *)0)->val) &&
+	       sizeof(struct split_service_val) <= sizeof(((struct snap_op *)0)->val),
+	       "snap val");
+
+static int snap_map_of(const struct split_state *st, int fd)
+{
+	if (fd == st->services_fd)
+		return SNAP_SVCS;
+	if (fd == st->weights_fd)
+		return SNAP_WTS;
+	if (fd == st->backends_fd)
+		return SNAP_BES;
+	if (fd == st->svc_fd)
+		return SNAP_VIPS;
+	if (fd == st->tables_fd)
+		return SNAP_TBLS;
+	return -1;
+}
+
+static void snap_forget(struct split_state *st)
+{
+	if (!st->snap)
+		return;
+	raw_free(&st->snap->r);
+	st->snap->have = false;
+	st->snap->nops = 0;
+}
+
+void split_state_cache(struct split_state *st)
+{
+	if (!st->snap)
+		st->snap = calloc(1, sizeof(*st->snap));
+	if (st->snap)
+		st->snap->on = true;
+}
+
+void split_state_cache_drop(struct split_state *st)
+{
+	snap_forget(st);
+}
+
+static void snap_free(struct split_state *st)
+{
+	snap_forget(st);
+	if (st->snap)
+		free(st->snap->ops);
+	free(st->snap);
+	st->snap = NULL;
+}
+
+/* A commit wrote (val) or deleted (val NULL) key in map fd: note it for
+ * the snapshot, applied when the commit succeeded. The commit may be
+ * reading the snapshot (borrowed): it is not changed here. */
+static void snap_note(struct split_state *st, int fd, const void *key, const void *val)
+{
+	struct split_state_snap *sn = st->snap;
+	int m = sn && sn->have && !st->snap_stale ? snap_map_of(st, fd) : -1;
+	struct snap_op *op;
+
+	if (m < 0)
+		return;
+	if (sn->nops == sn->capops) {
+		size_t cap = sn->capops ? 2 * sn->capops : 256;
+		struct snap_op *v = realloc(sn->ops, cap * sizeof(*v));
+
+		if (!v) {
+			st->snap_stale = 1;	/* cannot follow: read again */
+			return;
+		}
+		sn->ops = v;
+		sn->capops = cap;
+	}
+	op = &sn->ops[sn->nops++];
+	memset(op, 0, sizeof(*op));
+	op->map = m;
+	op->del = !val;
+	memcpy(op->key, key, snap_layout[m].ksz);
+	if (val)
+		memcpy(op->val, val, snap_layout[m].vsz);
+}
+
+static int (*const snap_cmp[SNAP_NMAPS])(const void *, const void *) = {
+	[SNAP_SVCS] = raw_svc_rec_name_cmp, [SNAP_WTS] = raw_wt_cmp, [SNAP_BES] = raw_be_cmp,
+	[SNAP_VIPS] = raw_vip_cmp, [SNAP_TBLS] = raw_tbl_cmp,
+};
+
+static void **snap_arr(struct raw *r, int m, size_t **n)
+{
+	switch (m) {
+	case SNAP_SVCS: *n = &r->nsvcs; return (void **)&r->svcs;
+	case SNAP_WTS: *n = &r->nwts; return (void **)&r->wts;
+	case SNAP_BES: *n = &r->nbes; return (void **)&r->bes;
+	case SNAP_VIPS: *n = &r->nvips; return (void **)&r->vips;
+	default: *n = &r->ntbls; return (void **)&r->tbls;
+	}
+}
+
+/* The commit succeeded: the snapshot takes what it wrote. Elements are
+ * found by key through a hash built here: O(n + ops), and the arrays stay
+ * sorted (new elements merged in: sort_tail). */
+static void snap_apply(struct split_state *st)
+{
+	struct split_state_snap *sn = st->snap;
+	struct raw *r;
+
+	if (!sn || !sn->have || !sn->nops || st->snap_stale) {
+		if (sn)
+			sn->nops = 0;
+		return;
+	}
+	r = &sn->r;
+	for (int m = 0; m < SNAP_NMAPS; m++) {
+		size_t rsz = snap_layout[m].rsz, ksz = snap_layout[m].ksz, *n, cnt = 0, keep;
+		size_t hcap, *hash, n0, added = 0;
+		void **arrp = snap_arr(r, m, &n);
+		char *arr, *dead;
+
+		for (size_t i = 0; i < sn->nops; i++)
+			cnt += sn->ops[i].map == m;
+		if (!cnt)
+			continue;
+		/* Room for every op as a new element. */
+		arr = realloc(*arrp, (*n + cnt + 1) * rsz);
+		dead = calloc(*n + cnt + 1, 1);
+		if (!arr || !dead) {
+			if (arr)
+				*arrp = arr;
+			free(dead);
+			snap_forget(st);
+			return;
+		}
+		*arrp = arr;
+		n0 = *n;
+		/* Elements by key: an open-addressing hash of indexes + 1. */
+		hcap = 64;
+		while (hcap < 2 * (*n + cnt))
+			hcap *= 2;
+		hash = calloc(hcap, sizeof(*hash));
+		if (!hash) {
+			free(dead);
+			snap_forget(st);
+			return;
+		}
+		for (size_t j = 0; j < *n; j++) {
+			size_t h = (size_t)fnv(0xcbf29ce484222325ULL, arr + j * rsz, ksz) & (hcap - 1);
+
+			while (hash[h])
+				h = (h + 1) & (hcap - 1);
+			hash[h] = j + 1;
+		}
+		for (size_t i = 0; i < sn->nops; i++) {
+			const struct snap_op *op = &sn->ops[i];
+			size_t h, j = SIZE_MAX;
+
+			if (op->map != m)
+				continue;
+			h = (size_t)fnv(0xcbf29ce484222325ULL, op->key, ksz) & (hcap - 1);
+			for (; hash[h]; h = (h + 1) & (hcap - 1))
+				if (!memcmp(arr + (hash[h] - 1) * rsz, op->key, ksz)) {
+					j = hash[h] - 1;
+					break;
+				}
+			if (op->del) {
+				if (j != SIZE_MAX)
+					dead[j] = 1;
+				continue;
+			}
+			if (j == SIZE_MAX) {
+				j = (*n)++;
+				added++;
+				memset(arr + j * rsz, 0, rsz);
+				memcpy(arr + j * rsz, op->key, ksz);
+				hash[h] = j + 1;	/* h: the empty slot the probe ended on */
+			} else if (dead[j]) {
+				dead[j] = 0;	/* deleted, then written again */
+			}
+			memcpy(arr + j * rsz + snap_layout[m].voff, op->val, snap_layout[m].vsz);
+		}
+		free(hash);
+		keep = 0;
+		for (size_t j = 0; j < *n; j++)
+			if (!dead[j]) {
+				if (keep != j)
+					memcpy(arr + keep * rsz, arr + j * rsz, rsz);
+				keep++;
+			} else if (j >= n0) {
+				added--;
+			}
+		*n = keep;
+		free(dead);
+		/* New elements went to the end: put them in order (the
+		 * others may have moved too, rarely: raw_index sorts then). */
+		sort_tail(arr, *n, added, rsz, snap_cmp[m]);
+	}
+	sn->nops = 0;
+	free(r->be_by_id);
+	free(r->svc_by_id);
+	free(r->svc_by_name);
+	r->be_by_id = NULL;
+	r->svc_by_id = NULL;
+	r->svc_by_name = NULL;
+	if (raw_index(r))
+		snap_forget(st);
+}
+
+static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err *err)
 {
 	memset(r, 0, sizeof(*r));
 	if (st->scope_id) {
@@ -415,6 +709,35 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 		raw_free(r);
 		return -ENOMEM;
 	}
+	return 0;
+}
+
+/*
+ * The snapshot: a full read under the lock, from the maps or, when this
+ * handle keeps one (split_state_cache) and nobody else committed since it
+ * was taken, from memory. A snapshot from memory is borrowed (r->borrowed):
+ * raw_free() leaves it alone, and nothing may change it.
+ */
+static int raw_read(struct split_state *st, struct raw *r, struct split_err *err)
+{
+	struct split_state_snap *sn = st->snap;
+	__u64 gen;
+
+	if (!sn || !sn->on || st->scope_id || !st->locked || st->gen_fd < 0)
+		return raw_read_maps(st, r, err);
+	gen = split_state_generation(st, SPLIT_GEN_COMMITTED);
+	if (!sn->have || st->snap_gen != gen || st->snap_stale) {
+		snap_forget(st);
+		/* The generation first: a commit by another process that
+		 * ends after it moves it again. */
+		if (raw_read_maps(st, &sn->r, err))
+			return -1;
+		sn->have = true;
+		st->snap_gen = gen;
+		st->snap_stale = 0;
+	}
+	*r = sn->r;
+	r->borrowed = true;
 	return 0;
 }
 
@@ -511,21 +834,35 @@ void split_state_close(struct split_state *st)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	snap_free(st);
 }
 
 int split_state_lock(struct split_state *st, struct split_err *err)
 {
 	if (flock(st->dir_fd, LOCK_EX))
 		return split_errc(err, errno, "locking %s: %s", st->pin_dir, strerror(errno));
+	st->locked = 1;
 	return 0;
 }
 
 void split_state_unlock(struct split_state *st)
 {
-	if (st->changed)
-		split_state_set_generation(st, SPLIT_GEN_COMMITTED,
-					   split_state_generation(st, SPLIT_GEN_COMMITTED) + 1);
+	if (st->changed) {
+		__u64 g = split_state_generation(st, SPLIT_GEN_COMMITTED);
+
+		/* The snapshot follows this handle's commits (snap_apply);
+		 * it stays good if it was good as of the generation in
+		 * force until now, under the lock. */
+		if (st->snap && st->snap->have && st->snap_gen == g && !st->snap_stale &&
+		    !split_state_set_generation(st, SPLIT_GEN_COMMITTED, g + 1))
+			st->snap_gen = g + 1;
+		else {
+			split_state_set_generation(st, SPLIT_GEN_COMMITTED, g + 1);
+			snap_forget(st);
+		}
+	}
 	st->changed = 0;
+	st->locked = 0;
 	flock(st->dir_fd, LOCK_UN);
 }
 
@@ -1389,6 +1726,9 @@ static int wb_flush(struct split_state *st, struct wbatch *b)
 	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
 	size_t done = 0;
 
+	for (size_t i = 0; i < b->n; i++)
+		snap_note(st, b->fd, b->k + i * b->ksz, b->v + i * b->vsz);
+
 	while (done < b->n) {
 		__u32 cnt = (__u32)(b->n - done > 65536 ? 65536 : b->n - done);
 
@@ -1412,6 +1752,7 @@ static int wb_flush(struct split_state *st, struct wbatch *b)
 
 static int delete_quiet(struct split_state *st, int fd, const void *key)
 {
+	snap_note(st, fd, key, NULL);
 	st->nwrites++;
 	if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
 		return -1;
@@ -2205,8 +2546,25 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 		raw_free(&r);
 		return split_errc(err, ENOMEM, "out of memory");
 	}
+	if (!st->changed) {
+		/* The first commit under this lock: the generation moves
+		 * before any write, and again at unlock, so that another
+		 * handle's snapshot (split_state_cache) is stale even if this
+		 * process dies half way through. Ours follows. */
+		__u64 g = split_state_generation(st, SPLIT_GEN_COMMITTED);
+
+		if (st->gen_fd >= 0 && !split_state_set_generation(st, SPLIT_GEN_COMMITTED, g + 1) &&
+		    st->snap && st->snap->have && st->snap_gen == g)
+			st->snap_gen = g + 1;
+	}
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
+	if (!ret)
+		snap_apply(st);	/* r (if borrowed from it) is not used below */
+	else if (ret != -2)
+		st->snap_stale = 1;	/* written half way, then put back: read again */
+	else if (st->snap)
+		st->snap->nops = 0;	/* refused before any write */
 	if (ret == -2)
 		ret = -EINVAL; /* refused before any write */
 	else if (ret && (ret = errno > 0 ? -errno : -EIO) &&
@@ -2228,5 +2586,9 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	}
 	split_config_free(&old);
 	raw_free(&r);
+	if (st->snap_stale) {
+		snap_forget(st);
+		st->snap_stale = 0;
+	}
 	return ret;
 }

@@ -39,6 +39,13 @@ struct split_state {
 	 * (a batch of n counts n): a commit that changes nothing writes 0. */
 	__u64 nwrites;
 	__u32 scope_id;		/* != 0: split_state_read_service() of this service */
+	/* split_state_cache(): what the maps hold, as the last full read
+	 * or commit through this handle left them, valid while the
+	 * generation is snap_gen. */
+	struct split_state_snap *snap;
+	__u64 snap_gen;
+	int snap_stale;		/* a commit failed: read the maps again */
+	int locked;		/* between split_state_lock() and _unlock() */
 };
 
 /* Addresses between the model (struct split_addr) and the maps' 16-byte
@@ -54,6 +61,20 @@ void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
 int split_state_open(struct split_state *st, const char *pin_dir,
 		     struct split_err *err);
 void split_state_close(struct split_state *st);
+
+/*
+ * A long-lived handle (splitd) may keep what the maps hold in memory: a
+ * full read (split_state_read(), a commit) under the lock then costs no
+ * dump of the maps as long as nobody else committed since (the generation
+ * counter SPLIT_GEN_COMMITTED did not move but for this handle's own
+ * commits); commits update the copy with what they write. A commit by
+ * another process (splitctl set, apply, a rollout step) moves the
+ * generation: the next read dumps the maps again. Changes made to the maps
+ * without a commit (bpftool map update) are not seen until
+ * split_state_cache_drop(). Without the generation map: no cache.
+ */
+void split_state_cache(struct split_state *st);
+void split_state_cache_drop(struct split_state *st);
 
 /* Exclusive lock around read-modify-commit. Unlocking after a commit
  * bumps the generation counter. */
