@@ -14,7 +14,7 @@ CC       ?= gcc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 BUILD    := build
-PKGS     := libbpf libelf zlib yaml-0.1 libpcre2-8 libcurl json-c
+PKGS     := libbpf libelf zlib yaml-0.1 libpcre2-8 libcurl json-c liburing
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
@@ -51,7 +51,7 @@ deps $(DEPS_STAMP): scripts/deps.sh
 	@touch $(DEPS_STAMP)
 
 # libhttp-parser ships no pkg-config file.
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8 -lcurl -ljson-c) \
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8 -lcurl -ljson-c -luring) \
        -lhttp_parser -lpthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
@@ -95,6 +95,9 @@ $(LIBBPF_TOOLS): $(BUILD)/%: tests/tools/%.c $(BUILD)/libsplit.a $(SKELS) $(HDRS
 $(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/test_main.c tests/unit/test.h $(BUILD)/asan/libsplit.a $(BPF_OBJS) $(HDRS)
 	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit $< tests/unit/test_main.c \
 		$(BUILD)/asan/libsplit.a $(LIBS) -o $@
+
+# test_l7_uring.c is test_l7proxy.c again on the io_uring backend
+$(BUILD)/asan/test_l7_uring: tests/unit/test_l7proxy.c
 
 unit: $(UNIT_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
