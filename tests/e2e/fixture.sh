@@ -53,6 +53,11 @@ alive() { # PID: running and not a zombie
 	[ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
 }
 
+# E2E_L7_IO=uring|epoll: the L7 tests run splitd's proxy on that backend
+# (--l7-io; unset: splitd's default).
+L7_IO=()
+[ -z "${E2E_L7_IO:-}" ] || L7_IO=(--l7-io "$E2E_L7_IO")
+
 start_splitd() { # and wait until this one is watching (the log accumulates)
 	local ns=() seen
 	seen=$(grep -c "watching" "$WORK/splitd.log" 2>/dev/null)

@@ -13,7 +13,7 @@ source scripts/testbed.sh
 source tests/e2e/fixture.sh
 SPLITD_NS='$TB_NODE'
 fixture_up
-L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
+L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" "${L7_IO[@]}")
 SPLITD_ARGS=("${L7_ARGS[@]}")
 start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
 

@@ -21,7 +21,7 @@ source tests/e2e/fixture.sh
 SPLITD_NS='$TB_NODE'
 fixture_up
 WORKERS=2
-L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" --l7-workers $WORKERS)
+L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" --l7-workers $WORKERS "${L7_IO[@]}")
 SPLITD_ARGS=("${L7_ARGS[@]}" --l7-max-per-source 20000 --l7-pool-idle-ms 1000)
 start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
 SEED=tests/data/seed

@@ -24,7 +24,7 @@ source scripts/testbed.sh
 source tests/e2e/fixture.sh
 SPLITD_NS='$TB_NODE'
 fixture_up
-SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6")
+SPLITD_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" "${L7_IO[@]}")
 start_splitd || { echo "FAIL: splitd did not start"; exit 1; }
 
 SEED=tests/data/seed

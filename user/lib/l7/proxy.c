@@ -129,6 +129,8 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 				 "io_uring (recv into provided buffers, sends batched per loop turn)");
 			/* the ring reads the sockets: tunnels read and
 			 * write through it (no splice, no sockmap thread) */
+			if (!p->o.no_sockmap && p->o.sockmap_obj)
+				pr_warn("L7 proxy: sockmap unusable (off: the workers run io_uring): tunnels read and write through the ring\n");
 			p->o.no_splice = 1;
 			p->o.no_sockmap = 1;
 			snprintf(p->sm_why, sizeof(p->sm_why), "off (io_uring)");
