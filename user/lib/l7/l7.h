@@ -18,6 +18,9 @@
  *             in the loop; sockmap relays in a thread of their own
  *   proxy.c   the public API: workers, listeners, drain, stats
  *   drive.c   the parser paths from a buffer (tests, fuzzing)
+ *   uring.c   the worker's loop on io_uring instead of epoll (opts.io):
+ *             the modules above reach their sockets through l7_recv,
+ *             l7_sendv, l7_shut_wr and l7_sock_close (loop.c)
  *
  * Timers: each timeout class has one duration, so a class is a FIFO list
  * kept in deadline order by appending: arming, re-arming and cancelling
