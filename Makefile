@@ -14,7 +14,7 @@ CC       ?= gcc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 BUILD    := build
-PKGS     := libbpf libelf zlib yaml-0.1 libpcre2-8 libcurl json-c
+PKGS     := libbpf libelf zlib yaml-0.1 libpcre2-8 libcurl json-c liburing
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
@@ -55,7 +55,7 @@ deps $(DEPS_STAMP): scripts/deps.sh
 	@touch $(DEPS_STAMP)
 
 # libhttp-parser ships no pkg-config file.
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8 -lcurl -ljson-c) \
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8 -lcurl -ljson-c -luring) \
        -lhttp_parser -lpthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 

@@ -12,12 +12,14 @@
 # libcurl4-openssl-dev and libjson-c-dev: splitd --source kubernetes (HTTPS,
 # watch streams, JSON); openssl makes the fake API server's test CA, and
 # kubectl (kubernetes-client) checks that fake's fidelity (tests/k8s/).
+# liburing-dev: the L7 proxy's io_uring backend (--l7-io uring).
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev libpcre2-dev \
 pkg-config make gcc iproute2 ethtool curl procps util-linux libclang-rt-14-dev \
 prometheus nftables iptables conntrack jq bsdextrautils libhttp-parser-dev \
-haproxy wrk yamllint python3-yaml libcurl4-openssl-dev libjson-c-dev openssl python3"
+haproxy wrk yamllint python3-yaml libcurl4-openssl-dev libjson-c-dev openssl python3 \
+liburing-dev"
 # node and npm: any install of them will do (Debian's, or NodeSource's
 # nodejs, which carries its own npm and conflicts with Debian's npm).
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"

@@ -2,8 +2,10 @@
 # Run unit test binaries given as arguments; print one closing total line.
 set -u
 pass=0 fail=0 skip=0
-for t in "$@"; do
-	out=$("$t" 2>&1); rc=$?
+run() { # BINARY [ENV=VALUE...]: run it, count its closing line
+	t=$1
+	shift
+	out=$(env "$@" "$t" 2>&1); rc=$?
 	printf '%s\n' "$out"
 	# "NAME: N passed, N failed" or "NAME: N passed, N failed, N skipped"
 	tot=$(printf '%s\n' "$out" |
@@ -15,6 +17,18 @@ for t in "$@"; do
 	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 	# A binary that crashed (sanitizer) or printed no total counts as a failure.
 	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then fail=$((fail + 1)); echo "FAIL: $t exited $rc"; fi
+}
+for t in "$@"; do
+	run "$t"
+done
+# The L7 engine's suites again with every proxy on io_uring (--l7-io uring):
+# both backends keep every behaviour. (test_uring is io_uring's own; the
+# drive tests run no loop.)
+for t in "$@"; do
+	case $t in
+	*/unit/l7/test_uring | */unit/l7/test_drive) ;;
+	*/unit/l7/test_*) run "$t" L7_TEST_IO=uring TEST_SUITE_TAG=io_uring ;;
+	esac
 done
 if [ $skip -gt 0 ]; then
 	echo "unit: $pass passed, $fail failed, $skip skipped"

@@ -66,7 +66,7 @@ fixture_up() {
 fixture_up_l7() {
 	SPLITD_NS='$TB_NODE'	# shellcheck disable=SC2016 # fixture_up expands it
 	fixture_up
-	L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" "$@")
+	L7_ARGS=(--l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" "${L7_IO[@]}" "$@")
 	SPLITD_ARGS=("${L7_ARGS[@]}")
 }
 
@@ -96,6 +96,11 @@ fixture_service() {
 alive() { # PID: running and not a zombie
 	[ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
 }
+
+# E2E_L7_IO=uring|epoll: the L7 suites run splitd's proxy on that backend
+# (--l7-io; unset: splitd's default).
+L7_IO=()
+[ -z "${E2E_L7_IO:-}" ] || L7_IO=(--l7-io "$E2E_L7_IO")
 
 # start_splitd: and wait until this one is watching (the log accumulates).
 # In SPLITD_NS, and in the cgroup SPLITD_CG if set (sh and nsenter exec

@@ -180,7 +180,12 @@ struct l7_rt *l7_rt_start(const struct l7_rt_opts *o)
 		free(rt);
 		return NULL;
 	}
-	pr_info("L7 proxy: %u workers\n", l7_proxy_workers(rt->proxy));
+	{
+		const char *io;
+
+		l7_proxy_io(rt->proxy, &io);
+		pr_info("L7 proxy: %u workers, %s\n", l7_proxy_workers(rt->proxy), io);
+	}
 	/* The proxy's threads must not take splitd's signals. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

@@ -176,6 +176,12 @@ static void usage(FILE *f)
 "                       sockets are seen there) and a probe at startup that\n"
 "                       finds it sound (else logged, and off). Off by default\n"
 "      --l7-no-skmsg    the hop goes through TCP (the default)\n"
+"      --l7-io epoll|uring  the proxy's event loops: edge-triggered epoll (the\n"
+"                       default) or io_uring (recvs into provided buffers,\n"
+"                       each loop turn's sends in one submit; tunnels then\n"
+"                       read and write, no splice or sockmap). io_uring is\n"
+"                       probed at startup: refused, the loops run epoll\n"
+"                       (logged)\n"
 "      --l7-workers N   proxy event loops (threads), each with its own listener\n"
 "                       socket per port (SO_REUSEPORT); default one per CPU\n"
 "      --l7-max-conns N client connections at once (default 3/4 of the open\n"
@@ -269,6 +275,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "l7-no-skmsg", no_argument, NULL, 1006 },
 		{ "cgroup-root", required_argument, NULL, 1003 },
 		{ "keep-caps", no_argument, NULL, 1004 },
+		{ "l7-io", required_argument, NULL, 1016 },
 		{ "l7-workers", required_argument, NULL, 1010 },
 		{ "l7-max-conns", required_argument, NULL, 1011 },
 		{ "l7-max-per-source", required_argument, NULL, 1012 },
@@ -343,6 +350,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 1004: o->keep_caps = 1; break;
 		case 1005: o->l7_skmsg = 1; break;
 		case 1006: o->l7_skmsg = 0; break;
+		case 1016:
+			if (!strcmp(optarg, "epoll")) {
+				o->l7.proxy.io = L7_IO_EPOLL;
+			} else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring")) {
+				o->l7.proxy.io = L7_IO_URING;
+			} else {
+				pr_warn("--l7-io: '%s' is not epoll or uring\n", optarg);
+				return -1;
+			}
+			break;
 		case 1010: case 1011: case 1012: case 1013: case 1014: case 1015: {
 			static const char *const names[] = {
 				"--l7-workers", "--l7-max-conns", "--l7-max-per-source",

@@ -379,6 +379,49 @@ int fx_service(struct fx *f, const char **files, size_t nfiles,
 	return r;
 }
 
+static int fx_io = -1;	/* -1: as L7_TEST_IO says */
+
+void fx_force_io(int io)
+{
+	fx_io = io;
+}
+
+static int fx_io_wanted(void)
+{
+	const char *e = getenv("L7_TEST_IO");
+
+	if (fx_io >= 0)
+		return fx_io;
+	if (!e || !*e)
+		return L7_IO_AUTO;
+	return !strcmp(e, "uring") ? L7_IO_URING : L7_IO_EPOLL;
+}
+
+bool fx_uring(void)
+{
+	return fx_io_wanted() == L7_IO_URING;
+}
+
+struct l7_proxy *fx_proxy_new(const struct l7_proxy_opts *o)
+{
+	struct l7_proxy_opts x = { 0 };
+	struct l7_proxy *p;
+	const char *why;
+
+	if (o)
+		x = *o;
+	if (fx_io_wanted() != L7_IO_AUTO)
+		x.io = fx_io_wanted();
+	p = l7_proxy_new(&x);
+	if (p && x.io != L7_IO_AUTO && l7_proxy_io(p, &why) != x.io) {
+		/* not the backend asked for: nothing here would test it */
+		printf("SKIP: the L7 backend asked for: %s\n"
+		       "l7 backend: 0 passed, 0 failed, 1 skipped\n", why);
+		exit(0);
+	}
+	return p;
+}
+
 int fx_start(struct fx *f, const struct l7_proxy_opts *o,
 	     const char **files, size_t nfiles, const uint32_t *w)
 {
@@ -398,7 +441,7 @@ int fx_start(struct fx *f, const struct l7_proxy_opts *o,
 		snprintf(f->eps[i].version, sizeof(f->eps[i].version), "%s",
 			 names[i][1]);
 	}
-	f->p = l7_proxy_new(o);
+	f->p = fx_proxy_new(o);
 	if (!f->p)
 		return -1;
 	port = l7_proxy_listen(f->p, &lo, 0, &f->key);

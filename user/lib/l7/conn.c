@@ -122,12 +122,13 @@ struct l7_conn *l7_conn_new(struct l7_worker *w, int fd, struct l7_entry *e,
 	http_parser_init(&c->rq.hp, HTTP_REQUEST);
 	c->rq.hp.data = &c->rq;
 	c->rs.hp.data = &c->rs;
-	if (l7_ev_add(w, fd, c)) {
+	if (l7_sock_add(w, &c->io, fd, c, false)) {
 		c->snext = w->free_conns;
 		w->free_conns = c;
 		w->nfree_conns++;
 		return NULL;
 	}
+	c->wr = w->ring != NULL;	/* io_uring: writable until a send waits */
 	c->anext = w->all;
 	if (w->all)
 		w->all->aprev = c;
@@ -159,8 +160,9 @@ void l7_conn_close(struct l7_conn *c)
 	}
 	l7_tunnel_free(c);
 	release_bufs(c);
-	if (c->cfd >= 0)
-		close(c->cfd);
+	/* io_uring: what is still to be sent goes first, for a while */
+	if (c->cfd >= 0 && l7_sock_close(w, &c->io, c->cfd) > 0)
+		l7_timer_arm(w, &c->t, T_IO);
 	c->cfd = -1;
 	if (c->aprev)
 		c->aprev->anext = c->anext;
@@ -235,7 +237,7 @@ static void linger_start(struct l7_conn *c)
 {
 	drop_upstream(c);
 	release_bufs(c);
-	shutdown(c->cfd, SHUT_WR);
+	l7_shut_wr(c->w, &c->io, c->cfd);
 	c->lingered = 0;
 	c->state = C_LINGER;
 	set_idle(c, false);
@@ -245,8 +247,8 @@ static void linger_start(struct l7_conn *c)
 static int reply_run(struct l7_conn *c)
 {
 	while (c->moff < c->mlen && c->wr) {
-		ssize_t n = send(c->cfd, c->msg + c->moff, c->mlen - c->moff,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = l7_send(c->w, &c->io, c->cfd, c->msg + c->moff,
+				    c->mlen - c->moff);
 
 		if (n > 0) {
 			c->moff += (uint16_t)n;
@@ -270,8 +272,8 @@ static int reply_run(struct l7_conn *c)
 static int linger_run(struct l7_conn *c)
 {
 	while (c->rd && c->lingered < L7_LINGER_BYTES) {
-		ssize_t n = recv(c->cfd, c->w->scratch, sizeof(c->w->scratch),
-				 MSG_DONTWAIT);
+		ssize_t n = l7_recv(c->w, &c->io, c->cfd, c->w->scratch,
+				    sizeof(c->w->scratch));
 
 		if (n > 0) {
 			c->lingered += (size_t)n;
@@ -370,7 +372,7 @@ static int head_run(struct l7_conn *c)
 		}
 		if (!c->rd)
 			return head_wait(c);
-		n = recv(c->cfd, s->buf + s->end, s->cap - s->end, MSG_DONTWAIT);
+		n = l7_recv(c->w, &c->io, c->cfd, s->buf + s->end, s->cap - s->end);
 		if (n > 0) {
 			if ((size_t)n < s->cap - s->end && !c->hup &&
 			    l7_short_read_drains(c->w->p))
@@ -526,7 +528,7 @@ static ssize_t send_request(struct l7_conn *c, struct upconn *u)
 		mh.msg_iovlen = 1;
 	}
 	first = iov[0].iov_len;
-	n = sendmsg(u->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = l7_sendv(c->w, &u->io, u->fd, iov, (int)mh.msg_iovlen);
 	if (n < 0)
 		return n;
 	if (mh.msg_iovlen == 2 && (size_t)n > first)
@@ -564,7 +566,7 @@ static int send_response(struct l7_conn *c)
 		total = la;
 	}
 	iov[0] = (struct iovec){ r->buf + r->sent, la };
-	n = sendmsg(c->cfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = l7_sendv(c->w, &c->io, c->cfd, iov, (int)mh.msg_iovlen);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			c->wr = false;
@@ -638,8 +640,8 @@ static int exch_run(struct l7_conn *c)
 		if (!q->msg_done && !c->cl_eof && !up_err && c->rd) {
 			l7_side_make_room(q);
 			if (q->end < q->cap) {
-				n = recv(c->cfd, q->buf + q->end, q->cap - q->end,
-					 MSG_DONTWAIT);
+				n = l7_recv(w, &c->io, c->cfd, q->buf + q->end,
+					    q->cap - q->end);
 				if (n > 0) {
 					if ((size_t)n < q->cap - q->end && !c->hup &&
 					    l7_short_read_drains(c->w->p))
@@ -658,8 +660,8 @@ static int exch_run(struct l7_conn *c)
 		if (!c->resp_done && !c->up_eof && !up_err && u->rd) {
 			l7_side_make_room(r);
 			if (r->end < r->cap) {
-				n = recv(u->fd, r->buf + r->end, r->cap - r->end,
-					 MSG_DONTWAIT);
+				n = l7_recv(w, &u->io, u->fd, r->buf + r->end,
+					    r->cap - r->end);
 				if (n > 0) {
 					if ((size_t)n < r->cap - r->end && !u->hup)
 						u->rd = false;
@@ -839,6 +841,10 @@ void l7_conn_run(struct l7_conn *c)
 
 void l7_conn_timeout(struct l7_conn *c, int cls)
 {
+	if (c->state == C_DEAD) {	/* closed: its last bytes did not go */
+		l7_sock_abort(c->w, &c->io);
+		return;
+	}
 	switch (cls) {
 	case T_KEEPALIVE:
 		l7_conn_close(c);

@@ -18,6 +18,9 @@
  *             in the loop; sockmap relays in a thread of their own
  *   proxy.c   the public API: workers, listeners, drain, stats
  *   drive.c   the parser paths from a buffer (tests, fuzzing)
+ *   uring.c   the worker's loop on io_uring instead of epoll (opts.io):
+ *             the modules above reach their sockets through l7_recv,
+ *             l7_sendv, l7_shut_wr and l7_sock_close (loop.c)
  *
  * Timers: each timeout class has one duration, so a class is a FIFO list
  * kept in deadline order by appending: arming, re-arming and cancelling
@@ -33,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include <http_parser.h>
 
@@ -68,6 +73,32 @@
 #define L7_SETCK_MAX		(12 + 2 * SPLIT_NAME_LEN + 20)
 #define L7_CC_LINE		"Connection: close\r\n"
 #define L7_CC_LEN		(sizeof(L7_CC_LINE) - 1)
+
+/* ---- sockets under the io_uring backend (uring.c) ------------------------------ */
+
+struct l7_txc;				/* a chunk of bytes to send (uring.c) */
+
+/*
+ * One socket of a worker whose loop runs on io_uring (w->ring): the bytes
+ * its one armed recv brought (a provided buffer), what the engine wrote
+ * and the ring has not sent yet (copied: the engine's buffers move on at
+ * once), and how many of its requests are still in the ring (the struct
+ * holding it is not reused before they are all back). Zeroed and unused
+ * under epoll.
+ */
+struct l7_io {
+	uint8_t *tag;			/* the owner (l7_conn, upconn) */
+	struct l7_io *dnext;		/* the ring's send list */
+	struct l7_io *snext;		/* the ring's starved list */
+	struct l7_txc *stage, *fly;	/* being filled; in the ring */
+	int fd;				/* -1: closed (or closing below) */
+	unsigned inflight;		/* its requests in the ring */
+	uint32_t rx_off, rx_len;	/* the unread part of buffer rx_bid */
+	uint16_t rx_bid;
+	bool open, rx_have, rx_armed, rx_eof, tx_err, want_wr, shut_pending,
+	     closing, dirty, starved;
+	int rx_err;			/* the recv's error (sticky) */
+};
 
 union l7_sa {
 	struct sockaddr sa;
@@ -307,6 +338,7 @@ struct upconn {
 	union l7_sa sa;
 	socklen_t salen;
 	struct l7_conn *owner;		/* NULL: pooled or free */
+	struct l7_io io;		/* io_uring backend */
 	struct upconn *pprev, *pnext;	/* pool bucket, or free list */
 	struct tnode t;			/* T_CONNECT or T_POOL */
 };
@@ -356,6 +388,7 @@ struct l7_conn {
 	uint16_t mlen, moff;
 	uint16_t inj_ck;
 	size_t lingered;
+	struct l7_io io;		/* io_uring backend */
 };
 
 struct src {
@@ -377,10 +410,13 @@ struct l7_wstats {
 	uint64_t tunnels, spliced_bytes;
 };
 
+struct l7_uring;
+
 struct l7_worker {
 	struct l7_proxy *p;
 	unsigned idx;
 	pthread_t tid;
+	struct l7_uring *ring;		/* the io_uring backend; NULL: epoll */
 	int epfd;
 	int wakefd;
 	uint8_t wake_type, stop_type;	/* epoll tags */
@@ -434,6 +470,8 @@ struct l7_proxy {
 	uint64_t sm_tunnels, sm_bytes, sm_active;	/* atomics */
 	uint64_t extra_threads;
 	int tag_fd;			/* sk_backend map, or -1 (atomic) */
+	bool uring;			/* workers run on io_uring (probed) */
+	char io_why[160];		/* the backend, and why */
 };
 
 /*
@@ -461,6 +499,57 @@ void l7_timer_cancel(struct tnode *t);
 char *l7_buf_get(struct l7_worker *w, bool rq);
 void l7_buf_put(struct l7_worker *w, bool rq, char *b);
 int l7_ev_add(struct l7_worker *w, int fd, void *tag);
+void l7_dispatch(struct l7_worker *w, uint8_t *tag, uint32_t ev);
+void l7_reconcile(struct l7_worker *w);
+void l7_accept_all(struct l7_worker *w, struct wl *l);
+void l7_loop_tail(struct l7_worker *w, int nevents);
+void l7_loop_stop(struct l7_worker *w);
+bool l7_accept_retry(void);
+uint64_t l7_mono_ms(void);
+int l7_next_timeout(struct l7_worker *w);
+
+/*
+ * Socket I/O of the engine, whichever the backend: under epoll the plain
+ * calls (non-blocking); under io_uring (uring.c) recv takes the bytes of
+ * the socket's completed recv (EAGAIN: none yet, one is armed), send
+ * copies into the socket's send chunk (EAGAIN: 64 KiB wait already),
+ * shutdown waits for what is still to be sent, and close sends what is
+ * left first (graceful), the socket's requests cancelled after.
+ */
+int l7_sock_add(struct l7_worker *w, struct l7_io *io, int fd, void *tag,
+		bool connecting);
+ssize_t l7_recv(struct l7_worker *w, struct l7_io *io, int fd, void *buf,
+		size_t len);
+ssize_t l7_sendv(struct l7_worker *w, struct l7_io *io, int fd,
+		 const struct iovec *iov, int iovcnt);
+ssize_t l7_send(struct l7_worker *w, struct l7_io *io, int fd,
+		const void *buf, size_t len);
+void l7_shut_wr(struct l7_worker *w, struct l7_io *io, int fd);
+/* 1: the socket still sends (bound it with a timer), 0: closed */
+int l7_sock_close(struct l7_worker *w, struct l7_io *io, int fd);
+/* A dead socket's graceful close took too long: cancel it. */
+void l7_sock_abort(struct l7_worker *w, struct l7_io *io);
+static inline bool l7_io_busy(const struct l7_io *io)
+{
+	return io->inflight || io->open || io->dirty || io->starved;
+}
+
+/* uring.c */
+/* Can this kernel run a worker on io_uring? 0, or -1 and why. */
+int l7_uring_probe(char *why, size_t len);
+/* The worker's loop on io_uring; -1: the ring could not be set up here
+ * (the caller runs the epoll loop). */
+int l7_uring_main(struct l7_worker *w);
+int l7_uring_add(struct l7_worker *w, struct l7_io *io, int fd, void *tag,
+		 bool connecting);
+ssize_t l7_uring_recv(struct l7_worker *w, struct l7_io *io, void *buf,
+		      size_t len);
+ssize_t l7_uring_sendv(struct l7_worker *w, struct l7_io *io,
+		       const struct iovec *iov, int iovcnt);
+void l7_uring_shut_wr(struct l7_worker *w, struct l7_io *io);
+int l7_uring_close(struct l7_worker *w, struct l7_io *io);
+void l7_uring_abort(struct l7_worker *w, struct l7_io *io);
+void l7_uring_listen(struct l7_worker *w, struct wl *l, bool on);
 void l7_src_put(struct l7_worker *w, struct src *s);
 
 /* conn.c */

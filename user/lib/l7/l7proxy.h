@@ -73,6 +73,8 @@
 
 struct l7_proxy;
 
+enum { L7_IO_AUTO, L7_IO_EPOLL, L7_IO_URING };
+
 struct l7_proxy_opts {
 	size_t max_head_bytes;		/* request line + headers; 0: 16 KiB,
 					 * at most 64 KiB (431) */
@@ -110,6 +112,12 @@ struct l7_proxy_opts {
 	unsigned workers;		/* event loops (threads); 0: one per
 					 * CPU; at most L7_MAX_WORKERS */
 	unsigned keepalive_timeout_ms;	/* idle between requests; 0: 60 s */
+	/* The workers' event loops: L7_IO_EPOLL (edge-triggered epoll) or
+	 * L7_IO_URING (io_uring: recvs into provided buffers, sends batched
+	 * into one submit per loop turn). L7_IO_AUTO (0): the default,
+	 * epoll. io_uring is probed at l7_proxy_new(); if the kernel refuses
+	 * it the workers run epoll and l7_proxy_io() says why. */
+	int io;
 	unsigned max_per_source;	/* connections from one client address;
 					 * 0: max_connections / 2. At the limit
 					 * its oldest idle one is closed to make
@@ -255,5 +263,8 @@ void l7_proxy_stats(struct l7_proxy *p, struct l7_proxy_stats *out);
 /* 1 if tunnels use sockmap, else 0 with why (if not NULL) saying why
  * not ("off": no object given, or no_sockmap). */
 int l7_proxy_sockmap(struct l7_proxy *p, const char **why);
+/* The workers' backend: L7_IO_URING or L7_IO_EPOLL; why (if not NULL):
+ * a sentence on the choice (e.g. why io_uring was refused). */
+int l7_proxy_io(struct l7_proxy *p, const char **why);
 
 #endif /* SPLIT_L7PROXY_H */

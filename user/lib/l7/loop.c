@@ -32,6 +32,11 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t l7_mono_ms(void)
+{
+	return mono_ms();
+}
+
 /* ---- timers ------------------------------------------------------------------ */
 
 void l7_timer_cancel(struct tnode *t)
@@ -57,7 +62,7 @@ void l7_timer_arm(struct l7_worker *w, struct tnode *t, int cls)
 	l->head.prev = t;
 }
 
-static int next_timeout(struct l7_worker *w)
+int l7_next_timeout(struct l7_worker *w)
 {
 	uint64_t first = UINT64_MAX;
 
@@ -145,6 +150,67 @@ int l7_ev_add(struct l7_worker *w, int fd, void *tag)
 	};
 
 	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* ---- socket I/O, whichever the backend (l7.h) ---------------------------------- */
+
+int l7_sock_add(struct l7_worker *w, struct l7_io *io, int fd, void *tag,
+		bool connecting)
+{
+	if (w->ring)
+		return l7_uring_add(w, io, fd, tag, connecting);
+	return l7_ev_add(w, fd, tag);
+}
+
+ssize_t l7_recv(struct l7_worker *w, struct l7_io *io, int fd, void *buf,
+		size_t len)
+{
+	if (w->ring)
+		return l7_uring_recv(w, io, buf, len);
+	return recv(fd, buf, len, MSG_DONTWAIT);
+}
+
+ssize_t l7_sendv(struct l7_worker *w, struct l7_io *io, int fd,
+		 const struct iovec *iov, int iovcnt)
+{
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
+			     .msg_iovlen = (size_t)iovcnt };
+
+	if (w->ring)
+		return l7_uring_sendv(w, io, iov, iovcnt);
+	return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+ssize_t l7_send(struct l7_worker *w, struct l7_io *io, int fd,
+		const void *buf, size_t len)
+{
+	struct iovec v = { (void *)buf, len };
+
+	if (w->ring)
+		return l7_uring_sendv(w, io, &v, 1);
+	return send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+void l7_shut_wr(struct l7_worker *w, struct l7_io *io, int fd)
+{
+	if (w->ring)
+		l7_uring_shut_wr(w, io);
+	else
+		shutdown(fd, SHUT_WR);
+}
+
+int l7_sock_close(struct l7_worker *w, struct l7_io *io, int fd)
+{
+	if (w->ring)
+		return l7_uring_close(w, io);
+	close(fd);	/* leaves epoll with it */
+	return 0;
+}
+
+void l7_sock_abort(struct l7_worker *w, struct l7_io *io)
+{
+	if (w->ring)
+		l7_uring_abort(w, io);
 }
 
 int l7_worker_init(struct l7_worker *w, struct l7_proxy *p, unsigned idx)
@@ -336,7 +402,7 @@ reject:
 
 static __thread bool t_accept_retry;	/* EMFILE and friends */
 
-static void accept_all(struct l7_worker *w, struct wl *l)
+void l7_accept_all(struct l7_worker *w, struct wl *l)
 {
 	for (;;) {
 		union l7_sa peer;
@@ -357,7 +423,7 @@ static void accept_all(struct l7_worker *w, struct wl *l)
 
 /* Bring this worker's listeners in line with the proxy's groups; when
  * draining, close them all (after accepting what is queued). */
-static void reconcile(struct l7_worker *w)
+void l7_reconcile(struct l7_worker *w)
 {
 	struct l7_proxy *p = w->p;
 	struct l7_group **pp, *g;
@@ -369,8 +435,11 @@ static void reconcile(struct l7_worker *w)
 
 		if ((g->closing || w->draining) && l->fd >= 0) {
 			if (l->registered) {
-				accept_all(w, l);
-				epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+				l7_accept_all(w, l);
+				if (w->ring)	/* its poll lets go of it */
+					l7_uring_listen(w, l, false);
+				else
+					epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
 			}
 			close(l->fd);
 			l->fd = -1;
@@ -379,9 +448,13 @@ static void reconcile(struct l7_worker *w)
 			struct epoll_event ev = { .events = EPOLLIN | EPOLLET,
 						  .data.ptr = l };
 
-			if (!epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev)) {
+			if (w->ring) {
+				l7_uring_listen(w, l, true);
 				l->registered = true;
-				accept_all(w, l);	/* queued before we looked */
+				l7_accept_all(w, l);
+			} else if (!epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev)) {
+				l->registered = true;
+				l7_accept_all(w, l);	/* queued before we looked */
 			}
 		}
 		for (unsigned i = 0; i < p->nworkers; i++)
@@ -401,12 +474,24 @@ static void reconcile(struct l7_worker *w)
 
 /* ---- the loop ------------------------------------------------------------------------ */
 
-static void reap_dead(struct l7_worker *w)
+/* Dead connections and upstream sockets go back to the free lists, once
+ * the ring (io_uring backend) has no request of theirs left; all:
+ * whatever (the ring is gone). */
+static void reap_dead_all(struct l7_worker *w, bool all)
 {
+	struct l7_conn *busy_c = NULL;
+	struct upconn *busy_u = NULL;
+
 	while (w->dead_conns) {
 		struct l7_conn *c = w->dead_conns;
 
 		w->dead_conns = c->snext;
+		if (!all && l7_io_busy(&c->io)) {
+			c->snext = busy_c;
+			busy_c = c;
+			continue;
+		}
+		l7_timer_cancel(&c->t);	/* a graceful close's bound */
 		if (w->nfree_conns < L7_FREE_CONNS) {
 			c->snext = w->free_conns;
 			w->free_conns = c;
@@ -419,6 +504,12 @@ static void reap_dead(struct l7_worker *w)
 		struct upconn *u = w->dead_ups;
 
 		w->dead_ups = u->pnext;
+		if (!all && l7_io_busy(&u->io)) {
+			u->pnext = busy_u;
+			busy_u = u;
+			continue;
+		}
+		l7_timer_cancel(&u->t);
 		if (w->nfree_ups < L7_FREE_CONNS) {
 			u->pnext = w->free_ups;
 			w->free_ups = u;
@@ -427,6 +518,13 @@ static void reap_dead(struct l7_worker *w)
 			free(u);
 		}
 	}
+	w->dead_conns = busy_c;
+	w->dead_ups = busy_u;
+}
+
+static void reap_dead(struct l7_worker *w)
+{
+	reap_dead_all(w, false);
 }
 
 /* Start draining: listeners closed, connections idle between requests
@@ -438,7 +536,7 @@ static void drain_start(struct l7_worker *w)
 	struct tnode *t, *next;
 
 	w->draining = true;
-	reconcile(w);
+	l7_reconcile(w);
 	/* exchanges under way: close after the response, and say so in it
 	 * if its head has not come yet */
 	for (struct l7_conn *c = w->all; c; c = c->anext)
@@ -463,18 +561,135 @@ static void drain_start(struct l7_worker *w)
 	l7_pool_flush(w);
 }
 
+bool l7_accept_retry(void)
+{
+	return t_accept_retry;
+}
+
+/* One event on the thing tag names (a connection, an upstream socket, a
+ * listener, the wake and stop fds), as epoll flags. */
+void l7_dispatch(struct l7_worker *w, uint8_t *tag, uint32_t ev)
+{
+	struct l7_proxy *p = w->p;
+
+	switch (*tag) {
+	case EV_CLIENT: {
+		struct l7_conn *c = (struct l7_conn *)tag;
+
+		if (c->state == C_DEAD)
+			break;
+		if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			c->rd = true;
+		if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			c->hup = true;	/* the end is queued: read to it */
+		if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+			c->wr = true;
+		l7_conn_run(c);
+		break;
+	}
+	case EV_UP: {
+		struct upconn *u = (struct upconn *)tag;
+
+		if (u->fd >= 0)
+			l7_up_event(w, u, ev);
+		break;
+	}
+	case EV_LISTEN: {
+		struct wl *l = (struct wl *)tag;
+
+		if (l->fd >= 0 && l->registered)
+			l7_accept_all(w, l);
+		break;
+	}
+	case EV_WAKE: {
+		uint64_t v;
+		ssize_t r = read(w->wakefd, &v, sizeof(v));
+
+		(void)r;
+		if (__atomic_load_n(&p->draining, __ATOMIC_ACQUIRE) &&
+		    !w->draining)
+			drain_start(w);
+		else
+			l7_reconcile(w);
+		break;
+	}
+	case EV_STOP:
+		w->stopping = true;
+		break;
+	}
+}
+
+/* The end of a loop turn: accepts to retry, timers, dead structs. */
+void l7_loop_tail(struct l7_worker *w, int n)
+{
+	struct l7_proxy *p = w->p;
+
+	if (t_accept_retry) {
+		t_accept_retry = false;
+		pthread_mutex_lock(&p->mu);
+		for (struct l7_group *g = p->groups; g; g = g->next)
+			if (g->wl[w->idx].fd >= 0 && g->wl[w->idx].registered)
+				l7_accept_all(w, &g->wl[w->idx]);
+		pthread_mutex_unlock(&p->mu);
+	}
+	expire(w);
+	reap_dead(w);
+	__atomic_store_n(&w->st.active, w->nconns, __ATOMIC_RELAXED);
+	/* After a burst, give freed memory back to the system. */
+	if (!n && w->freed_since_trim >= 16) {
+		w->freed_since_trim = 0;
+		malloc_trim(0);
+	}
+}
+
+/* Stopping: every connection is cut (the ring, if any, still runs). */
+void l7_loop_stop(struct l7_worker *w)
+{
+	struct l7_proxy *p = w->p;
+
+	for (struct l7_conn *c; (c = l7_conn_all_first(w));)
+		l7_conn_close(c);
+	l7_pool_flush(w);
+	pthread_mutex_lock(&p->mu);
+	for (struct l7_group *g = p->groups; g; g = g->next) {
+		struct wl *l = &g->wl[w->idx];
+
+		if (l->registered) {
+			if (w->ring)
+				l7_uring_listen(w, l, false);
+			else
+				epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+		}
+		l->registered = false;
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* The ring is gone (or there was none): every dead struct is free. */
+static void loop_end(struct l7_worker *w)
+{
+	reap_dead_all(w, true);
+	l7_pool_flush(w);
+	__atomic_store_n(&w->st.active, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->blocked, 1, __ATOMIC_SEQ_CST);
+}
+
 void *l7_worker_main(void *arg)
 {
 	struct l7_worker *w = arg;
 	struct l7_proxy *p = w->p;
 	struct epoll_event evs[L7_MAX_EVENTS];
 
-	reconcile(w);
+	if (p->uring && !l7_uring_main(w)) {
+		loop_end(w);
+		return NULL;
+	}
+	l7_reconcile(w);
 	while (!w->stopping) {
 		int n, tmo;
 
 		w->now_ms = mono_ms();
-		tmo = next_timeout(w);
+		tmo = l7_next_timeout(w);
 		if (t_accept_retry && tmo > 10)
 			tmo = 10;
 		__atomic_store_n(&w->blocked, 1, __ATOMIC_SEQ_CST);
@@ -485,88 +700,11 @@ void *l7_worker_main(void *arg)
 		w->now_ms = mono_ms();
 		if (n < 0 && errno != EINTR)
 			break;
-		for (int i = 0; i < n; i++) {
-			uint8_t *tag = evs[i].data.ptr;
-			uint32_t ev = evs[i].events;
-
-			switch (*tag) {
-			case EV_CLIENT: {
-				struct l7_conn *c = (struct l7_conn *)tag;
-
-				if (c->state == C_DEAD)
-					break;
-				if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-					c->rd = true;
-				if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-					c->hup = true;	/* the end is queued: read to it */
-				if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-					c->wr = true;
-				l7_conn_run(c);
-				break;
-			}
-			case EV_UP: {
-				struct upconn *u = (struct upconn *)tag;
-
-				if (u->fd >= 0)
-					l7_up_event(w, u, ev);
-				break;
-			}
-			case EV_LISTEN: {
-				struct wl *l = (struct wl *)tag;
-
-				if (l->fd >= 0 && l->registered)
-					accept_all(w, l);
-				break;
-			}
-			case EV_WAKE: {
-				uint64_t v;
-				ssize_t r = read(w->wakefd, &v, sizeof(v));
-
-				(void)r;
-				if (__atomic_load_n(&p->draining, __ATOMIC_ACQUIRE) &&
-				    !w->draining)
-					drain_start(w);
-				else
-					reconcile(w);
-				break;
-			}
-			case EV_STOP:
-				w->stopping = true;
-				break;
-			}
-		}
-		if (t_accept_retry) {
-			t_accept_retry = false;
-			pthread_mutex_lock(&p->mu);
-			for (struct l7_group *g = p->groups; g; g = g->next)
-				if (g->wl[w->idx].fd >= 0 && g->wl[w->idx].registered)
-					accept_all(w, &g->wl[w->idx]);
-			pthread_mutex_unlock(&p->mu);
-		}
-		expire(w);
-		reap_dead(w);
-		__atomic_store_n(&w->st.active, w->nconns, __ATOMIC_RELAXED);
-		/* After a burst, give freed memory back to the system. */
-		if (!n && w->freed_since_trim >= 16) {
-			w->freed_since_trim = 0;
-			malloc_trim(0);
-		}
+		for (int i = 0; i < n; i++)
+			l7_dispatch(w, evs[i].data.ptr, evs[i].events);
+		l7_loop_tail(w, n);
 	}
-	/* Stopping: every connection is cut. */
-	for (struct l7_conn *c; (c = l7_conn_all_first(w));)
-		l7_conn_close(c);
-	l7_pool_flush(w);
-	reap_dead(w);
-	pthread_mutex_lock(&p->mu);
-	for (struct l7_group *g = p->groups; g; g = g->next) {
-		struct wl *l = &g->wl[w->idx];
-
-		if (l->registered)
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
-		l->registered = false;
-	}
-	pthread_mutex_unlock(&p->mu);
-	__atomic_store_n(&w->st.active, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->blocked, 1, __ATOMIC_SEQ_CST);
+	l7_loop_stop(w);
+	loop_end(w);
 	return NULL;
 }

@@ -64,8 +64,9 @@ struct upconn *l7_pool_take(struct l7_worker *w, const union l7_sa *sa,
 void l7_up_close(struct l7_worker *w, struct upconn *u)
 {
 	l7_timer_cancel(&u->t);
-	if (u->fd >= 0)
-		close(u->fd);	/* leaves epoll with it */
+	/* io_uring: what is still to be sent goes first, for a while */
+	if (u->fd >= 0 && l7_sock_close(w, &u->io, u->fd) > 0)
+		l7_timer_arm(w, &u->t, T_POOL);
 	u->fd = -1;
 	u->owner = NULL;
 	/* events of this batch may still name it: reused after the batch */
@@ -156,7 +157,7 @@ struct upconn *l7_up_connect(struct l7_worker *w, const struct l7_pick *pk)
 		u->connecting = true;
 	}
 	u->wr = !u->connecting;
-	if (l7_ev_add(w, fd, u))
+	if (l7_sock_add(w, &u->io, fd, u, u->connecting))
 		goto fail;
 	return u;
 fail:
@@ -193,6 +194,10 @@ void l7_up_event(struct l7_worker *w, struct upconn *u, uint32_t ev)
 
 void l7_pool_timeout(struct l7_worker *w, struct upconn *u)
 {
+	if (u->fd < 0) {		/* closed: its last bytes did not go */
+		l7_sock_abort(w, &u->io);
+		return;
+	}
 	pool_unlink(w, u);
 	CTR_ADD(w->st.pool_reaped, 1);
 	l7_up_close(w, u);
@@ -207,15 +212,13 @@ void l7_pool_flush(struct l7_worker *w)
 			pool_unlink(w, u);
 			l7_up_close(w, u);
 		}
-	for (int k = 0; k < 2; k++) {
-		struct upconn **l = k ? &w->dead_ups : &w->free_ups;
+	/* the free ones go; dead ones are reaped after their batch (and
+	 * their requests in the ring) */
+	while (w->free_ups) {
+		struct upconn *u = w->free_ups;
 
-		while (*l) {
-			struct upconn *u = *l;
-
-			*l = u->pnext;
-			free(u);
-		}
+		w->free_ups = u->pnext;
+		free(u);
 	}
 	w->nfree_ups = 0;
 }

@@ -115,6 +115,29 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 			goto fail;
 		}
 	snprintf(p->sm_why, sizeof(p->sm_why), "off");
+	if (p->o.io == L7_IO_URING) {
+		char why[128];
+
+		if (l7_uring_probe(why, sizeof(why))) {
+			snprintf(p->io_why, sizeof(p->io_why),
+				 "epoll (io_uring refused: %s)", why);
+			pr_warn("L7 proxy: io_uring unusable here (%s): the workers run epoll\n",
+				why);
+		} else {
+			p->uring = true;
+			snprintf(p->io_why, sizeof(p->io_why),
+				 "io_uring (recv into provided buffers, sends batched per loop turn)");
+			/* the ring reads the sockets: tunnels read and
+			 * write through it (no splice, no sockmap thread) */
+			if (!p->o.no_sockmap && p->o.sockmap_obj)
+				pr_warn("L7 proxy: sockmap unusable (off: the workers run io_uring): tunnels read and write through the ring\n");
+			p->o.no_splice = 1;
+			p->o.no_sockmap = 1;
+			snprintf(p->sm_why, sizeof(p->sm_why), "off (io_uring)");
+		}
+	} else {
+		snprintf(p->io_why, sizeof(p->io_why), "epoll (edge-triggered)");
+	}
 	if (p->o.skmsg) {
 		/* splice(2) reads TCP's queue, and redirected bytes wait in
 		 * the psock's: tunnels read and write */
@@ -124,7 +147,7 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 		p->o.no_sockmap = 1;
 		snprintf(p->sm_why, sizeof(p->sm_why), "off (--l7-skmsg)");
 	}
-	if (!p->o.no_sockmap && p->o.sockmap_obj) {
+	if (!p->o.no_sockmap && p->o.sockmap_obj && !p->uring) {
 		struct split_err e;
 
 		p->sm = l7_sockmap_open_flags(p->o.sockmap_obj,
@@ -559,4 +582,11 @@ void l7_proxy_tag_upstreams(struct l7_proxy *p, int sk_storage_fd)
 unsigned l7_proxy_workers(const struct l7_proxy *p)
 {
 	return p->nworkers;
+}
+
+int l7_proxy_io(struct l7_proxy *p, const char **why)
+{
+	if (why)
+		*why = p->io_why;
+	return p->uring ? L7_IO_URING : L7_IO_EPOLL;
 }

@@ -76,16 +76,16 @@ void l7_tunnel_start(struct l7_conn *c)
 
 /* One direction: 1 progress, 0 none, -1 error (errno), -2 splice refused
  * (EINVAL, nothing in the pipe). */
-static int tdir_move(struct l7_worker *w, struct tdir *d, int from, bool *from_rd,
-		     bool from_hup, int to, bool *to_wr)
+static int tdir_move(struct l7_worker *w, struct tdir *d, int from,
+		     struct l7_io *from_io, bool *from_rd, bool from_hup, int to,
+		     struct l7_io *to_io, bool *to_wr)
 {
 	int prog = 0;
 	ssize_t n;
 
 	/* bytes in the buffer first */
 	while (d->boff < d->blen && *to_wr) {
-		n = send(to, d->buf + d->boff, d->blen - d->boff,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = l7_send(w, to_io, to, d->buf + d->boff, d->blen - d->boff);
 		if (n > 0) {
 			if ((size_t)n < d->blen - d->boff)
 				*to_wr = false;
@@ -124,7 +124,7 @@ static int tdir_move(struct l7_worker *w, struct tdir *d, int from, bool *from_r
 	if (!d->eof && *from_rd && !d->blen) {
 		if (d->rw) {
 			if (!d->pending) {
-				n = recv(from, d->buf, d->bcap, MSG_DONTWAIT);
+				n = l7_recv(w, from_io, from, d->buf, d->bcap);
 				if (n > 0) {
 					if ((size_t)n < d->bcap && !from_hup &&
 					    l7_short_read_drains(w->p))
@@ -163,7 +163,7 @@ static int tdir_move(struct l7_worker *w, struct tdir *d, int from, bool *from_r
 		}
 	}
 	if (d->eof && !d->blen && !d->pending && !d->shut) {
-		shutdown(to, SHUT_WR);
+		l7_shut_wr(w, to_io, to);
 		d->shut = true;
 		prog = 1;
 	}
@@ -319,10 +319,10 @@ void l7_tunnel_run(struct l7_conn *c)
 		bool prog = false;
 
 		for (int i = 0; i < 2; i++) {
-			int r = i ? tdir_move(w, &c->d[1], u->fd, &u->rd, u->hup,
-					      c->cfd, &c->wr)
-				  : tdir_move(w, &c->d[0], c->cfd, &c->rd, c->hup,
-					      u->fd, &u->wr);
+			int r = i ? tdir_move(w, &c->d[1], u->fd, &u->io, &u->rd,
+					      u->hup, c->cfd, &c->io, &c->wr)
+				  : tdir_move(w, &c->d[0], c->cfd, &c->io, &c->rd,
+					      c->hup, u->fd, &u->io, &u->wr);
 
 			if (r == -2) {		/* splice refused: read/write */
 				close(c->d[i].pipe[0]);
