@@ -86,14 +86,9 @@ cleanup() {
 	tb_down
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-bench_private_bins "$WORK/bin" splitd splitctl splitclient connrate httpd
-T_START=$(date +%s)
 PSI0=$(bench_psi_now)
-
-tb_up || bench_die "the testbed did not come up"
+bench_testbed_up splitd splitctl splitclient connrate httpd
 VIP=10.96.0.10 NFT_VIP=10.96.0.20 IPT_VIP=10.96.0.30 DIRECT=10.201.1.2 PORT=9080
 ctl() { "$BIN/splitctl" -p "$TB_PIN" "$@"; }
 secs_since() { awk -v a="$1" -v b="$(bench_now_ns)" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'; }
@@ -417,13 +412,5 @@ SECTION=$WORK/section.md
 		echo
 	fi
 } > "$SECTION"
-bench_results_write bench_sock "$SECTION" "$OUT"
-if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
-	bench_log "quick mode: the section (not written to bench/results.md):"
-	cat "$SECTION"
-	# A closing line the test runner counts: the script ran end to end.
-	echo "bench_sock: 1 passed, 0 failed"
-else
-	bench_log "results: $OUT"
-fi
+bench_publish bench_sock "$SECTION"
 exit 0
