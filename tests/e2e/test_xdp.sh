@@ -91,16 +91,10 @@ test_xdp_split_10000() {
 test_xdp_ipv6_and_udp() {
 	local out
 	ctl set reviews v1=30 v3=70 >/dev/null
-	out=$(xclient --connect $VIP6 --port $PORT -n 2000 --parallel 2)
-	expect_clean "$out" 2000
-	within_sigma "$(vcount "$out" v3)" 2000 0.7 4 "v3 at 70% over IPv6"
+	expect_split 2000 v3 0.7 "v3 at 70% over IPv6" xclient --connect $VIP6 --port $PORT --parallel 2
 	expect_eq "$(vcount "$out" v2)" 0 "v2 (weight 0) over IPv6"
-	out=$(xclient --udp --connect $VIP4 --port $PORT -n 2000 --parallel 2)
-	expect_clean "$out" 2000
-	within_sigma "$(vcount "$out" v3)" 2000 0.7 4 "v3 at 70% over UDP"
-	out=$(xclient --udp --connect $VIP6 --port $PORT -n 1000)
-	expect_clean "$out" 1000
-	within_sigma "$(vcount "$out" v1)" 1000 0.3 4 "v1 at 30% over UDP/IPv6"
+	expect_split 2000 v3 0.7 "v3 at 70% over UDP" xclient --udp --connect $VIP4 --port $PORT --parallel 2
+	expect_split 1000 v1 0.3 "v1 at 30% over UDP/IPv6" xclient --udp --connect $VIP6 --port $PORT
 }
 
 test_non_vip_traffic_untouched() {
@@ -160,9 +154,7 @@ test_flows_continue_across_restart() {
 	stream_done 4000000 stream2 "transfer across a restart"
 	out=$(ctl show)
 	expect_contains "$out" "xdp on to-client" "XDP still attached after restart"
-	out=$(xclient --connect $VIP4 --port $PORT -n 1000 --parallel 2)
-	expect_clean "$out" 1000
-	within_sigma "$(vcount "$out" v2)" 1000 0.5 4 "v2 at 50% after restart"
+	expect_split 1000 v2 0.5 "v2 at 50% after restart" xclient --connect $VIP4 --port $PORT --parallel 2
 }
 
 test_tc_dnat_with_checksum_offload() {
