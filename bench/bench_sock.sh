@@ -237,8 +237,21 @@ done
 
 # pair_block N: SR paired runs of each of ours/miss, nft/nftmiss, ipt/iptmiss
 # with N services loaded everywhere. Results in $WORK/pN.PATH.
+# paired_runs MODE VIP FILE MISSFILE LABEL: SR paired connrate runs
+# (connrate_in MODE VIP $DIRECT), each run's two lines (VIP, then the
+# unmatched address) appended to WORK/FILE and WORK/MISSFILE.
+paired_runs() {
+	local r res
+	for ((r = 0; r < SR; r++)); do
+		res=$(connrate_in "$1" "$2" "$DIRECT") || exit 1
+		sed -n 1p <<< "$res" >> "$WORK/$3"
+		sed -n 2p <<< "$res" >> "$WORK/$4"
+		progress "$5|miss" $((r + 1)) "$SR" "$(paste -d' ' <(sed -n 1p <<< "$res") <(sed -n 2p <<< "$res") | awk '{ print $1 "|" $6, $2 "|" $7, $3 "|" $8, $4 + $9 }')"
+	done
+}
+
 pair_block() {
-	local n=$1 r res t
+	local n=$1 t
 	bench_log "paired, $n services"
 	bench_gen_services "$n" "$WORK/svc.$n"
 	t=$(apply "$WORK/svc.$n") || bench_die "splitd --once with $n services failed"
@@ -248,23 +261,13 @@ pair_block() {
 	[ "$got" = "$n" ] || bench_die "$got services in the services map, want $n"
 	sanity ours 100 > /dev/null || exit 1
 	DUR=$SD
-	for ((r = 0; r < SR; r++)); do
-		res=$(connrate_in cgroup "$VIP" "$DIRECT") || exit 1
-		sed -n 1p <<< "$res" >> "$WORK/p$n.ours"
-		sed -n 2p <<< "$res" >> "$WORK/p$n.miss"
-		progress "ours|miss" $((r + 1)) "$SR" "$(paste -d' ' <(sed -n 1p <<< "$res") <(sed -n 2p <<< "$res") | awk '{ print $1 "|" $6, $2 "|" $7, $3 "|" $8, $4 + $9 }')"
-	done
+	paired_runs cgroup "$VIP" "p$n.ours" "p$n.miss" ours
 	for peer in nft ipt; do
 		peer_on "$peer" "$n"
 		sanity "$peer" 100 > /dev/null || exit 1
 		local vip=$NFT_VIP
 		[ "$peer" = ipt ] && vip=$IPT_VIP
-		for ((r = 0; r < SR; r++)); do
-			res=$(connrate_in plain "$vip" "$DIRECT") || exit 1
-			sed -n 1p <<< "$res" >> "$WORK/p$n.$peer"
-			sed -n 2p <<< "$res" >> "$WORK/p$n.${peer}miss"
-			progress "$peer|miss" $((r + 1)) "$SR" "$(paste -d' ' <(sed -n 1p <<< "$res") <(sed -n 2p <<< "$res") | awk '{ print $1 "|" $6, $2 "|" $7, $3 "|" $8, $4 + $9 }')"
-		done
+		paired_runs plain "$vip" "p$n.$peer" "p$n.${peer}miss" "$peer"
 		peer_off "$peer" "$n"
 	done
 }
@@ -292,12 +295,7 @@ if [ "$FILL" -gt 0 ]; then
 	INSERTS=$((INSERTS + $(awk '{ print $2 }' <<< "$out")))
 fi
 DUR=$SD
-for ((r = 0; r < SR; r++)); do
-	res=$(connrate_in cgroup "$VIP" "$DIRECT") || exit 1
-	sed -n 1p <<< "$res" >> "$WORK/full.ours"
-	sed -n 2p <<< "$res" >> "$WORK/full.miss"
-	progress "full|miss" $((r + 1)) "$SR" "$(paste -d' ' <(sed -n 1p <<< "$res") <(sed -n 2p <<< "$res") | awk '{ print $1 "|" $6, $2 "|" $7, $3 "|" $8, $4 + $9 }')"
-done
+paired_runs cgroup "$VIP" full.ours full.miss full
 
 # ---- tables ----------------------------------------------------------------------
 
