@@ -39,6 +39,7 @@ bench_opt() {
 # and -h/--help; anything else is bad usage (exit 2). Status 0 in quick
 # mode, for the caller to shrink its counts: bench_args "$@" && N=10.
 bench_args() {
+	local a
 	QUICK=0
 	for a in "$@"; do
 		case $a in
