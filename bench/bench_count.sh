@@ -11,13 +11,10 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 T_SUITE=bench_count
 source tests/e2e/fixture.sh
-BENCH_REPO=$PWD
 source bench/lib.sh
 
-QUICK=0
-[ "${1:-}" = --quick ] && QUICK=1
 ROUNDS=7 DUR=3
-[ $QUICK = 1 ] && ROUNDS=1 DUR=0.5
+bench_args "$@" && ROUNDS=1 DUR=0.5
 fixture_up
 start_splitd || { echo "bench_count: splitd did not start"; exit 1; }
 ctl set reviews v1=50 v2=50 >/dev/null
@@ -30,7 +27,6 @@ run() { # counting|nocount: one round, prints "p50 rate"
 		awk '{ for (i = 1; i < NF; i++) { if ($i == "connect_ns_p50") p = $(i + 1); if ($i == "rate") r = $(i + 1) } }
 		     END { sub("/s", "", r); print p, r }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 : >"$WORK/counting" ; : >"$WORK/nocount"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -39,10 +35,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 	echo "round $r/$ROUNDS: counting $(tail -n1 "$WORK/counting")  nocount $(tail -n1 "$WORK/nocount")  (p50 ns, conn/s)"
 done
-pc=$(awk '{print $1}' "$WORK/counting" | median); pn=$(awk '{print $1}' "$WORK/nocount" | median)
-rc=$(awk '{print $2}' "$WORK/counting" | median); rn=$(awk '{print $2}' "$WORK/nocount" | median)
+pc=$(bench_median $(cut -d' ' -f1 "$WORK/counting")); pn=$(bench_median $(cut -d' ' -f1 "$WORK/nocount"))
+rc=$(bench_median $(cut -d' ' -f2 "$WORK/counting")); rn=$(bench_median $(cut -d' ' -f2 "$WORK/nocount"))
 # The per-round difference cancels slow drifts of the shared machine.
-dd=$(paste "$WORK/counting" "$WORK/nocount" | awk '{print $1 - $3}' | median)
+dd=$(bench_median $(paste -d' ' "$WORK/counting" "$WORK/nocount" | awk '{print $1 - $3}'))
 {
 	echo "## What counting costs on the socket path (bench/bench_count.sh)"
 	echo

@@ -7,17 +7,10 @@
 #
 #   bench/bench_match.sh [--quick]
 set -u
-cd "$(dirname "$0")/.." || exit 1
-BENCH_REPO=$PWD
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" || exit 1
 
-QUICK=0
-[ "${1:-}" = --quick ] && QUICK=1
 ITERS=200000 ROUNDS=5
-[ $QUICK = 1 ] && ITERS=2000 ROUNDS=1
-[ -x build/match_bench ] || bench_die "build/match_bench missing: run make"
-WORK=$(mktemp -d /tmp/bench_match.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+bench_local match match_bench "$@" && ITERS=2000 ROUNDS=1
 
 for ((r = 1; r <= ROUNDS; r++)); do
 	build/match_bench -n "$ITERS" | tail -n +2 >>"$WORK/rows" || bench_die "match_bench failed"

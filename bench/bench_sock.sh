@@ -86,14 +86,9 @@ cleanup() {
 	tb_down
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-bench_private_bins "$WORK/bin" splitd splitctl splitclient connrate httpd
-T_START=$(date +%s)
 PSI0=$(bench_psi_now)
-
-tb_up || bench_die "the testbed did not come up"
+bench_testbed_up splitd splitctl splitclient connrate httpd
 VIP=10.96.0.10 NFT_VIP=10.96.0.20 IPT_VIP=10.96.0.30 DIRECT=10.201.1.2 PORT=9080
 ctl() { "$BIN/splitctl" -p "$TB_PIN" "$@"; }
 secs_since() { awk -v a="$1" -v b="$(bench_now_ns)" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'; }
@@ -242,8 +237,21 @@ done
 
 # pair_block N: SR paired runs of each of ours/miss, nft/nftmiss, ipt/iptmiss
 # with N services loaded everywhere. Results in $WORK/pN.PATH.
+# paired_runs MODE VIP FILE MISSFILE LABEL: SR paired connrate runs
+# (connrate_in MODE VIP $DIRECT), each run's two lines (VIP, then the
+# unmatched address) appended to WORK/FILE and WORK/MISSFILE.
+paired_runs() {
+	local r res
+	for ((r = 0; r < SR; r++)); do
+		res=$(connrate_in "$1" "$2" "$DIRECT") || exit 1
+		sed -n 1p <<< "$res" >> "$WORK/$3"
+		sed -n 2p <<< "$res" >> "$WORK/$4"
+		progress "$5|miss" $((r + 1)) "$SR" "$(paste -d' ' <(sed -n 1p <<< "$res") <(sed -n 2p <<< "$res") | awk '{ print $1 "|" $6, $2 "|" $7, $3 "|" $8, $4 + $9 }')"
+	done
+}
+
 pair_block() {
-	local n=$1 r res t
+	local n=$1 t
 	bench_log "paired, $n services"
 	bench_gen_services "$n" "$WORK/svc.$n"
 	t=$(apply "$WORK/svc.$n") || bench_die "splitd --once with $n services failed"
@@ -253,23 +261,13 @@ pair_block() {
 	[ "$got" = "$n" ] || bench_die "$got services in the services map, want $n"
 	sanity ours 100 > /dev/null || exit 1
 	DUR=$SD
-	for ((r = 0; r < SR; r++)); do
-		res=$(connrate_in cgroup "$VIP" "$DIRECT") || exit 1
-		sed -n 1p <<< "$res" >> "$WORK/p$n.ours"
-		sed -n 2p <<< "$res" >> "$WORK/p$n.miss"
-		progress "ours|miss" $((r + 1)) "$SR" "$(paste -d' ' <(sed -n 1p <<< "$res") <(sed -n 2p <<< "$res") | awk '{ print $1 "|" $6, $2 "|" $7, $3 "|" $8, $4 + $9 }')"
-	done
+	paired_runs cgroup "$VIP" "p$n.ours" "p$n.miss" ours
 	for peer in nft ipt; do
 		peer_on "$peer" "$n"
 		sanity "$peer" 100 > /dev/null || exit 1
 		local vip=$NFT_VIP
 		[ "$peer" = ipt ] && vip=$IPT_VIP
-		for ((r = 0; r < SR; r++)); do
-			res=$(connrate_in plain "$vip" "$DIRECT") || exit 1
-			sed -n 1p <<< "$res" >> "$WORK/p$n.$peer"
-			sed -n 2p <<< "$res" >> "$WORK/p$n.${peer}miss"
-			progress "$peer|miss" $((r + 1)) "$SR" "$(paste -d' ' <(sed -n 1p <<< "$res") <(sed -n 2p <<< "$res") | awk '{ print $1 "|" $6, $2 "|" $7, $3 "|" $8, $4 + $9 }')"
-		done
+		paired_runs plain "$vip" "p$n.$peer" "p$n.${peer}miss" "$peer"
 		peer_off "$peer" "$n"
 	done
 }
@@ -297,12 +295,7 @@ if [ "$FILL" -gt 0 ]; then
 	INSERTS=$((INSERTS + $(awk '{ print $2 }' <<< "$out")))
 fi
 DUR=$SD
-for ((r = 0; r < SR; r++)); do
-	res=$(connrate_in cgroup "$VIP" "$DIRECT") || exit 1
-	sed -n 1p <<< "$res" >> "$WORK/full.ours"
-	sed -n 2p <<< "$res" >> "$WORK/full.miss"
-	progress "full|miss" $((r + 1)) "$SR" "$(paste -d' ' <(sed -n 1p <<< "$res") <(sed -n 2p <<< "$res") | awk '{ print $1 "|" $6, $2 "|" $7, $3 "|" $8, $4 + $9 }')"
-done
+paired_runs cgroup "$VIP" full.ours full.miss full
 
 # ---- tables ----------------------------------------------------------------------
 
@@ -417,13 +410,5 @@ SECTION=$WORK/section.md
 		echo
 	fi
 } > "$SECTION"
-bench_results_write bench_sock "$SECTION" "$OUT"
-if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
-	bench_log "quick mode: the section (not written to bench/results.md):"
-	cat "$SECTION"
-	# A closing line the test runner counts: the script ran end to end.
-	echo "bench_sock: 1 passed, 0 failed"
-else
-	bench_log "results: $OUT"
-fi
+bench_publish bench_sock "$SECTION"
 exit 0

@@ -7,17 +7,10 @@
 #
 #   bench/bench_tunnel.sh [--quick]
 set -u
-cd "$(dirname "$0")/.." || exit 1
-BENCH_REPO=$PWD
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" || exit 1
 
-QUICK=0
-[ "${1:-}" = --quick ] && QUICK=1
 MIB=1024 ROUNDS=5
-[ $QUICK = 1 ] && MIB=16 ROUNDS=1
-[ -x build/tunnel_bench ] || bench_die "build/tunnel_bench missing: run make"
-WORK=$(mktemp -d /tmp/bench_tunnel.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+bench_local tunnel tunnel_bench "$@" && MIB=16 ROUNDS=1
 
 for ((r = 1; r <= ROUNDS; r++)); do
 	build/tunnel_bench -m "$MIB" >>"$WORK/rows" 2>>"$WORK/err" ||

@@ -88,14 +88,9 @@ cleanup() {
 	tb_down
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-bench_private_bins "$WORK/bin" splitd splitctl httpd udpblast xdp_bench
-T_START=$(date +%s)
 SYSINFO=$(bench_sysinfo)
-
-tb_up || bench_die "the testbed did not come up"
+bench_testbed_up splitd splitctl httpd udpblast xdp_bench
 VIP=10.96.0.10 NFT_VIP=10.96.0.20 DIRECT=10.201.1.2 PORT=9999
 ctl() { "$BIN/splitctl" -p "$TB_PIN" "$@"; }
 fmt() { bench_fmt "$@"; }
@@ -513,13 +508,5 @@ SECTION=$WORK/section.md
 	fi
 	echo
 } > "$SECTION"
-bench_results_write bench_xdp "$SECTION" "$OUT"
-if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
-	bench_log "quick mode: the section (not written to bench/results.md):"
-	cat "$SECTION"
-	# A closing line the test runner counts: the script ran end to end.
-	echo "bench_xdp: 1 passed, 0 failed"
-else
-	bench_log "results: $OUT"
-fi
+bench_publish bench_xdp "$SECTION"
 exit 0

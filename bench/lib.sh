@@ -14,8 +14,11 @@ BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench_log() { echo "bench: $*" >&2; }
 bench_die() { echo "bench: error: $*" >&2; exit 1; }
 
-# bench_usage: the script's header comment (line 3 to `set -u`) as --help.
-bench_usage() { sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+# bench_usage: the script's header comment (to `set -u`, without the
+# licence line) as --help.
+bench_usage() {
+	sed -n '2,/^set -u/p' "$0" | sed '/SPDX-License-Identifier/d; $d; s/^# \{0,1\}//' | sed '1{/^$/d}'
+}
 
 # bench_opt ARG...: the options every benchmark takes, for the caller's
 # option loop: --quick, -r/--repeats N (R), -d/--duration S (D), -o/--out
@@ -32,12 +35,69 @@ bench_opt() {
 	esac
 }
 
+# bench_args ARG...: the options of a script that takes only --quick (QUICK)
+# and -h/--help; anything else is bad usage (exit 2). Status 0 in quick
+# mode, for the caller to shrink its counts: bench_args "$@" && N=10.
+bench_args() {
+	local a
+	QUICK=0
+	for a in "$@"; do
+		case $a in
+		--quick) QUICK=1 ;;
+		-h | --help) bench_usage; exit 0 ;;
+		*) echo "$(basename "$0" .sh): unknown option '$a' (see --help)" >&2; exit 2 ;;
+		esac
+	done
+	[ "$QUICK" = 1 ]
+}
+
+# bench_local NAME BINARY ARG...: the start of a benchmark of one build/
+# tool on this machine (no testbed, no root): bench_args ARG..., the
+# repository as the working directory, build/BINARY there, WORK (from
+# bench_workdir NAME) removed on exit. Status 0 in quick mode, as bench_args.
+bench_local() {
+	local name=$1 bin=$2 quick=0
+	shift 2
+	bench_args "$@" && quick=1
+	cd "$BENCH_REPO" || bench_die "cannot enter $BENCH_REPO"
+	bench_need "" "$bin"
+	bench_workdir "$name"
+	trap 'rm -rf "$WORK"' EXIT
+	[ "$quick" = 1 ]
+}
+
 # bench_workdir NAME: WORK, a new directory under /tmp. Quick mode never
 # touches bench/results.md: without -o, OUT (the section) goes to WORK.
 bench_workdir() {
 	WORK=$(mktemp -d "/tmp/split-bench-$1.XXXXXX") || bench_die "mktemp failed"
 	if [ "${QUICK:-0}" = 1 ] && [ "${OUT_SET:-0}" = 0 ]; then
 		OUT=$WORK/results.md
+	fi
+}
+
+# bench_testbed_up BINARY...: the start of a testbed benchmark, once WORK
+# and the caller's cleanup() are set: cleanup() on exit (and on a signal),
+# private copies of build/BINARY... (bench_private_bins), T_START, and the
+# testbed up.
+bench_testbed_up() {
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	bench_private_bins "$WORK/bin" "$@"
+	T_START=$(date +%s)
+	tb_up || bench_die "the testbed did not come up"
+}
+
+# bench_publish NAME SECTION: write the SECTION file into OUT (bench_results_write);
+# in quick mode without -o, print it too, with the closing line the test
+# runner counts (the script ran end to end).
+bench_publish() {
+	bench_results_write "$1" "$2" "$OUT"
+	if [ "$QUICK" = 1 ] && [ "$OUT_SET" = 0 ]; then
+		bench_log "quick mode: the section (not written to bench/results.md):"
+		cat "$2"
+		echo "$1: 1 passed, 0 failed"
+	else
+		bench_log "results: $OUT"
 	fi
 }
 

@@ -38,6 +38,7 @@
 #include "split_tc.skel.h"
 #include "test.h"
 #include "../lib/tutil.h"
+#include "../lib/xdp_maps.h"
 
 /* Fixtures start from per-protocol defaults and override some fields. */
 #pragma GCC diagnostic ignored "-Woverride-init"
@@ -62,7 +63,7 @@ struct env {
 	struct split_xdp *x;
 	struct split_tc *t;
 	int prog[3];
-	int svc, tables, big, slots, backends, ct, ct_rev, be_stats, ver_stats, nat_stats;
+	struct tx_xdp_maps m;
 	int ncpu;
 };
 
@@ -113,10 +114,10 @@ static int make_table(__u32 first, __u32 fill)
 static int set_table(struct env *e, __u32 tid, int inner)
 {
 	struct split_table_val tv = { .kind = SPLIT_TBL_BIG, .nslots = SPLIT_TABLE_SLOTS };
-	int err = inner < 0 ? -1 : bpf_map_update_elem(e->big, &tid, &inner, BPF_ANY);
+	int err = inner < 0 ? -1 : bpf_map_update_elem(e->m.big, &tid, &inner, BPF_ANY);
 
 	if (!err)
-		err = bpf_map_update_elem(e->tables, &tid, &tv, BPF_ANY);
+		err = bpf_map_update_elem(e->m.tables, &tid, &tv, BPF_ANY);
 	if (inner >= 0)
 		close(inner);
 	return err;
@@ -132,10 +133,10 @@ static int set_small(struct env *e, __u32 tid, __u32 off, const __u32 *ids, __u3
 		struct split_slot_pair pr = { { ids[2 * c], 2 * c + 1 < n ? ids[2 * c + 1] : 0 } };
 		__u32 key = off / 2 + c;
 
-		if (bpf_map_update_elem(e->slots, &key, &pr, BPF_ANY))
+		if (bpf_map_update_elem(e->m.slots, &key, &pr, BPF_ANY))
 			return -1;
 	}
-	return bpf_map_update_elem(e->tables, &tid, &tv, BPF_ANY);
+	return bpf_map_update_elem(e->m.tables, &tid, &tv, BPF_ANY);
 }
 
 static int add_vip(struct env *e, int v6, const char *vip, __u16 port, __u8 proto,
@@ -151,7 +152,7 @@ static int add_vip(struct env *e, int v6, const char *vip, __u16 port, __u8 prot
 	v.svc_id = svc_id;
 	v.table_id = SPLIT_TABLE_ID(svc_id, v6);
 	v.target_port = htons(target);
-	return bpf_map_update_elem(e->svc, &k, &v, BPF_ANY);
+	return bpf_map_update_elem(e->m.svc, &k, &v, BPF_ANY);
 }
 
 /* Skeletons still loaded when a test failed half-way: destroyed at exit,
@@ -234,16 +235,7 @@ static int env_open(struct env *e, char *why, size_t n)
 	e->prog[P_XDP] = bpf_program__fd(e->x->progs.split_xdp);
 	e->prog[P_DNAT] = bpf_program__fd(e->t->progs.split_tc_dnat);
 	e->prog[P_REV] = bpf_program__fd(e->t->progs.split_tc_rev);
-	e->svc = bpf_map__fd(e->x->maps.svc);
-	e->tables = bpf_map__fd(e->x->maps.tables_v3);
-	e->big = bpf_map__fd(e->x->maps.big_v3);
-	e->slots = bpf_map__fd(e->x->maps.slots_v3);
-	e->backends = bpf_map__fd(e->x->maps.backends);
-	e->ct = bpf_map__fd(e->x->maps.ct);
-	e->ct_rev = bpf_map__fd(e->x->maps.ct_rev);
-	e->be_stats = bpf_map__fd(e->x->maps.be_stats);
-	e->ver_stats = bpf_map__fd(e->x->maps.ver_stats);
-	e->nat_stats = bpf_map__fd(e->x->maps.nat_stats);
+	tx_xdp_maps_get(&e->m, e->x);
 
 	/* service 1: VIP4/VIP6 tcp 80 -> 8080, udp 53 -> 5353 */
 	if (add_vip(e, 0, VIP4, 80, IPPROTO_TCP, 1, 8080) ||
@@ -266,7 +258,7 @@ static int env_open(struct env *e, char *why, size_t n)
 			b.family = v6 ? 6 : 4;
 			b.svc_id = 1;
 			b.version_id = VER_OF(i);
-			if (bpf_map_update_elem(e->backends, &id, &b, BPF_ANY)) {
+			if (bpf_map_update_elem(e->m.backends, &id, &b, BPF_ANY)) {
 				snprintf(why, n, "fill backends: %s", strerror(errno));
 				return -1;
 			}
@@ -669,7 +661,7 @@ static __u64 nat_stat(struct env *e, __u32 idx)
 {
 	__u64 v[e->ncpu], sum = 0;
 
-	if (bpf_map_lookup_elem(e->nat_stats, &idx, v))
+	if (bpf_map_lookup_elem(e->m.nat_stats, &idx, v))
 		return ~0ULL;
 	for (int i = 0; i < e->ncpu; i++)
 		sum += v[i];
@@ -1120,7 +1112,7 @@ static int ct_get(struct env *e, const struct spec *s, struct split_ct_val *v)
 	struct split_ct_key k;
 
 	ct_key_of(s, &k);
-	return bpf_map_lookup_elem(e->ct, &k, v);
+	return bpf_map_lookup_elem(e->m.ct, &k, v);
 }
 
 /* The conntrack entry a SYN creates, and its ct_rev twin. */
@@ -1163,7 +1155,7 @@ TEST(conntrack_entry_contents)
 	rk.dport = htons(42000);
 	rk.proto = 6;
 	rk.family = 4;
-	ASSERT_EQ(bpf_map_lookup_elem(e.ct_rev, &rk, &rv), 0);
+	ASSERT_EQ(bpf_map_lookup_elem(e.m.ct_rev, &rk, &rv), 0);
 	ASSERT_EQ(rv.backend_id, id);
 	ASSERT_EQ(rv.port, htons(80));
 	ASSERT_EQ(rv.addr[0], inet_addr(VIP4));
@@ -1260,13 +1252,13 @@ TEST(small_table_follows_hash)
 				struct spec s = v6 ? (struct spec)T6(.sport = 47000) :
 						     (struct spec)T4(.sport = 47000);
 
-				ASSERT_EQ(bpf_map_update_elem(e.tables, &tid, &tv, BPF_ANY), 0);
+				ASSERT_EQ(bpf_map_update_elem(e.m.tables, &tid, &tv, BPF_ANY), 0);
 				build(&s, &in);
 				if (check_run(&e, which, name, &in, &in, ACT_DROP, SPLIT_NS_NO_BACKEND))
 					TEST_FAIL_("%s: a tombstone entry chose a backend", name);
 				tv.kind = SPLIT_TBL_SMALL;
 				tv.nslots = 0;
-				ASSERT_EQ(bpf_map_update_elem(e.tables, &tid, &tv, BPF_ANY), 0);
+				ASSERT_EQ(bpf_map_update_elem(e.m.tables, &tid, &tv, BPF_ANY), 0);
 				s.sport = 47001;
 				build(&s, &in);
 				if (check_run(&e, which, name, &in, &in, ACT_DROP, SPLIT_NS_NO_BACKEND))
@@ -1326,7 +1318,7 @@ TEST(established_flow_keeps_backend)
 				TEST_FAIL_("%s: new flow not on the new table", name);
 
 			/* the old backend leaves the service: its flow drains there */
-			ASSERT_EQ(bpf_map_delete_elem(e.backends, &old), 0);
+			ASSERT_EQ(bpf_map_delete_elem(e.m.backends, &old), 0);
 			build_natted(&s, old, &ackwant);
 			if (check_run(&e, which, name, &ack, &ackwant, ACT_NAT, SPLIT_NS_DNAT))
 				TEST_FAIL_("%s: flow of a removed backend moved", name);
@@ -1458,13 +1450,13 @@ TEST(counters)
 	build_reply(&s, id, 0, &rep);
 	ASSERT_EQ(run(&e, P_REV, &rep, &out, &ret), 0);
 
-	ASSERT_EQ(flow_stats(&e, e.be_stats, &id, &st), 0);
+	ASSERT_EQ(flow_stats(&e, e.m.be_stats, &id, &st), 0);
 	ASSERT_EQ(st.flows, 1);
 	ASSERT_EQ(st.packets, 4);
 	ASSERT_EQ(st.bytes, bytes);
 	ASSERT_EQ(st.rev_packets, 1);
 	ASSERT_EQ(st.rev_bytes, 40 + 0);
-	ASSERT_EQ(flow_stats(&e, e.ver_stats, &vk, &st), 0);
+	ASSERT_EQ(flow_stats(&e, e.m.ver_stats, &vk, &st), 0);
 	ASSERT_EQ(st.flows, 1);
 	ASSERT_EQ(st.packets, 4);
 	ASSERT_EQ(st.bytes, bytes);
@@ -1475,7 +1467,7 @@ TEST(counters)
 	ASSERT_EQ(nat_stat(&e, SPLIT_NS_REV_NAT), 1);
 	/* a backend that saw nothing has no entry */
 	other = id == BE4_ID(0) ? BE4_ID(1) : BE4_ID(0);
-	ASSERT_EQ(flow_stats(&e, e.be_stats, &other, &st), -1);
+	ASSERT_EQ(flow_stats(&e, e.m.be_stats, &other, &st), -1);
 	/* the other version's counters stay apart */
 	{
 		struct spec s2 = T4();
@@ -1490,10 +1482,10 @@ TEST(counters)
 		ASSERT_EQ(n, 1);
 		build(&s2, &in);
 		ASSERT_EQ(run(&e, P_XDP, &in, &out, &ret), 0);
-		ASSERT_EQ(flow_stats(&e, e.ver_stats, &vk, &st), 0);
+		ASSERT_EQ(flow_stats(&e, e.m.ver_stats, &vk, &st), 0);
 		ASSERT_EQ(st.flows, 1);
 		vk.version_id = 3 - vk.version_id;
-		ASSERT_EQ(flow_stats(&e, e.ver_stats, &vk, &st), 0);
+		ASSERT_EQ(flow_stats(&e, e.m.ver_stats, &vk, &st), 0);
 		ASSERT_EQ(st.flows, 1);
 		ASSERT_EQ(st.packets, 1);
 		ASSERT_EQ(st.bytes, 40);
@@ -1520,9 +1512,9 @@ TEST(conntrack_keeps_its_address)
 	build_natted(&s, id, &want);
 	bad += !!check_run(&e, P_XDP, "first", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
 	/* id now means 10.1.0.99, and the table sends everything to `to` */
-	ASSERT_EQ(bpf_map_lookup_elem(e.backends, &id, &b), 0);
+	ASSERT_EQ(bpf_map_lookup_elem(e.m.backends, &id, &b), 0);
 	b.addr[0] = inet_addr("10.1.0.99");
-	ASSERT_EQ(bpf_map_update_elem(e.backends, &id, &b, BPF_ANY), 0);
+	ASSERT_EQ(bpf_map_update_elem(e.m.backends, &id, &b, BPF_ANY), 0);
 	ASSERT_EQ(set_table(&e, SPLIT_TABLE_ID(1, 0), make_table(0, to)), 0);
 	bad += !!check_run(&e, P_XDP, "kept", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
 	ASSERT_EQ(nat_stat(&e, SPLIT_NS_CT_STALE), 0);
@@ -1532,9 +1524,9 @@ TEST(conntrack_keeps_its_address)
 	sk.port = htons(80);
 	sk.proto = IPPROTO_TCP;
 	sk.family = 4;
-	ASSERT_EQ(bpf_map_lookup_elem(e.svc, &sk, &sv), 0);
+	ASSERT_EQ(bpf_map_lookup_elem(e.m.svc, &sk, &sv), 0);
 	sv.svc_id = 2;
-	ASSERT_EQ(bpf_map_update_elem(e.svc, &sk, &sv, BPF_ANY), 0);
+	ASSERT_EQ(bpf_map_update_elem(e.m.svc, &sk, &sv, BPF_ANY), 0);
 	build_natted(&s, to, &moved);
 	bad += !!check_run(&e, P_XDP, "re-hashed", &in, &moved, ACT_NAT, SPLIT_NS_DNAT);
 	ASSERT_EQ(nat_stat(&e, SPLIT_NS_CT_STALE), 1);
@@ -1567,22 +1559,22 @@ TEST(reverse_entry_restored)
 	rk.proto = 17;
 	rk.family = 6;
 	bad += !!check_run(&e, P_XDP, "first", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
-	ASSERT_EQ(bpf_map_delete_elem(e.ct_rev, &rk), 0);
+	ASSERT_EQ(bpf_map_delete_elem(e.m.ct_rev, &rk), 0);
 	build_reply(&s, id, 0, &rep);
 	bad += !!check_run(&e, P_REV, "reply without entry", &rep, &rep, ACT_PASS, -1);
 	bad += !!check_run(&e, P_DNAT, "second, same second", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
-	ASSERT_NE(bpf_map_lookup_elem(e.ct_rev, &rk, &rv), 0);	/* not yet */
+	ASSERT_NE(bpf_map_lookup_elem(e.m.ct_rev, &rk, &rv), 0);	/* not yet */
 	{
 		struct split_ct_val cv;
 		struct split_ct_key fk;
 
 		ct_key_of(&s, &fk);
-		ASSERT_EQ(bpf_map_lookup_elem(e.ct, &fk, &cv), 0);
+		ASSERT_EQ(bpf_map_lookup_elem(e.m.ct, &fk, &cv), 0);
 		cv.last_ns -= SPLIT_CT_TOUCH_NS + 1;	/* a second later */
-		ASSERT_EQ(bpf_map_update_elem(e.ct, &fk, &cv, BPF_EXIST), 0);
+		ASSERT_EQ(bpf_map_update_elem(e.m.ct, &fk, &cv, BPF_EXIST), 0);
 	}
 	bad += !!check_run(&e, P_DNAT, "a second later", &in, &want, ACT_NAT, SPLIT_NS_DNAT);
-	ASSERT_EQ(bpf_map_lookup_elem(e.ct_rev, &rk, &rv), 0);
+	ASSERT_EQ(bpf_map_lookup_elem(e.m.ct_rev, &rk, &rv), 0);
 	build_reply(&s, id, 1, &repwant);
 	bad += !!check_run(&e, P_REV, "reply", &rep, &repwant, ACT_NAT, SPLIT_NS_REV_NAT);
 	env_close(&e);

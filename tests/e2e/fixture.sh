@@ -155,6 +155,17 @@ expect_clean() { # OUTPUT N: N ok, no failure, getpeername/recvmsg showed the VI
 	expect_eq "$(field "$1" fail)" 0 "failed connections"
 	expect_eq "$(field "$1" peer_mismatch)" 0 "peer address not the VIP"
 }
+# expect_split N VERSION SHARE WHAT CMD...: a splitclient run (CMD -n N, e.g.
+# `client --connect $VIP4 --port $PORT`) is clean and gives VERSION its SHARE
+# of the N connections, within 4 sigma. Its output is left in out (the
+# caller's local) for further checks.
+expect_split() {
+	local n=$1 v=$2 share=$3 what=$4
+	shift 4
+	out=$("$@" -n "$n")
+	expect_clean "$out" "$n"
+	within_sigma "$(vcount "$out" "$v")" "$n" "$share" 4 "$what"
+}
 snapshot() { # the whole control state, byte for byte
 	local m
 	for m in svc backends services weights tables_v3 slots_v3 big_v3; do

@@ -68,6 +68,24 @@ sumk() {
 }
 # epcount OUTPUT VERSION ADDR: splitclient's "endpoint VERSION ADDR N".
 epcount() { awk -v v="$2" -v a="$3" '$1 == "endpoint" && $2 == v && $3 == a { n = $4 } END { print n + 0 }' <<<"$1"; }
+# dep SERVICE ADDR KEY, dver SERVICE VERSION KEY, dsum SERVICE KEY: how much
+# ep, ver or sumk grew from the caller's $before rows to its $after rows.
+dep() { echo $(( $(ep "$after" "$@") - $(ep "$before" "$@") )); }
+dver() { echo $(( $(ver "$after" "$@") - $(ver "$before" "$@") )); }
+dsum() { echo $(( $(sumk "$after" "$@") - $(sumk "$before" "$@") )); }
+# client_fails ERRNO ARG...: 20 connections by splitclient ARG... that all
+# fail with ERRNO (its exit status 1); the caller's before and after hold
+# the rows read around them.
+client_fails() {
+	local errno=$1 out rc=0
+	shift
+	before=$(rows)
+	out=$(client "$@" -n 20 2>"$WORK/$errno.err") || rc=$?
+	after=$(rows)
+	expect_eq "$rc" 1 "splitclient exit status"
+	expect_eq "$(field "$out" fail)" 20 "connections failed with $errno, seen by the client"
+	grep -q "$errno" "$WORK/$errno.err" || fail "client errors: $(cat "$WORK/$errno.err")"
+}
 
 # ---- tests -------------------------------------------------------------------------
 
@@ -93,21 +111,21 @@ test_connections_match_client() {
 	expect_clean "$out6" 400
 	after=$(rows)
 	for v in v1 v2 v3; do
-		d4=$(( $(ver "$after" reviews $v conn) - $(ver "$before" reviews $v conn) ))
+		d4=$(dver reviews $v conn)
 		expect_eq "$d4" "$(( $(vcount "$out" $v) + $(vcount "$out6" $v) ))" "connections to $v (version counter)"
-		d4=$(( $(ver "$after" reviews $v est) - $(ver "$before" reviews $v est) ))
+		d4=$(dver reviews $v est)
 		expect_eq "$d4" "$(( $(vcount "$out" $v) + $(vcount "$out6" $v) ))" "handshakes with $v"
 	done
-	info "split counted: v1 $(( $(ver "$after" reviews v1 conn) - $(ver "$before" reviews v1 conn) ))," \
-		"v2 $(( $(ver "$after" reviews v2 conn) - $(ver "$before" reviews v2 conn) )) of 2400"
+	info "split counted: v1 $(dver reviews v1 conn)," \
+		"v2 $(dver reviews v2 conn) of 2400"
 	for e in "v1 10.201.1.2" "v1 10.201.1.3" "v2 10.201.2.2" "v1 fd00:201:1::2" "v2 fd00:201:2::2"; do
 		# shellcheck disable=SC2086 # "VERSION ADDR"
 		set -- $e
-		a=$(( $(ep "$after" reviews "$2" conn) - $(ep "$before" reviews "$2" conn) ))
+		a=$(dep reviews "$2" conn)
 		expect_eq "$a" "$(( $(epcount "$out" "$1" "$2") + $(epcount "$out6" "$1" "$2") ))" "connections to $2"
 	done
 	for k in fail reset; do
-		expect_eq "$(( $(sumk "$after" reviews $k) - $(sumk "$before" reviews $k) ))" 0 \
+		expect_eq "$(dsum reviews $k)" 0 \
 			"$k counted for clean connections"
 	done
 }
@@ -121,54 +139,44 @@ test_udp_counted_per_socket_choice() {
 	out=$(client --udp --connect $VIP4 --port $PORT -n 300 --parallel 2)
 	expect_clean "$out" 300
 	after=$(rows)
-	expect_eq "$(( $(sumk "$after" reviews conn) - $(sumk "$before" reviews conn) ))" 300 "choices for 300 UDP sockets"
-	expect_eq "$(( $(ver "$after" reviews v2 conn) - $(ver "$before" reviews v2 conn) ))" "$(vcount "$out" v2)" "UDP choices of v2"
-	expect_eq "$(( $(sumk "$after" reviews est) - $(sumk "$before" reviews est) ))" 0 "handshakes counted for UDP"
+	expect_eq "$(dsum reviews conn)" 300 "choices for 300 UDP sockets"
+	expect_eq "$(dver reviews v2 conn)" "$(vcount "$out" v2)" "UDP choices of v2"
+	expect_eq "$(dsum reviews est)" 0 "handshakes counted for UDP"
 	before=$after
 	out=$(client --udp --same-socket --connect $VIP4 --port $PORT -n 100)
 	expect_clean "$out" 100
 	after=$(rows)
-	expect_eq "$(( $(sumk "$after" reviews conn) - $(sumk "$before" reviews conn) ))" 1 "choices for 100 datagrams on one socket"
+	expect_eq "$(dsum reviews conn)" 1 "choices for 100 datagrams on one socket"
 	before=$after
 	out=$(client --udp-connected --connect $VIP4 --port $PORT -n 100)
 	expect_clean "$out" 100
 	after=$(rows)
-	expect_eq "$(( $(sumk "$after" reviews conn) - $(sumk "$before" reviews conn) ))" 100 "choices for 100 connected UDP sockets"
+	expect_eq "$(dsum reviews conn)" 100 "choices for 100 connected UDP sockets"
 }
 
 test_connect_refused() {
 	# ratings sends to 10.201.3.2:9999, where nothing listens: RST to the
 	# SYN, SYN_SENT -> CLOSE on every connection.
-	local before after out rc=0
-	before=$(rows)
-	out=$(client --connect $VIP_REFUSED --port $PORT -n 20 --timeout-ms 2000 2>"$WORK/refused.err") || rc=$?
-	after=$(rows)
-	expect_eq "$rc" 1 "splitclient exit status"
-	expect_eq "$(field "$out" fail)" 20 "refused connections seen by the client"
-	grep -q ECONNREFUSED "$WORK/refused.err" || fail "client errors: $(cat "$WORK/refused.err")"
-	expect_eq "$(( $(ep "$after" ratings 10.201.3.2 conn) - $(ep "$before" ratings 10.201.3.2 conn) ))" 20 "connections chosen"
-	expect_eq "$(( $(ep "$after" ratings 10.201.3.2 fail) - $(ep "$before" ratings 10.201.3.2 fail) ))" 20 "connect failures"
-	expect_eq "$(( $(ep "$after" ratings 10.201.3.2 est) - $(ep "$before" ratings 10.201.3.2 est) ))" 0 "handshakes"
-	expect_eq "$(( $(ver "$after" ratings v1 fail) - $(ver "$before" ratings v1 fail) ))" 20 "connect failures of the version"
+	local before after
+	client_fails ECONNREFUSED --connect $VIP_REFUSED --port $PORT --timeout-ms 2000
+	expect_eq "$(dep ratings 10.201.3.2 conn)" 20 "connections chosen"
+	expect_eq "$(dep ratings 10.201.3.2 fail)" 20 "connect failures"
+	expect_eq "$(dep ratings 10.201.3.2 est)" 0 "handshakes"
+	expect_eq "$(dver ratings v1 fail)" 20 "connect failures of the version"
 	# The same address in reviews is another endpoint row: untouched.
-	expect_eq "$(( $(ep "$after" reviews 10.201.3.2 fail) - $(ep "$before" reviews 10.201.3.2 fail) ))" 0 "failures on reviews' 10.201.3.2"
+	expect_eq "$(dep reviews 10.201.3.2 fail)" 0 "failures on reviews' 10.201.3.2"
 }
 
 test_peer_reset() {
 	# httpd answers /reset with SO_LINGER {1,0}: an RST on an established
 	# connection, ESTABLISHED -> CLOSE with no FIN state.
-	local before after out rc=0
+	local before after
 	ctl set reviews v2=100 >/dev/null
-	before=$(rows)
-	out=$(client --connect $VIP4 --port $PORT --path /reset -n 20 2>"$WORK/reset.err") || rc=$?
-	after=$(rows)
-	expect_eq "$rc" 1 "splitclient exit status"
-	expect_eq "$(field "$out" fail)" 20 "connections reset, seen by the client"
-	grep -q ECONNRESET "$WORK/reset.err" || fail "client errors: $(cat "$WORK/reset.err")"
-	expect_eq "$(( $(ep "$after" reviews 10.201.2.2 est) - $(ep "$before" reviews 10.201.2.2 est) ))" 20 "handshakes"
-	expect_eq "$(( $(ep "$after" reviews 10.201.2.2 reset) - $(ep "$before" reviews 10.201.2.2 reset) ))" 20 "resets"
-	expect_eq "$(( $(ver "$after" reviews v2 reset) - $(ver "$before" reviews v2 reset) ))" 20 "resets of v2"
-	expect_eq "$(( $(ep "$after" reviews 10.201.2.2 fail) - $(ep "$before" reviews 10.201.2.2 fail) ))" 0 "connect failures"
+	client_fails ECONNRESET --connect $VIP4 --port $PORT --path /reset
+	expect_eq "$(dep reviews 10.201.2.2 est)" 20 "handshakes"
+	expect_eq "$(dep reviews 10.201.2.2 reset)" 20 "resets"
+	expect_eq "$(dver reviews v2 reset)" 20 "resets of v2"
+	expect_eq "$(dep reviews 10.201.2.2 fail)" 0 "connect failures"
 }
 
 test_retransmits_blackhole() {
@@ -191,14 +199,14 @@ test_retransmits_blackhole() {
 	after=$(rows)
 	expect_eq "$(field "$out" fail)" 0 "failed requests on the connection ($(cat "$WORK/ka.err"))"
 	expect_ge "$(field "$out" total)" 8 "requests on the connection"
-	expect_eq "$(( $(ep "$after" reviews 10.201.2.2 conn) - $(ep "$before" reviews 10.201.2.2 conn) ))" 1 "connections"
-	r=$(( $(ep "$after" reviews 10.201.2.2 retrans) - $(ep "$before" reviews 10.201.2.2 retrans) ))
-	t=$(( $(ep "$after" reviews 10.201.2.2 rto) - $(ep "$before" reviews 10.201.2.2 rto) ))
+	expect_eq "$(dep reviews 10.201.2.2 conn)" 1 "connections"
+	r=$(dep reviews 10.201.2.2 retrans)
+	t=$(dep reviews 10.201.2.2 rto)
 	info "blackholed 2 s: $r retransmits, $t RTOs"
 	expect_ge "$r" 2 "retransmits"
 	expect_ge "$t" 1 "RTO events"
-	expect_eq "$(( $(ver "$after" reviews v2 retrans) - $(ver "$before" reviews v2 retrans) ))" "$r" "retransmits of v2"
-	expect_eq "$(( $(ep "$after" reviews 10.201.2.2 reset) - $(ep "$before" reviews 10.201.2.2 reset) ))" 0 "resets"
+	expect_eq "$(dver reviews v2 retrans)" "$r" "retransmits of v2"
+	expect_eq "$(dep reviews 10.201.2.2 reset)" 0 "resets"
 }
 
 test_rtt() {

@@ -17,7 +17,7 @@ snapshot_all() { # every map the control plane writes, byte for byte
 		echo "== $m"; bpftool map dump pinned "$TB_PIN/$m" 2>&1
 	done
 }
-split_of() { client --connect $VIP4 --port $PORT -n "$1" --parallel 2 "${@:2}"; }
+split_of() { client --connect $VIP4 --port $PORT --parallel 2 "$@"; }	# -n N [ARG...]
 
 test_seed_default_rule_all_to_v1() {
 	local out
@@ -26,7 +26,7 @@ test_seed_default_rule_all_to_v1() {
 	out=$(ctl show --json reviews)
 	expect_contains "$out" '"name":"v1","weight":100' "v1 weight from the RouteRule"
 	expect_contains "$out" '"name":"v2","weight":0' "v2 not in the route"
-	out=$(split_of 500)
+	out=$(split_of -n 500)
 	expect_clean "$out" 500
 	expect_eq "$(vcount "$out" v1)" 500 "connections to v1"
 	out=$(ctl get)
@@ -49,7 +49,7 @@ test_seed_test_user_rule_compiled_to_l7_maps() {
 	out=$(ctl get)
 	expect_contains "$out" "name: reviews-test-user" "get: test-user rule"
 	expect_contains "$out" "name: reviews-default" "get: default rule kept"
-	out=$(split_of 300)
+	out=$(split_of -n 300)
 	expect_eq "$(vcount "$out" v1)" 300 "connections without L7 still to v1"
 }
 
@@ -70,12 +70,10 @@ test_set_patches_the_route_rule() {
 	expect_eq "$(rr_default_weights)" "v1=50 v2=50" "get: the RouteRule with its new weights"
 	expect_contains "$(ctl get)" "name: reviews-test-user" "the test-user rule still in force"
 	expect_contains "$(ctl show --json reviews)" '"name":"v2","weight":50' "v2 weight in the state"
-	out=$(split_of 4000)
-	expect_clean "$out" 4000
-	within_sigma "$(vcount "$out" v2)" 4000 0.5 4 "v2 at 50% after set"
+	expect_split 4000 v2 0.5 "v2 at 50% after set" split_of
 	expect_eq "$(vcount "$out" v3)" 0 "v3 not routed"
 	# The cookie rule still routes, through splitd's proxy.
-	out=$(split_of 200 --header "$COOKIE")
+	out=$(split_of -n 200 --header "$COOKIE")
 	expect_clean "$out" 200
 	expect_eq "$(vcount "$out" v2)" 200 "test-user requests to v2 after set"
 	# Relative weights that scale to percents; others refused, clearly.
@@ -98,15 +96,13 @@ test_set_patches_the_route_rule() {
 test_seed_50_50_replaces_by_identity() {
 	local out
 	ctl apply -f $SEED/route-rule-default-reviews-50.yaml >/dev/null
-	out=$(split_of 4000)
-	expect_clean "$out" 4000
-	within_sigma "$(vcount "$out" v2)" 4000 0.5 4 "v2 at 50% by RouteRule"
+	expect_split 4000 v2 0.5 "v2 at 50% by RouteRule" split_of
 	expect_contains "$(ctl get)" "name: reviews-test-user" "test-user rule still in force"
 	# An apply after a set replaces the object the set changed.
 	ctl set reviews v1=10 v2=90 >/dev/null || fail "set"
 	ctl apply -f $SEED/route-rule-default-reviews-v2.yaml >/dev/null
 	expect_eq "$(rr_default_weights)" "v2=100" "get: the applied file, not the set"
-	out=$(split_of 300)
+	out=$(split_of -n 300)
 	expect_eq "$(vcount "$out" v2)" 300 "v2=100 by RouteRule"
 }
 
@@ -152,7 +148,7 @@ test_delete_restores_equal_split() {
 	ctl delete -f $SEED/route-rule-default-reviews.yaml >/dev/null
 	expect_contains "$(ctl get)" "no Istio objects in force" "get after deleting all"
 	expect_contains "$(ctl show reviews)" "no explicit route" "weights back to equal"
-	out=$(split_of 2000)
+	out=$(split_of -n 2000)
 	within_sigma "$(vcount "$out" v1)" 2000 0.5 4 "v1 (2 of 4 endpoints) after delete"
 }
 
@@ -187,9 +183,7 @@ spec:
 YAML
 		ctl apply -f "$WORK/vs.yaml" >/dev/null || fail "apply $v"
 	done
-	out=$(split_of 4000)
-	expect_clean "$out" 4000
-	within_sigma "$(vcount "$out" v3)" 4000 0.1 4 "canary v3 at 10%"
+	expect_split 4000 v3 0.1 "canary v3 at 10%" split_of
 	expect_eq "$(vcount "$out" v2)" 0 "v2 not routed"
 	expect_contains "$(bpftool map dump pinned "$TB_PIN/l7_conds")" '"name": "end-user"' "match in l7_conds"
 	# set on a VirtualService-governed service: its last route changes;
@@ -200,10 +194,8 @@ YAML
 	out=$(ctl get)
 	expect_contains "$out" "kind: VirtualService" "get: the VirtualService"
 	expect_contains "$(grep -A2 'subset: stable' <<<"$out")" "weight: 50" "get: stable at 50"
-	out=$(split_of 4000)
-	expect_clean "$out" 4000
-	within_sigma "$(vcount "$out" v3)" 4000 0.5 4 "canary v3 at 50% after set"
-	out=$(split_of 200 --header 'end-user: jason')
+	expect_split 4000 v3 0.5 "canary v3 at 50% after set" split_of
+	out=$(split_of -n 200 --header 'end-user: jason')
 	expect_clean "$out" 200
 	expect_eq "$(vcount "$out" v3)" 200 "the end-user match still routes to canary"
 	expect_contains "$(ctl set reviews v1=20 v3=80)" "v1=20 v2=0 v3=80" "set by version label"
@@ -213,7 +205,7 @@ YAML
 	expect_contains "$out" "stable (version v1)" "lists the subsets"
 	# apply after set: the file again
 	ctl apply -f "$WORK/vs.yaml" >/dev/null || fail "apply after set"
-	out=$(split_of 4000)
+	out=$(split_of -n 4000)
 	within_sigma "$(vcount "$out" v3)" 4000 0.1 4 "canary v3 at 10% again after apply"
 	ctl delete -f "$WORK/vs.yaml" >/dev/null
 }
@@ -254,7 +246,7 @@ test_config_dir_configmap_updates() {
 	grep -q "rules.yaml:10:5: VirtualService field 'http\[0\].fault' is not supported" "$WORK/splitd.log" ||
 		fail "bad update not logged with file:line:col: $(tail -n 3 "$WORK/splitd.log")"
 	expect_contains "$(ctl show --json reviews)" '"name":"v2","weight":100' "state kept after a bad update"
-	out=$(split_of 300)
+	out=$(split_of -n 300)
 	expect_eq "$(vcount "$out" v2)" 300 "traffic still per the last good config"
 	stop_splitd TERM
 	SPLITD_ARGS=("${L7_ARGS[@]}")

@@ -124,6 +124,22 @@ until_ms() {
 versions_seen() { pod_split 20 | awk '$1 == "version" && $3 > 0 { printf "%s ", $2 }'; }
 only() { [ "$(versions_seen)" = "$1 " ]; }
 has_v() { [[ " $(versions_seen)" == *" $1 "* ]]; }
+# v2_joins_then_alone N: v2's pod becomes ready and its endpoint joins v1's
+# two (no route: an equal share per endpoint, 1 of 3 to v2 over N
+# connections), then v1's endpoints are removed (a rollout's end) until
+# everything goes to v2.
+v2_joins_then_alone() {
+	local out n=$1
+	T0=$(now_ms)
+	api_ctl /_ctl/put "$(slice 10.201.1.2:reviews-v1-a 10.201.1.3:reviews-v1-b 10.201.2.2:reviews-v2-a)"
+	until_ms "v2 gets connections" has_v v2
+	out=$(pod_split "$n")
+	expect_clean "$out" "$n"
+	within_sigma "$(vcount "$out" v2)" "$n" 0.3333 4 "v2 (1 of 3 endpoints)"
+	T0=$(now_ms)
+	api_ctl /_ctl/put "$(slice 10.201.2.2:reviews-v2-a)"
+	until_ms "v1 gets none" only v2
+}
 
 # ---- tests ------------------------------------------------------------------------
 
@@ -138,19 +154,8 @@ test_ready_and_first_split() {
 }
 
 test_endpoint_added_then_removed() {
-	# v2's pod becomes ready: its endpoint joins the slice.
-	T0=$(now_ms)
-	api_ctl /_ctl/put "$(slice 10.201.1.2:reviews-v1-a 10.201.1.3:reviews-v1-b 10.201.2.2:reviews-v2-a)"
-	until_ms "v2 gets connections" has_v v2
-	local out n=600
-	out=$(pod_split $n)
-	expect_clean "$out" $n
-	# No route: an equal share per endpoint, 2 of 3 to v1.
-	within_sigma "$(vcount "$out" v2)" $n 0.3333 4 "v2 (1 of 3 endpoints)"
-	# v1's endpoints removed (a rollout's end): everything to v2.
-	T0=$(now_ms)
-	api_ctl /_ctl/put "$(slice 10.201.2.2:reviews-v2-a)"
-	until_ms "v1 gets none" only v2
+	local out
+	v2_joins_then_alone 600
 	out=$(pod_split 200)
 	expect_clean "$out" 200
 	expect_eq "$(vcount "$out" v2)" 200 "all to v2"
@@ -343,15 +348,7 @@ test_shipped_daemonset_args() {
 	expect_contains "$out" "--cgroup auto: $TB_KUBEPODS (the kubelet's pods)" "--cgroup=auto"
 	expect_contains "$out" "taken over from pinned links" "an upgrade: the pinned links taken over"
 	# It splits what the API says: v1 (2 endpoints) and v2 (1), then v2 only.
-	api_ctl /_ctl/put "$(slice 10.201.1.2:reviews-v1-a 10.201.1.3:reviews-v1-b 10.201.2.2:reviews-v2-a)"
-	T0=$(now_ms)
-	until_ms "v2 gets connections" has_v v2
-	out=$(pod_split $n)
-	expect_clean "$out" $n
-	within_sigma "$(vcount "$out" v2)" $n 0.3333 4 "v2 (1 of 3 endpoints)"
-	T0=$(now_ms)
-	api_ctl /_ctl/put "$(slice 10.201.2.2:reviews-v2-a)"
-	until_ms "v1 gets none" only v2
+	v2_joins_then_alone "$n"
 	# The Istio objects and the cookie rule, through the L7 proxy on $(HOST_IP).
 	api_ctl /_ctl/put "$(slice 10.201.1.2:reviews-v1-a 10.201.2.2:reviews-v2-a)"
 	api_ctl /_ctl/put '{"kind":"destinationrules","object":{"metadata":{"name":"reviews","namespace":"default"},"spec":{"host":"reviews","subsets":[{"name":"v1","labels":{"version":"v1"}},{"name":"v2","labels":{"version":"v2"}}]}}}'

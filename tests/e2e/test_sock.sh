@@ -13,18 +13,14 @@ fixture_splitd
 test_default_equal_per_endpoint() {
 	# No route yet: every endpoint gets an equal share (v1 has 2 of 4).
 	local out
-	out=$(client --connect $VIP4 --port $PORT -n 2000 --parallel 2)
-	expect_clean "$out" 2000
-	within_sigma "$(vcount "$out" v1)" 2000 0.5 4 "v1 (2 of 4 endpoints)"
+	expect_split 2000 v1 0.5 "v1 (2 of 4 endpoints)" client --connect $VIP4 --port $PORT --parallel 2
 	within_sigma "$(vcount "$out" v3)" 2000 0.25 4 "v3 (1 of 4 endpoints)"
 }
 
 test_split_50_50_10000() {
 	local out
 	ctl set reviews v1=50 v2=50 >/dev/null
-	out=$(client --connect $VIP4 --port $PORT -n 10000 --parallel 2)
-	expect_clean "$out" 10000
-	within_sigma "$(vcount "$out" v1)" 10000 0.5 4 "v1 at 50%"
+	expect_split 10000 v1 0.5 "v1 at 50%" client --connect $VIP4 --port $PORT --parallel 2
 	within_sigma "$(vcount "$out" v2)" 10000 0.5 4 "v2 at 50%"
 	expect_eq "$(vcount "$out" v3)" 0 "v3 (weight 0, not named)"
 	# v1's two endpoints share v1's half equally.
@@ -48,17 +44,13 @@ test_small_canary() {
 	# A 1% canary gets 1%: 20,000 connections, 4 sigma is +-56.
 	local out
 	ctl set reviews v1=99 v2=1 >/dev/null
-	out=$(client --connect $VIP4 --port $PORT -n 20000 --parallel 2)
-	expect_clean "$out" 20000
-	within_sigma "$(vcount "$out" v2)" 20000 0.01 4 "v2 at 1%"
+	expect_split 20000 v2 0.01 "v2 at 1%" client --connect $VIP4 --port $PORT --parallel 2
 }
 
 test_ipv6() {
 	local out
 	ctl set reviews v1=50 v2=50 >/dev/null
-	out=$(client --connect $VIP6 --port $PORT -n 2000 --parallel 2)
-	expect_clean "$out" 2000
-	within_sigma "$(vcount "$out" v2)" 2000 0.5 4 "v2 at 50% over IPv6"
+	expect_split 2000 v2 0.5 "v2 at 50% over IPv6" client --connect $VIP6 --port $PORT --parallel 2
 	expect_eq "$(vcount "$out" v3)" 0 "v3 over IPv6"
 }
 
@@ -68,29 +60,17 @@ test_ipv4_mapped_vip() {
 	# is split like an IPv4 connection, and getpeername() / the reply
 	# source show ::ffff:VIP4 (checked by splitclient: peer_mismatch).
 	ctl set reviews v1=50 v2=50 >/dev/null
-	out=$(client --connect "::ffff:$VIP4" --port $PORT -n 1000 --parallel 2)
-	expect_clean "$out" 1000
-	within_sigma "$(vcount "$out" v2)" 1000 0.5 4 "v2 at 50% via ::ffff:VIP4"
-	out=$(client --udp --connect "::ffff:$VIP4" --port $PORT -n 500)
-	expect_clean "$out" 500
-	within_sigma "$(vcount "$out" v1)" 500 0.5 4 "unconnected UDP via ::ffff:VIP4"
-	out=$(client --udp-connected --connect "::ffff:$VIP4" --port $PORT -n 500)
-	expect_clean "$out" 500
-	within_sigma "$(vcount "$out" v1)" 500 0.5 4 "connected UDP via ::ffff:VIP4"
+	expect_split 1000 v2 0.5 "v2 at 50% via ::ffff:VIP4" client --connect "::ffff:$VIP4" --port $PORT --parallel 2
+	expect_split 500 v1 0.5 "unconnected UDP via ::ffff:VIP4" client --udp --connect "::ffff:$VIP4" --port $PORT
+	expect_split 500 v1 0.5 "connected UDP via ::ffff:VIP4" client --udp-connected --connect "::ffff:$VIP4" --port $PORT
 }
 
 test_udp() {
 	local out
 	ctl set reviews v1=50 v2=50 >/dev/null
-	out=$(client --udp --connect $VIP4 --port $PORT -n 2000 --parallel 2)
-	expect_clean "$out" 2000
-	within_sigma "$(vcount "$out" v1)" 2000 0.5 4 "unconnected UDP v1"
-	out=$(client --udp-connected --connect $VIP4 --port $PORT -n 1000)
-	expect_clean "$out" 1000
-	within_sigma "$(vcount "$out" v2)" 1000 0.5 4 "connected UDP v2"
-	out=$(client --udp --connect $VIP6 --port $PORT -n 1000)
-	expect_clean "$out" 1000
-	within_sigma "$(vcount "$out" v2)" 1000 0.5 4 "UDP over IPv6 v2"
+	expect_split 2000 v1 0.5 "unconnected UDP v1" client --udp --connect $VIP4 --port $PORT --parallel 2
+	expect_split 1000 v2 0.5 "connected UDP v2" client --udp-connected --connect $VIP4 --port $PORT
+	expect_split 1000 v2 0.5 "UDP over IPv6 v2" client --udp --connect $VIP6 --port $PORT
 }
 
 test_udp_socket_is_sticky() {
@@ -217,9 +197,7 @@ test_splitd_sigkill_keeps_datapath() {
 	local out
 	ctl set reviews v1=50 v2=50 >/dev/null
 	stop_splitd KILL
-	out=$(client --connect $VIP4 --port $PORT -n 2000 --parallel 2)
-	expect_clean "$out" 2000
-	within_sigma "$(vcount "$out" v1)" 2000 0.5 4 "v1 with splitd dead"
+	expect_split 2000 v1 0.5 "v1 with splitd dead" client --connect $VIP4 --port $PORT --parallel 2
 	# splitctl needs no daemon.
 	ctl set reviews v3=100 >/dev/null
 	out=$(client --connect $VIP4 --port $PORT -n 300)

@@ -53,6 +53,17 @@ stream() {
 	tb_in "$TB_CLIENT" curl -sS --max-time 120 "http://$VIP4:$PORT/stream/$1/$2" |
 		"$B/httpd" --check-stream "$1"
 }
+# stream_start N NAME: stream N bytes at 1.5 MB/s in the background (PID in
+# the caller's $pid, output in WORK/NAME.out); stream_done N NAME WHAT: wait
+# for it and check that every byte arrived.
+stream_start() {
+	stream "$1" 1536 >"$WORK/$2.out" 2>&1 &
+	pid=$!
+}
+stream_done() {
+	wait "$pid" || fail "transfer: $(cat "$WORK/$2.out")"
+	expect_contains "$(cat "$WORK/$2.out")" "ok $1 bytes" "$3"
+}
 
 test_attached() {
 	local out
@@ -80,16 +91,10 @@ test_xdp_split_10000() {
 test_xdp_ipv6_and_udp() {
 	local out
 	ctl set reviews v1=30 v3=70 >/dev/null
-	out=$(xclient --connect $VIP6 --port $PORT -n 2000 --parallel 2)
-	expect_clean "$out" 2000
-	within_sigma "$(vcount "$out" v3)" 2000 0.7 4 "v3 at 70% over IPv6"
+	expect_split 2000 v3 0.7 "v3 at 70% over IPv6" xclient --connect $VIP6 --port $PORT --parallel 2
 	expect_eq "$(vcount "$out" v2)" 0 "v2 (weight 0) over IPv6"
-	out=$(xclient --udp --connect $VIP4 --port $PORT -n 2000 --parallel 2)
-	expect_clean "$out" 2000
-	within_sigma "$(vcount "$out" v3)" 2000 0.7 4 "v3 at 70% over UDP"
-	out=$(xclient --udp --connect $VIP6 --port $PORT -n 1000)
-	expect_clean "$out" 1000
-	within_sigma "$(vcount "$out" v1)" 1000 0.3 4 "v1 at 30% over UDP/IPv6"
+	expect_split 2000 v3 0.7 "v3 at 70% over UDP" xclient --udp --connect $VIP4 --port $PORT --parallel 2
+	expect_split 1000 v1 0.3 "v1 at 30% over UDP/IPv6" xclient --udp --connect $VIP6 --port $PORT
 }
 
 test_non_vip_traffic_untouched() {
@@ -107,8 +112,7 @@ test_long_transfer_survives_20_changes() {
 	# keeps the flow on its backend, every byte arrives in order.
 	local pid i
 	ctl set reviews v1=50 v2=50 >/dev/null
-	stream 6000000 1536 >"$WORK/stream.out" 2>&1 &
-	pid=$!
+	stream_start 6000000 stream
 	sleep 0.3
 	for i in $(seq 20); do
 		case $((i % 4)) in
@@ -117,8 +121,7 @@ test_long_transfer_survives_20_changes() {
 		esac >/dev/null
 		sleep 0.15
 	done
-	wait $pid || fail "transfer: $(cat "$WORK/stream.out")"
-	expect_contains "$(cat "$WORK/stream.out")" "ok 6000000 bytes" "byte-exact transfer"
+	stream_done 6000000 stream "byte-exact transfer"
 }
 
 test_removed_backend_drains() {
@@ -126,8 +129,7 @@ test_removed_backend_drains() {
 	# the services file; new connections go to v1.
 	local pid out
 	ctl set reviews v2=100 >/dev/null
-	stream 4000000 1536 >"$WORK/stream3.out" 2>&1 &
-	pid=$!
+	stream_start 4000000 stream3
 	sleep 0.5
 	ctl set reviews v1=100 >/dev/null
 	cp "$SVC" "$WORK/svc.orig"
@@ -136,8 +138,7 @@ test_removed_backend_drains() {
 	ctl show reviews | grep -q 10.201.2.2 && fail "v2 endpoint not removed"
 	out=$(xclient --connect $VIP4 --port $PORT -n 200)
 	expect_eq "$(vcount "$out" v1)" 200 "new connections after v2 left"
-	wait $pid || fail "transfer: $(cat "$WORK/stream3.out")"
-	expect_contains "$(cat "$WORK/stream3.out")" "ok 4000000 bytes" "draining transfer"
+	stream_done 4000000 stream3 "draining transfer"
 	cp "$WORK/svc.orig" "$SVC.tmp" && mv "$SVC.tmp" "$SVC"
 	for _ in $(seq 30); do ctl show reviews | grep -q 10.201.2.2 && break; sleep 0.1; done
 }
@@ -145,19 +146,15 @@ test_removed_backend_drains() {
 test_flows_continue_across_restart() {
 	local pid out
 	ctl set reviews v1=50 v2=50 >/dev/null
-	stream 4000000 1536 >"$WORK/stream2.out" 2>&1 &
-	pid=$!
+	stream_start 4000000 stream2
 	sleep 0.5
 	stop_splitd TERM
 	sleep 0.3
 	start_splitd || fail "splitd restart"
-	wait $pid || fail "transfer: $(cat "$WORK/stream2.out")"
-	expect_contains "$(cat "$WORK/stream2.out")" "ok 4000000 bytes" "transfer across a restart"
+	stream_done 4000000 stream2 "transfer across a restart"
 	out=$(ctl show)
 	expect_contains "$out" "xdp on to-client" "XDP still attached after restart"
-	out=$(xclient --connect $VIP4 --port $PORT -n 1000 --parallel 2)
-	expect_clean "$out" 1000
-	within_sigma "$(vcount "$out" v2)" 1000 0.5 4 "v2 at 50% after restart"
+	expect_split 1000 v2 0.5 "v2 at 50% after restart" xclient --connect $VIP4 --port $PORT --parallel 2
 }
 
 test_tc_dnat_with_checksum_offload() {

@@ -401,4 +401,45 @@ static inline int tu_getopt(int argc, char **argv, const struct tu_cmd *cmd)
 	return c;
 }
 
+/* A count per short string (a version, a cookie value), in first-seen
+ * order: the first `max` (<= TU_TALLY_MAX) distinct keys, the rest summed
+ * in other. Zero it before use. */
+#define TU_TALLY_MAX	16
+#define TU_TALLY_KEY	64
+struct tu_tally {
+	struct {
+		char key[TU_TALLY_KEY];	/* the first member: qsort by strcmp */
+		long n;
+	} v[TU_TALLY_MAX];
+	size_t n;
+	long other;
+};
+
+static inline void tu_tally_add(struct tu_tally *t, size_t max, const char *key, long n)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (!strcmp(t->v[i].key, key))
+			break;
+	if (i == t->n) {
+		if (t->n >= max || t->n >= TU_TALLY_MAX) {
+			t->other += n;
+			return;
+		}
+		snprintf(t->v[i].key, sizeof(t->v[i].key), "%s", key);
+		t->v[i].n = 0;
+		t->n++;
+	}
+	t->v[i].n += n;
+}
+
+/* Add every count of `from` (another thread's tally) to t. */
+static inline void tu_tally_merge(struct tu_tally *t, size_t max, const struct tu_tally *from)
+{
+	for (size_t i = 0; i < from->n; i++)
+		tu_tally_add(t, max, from->v[i].key, from->v[i].n);
+	t->other += from->other;
+}
+
 #endif /* SPLIT_TUTIL_H */

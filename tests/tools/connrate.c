@@ -105,11 +105,7 @@ struct worker {
 	int index;
 	uint64_t rng;
 	struct tstats t[MAX_TARGETS];
-	struct {
-		char name[VERSION_LEN];	/* "" : no X-Version header */
-		long n;
-	} ver[MAX_VERSIONS + 1];	/* the last one: any other */
-	int nver;
+	struct tu_tally ver;	/* per X-Version value ("": none) */
 };
 
 #define STR_(x) #x
@@ -293,23 +289,6 @@ static void head_version(const char *head, size_t n, char *out)
 	}
 }
 
-static void count_versions(struct worker *wk, const char *name, long n)
-{
-	int i;
-
-	for (i = 0; i < wk->nver; i++)
-		if (!strcmp(wk->ver[i].name, name))
-			break;
-	if (i == wk->nver) {
-		if (wk->nver == MAX_VERSIONS) {
-			wk->ver[MAX_VERSIONS].n += n;
-			return;
-		}
-		snprintf(wk->ver[wk->nver++].name, VERSION_LEN, "%s", name);
-	}
-	wk->ver[i].n += n;
-}
-
 /* Send the request and read the reply to EOF. 0 or -1 (error noted). */
 static int do_request(struct worker *wk, struct tstats *w, int fd)
 {
@@ -352,7 +331,7 @@ static int do_request(struct worker *wk, struct tstats *w, int fd)
 	}
 	if (g_versions) {
 		head_version(head, got < sizeof(head) ? got : sizeof(head), ver);
-		count_versions(wk, ver, 1);
+		tu_tally_add(&wk->ver, MAX_VERSIONS, ver, 1);
 	}
 	return 0;
 }
@@ -611,16 +590,13 @@ int main(int argc, char **argv)
 		struct worker *w0 = &workers[0];
 
 		/* Merge into worker 0's table (printed in first-seen order). */
-		for (i = 1; i < g_parallel; i++) {
-			for (j = 0; j < workers[i].nver; j++)
-				count_versions(w0, workers[i].ver[j].name, workers[i].ver[j].n);
-			w0->ver[MAX_VERSIONS].n += workers[i].ver[MAX_VERSIONS].n;
-		}
-		for (j = 0; j < w0->nver; j++)
-			printf("version %s %ld\n", w0->ver[j].name[0] ? w0->ver[j].name : "-",
-			       w0->ver[j].n);
-		if (w0->ver[MAX_VERSIONS].n)
-			printf("version (other) %ld\n", w0->ver[MAX_VERSIONS].n);
+		for (i = 1; i < g_parallel; i++)
+			tu_tally_merge(&w0->ver, MAX_VERSIONS, &workers[i].ver);
+		for (j = 0; j < (int)w0->ver.n; j++)
+			printf("version %s %ld\n", w0->ver.v[j].key[0] ? w0->ver.v[j].key : "-",
+			       w0->ver.v[j].n);
+		if (w0->ver.other)
+			printf("version (other) %ld\n", w0->ver.other);
 	}
 	fflush(stdout);
 	for (i = 0; i < g_nreasons; i++)

@@ -105,9 +105,8 @@ struct stats {
 	struct bucket *b;
 	size_t nb, cap;
 	/* --set-cookie: values seen ("-" none), and values not the version */
-	struct { char val[WORD_MAX]; long count; } ck[MAX_COOKIE_VALS];
-	size_t nck;
-	long ck_other, ck_mismatch;
+	struct tu_tally ck;	/* per --set-cookie value */
+	long ck_mismatch;
 };
 
 struct worker {
@@ -251,25 +250,6 @@ static void log_line(uint64_t t0, uint64_t t1, const char *a, const char *b)
 	pthread_mutex_unlock(&g_log_lock);
 }
 
-static void count_cookie(struct stats *st, const char *val, long n)
-{
-	size_t i;
-
-	for (i = 0; i < st->nck; i++)
-		if (!strcmp(st->ck[i].val, val))
-			break;
-	if (i == st->nck) {
-		if (st->nck == MAX_COOKIE_VALS) {
-			st->ck_other += n;
-			return;
-		}
-		snprintf(st->ck[i].val, WORD_MAX, "%s", val);
-		st->ck[i].count = 0;
-		st->nck++;
-	}
-	st->ck[i].count += n;
-}
-
 /* setck: the value Set-Cookie gave --set-cookie's cookie ("" none). */
 static void record_ok(struct stats *st, uint64_t t0, const char *version, const char *endpoint,
 		      const char *setck)
@@ -277,7 +257,7 @@ static void record_ok(struct stats *st, uint64_t t0, const char *version, const 
 	size_t i;
 
 	if (g_setck) {
-		count_cookie(st, *setck ? setck : "-", 1);
+		tu_tally_add(&st->ck, MAX_COOKIE_VALS, *setck ? setck : "-", 1);
 		if (*setck && strcmp(setck, version))
 			st->ck_mismatch++;
 	}
@@ -886,7 +866,7 @@ static int cmp_bucket(const void *a, const void *b)
 
 static int cmp_cookie(const void *a, const void *b)
 {
-	return strcmp(a, b);	/* val is the first member */
+	return strcmp(a, b);	/* key is the first member */
 }
 
 static void build_requests(void)
@@ -1010,9 +990,7 @@ int main(int argc, char **argv)
 		sum.ok += w[k].st.ok;
 		sum.fail += w[k].st.fail;
 		sum.peer_mismatch += w[k].st.peer_mismatch;
-		for (i = 0; i < w[k].st.nck; i++)
-			count_cookie(&sum, w[k].st.ck[i].val, w[k].st.ck[i].count);
-		sum.ck_other += w[k].st.ck_other;
+		tu_tally_merge(&sum.ck, MAX_COOKIE_VALS, &w[k].st.ck);
 		sum.ck_mismatch += w[k].st.ck_mismatch;
 		for (i = 0; i < w[k].st.nb; i++) {
 			struct bucket *b = &w[k].st.b[i];
@@ -1065,11 +1043,11 @@ int main(int argc, char **argv)
 	for (i = 0; i < sum.nb; i++)
 		printf("endpoint %s %s %ld\n", sum.b[i].version, sum.b[i].endpoint, sum.b[i].count);
 	if (g_setck) {
-		qsort(sum.ck, sum.nck, sizeof(sum.ck[0]), cmp_cookie);
-		for (i = 0; i < sum.nck; i++)
-			printf("set_cookie %s %ld\n", sum.ck[i].val, sum.ck[i].count);
-		if (sum.ck_other)
-			printf("set_cookie other %ld\n", sum.ck_other);
+		qsort(sum.ck.v, sum.ck.n, sizeof(sum.ck.v[0]), cmp_cookie);
+		for (i = 0; i < sum.ck.n; i++)
+			printf("set_cookie %s %ld\n", sum.ck.v[i].key, sum.ck.v[i].n);
+		if (sum.ck.other)
+			printf("set_cookie other %ld\n", sum.ck.other);
 		printf("set_cookie_mismatch %ld\n", sum.ck_mismatch);
 	}
 	fflush(stdout);

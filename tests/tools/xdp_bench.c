@@ -95,6 +95,7 @@
 #include "split_common.h"
 #include "split_xdp.skel.h"
 #include "../lib/tutil.h"
+#include "../lib/xdp_maps.h"
 
 #define VIP		0x0a60000aU	/* 10.96.0.10 */
 #define NONVIP		0x0a010001U	/* 10.1.0.1 */
@@ -454,14 +455,14 @@ static __u32 runN(int prog, const struct frame *f, __u32 repeat, __u32 *ret)
 struct env {
 	struct split_xdp *x;
 	int prog, empty, counters, wrap_xdp, wrap_empty, wctl, progs;
-	int svc, tables, big, slots, backends, ct, ct_rev, nat_stats, be_stats, ver_stats;
+	struct tx_xdp_maps m;
 };
 
 static __u64 nat_stat(struct env *e, __u32 idx)
 {
 	__u64 v[ncpu], sum = 0;
 
-	if (bpf_map_lookup_elem(e->nat_stats, &idx, v))
+	if (bpf_map_lookup_elem(e->m.nat_stats, &idx, v))
 		tu_die("nat_stats lookup: %s", strerror(errno));
 	for (int i = 0; i < ncpu; i++)
 		sum += v[i];
@@ -490,16 +491,7 @@ static void env_open(struct env *e, int nocount)
 	if (split_xdp__load(e->x))
 		tu_die("load split_xdp: %s", strerror(errno));
 	e->prog = bpf_program__fd(e->x->progs.split_xdp);
-	e->svc = bpf_map__fd(e->x->maps.svc);
-	e->tables = bpf_map__fd(e->x->maps.tables_v3);
-	e->big = bpf_map__fd(e->x->maps.big_v3);
-	e->slots = bpf_map__fd(e->x->maps.slots_v3);
-	e->backends = bpf_map__fd(e->x->maps.backends);
-	e->ct = bpf_map__fd(e->x->maps.ct);
-	e->ct_rev = bpf_map__fd(e->x->maps.ct_rev);
-	e->nat_stats = bpf_map__fd(e->x->maps.nat_stats);
-	e->be_stats = bpf_map__fd(e->x->maps.be_stats);
-	e->ver_stats = bpf_map__fd(e->x->maps.ver_stats);
+	tx_xdp_maps_get(&e->m, e->x);
 
 	k.addr[0] = htonl(VIP);
 	k.port = htons(VPORT);
@@ -508,7 +500,7 @@ static void env_open(struct env *e, int nocount)
 	v.svc_id = SVC_ID;
 	v.table_id = tid;
 	v.target_port = htons(TPORT);
-	if (bpf_map_update_elem(e->svc, &k, &v, BPF_ANY))
+	if (bpf_map_update_elem(e->m.svc, &k, &v, BPF_ANY))
 		tu_die("fill svc: %s", strerror(errno));
 	for (__u32 id = 1; id <= NBE; id++) {
 		struct split_backend_val b = {};
@@ -517,7 +509,7 @@ static void env_open(struct env *e, int nocount)
 		b.family = 4;
 		b.svc_id = SVC_ID;
 		b.version_id = id <= NBE / 2 ? 1 : 2;
-		if (bpf_map_update_elem(e->backends, &id, &b, BPF_ANY))
+		if (bpf_map_update_elem(e->m.backends, &id, &b, BPF_ANY))
 			tu_die("fill backends: %s", strerror(errno));
 	}
 	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_slot_pair),
@@ -531,13 +523,13 @@ static void env_open(struct env *e, int nocount)
 		if (bpf_map_update_elem(inner, &c, &pr, BPF_ANY))
 			tu_die("fill table: %s", strerror(errno));
 	}
-	if (bpf_map_update_elem(e->big, &tid, &inner, BPF_ANY))
+	if (bpf_map_update_elem(e->m.big, &tid, &inner, BPF_ANY))
 		tu_die("install table: %s", strerror(errno));
 	close(inner);
 	{
 		struct split_table_val tv = { .kind = SPLIT_TBL_BIG, .nslots = SPLIT_TABLE_SLOTS };
 
-		if (bpf_map_update_elem(e->tables, &tid, &tv, BPF_ANY))
+		if (bpf_map_update_elem(e->m.tables, &tid, &tv, BPF_ANY))
 			tu_die("install table: %s", strerror(errno));
 	}
 }
@@ -549,7 +541,7 @@ static void helpers_open(struct env *e, struct env *nc)
 	__u32 slot;
 
 	e->empty = load_empty();
-	e->counters = load_counters(e->nat_stats, e->be_stats, e->ver_stats, 1, 1);
+	e->counters = load_counters(e->m.nat_stats, e->m.be_stats, e->m.ver_stats, 1, 1);
 	e->wctl = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bench_wctl", 4, sizeof(struct wctl), 1, NULL);
 	e->progs = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "bench_progs", 4, 4, 3, NULL);
 	if (e->wctl < 0 || e->progs < 0)
@@ -800,8 +792,8 @@ int main(int argc, char **argv)
 		runN(e.wrap_empty, &syn0, n, &ret);
 		runN(nc.wrap_xdp, &syn0, n, &ret);
 		for (int k = 0; k < 2; k++) {
-			clear_map(k ? nc.ct : e.ct, sizeof(struct split_ct_key));
-			clear_map(k ? nc.ct_rev : e.ct_rev, sizeof(struct split_ct_key));
+			clear_map(k ? nc.m.ct : e.m.ct, sizeof(struct split_ct_key));
+			clear_map(k ? nc.m.ct_rev : e.m.ct_rev, sizeof(struct split_ct_key));
 		}
 	}
 
@@ -818,9 +810,9 @@ int main(int argc, char **argv)
 		cold(C_EST_1K, r, e.prog, small, TCP_ACK, NULL, (struct want){ F, 0, 0 });
 		cold(C_EST_HOT, r, e.prog, 1, TCP_ACK, NULL, (struct want){ F, 0, 0 });
 		cold(C_COUNTERS, r, e.counters, 0, 0, &pass, (struct want){ F, 0, 0 });
-		if (clear_map(e.ct, sizeof(struct split_ct_key)) != flows)
+		if (clear_map(e.m.ct, sizeof(struct split_ct_key)) != flows)
 			tu_die("round %u: ct did not hold %u flows after the cold runs", r, flows);
-		clear_map(e.ct_rev, sizeof(struct split_ct_key));
+		clear_map(e.m.ct_rev, sizeof(struct split_ct_key));
 
 		/* warm: repeat in one call; the wrapper rewrites the frame */
 		wctl_set(&e, flows, 0, TCP_SYN);
@@ -840,9 +832,9 @@ int main(int argc, char **argv)
 			warm(en, C_EST_1K + o, r, en->wrap_xdp, &syn0, flows, (struct want){ F, 0, 0 });
 			wctl_set(&e, 1, 0, TCP_ACK);
 			warm(en, C_EST_HOT + o, r, en->wrap_xdp, &syn0, flows, (struct want){ F, 0, 0 });
-			if (clear_map(en->ct, sizeof(struct split_ct_key)) != flows)
+			if (clear_map(en->m.ct, sizeof(struct split_ct_key)) != flows)
 				tu_die("round %u: ct did not hold %u flows after the warm runs", r, flows);
-			clear_map(en->ct_rev, sizeof(struct split_ct_key));
+			clear_map(en->m.ct_rev, sizeof(struct split_ct_key));
 		}
 		warm(&e, C_EMPTY, r, e.empty, &pass, repeat, (struct want){ 0, 0, 0 });
 		warm(&e, C_PASS, r, e.prog, &pass, repeat, (struct want){ 0, 0, repeat });

@@ -70,10 +70,19 @@ static void mounts(const char *a, const char *b)
 	put("mounts", text);
 }
 
+/* split_cgroup_auto() on the fake base/mounts returns RET and names the
+ * cgroup base/REL. */
+#define ASSERT_AUTO(ret, rel)                                             \
+	do {                                                              \
+		char o_[PATH_MAX], w_[PATH_MAX], mf_[PATH_MAX];           \
+		snprintf(mf_, sizeof(mf_), "%s/mounts", base);            \
+		ASSERT_EQ(split_cgroup_auto(mf_, NULL, o_, sizeof(o_)), ret); \
+		snprintf(w_, sizeof(w_), "%s/%s", base, rel);             \
+		ASSERT_STREQ(o_, w_);                                     \
+	} while (0)
+
 TEST(cgroup_auto_finds_kubepods_slice)
 {
-	char out[PATH_MAX], want[PATH_MAX], mf[PATH_MAX];
-
 	fresh();
 	ASSERT_TRUE(base[0]);
 	mk("cg");
@@ -81,38 +90,27 @@ TEST(cgroup_auto_finds_kubepods_slice)
 	mk("cg/kubepods");		/* cgroupfs name: systemd's wins */
 	mk("cg/kubepods.slice");
 	mounts("cg", NULL);
-	snprintf(mf, sizeof(mf), "%s/mounts", base);
-	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), 1);
-	snprintf(want, sizeof(want), "%s/cg/kubepods.slice", base);
-	ASSERT_STREQ(out, want);
+	ASSERT_AUTO(1, "cg/kubepods.slice");
 }
 
 TEST(cgroup_auto_cgroupfs_driver)
 {
-	char out[PATH_MAX], want[PATH_MAX], mf[PATH_MAX];
-
 	fresh();
 	mk("cg");
 	mk("cg/kubepods");
 	mounts("cg", NULL);
-	snprintf(mf, sizeof(mf), "%s/mounts", base);
-	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), 1);
-	snprintf(want, sizeof(want), "%s/cg/kubepods", base);
-	ASSERT_STREQ(out, want);
+	ASSERT_AUTO(1, "cg/kubepods");
 	/* A file of that name is not a cgroup. */
 	fresh();
 	mk("cg");
 	put("cg/kubepods.slice", "x");
 	mounts("cg", NULL);
-	snprintf(mf, sizeof(mf), "%s/mounts", base);
-	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), 0);
-	snprintf(want, sizeof(want), "%s/cg", base);
-	ASSERT_STREQ(out, want);
+	ASSERT_AUTO(0, "cg");
 }
 
 TEST(cgroup_auto_second_mount_and_fallback)
 {
-	char out[PATH_MAX], want[PATH_MAX], mf[PATH_MAX];
+	char out[PATH_MAX], mf[PATH_MAX];
 
 	/* The container's own cgroup2 first (no kubepods), the node's second. */
 	fresh();
@@ -120,27 +118,20 @@ TEST(cgroup_auto_second_mount_and_fallback)
 	mk("node");
 	mk("node/kubepods.slice");
 	mounts("own", "node");
-	snprintf(mf, sizeof(mf), "%s/mounts", base);
-	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), 1);
-	snprintf(want, sizeof(want), "%s/node/kubepods.slice", base);
-	ASSERT_STREQ(out, want);
+	ASSERT_AUTO(1, "node/kubepods.slice");
 	/* No kubepods anywhere: the first mount's root. */
 	fresh();
 	mk("own");
 	mk("node");
 	mounts("own", "node");
-	snprintf(mf, sizeof(mf), "%s/mounts", base);
-	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), 0);
-	snprintf(want, sizeof(want), "%s/own", base);
-	ASSERT_STREQ(out, want);
+	ASSERT_AUTO(0, "own");
 	/* No cgroup2 mount at all: an error. */
 	put("mounts", "proc /proc proc rw 0 0\n");
+	snprintf(mf, sizeof(mf), "%s/mounts", base);
 	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), -ENOENT);
 	/* A mount listed but not there is skipped. */
 	mounts("gone", "node");
-	ASSERT_EQ(split_cgroup_auto(mf, NULL, out, sizeof(out)), 0);
-	snprintf(want, sizeof(want), "%s/node", base);
-	ASSERT_STREQ(out, want);
+	ASSERT_AUTO(0, "node");
 }
 
 TEST(cgroup_auto_with_root)

@@ -208,6 +208,22 @@ TEST(tree_int_node)
 	static const char y[] =
 		"a: 50\nb: \"50\"\nc: [1]\nd: 12abc\ne: 70000\nf:\ng: !!int 7\n"
 		"h: !!float 7\n";
+	/* Refused: the status and the message, whole or a part (!whole). */
+	static const struct {
+		const char *key, *name;
+		long long lo, hi;
+		int ret, whole;
+		const char *msg;
+	} bad[] = {
+		{ "b", "weight", 0, 100, -EINVAL, 1,
+		  "t.yaml:2:4: weight must be an integer, not a quoted string (\"50\")" },
+		{ "c", "c", 0, 100, -EINVAL, 1, "t.yaml:3:4: c must be an integer, not a list" },
+		{ "d", "d", 0, 100, -EINVAL, 1, "t.yaml:4:4: d must be a decimal integer, got '12abc'" },
+		{ "e", "e", 1, 65535, -ERANGE, 1, "t.yaml:5:4: e 70000 is out of range (1..65535)" },
+		{ "f", "f", 1, 65535, -EINVAL, 0, ":6:3: f must be an integer, not null" },
+		{ "h", "h", 1, 65535, -EINVAL, 0,
+		  "h must be an integer, not tagged tag:yaml.org,2002:float" },
+	};
 	struct yt_tree t;
 	struct split_err err;
 	const struct yt_node *r;
@@ -219,18 +235,14 @@ TEST(tree_int_node)
 	ASSERT_EQ(v, 50);
 	ASSERT_EQ(yt_int(&t, yt_map_get(r, "g"), "g", 0, 100, &v, &err), 0);
 	ASSERT_EQ(v, 7);
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "b"), "weight", 0, 100, &v, &err), -EINVAL);
-	ASSERT_STREQ(err.msg, "t.yaml:2:4: weight must be an integer, not a quoted string (\"50\")");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "c"), "c", 0, 100, &v, &err), -EINVAL);
-	ASSERT_STREQ(err.msg, "t.yaml:3:4: c must be an integer, not a list");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "d"), "d", 0, 100, &v, &err), -EINVAL);
-	ASSERT_STREQ(err.msg, "t.yaml:4:4: d must be a decimal integer, got '12abc'");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "e"), "e", 1, 65535, &v, &err), -ERANGE);
-	ASSERT_STREQ(err.msg, "t.yaml:5:4: e 70000 is out of range (1..65535)");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "f"), "f", 1, 65535, &v, &err), -EINVAL);
-	ASSERT_CONTAINS(err.msg, ":6:3: f must be an integer, not null");
-	ASSERT_EQ(yt_int(&t, yt_map_get(r, "h"), "h", 1, 65535, &v, &err), -EINVAL);
-	ASSERT_CONTAINS(err.msg, "h must be an integer, not tagged tag:yaml.org,2002:float");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ASSERT_EQ(yt_int(&t, yt_map_get(r, bad[i].key), bad[i].name, bad[i].lo, bad[i].hi,
+				 &v, &err), bad[i].ret);
+		if (bad[i].whole)
+			ASSERT_STREQ(err.msg, bad[i].msg);
+		else
+			ASSERT_CONTAINS(err.msg, bad[i].msg);
+	}
 	ASSERT_EQ(yt_int(&t, NULL, "z", 1, 65535, &v, &err), -EINVAL);
 	ASSERT_STREQ(err.msg, "t.yaml: z is required");
 	yt_free(&t);

@@ -65,6 +65,14 @@ static const struct split_service *find_svc(const struct split_config *cfg,
 	return NULL;
 }
 
+/* Port i of service s: port -> target_port, protocol. */
+#define ASSERT_PORT(s, i, port_, target_, proto_)                         \
+	do {                                                              \
+		ASSERT_EQ((s)->ports[i].port, port_);                     \
+		ASSERT_EQ((s)->ports[i].target_port, target_);            \
+		ASSERT_EQ((s)->ports[i].proto, proto_);                   \
+	} while (0)
+
 static const char *addr_s(const struct split_addr *a)
 {
 	static char buf[8][64];
@@ -73,6 +81,20 @@ static const char *addr_s(const struct split_addr *a)
 	i = (i + 1) % 8;
 	return split_addr_str(a, buf[i], sizeof(buf[i]));
 }
+
+/* Version i of service s: name and weight. */
+#define ASSERT_VERSION(s, i, name_, weight_)                              \
+	do {                                                              \
+		ASSERT_STREQ((s)->versions[i].name, name_);               \
+		ASSERT_EQ((s)->versions[i].weight, weight_);              \
+	} while (0)
+
+/* Endpoint i of service s: address and version. */
+#define ASSERT_EP(s, i, addr_, version_)                                  \
+	do {                                                              \
+		ASSERT_STREQ(addr_s(&(s)->eps[i].addr), addr_);           \
+		ASSERT_STREQ((s)->eps[i].version, version_);              \
+	} while (0)
 
 /* ---- the services file: valid input ---------------------------------------- */
 
@@ -152,31 +174,19 @@ TEST(valid_multi_document)
 	ASSERT_EQ(s->vips[1].family, 6);
 	ASSERT_STREQ(addr_s(&s->vips[1]), "fd00:96::10");
 	ASSERT_EQ(s->nports, 2);
-	ASSERT_EQ(s->ports[0].port, 9080);
-	ASSERT_EQ(s->ports[0].target_port, 8080);
-	ASSERT_EQ(s->ports[0].proto, IPPROTO_TCP);
-	ASSERT_EQ(s->ports[1].port, 9080);
-	ASSERT_EQ(s->ports[1].target_port, 9080);
-	ASSERT_EQ(s->ports[1].proto, IPPROTO_UDP);
+	ASSERT_PORT(s, 0, 9080, 8080, IPPROTO_TCP);
+	ASSERT_PORT(s, 1, 9080, 9080, IPPROTO_UDP);
 	ASSERT_EQ(s->neps, 5);
-	ASSERT_STREQ(addr_s(&s->eps[0].addr), "10.201.1.2");
-	ASSERT_STREQ(s->eps[0].version, "v1");
+	ASSERT_EP(s, 0, "10.201.1.2", "v1");
 	ASSERT_EQ(s->eps[1].addr.family, 6);
-	ASSERT_STREQ(addr_s(&s->eps[1].addr), "fd00:201:1::2");
-	ASSERT_STREQ(s->eps[1].version, "v1");
-	ASSERT_STREQ(addr_s(&s->eps[2].addr), "10.201.1.3");
-	ASSERT_STREQ(s->eps[2].version, "v1");
-	ASSERT_STREQ(addr_s(&s->eps[3].addr), "fd00:201:2::2");
-	ASSERT_STREQ(s->eps[3].version, "v2");
-	ASSERT_STREQ(addr_s(&s->eps[4].addr), "10.201.3.2");
-	ASSERT_STREQ(s->eps[4].version, "v3");
+	ASSERT_EP(s, 1, "fd00:201:1::2", "v1");
+	ASSERT_EP(s, 2, "10.201.1.3", "v1");
+	ASSERT_EP(s, 3, "fd00:201:2::2", "v2");
+	ASSERT_EP(s, 4, "10.201.3.2", "v3");
 	ASSERT_EQ(s->nversions, 3);
-	ASSERT_STREQ(s->versions[0].name, "v1");
-	ASSERT_EQ(s->versions[0].weight, 3);
-	ASSERT_STREQ(s->versions[1].name, "v2");
-	ASSERT_EQ(s->versions[1].weight, 1);
-	ASSERT_STREQ(s->versions[2].name, "v3");
-	ASSERT_EQ(s->versions[2].weight, 1);
+	ASSERT_VERSION(s, 0, "v1", 3);
+	ASSERT_VERSION(s, 1, "v2", 1);
+	ASSERT_VERSION(s, 2, "v3", 1);
 	ASSERT_FALSE(s->routed);
 
 	s = &cfg.svcs[1];
@@ -186,9 +196,7 @@ TEST(valid_multi_document)
 	ASSERT_EQ(s->vips[0].family, 6);
 	ASSERT_STREQ(addr_s(&s->vips[0]), "fd00:96::20");
 	ASSERT_EQ(s->nports, 2);
-	ASSERT_EQ(s->ports[0].port, 53);
-	ASSERT_EQ(s->ports[0].target_port, 53);
-	ASSERT_EQ(s->ports[0].proto, IPPROTO_UDP);
+	ASSERT_PORT(s, 0, 53, 53, IPPROTO_UDP);
 	ASSERT_EQ(s->ports[1].proto, IPPROTO_TCP);
 	ASSERT_EQ(s->neps, 0);
 	ASSERT_EQ(s->nversions, 0);
@@ -201,9 +209,7 @@ TEST(valid_multi_document)
 	ASSERT_EQ(s->nvips, 1);
 	ASSERT_STREQ(addr_s(&s->vips[0]), "10.96.0.10");
 	ASSERT_EQ(s->nports, 1);
-	ASSERT_EQ(s->ports[0].port, 80);
-	ASSERT_EQ(s->ports[0].target_port, 9080);
-	ASSERT_EQ(s->ports[0].proto, IPPROTO_TCP);
+	ASSERT_PORT(s, 0, 80, 9080, IPPROTO_TCP);
 	ASSERT_EQ(s->neps, 0);
 
 	split_config_free(&cfg);
@@ -231,24 +237,17 @@ TEST(testbed_file)
 	ASSERT_STREQ(addr_s(&s->vips[0]), "10.96.0.10");
 	ASSERT_STREQ(addr_s(&s->vips[1]), "fd00:96::10");
 	ASSERT_EQ(s->nports, 2);
-	ASSERT_EQ(s->ports[0].port, 9080);
-	ASSERT_EQ(s->ports[0].target_port, 9080);
-	ASSERT_EQ(s->ports[0].proto, IPPROTO_TCP);
-	ASSERT_EQ(s->ports[1].port, 9080);
-	ASSERT_EQ(s->ports[1].target_port, 9080);
-	ASSERT_EQ(s->ports[1].proto, IPPROTO_UDP);
+	ASSERT_PORT(s, 0, 9080, 9080, IPPROTO_TCP);
+	ASSERT_PORT(s, 1, 9080, 9080, IPPROTO_UDP);
 	ASSERT_EQ(s->neps, 8);
 	for (size_t i = 0; i < 8; i++) {
 		ASSERT_STREQ(addr_s(&s->eps[i].addr), addrs[i]);
 		ASSERT_STREQ(s->eps[i].version, vers[i]);
 	}
 	ASSERT_EQ(s->nversions, 3);
-	ASSERT_STREQ(s->versions[0].name, "v1");
-	ASSERT_EQ(s->versions[0].weight, 4);
-	ASSERT_STREQ(s->versions[1].name, "v2");
-	ASSERT_EQ(s->versions[1].weight, 2);
-	ASSERT_STREQ(s->versions[2].name, "v3");
-	ASSERT_EQ(s->versions[2].weight, 2);
+	ASSERT_VERSION(s, 0, "v1", 4);
+	ASSERT_VERSION(s, 1, "v2", 2);
+	ASSERT_VERSION(s, 2, "v3", 2);
 	ASSERT_FALSE(s->routed);
 	split_config_free(&cfg);
 }

@@ -41,41 +41,20 @@ static unsigned int yt_mark_num(size_t v)
 	return v >= UINT_MAX ? UINT_MAX : (unsigned int)v + 1;
 }
 
-static int yt_verrc(struct split_err *err, int code, const struct yt_tree *tree,
-		    const struct yt_node *n, const char *fmt, va_list ap)
+int yt_errc(struct split_err *err, int code, const struct yt_tree *tree,
+	    const struct yt_node *n, const char *fmt, ...)
 {
 	char msg[SPLIT_ERR_LEN];
 	const char *name = tree && tree->name ? tree->name : "<input>";
+	va_list ap;
 
+	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	if (n)
 		return split_errc(err, code, "%s:%u:%u: %s", name, n->line,
 				  n->col, msg);
 	return split_errc(err, code, "%s: %s", name, msg);
-}
-
-int yt_errf(struct split_err *err, const struct yt_tree *tree,
-	    const struct yt_node *n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = yt_verrc(err, EINVAL, tree, n, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-int yt_errc(struct split_err *err, int code, const struct yt_tree *tree,
-	    const struct yt_node *n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = yt_verrc(err, code, tree, n, fmt, ap);
-	va_end(ap);
-	return r;
 }
 
 static int yt_errf_at(struct yt_builder *b, const yaml_mark_t *m,

@@ -16,6 +16,7 @@
 #ifndef SPLIT_YAML_TREE_H
 #define SPLIT_YAML_TREE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -96,13 +97,11 @@ void yt_shift_lines(struct yt_tree *tree, int delta);
 void yt_free(struct yt_tree *tree);
 
 /* printf into err as "NAME:LINE:COL: message" for node n (NAME:
- * when n is NULL); returns -EINVAL. yt_errc: returns -code instead. */
-int yt_errf(struct split_err *err, const struct yt_tree *tree,
-	    const struct yt_node *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+ * when n is NULL); returns -code. yt_errf: the same with EINVAL. */
 int yt_errc(struct split_err *err, int code, const struct yt_tree *tree,
 	    const struct yt_node *n, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+#define yt_errf(err, tree, n, ...) yt_errc(err, EINVAL, tree, n, __VA_ARGS__)
 
 /* A plain scalar "", "~", "null", "Null" or "NULL" (YAML's null). */
 bool yt_is_null(const struct yt_node *n);
