@@ -133,11 +133,18 @@ FUZZ_SECONDS ?= 30
 # One rule for the three targets, warnings as errors like the rest (fuzz_k8s
 # was built without -D_GNU_SOURCE: memrchr, memmem, asprintf and accept4
 # were implicitly declared, their pointers cut to int).
-FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Wall -Wextra -Werror
-FUZZ_BINS := $(BUILD)/fuzz_rules $(BUILD)/fuzz_http $(BUILD)/fuzz_k8s
-$(FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
+FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -D_GNU_SOURCE -Wall -Wextra -Werror
+# The library is compiled once for the three targets (coverage instrumented,
+# not linked with libFuzzer's main), into its own archive.
+FUZZ_LIB_OBJS := $(patsubst user/lib/%.c,$(BUILD)/fuzz/lib/%.o,$(LIB_SRCS))
+$(BUILD)/fuzz/lib/%.o: user/lib/%.c $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) $(LIB_INC) $(LIB_SRCS) $< $(LIBS) -o $@
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(LIB_INC) -c $< -o $@
+$(BUILD)/fuzz/libsplit.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+FUZZ_BINS := $(BUILD)/fuzz_rules $(BUILD)/fuzz_http $(BUILD)/fuzz_k8s
+$(FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/fuzz/libsplit.a $(HDRS) | $(DEPS_STAMP)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(LIB_INC) $< $(BUILD)/fuzz/libsplit.a $(LIBS) -o $@
 fuzz: $(FUZZ_BINS)
 	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-http-corpus
 	$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
@@ -148,7 +155,7 @@ fuzz: $(FUZZ_BINS)
 	$(BUILD)/fuzz_k8s -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		$(BUILD)/fuzz-k8s-corpus tests/data/k8s/fuzz
 
-test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(BUILD)/fuzz_rules $(BUILD)/fuzz_http $(BUILD)/fuzz_k8s
+test: all $(UNIT_BINS) $(BPF_TEST_BINS) $(FUZZ_BINS)
 	@sh tests/run_all.sh
 
 demo: all
