@@ -24,11 +24,35 @@ struct fx {
 	struct split_input_cache *c;
 };
 
+/* Dirs made: removed at exit too, after an ASSERT that returned before
+ * fx_fini. */
+static char reload_dirs[8][64];
+
+__attribute__((destructor)) static void remove_dirs(void)
+{
+	char path[96];
+
+	for (size_t i = 0; i < sizeof(reload_dirs) / sizeof(reload_dirs[0]); i++) {
+		if (!reload_dirs[i][0])
+			continue;
+		snprintf(path, sizeof(path), "%.63s/a.yaml", reload_dirs[i]);
+		unlink(path);
+		snprintf(path, sizeof(path), "%.63s/b.yaml", reload_dirs[i]);
+		unlink(path);
+		rmdir(reload_dirs[i]);
+	}
+}
+
 static int fx_init(struct fx *f)
 {
 	snprintf(f->dir, sizeof(f->dir), "/tmp/split-reload-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
+	for (size_t i = 0; i < sizeof(reload_dirs) / sizeof(reload_dirs[0]); i++)
+		if (!reload_dirs[i][0]) {
+			snprintf(reload_dirs[i], sizeof(reload_dirs[i]), "%s", f->dir);
+			break;
+		}
 	snprintf(f->a, sizeof(f->a), "%s/a.yaml", f->dir);
 	snprintf(f->b, sizeof(f->b), "%s/b.yaml", f->dir);
 	f->paths[0] = f->dir;
