@@ -65,3 +65,38 @@ run_tests() {
 	echo "$T_SUITE: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
 	[ "$T_FAIL" -eq 0 ]
 }
+
+# states_sandbox TAG NAME STATE...: for a suite whose tests load datapaths of
+# their own, each pinned at /sys/fs/bpf/split-$RUN-STATE and attached to the
+# child cgroup $CGROOT/split-$RUN-STATE. Needs root (else the suite is
+# skipped). Sets RUN (TAG-pid-random), CGROOT, STATES and WORK
+# (/tmp/split-NAME.XXXXXX), and removes them all on exit, also on a signal.
+# The list of states is fixed: tests run in subshells, the EXIT trap cannot
+# learn names from them. STATES_PRE: a function the cleanup runs first.
+states_sandbox() {
+	local tag=$1 name=$2
+	shift 2
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIP: $T_SUITE (needs root)"
+		echo "$T_SUITE: 0 passed, 0 failed, 1 skipped"
+		exit 0
+	fi
+	RUN=$tag-$$-$RANDOM
+	CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	[ -n "$CGROOT" ] || { echo "FAIL: no cgroup2 mount"; exit 1; }
+	STATES=("$@")
+	trap states_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	trap 'exit 129' HUP
+	WORK=$(mktemp -d "/tmp/split-$name.XXXXXX")
+}
+states_cleanup() {
+	local s
+	[ -n "${STATES_PRE:-}" ] && [ -n "${WORK:-}" ] && "$STATES_PRE"
+	for s in "${STATES[@]}"; do
+		"$B/splitd" -q --unload -p "/sys/fs/bpf/split-$RUN-$s" 2>/dev/null
+		rmdir "$CGROOT/split-$RUN-$s" 2>/dev/null
+	done
+	[ -n "${WORK:-}" ] && rm -rf "$WORK"
+}

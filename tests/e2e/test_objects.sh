@@ -17,30 +17,7 @@
 T_SUITE=e2e_objects
 source "$(dirname "$0")/../lib.sh"
 
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: $T_SUITE (needs root)"
-	echo "$T_SUITE: 0 passed, 0 failed, 1 skipped"
-	exit 0
-fi
-RUN=obj-$$-$RANDOM
-CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$CGROOT" ] || { echo "FAIL: no cgroup2 mount"; exit 1; }
-# The states a run may make (tests run in subshells: the EXIT trap cannot
-# learn names from them, so the list is fixed).
-STATES=(a b ora real)
-cleanup() {
-	local s
-	for s in "${STATES[@]}"; do
-		"$B/splitd" -q --unload -p "/sys/fs/bpf/split-$RUN-$s" 2>/dev/null
-		rmdir "$CGROOT/split-$RUN-$s" 2>/dev/null
-	done
-	[ -n "${WORK:-}" ] && rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-WORK=$(mktemp -d /tmp/split-objects.XXXXXX)
+states_sandbox obj objects a b ora real
 
 # ---- states -------------------------------------------------------------------
 

@@ -22,15 +22,8 @@ T_SUITE=e2e_reload
 source tests/lib.sh
 B=${TB_BUILD:-build}
 
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: $T_SUITE (needs root)"
-	echo "$T_SUITE: 0 passed, 0 failed, 1 skipped"
-	exit 0
-fi
-RUN=rld-$$-$RANDOM
-CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$CGROOT" ] || { echo "FAIL: no cgroup2 mount"; exit 1; }
-STATES=(d o c)	# the daemon's, the oracle's (--once each time), cold ones
+# States: the daemon's, the oracle's (--once each time), cold ones.
+states_sandbox rld reload d o c
 # The daemon of the test running (tests run in subshells: its pid is in a
 # file, for the next test and the EXIT trap).
 stop_daemon() {
@@ -43,20 +36,7 @@ stop_daemon() {
 		sleep 0.1
 	done
 }
-cleanup() {
-	local s
-	[ -n "${WORK:-}" ] && stop_daemon
-	for s in "${STATES[@]}"; do
-		"$B/splitd" -q --unload -p "/sys/fs/bpf/split-$RUN-$s" 2>/dev/null
-		rmdir "$CGROOT/split-$RUN-$s" 2>/dev/null
-	done
-	[ -n "${WORK:-}" ] && rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-WORK=$(mktemp -d /tmp/split-reload.XXXXXX)
+STATES_PRE=stop_daemon
 CFG=$WORK/cfg
 mkdir -p "$CFG"
 
