@@ -528,7 +528,7 @@ static ssize_t send_request(struct l7_conn *c, struct upconn *u)
 		mh.msg_iovlen = 1;
 	}
 	first = iov[0].iov_len;
-	n = l7_sendv(c->w, &u->io, u->fd, iov, (int)mh.msg_iovlen);
+	n = l7_sendv(c->w, &u->io, u->fd, iov, (int)mh.msg_iovlen, false);
 	if (n < 0)
 		return n;
 	if (mh.msg_iovlen == 2 && (size_t)n > first)
@@ -540,6 +540,21 @@ static ssize_t send_request(struct l7_conn *c, struct upconn *u)
 	if ((size_t)n < first + (mh.msg_iovlen == 2 ? iov[1].iov_len : 0))
 		u->wr = false;
 	return n;
+}
+
+/* Does the client's connection end with this exchange (relayed in full)?
+ * exch_finish's choice: a FIN follows the response's last byte at once
+ * (a close, or a lingering close's shutdown). */
+static bool ends_after(const struct l7_conn *c)
+{
+	const struct side *q = &c->rq, *r = &c->rs;
+
+	if ((r->status == 101 && q->upgrade) ||
+	    (q->hp.method == HTTP_CONNECT && r->status / 100 == 2))
+		return false;		/* a tunnel */
+	return !(q->msg_done && q->keepalive && r->keepalive && !c->eof_framed &&
+		 !c->cl_eof && !q->upgrade && !c->draining_close &&
+		 !c->w->draining);
 }
 
 /* Relay the response's bytes [sent, parsed) to the client, with the lines
@@ -566,7 +581,8 @@ static int send_response(struct l7_conn *c)
 		total = la;
 	}
 	iov[0] = (struct iovec){ r->buf + r->sent, la };
-	n = l7_sendv(c->w, &c->io, c->cfd, iov, (int)mh.msg_iovlen);
+	n = l7_sendv(c->w, &c->io, c->cfd, iov, (int)mh.msg_iovlen,
+		     c->resp_done && ends_after(c));
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			c->wr = false;
@@ -774,8 +790,7 @@ static int exch_finish(struct l7_conn *c)
 		l7_pool_put(w, u);
 	else
 		l7_up_close(w, u);
-	keep = q->msg_done && q->keepalive && r->keepalive && !c->eof_framed &&
-	       !c->cl_eof && !q->upgrade && !c->draining_close && !w->draining;
+	keep = !ends_after(c);
 	if (!keep) {
 		if (!q->msg_done && !c->cl_eof)
 			linger_start(c);

@@ -520,8 +520,11 @@ int l7_sock_add(struct l7_worker *w, struct l7_io *io, int fd, void *tag,
 		bool connecting);
 ssize_t l7_recv(struct l7_worker *w, struct l7_io *io, int fd, void *buf,
 		size_t len);
+/* last: a FIN (shutdown or close) follows these bytes at once; epoll
+ * sends them with MSG_MORE so that the FIN rides on their last segment
+ * (io_uring's close does the same by itself) */
 ssize_t l7_sendv(struct l7_worker *w, struct l7_io *io, int fd,
-		 const struct iovec *iov, int iovcnt);
+		 const struct iovec *iov, int iovcnt, bool last);
 ssize_t l7_send(struct l7_worker *w, struct l7_io *io, int fd,
 		const void *buf, size_t len);
 void l7_shut_wr(struct l7_worker *w, struct l7_io *io, int fd);

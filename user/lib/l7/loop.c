@@ -171,14 +171,14 @@ ssize_t l7_recv(struct l7_worker *w, struct l7_io *io, int fd, void *buf,
 }
 
 ssize_t l7_sendv(struct l7_worker *w, struct l7_io *io, int fd,
-		 const struct iovec *iov, int iovcnt)
+		 const struct iovec *iov, int iovcnt, bool last)
 {
 	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
 			     .msg_iovlen = (size_t)iovcnt };
 
 	if (w->ring)
 		return l7_uring_sendv(w, io, iov, iovcnt);
-	return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT | (last ? MSG_MORE : 0));
 }
 
 ssize_t l7_send(struct l7_worker *w, struct l7_io *io, int fd,

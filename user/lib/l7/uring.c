@@ -505,11 +505,42 @@ ssize_t l7_uring_sendv(struct l7_worker *w, struct l7_io *io,
 	return (ssize_t)done;
 }
 
+/* A socket's last bytes, when none of its sends is in the ring: a plain
+ * send() now, with MSG_MORE: the caller's shutdown(SHUT_WR) that follows
+ * puts the FIN on the same segment (the kernel tacks a FIN onto a segment
+ * not yet sent), so the peer reads the end with the response.
+ * True if they all went; what did not stays staged for the ring. */
+static bool send_last_now(struct l7_uring *r, struct l7_io *io)
+{
+	struct l7_txc *c = io->stage;
+	ssize_t n;
+
+	if (io->fly || !c)
+		return !io->fly;
+	n = send(io->fd, c->data, c->len, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			io->tx_err = true;
+		return false;
+	}
+	if ((uint32_t)n < c->len) {
+		memmove(c->data, c->data + n, c->len - (uint32_t)n);
+		c->len -= (uint32_t)n;
+		return false;
+	}
+	txc_put(r, c);
+	io->stage = NULL;	/* (still on the sendq: its flush finds none) */
+	return true;
+}
+
 void l7_uring_shut_wr(struct l7_worker *w, struct l7_io *io)
 {
-	(void)w;
 	if (!io->open)
 		return;
+	if (io->stage && send_last_now(w->ring, io)) {
+		shutdown(io->fd, SHUT_WR);
+		return;
+	}
 	if (io->fly || io->stage) {
 		io->shut_pending = true;	/* after the last byte */
 		return;
@@ -521,9 +552,16 @@ int l7_uring_close(struct l7_worker *w, struct l7_io *io)
 {
 	if (!io->open)
 		return 0;
+	if (!io->tx_err && !io->rx_err && io->stage && send_last_now(w->ring, io)) {
+		/* the FIN now: the fd goes with the ring's next enter */
+		shutdown(io->fd, SHUT_WR);
+		final_close(w, io);
+		return 0;
+	}
 	if (!io->tx_err && !io->rx_err && (io->stage || io->fly)) {
-		send_stage(w, io);
 		io->closing = true;	/* closed when the last send is back */
+		if (send_stage(w, io))
+			mark_dirty(w->ring, io);	/* no room: next turn */
 		return 1;
 	}
 	final_close(w, io);
@@ -632,15 +670,21 @@ static void on_send(struct l7_worker *w, struct l7_io *io, int res)
 		l7_dispatch(w, io->tag, EPOLLERR | EPOLLHUP);
 		return;
 	}
-	if (io->stage) {
-		if (send_stage(w, io))
-			mark_dirty(r, io);
-	} else if (io->closing) {
-		final_close(w, io);
-		return;
-	} else if (io->shut_pending) {
+	/* Closing, or to be shut: the rest and the FIN now (the FIN on the
+	 * rest's last segment), not with the next turn's enter. (Not by a
+	 * shutdown linked behind a send in the ring: a linked request finds
+	 * its file by number when it runs, a cancel by fd does not see it,
+	 * and once the fd is closed its number can be the next accept's.) */
+	if ((io->closing || io->shut_pending) && send_last_now(r, io)) {
 		io->shut_pending = false;
 		shutdown(io->fd, SHUT_WR);
+		if (io->closing) {
+			final_close(w, io);
+			return;
+		}
+	} else if (io->stage) {
+		if (send_stage(w, io))
+			mark_dirty(r, io);
 	}
 	if (io->want_wr && !io->closing) {
 		io->want_wr = false;
