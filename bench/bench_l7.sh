@@ -17,8 +17,8 @@
 # (where both proxies and the backends run, default 1), --wrk-cpus LIST
 # (where wrk runs, default 0), -n/--check N (requests per correctness
 # check, default 200), --no-close (keep-alive runs only), --no-skmsg (no
-# sk/sk+ck paths), --no-uring (no ur/ur+ck paths), --paths LIST (only these
-# paths, comma-separated, e.g. ours,ur,hap: quick A/B runs), -o/--out FILE
+# sk/sk+ck paths), --no-epoll (no ep/ep+ck paths), --paths LIST (only these
+# paths, comma-separated, e.g. ours,ep,hap: quick A/B runs), -o/--out FILE
 # (the results file, default bench/results.md), -h/--help.
 #
 # Same CPUs, same threads: splitd (all its threads: the proxy's workers,
@@ -46,10 +46,11 @@
 #             the servers
 #   hap+ck    the same with the cookie
 #   direct    straight to one backend, 10.201.1.2:9080: the floor
-#   ur, ur+ck ours and ours+ck with splitd --l7-io uring: the proxy's event
-#             loop on io_uring (recvs into provided buffers, each loop turn's
-#             sends in one submit) instead of epoll; only if splitd's probe
-#             accepts io_uring here
+#   ep, ep+ck ours and ours+ck with splitd --l7-io epoll: the proxy's event
+#             loops on edge-triggered epoll instead of the default io_uring
+#             (recvs into provided buffers, each loop turn's sends in one
+#             submit); only if the default runs io_uring here (splitd's
+#             probe), else ours is epoll already
 #   sk, sk+ck ours and ours+ck with splitd --l7-skmsg: the client-to-proxy
 #             hop in the kernel (sk_msg redirects between the client's
 #             socket and the proxy's accepted one); only if splitd's probe
@@ -80,7 +81,7 @@ source scripts/testbed.sh
 source bench/lib.sh
 
 ARGS=("$@")
-QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1 URING=1 ONLY="" 
+QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1 EPOLL=1 ONLY="" 
 OUT=$REPO/bench/results.md OUT_SET=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -92,7 +93,7 @@ while [ $# -gt 0 ]; do
 	-n | --check) NCHECK=$2; shift ;;
 	--no-close) CLOSE=0 ;;
 	--no-skmsg) SKMSG=0 ;;
-	--no-uring) URING=0 ;;
+	--no-epoll) EPOLL=0 ;;
 	--paths) ONLY=",$2,"; shift ;;
 	*) bench_opt "$@" && shift ;;
 	esac
@@ -220,15 +221,16 @@ l7port() {
 	bpftool -j map dump pinned "$TB_PIN/l7_listen" 2> /dev/null |
 		jq -r '.[] | select(.formatted.value.family == 4) | .formatted.value.port' 2> /dev/null | head -n 1
 }
-# start_ours plain|skmsg: splitd in its child cgroup of the testbed's, with
-# --l7-skmsg or without; a restart if the running one is the other kind.
+# start_ours plain|skmsg|epoll: splitd in its child cgroup of the testbed's,
+# as it comes, with --l7-skmsg or with --l7-io epoll; a restart if the
+# running one is another kind.
 # Once the rules are applied, waits for the listener and pins all threads.
 start_ours() {
 	local mode=$1 args=() seen i
 	[ "$SPLITD_MODE" = "$mode" ] && return 0
 	[ -n "$SPLITD_PID" ] && stop_pid "$SPLITD_PID" splitd
 	[ "$mode" = skmsg ] && args=(--l7-skmsg)
-	[ "$mode" = uring ] && args=(--l7-io uring)
+	[ "$mode" = epoll ] && args=(--l7-io epoll)
 	seen=$(grep -c watching "$WORK/splitd.log" 2> /dev/null)
 	# shellcheck disable=SC2016 # $$ and $1.. belong to the inner sh
 	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
@@ -260,7 +262,7 @@ start_ours() {
 ours_for() {
 	case $1 in
 	sk*) start_ours skmsg ;;
-	ur*) start_ours uring ;;
+	ep*) start_ours epoll ;;
 	ours*) start_ours plain ;;
 	esac
 }
@@ -277,19 +279,15 @@ if [ $SKMSG = 1 ]; then
 	fi
 	bench_log "--l7-skmsg: $([ $SKMSG = 1 ] && echo "on ($SK_WHY)" || echo "left out: $SK_WHY")"
 fi
-UR_WHY=""
-if [ $URING = 1 ]; then
-	# Does --l7-io uring take here? (splitd's probe)
-	lines=$(wc -l < "$WORK/splitd.log" 2> /dev/null || echo 0)
-	start_ours uring
-	sleep 0.3
-	UR_WHY=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -E "io_uring|L7 proxy: [0-9]+ workers" | head -n 1 | sed 's/^.*splitd: //')
-	if tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -q "io_uring unusable\|io_uring refused"; then
-		URING=0
-	fi
-	bench_log "--l7-io uring: $([ $URING = 1 ] && echo "on" || echo "left out"): $UR_WHY"
-fi
+# ours: splitd's default backend (io_uring where its probe accepts it).
+lines=$(wc -l < "$WORK/splitd.log" 2> /dev/null || echo 0)
 start_ours plain
+sleep 0.3
+IO_WHY=$(tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -E "L7 proxy: [0-9]+ workers" | head -n 1 | sed 's/^.*workers, //')
+if ! tail -n +"$((lines + 1))" "$WORK/splitd.log" | grep -E "L7 proxy: [0-9]+ workers" | grep -q io_uring; then
+	EPOLL=0		# ours runs epoll already
+fi
+bench_log "ours: the default backend: ${IO_WHY:-?}; the ep paths (--l7-io epoll): $([ $EPOLL = 1 ] && echo in || echo "left out")"
 ctl apply -f "$SEED/route-rule-default-reviews-50.yaml" > /dev/null || bench_die "splitctl apply (50/50) failed"
 ctl apply -f "$SEED/route-rule-test-reviews-v2.yaml" > /dev/null || bench_die "splitctl apply (test-user) failed"
 for ((i = 0; i < 50; i++)); do
@@ -385,7 +383,7 @@ EOF
 # url PATH: the URL a path's wrk runs use.
 url() {
 	case $1 in
-	ours* | sk* | ur*) echo "http://$VIP:$PORT/" ;;
+	ours* | sk* | ep*) echo "http://$VIP:$PORT/" ;;
 	hap*) echo "http://$HAP_ADDR:$HAP_PORT/" ;;
 	direct) echo "http://$DIRECT:$PORT/" ;;
 	esac
@@ -396,7 +394,7 @@ in_client() {
 	local p=$1
 	shift
 	case $p in
-	ours* | sk* | ur*) tb_client "$@" ;;
+	ours* | sk* | ep*) tb_client "$@" ;;
 	*) tb_in "$TB_CLIENT" "$@" ;;
 	esac
 }
@@ -422,7 +420,7 @@ backend_opens() {
 proxy_ticks() {
 	local pid
 	case $1 in
-	ours* | sk* | ur*) pid=$SPLITD_PID ;;
+	ours* | sk* | ep*) pid=$SPLITD_PID ;;
 	hap*) pid=$HAP_PID ;;
 	*) echo 0; return ;;
 	esac
@@ -458,7 +456,7 @@ run() {
 check() {
 	local p=$1 when=$2 out rc=0 tgt port v1 v2 v3 fail tot w hargs=() kv1 kv2 kv3 kother kbad
 	case $p in
-	ours* | sk* | ur*) tgt=$VIP port=$PORT ;;
+	ours* | sk* | ep*) tgt=$VIP port=$PORT ;;
 	hap*) tgt=$HAP_ADDR port=$HAP_PORT ;;
 	esac
 	case $p in *+ck) hargs=(--header "Cookie: $COOKIE") ;; esac
@@ -502,7 +500,7 @@ check() {
 
 CHECK_PATHS=(ours+ck ours hap+ck hap)
 [ $SKMSG = 1 ] && CHECK_PATHS+=(sk+ck sk)
-[ $URING = 1 ] && CHECK_PATHS+=(ur+ck ur)
+[ $EPOLL = 1 ] && CHECK_PATHS+=(ep+ck ep)
 # --paths: only those (HAProxy's stay in for the ratios)
 only() {
 	local p out=()
@@ -524,7 +522,7 @@ done
 
 PATHS=(ours ours+ck hap hap+ck direct)
 [ $SKMSG = 1 ] && PATHS+=(sk sk+ck)
-[ $URING = 1 ] && PATHS+=(ur ur+ck)
+[ $EPOLL = 1 ] && PATHS+=(ep ep+ck)
 read -r -a PATHS <<< "$(only "${PATHS[@]}")"
 MODES=(ka)
 [ $CLOSE = 1 ] && MODES+=(close)
@@ -533,7 +531,7 @@ for m in "${MODES[@]}"; do
 	for p in "${PATHS[@]}"; do RUNS+=("$m:$p"); done
 done
 # Warm-up (not recorded): pools, caches, the first thread stacks.
-[ $QUICK = 1 ] || for p in $(only ours hap direct $([ $SKMSG = 1 ] && echo sk) $([ $URING = 1 ] && echo ur)); do
+[ $QUICK = 1 ] || for p in $(only ours hap direct $([ $SKMSG = 1 ] && echo sk) $([ $EPOLL = 1 ] && echo ep)); do
 	ours_for "$p"
 	in_client "$p" taskset -c "$WRK_CPUS" wrk -t "$T" -c "$C" -d 1s "$(url "$p")" > /dev/null 2>&1
 done
@@ -607,10 +605,10 @@ declare -A LABEL=(
 	[direct]="direct to one backend, 10.201.1.2 (floor)"
 	[sk]="**ours + \`--l7-skmsg\`**: the client hop by sk_msg, no cookie (v1 50 / v2 50)"
 	[sk+ck]="**ours + \`--l7-skmsg\`**: the client hop by sk_msg, \`Cookie: user=test-user\` (v2)"
-	[ur]="**ours + \`--l7-io uring\`**: the loop on io_uring, no cookie (v1 50 / v2 50)"
-	[ur+ck]="**ours + \`--l7-io uring\`**: the loop on io_uring, \`Cookie: user=test-user\` (v2)"
+	[ep]="**ours + \`--l7-io epoll\`**: the loops on epoll, no cookie (v1 50 / v2 50)"
+	[ep+ck]="**ours + \`--l7-io epoll\`**: the loops on epoll, \`Cookie: user=test-user\` (v2)"
 )
-declare -A PEER=([ours]=hap [ours+ck]=hap+ck [hap]=hap [hap+ck]=hap+ck [direct]=hap [sk]=hap [sk+ck]=hap+ck [ur]=hap [ur+ck]=hap+ck)
+declare -A PEER=([ours]=hap [ours+ck]=hap+ck [hap]=hap [hap+ck]=hap+ck [direct]=hap [sk]=hap [sk+ck]=hap+ck [ep]=hap [ep+ck]=hap+ck)
 declare -A MODE_LABEL=([ka]="keep-alive ($C connections)" [close]="connection per request (\`Connection: close\`)")
 TABLE=$WORK/table.md
 ERRS=0 NON2=0 OURS_ERRS=0 OURS_NON2=0 CLOSE_BC=""
@@ -623,7 +621,7 @@ ERRS=0 NON2=0 OURS_ERRS=0 OURS_NON2=0 CLOSE_BC=""
 			e=$(awk '{ e += $5 } END { print e + 0 }' "$WORK/$f")
 			n2=$(awk '{ e += $6 } END { print e + 0 }' "$WORK/$f")
 			ERRS=$((ERRS + e)) NON2=$((NON2 + n2))
-			case $p in ours* | sk* | ur*) OURS_ERRS=$((OURS_ERRS + e)) OURS_NON2=$((OURS_NON2 + n2)) ;; esac
+			case $p in ours* | sk* | ep*) OURS_ERRS=$((OURS_ERRS + e)) OURS_NON2=$((OURS_NON2 + n2)) ;; esac
 			bc=$(awk '{ r += $4; o += $7 } END { if (r) printf "%.1f", o * 1000 / r; else print "n/a" }' "$WORK/$f")
 			if [ "$p" = direct ]; then
 				cpu="n/a"
@@ -656,16 +654,15 @@ SECTION=$WORK/section.md
 	echo "$SYSINFO"
 	echo "- settings: $R rounds x ${#RUNS[@]} runs (${#PATHS[@]} paths x ${#MODES[@]} connection modes) x $D s, the order rotated each round; wrk $WRK_VERSION -t $T -c $C -d ${D}s --latency --timeout 3s, \`GET /\` (a 12-byte body); total run time ${T_TOTAL} s; CPU pressure during the run (PSI some): $PSI of the time some task waited for a CPU$([ $QUICK = 1 ] && echo '; QUICK MODE (one 1 s round: figures not meaningful)')"
 	echo "- **pinned**: both proxies and the backends on CPU $PROXY_CPUS, wrk on CPU $WRK_CPUS (taskset; the machine has $(nproc) CPUs and other jobs may run on them too, so ratios matter more than absolute rates); **same threads**: our proxy \`--l7-workers $WORKERS\`, HAProxy \`nbthread $HAP_THREADS\`"
-	echo "- rules: \`tests/data/seed/route-rule-default-reviews-50.yaml\` (v1 50 / v2 50) and \`route-rule-test-reviews-v2.yaml\` (\`cookie\` matching \`^(.*?;)?(user=test-user)(;.*)?\$\` -> v2), applied with \`splitctl apply\` to a running \`splitd --l7-addr $TB_NODE_IP4 --l7-addr $TB_NODE_IP6\` in the node netns. ours: wrk in the client netns and the testbed's cgroup connects to the VIP $VIP:$PORT; the connect hook sends it to splitd's listener ($TB_NODE_IP4:$L7_PORT), which routes each request (istio/istio_match.c's matcher on the cookie header, the only header the rules name) and pools upstream connections per endpoint and worker. splitd's proxy: $WORKERS event loop(s) (epoll, edge-triggered), each with its own SO_REUSEPORT listener; splitd runs in a child cgroup of the testbed's (as in a pod under the attached cgroup), restarted with or without \`--l7-skmsg\` as the next run needs (the rules stay pinned, the listener keeps its port)"
+	echo "- rules: \`tests/data/seed/route-rule-default-reviews-50.yaml\` (v1 50 / v2 50) and \`route-rule-test-reviews-v2.yaml\` (\`cookie\` matching \`^(.*?;)?(user=test-user)(;.*)?\$\` -> v2), applied with \`splitctl apply\` to a running \`splitd --l7-addr $TB_NODE_IP4 --l7-addr $TB_NODE_IP6\` in the node netns. ours: wrk in the client netns and the testbed's cgroup connects to the VIP $VIP:$PORT; the connect hook sends it to splitd's listener ($TB_NODE_IP4:$L7_PORT), which routes each request (istio/istio_match.c's matcher on the cookie header, the only header the rules name) and pools upstream connections per endpoint and worker. splitd's proxy: $WORKERS event loop(s) (its default backend, io_uring here unless said below), each with its own SO_REUSEPORT listener; splitd runs in a child cgroup of the testbed's (as in a pod under the attached cgroup), restarted with \`--l7-skmsg\`, \`--l7-io epoll\` or neither as the next run needs (the rules stay pinned, the listener keeps its port)"
 	if [ -n "$SK_WHY" ] && [ $SKMSG = 1 ]; then
 		echo "- sk, sk+ck: \`splitd --l7-skmsg\`: sockops puts the client's socket and the proxy's accepted one in a sockhash, and an sk_msg program redirects each write of one end to the other's receive queue (no TCP, no veth between the client netns and the node netns for that hop; the proxy's upstream hop is plain TCP as before). splitd's probe at startup: $SK_WHY. The kernel's work of a redirect is charged to the writer: wrk's writes into the proxy's queue are not in the proxy's CPU column, its writes to wrk are. splitd's counters over all sk runs and checks: $SK_COUNTS"
 	elif [ -n "$SK_WHY" ]; then
 		echo "- sk, sk+ck (\`splitd --l7-skmsg\`): **left out**: $SK_WHY"
 	fi
-	if [ $URING = 1 ]; then
-		echo "- ur, ur+ck: \`splitd --l7-io uring\`: each worker's loop on io_uring instead of epoll: one recv per socket in the ring into a provided-buffer ring (reads are no syscall), the bytes to send copied per socket and all of a loop turn's sends submitted in its one io_uring_enter (which also waits), listeners and wake-ups on multishot polls. splitd said: $UR_WHY"
-	elif [ -n "$UR_WHY" ]; then
-		echo "- ur, ur+ck (\`splitd --l7-io uring\`): **left out**: $UR_WHY"
+	echo "- ours: splitd's default backend, here: $IO_WHY. On io_uring each worker's loop keeps one recv per socket in the ring into a provided-buffer ring (reads are no syscall), copies the bytes to send per socket and submits all of a loop turn's sends in its one io_uring_enter (which also waits); listeners and wake-ups on multishot polls"
+	if [ $EPOLL = 1 ]; then
+		echo "- ep, ep+ck: \`splitd --l7-io epoll\`: the same engine on edge-triggered epoll (a syscall per read and write)"
 	fi
 	echo "- HAProxy $HAP_VERSION (Debian package), a process in the node netns on $HAP_ADDR:$HAP_PORT, **nbthread $HAP_THREADS**, \`mode http\`, \`option http-keep-alive\`, \`http-reuse always\`; \`acl test_user req.hdr(cookie) -m reg '^(.*?;)?(user=test-user)(;.*)?\$'\` (PCRE2 with JIT), \`use_backend reviews-v2 if test_user\`, else \`balance roundrobin\` over 10.201.1.2 and 10.201.1.3 (weight 1 each, v1) and 10.201.2.2 (weight 2, v2): 50/50 by version; no logging, no added headers (ours adds none either). wrk reaches it from the client netns (not the cgroup). direct: wrk from the client netns to 10.201.1.2:$PORT, no proxy: the floor"
 	echo "- backends: build/httpd (one thread per connection) in their own netns behind the forwarding node netns; testbed veths: $(bench_offload)"

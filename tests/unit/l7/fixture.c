@@ -397,9 +397,9 @@ static int fx_io_wanted(void)
 	return !strcmp(e, "uring") ? L7_IO_URING : L7_IO_EPOLL;
 }
 
-bool fx_uring(void)
+bool fx_uring(struct l7_proxy *p)
 {
-	return fx_io_wanted() == L7_IO_URING;
+	return l7_proxy_io(p, NULL) == L7_IO_URING;
 }
 
 struct l7_proxy *fx_proxy_new(const struct l7_proxy_opts *o)

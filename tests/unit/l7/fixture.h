@@ -91,15 +91,16 @@ int fx_service(struct fx *f, const char **files, size_t nfiles,
 
 /*
  * The proxies the tests make (fx_start, the tunnel fixture): on the
- * backend that L7_TEST_IO names ("uring" or "epoll"; unset: the default),
- * or on the one fx_force_io() chose. tests/run_unit.sh runs every l7 suite
- * a second time with L7_TEST_IO=uring, so both backends keep every
+ * backend that L7_TEST_IO names ("uring" or "epoll"; unset: the default,
+ * io_uring where the kernel allows it), or on the one fx_force_io() chose.
+ * tests/run_unit.sh runs every l7 suite a second time with
+ * L7_TEST_IO=epoll, so both backends keep every
  * behaviour. A kernel that refuses the backend asked for: SKIP (the
  * binary ends there), never PASS.
  */
 struct l7_proxy *fx_proxy_new(const struct l7_proxy_opts *o);
 void fx_force_io(int io);
-bool fx_uring(void);		/* the tests' proxies run io_uring */
+bool fx_uring(struct l7_proxy *p);	/* p runs io_uring (the default, or asked for) */
 
 int fx_start(struct fx *f, const struct l7_proxy_opts *o,
 	     const char **files, size_t nfiles, const uint32_t *w);

@@ -87,7 +87,7 @@ FX_TEST(l7_nonhttp_relayed, NULL, seed_v1, 2, w_v1)
 	ASSERT_EQ(find_stats(st, n, "v1")->requests, 0);
 	l7_proxy_stats(f->p, &ps);
 	ASSERT_EQ(ps.tunnels, 3);
-	if (fx_uring())
+	if (fx_uring(f->p))
 		tunnels_on_ring(f->p, failed);
 	else
 		ASSERT_GT(ps.spliced_bytes, 0);
@@ -626,7 +626,7 @@ TFX_TEST(l7_sockmap_tunnels, sm_opts(0, 0))
 	const char *why;
 	uint64_t t0 = tu_mono_ms();
 
-	if (fx_uring()) {
+	if (fx_uring(f->p)) {
 		ASSERT_EQ(run_tunnels(f, TUN_COUNT, TUN_N, failed), 0);
 		tunnels_on_ring(f->p, failed);
 		return;
@@ -664,7 +664,7 @@ TFX_TEST(l7_sockmap_off_splice, sm_opts(1, 0))
 	struct l7_proxy_stats ps;
 	const char *why;
 
-	if (fx_uring()) {
+	if (fx_uring(f->p)) {
 		ASSERT_EQ(run_tunnels(f, TUN_COUNT, TUN_N, failed), 0);
 		tunnels_on_ring(f->p, failed);
 		return;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * l7/test_uring.c - what only the io_uring backend does (the whole L7 suite
- * runs on io_uring too: tests/run_unit.sh runs it again with
- * L7_TEST_IO=uring). Real sockets, real upstream servers on loopback. If
+ * runs on it too: it is the default; tests/run_unit.sh runs the suite again
+ * with L7_TEST_IO=epoll). Real sockets, real upstream servers on loopback. If
  * this kernel refuses io_uring, the binary says SKIP (never PASS).
  */
 #include "fixture.h"
@@ -55,7 +55,7 @@ FX_TEST(l7_uring_close_waits_for_queued_bytes, NULL, seed_v1, 2, w_v1)
 	free(body);
 }
 
-/* The backend is the one asked for, and says so. */
+/* The backend is the one asked for, and says so; none asked for: io_uring. */
 TEST(l7_uring_backend_reported)
 {
 	struct l7_proxy_opts o = { .workers = 1, .io = L7_IO_URING };
@@ -71,6 +71,12 @@ TEST(l7_uring_backend_reported)
 	ASSERT_TRUE(p != NULL);
 	ASSERT_EQ(l7_proxy_io(p, &why), L7_IO_EPOLL);
 	ASSERT_TRUE(strstr(why, "epoll") != NULL);
+	l7_proxy_free(p);
+	/* the default: io_uring (usable here: it just ran) */
+	o.io = L7_IO_AUTO;
+	p = l7_proxy_new(&o);
+	ASSERT_TRUE(p != NULL);
+	ASSERT_EQ(l7_proxy_io(p, &why), L7_IO_URING);
 	l7_proxy_free(p);
 }
 

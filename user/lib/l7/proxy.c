@@ -115,14 +115,23 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 			goto fail;
 		}
 	snprintf(p->sm_why, sizeof(p->sm_why), "off");
-	if (p->o.io == L7_IO_URING) {
+	/* The default: io_uring, unless --l7-sockmap asks for the sockmap
+	 * relay (epoll's tunnels) or the kernel refuses the ring. */
+	if (p->o.io == L7_IO_AUTO && !p->o.no_sockmap && p->o.sockmap_obj) {
+		snprintf(p->io_why, sizeof(p->io_why),
+			 "epoll (edge-triggered; the sockmap relay asked for)");
+	} else if (p->o.io == L7_IO_URING || p->o.io == L7_IO_AUTO) {
 		char why[128];
 
 		if (l7_uring_probe(why, sizeof(why))) {
 			snprintf(p->io_why, sizeof(p->io_why),
 				 "epoll (io_uring refused: %s)", why);
-			pr_warn("L7 proxy: io_uring unusable here (%s): the workers run epoll\n",
-				why);
+			if (p->o.io == L7_IO_URING)
+				pr_warn("L7 proxy: io_uring unusable here (%s): the workers run epoll\n",
+					why);
+			else
+				pr_info("L7 proxy: io_uring unusable here (%s): the workers run epoll\n",
+					why);
 		} else {
 			p->uring = true;
 			snprintf(p->io_why, sizeof(p->io_why),
