@@ -364,7 +364,6 @@ static void handle_accept(struct l7_worker *w, int fd, const union l7_sa *peer,
 			  struct l7_entry *e)
 {
 	struct src *s = src_get(w, peer);
-	int one = 1;
 
 	if (!s) {
 		CTR_ADD(w->st.rejected, 1);
@@ -389,7 +388,7 @@ static void handle_accept(struct l7_worker *w, int fd, const union l7_sa *peer,
 		CTR_ADD(w->st.evicted, 1);
 		l7_conn_close(container_of(l->head.next, struct l7_conn, t));
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY: inherited from the listener (listen_one) */
 	if (!l7_conn_new(w, fd, e, s))
 		goto reject;
 	CTR_ADD(w->st.accepted, 1);

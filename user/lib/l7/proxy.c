@@ -15,6 +15,7 @@
 #define _GNU_SOURCE		/* splice, pipe2, accept4 */
 #endif
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -206,6 +207,8 @@ static int listen_one(const union l7_sa *sa, socklen_t len, int family)
 		goto fail;
 	if (family == 6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* the accepted sockets inherit it: no setsockopt per connection */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, &sa->sa, len) || listen(fd, 4096))
 		goto fail;
 	return fd;

@@ -381,22 +381,33 @@ static void final_close(struct l7_worker *w, struct l7_io *io)
 		close(fd);
 		return;
 	}
-	sqe = sqe_get(r);
-	if (sqe) {
-		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, OP_NONE);
-		sqe = sqe_get(r);
-	}
-	if (sqe) {
-		io_uring_prep_close(sqe, fd);
-		io_uring_sqe_set_data64(sqe, OP_NONE);
+	/* Its requests cancelled by their user_data (one hash bucket each;
+	 * a cancel by fd walks every request in the ring): the recv, the
+	 * send, a connect's POLLOUT (what inflight counts besides those). */
+	unsigned npoll = io->inflight - io->rx_armed - (io->fly ? 1u : 0u);
+	unsigned need = 1 + io->rx_armed + (io->fly ? 1u : 0u) + (npoll ? 1u : 0u);
+	static const uint64_t ops[3] = { OP_RECV, OP_SEND, OP_POLLOUT };
+	bool want[3] = { io->rx_armed, io->fly != NULL, npoll > 0 };
+
+	if (io_uring_sq_space_left(&r->ring) < need)
+		io_uring_submit(&r->ring);
+	if (io_uring_sq_space_left(&r->ring) < need) {
+		/* no room in the SQ: a plain close (the shutdown ends a
+		 * recv still armed, so the ring lets go) */
+		shutdown(fd, SHUT_RDWR);
+		close(fd);
 		return;
 	}
-	/* no room in the SQ: what it holds goes now, then a plain close
-	 * (the shutdown ends a recv still armed, so the ring lets go) */
-	io_uring_submit(&r->ring);
-	shutdown(fd, SHUT_RDWR);
-	close(fd);
+	for (int k = 0; k < 3; k++) {
+		if (!want[k])
+			continue;
+		sqe = io_uring_get_sqe(&r->ring);
+		io_uring_prep_cancel64(sqe, (uintptr_t)io | ops[k], 0);
+		io_uring_sqe_set_data64(sqe, OP_NONE);
+	}
+	sqe = io_uring_get_sqe(&r->ring);
+	io_uring_prep_close(sqe, fd);
+	io_uring_sqe_set_data64(sqe, OP_NONE);
 }
 
 /* ---- the engine's calls (l7.h) ------------------------------------------------------ */
