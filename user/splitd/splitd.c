@@ -181,7 +181,7 @@ static void usage(FILE *f)
 "                       in one submit; tunnels read and write, no splice or\n"
 "                       sockmap) or edge-triggered epoll. io_uring is probed\n"
 "                       at startup: refused, the loops run epoll (logged).\n"
-"                       With --l7-sockmap and no --l7-io: epoll\n"
+"                       With --l7-sockmap or --l7-skmsg and no --l7-io: epoll\n"
 "      --l7-workers N   proxy event loops (threads), each with its own listener\n"
 "                       socket per port (SO_REUSEPORT); default one per CPU\n"
 "      --l7-max-conns N client connections at once (default 3/4 of the open\n"

@@ -117,10 +117,15 @@ struct l7_proxy *l7_proxy_new(const struct l7_proxy_opts *o)
 		}
 	snprintf(p->sm_why, sizeof(p->sm_why), "off");
 	/* The default: io_uring, unless --l7-sockmap asks for the sockmap
-	 * relay (epoll's tunnels) or the kernel refuses the ring. */
+	 * relay (epoll's tunnels), --l7-skmsg for the client hop by sk_msg
+	 * (tested with epoll; on io_uring a tunnel through it came out
+	 * short once in e2e_l7), or the kernel refuses the ring. */
 	if (p->o.io == L7_IO_AUTO && !p->o.no_sockmap && p->o.sockmap_obj) {
 		snprintf(p->io_why, sizeof(p->io_why),
 			 "epoll (edge-triggered; the sockmap relay asked for)");
+	} else if (p->o.io == L7_IO_AUTO && p->o.skmsg) {
+		snprintf(p->io_why, sizeof(p->io_why),
+			 "epoll (edge-triggered; with --l7-skmsg)");
 	} else if (p->o.io == L7_IO_URING || p->o.io == L7_IO_AUTO) {
 		char why[128];
 
