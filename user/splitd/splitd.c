@@ -740,8 +740,9 @@ static int apply_config(struct split_state *st, const struct opts *o,
 	split_input_cache_stats(o->icache, &nparsed, &nreused);
 	pr_info("applied: %zu services, %zu Istio objects\n", in.svcs.nsvcs, objs.n);
 	if (o->icache && !parsed_first)
-		pr_info("apply took %.1f ms, %.1f ms CPU (documents: %zu parsed, %zu unchanged)\n",
-			ms_between(&t0, &t1), ms_between(&c0, &c1), nparsed, nreused);
+		pr_info("apply took %.1f ms, %.1f ms CPU (documents: %zu parsed, %zu unchanged; services: %zu unchanged)\n",
+			ms_between(&t0, &t1), ms_between(&c0, &c1), nparsed, nreused,
+			st->nunchanged);
 	else
 		pr_info("apply took %.1f ms, %.1f ms CPU\n", ms_between(&t0, &t1),
 			ms_between(&c0, &c1));

@@ -456,6 +456,11 @@ struct split_state_snap {
 	bool have;		/* r holds the maps as of st->snap_gen */
 	struct snap_op *ops;	/* this lock's commits, not applied yet */
 	size_t nops, capops;
+	/* By service id: the service as this handle's last commit of it
+	 * wrote it (while r is the maps as of snap_gen, the maps hold
+	 * exactly what a commit of it writes); NULL: unknown. A full
+	 * commit skips a service equal to it (svc_same). Kept with r. */
+	struct split_service **done;
 };
 
 /* Record layout of each map in struct raw: key at 0, value at voff. */
@@ -494,6 +499,15 @@ static int snap_map_of(const struct split_state *st, int fd)
 	return -1;
 }
 
+static void done_drop(struct split_state_snap *sn, __u32 id)
+{
+	if (!sn->done || id >= SPLIT_MAX_SERVICES || !sn->done[id])
+		return;
+	split_service_free(sn->done[id]);
+	free(sn->done[id]);
+	sn->done[id] = NULL;
+}
+
 static void snap_forget(struct split_state *st)
 {
 	if (!st->snap)
@@ -501,6 +515,8 @@ static void snap_forget(struct split_state *st)
 	raw_free(&st->snap->r);
 	st->snap->have = false;
 	st->snap->nops = 0;
+	for (__u32 id = 0; st->snap->done && id < SPLIT_MAX_SERVICES; id++)
+		done_drop(st->snap, id);
 }
 
 void split_state_cache(struct split_state *st)
@@ -519,8 +535,10 @@ void split_state_cache_drop(struct split_state *st)
 static void snap_free(struct split_state *st)
 {
 	snap_forget(st);
-	if (st->snap)
+	if (st->snap) {
 		free(st->snap->ops);
+		free(st->snap->done);
+	}
 	free(st->snap);
 	st->snap = NULL;
 }
@@ -1273,6 +1291,11 @@ struct plan_svc {
 	__u64 digest;		/* of everything the tables depend on */
 	__u16 ep_end, ver_end;	/* split_service_val */
 	bool tables_current;	/* same digest as in force: skip the tables */
+	/* Equal to what this handle's last commit of it wrote, with the
+	 * maps unchanged since (struct split_state_snap's done): every
+	 * element of it in the maps is what this commit would write, so
+	 * nothing of it is planned, written or removed (only id is set). */
+	bool clean;
 };
 
 struct plan {
@@ -1488,8 +1511,101 @@ static int plan_backends(const struct raw *r, struct plan_svc *ps, size_t *nfres
 	return 0;
 }
 
+/* Does a commit of a write exactly what one of b wrote? Every field the
+ * commit reads, compared field by field (not padding, not the slots that
+ * only split_state_read() fills in). */
+static bool svc_same(const struct split_service *a, const struct split_service *b)
+{
+	if (strcmp(a->name, b->name) || strcmp(a->ns, b->ns) || a->routed != b->routed ||
+	    a->l7 != b->l7 || a->nvips != b->nvips || a->nports != b->nports ||
+	    a->neps != b->neps || a->nversions != b->nversions)
+		return false;
+	for (size_t i = 0; i < a->nvips; i++)
+		if (memcmp(&a->vips[i], &b->vips[i], sizeof(a->vips[i])))
+			return false;
+	for (size_t i = 0; i < a->nports; i++)
+		if (a->ports[i].port != b->ports[i].port ||
+		    a->ports[i].target_port != b->ports[i].target_port ||
+		    a->ports[i].proto != b->ports[i].proto)
+			return false;
+	for (size_t i = 0; i < a->nversions; i++)
+		if (a->versions[i].weight != b->versions[i].weight ||
+		    strcmp(a->versions[i].name, b->versions[i].name))
+			return false;
+	for (size_t i = 0; i < a->neps; i++)
+		if (memcmp(&a->eps[i].addr, &b->eps[i].addr, sizeof(a->eps[i].addr)) ||
+		    strcmp(a->eps[i].version, b->eps[i].version))
+			return false;
+	return true;
+}
+
+/* A deep copy of s, or NULL. */
+static struct split_service *svc_dup(const struct split_service *s)
+{
+	struct split_service *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	*d = *s;
+	d->ports = malloc((s->nports + 1) * sizeof(*s->ports));
+	d->eps = malloc((s->neps + 1) * sizeof(*s->eps));
+	d->versions = malloc((s->nversions + 1) * sizeof(*s->versions));
+	if (!d->ports || !d->eps || !d->versions) {
+		split_service_free(d);
+		free(d);
+		return NULL;
+	}
+	if (s->nports)
+		memcpy(d->ports, s->ports, s->nports * sizeof(*s->ports));
+	if (s->neps)
+		memcpy(d->eps, s->eps, s->neps * sizeof(*s->eps));
+	if (s->nversions)
+		memcpy(d->versions, s->versions, s->nversions * sizeof(*s->versions));
+	return d;
+}
+
+/* A commit succeeded: the services it wrote are what the maps hold for
+ * them (done), those it removed are gone, and a scoped commit's service
+ * is unknown (it keeps VIPs the commit did not see). Only while the
+ * snapshot follows the commits (snap_note). */
+static void done_note(struct split_state *st, const struct raw *r, const struct plan *p)
+{
+	struct split_state_snap *sn = st->snap;
+
+	if (!sn || !sn->on || !sn->have || st->snap_stale)
+		return;
+	if (!sn->done && !(sn->done = calloc(SPLIT_MAX_SERVICES, sizeof(*sn->done))))
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_svc *ps = &p->svcs[i];
+
+		if (ps->clean)
+			continue;
+		done_drop(sn, ps->id);
+		if (!st->scope_id && ps->id < SPLIT_MAX_SERVICES)
+			sn->done[ps->id] = svc_dup(ps->s);	/* NULL: unknown */
+	}
+	for (size_t i = 0; !st->scope_id && i < r->nsvcs; i++)
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES && p->by_id[r->svcs[i].id] < 0)
+			done_drop(sn, r->svcs[i].id);
+}
+
+/* The services of the snapshot r, as last committed through st, that a
+ * full commit may skip; NULL: none (r is not the handle's snapshot, or a
+ * scoped commit). */
+static struct split_service *const *commit_done(const struct split_state *st,
+						 const struct raw *r)
+{
+	const struct split_state_snap *sn = st->snap;
+
+	if (!sn || !sn->have || !sn->done || st->scope_id || st->snap_stale ||
+	    !r->borrowed || r->svcs != sn->r.svcs)
+		return NULL;
+	return sn->done;
+}
+
 static int plan_ids(const struct raw *r, const struct split_config *cfg,
-		    struct plan *p, struct split_err *err)
+		    struct split_service *const *done, struct plan *p, struct split_err *err)
 {
 	uint8_t *svc_used = calloc(SPLIT_MAX_SERVICES, 1);
 	size_t nnew = 0, nfresh = 0;
@@ -1514,8 +1630,15 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 
 		ps->s = &cfg->svcs[i];
 		rs = raw_svc_find_name(r, ps->s->ns, ps->s->name);
-		if (rs)
+		if (rs) {
 			ps->id = rs->id;
+			ps->clean = done && rs->id < SPLIT_MAX_SERVICES && done[rs->id] &&
+				    svc_same(ps->s, done[rs->id]);
+			if (ps->clean) {
+				ps->digest = rs->v.digest;
+				ps->tables_current = true;
+			}
+		}
 	}
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		struct plan_svc *ps = &p->svcs[i];
@@ -1543,6 +1666,8 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 		const struct split_service *s = ps->s;
 		__u32 vend = 1;
 
+		if (ps->clean)
+			continue;	/* its backends stay: not in be_new */
 		if (plan_alloc_svc(ps, 0) || plan_versions(r, ps))
 			goto oom;
 		for (size_t k = 0; k < s->nversions; k++)
@@ -1588,6 +1713,12 @@ out:
 static int be_in_plan(const struct plan *p, __u32 id)
 {
 	return p->nbe_new && bsearch(&id, p->be_new, p->nbe_new, sizeof(id), u32_cmp);
+}
+
+/* Service id is in the plan, unchanged (plan_svc.clean). */
+static bool svc_clean(const struct plan *p, __u32 id)
+{
+	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0 && p->svcs[p->by_id[id]].clean;
 }
 
 struct vip_ref {
@@ -2133,6 +2264,8 @@ static int write_tables(struct split_state *st, const struct raw *r,
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 
+		if (ps->clean)
+			continue;
 		if (ps->tables_current) {
 			slots_from_raw(r, ps);
 			continue;
@@ -2332,15 +2465,20 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	tw.now = mono_ns();
 
 	/* Nothing is written until the whole plan stands. */
-	if (plan_check(cfg, r, err) || plan_ids(r, cfg, &p, err)) {
+	if (plan_check(cfg, r, err) || plan_ids(r, cfg, commit_done(st, r), &p, err)) {
 		ret = -2;
 		goto out_plan;
 	}
+	st->nunchanged = 0;
+	for (size_t i = 0; i < p.n; i++)
+		st->nunchanged += p.svcs[i].clean;
 
 	for (size_t i = 0; i < p.n; i++) {
 		ssize_t ri = raw_svc_index(r, p.svcs[i].id);
 
-		p.svcs[i].tables_current = ri >= 0 && r->svcs[ri].v.digest == p.svcs[i].digest;
+		if (!p.svcs[i].clean)
+			p.svcs[i].tables_current = ri >= 0 &&
+						   r->svcs[ri].v.digest == p.svcs[i].digest;
 	}
 
 	/* 1. services and backends: nothing refers to new ones yet. A
@@ -2348,7 +2486,8 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	 * they are all in (step 3), so a rollback rebuilds them. */
 	what = "writing services";
 	for (size_t i = 0; i < p.n; i++)
-		if (put_service(r, &svb, &p.svcs[i],
+		if (!p.svcs[i].clean &&
+		    put_service(r, &svb, &p.svcs[i],
 				p.svcs[i].tables_current ? p.svcs[i].digest : 0))
 			goto fail;
 	if (wb_flush(st, &svb))
@@ -2357,7 +2496,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
 
-		for (size_t e = 0; e < s->neps; e++) {
+		for (size_t e = 0; !p.svcs[i].clean && e < s->neps; e++) {
 			struct split_backend_val b = { 0 };
 			__u32 id = p.svcs[i].ep_ids[e];
 			struct be_idx key = { id, 0 }, *bi = r->nbes ?
@@ -2391,7 +2530,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
 
-		for (size_t a = 0; a < s->nvips; a++)
+		for (size_t a = 0; !p.svcs[i].clean && a < s->nvips; a++)
 			for (size_t k = 0; k < s->nports; k++) {
 				struct split_svc_key key;
 				struct split_svc_val val = { 0 };
@@ -2416,7 +2555,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
 
-		for (size_t k = 0; k < s->nversions; k++) {
+		for (size_t k = 0; !p.svcs[i].clean && k < s->nversions; k++) {
 			struct split_weight_key key = { p.svcs[i].id, p.svcs[i].ver_ids[k] };
 			struct split_weight_val val = { 0 };
 			const struct raw_wt *rw;
@@ -2448,9 +2587,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	for (size_t i = 0; i < r->nvips; i++) {
 		const struct raw_vip *rv = &r->vips[i];
 		int j = rv->v.svc_id < SPLIT_MAX_SERVICES ? p.by_id[rv->v.svc_id] : -1;
-		int keep = 0;
+		int keep = j >= 0 && p.svcs[j].clean;
 
-		for (size_t a = 0; j >= 0 && a < p.svcs[j].s->nvips; a++)
+		for (size_t a = 0; !keep && j >= 0 && a < p.svcs[j].s->nvips; a++)
 			for (size_t k = 0; k < p.svcs[j].s->nports; k++) {
 				struct split_svc_key key;
 
@@ -2468,8 +2607,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		__u32 sid = r->wts[i].k.svc_id;
 		int j = sid < SPLIT_MAX_SERVICES ? p.by_id[sid] : -1;
 
-		if (j >= 0 && id_in_use(p.svcs[j].ver_ids, p.svcs[j].s->nversions,
-					r->wts[i].k.version_id))
+		if (j >= 0 && (p.svcs[j].clean ||
+			       id_in_use(p.svcs[j].ver_ids, p.svcs[j].s->nversions,
+					 r->wts[i].k.version_id)))
 			continue;
 		if (delete_quiet(st, st->weights_fd, &r->wts[i].k))
 			goto fail;
@@ -2480,7 +2620,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	}
 	what = "removing backends";
 	for (size_t i = 0; i < r->nbes; i++) {
-		if (be_in_plan(&p, r->bes[i].id))
+		if (svc_clean(&p, r->bes[i].v.svc_id) || be_in_plan(&p, r->bes[i].id))
 			continue;
 		if (!need_grace++)
 			usleep(SPLIT_GRACE_US);
@@ -2508,6 +2648,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	what = "writing " SPLIT_MAP_SVC_NAMES;
 	if (write_names(st, r, &p))
 		goto fail;
+	done_note(st, r, &p);
 	ret = 0;
 	goto out_plan;
 fail:
@@ -2577,6 +2718,8 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 			snprintf(tail, sizeof(tail), "; rollback failed too: %s", rb_err.msg);
 			more = tail;
 		}
+		/* r2 is the maps before the rollback wrote: read them again. */
+		st->snap_stale = 1;
 		if (err) {
 			size_t len = strlen(err->msg);
 

@@ -38,6 +38,10 @@ struct split_state {
 	/* Map elements written or deleted by commits through this handle
 	 * (a batch of n counts n): a commit that changes nothing writes 0. */
 	__u64 nwrites;
+	/* Services the last commit skipped: equal to what this handle's own
+	 * commit of them wrote, with the maps unchanged since (cached
+	 * handle, full commits): nothing of them was read, written or removed. */
+	size_t nunchanged;
 	__u32 scope_id;		/* != 0: split_state_read_service() of this service */
 	/* split_state_cache(): what the maps hold, as the last full read
 	 * or commit through this handle left them, valid while the
