@@ -1116,6 +1116,56 @@ TEST(cached_commit_failing_half_way_rolls_back)
 	free(big);
 }
 
+/*
+ * split_state_merge (splitd's reload: the weights in force carried into the
+ * files' services, straight from the maps or the cached snapshot) gives
+ * what split_state_read + split_config_merge give: a routed service keeps
+ * its weights, and a version that lost its endpoints (svc-7's v2 here)
+ * stays with its weight; services not routed, or not in force, as parsed.
+ */
+TEST(merge_from_the_maps_as_from_a_read)
+{
+	struct node n;
+	char *a = gen(50, 3, 0, 0), *one = gen(60, 1, 0, 0);
+	struct split_err err;
+
+	NODE_UP(&n, NULL);
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);
+	for (int cached = 0; cached < 2; cached++) {
+		struct split_config x = { 0 }, y = { 0 }, old = { 0 };
+		int i7;
+
+		if (cached)
+			split_state_cache(&n.st);
+		ASSERT_EQ(split_services_parse("one.yaml", one, strlen(one), &x, &err), 0);
+		ASSERT_EQ(split_services_parse("one.yaml", one, strlen(one), &y, &err), 0);
+		ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+		ASSERT_EQ(split_state_merge(&n.st, &x, &err), 0);
+		ASSERT_EQ(split_state_read(&n.st, &old, &err), 0);
+		split_state_unlock(&n.st);
+		ASSERT_EQ(split_config_merge(&y, &old, &err), 0);
+		ASSERT_EQ(x.nsvcs, 60);
+		ASSERT_EQ(x.nsvcs, y.nsvcs);
+		for (size_t i = 0; i < x.nsvcs; i++)
+			if (!same_service(&x.svcs[i], &y.svcs[i]))
+				TEST_FAIL_("%s: merged from the maps differs from the read's merge",
+					   x.svcs[i].name);
+		i7 = split_config_find(&x, "svc-7", &err);
+		ASSERT_GE(i7, 0);
+		ASSERT_TRUE(x.svcs[i7].routed);
+		ASSERT_EQ(x.svcs[i7].nversions, 2);
+		ASSERT_EQ(weight_of(&x.svcs[i7], "v1"), 90);
+		ASSERT_EQ(weight_of(&x.svcs[i7], "v2"), 10);
+		ASSERT_FALSE(x.svcs[split_config_find(&x, "svc-8", &err)].routed);
+		split_config_free(&x);
+		split_config_free(&y);
+		split_config_free(&old);
+	}
+	node_down(&n);
+	free(a);
+	free(one);
+}
+
 /* A rollout's counters of one version come from that service's entries
  * alone (svc_names, its version ids); the same figures as the full read,
  * which is also what a state without svc_names gets. */

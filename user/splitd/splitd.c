@@ -695,7 +695,6 @@ static size_t config_paths(const struct opts *o, const char **paths)
 static int apply_config(struct split_state *st, const struct opts *o,
 			struct split_input *parsed)
 {
-	struct split_config old = { 0 };
 	struct split_input in = { 0 };
 	struct split_objs objs = { 0 };
 	const char *paths[2];
@@ -717,7 +716,7 @@ static int apply_config(struct split_state *st, const struct opts *o,
 	}
 	if (split_state_lock(st, &err))
 		goto out;
-	if (split_state_read(st, &old, &err) || split_config_merge(&in.svcs, &old, &err))
+	if (split_state_merge(st, &in.svcs, &err))
 		goto unlock;
 	/* The resulting set: the config dir's objects, or those in force
 	 * plus the services file's. */
@@ -751,7 +750,6 @@ unlock:
 out:
 	if (ret)
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
-	split_config_free(&old);
 	split_objs_free(&objs);
 	split_input_free(&in);
 	return ret;

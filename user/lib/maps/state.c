@@ -1279,6 +1279,59 @@ int split_state_read(struct split_state *st, struct split_config *cfg,
 	return 0;
 }
 
+int split_state_merge(struct split_state *st, struct split_config *file,
+		      struct split_err *err)
+{
+	struct split_version *vs = NULL;
+	size_t cap = 0;
+	struct raw r;
+	int ret;
+
+	st->scope_id = 0;
+	if ((ret = raw_read(st, &r, err)))
+		return ret;
+	for (size_t i = 0; i < file->nsvcs && !ret; i++) {
+		struct split_service *s = &file->svcs[i];
+		const struct raw_svc *rs = raw_svc_find_name(&r, s->ns, s->name);
+		struct split_service o = { .routed = true };
+		size_t lo, hi;
+
+		if (!rs || !(rs->v.flags & SPLIT_SVC_F_ROUTED))
+			continue;
+		/* its versions, as split_state_read() gives them */
+		lo = raw_wt_lower(&r, rs->id);
+		for (hi = lo; hi < r.nwts && r.wts[hi].k.svc_id == rs->id; hi++)
+			;
+		if (hi - lo > cap) {
+			struct split_version *nv = realloc(vs, (hi - lo) * sizeof(*nv));
+
+			if (!nv) {
+				ret = -ENOMEM;
+				break;
+			}
+			vs = nv;
+			cap = hi - lo;
+		}
+		for (size_t j = lo; j < hi; j++) {
+			struct split_version *v = &vs[j - lo];
+
+			memset(v, 0, sizeof(*v));
+			snprintf(v->name, sizeof(v->name), "%s", r.wts[j].v.version);
+			v->weight = r.wts[j].v.weight;
+			v->slots[0] = r.wts[j].v.slots4;
+			v->slots[1] = r.wts[j].v.slots6;
+		}
+		o.versions = vs;
+		o.nversions = hi - lo;
+		ret = split_service_merge(s, &o);
+	}
+	free(vs);
+	raw_free(&r);
+	if (ret)
+		return split_errc(err, ENOMEM, "out of memory");
+	return 0;
+}
+
 /* ---- model -> maps ------------------------------------------------------ */
 
 struct plan_svc {

@@ -101,6 +101,12 @@ int split_state_wait_l7(struct split_state *st, unsigned timeout_ms);
 int split_state_read(struct split_state *st, struct split_config *cfg,
 		     struct split_err *err);
 
+/* split_state_read() then split_config_merge(file, what it read), without
+ * building the model of every service: the weights of each routed service
+ * of file come from its entries in the maps (a cached handle: from memory). */
+int split_state_merge(struct split_state *st, struct split_config *file,
+		      struct split_err *err);
+
 /* Read one service (ref as split_config_find() takes it) without reading
  * the others: cfg then holds that service only, with its versions and
  * endpoints but not its VIPs and ports, and the commits that follow on st

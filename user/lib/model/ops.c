@@ -136,35 +136,39 @@ int split_config_merge(struct split_config *file, const struct split_config *old
 	for (size_t i = 0; i < file->nsvcs; i++) {
 		struct split_service *s = &file->svcs[i];
 		const struct split_service *o = split_service_lookup(oidx, old->nsvcs, s->ns, s->name);
-		size_t extra = 0, n;
-		struct split_version *v;
 
-		if (!o || !o->routed)
-			continue;
-		for (size_t j = 0; j < o->nversions; j++)
-			extra += o->versions[j].weight &&
-				 !find_version(s, o->versions[j].name);
-		v = realloc(s->versions, (s->nversions + extra + 1) * sizeof(*v));
-		if (!v) {
+		if (o && o->routed && split_service_merge(s, o)) {
 			free(oidx);
 			return split_errc(err, ENOMEM, "out of memory");
 		}
-		s->versions = v;
-		for (size_t j = 0; j < s->nversions; j++) {
-			const struct split_version *ov =
-				find_version(o, s->versions[j].name);
-
-			s->versions[j].weight = ov ? ov->weight : 0;
-		}
-		n = s->nversions;
-		for (size_t j = 0; j < o->nversions; j++)
-			if (o->versions[j].weight && !find_version(s, o->versions[j].name))
-				s->versions[n++] = o->versions[j];
-		s->nversions = n;
-		qsort(s->versions, s->nversions, sizeof(*s->versions), version_cmp);
-		s->routed = true;
 	}
 	free(oidx);
+	return 0;
+}
+
+int split_service_merge(struct split_service *s, const struct split_service *o)
+{
+	size_t extra = 0, n;
+	struct split_version *v;
+
+	for (size_t j = 0; j < o->nversions; j++)
+		extra += o->versions[j].weight && !find_version(s, o->versions[j].name);
+	v = realloc(s->versions, (s->nversions + extra + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->versions = v;
+	for (size_t j = 0; j < s->nversions; j++) {
+		const struct split_version *ov = find_version(o, s->versions[j].name);
+
+		s->versions[j].weight = ov ? ov->weight : 0;
+	}
+	n = s->nversions;
+	for (size_t j = 0; j < o->nversions; j++)
+		if (o->versions[j].weight && !find_version(s, o->versions[j].name))
+			s->versions[n++] = o->versions[j];
+	s->nversions = n;
+	qsort(s->versions, s->nversions, sizeof(*s->versions), version_cmp);
+	s->routed = true;
 	return 0;
 }
 

@@ -21,6 +21,9 @@ int split_config_find(const struct split_config *cfg, const char *ref,
  * so the split comes back when endpoints do. */
 int split_config_merge(struct split_config *file, const struct split_config *old,
 		       struct split_err *err);
+/* The same for one service s of the file, whose state in force is old
+ * (routed; only its versions are read). 0 or -ENOMEM (s unchanged). */
+int split_service_merge(struct split_service *s, const struct split_service *old);
 
 /* Apply `splitctl set` arguments ("v1=50" ...) to service `idx`. Every
  * version of the service must exist; versions not named get weight 0;
