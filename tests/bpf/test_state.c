@@ -1166,6 +1166,85 @@ TEST(merge_from_the_maps_as_from_a_read)
 	free(one);
 }
 
+/*
+ * The same late failure on splitd's cached handle, with a commit that did
+ * change services (svc-0 gains an endpoint, svc-3 becomes an L7 service):
+ * what was in force is rebuilt from the snapshot and the inverse of the
+ * commit's writes (no copy of the state was made before), and put back:
+ * every element of services, backends, weights and VIPs as it was; the
+ * handle's next commits give what a handle without the cache gives.
+ */
+TEST(cached_apply_puts_back_the_state_when_a_late_write_fails)
+{
+	struct node n, m;
+	char *a = gen(40, 3, 0, 0), *b = gen(40, 3, 1, 0);
+	struct split_config cfg = { 0 };
+	struct split_objs objs = { 0 };
+	struct split_obj o = { .kind = "RouteRule", .ns = "default", .name = "svc-3-test" };
+	struct mapcopy m0[MC_N], m1[MC_N];
+	struct split_err err;
+	char path[256];
+	int rfd;
+
+	o.json = strdup("{\"apiVersion\":\"config.istio.io/v1alpha2\",\"kind\":\"RouteRule\","
+			"\"metadata\":{\"name\":\"svc-3-test\",\"namespace\":\"default\"},"
+			"\"spec\":{\"destination\":{\"name\":\"svc-3\"},\"precedence\":2,"
+			"\"match\":{\"request\":{\"headers\":{\"cookie\":{\"regex\":"
+			"\"^(.*?;)?(user=test-user)(;.*)?$\"}}}},"
+			"\"route\":[{\"labels\":{\"version\":\"v2\"}}]}}");
+	objs.v = &o;
+	objs.n = 1;
+	NODE_UP(&n, NULL);
+	split_state_cache(&n.st);
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);	/* the snapshot is the handle's */
+	ASSERT_EQ(maps_copy(&n, m0), 0);
+	snprintf(path, sizeof(path), "%s/%s", n.pin, SPLIT_MAP_L7_ROUTES);
+	rfd = bpf_obj_get(path);
+	ASSERT_GE(rfd, 0);
+	for (__u32 i = 0; i < SPLIT_MAX_L7_ROUTES; i++) {
+		struct split_l7_route_key k = { 0xfff0, i };
+		struct split_l7_route_val v = { .ndests = 1 };
+
+		ASSERT_EQ(bpf_map_update_elem(rfd, &k, &v, BPF_ANY), 0);
+	}
+	ASSERT_EQ(split_services_parse("b.yaml", b, strlen(b), &cfg, &err), 0);
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_merge(&n.st, &cfg, &err), 0);
+	ASSERT_NE(split_apply(&n.st, &cfg, &objs, NULL, &err), 0);
+	split_state_unlock(&n.st);
+	printf("  refused: %s\n", err.msg);
+	ASSERT_TRUE(strstr(err.msg, "L7 rules") != NULL);
+	ASSERT_TRUE(strstr(err.msg, "the previous state was restored") != NULL);
+	ASSERT_EQ(maps_copy(&n, m1), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_SVCS], &m1[MC_SVCS], NULL, 0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_BES], &m1[MC_BES], NULL, 0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_WTS], &m1[MC_WTS], NULL, 0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_VIPS], &m1[MC_VIPS], NULL, 0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_BIG], &m1[MC_BIG], NULL, 0), 0);
+	maps_free(m0);
+	maps_free(m1);
+	for (__u32 i = 0; i < SPLIT_MAX_L7_ROUTES; i++) {
+		struct split_l7_route_key k = { 0xfff0, i };
+
+		bpf_map_delete_elem(rfd, &k);
+	}
+	close(rfd);
+
+	NODE_UP(&m, NULL);
+	ASSERT_EQ(commit_routed(&m, a, &err), 0);
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	ASSERT_EQ(commit_routed(&n, b, &err), 0);
+	ASSERT_EQ(commit_routed(&m, b, &err), 0);
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	split_config_free(&cfg);
+	free(o.json);
+	node_down(&m);
+	node_down(&n);
+	free(a);
+	free(b);
+}
+
 /* A rollout's counters of one version come from that service's entries
  * alone (svc_names, its version ids); the same figures as the full read,
  * which is also what a state without svc_names gets. */

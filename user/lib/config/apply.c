@@ -1257,7 +1257,6 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 {
 	struct split_rules rules = { 0 }, old = { 0 };
 	struct split_objs cur = { 0 };
-	struct split_config before = { 0 };
 	int have_old, ret;
 
 	if (objs->n > SPLIT_MAX_OBJECTS)
@@ -1268,11 +1267,11 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 	have_old = !split_objs_read(st, &cur, err) && !split_objs_rules(&cur, &old, err);
 	if ((ret = compile(svcs, &rules, have_old ? &old : NULL, err)))
 		goto out;
-	/* Everything is checked: now write, tables first (before: what was
-	 * in force, for the rollback below). svcs is every service: a full
-	 * commit, whatever the last read on st was. */
+	/* Everything is checked: now write, tables first (keeping what it
+	 * takes to put back what was in force, for the rollback below). svcs
+	 * is every service: a full commit, whatever the last read on st was. */
 	st->scope_id = 0;
-	if ((ret = split_state_commit_prev(st, svcs, &before, err)))
+	if ((ret = split_state_commit_keep(st, svcs, err)))
 		goto out;
 	if ((ret = write_objects(st, objs, err)) || (ret = write_l7(st, &rules, err))) {
 		struct split_err rb;
@@ -1280,7 +1279,7 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 		char tail[SPLIT_ERR_LEN + 32];
 
 		/* Put back what was in force: services, objects, L7 rules. */
-		if (split_state_commit(st, &before, &rb) ||
+		if (split_state_put_back(st, &rb) ||
 		    (have_old && (write_objects(st, &cur, &rb) || write_l7(st, &old, &rb)))) {
 			snprintf(tail, sizeof(tail), "; rollback failed too: %s", rb.msg);
 			more = tail;
@@ -1297,7 +1296,7 @@ out:
 	split_rules_free(&rules);
 	split_rules_free(&old);
 	split_objs_free(&cur);
-	split_config_free(&before);
+	split_state_undo_drop(st);
 	return ret;
 }
 

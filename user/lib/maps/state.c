@@ -461,6 +461,7 @@ struct split_state_snap {
 	 * exactly what a commit of it writes); NULL: unknown. A full
 	 * commit skips a service equal to it (svc_same). Kept with r. */
 	struct split_service **done;
+	__u64 seq;		/* moves whenever r changes */
 };
 
 /* Record layout of each map in struct raw: key at 0, value at voff. */
@@ -515,6 +516,7 @@ static void snap_forget(struct split_state *st)
 	raw_free(&st->snap->r);
 	st->snap->have = false;
 	st->snap->nops = 0;
+	st->snap->seq++;
 	for (__u32 id = 0; st->snap->done && id < SPLIT_MAX_SERVICES; id++)
 		done_drop(st->snap, id);
 }
@@ -590,28 +592,40 @@ static void **snap_arr(struct raw *r, int m, size_t **n)
 	}
 }
 
-/* The commit succeeded: the snapshot takes what it wrote. Elements are
- * found by key through a hash built here: O(n + ops), and the arrays stay
- * sorted (new elements merged in: sort_tail). */
-static void snap_apply(struct split_state *st)
+/* Append op to *v (n, cap). 0 or -1. */
+static int ops_push(struct snap_op **v, size_t *n, size_t *cap, const struct snap_op *op)
 {
-	struct split_state_snap *sn = st->snap;
-	struct raw *r;
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 256;
+		struct snap_op *nv = realloc(*v, nc * sizeof(*nv));
 
-	if (!sn || !sn->have || !sn->nops || st->snap_stale) {
-		if (sn)
-			sn->nops = 0;
-		return;
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap = nc;
 	}
-	r = &sn->r;
+	(*v)[(*n)++] = *op;
+	return 0;
+}
+
+/*
+ * Apply ops (in order) to r, whose arrays stay sorted; its indexes are
+ * rebuilt. Elements are found by key through a hash built here: O(n + ops)
+ * (new elements merged in: sort_tail). With inv, each op's inverse (the
+ * element as it was, or its deletion) is appended to *inv: those applied
+ * in reverse order put r back. 0, or -1 (out of memory: r is unusable).
+ */
+static int raw_apply_ops(struct raw *r, const struct snap_op *ops, size_t nops,
+			 struct snap_op **inv, size_t *ninv, size_t *capinv)
+{
 	for (int m = 0; m < SNAP_NMAPS; m++) {
 		size_t rsz = snap_layout[m].rsz, ksz = snap_layout[m].ksz, *n, cnt = 0, keep;
 		size_t hcap, *hash, n0, added = 0;
 		void **arrp = snap_arr(r, m, &n);
 		char *arr, *dead;
 
-		for (size_t i = 0; i < sn->nops; i++)
-			cnt += sn->ops[i].map == m;
+		for (size_t i = 0; i < nops; i++)
+			cnt += ops[i].map == m;
 		if (!cnt)
 			continue;
 		/* Room for every op as a new element. */
@@ -621,8 +635,7 @@ static void snap_apply(struct split_state *st)
 			if (arr)
 				*arrp = arr;
 			free(dead);
-			snap_forget(st);
-			return;
+			return -1;
 		}
 		*arrp = arr;
 		n0 = *n;
@@ -633,8 +646,7 @@ static void snap_apply(struct split_state *st)
 		hash = calloc(hcap, sizeof(*hash));
 		if (!hash) {
 			free(dead);
-			snap_forget(st);
-			return;
+			return -1;
 		}
 		for (size_t j = 0; j < *n; j++) {
 			size_t h = (size_t)fnv(0xcbf29ce484222325ULL, arr + j * rsz, ksz) & (hcap - 1);
@@ -643,8 +655,8 @@ static void snap_apply(struct split_state *st)
 				h = (h + 1) & (hcap - 1);
 			hash[h] = j + 1;
 		}
-		for (size_t i = 0; i < sn->nops; i++) {
-			const struct snap_op *op = &sn->ops[i];
+		for (size_t i = 0; i < nops; i++) {
+			const struct snap_op *op = &ops[i];
 			size_t h, j = SIZE_MAX;
 
 			if (op->map != m)
@@ -655,6 +667,22 @@ static void snap_apply(struct split_state *st)
 					j = hash[h] - 1;
 					break;
 				}
+			if (inv) {
+				struct snap_op u;
+
+				memset(&u, 0, sizeof(u));
+				u.map = m;
+				memcpy(u.key, op->key, ksz);
+				u.del = j == SIZE_MAX || dead[j];
+				if (!u.del)
+					memcpy(u.val, arr + j * rsz + snap_layout[m].voff,
+					       snap_layout[m].vsz);
+				if (ops_push(inv, ninv, capinv, &u)) {
+					free(hash);
+					free(dead);
+					return -1;
+				}
+			}
 			if (op->del) {
 				if (j != SIZE_MAX)
 					dead[j] = 1;
@@ -687,15 +715,35 @@ static void snap_apply(struct split_state *st)
 		 * others may have moved too, rarely: raw_index sorts then). */
 		sort_tail(arr, *n, added, rsz, snap_cmp[m]);
 	}
-	sn->nops = 0;
 	free(r->be_by_id);
 	free(r->svc_by_id);
 	free(r->svc_by_name);
 	r->be_by_id = NULL;
 	r->svc_by_id = NULL;
 	r->svc_by_name = NULL;
-	if (raw_index(r))
+	return raw_index(r);
+}
+
+/* The commit succeeded: the snapshot takes what it wrote; with inv, the
+ * inverse of what it wrote goes there (raw_apply_ops). -1: the snapshot
+ * is forgotten (out of memory), and inv is incomplete. */
+static int snap_apply(struct split_state *st, struct snap_op **inv, size_t *ninv,
+		      size_t *capinv)
+{
+	struct split_state_snap *sn = st->snap;
+	int ret;
+
+	if (!sn || !sn->have || !sn->nops || st->snap_stale) {
+		if (sn)
+			sn->nops = 0;
+		return sn && sn->have && !st->snap_stale ? 0 : -1;
+	}
+	ret = raw_apply_ops(&sn->r, sn->ops, sn->nops, inv, ninv, capinv);
+	sn->nops = 0;
+	sn->seq++;
+	if (ret)
 		snap_forget(st);
+	return ret;
 }
 
 static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err *err)
@@ -853,6 +901,7 @@ void split_state_close(struct split_state *st)
 		*fds[i] = -1;
 	}
 	snap_free(st);
+	split_state_undo_drop(st);
 }
 
 int split_state_lock(struct split_state *st, struct split_err *err)
@@ -2719,26 +2768,45 @@ out_plan:
 	return ret;
 }
 
-int split_state_commit(struct split_state *st, const struct split_config *cfg,
-		       struct split_err *err)
+/* What split_state_commit_keep() keeps to put the state it replaced back:
+ * the commit's own read of the maps (a handle without the snapshot), or
+ * the inverse of its writes, to apply to the snapshot as it left it. */
+struct split_state_undo {
+	struct raw r;
+	bool have_r;
+	struct snap_op *inv;
+	size_t ninv, capinv;
+	bool have_inv;
+	__u64 seq;		/* the snapshot's, right after the commit */
+};
+
+void split_state_undo_drop(struct split_state *st)
 {
-	return split_state_commit_prev(st, cfg, NULL, err);
+	struct split_state_undo *u = st->undo;
+
+	if (!u)
+		return;
+	raw_free(&u->r);
+	free(u->inv);
+	free(u);
+	st->undo = NULL;
 }
 
-int split_state_commit_prev(struct split_state *st, const struct split_config *cfg,
-			    struct split_config *prev, struct split_err *err)
+static int commit_main(struct split_state *st, const struct split_config *cfg, bool keep,
+		       struct split_err *err)
 {
 	struct split_config old = { 0 };
 	struct split_err rb_err;
+	struct split_state_undo *u = NULL;
 	struct raw r, r2;
 	int ret;
 
-	if ((ret = raw_read(st, &r, err)))
-		return ret;
-	/* What is in force: from the snapshot read anyway (no second read). */
-	if (prev && raw_to_config(&r, prev)) {
-		raw_free(&r);
+	split_state_undo_drop(st);
+	if (keep && !(u = calloc(1, sizeof(*u))))
 		return split_errc(err, ENOMEM, "out of memory");
+	if ((ret = raw_read(st, &r, err))) {
+		free(u);
+		return ret;
 	}
 	if (!st->changed) {
 		/* The first commit under this lock: the generation moves
@@ -2753,12 +2821,25 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	}
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
-	if (!ret)
-		snap_apply(st);	/* r (if borrowed from it) is not used below */
-	else if (ret != -2)
+	if (!ret && r.borrowed) {
+		/* The snapshot takes the writes; the inverse of them is what
+		 * a put back needs (r is not used below). */
+		if (!snap_apply(st, u ? &u->inv : NULL, u ? &u->ninv : NULL,
+				u ? &u->capinv : NULL) && u) {
+			u->have_inv = true;
+			u->seq = st->snap->seq;
+		}
+	} else if (!ret) {
+		if (u) {	/* what was in force: the commit's own read */
+			u->r = r;
+			u->have_r = true;
+			memset(&r, 0, sizeof(r));
+		}
+	} else if (ret != -2) {
 		st->snap_stale = 1;	/* written half way, then put back: read again */
-	else if (st->snap)
+	} else if (st->snap) {
 		st->snap->nops = 0;	/* refused before any write */
+	}
 	if (ret == -2)
 		ret = -EINVAL; /* refused before any write */
 	else if (ret && (ret = errno > 0 ? -errno : -EIO) &&
@@ -2786,5 +2867,82 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 		snap_forget(st);
 		st->snap_stale = 0;
 	}
+	if (!ret && u)
+		st->undo = u;
+	else if (u) {
+		raw_free(&u->r);
+		free(u->inv);
+		free(u);
+	}
+	return ret;
+}
+
+int split_state_commit(struct split_state *st, const struct split_config *cfg,
+		       struct split_err *err)
+{
+	return commit_main(st, cfg, false, err);
+}
+
+int split_state_commit_keep(struct split_state *st, const struct split_config *cfg,
+			    struct split_err *err)
+{
+	return commit_main(st, cfg, true, err);
+}
+
+int split_state_put_back(struct split_state *st, struct split_err *err)
+{
+	struct split_state_undo *u = st->undo;
+	struct split_config prev = { 0 };
+	struct raw r = { 0 };
+	int ret;
+
+	if (!u || (!u->have_r && !u->have_inv))
+		return split_errf(err, "the state before the last commit was not kept");
+	if (u->have_r) {
+		r = u->r;
+		memset(&u->r, 0, sizeof(u->r));
+	} else {
+		/* The snapshot as the commit left it, its writes undone. */
+		struct split_state_snap *sn = st->snap;
+		const struct raw *c = sn ? &sn->r : NULL;
+		struct snap_op *rev = NULL;
+
+		if (!sn || !sn->have || sn->seq != u->seq)
+			return split_errf(err, "the state before the last commit is no longer known");
+		r.svcs = malloc((c->nsvcs + 1) * sizeof(*c->svcs));
+		r.wts = malloc((c->nwts + 1) * sizeof(*c->wts));
+		r.bes = malloc((c->nbes + 1) * sizeof(*c->bes));
+		r.vips = malloc((c->nvips + 1) * sizeof(*c->vips));
+		r.tbls = malloc((c->ntbls + 1) * sizeof(*c->tbls));
+		rev = malloc((u->ninv + 1) * sizeof(*rev));
+		ret = !r.svcs || !r.wts || !r.bes || !r.vips || !r.tbls || !rev;
+		if (!ret) {
+			memcpy(r.svcs, c->svcs, c->nsvcs * sizeof(*c->svcs));
+			memcpy(r.wts, c->wts, c->nwts * sizeof(*c->wts));
+			memcpy(r.bes, c->bes, c->nbes * sizeof(*c->bes));
+			memcpy(r.vips, c->vips, c->nvips * sizeof(*c->vips));
+			memcpy(r.tbls, c->tbls, c->ntbls * sizeof(*c->tbls));
+			r.nsvcs = c->nsvcs;
+			r.nwts = c->nwts;
+			r.nbes = c->nbes;
+			r.nvips = c->nvips;
+			r.ntbls = c->ntbls;
+			for (size_t i = 0; i < u->ninv; i++)
+				rev[i] = u->inv[u->ninv - 1 - i];
+			ret = raw_apply_ops(&r, rev, u->ninv, NULL, NULL, NULL);
+		}
+		free(rev);
+		if (ret) {
+			raw_free(&r);
+			return split_errc(err, ENOMEM, "out of memory");
+		}
+	}
+	ret = raw_to_config(&r, &prev);
+	raw_free(&r);
+	split_state_undo_drop(st);
+	if (ret)
+		return split_errc(err, ENOMEM, "out of memory");
+	ret = split_state_commit(st, &prev, err);
+	split_config_free(&prev);
 	return ret;
 }

@@ -50,6 +50,7 @@ struct split_state {
 	__u64 snap_gen;
 	int snap_stale;		/* a commit failed: read the maps again */
 	int locked;		/* between split_state_lock() and _unlock() */
+	struct split_state_undo *undo;	/* split_state_commit_keep() */
 };
 
 /* Addresses between the model (struct split_addr) and the maps' 16-byte
@@ -128,11 +129,17 @@ int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
  * services whose inputs did not change are not rebuilt. */
 int split_state_commit(struct split_state *st, const struct split_config *cfg,
 		       struct split_err *err);
-/* split_state_commit(), and *prev (zeroed by the caller, freed by it also on
- * error) receives the state it replaced, as split_state_read() would have
- * given it just before: for a caller that must put it back when a later
- * step fails (split_apply()). */
-int split_state_commit_prev(struct split_state *st, const struct split_config *cfg,
-			    struct split_config *prev, struct split_err *err);
+/* split_state_commit(), keeping what it takes to put the state it replaced
+ * back, for a caller that must when a later step fails (split_apply()):
+ * the commit's own read of the maps, or on a cached handle only the
+ * inverse of its writes (no copy of the state is made unless it is put
+ * back). Kept until the next commit, split_state_put_back() or
+ * split_state_undo_drop(). */
+int split_state_commit_keep(struct split_state *st, const struct split_config *cfg,
+			    struct split_err *err);
+/* Commit the state the last split_state_commit_keep() replaced (what
+ * split_state_read() gave just before it), under the same lock. */
+int split_state_put_back(struct split_state *st, struct split_err *err);
+void split_state_undo_drop(struct split_state *st);
 
 #endif
