@@ -165,21 +165,24 @@ static int append_services(struct split_config *dst, struct split_config *src)
 	return 0;
 }
 
-/* No service twice (in different files): sorted, O(n log n). */
+/* No service twice (in different files): a hash, O(n). */
 static int svcs_unique(const struct split_config *cfg, struct split_err *err)
 {
-	const struct split_service **idx;
+	struct split_name_dkey *k = calloc(cfg->nsvcs + 1, sizeof(*k));
+	size_t first, dup;
+	int r;
 
-	if (split_service_index(cfg, &idx))
+	if (!k)
 		return split_errc(err, ENOMEM, "out of memory");
-	for (size_t i = 1; i < cfg->nsvcs; i++)
-		if (!strcmp(idx[i - 1]->ns, idx[i]->ns) && !strcmp(idx[i - 1]->name, idx[i]->name)) {
-			split_errf(err, "service %s.%s is defined twice (in different files)",
-				   idx[i]->name, idx[i]->ns);
-			free(idx);
-			return -EINVAL;
-		}
-	free(idx);
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		split_name_dkey(&k[i], &cfg->svcs[i]);
+	r = split_dup_find(k, cfg->nsvcs, sizeof(*k), &first, &dup);
+	free(k);
+	if (r < 0)
+		return split_errc(err, ENOMEM, "out of memory");
+	if (r)
+		return split_errf(err, "service %s.%s is defined twice (in different files)",
+				  cfg->svcs[dup].name, cfg->svcs[dup].ns);
 	return 0;
 }
 

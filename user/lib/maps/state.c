@@ -40,7 +40,8 @@ struct raw {
 	struct raw_tbl *tbls; size_t ntbls;	/* tables_v3, sorted by id */
 	struct be_idx *be_by_id;		/* (id, index in bes), sorted by id */
 	int *svc_by_id;				/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
-	struct raw_svc **svc_by_name;		/* svcs sorted by (ns, name) */
+	__u32 *svc_by_name;			/* hash of (ns, name): index in svcs + 1 */
+	size_t name_cap;			/* its size, a power of 2 (0: none) */
 	bool borrowed;				/* the handle's snapshot: not ours to free */
 };
 
@@ -98,14 +99,6 @@ static int svc_name_cmp(const char *ns_a, const char *name_a, const char *ns_b,
 	int c = strncmp(ns_a, ns_b, SPLIT_NAME_LEN);
 
 	return c ? c : strncmp(name_a, name_b, SPLIT_NAME_LEN);
-}
-
-static int raw_svc_name_cmp(const void *a, const void *b)
-{
-	const struct split_service_val *x = &(*(struct raw_svc *const *)a)->v;
-	const struct split_service_val *y = &(*(struct raw_svc *const *)b)->v;
-
-	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
 }
 
 static int raw_vip_cmp(const void *a, const void *b)
@@ -178,50 +171,77 @@ static int raw_svc_rec_name_cmp(const void *a, const void *b)
 	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
 }
 
-/* Sort and index the snapshot so every lookup below is O(log n). */
+static size_t name_hash(const char *ns, const char *name)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < SPLIT_NAME_LEN && ns[i]; i++)
+		h = (h ^ (unsigned char)ns[i]) * 0x100000001b3ULL;
+	h = (h ^ 0xff) * 0x100000001b3ULL;	/* no name's byte */
+	for (size_t i = 0; i < SPLIT_NAME_LEN && name[i]; i++)
+		h = (h ^ (unsigned char)name[i]) * 0x100000001b3ULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* Sort and index the snapshot so every lookup below is O(log n) or O(1). */
 static int raw_index(struct raw *r)
 {
-	/* services by name: svc_by_name below is then in order already */
 	sort_n(r->svcs, r->nsvcs, sizeof(*r->svcs), raw_svc_rec_name_cmp);
 	sort_n(r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
 	sort_n(r->bes, r->nbes, sizeof(*r->bes), raw_be_cmp);
 	sort_n(r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
 	sort_n(r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
+	r->name_cap = 64;
+	while (r->name_cap < 2 * r->nsvcs)
+		r->name_cap *= 2;
 	r->svc_by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
 	r->be_by_id = calloc(r->nbes + 1, sizeof(*r->be_by_id));
-	r->svc_by_name = calloc(r->nsvcs + 1, sizeof(*r->svc_by_name));
+	r->svc_by_name = calloc(r->name_cap, sizeof(*r->svc_by_name));
 	if (!r->svc_by_id || !r->svc_by_name || !r->be_by_id)
 		return -1;
 	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
 		r->svc_by_id[i] = -1;
-	for (size_t i = 0; i < r->nbes; i++)
+	/* bes is in service order, and so are the ids (SPLIT_BACKEND_ID):
+	 * sorting each service's few is enough (else sort_n sorts all). */
+	for (size_t i = 0; i < r->nbes; i++) {
+		size_t j = i;
+
 		r->be_by_id[i] = (struct be_idx){ r->bes[i].id, (__u32)i };
+		for (; j > 0 && r->bes[j - 1].v.svc_id == r->bes[i].v.svc_id &&
+		       r->be_by_id[j - 1].id > r->be_by_id[j].id; j--) {
+			struct be_idx t = r->be_by_id[j];
+
+			r->be_by_id[j] = r->be_by_id[j - 1];
+			r->be_by_id[j - 1] = t;
+		}
+	}
 	sort_n(r->be_by_id, r->nbes, sizeof(*r->be_by_id), be_idx_cmp);
 	for (size_t i = 0; i < r->nsvcs; i++) {
+		const struct split_service_val *v = &r->svcs[i].v;
+		size_t h = name_hash(v->ns, v->name) & (r->name_cap - 1);
+
 		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
 			r->svc_by_id[r->svcs[i].id] = (int)i;
-		r->svc_by_name[i] = &r->svcs[i];
+		while (r->svc_by_name[h])
+			h = (h + 1) & (r->name_cap - 1);
+		r->svc_by_name[h] = (__u32)i + 1;
 	}
-	sort_n(r->svc_by_name, r->nsvcs, sizeof(*r->svc_by_name), raw_svc_name_cmp);
 	return 0;
 }
 
 static const struct raw_svc *raw_svc_find_name(const struct raw *r,
 					       const char *ns, const char *name)
 {
-	size_t lo = 0, hi = r->nsvcs;
+	size_t h;
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct split_service_val *v = &r->svc_by_name[mid]->v;
-		int c = svc_name_cmp(v->ns, v->name, ns, name);
+	if (!r->name_cap)
+		return NULL;
+	for (h = name_hash(ns, name) & (r->name_cap - 1); r->svc_by_name[h];
+	     h = (h + 1) & (r->name_cap - 1)) {
+		const struct raw_svc *rs = &r->svcs[r->svc_by_name[h] - 1];
 
-		if (!c)
-			return r->svc_by_name[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+		if (!svc_name_cmp(rs->v.ns, rs->v.name, ns, name))
+			return rs;
 	}
 	return NULL;
 }
@@ -721,6 +741,7 @@ static int raw_apply_ops(struct raw *r, const struct snap_op *ops, size_t nops,
 	r->be_by_id = NULL;
 	r->svc_by_id = NULL;
 	r->svc_by_name = NULL;
+	r->name_cap = 0;
 	return raw_index(r);
 }
 
@@ -1823,17 +1844,6 @@ static bool svc_clean(const struct plan *p, __u32 id)
 	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0 && p->svcs[p->by_id[id]].clean;
 }
 
-struct vip_ref {
-	struct split_svc_key k;
-	const struct split_service *s;
-};
-
-static int vip_ref_cmp(const void *a, const void *b)
-{
-	return memcmp(&((const struct vip_ref *)a)->k, &((const struct vip_ref *)b)->k,
-		      sizeof(struct split_svc_key));
-}
-
 void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
 		   const struct split_port *port)
 {
@@ -1844,23 +1854,16 @@ void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
 	k->family = vip->family;
 }
 
-static int svc_ptr_cmp(const void *a, const void *b)
-{
-	const struct split_service *x = *(const struct split_service *const *)a;
-	const struct split_service *y = *(const struct split_service *const *)b;
-
-	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
-}
-
 /* Checks that need the whole config: one service per VIP:port:proto,
- * capacities. Sorting keeps this O(n log n) for 10,000 services. */
+ * capacities. O(n) (split_dup_find) for 10,000 services. */
 static int plan_check(const struct split_config *cfg, const struct raw *r,
 		      struct split_err *err)
 {
-	size_t nvips = 0, nvers = 0, n = 0;
-	const struct split_service **byname;
-	struct vip_ref *refs;
-	int ret = 0;
+	size_t nvips = 0, nvers = 0, n = 0, first, dup;
+	struct split_name_dkey *names;
+	struct split_svc_key *keys;
+	const struct split_service **of;
+	int ret = 0, d;
 
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		nvips += cfg->svcs[i].nvips * cfg->svcs[i].nports;
@@ -1872,38 +1875,36 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 	if (nvers + r->nwts > SPLIT_MAX_VERSIONS)
 		return split_errf(err, "too many versions (%zu, at most %d)", nvers,
 				  SPLIT_MAX_VERSIONS);
-	refs = calloc(nvips + 1, sizeof(*refs));
-	if (!refs)
-		return split_errc(err, ENOMEM, "out of memory");
+	names = calloc(cfg->nsvcs + 1, sizeof(*names));
+	keys = calloc(nvips + 1, sizeof(*keys));
+	of = calloc(nvips + 1, sizeof(*of));
+	if (!names || !keys || !of) {
+		ret = split_errc(err, ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		const struct split_service *s = &cfg->svcs[i];
 
+		split_name_dkey(&names[i], s);
 		for (size_t a = 0; a < s->nvips; a++)
 			for (size_t k = 0; k < s->nports; k++) {
-				split_vip_key(&refs[n].k, &s->vips[a], &s->ports[k]);
-				refs[n++].s = s;
+				split_vip_key(&keys[n], &s->vips[a], &s->ports[k]);
+				of[n++] = s;
 			}
 	}
-	qsort(refs, n, sizeof(*refs), vip_ref_cmp);
-	byname = calloc(cfg->nsvcs + 1, sizeof(*byname));
-	if (!byname) {
-		free(refs);
-		return split_errc(err, ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < cfg->nsvcs; i++)
-		byname[i] = &cfg->svcs[i];
-	qsort(byname, cfg->nsvcs, sizeof(*byname), svc_ptr_cmp);
-	for (size_t i = 1; i < cfg->nsvcs && !ret; i++)
-		if (!svc_ptr_cmp(&byname[i - 1], &byname[i]))
-			ret = split_errf(err, "service %s.%s is defined twice",
-					 byname[i]->name, byname[i]->ns);
-	free(byname);
-	for (size_t i = 1; i < n && !ret; i++)
-		if (!vip_ref_cmp(&refs[i - 1], &refs[i]))
-			ret = split_errf(err, "services %s.%s and %s.%s share a VIP, port and protocol",
-					 refs[i - 1].s->name, refs[i - 1].s->ns,
-					 refs[i].s->name, refs[i].s->ns);
-	free(refs);
+	d = split_dup_find(names, cfg->nsvcs, sizeof(*names), &first, &dup);
+	if (d > 0)
+		ret = split_errf(err, "service %s.%s is defined twice", cfg->svcs[dup].name,
+				 cfg->svcs[dup].ns);
+	else if (!d && (d = split_dup_find(keys, n, sizeof(*keys), &first, &dup)) > 0)
+		ret = split_errf(err, "services %s.%s and %s.%s share a VIP, port and protocol",
+				 of[first]->name, of[first]->ns, of[dup]->name, of[dup]->ns);
+	if (d < 0)
+		ret = split_errc(err, ENOMEM, "out of memory");
+out:
+	free(names);
+	free(keys);
+	free(of);
 	return ret;
 }
 

@@ -334,3 +334,61 @@ int split_config_dup(const struct split_config *src, struct split_config *dst)
 	}
 	return 0;
 }
+
+/* 8 bytes a step; keys are compared whole after a hash match. */
+static uint64_t dkey_hash(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 32);
+}
+
+int split_dup_find(const void *keys, size_t n, size_t ksz, size_t *first, size_t *dup)
+{
+	const unsigned char *k = keys;
+	size_t cap = 16, *slot;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	slot = calloc(cap, sizeof(*slot));	/* index + 1 */
+	if (!slot)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t h = (size_t)dkey_hash(k + i * ksz, ksz) & (cap - 1);
+
+		for (; slot[h]; h = (h + 1) & (cap - 1))
+			if (!memcmp(k + (slot[h] - 1) * ksz, k + i * ksz, ksz)) {
+				*first = slot[h] - 1;
+				*dup = i;
+				free(slot);
+				return 1;
+			}
+		slot[h] = i + 1;
+	}
+	free(slot);
+	return 0;
+}
+
+void split_name_dkey(struct split_name_dkey *k, const struct split_service *s)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->ns, s->ns, strnlen(s->ns, sizeof(k->ns) - 1));
+	memcpy(k->name, s->name, strnlen(s->name, sizeof(k->name) - 1));
+}
+
+void split_vip_dkey(struct split_vip_dkey *k, const struct split_addr *a, uint16_t port,
+		    uint8_t proto)
+{
+	memset(k, 0, sizeof(*k));
+	k->addr = *a;
+	k->port = port;
+	k->proto = proto;
+}

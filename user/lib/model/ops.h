@@ -44,6 +44,27 @@ const struct split_service *split_service_lookup(const struct split_service **id
 						 size_t n, const char *ns,
 						 const char *name);
 
+/* Duplicates among n keys of ksz bytes each (compared as bytes: zero what
+ * follows a string's end): 1 with *dup the first key, in order, equal to
+ * an earlier one and *first that earlier one; 0 when all differ; -ENOMEM.
+ * O(n) (a hash), where a sort is O(n log n) with costly comparisons. */
+int split_dup_find(const void *keys, size_t n, size_t ksz, size_t *first, size_t *dup);
+
+/* Keys for split_dup_find(): a service's namespace and name (*key), one
+ * VIP, port and protocol (*vkey). */
+struct split_name_dkey {
+	char ns[SPLIT_NAME_LEN];
+	char name[SPLIT_NAME_LEN];
+};
+struct split_vip_dkey {
+	struct split_addr addr;
+	uint8_t proto;
+	uint16_t port;
+};
+void split_name_dkey(struct split_name_dkey *k, const struct split_service *s);
+void split_vip_dkey(struct split_vip_dkey *k, const struct split_addr *a, uint16_t port,
+		    uint8_t proto);
+
 /* Deep copy. Returns 0 or -ENOMEM. */
 int split_config_dup(const struct split_config *src, struct split_config *dst);
 
