@@ -292,16 +292,18 @@ out:
 /* One document of a file: the bytes from a "---" line (or the file's
  * start) to the next, parsed on their own. */
 struct ic_doc {
-	char *bytes;
-	size_t len;
+	/* What a lookup reads of each document in its bucket, together
+	 * (one cache line at 10,000 documents a load). */
 	__u64 hash;
-	unsigned int line0;	/* 0-based line of the file the tree's positions are for */
-	struct yt_tree tree;	/* named after the file it was last found in */
-	struct split_config svcs;	/* its Service documents */
+	size_t len;
+	struct ic_doc *next;	/* hash chain */
 	unsigned int gen;	/* the last load that used it */
+	unsigned int line0;	/* 0-based line of the file the tree's positions are for */
+	char *bytes;		/* len bytes, right after the struct (one allocation) */
 	bool bad;		/* does not parse on its own: the file is read whole */
 	bool rules;		/* holds an Istio document */
-	struct ic_doc *next;	/* hash chain */
+	struct yt_tree tree;	/* named after the file it was last found in */
+	struct split_config svcs;	/* its Service documents */
 };
 
 struct split_input_cache {
@@ -328,7 +330,6 @@ struct split_input_cache *split_input_cache_new(void)
 
 static void ic_doc_free(struct ic_doc *d)
 {
-	free(d->bytes);
 	yt_free(&d->tree);
 	split_config_free(&d->svcs);
 	free(d);
@@ -451,7 +452,8 @@ static size_t ic_lines(const char *b, size_t n)
 
 		memcpy(&w, b + i, 8);
 		x = w ^ nl;
-		c += (size_t)__builtin_popcountll(~(((x & low7) + low7) | x) & ~low7);
+		x = ~(((x & low7) + low7) | x) & ~low7;	/* 0x80 where '\n' */
+		c += (size_t)(((x >> 7) * ones) >> 56);	/* their count (no popcnt call) */
 	}
 	for (; i < n; i++)
 		c += b[i] == '\n';
@@ -481,11 +483,10 @@ static struct ic_doc *ic_get(struct split_input_cache *c, const char *path, cons
 			break;
 		}
 	if (!d) {
-		d = calloc(1, sizeof(*d));
-		if (!d || !(d->bytes = malloc(len + 1))) {
-			free(d);
+		d = calloc(1, sizeof(*d) + len + 1);
+		if (!d)
 			return NULL;
-		}
+		d->bytes = (char *)(d + 1);
 		memcpy(d->bytes, b, len);
 		d->len = len;
 		d->hash = h;
@@ -495,7 +496,7 @@ static struct ic_doc *ic_get(struct split_input_cache *c, const char *path, cons
 			d->rules |= split_doc_classify(d->tree.docs[i].root) == SPLIT_DOC_RULES;
 		d->next = c->buckets[h & (c->nbuckets - 1)];
 		c->buckets[h & (c->nbuckets - 1)] = d;
-		if (++c->ndocs > 2 * c->nbuckets)
+		if (++c->ndocs > c->nbuckets)	/* chains of one, mostly */
 			ic_grow(c);
 		c->parsed++;
 	}
