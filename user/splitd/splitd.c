@@ -815,7 +815,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		o->config_dir ? o->config_dir : "", getpid());
 
 	for (;;) {
-		int changed = 0, decided, settling = 0;
+		int changed = 0, decided, settling = 0, whole = 0;
 		struct timespec settle0 = { 0 };
 		struct split_err rerr;
 
@@ -870,17 +870,30 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 			for (char *p = buf; p < buf + n;) {
 				struct inotify_event *ev = (struct inotify_event *)p;
 
-				if (ev->wd == wd_cfg ||
-				    (ev->wd == wd_dir && ev->len && !strcmp(ev->name, base)))
+				if (ev->wd == wd_cfg) {
 					changed = 1;
+					whole = -1;
+				} else if (ev->wd == wd_dir && ev->len && !strcmp(ev->name, base)) {
+					changed = 1;
+					/* renamed over it or closed after
+					 * writing: complete; created: not yet */
+					if (ev->mask & IN_CREATE)
+						whole = -1;
+					else if (!whole)
+						whole = 1;
+				}
 				p += sizeof(*ev) + ev->len;
 			}
-			/* Let a burst of writes settle before reading: go on
-			 * once no event came for a while (every event watched
-			 * ends a write: a close after writing, a rename, a
-			 * create), or after 200 ms of them. A config dir's
-			 * files change together (a ConfigMap's swap is several
-			 * steps): 50 ms. The services file alone: 10 ms. */
+			/* The services file replaced at once (a rename) or
+			 * written and closed, and nothing else: read it now. */
+			if (changed && whole > 0 && !o->config_dir)
+				break;
+			/* Else let a burst of writes settle before reading: go
+			 * on once no event came for a while (every event
+			 * watched ends a write: a close after writing, a
+			 * rename, a create), or after 200 ms of them. A config
+			 * dir's files change together (a ConfigMap's swap is
+			 * several steps): 50 ms. The services file: 10 ms. */
 			if (changed && !settling++)
 				clock_gettime(CLOCK_MONOTONIC, &settle0);
 			pfd[1].revents = 0;
