@@ -47,6 +47,60 @@ static int same_obj(const struct split_obj *a, const struct split_obj *b)
 	       !strcmp(a->name, b->name);
 }
 
+/* Objects of an array found by identity in O(1): a hash of their indexes
+ * (+ 1), for the loops over thousands of Istio objects. */
+struct obj_ix {
+	size_t *slot;
+	size_t cap;
+};
+
+static size_t obj_hash(const char *kind, const char *ns, const char *name)
+{
+	const char *part[3] = { kind, ns, name };
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (int i = 0; i < 3; i++) {
+		for (const char *c = part[i]; *c; c++)
+			h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+		h = (h ^ 0xff) * 0x100000001b3ULL;
+	}
+	return (size_t)(h ^ (h >> 31));
+}
+
+/* Room for n objects. 0 or -ENOMEM. */
+static int obj_ix_init(struct obj_ix *x, size_t n)
+{
+	x->cap = 16;
+	while (x->cap < 2 * n)
+		x->cap *= 2;
+	x->slot = calloc(x->cap, sizeof(*x->slot));
+	return x->slot ? 0 : -ENOMEM;
+}
+
+static ssize_t obj_ix_find(const struct obj_ix *x, const struct split_objs *o,
+			   const char *kind, const char *ns, const char *name)
+{
+	for (size_t h = obj_hash(kind, ns, name) & (x->cap - 1); x->slot[h];
+	     h = (h + 1) & (x->cap - 1)) {
+		const struct split_obj *b = &o->v[x->slot[h] - 1];
+
+		if (!strcmp(b->kind, kind) && !strcmp(b->ns, ns) && !strcmp(b->name, name))
+			return (ssize_t)(x->slot[h] - 1);
+	}
+	return -1;
+}
+
+/* o->v[i] goes in (within the room obj_ix_init made). */
+static void obj_ix_add(struct obj_ix *x, const struct split_objs *o, size_t i)
+{
+	const struct split_obj *a = &o->v[i];
+	size_t h = obj_hash(a->kind, a->ns, a->name) & (x->cap - 1);
+
+	while (x->slot[h])
+		h = (h + 1) & (x->cap - 1);
+	x->slot[h] = i + 1;
+}
+
 struct split_obj *split_objs_find(const struct split_objs *o, const char *kind,
 				  const char *ns, const char *name)
 {
@@ -70,36 +124,54 @@ int split_obj_set_json(struct split_obj *obj, const char *json)
 
 int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 {
-	for (size_t i = 0; i < src->n; i++) {
-		size_t j;
+	struct obj_ix ix;
 
-		for (j = 0; j < dst->n && !same_obj(&dst->v[j], &src->v[i]); j++)
-			;
-		if (j < dst->n) {
-			char *json = strdup(src->v[i].json);
+	if (!src->n)
+		return 0;
+	if (obj_ix_init(&ix, dst->n + src->n))
+		return -ENOMEM;
+	for (size_t j = 0; j < dst->n; j++)
+		obj_ix_add(&ix, dst, j);
+	for (size_t i = 0; i < src->n; i++) {
+		const struct split_obj *s = &src->v[i];
+		ssize_t j = obj_ix_find(&ix, dst, s->kind, s->ns, s->name);
+
+		if (j >= 0) {
+			char *json = strdup(s->json);
 
 			if (!json)
-				return -ENOMEM;
+				goto oom;
 			free(dst->v[j].json);
 			dst->v[j].json = json;
-			dst->v[j].tree = src->v[i].tree;
-			dst->v[j].root = src->v[i].root;
-		} else if (objs_add(dst, &src->v[i])) {
-			return -ENOMEM;
+			dst->v[j].tree = s->tree;
+			dst->v[j].root = s->root;
+		} else if (objs_add(dst, s)) {
+			goto oom;
+		} else {
+			obj_ix_add(&ix, dst, dst->n - 1);
 		}
 	}
+	free(ix.slot);
 	return 0;
+oom:
+	free(ix.slot);
+	return -ENOMEM;
 }
 
 size_t split_objs_remove(struct split_objs *dst, const struct split_objs *src)
 {
 	size_t n = 0, removed = 0;
+	struct obj_ix ix = { 0 };
+	bool hashed = src->n > 8 && !obj_ix_init(&ix, src->n);
 
+	for (size_t i = 0; hashed && i < src->n; i++)
+		obj_ix_add(&ix, src, i);
 	for (size_t j = 0; j < dst->n; j++) {
-		int gone = 0;
+		const struct split_obj *d = &dst->v[j];
+		int gone = hashed && obj_ix_find(&ix, src, d->kind, d->ns, d->name) >= 0;
 
-		for (size_t i = 0; i < src->n && !gone; i++)
-			gone = same_obj(&dst->v[j], &src->v[i]);
+		for (size_t i = 0; !hashed && i < src->n && !gone; i++)
+			gone = same_obj(d, &src->v[i]);
 		if (gone) {
 			free(dst->v[j].json);
 			removed++;
@@ -108,6 +180,7 @@ size_t split_objs_remove(struct split_objs *dst, const struct split_objs *src)
 		}
 	}
 	dst->n = n;
+	free(ix.slot);
 	return removed;
 }
 
@@ -251,8 +324,18 @@ out:
 static int input_finish(struct split_input *in, struct split_err *err)
 {
 	struct split_input r = *in;	/* the loop below is the one it was */
+	struct obj_ix ix = { 0 };
+	size_t ndocs = 0;
 	int ret = -1;
 
+	for (size_t i = 0; i < r.ntrees; i++)
+		ndocs += !r.istio || r.istio[i] ? r.trees[i].ndocs : 0;
+	if (obj_ix_init(&ix, r.objs.n + ndocs)) {
+		ret = split_errc(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < r.objs.n; i++)
+		obj_ix_add(&ix, &r.objs, i);
 	for (size_t i = 0; i < r.ntrees; i++)
 		for (size_t d = 0; d < r.trees[i].ndocs && (!r.istio || r.istio[i]); d++) {
 			const struct yt_node *root = r.trees[i].docs[d].root;
@@ -262,7 +345,13 @@ static int input_finish(struct split_input *in, struct split_err *err)
 				continue;
 			if (doc_to_obj(&r.trees[i], root, &o, err))
 				goto out;
-			dup = *o.name ? split_objs_find(&r.objs, o.kind, o.ns, o.name) : NULL;
+			if (*o.name) {
+				ssize_t k = obj_ix_find(&ix, &r.objs, o.kind, o.ns, o.name);
+
+				dup = k >= 0 ? &r.objs.v[k] : NULL;
+			} else {
+				dup = NULL;
+			}
 			if (dup) {
 				free(o.json);
 				yt_errf(err, &r.trees[i], root, "%s %s/%s is defined twice (first at %s:%u:%u)",
@@ -277,12 +366,14 @@ static int input_finish(struct split_input *in, struct split_err *err)
 				ret = split_errc(err, ENOMEM, "out of memory");
 				goto out;
 			}
+			obj_ix_add(&ix, &r.objs, r.objs.n - 1);
 			free(o.json);
 		}
 	if (svcs_unique(&r.svcs, err))
 		goto out;
 	ret = 0;
 out:
+	free(ix.slot);
 	*in = r;
 	return ret;
 }
@@ -1211,10 +1302,6 @@ static void strip_json_positions(struct split_err *err, const struct yt_tree *t,
 	}
 }
 
-static bool from_input(const struct split_input *in, const struct split_obj *o)
-{
-	return in && split_objs_find(&in->objs, o->kind, o->ns, o->name);
-}
 
 /* The rules of the set objs, validated as one configuration: documents
  * from in's files where they come from there, else their JSON. */
@@ -1223,22 +1310,25 @@ static int set_rules(const struct split_objs *objs, const struct split_input *in
 {
 	struct yt_tree *js = calloc(objs->n + 1, sizeof(*js));
 	const struct yt_tree **tp = calloc(objs->n + (in ? in->ntrees : 0) + 1, sizeof(*tp));
+	struct obj_ix ix = { 0 };	/* in's objects */
 	size_t njs = 0, nt = 0;
 	int ret = -EINVAL;
 
-	if (!js || !tp) {
+	if (!js || !tp || (in && obj_ix_init(&ix, in->objs.n))) {
 		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; in && i < in->ntrees; i++)
 		if (!in->istio || in->istio[i])
 			tp[nt++] = &in->trees[i];
+	for (size_t i = 0; in && i < in->objs.n; i++)
+		obj_ix_add(&ix, &in->objs, i);
 	for (size_t i = 0; i < objs->n; i++) {
 		const struct split_obj *o = &objs->v[i];
 		char name[SPLIT_KIND_LEN + 2 * SPLIT_NAME_LEN + 16];
 
-		if (from_input(in, o))
-			continue;
+		if (in && obj_ix_find(&ix, &in->objs, o->kind, o->ns, o->name) >= 0)
+			continue;	/* from in's files */
 		snprintf(name, sizeof(name), "%s %s/%s (in force)", o->kind, o->ns, o->name);
 		if (yt_parse(name, o->json, strlen(o->json), &js[njs], err))
 			goto out;
@@ -1252,6 +1342,7 @@ out:
 		yt_free(&js[i]);
 	free(js);
 	free(tp);
+	free(ix.slot);
 	return ret;
 }
 
