@@ -875,17 +875,19 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 					whole = -1;
 				} else if (ev->wd == wd_dir && ev->len && !strcmp(ev->name, base)) {
 					changed = 1;
-					/* renamed over it or closed after
-					 * writing: complete; created: not yet */
-					if (ev->mask & IN_CREATE)
+					/* renamed over it: complete, at once;
+					 * written in place (a close after
+					 * writing, a create): another write
+					 * may follow, let them settle */
+					if (!(ev->mask & IN_MOVED_TO))
 						whole = -1;
 					else if (!whole)
 						whole = 1;
 				}
 				p += sizeof(*ev) + ev->len;
 			}
-			/* The services file replaced at once (a rename) or
-			 * written and closed, and nothing else: read it now. */
+			/* The services file replaced at once (renamed over)
+			 * and nothing else: read it now. */
 			if (changed && whole > 0 && !o->config_dir)
 				break;
 			/* Else let a burst of writes settle before reading: go
