@@ -801,6 +801,450 @@ TEST(apply_puts_back_the_state_when_a_late_write_fails)
 	free(a);
 }
 
+/* Every element of a map: keys and values, packed (ksz + vsz a record). */
+struct mapcopy {
+	unsigned char *rec;
+	__u32 ksz, vsz, n;
+};
+
+static int map_copy(int fd, struct mapcopy *m)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), cap = 0;
+	unsigned char k[256], cur[256];
+	void *prev = NULL;
+
+	memset(m, 0, sizeof(*m));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.key_size > sizeof(k))
+		return -1;
+	m->ksz = info.key_size;
+	m->vsz = info.value_size;
+	while (!bpf_map_get_next_key(fd, prev, k)) {
+		memcpy(cur, k, m->ksz);
+		prev = cur;
+		if (m->n == cap) {
+			cap = cap ? 2 * cap : 256;
+			m->rec = realloc(m->rec, (size_t)cap * (m->ksz + m->vsz));
+			if (!m->rec)
+				return -1;
+		}
+		if (bpf_map_lookup_elem(fd, k, m->rec + (size_t)m->n * (m->ksz + m->vsz) + m->ksz)) {
+			if (errno == ENOENT)
+				continue;	/* an empty slot of big_v3 (array of maps) */
+			return -1;
+		}
+		memcpy(m->rec + (size_t)m->n * (m->ksz + m->vsz), k, m->ksz);
+		m->n++;
+	}
+	return 0;
+}
+
+/* The value of key in m, or NULL. */
+static const unsigned char *map_val(const struct mapcopy *m, const void *key)
+{
+	for (__u32 i = 0; i < m->n; i++)
+		if (!memcmp(m->rec + (size_t)i * (m->ksz + m->vsz), key, m->ksz))
+			return m->rec + (size_t)i * (m->ksz + m->vsz) + m->ksz;
+	return NULL;
+}
+
+/* Elements of a (before) that b (after) lacks or holds with other bytes,
+ * among those skip() does not exclude; and elements b has that a lacks. */
+static size_t map_diffs(const struct mapcopy *a, const struct mapcopy *b,
+			int (*skip)(const unsigned char *key, const unsigned char *val, __u32 arg),
+			__u32 arg)
+{
+	size_t d = 0;
+
+	for (__u32 i = 0; i < a->n; i++) {
+		const unsigned char *k = a->rec + (size_t)i * (a->ksz + a->vsz), *v = k + a->ksz;
+		const unsigned char *w = map_val(b, k);
+
+		if (skip && skip(k, v, arg))
+			continue;
+		d += !w || memcmp(v, w, a->vsz);
+	}
+	for (__u32 i = 0; i < b->n; i++) {
+		const unsigned char *k = b->rec + (size_t)i * (b->ksz + b->vsz), *v = k + b->ksz;
+
+		if (skip && skip(k, v, arg))
+			continue;
+		d += !map_val(a, k);
+	}
+	return d;
+}
+
+/* Elements of service id arg (and, for tables_v3, tombstones). The
+ * records are packed: fields are copied out, never read in place. */
+static __u32 u32_at(const unsigned char *p)
+{
+	__u32 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+static int of_svc_key(const unsigned char *k, const unsigned char *v, __u32 arg)
+{
+	(void)v;
+	return u32_at(k) == arg;
+}
+static int of_svc_be(const unsigned char *k, const unsigned char *v, __u32 arg)
+{
+	(void)v;
+	return SPLIT_BACKEND_SVC(u32_at(k)) == arg;
+}
+static int of_svc_wt(const unsigned char *k, const unsigned char *v, __u32 arg)
+{
+	(void)v;
+	return u32_at(k + offsetof(struct split_weight_key, svc_id)) == arg;
+}
+static int of_svc_vip(const unsigned char *k, const unsigned char *v, __u32 arg)
+{
+	(void)k;
+	return u32_at(v + offsetof(struct split_svc_val, svc_id)) == arg;
+}
+static int of_svc_tbl(const unsigned char *k, const unsigned char *v, __u32 arg)
+{
+	__u32 id = u32_at(k);
+
+	(void)v;
+	return (id & SPLIT_TBL_TOMB) || id / 2 == arg;
+}
+
+enum { MC_SVCS, MC_BES, MC_WTS, MC_VIPS, MC_TBLS, MC_SLOTS, MC_BIG, MC_N };
+
+static int maps_copy(struct node *n, struct mapcopy *m)
+{
+	int fds[MC_N] = { n->st.services_fd, n->st.backends_fd, n->st.weights_fd,
+			  n->st.svc_fd, n->st.tables_fd, n->st.slots_fd, n->st.big_fd };
+
+	for (int i = 0; i < MC_N; i++)
+		if (map_copy(fds[i], &m[i])) {
+			fprintf(stderr, "  copying map %d: %s\n", i, strerror(errno));
+			return -1;
+		}
+	return 0;
+}
+
+static void maps_free(struct mapcopy *m)
+{
+	for (int i = 0; i < MC_N; i++)
+		free(m[i].rec);
+}
+
+/* Cells of slots_v3 that the small tables in tbls (other than service
+ * skip's) use, compared between two copies. */
+static size_t cells_diffs(const struct mapcopy *tbls, const struct mapcopy *a,
+			  const struct mapcopy *b, __u32 skip)
+{
+	size_t d = 0;
+
+	for (__u32 i = 0; i < tbls->n; i++) {
+		const unsigned char *k = tbls->rec + (size_t)i * (tbls->ksz + tbls->vsz);
+		struct split_table_val v;
+
+		memcpy(&v, k + tbls->ksz, sizeof(v));
+		if (of_svc_tbl(k, NULL, skip) || v.kind != SPLIT_TBL_SMALL)
+			continue;
+		for (__u32 c = v.offset / 2; c < (v.offset + v.nslots + 1) / 2; c++) {
+			const unsigned char *x = map_val(a, &c), *y = map_val(b, &c);
+
+			d += !x || !y || memcmp(x, y, a->vsz);
+		}
+	}
+	return d;
+}
+
+/* Services file text as gen() makes it, committed with svc-7's weights
+ * set (v1 90, v2 10: a big table) unless they are set already. */
+static int commit_routed(struct node *n, const char *text, struct split_err *err)
+{
+	struct split_config cfg = { 0 }, old = { 0 };
+	int ret = -1, i7;
+
+	if (split_services_parse("gen.yaml", text, strlen(text), &cfg, err))
+		return -1;
+	i7 = split_config_find(&cfg, "svc-7", err);
+	if (i7 >= 0) {
+		struct split_service *s = &cfg.svcs[i7];
+
+		s->routed = true;
+		for (size_t k = 0; k < s->nversions; k++)
+			s->versions[k].weight = strcmp(s->versions[k].name, "v1") ? 10 : 90;
+	}
+	if (split_state_lock(&n->st, err))
+		goto out;
+	if (!split_state_read(&n->st, &old, err) && !split_config_merge(&cfg, &old, err))
+		ret = split_state_commit(&n->st, &cfg, err);
+	split_state_unlock(&n->st);
+out:
+	split_config_free(&cfg);
+	split_config_free(&old);
+	return ret;
+}
+
+/* The same services, read back from two states. */
+static int same_state(struct node *x, struct node *y, struct split_err *err)
+{
+	struct split_config a = { 0 }, b = { 0 };
+	int same = 0;
+
+	if (split_state_read(&x->st, &a, err) || split_state_read(&y->st, &b, err))
+		goto out;
+	same = a.nsvcs == b.nsvcs;
+	for (size_t i = 0; same && i < a.nsvcs; i++)
+		same = same_service(&a.svcs[i], &b.svcs[i]);
+out:
+	split_config_free(&a);
+	split_config_free(&b);
+	return same;
+}
+
+/*
+ * splitd's handle (split_state_cache): a re-apply that changes one service
+ * writes that service's elements only; every other service's elements in
+ * services, backends, weights, VIPs and tables_v3, its small table's cells
+ * and its big table (the inner map in big_v3: not swapped) stay byte for
+ * byte as they were. The result is the state a handle without the cache
+ * makes from the same history.
+ */
+TEST(cached_reapply_leaves_unchanged_services_alone)
+{
+	struct node n, m;
+	char *a = gen(300, 3, 0, 0), *b = gen(300, 3, 1, 0);
+	struct mapcopy m0[MC_N], m1[MC_N];
+	struct split_err err;
+	__u64 w0, w1;
+	__u32 id0, id7;
+
+	NODE_UP(&n, NULL);
+	split_state_cache(&n.st);
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);
+	w0 = n.st.nwrites;
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);
+	ASSERT_EQ(n.st.nwrites, w0);	/* the same again: nothing written */
+	id0 = svc_id(&n, "svc-0");
+	id7 = svc_id(&n, "svc-7");
+	ASSERT_GT(id0, 0);
+	ASSERT_GT(id7, 0);
+	ASSERT_EQ(maps_copy(&n, m0), 0);
+	ASSERT_TRUE(map_val(&m0[MC_BIG], &(__u32){ SPLIT_TABLE_ID(id7, 0) }) != NULL);
+
+	ASSERT_EQ(commit_routed(&n, b, &err), 0);	/* svc-0: one endpoint more */
+	w1 = n.st.nwrites - w0;
+	printf("  one endpoint added to one of 300 services: %llu writes\n",
+	       (unsigned long long)w1);
+	ASSERT_GT(w1, 0);
+	ASSERT_LE(w1, 10);
+	ASSERT_EQ(n.st.nunchanged, 299);	/* not even compared with the maps */
+	ASSERT_EQ(maps_copy(&n, m1), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_SVCS], &m1[MC_SVCS], of_svc_key, id0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_BES], &m1[MC_BES], of_svc_be, id0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_WTS], &m1[MC_WTS], of_svc_wt, id0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_VIPS], &m1[MC_VIPS], of_svc_vip, id0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_TBLS], &m1[MC_TBLS], of_svc_tbl, id0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_BIG], &m1[MC_BIG], NULL, 0), 0);	/* svc-7's inner map */
+	ASSERT_EQ(cells_diffs(&m0[MC_TBLS], &m0[MC_SLOTS], &m1[MC_SLOTS], id0), 0);
+	/* and svc-0 did change */
+	ASSERT_GT(map_diffs(&m0[MC_BES], &m1[MC_BES], NULL, 0), 0);
+	maps_free(m0);
+	maps_free(m1);
+
+	/* The same history on a handle without the cache: the same state. */
+	NODE_UP(&m, NULL);
+	ASSERT_EQ(commit_routed(&m, a, &err), 0);
+	ASSERT_EQ(commit_routed(&m, b, &err), 0);
+	ASSERT_EQ(m.st.nunchanged, 0);	/* no cache: every service compared */
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	/* svc-0 back as it was, on both */
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);
+	ASSERT_EQ(commit_routed(&m, a, &err), 0);
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	node_down(&m);
+	node_down(&n);
+	free(a);
+	free(b);
+}
+
+/*
+ * The cached handle and a commit that fails half way (slots_v3 full, after
+ * services and backends were written, svc-0's new endpoint among them):
+ * everything goes back, the handle's
+ * next commit starts from what the maps really hold (not from the failed
+ * commit's writes nor from before the rollback), and a change then made
+ * gives the state a fresh handle makes.
+ */
+TEST(cached_commit_failing_half_way_rolls_back)
+{
+	struct split_map_sizes sz = { .ct = 4096, .sock_nat = 2048, .table_cells = 1024 };
+	struct node n, m;
+	char *small = gen(100, 3, 0, 0), *small1 = gen(100, 3, 1, 0), *big = gen(800, 3, 1, 0);
+	struct mapcopy m0[MC_N], m1[MC_N];
+	struct split_err err;
+
+	NODE_UP(&n, &sz);
+	split_state_cache(&n.st);
+	ASSERT_EQ(commit_routed(&n, small, &err), 0);
+	ASSERT_EQ(maps_copy(&n, m0), 0);
+	ASSERT_NE(commit_routed(&n, big, &err), 0);
+	printf("  refused: %s\n", err.msg);
+	ASSERT_TRUE(strstr(err.msg, "--table-cells") != NULL);
+	ASSERT_TRUE(strstr(err.msg, "the previous state was restored") != NULL);
+	ASSERT_EQ(maps_copy(&n, m1), 0);
+	/* tables_v3 aside (tombstones of the rollback; the table entries
+	 * themselves are checked through the services read below) */
+	for (int i = 0; i < MC_N; i++)
+		if (i != MC_TBLS && i != MC_SLOTS && i != MC_BIG)
+			ASSERT_EQ(map_diffs(&m0[i], &m1[i], NULL, 0), 0);
+	ASSERT_EQ(m1[MC_SVCS].n, 100);
+	maps_free(m0);
+	maps_free(m1);
+
+	NODE_UP(&m, &sz);
+	ASSERT_EQ(commit_routed(&m, small, &err), 0);
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	ASSERT_EQ(commit_routed(&n, small1, &err), 0);
+	ASSERT_EQ(commit_routed(&m, small1, &err), 0);
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	ASSERT_EQ(commit_routed(&n, small, &err), 0);
+	ASSERT_EQ(commit_routed(&m, small, &err), 0);
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	node_down(&m);
+	node_down(&n);
+	free(small);
+	free(small1);
+	free(big);
+}
+
+/*
+ * split_state_merge (splitd's reload: the weights in force carried into the
+ * files' services, straight from the maps or the cached snapshot) gives
+ * what split_state_read + split_config_merge give: a routed service keeps
+ * its weights, and a version that lost its endpoints (svc-7's v2 here)
+ * stays with its weight; services not routed, or not in force, as parsed.
+ */
+TEST(merge_from_the_maps_as_from_a_read)
+{
+	struct node n;
+	char *a = gen(50, 3, 0, 0), *one = gen(60, 1, 0, 0);
+	struct split_err err;
+
+	NODE_UP(&n, NULL);
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);
+	for (int cached = 0; cached < 2; cached++) {
+		struct split_config x = { 0 }, y = { 0 }, old = { 0 };
+		int i7;
+
+		if (cached)
+			split_state_cache(&n.st);
+		ASSERT_EQ(split_services_parse("one.yaml", one, strlen(one), &x, &err), 0);
+		ASSERT_EQ(split_services_parse("one.yaml", one, strlen(one), &y, &err), 0);
+		ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+		ASSERT_EQ(split_state_merge(&n.st, &x, &err), 0);
+		ASSERT_EQ(split_state_read(&n.st, &old, &err), 0);
+		split_state_unlock(&n.st);
+		ASSERT_EQ(split_config_merge(&y, &old, &err), 0);
+		ASSERT_EQ(x.nsvcs, 60);
+		ASSERT_EQ(x.nsvcs, y.nsvcs);
+		for (size_t i = 0; i < x.nsvcs; i++)
+			if (!same_service(&x.svcs[i], &y.svcs[i]))
+				TEST_FAIL_("%s: merged from the maps differs from the read's merge",
+					   x.svcs[i].name);
+		i7 = split_config_find(&x, "svc-7", &err);
+		ASSERT_GE(i7, 0);
+		ASSERT_TRUE(x.svcs[i7].routed);
+		ASSERT_EQ(x.svcs[i7].nversions, 2);
+		ASSERT_EQ(weight_of(&x.svcs[i7], "v1"), 90);
+		ASSERT_EQ(weight_of(&x.svcs[i7], "v2"), 10);
+		ASSERT_FALSE(x.svcs[split_config_find(&x, "svc-8", &err)].routed);
+		split_config_free(&x);
+		split_config_free(&y);
+		split_config_free(&old);
+	}
+	node_down(&n);
+	free(a);
+	free(one);
+}
+
+/*
+ * The same late failure on splitd's cached handle, with a commit that did
+ * change services (svc-0 gains an endpoint, svc-3 becomes an L7 service):
+ * what was in force is rebuilt from the snapshot and the inverse of the
+ * commit's writes (no copy of the state was made before), and put back:
+ * every element of services, backends, weights and VIPs as it was; the
+ * handle's next commits give what a handle without the cache gives.
+ */
+TEST(cached_apply_puts_back_the_state_when_a_late_write_fails)
+{
+	struct node n, m;
+	char *a = gen(40, 3, 0, 0), *b = gen(40, 3, 1, 0);
+	struct split_config cfg = { 0 };
+	struct split_objs objs = { 0 };
+	struct split_obj o = { .kind = "RouteRule", .ns = "default", .name = "svc-3-test" };
+	struct mapcopy m0[MC_N], m1[MC_N];
+	struct split_err err;
+	char path[256];
+	int rfd;
+
+	o.json = strdup("{\"apiVersion\":\"config.istio.io/v1alpha2\",\"kind\":\"RouteRule\","
+			"\"metadata\":{\"name\":\"svc-3-test\",\"namespace\":\"default\"},"
+			"\"spec\":{\"destination\":{\"name\":\"svc-3\"},\"precedence\":2,"
+			"\"match\":{\"request\":{\"headers\":{\"cookie\":{\"regex\":"
+			"\"^(.*?;)?(user=test-user)(;.*)?$\"}}}},"
+			"\"route\":[{\"labels\":{\"version\":\"v2\"}}]}}");
+	objs.v = &o;
+	objs.n = 1;
+	NODE_UP(&n, NULL);
+	split_state_cache(&n.st);
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);
+	ASSERT_EQ(commit_routed(&n, a, &err), 0);	/* the snapshot is the handle's */
+	ASSERT_EQ(maps_copy(&n, m0), 0);
+	snprintf(path, sizeof(path), "%s/%s", n.pin, SPLIT_MAP_L7_ROUTES);
+	rfd = bpf_obj_get(path);
+	ASSERT_GE(rfd, 0);
+	for (__u32 i = 0; i < SPLIT_MAX_L7_ROUTES; i++) {
+		struct split_l7_route_key k = { 0xfff0, i };
+		struct split_l7_route_val v = { .ndests = 1 };
+
+		ASSERT_EQ(bpf_map_update_elem(rfd, &k, &v, BPF_ANY), 0);
+	}
+	ASSERT_EQ(split_services_parse("b.yaml", b, strlen(b), &cfg, &err), 0);
+	ASSERT_EQ(split_state_lock(&n.st, &err), 0);
+	ASSERT_EQ(split_state_merge(&n.st, &cfg, &err), 0);
+	ASSERT_NE(split_apply(&n.st, &cfg, &objs, NULL, &err), 0);
+	split_state_unlock(&n.st);
+	printf("  refused: %s\n", err.msg);
+	ASSERT_TRUE(strstr(err.msg, "L7 rules") != NULL);
+	ASSERT_TRUE(strstr(err.msg, "the previous state was restored") != NULL);
+	ASSERT_EQ(maps_copy(&n, m1), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_SVCS], &m1[MC_SVCS], NULL, 0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_BES], &m1[MC_BES], NULL, 0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_WTS], &m1[MC_WTS], NULL, 0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_VIPS], &m1[MC_VIPS], NULL, 0), 0);
+	ASSERT_EQ(map_diffs(&m0[MC_BIG], &m1[MC_BIG], NULL, 0), 0);
+	maps_free(m0);
+	maps_free(m1);
+	for (__u32 i = 0; i < SPLIT_MAX_L7_ROUTES; i++) {
+		struct split_l7_route_key k = { 0xfff0, i };
+
+		bpf_map_delete_elem(rfd, &k);
+	}
+	close(rfd);
+
+	NODE_UP(&m, NULL);
+	ASSERT_EQ(commit_routed(&m, a, &err), 0);
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	ASSERT_EQ(commit_routed(&n, b, &err), 0);
+	ASSERT_EQ(commit_routed(&m, b, &err), 0);
+	ASSERT_TRUE(same_state(&n, &m, &err));
+	split_config_free(&cfg);
+	free(o.json);
+	node_down(&m);
+	node_down(&n);
+	free(a);
+	free(b);
+}
+
 /* A rollout's counters of one version come from that service's entries
  * alone (svc_names, its version ids); the same figures as the full read,
  * which is also what a state without svc_names gets. */

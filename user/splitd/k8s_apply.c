@@ -29,14 +29,14 @@ static long culprit(const struct split_objs *objs, const char *msg)
 static int try_apply(struct split_state *st, const struct split_config *cfg,
 		     const struct split_objs *objs, struct split_err *err)
 {
-	struct split_config file = { 0 }, old = { 0 };
+	struct split_config file = { 0 };
 	int ret = -1;
 
 	if (split_config_dup(cfg, &file))
 		return split_errc(err, ENOMEM, "out of memory");
 	if (split_state_lock(st, err))
 		goto out;
-	if (!split_state_read(st, &old, err) && !split_config_merge(&file, &old, err) &&
+	if (!split_state_merge(st, &file, err) &&
 	    !split_apply(st, &file, objs, NULL, err)) {
 		ret = 0;
 		pr_info("applied from the Kubernetes API: %zu services, %zu Istio objects\n",
@@ -45,7 +45,6 @@ static int try_apply(struct split_state *st, const struct split_config *cfg,
 	split_state_unlock(st);
 out:
 	split_config_free(&file);
-	split_config_free(&old);
 	return ret;
 }
 

@@ -695,7 +695,6 @@ static size_t config_paths(const struct opts *o, const char **paths)
 static int apply_config(struct split_state *st, const struct opts *o,
 			struct split_input *parsed)
 {
-	struct split_config old = { 0 };
 	struct split_input in = { 0 };
 	struct split_objs objs = { 0 };
 	const char *paths[2];
@@ -717,7 +716,7 @@ static int apply_config(struct split_state *st, const struct opts *o,
 	}
 	if (split_state_lock(st, &err))
 		goto out;
-	if (split_state_read(st, &old, &err) || split_config_merge(&in.svcs, &old, &err))
+	if (split_state_merge(st, &in.svcs, &err))
 		goto unlock;
 	/* The resulting set: the config dir's objects, or those in force
 	 * plus the services file's. */
@@ -740,8 +739,9 @@ static int apply_config(struct split_state *st, const struct opts *o,
 	split_input_cache_stats(o->icache, &nparsed, &nreused);
 	pr_info("applied: %zu services, %zu Istio objects\n", in.svcs.nsvcs, objs.n);
 	if (o->icache && !parsed_first)
-		pr_info("apply took %.1f ms, %.1f ms CPU (documents: %zu parsed, %zu unchanged)\n",
-			ms_between(&t0, &t1), ms_between(&c0, &c1), nparsed, nreused);
+		pr_info("apply took %.1f ms, %.1f ms CPU (documents: %zu parsed, %zu unchanged; services: %zu unchanged)\n",
+			ms_between(&t0, &t1), ms_between(&c0, &c1), nparsed, nreused,
+			st->nunchanged);
 	else
 		pr_info("apply took %.1f ms, %.1f ms CPU\n", ms_between(&t0, &t1),
 			ms_between(&c0, &c1));
@@ -750,7 +750,6 @@ unlock:
 out:
 	if (ret)
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
-	split_config_free(&old);
 	split_objs_free(&objs);
 	split_input_free(&in);
 	return ret;
@@ -816,7 +815,7 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 		o->config_dir ? o->config_dir : "", getpid());
 
 	for (;;) {
-		int changed = 0, decided, settling = 0;
+		int changed = 0, decided, settling = 0, whole = 0;
 		struct timespec settle0 = { 0 };
 		struct split_err rerr;
 
@@ -871,17 +870,32 @@ static int watch_loop(struct split_state *st, const struct opts *o, int mfd,
 			for (char *p = buf; p < buf + n;) {
 				struct inotify_event *ev = (struct inotify_event *)p;
 
-				if (ev->wd == wd_cfg ||
-				    (ev->wd == wd_dir && ev->len && !strcmp(ev->name, base)))
+				if (ev->wd == wd_cfg) {
 					changed = 1;
+					whole = -1;
+				} else if (ev->wd == wd_dir && ev->len && !strcmp(ev->name, base)) {
+					changed = 1;
+					/* renamed over it: complete, at once;
+					 * written in place (a close after
+					 * writing, a create): another write
+					 * may follow, let them settle */
+					if (!(ev->mask & IN_MOVED_TO))
+						whole = -1;
+					else if (!whole)
+						whole = 1;
+				}
 				p += sizeof(*ev) + ev->len;
 			}
-			/* Let a burst of writes settle before reading: go on
-			 * once no event came for a while (every event watched
-			 * ends a write: a close after writing, a rename, a
-			 * create), or after 200 ms of them. A config dir's
-			 * files change together (a ConfigMap's swap is several
-			 * steps): 50 ms. The services file alone: 10 ms. */
+			/* The services file replaced at once (renamed over)
+			 * and nothing else: read it now. */
+			if (changed && whole > 0 && !o->config_dir)
+				break;
+			/* Else let a burst of writes settle before reading: go
+			 * on once no event came for a while (every event
+			 * watched ends a write: a close after writing, a
+			 * rename, a create), or after 200 ms of them. A config
+			 * dir's files change together (a ConfigMap's swap is
+			 * several steps): 50 ms. The services file: 10 ms. */
 			if (changed && !settling++)
 				clock_gettime(CLOCK_MONOTONIC, &settle0);
 			pfd[1].revents = 0;

@@ -303,3 +303,90 @@ TEST(input_defers_set_checks)
 	ASSERT_CONTAINS(err.msg, "subset 'v2' is not defined");
 	ASSERT_CONTAINS(err.msg, ":8:");
 }
+
+/* Objects by identity over thousands of them (an index, not a scan per
+ * object): merge replaces the same identity and appends the others in
+ * order, remove drops exactly those named, and a file that defines an
+ * object twice names the first one's position. */
+TEST(objects_by_identity_at_scale)
+{
+	enum { N = 3000 };
+	struct split_objs a = { 0 }, b = { 0 };
+	struct split_obj o = { 0 };
+	char json[64];
+
+	o.json = json;
+	for (int i = 0; i < N; i++) {
+		snprintf(o.kind, sizeof(o.kind), "%s", i % 2 ? "VirtualService" : "DestinationRule");
+		snprintf(o.ns, sizeof(o.ns), "ns-%d", i % 7);
+		snprintf(o.name, sizeof(o.name), "obj-%d", i);
+		snprintf(json, sizeof(json), "{\"a\":%d}", i);
+		ASSERT_EQ(split_objs_merge(&a, &(struct split_objs){ &o, 1 }), 0);
+	}
+	ASSERT_EQ(a.n, N);
+	/* b: every third object of a with new JSON, and N/2 new ones */
+	for (int i = 0; i < N + N / 2; i += 3) {
+		struct split_objs one = { &o, 1 };
+
+		snprintf(o.kind, sizeof(o.kind), "%s", i % 2 ? "VirtualService" : "DestinationRule");
+		snprintf(o.ns, sizeof(o.ns), "ns-%d", i % 7);
+		snprintf(o.name, sizeof(o.name), "obj-%d", i);
+		snprintf(json, sizeof(json), "{\"b\":%d}", i);
+		ASSERT_EQ(split_objs_merge(&b, &one), 0);
+	}
+	ASSERT_EQ(split_objs_merge(&a, &b), 0);
+	ASSERT_EQ(a.n, N + N / 6);
+	for (int i = 0; i < N + N / 2; i++) {
+		char name[32], want[32];
+		const struct split_obj *f;
+
+		snprintf(name, sizeof(name), "obj-%d", i);
+		f = split_objs_find(&a, i % 2 ? "VirtualService" : "DestinationRule",
+				    (char[8]){ 'n', 's', '-', (char)('0' + i % 7), 0 }, name);
+		if (i >= N && i % 3) {
+			ASSERT_TRUE(f == NULL);
+			continue;
+		}
+		ASSERT_TRUE(f != NULL);
+		snprintf(want, sizeof(want), "{\"%c\":%d}", i % 3 ? 'a' : 'b', i);
+		ASSERT_STREQ(f->json, want);
+	}
+	/* the kind is part of the identity */
+	ASSERT_TRUE(split_objs_find(&a, "VirtualService", "ns-0", "obj-0") == NULL);
+	/* order: a's own, then b's new ones in b's order */
+	ASSERT_STREQ(a.v[N].name, "obj-3000");
+	ASSERT_STREQ(a.v[a.n - 1].name, "obj-4497");
+	ASSERT_EQ(split_objs_remove(&a, &b), N / 3 + N / 6);
+	ASSERT_EQ(a.n, N - N / 3);
+	ASSERT_STREQ(a.v[0].name, "obj-1");
+	ASSERT_STREQ(a.v[1].name, "obj-2");
+	ASSERT_STREQ(a.v[2].name, "obj-4");
+	split_objs_free(&a);
+	split_objs_free(&b);
+}
+
+TEST(object_twice_in_the_files_at_scale)
+{
+	char dir[] = "/tmp/split-objs-XXXXXX", path[64];
+	const char *paths[1] = { path };
+	struct split_input in;
+	struct split_err err;
+	FILE *f;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/rules.yaml", dir);
+	f = fopen(path, "w");
+	ASSERT_TRUE(f != NULL);
+	for (int i = 0; i < 2000; i++)
+		fprintf(f, "---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\n"
+			"metadata:\n  name: dr-%d\n  namespace: default\nspec:\n  host: web\n",
+			i == 1500 ? 700 : i);
+	fclose(f);
+	ASSERT_NE(split_input_load(paths, 1, &in, &err), 0);
+	unlink(path);
+	rmdir(dir);
+	printf("  %s\n", err.msg);
+	/* dr-700's document starts at line 8 * 700 + 1; its root at the next */
+	ASSERT_TRUE(strstr(err.msg, "DestinationRule default/dr-700 is defined twice (first at") != NULL);
+	ASSERT_TRUE(strstr(err.msg, ":5602:") != NULL);
+}

@@ -195,3 +195,52 @@ TEST(dup_is_deep)
 	split_config_free(&a);
 	split_config_free(&b);
 }
+
+/* Duplicate keys by hash: the first key that repeats an earlier one, and
+ * that earlier one; none among distinct keys, also when they share a
+ * hash bucket's neighbourhood (many keys, small differences). */
+TEST(dup_find_first_repeat_in_order)
+{
+	struct split_name_dkey k[2000];
+	struct split_service s;
+	size_t first = 99, dup = 99;
+
+	memset(&s, 0, sizeof(s));
+	for (size_t i = 0; i < 2000; i++) {
+		snprintf(s.name, sizeof(s.name), "svc-%zu", i);
+		snprintf(s.ns, sizeof(s.ns), "%s", i % 2 ? "default" : "prod");
+		split_name_dkey(&k[i], &s);
+	}
+	ASSERT_EQ(split_dup_find(k, 2000, sizeof(k[0]), &first, &dup), 0);
+	ASSERT_EQ(split_dup_find(k, 0, sizeof(k[0]), &first, &dup), 0);
+	/* svc-1700 again at 1800 and svc-5 again at 1900: 1800 is first */
+	k[1800] = k[1700];
+	k[1900] = k[5];
+	ASSERT_EQ(split_dup_find(k, 2000, sizeof(k[0]), &first, &dup), 1);
+	ASSERT_EQ(first, 1700);
+	ASSERT_EQ(dup, 1800);
+	/* what follows a name's end does not count */
+	memset(&s, 0x7a, sizeof(s));
+	snprintf(s.name, sizeof(s.name), "svc-3");
+	snprintf(s.ns, sizeof(s.ns), "default");
+	split_name_dkey(&k[1999], &s);
+	ASSERT_EQ(split_dup_find(k, 1800, sizeof(k[0]), &first, &dup), 0);
+	ASSERT_EQ(split_dup_find(k, 2000, sizeof(k[0]), &first, &dup), 1);
+	ASSERT_EQ(first, 1700);
+	ASSERT_EQ(split_dup_find(&k[1], 1999, sizeof(k[0]), &first, &dup), 1);
+	ASSERT_EQ(first, 1699);
+	ASSERT_EQ(dup, 1799);
+	{	/* VIP keys: port and protocol count */
+		struct split_vip_dkey v[3];
+		struct split_addr a = { .family = 4, .bytes = { 10, 96, 0, 1 } };
+
+		split_vip_dkey(&v[0], &a, 80, 6);
+		split_vip_dkey(&v[1], &a, 80, 17);
+		split_vip_dkey(&v[2], &a, 81, 6);
+		ASSERT_EQ(split_dup_find(v, 3, sizeof(v[0]), &first, &dup), 0);
+		split_vip_dkey(&v[2], &a, 80, 17);
+		ASSERT_EQ(split_dup_find(v, 3, sizeof(v[0]), &first, &dup), 1);
+		ASSERT_EQ(first, 1);
+		ASSERT_EQ(dup, 2);
+	}
+}

@@ -47,6 +47,60 @@ static int same_obj(const struct split_obj *a, const struct split_obj *b)
 	       !strcmp(a->name, b->name);
 }
 
+/* Objects of an array found by identity in O(1): a hash of their indexes
+ * (+ 1), for the loops over thousands of Istio objects. */
+struct obj_ix {
+	size_t *slot;
+	size_t cap;
+};
+
+static size_t obj_hash(const char *kind, const char *ns, const char *name)
+{
+	const char *part[3] = { kind, ns, name };
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (int i = 0; i < 3; i++) {
+		for (const char *c = part[i]; *c; c++)
+			h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+		h = (h ^ 0xff) * 0x100000001b3ULL;
+	}
+	return (size_t)(h ^ (h >> 31));
+}
+
+/* Room for n objects. 0 or -ENOMEM. */
+static int obj_ix_init(struct obj_ix *x, size_t n)
+{
+	x->cap = 16;
+	while (x->cap < 2 * n)
+		x->cap *= 2;
+	x->slot = calloc(x->cap, sizeof(*x->slot));
+	return x->slot ? 0 : -ENOMEM;
+}
+
+static ssize_t obj_ix_find(const struct obj_ix *x, const struct split_objs *o,
+			   const char *kind, const char *ns, const char *name)
+{
+	for (size_t h = obj_hash(kind, ns, name) & (x->cap - 1); x->slot[h];
+	     h = (h + 1) & (x->cap - 1)) {
+		const struct split_obj *b = &o->v[x->slot[h] - 1];
+
+		if (!strcmp(b->kind, kind) && !strcmp(b->ns, ns) && !strcmp(b->name, name))
+			return (ssize_t)(x->slot[h] - 1);
+	}
+	return -1;
+}
+
+/* o->v[i] goes in (within the room obj_ix_init made). */
+static void obj_ix_add(struct obj_ix *x, const struct split_objs *o, size_t i)
+{
+	const struct split_obj *a = &o->v[i];
+	size_t h = obj_hash(a->kind, a->ns, a->name) & (x->cap - 1);
+
+	while (x->slot[h])
+		h = (h + 1) & (x->cap - 1);
+	x->slot[h] = i + 1;
+}
+
 struct split_obj *split_objs_find(const struct split_objs *o, const char *kind,
 				  const char *ns, const char *name)
 {
@@ -70,36 +124,54 @@ int split_obj_set_json(struct split_obj *obj, const char *json)
 
 int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 {
-	for (size_t i = 0; i < src->n; i++) {
-		size_t j;
+	struct obj_ix ix;
 
-		for (j = 0; j < dst->n && !same_obj(&dst->v[j], &src->v[i]); j++)
-			;
-		if (j < dst->n) {
-			char *json = strdup(src->v[i].json);
+	if (!src->n)
+		return 0;
+	if (obj_ix_init(&ix, dst->n + src->n))
+		return -ENOMEM;
+	for (size_t j = 0; j < dst->n; j++)
+		obj_ix_add(&ix, dst, j);
+	for (size_t i = 0; i < src->n; i++) {
+		const struct split_obj *s = &src->v[i];
+		ssize_t j = obj_ix_find(&ix, dst, s->kind, s->ns, s->name);
+
+		if (j >= 0) {
+			char *json = strdup(s->json);
 
 			if (!json)
-				return -ENOMEM;
+				goto oom;
 			free(dst->v[j].json);
 			dst->v[j].json = json;
-			dst->v[j].tree = src->v[i].tree;
-			dst->v[j].root = src->v[i].root;
-		} else if (objs_add(dst, &src->v[i])) {
-			return -ENOMEM;
+			dst->v[j].tree = s->tree;
+			dst->v[j].root = s->root;
+		} else if (objs_add(dst, s)) {
+			goto oom;
+		} else {
+			obj_ix_add(&ix, dst, dst->n - 1);
 		}
 	}
+	free(ix.slot);
 	return 0;
+oom:
+	free(ix.slot);
+	return -ENOMEM;
 }
 
 size_t split_objs_remove(struct split_objs *dst, const struct split_objs *src)
 {
 	size_t n = 0, removed = 0;
+	struct obj_ix ix = { 0 };
+	bool hashed = src->n > 8 && !obj_ix_init(&ix, src->n);
 
+	for (size_t i = 0; hashed && i < src->n; i++)
+		obj_ix_add(&ix, src, i);
 	for (size_t j = 0; j < dst->n; j++) {
-		int gone = 0;
+		const struct split_obj *d = &dst->v[j];
+		int gone = hashed && obj_ix_find(&ix, src, d->kind, d->ns, d->name) >= 0;
 
-		for (size_t i = 0; i < src->n && !gone; i++)
-			gone = same_obj(&dst->v[j], &src->v[i]);
+		for (size_t i = 0; !hashed && i < src->n && !gone; i++)
+			gone = same_obj(d, &src->v[i]);
 		if (gone) {
 			free(dst->v[j].json);
 			removed++;
@@ -108,6 +180,7 @@ size_t split_objs_remove(struct split_objs *dst, const struct split_objs *src)
 		}
 	}
 	dst->n = n;
+	free(ix.slot);
 	return removed;
 }
 
@@ -165,21 +238,24 @@ static int append_services(struct split_config *dst, struct split_config *src)
 	return 0;
 }
 
-/* No service twice (in different files): sorted, O(n log n). */
+/* No service twice (in different files): a hash, O(n). */
 static int svcs_unique(const struct split_config *cfg, struct split_err *err)
 {
-	const struct split_service **idx;
+	struct split_name_dkey *k = calloc(cfg->nsvcs + 1, sizeof(*k));
+	size_t first, dup;
+	int r;
 
-	if (split_service_index(cfg, &idx))
+	if (!k)
 		return split_errc(err, ENOMEM, "out of memory");
-	for (size_t i = 1; i < cfg->nsvcs; i++)
-		if (!strcmp(idx[i - 1]->ns, idx[i]->ns) && !strcmp(idx[i - 1]->name, idx[i]->name)) {
-			split_errf(err, "service %s.%s is defined twice (in different files)",
-				   idx[i]->name, idx[i]->ns);
-			free(idx);
-			return -EINVAL;
-		}
-	free(idx);
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		split_name_dkey(&k[i], &cfg->svcs[i]);
+	r = split_dup_find(k, cfg->nsvcs, sizeof(*k), &first, &dup);
+	free(k);
+	if (r < 0)
+		return split_errc(err, ENOMEM, "out of memory");
+	if (r)
+		return split_errf(err, "service %s.%s is defined twice (in different files)",
+				  cfg->svcs[dup].name, cfg->svcs[dup].ns);
 	return 0;
 }
 
@@ -248,8 +324,18 @@ out:
 static int input_finish(struct split_input *in, struct split_err *err)
 {
 	struct split_input r = *in;	/* the loop below is the one it was */
+	struct obj_ix ix = { 0 };
+	size_t ndocs = 0;
 	int ret = -1;
 
+	for (size_t i = 0; i < r.ntrees; i++)
+		ndocs += !r.istio || r.istio[i] ? r.trees[i].ndocs : 0;
+	if (obj_ix_init(&ix, r.objs.n + ndocs)) {
+		ret = split_errc(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < r.objs.n; i++)
+		obj_ix_add(&ix, &r.objs, i);
 	for (size_t i = 0; i < r.ntrees; i++)
 		for (size_t d = 0; d < r.trees[i].ndocs && (!r.istio || r.istio[i]); d++) {
 			const struct yt_node *root = r.trees[i].docs[d].root;
@@ -259,7 +345,13 @@ static int input_finish(struct split_input *in, struct split_err *err)
 				continue;
 			if (doc_to_obj(&r.trees[i], root, &o, err))
 				goto out;
-			dup = *o.name ? split_objs_find(&r.objs, o.kind, o.ns, o.name) : NULL;
+			if (*o.name) {
+				ssize_t k = obj_ix_find(&ix, &r.objs, o.kind, o.ns, o.name);
+
+				dup = k >= 0 ? &r.objs.v[k] : NULL;
+			} else {
+				dup = NULL;
+			}
 			if (dup) {
 				free(o.json);
 				yt_errf(err, &r.trees[i], root, "%s %s/%s is defined twice (first at %s:%u:%u)",
@@ -274,12 +366,14 @@ static int input_finish(struct split_input *in, struct split_err *err)
 				ret = split_errc(err, ENOMEM, "out of memory");
 				goto out;
 			}
+			obj_ix_add(&ix, &r.objs, r.objs.n - 1);
 			free(o.json);
 		}
 	if (svcs_unique(&r.svcs, err))
 		goto out;
 	ret = 0;
 out:
+	free(ix.slot);
 	*in = r;
 	return ret;
 }
@@ -289,16 +383,18 @@ out:
 /* One document of a file: the bytes from a "---" line (or the file's
  * start) to the next, parsed on their own. */
 struct ic_doc {
-	char *bytes;
-	size_t len;
+	/* What a lookup reads of each document in its bucket, together
+	 * (one cache line at 10,000 documents a load). */
 	__u64 hash;
-	unsigned int line0;	/* 0-based line of the file the tree's positions are for */
-	struct yt_tree tree;	/* named after the file it was last found in */
-	struct split_config svcs;	/* its Service documents */
+	size_t len;
+	struct ic_doc *next;	/* hash chain */
 	unsigned int gen;	/* the last load that used it */
+	unsigned int line0;	/* 0-based line of the file the tree's positions are for */
+	char *bytes;		/* len bytes, right after the struct (one allocation) */
 	bool bad;		/* does not parse on its own: the file is read whole */
 	bool rules;		/* holds an Istio document */
-	struct ic_doc *next;	/* hash chain */
+	struct yt_tree tree;	/* named after the file it was last found in */
+	struct split_config svcs;	/* its Service documents */
 };
 
 struct split_input_cache {
@@ -325,7 +421,6 @@ struct split_input_cache *split_input_cache_new(void)
 
 static void ic_doc_free(struct ic_doc *d)
 {
-	free(d->bytes);
 	yt_free(&d->tree);
 	split_config_free(&d->svcs);
 	free(d);
@@ -448,7 +543,8 @@ static size_t ic_lines(const char *b, size_t n)
 
 		memcpy(&w, b + i, 8);
 		x = w ^ nl;
-		c += (size_t)__builtin_popcountll(~(((x & low7) + low7) | x) & ~low7);
+		x = ~(((x & low7) + low7) | x) & ~low7;	/* 0x80 where '\n' */
+		c += (size_t)(((x >> 7) * ones) >> 56);	/* their count (no popcnt call) */
 	}
 	for (; i < n; i++)
 		c += b[i] == '\n';
@@ -478,11 +574,10 @@ static struct ic_doc *ic_get(struct split_input_cache *c, const char *path, cons
 			break;
 		}
 	if (!d) {
-		d = calloc(1, sizeof(*d));
-		if (!d || !(d->bytes = malloc(len + 1))) {
-			free(d);
+		d = calloc(1, sizeof(*d) + len + 1);
+		if (!d)
 			return NULL;
-		}
+		d->bytes = (char *)(d + 1);
 		memcpy(d->bytes, b, len);
 		d->len = len;
 		d->hash = h;
@@ -492,7 +587,7 @@ static struct ic_doc *ic_get(struct split_input_cache *c, const char *path, cons
 			d->rules |= split_doc_classify(d->tree.docs[i].root) == SPLIT_DOC_RULES;
 		d->next = c->buckets[h & (c->nbuckets - 1)];
 		c->buckets[h & (c->nbuckets - 1)] = d;
-		if (++c->ndocs > 2 * c->nbuckets)
+		if (++c->ndocs > c->nbuckets)	/* chains of one, mostly */
 			ic_grow(c);
 		c->parsed++;
 	}
@@ -1207,10 +1302,6 @@ static void strip_json_positions(struct split_err *err, const struct yt_tree *t,
 	}
 }
 
-static bool from_input(const struct split_input *in, const struct split_obj *o)
-{
-	return in && split_objs_find(&in->objs, o->kind, o->ns, o->name);
-}
 
 /* The rules of the set objs, validated as one configuration: documents
  * from in's files where they come from there, else their JSON. */
@@ -1219,22 +1310,25 @@ static int set_rules(const struct split_objs *objs, const struct split_input *in
 {
 	struct yt_tree *js = calloc(objs->n + 1, sizeof(*js));
 	const struct yt_tree **tp = calloc(objs->n + (in ? in->ntrees : 0) + 1, sizeof(*tp));
+	struct obj_ix ix = { 0 };	/* in's objects */
 	size_t njs = 0, nt = 0;
 	int ret = -EINVAL;
 
-	if (!js || !tp) {
+	if (!js || !tp || (in && obj_ix_init(&ix, in->objs.n))) {
 		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; in && i < in->ntrees; i++)
 		if (!in->istio || in->istio[i])
 			tp[nt++] = &in->trees[i];
+	for (size_t i = 0; in && i < in->objs.n; i++)
+		obj_ix_add(&ix, &in->objs, i);
 	for (size_t i = 0; i < objs->n; i++) {
 		const struct split_obj *o = &objs->v[i];
 		char name[SPLIT_KIND_LEN + 2 * SPLIT_NAME_LEN + 16];
 
-		if (from_input(in, o))
-			continue;
+		if (in && obj_ix_find(&ix, &in->objs, o->kind, o->ns, o->name) >= 0)
+			continue;	/* from in's files */
 		snprintf(name, sizeof(name), "%s %s/%s (in force)", o->kind, o->ns, o->name);
 		if (yt_parse(name, o->json, strlen(o->json), &js[njs], err))
 			goto out;
@@ -1248,6 +1342,7 @@ out:
 		yt_free(&js[i]);
 	free(js);
 	free(tp);
+	free(ix.slot);
 	return ret;
 }
 
@@ -1257,7 +1352,6 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 {
 	struct split_rules rules = { 0 }, old = { 0 };
 	struct split_objs cur = { 0 };
-	struct split_config before = { 0 };
 	int have_old, ret;
 
 	if (objs->n > SPLIT_MAX_OBJECTS)
@@ -1268,11 +1362,11 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 	have_old = !split_objs_read(st, &cur, err) && !split_objs_rules(&cur, &old, err);
 	if ((ret = compile(svcs, &rules, have_old ? &old : NULL, err)))
 		goto out;
-	/* Everything is checked: now write, tables first (before: what was
-	 * in force, for the rollback below). svcs is every service: a full
-	 * commit, whatever the last read on st was. */
+	/* Everything is checked: now write, tables first (keeping what it
+	 * takes to put back what was in force, for the rollback below). svcs
+	 * is every service: a full commit, whatever the last read on st was. */
 	st->scope_id = 0;
-	if ((ret = split_state_commit_prev(st, svcs, &before, err)))
+	if ((ret = split_state_commit_keep(st, svcs, err)))
 		goto out;
 	if ((ret = write_objects(st, objs, err)) || (ret = write_l7(st, &rules, err))) {
 		struct split_err rb;
@@ -1280,7 +1374,7 @@ int split_apply(struct split_state *st, struct split_config *svcs,
 		char tail[SPLIT_ERR_LEN + 32];
 
 		/* Put back what was in force: services, objects, L7 rules. */
-		if (split_state_commit(st, &before, &rb) ||
+		if (split_state_put_back(st, &rb) ||
 		    (have_old && (write_objects(st, &cur, &rb) || write_l7(st, &old, &rb)))) {
 			snprintf(tail, sizeof(tail), "; rollback failed too: %s", rb.msg);
 			more = tail;
@@ -1297,7 +1391,7 @@ out:
 	split_rules_free(&rules);
 	split_rules_free(&old);
 	split_objs_free(&cur);
-	split_config_free(&before);
+	split_state_undo_drop(st);
 	return ret;
 }
 

@@ -16,6 +16,7 @@
 #include "model.h"
 #include "files.h"
 #include "names.h"
+#include "ops.h"
 #include "istio.h"
 #include "services_yaml.h"
 #include "yaml_tree.h"
@@ -845,8 +846,8 @@ int split_services_load(const char *path, struct split_config *cfg,
 bool split_services_file_conflict(const struct split_service *svcs, size_t n)
 {
 	size_t nb = 0, nv = 0, nvp = 0, k = 0, first, dup;
-	struct svc_ent *se;
-	struct vip_ent *ve;
+	struct split_name_dkey *se;
+	struct split_vip_dkey *ve;
 	bool bad;
 
 	for (size_t i = 0; i < n; i++) {
@@ -864,17 +865,16 @@ bool split_services_file_conflict(const struct split_service *svcs, size_t n)
 		free(ve);
 		return true;	/* the caller parses the whole file, which says */
 	}
+	/* The keys svc_keycmp and vip_keycmp compare, found by a hash. */
 	for (size_t i = 0; i < n; i++) {
-		se[i] = (struct svc_ent){ i, &svcs[i] };
+		split_name_dkey(&se[i], &svcs[i]);
 		for (size_t v = 0; v < svcs[i].nvips; v++)
 			for (size_t p = 0; p < svcs[i].nports; p++, k++)
-				ve[k] = (struct vip_ent){ k, &svcs[i].vips[v], svcs[i].ports[p].port,
-							  svcs[i].ports[p].proto, i, v };
+				split_vip_dkey(&ve[k], &svcs[i].vips[v], svcs[i].ports[p].port,
+					       svcs[i].ports[p].proto);
 	}
-	qsort(se, n, sizeof(*se), svc_cmp);
-	qsort(ve, nvp, sizeof(*ve), vip_cmp);
-	bad = dup_scan(se, n, sizeof(*se), svc_keycmp, &first, &dup) ||
-	      dup_scan(ve, nvp, sizeof(*ve), vip_keycmp, &first, &dup);
+	bad = split_dup_find(se, n, sizeof(*se), &first, &dup) != 0 ||
+	      split_dup_find(ve, nvp, sizeof(*ve), &first, &dup) != 0;
 	free(se);
 	free(ve);
 	return bad;

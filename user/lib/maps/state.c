@@ -40,7 +40,8 @@ struct raw {
 	struct raw_tbl *tbls; size_t ntbls;	/* tables_v3, sorted by id */
 	struct be_idx *be_by_id;		/* (id, index in bes), sorted by id */
 	int *svc_by_id;				/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
-	struct raw_svc **svc_by_name;		/* svcs sorted by (ns, name) */
+	__u32 *svc_by_name;			/* hash of (ns, name): index in svcs + 1 */
+	size_t name_cap;			/* its size, a power of 2 (0: none) */
 	bool borrowed;				/* the handle's snapshot: not ours to free */
 };
 
@@ -98,14 +99,6 @@ static int svc_name_cmp(const char *ns_a, const char *name_a, const char *ns_b,
 	int c = strncmp(ns_a, ns_b, SPLIT_NAME_LEN);
 
 	return c ? c : strncmp(name_a, name_b, SPLIT_NAME_LEN);
-}
-
-static int raw_svc_name_cmp(const void *a, const void *b)
-{
-	const struct split_service_val *x = &(*(struct raw_svc *const *)a)->v;
-	const struct split_service_val *y = &(*(struct raw_svc *const *)b)->v;
-
-	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
 }
 
 static int raw_vip_cmp(const void *a, const void *b)
@@ -178,50 +171,77 @@ static int raw_svc_rec_name_cmp(const void *a, const void *b)
 	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
 }
 
-/* Sort and index the snapshot so every lookup below is O(log n). */
+static size_t name_hash(const char *ns, const char *name)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < SPLIT_NAME_LEN && ns[i]; i++)
+		h = (h ^ (unsigned char)ns[i]) * 0x100000001b3ULL;
+	h = (h ^ 0xff) * 0x100000001b3ULL;	/* no name's byte */
+	for (size_t i = 0; i < SPLIT_NAME_LEN && name[i]; i++)
+		h = (h ^ (unsigned char)name[i]) * 0x100000001b3ULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* Sort and index the snapshot so every lookup below is O(log n) or O(1). */
 static int raw_index(struct raw *r)
 {
-	/* services by name: svc_by_name below is then in order already */
 	sort_n(r->svcs, r->nsvcs, sizeof(*r->svcs), raw_svc_rec_name_cmp);
 	sort_n(r->wts, r->nwts, sizeof(*r->wts), raw_wt_cmp);
 	sort_n(r->bes, r->nbes, sizeof(*r->bes), raw_be_cmp);
 	sort_n(r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
 	sort_n(r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
+	r->name_cap = 64;
+	while (r->name_cap < 2 * r->nsvcs)
+		r->name_cap *= 2;
 	r->svc_by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
 	r->be_by_id = calloc(r->nbes + 1, sizeof(*r->be_by_id));
-	r->svc_by_name = calloc(r->nsvcs + 1, sizeof(*r->svc_by_name));
+	r->svc_by_name = calloc(r->name_cap, sizeof(*r->svc_by_name));
 	if (!r->svc_by_id || !r->svc_by_name || !r->be_by_id)
 		return -1;
 	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
 		r->svc_by_id[i] = -1;
-	for (size_t i = 0; i < r->nbes; i++)
+	/* bes is in service order, and so are the ids (SPLIT_BACKEND_ID):
+	 * sorting each service's few is enough (else sort_n sorts all). */
+	for (size_t i = 0; i < r->nbes; i++) {
+		size_t j = i;
+
 		r->be_by_id[i] = (struct be_idx){ r->bes[i].id, (__u32)i };
+		for (; j > 0 && r->bes[j - 1].v.svc_id == r->bes[i].v.svc_id &&
+		       r->be_by_id[j - 1].id > r->be_by_id[j].id; j--) {
+			struct be_idx t = r->be_by_id[j];
+
+			r->be_by_id[j] = r->be_by_id[j - 1];
+			r->be_by_id[j - 1] = t;
+		}
+	}
 	sort_n(r->be_by_id, r->nbes, sizeof(*r->be_by_id), be_idx_cmp);
 	for (size_t i = 0; i < r->nsvcs; i++) {
+		const struct split_service_val *v = &r->svcs[i].v;
+		size_t h = name_hash(v->ns, v->name) & (r->name_cap - 1);
+
 		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
 			r->svc_by_id[r->svcs[i].id] = (int)i;
-		r->svc_by_name[i] = &r->svcs[i];
+		while (r->svc_by_name[h])
+			h = (h + 1) & (r->name_cap - 1);
+		r->svc_by_name[h] = (__u32)i + 1;
 	}
-	sort_n(r->svc_by_name, r->nsvcs, sizeof(*r->svc_by_name), raw_svc_name_cmp);
 	return 0;
 }
 
 static const struct raw_svc *raw_svc_find_name(const struct raw *r,
 					       const char *ns, const char *name)
 {
-	size_t lo = 0, hi = r->nsvcs;
+	size_t h;
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct split_service_val *v = &r->svc_by_name[mid]->v;
-		int c = svc_name_cmp(v->ns, v->name, ns, name);
+	if (!r->name_cap)
+		return NULL;
+	for (h = name_hash(ns, name) & (r->name_cap - 1); r->svc_by_name[h];
+	     h = (h + 1) & (r->name_cap - 1)) {
+		const struct raw_svc *rs = &r->svcs[r->svc_by_name[h] - 1];
 
-		if (!c)
-			return r->svc_by_name[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+		if (!svc_name_cmp(rs->v.ns, rs->v.name, ns, name))
+			return rs;
 	}
 	return NULL;
 }
@@ -456,6 +476,12 @@ struct split_state_snap {
 	bool have;		/* r holds the maps as of st->snap_gen */
 	struct snap_op *ops;	/* this lock's commits, not applied yet */
 	size_t nops, capops;
+	/* By service id: the service as this handle's last commit of it
+	 * wrote it (while r is the maps as of snap_gen, the maps hold
+	 * exactly what a commit of it writes); NULL: unknown. A full
+	 * commit skips a service equal to it (svc_same). Kept with r. */
+	struct split_service **done;
+	__u64 seq;		/* moves whenever r changes */
 };
 
 /* Record layout of each map in struct raw: key at 0, value at voff. */
@@ -494,6 +520,15 @@ static int snap_map_of(const struct split_state *st, int fd)
 	return -1;
 }
 
+static void done_drop(struct split_state_snap *sn, __u32 id)
+{
+	if (!sn->done || id >= SPLIT_MAX_SERVICES || !sn->done[id])
+		return;
+	split_service_free(sn->done[id]);
+	free(sn->done[id]);
+	sn->done[id] = NULL;
+}
+
 static void snap_forget(struct split_state *st)
 {
 	if (!st->snap)
@@ -501,6 +536,9 @@ static void snap_forget(struct split_state *st)
 	raw_free(&st->snap->r);
 	st->snap->have = false;
 	st->snap->nops = 0;
+	st->snap->seq++;
+	for (__u32 id = 0; st->snap->done && id < SPLIT_MAX_SERVICES; id++)
+		done_drop(st->snap, id);
 }
 
 void split_state_cache(struct split_state *st)
@@ -519,8 +557,10 @@ void split_state_cache_drop(struct split_state *st)
 static void snap_free(struct split_state *st)
 {
 	snap_forget(st);
-	if (st->snap)
+	if (st->snap) {
 		free(st->snap->ops);
+		free(st->snap->done);
+	}
 	free(st->snap);
 	st->snap = NULL;
 }
@@ -572,28 +612,40 @@ static void **snap_arr(struct raw *r, int m, size_t **n)
 	}
 }
 
-/* The commit succeeded: the snapshot takes what it wrote. Elements are
- * found by key through a hash built here: O(n + ops), and the arrays stay
- * sorted (new elements merged in: sort_tail). */
-static void snap_apply(struct split_state *st)
+/* Append op to *v (n, cap). 0 or -1. */
+static int ops_push(struct snap_op **v, size_t *n, size_t *cap, const struct snap_op *op)
 {
-	struct split_state_snap *sn = st->snap;
-	struct raw *r;
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 256;
+		struct snap_op *nv = realloc(*v, nc * sizeof(*nv));
 
-	if (!sn || !sn->have || !sn->nops || st->snap_stale) {
-		if (sn)
-			sn->nops = 0;
-		return;
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap = nc;
 	}
-	r = &sn->r;
+	(*v)[(*n)++] = *op;
+	return 0;
+}
+
+/*
+ * Apply ops (in order) to r, whose arrays stay sorted; its indexes are
+ * rebuilt. Elements are found by key through a hash built here: O(n + ops)
+ * (new elements merged in: sort_tail). With inv, each op's inverse (the
+ * element as it was, or its deletion) is appended to *inv: those applied
+ * in reverse order put r back. 0, or -1 (out of memory: r is unusable).
+ */
+static int raw_apply_ops(struct raw *r, const struct snap_op *ops, size_t nops,
+			 struct snap_op **inv, size_t *ninv, size_t *capinv)
+{
 	for (int m = 0; m < SNAP_NMAPS; m++) {
 		size_t rsz = snap_layout[m].rsz, ksz = snap_layout[m].ksz, *n, cnt = 0, keep;
 		size_t hcap, *hash, n0, added = 0;
 		void **arrp = snap_arr(r, m, &n);
 		char *arr, *dead;
 
-		for (size_t i = 0; i < sn->nops; i++)
-			cnt += sn->ops[i].map == m;
+		for (size_t i = 0; i < nops; i++)
+			cnt += ops[i].map == m;
 		if (!cnt)
 			continue;
 		/* Room for every op as a new element. */
@@ -603,8 +655,7 @@ static void snap_apply(struct split_state *st)
 			if (arr)
 				*arrp = arr;
 			free(dead);
-			snap_forget(st);
-			return;
+			return -1;
 		}
 		*arrp = arr;
 		n0 = *n;
@@ -615,8 +666,7 @@ static void snap_apply(struct split_state *st)
 		hash = calloc(hcap, sizeof(*hash));
 		if (!hash) {
 			free(dead);
-			snap_forget(st);
-			return;
+			return -1;
 		}
 		for (size_t j = 0; j < *n; j++) {
 			size_t h = (size_t)fnv(0xcbf29ce484222325ULL, arr + j * rsz, ksz) & (hcap - 1);
@@ -625,8 +675,8 @@ static void snap_apply(struct split_state *st)
 				h = (h + 1) & (hcap - 1);
 			hash[h] = j + 1;
 		}
-		for (size_t i = 0; i < sn->nops; i++) {
-			const struct snap_op *op = &sn->ops[i];
+		for (size_t i = 0; i < nops; i++) {
+			const struct snap_op *op = &ops[i];
 			size_t h, j = SIZE_MAX;
 
 			if (op->map != m)
@@ -637,6 +687,22 @@ static void snap_apply(struct split_state *st)
 					j = hash[h] - 1;
 					break;
 				}
+			if (inv) {
+				struct snap_op u;
+
+				memset(&u, 0, sizeof(u));
+				u.map = m;
+				memcpy(u.key, op->key, ksz);
+				u.del = j == SIZE_MAX || dead[j];
+				if (!u.del)
+					memcpy(u.val, arr + j * rsz + snap_layout[m].voff,
+					       snap_layout[m].vsz);
+				if (ops_push(inv, ninv, capinv, &u)) {
+					free(hash);
+					free(dead);
+					return -1;
+				}
+			}
 			if (op->del) {
 				if (j != SIZE_MAX)
 					dead[j] = 1;
@@ -669,15 +735,36 @@ static void snap_apply(struct split_state *st)
 		 * others may have moved too, rarely: raw_index sorts then). */
 		sort_tail(arr, *n, added, rsz, snap_cmp[m]);
 	}
-	sn->nops = 0;
 	free(r->be_by_id);
 	free(r->svc_by_id);
 	free(r->svc_by_name);
 	r->be_by_id = NULL;
 	r->svc_by_id = NULL;
 	r->svc_by_name = NULL;
-	if (raw_index(r))
+	r->name_cap = 0;
+	return raw_index(r);
+}
+
+/* The commit succeeded: the snapshot takes what it wrote; with inv, the
+ * inverse of what it wrote goes there (raw_apply_ops). -1: the snapshot
+ * is forgotten (out of memory), and inv is incomplete. */
+static int snap_apply(struct split_state *st, struct snap_op **inv, size_t *ninv,
+		      size_t *capinv)
+{
+	struct split_state_snap *sn = st->snap;
+	int ret;
+
+	if (!sn || !sn->have || !sn->nops || st->snap_stale) {
+		if (sn)
+			sn->nops = 0;
+		return sn && sn->have && !st->snap_stale ? 0 : -1;
+	}
+	ret = raw_apply_ops(&sn->r, sn->ops, sn->nops, inv, ninv, capinv);
+	sn->nops = 0;
+	sn->seq++;
+	if (ret)
 		snap_forget(st);
+	return ret;
 }
 
 static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err *err)
@@ -835,6 +922,7 @@ void split_state_close(struct split_state *st)
 		*fds[i] = -1;
 	}
 	snap_free(st);
+	split_state_undo_drop(st);
 }
 
 int split_state_lock(struct split_state *st, struct split_err *err)
@@ -1261,6 +1349,59 @@ int split_state_read(struct split_state *st, struct split_config *cfg,
 	return 0;
 }
 
+int split_state_merge(struct split_state *st, struct split_config *file,
+		      struct split_err *err)
+{
+	struct split_version *vs = NULL;
+	size_t cap = 0;
+	struct raw r;
+	int ret;
+
+	st->scope_id = 0;
+	if ((ret = raw_read(st, &r, err)))
+		return ret;
+	for (size_t i = 0; i < file->nsvcs && !ret; i++) {
+		struct split_service *s = &file->svcs[i];
+		const struct raw_svc *rs = raw_svc_find_name(&r, s->ns, s->name);
+		struct split_service o = { .routed = true };
+		size_t lo, hi;
+
+		if (!rs || !(rs->v.flags & SPLIT_SVC_F_ROUTED))
+			continue;
+		/* its versions, as split_state_read() gives them */
+		lo = raw_wt_lower(&r, rs->id);
+		for (hi = lo; hi < r.nwts && r.wts[hi].k.svc_id == rs->id; hi++)
+			;
+		if (hi - lo > cap) {
+			struct split_version *nv = realloc(vs, (hi - lo) * sizeof(*nv));
+
+			if (!nv) {
+				ret = -ENOMEM;
+				break;
+			}
+			vs = nv;
+			cap = hi - lo;
+		}
+		for (size_t j = lo; j < hi; j++) {
+			struct split_version *v = &vs[j - lo];
+
+			memset(v, 0, sizeof(*v));
+			snprintf(v->name, sizeof(v->name), "%s", r.wts[j].v.version);
+			v->weight = r.wts[j].v.weight;
+			v->slots[0] = r.wts[j].v.slots4;
+			v->slots[1] = r.wts[j].v.slots6;
+		}
+		o.versions = vs;
+		o.nversions = hi - lo;
+		ret = split_service_merge(s, &o);
+	}
+	free(vs);
+	raw_free(&r);
+	if (ret)
+		return split_errc(err, ENOMEM, "out of memory");
+	return 0;
+}
+
 /* ---- model -> maps ------------------------------------------------------ */
 
 struct plan_svc {
@@ -1273,6 +1414,11 @@ struct plan_svc {
 	__u64 digest;		/* of everything the tables depend on */
 	__u16 ep_end, ver_end;	/* split_service_val */
 	bool tables_current;	/* same digest as in force: skip the tables */
+	/* Equal to what this handle's last commit of it wrote, with the
+	 * maps unchanged since (struct split_state_snap's done): every
+	 * element of it in the maps is what this commit would write, so
+	 * nothing of it is planned, written or removed (only id is set). */
+	bool clean;
 };
 
 struct plan {
@@ -1488,8 +1634,101 @@ static int plan_backends(const struct raw *r, struct plan_svc *ps, size_t *nfres
 	return 0;
 }
 
+/* Does a commit of a write exactly what one of b wrote? Every field the
+ * commit reads, compared field by field (not padding, not the slots that
+ * only split_state_read() fills in). */
+static bool svc_same(const struct split_service *a, const struct split_service *b)
+{
+	if (strcmp(a->name, b->name) || strcmp(a->ns, b->ns) || a->routed != b->routed ||
+	    a->l7 != b->l7 || a->nvips != b->nvips || a->nports != b->nports ||
+	    a->neps != b->neps || a->nversions != b->nversions)
+		return false;
+	for (size_t i = 0; i < a->nvips; i++)
+		if (memcmp(&a->vips[i], &b->vips[i], sizeof(a->vips[i])))
+			return false;
+	for (size_t i = 0; i < a->nports; i++)
+		if (a->ports[i].port != b->ports[i].port ||
+		    a->ports[i].target_port != b->ports[i].target_port ||
+		    a->ports[i].proto != b->ports[i].proto)
+			return false;
+	for (size_t i = 0; i < a->nversions; i++)
+		if (a->versions[i].weight != b->versions[i].weight ||
+		    strcmp(a->versions[i].name, b->versions[i].name))
+			return false;
+	for (size_t i = 0; i < a->neps; i++)
+		if (memcmp(&a->eps[i].addr, &b->eps[i].addr, sizeof(a->eps[i].addr)) ||
+		    strcmp(a->eps[i].version, b->eps[i].version))
+			return false;
+	return true;
+}
+
+/* A deep copy of s, or NULL. */
+static struct split_service *svc_dup(const struct split_service *s)
+{
+	struct split_service *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	*d = *s;
+	d->ports = malloc((s->nports + 1) * sizeof(*s->ports));
+	d->eps = malloc((s->neps + 1) * sizeof(*s->eps));
+	d->versions = malloc((s->nversions + 1) * sizeof(*s->versions));
+	if (!d->ports || !d->eps || !d->versions) {
+		split_service_free(d);
+		free(d);
+		return NULL;
+	}
+	if (s->nports)
+		memcpy(d->ports, s->ports, s->nports * sizeof(*s->ports));
+	if (s->neps)
+		memcpy(d->eps, s->eps, s->neps * sizeof(*s->eps));
+	if (s->nversions)
+		memcpy(d->versions, s->versions, s->nversions * sizeof(*s->versions));
+	return d;
+}
+
+/* A commit succeeded: the services it wrote are what the maps hold for
+ * them (done), those it removed are gone, and a scoped commit's service
+ * is unknown (it keeps VIPs the commit did not see). Only while the
+ * snapshot follows the commits (snap_note). */
+static void done_note(struct split_state *st, const struct raw *r, const struct plan *p)
+{
+	struct split_state_snap *sn = st->snap;
+
+	if (!sn || !sn->on || !sn->have || st->snap_stale)
+		return;
+	if (!sn->done && !(sn->done = calloc(SPLIT_MAX_SERVICES, sizeof(*sn->done))))
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_svc *ps = &p->svcs[i];
+
+		if (ps->clean)
+			continue;
+		done_drop(sn, ps->id);
+		if (!st->scope_id && ps->id < SPLIT_MAX_SERVICES)
+			sn->done[ps->id] = svc_dup(ps->s);	/* NULL: unknown */
+	}
+	for (size_t i = 0; !st->scope_id && i < r->nsvcs; i++)
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES && p->by_id[r->svcs[i].id] < 0)
+			done_drop(sn, r->svcs[i].id);
+}
+
+/* The services of the snapshot r, as last committed through st, that a
+ * full commit may skip; NULL: none (r is not the handle's snapshot, or a
+ * scoped commit). */
+static struct split_service *const *commit_done(const struct split_state *st,
+						 const struct raw *r)
+{
+	const struct split_state_snap *sn = st->snap;
+
+	if (!sn || !sn->have || !sn->done || st->scope_id || st->snap_stale ||
+	    !r->borrowed || r->svcs != sn->r.svcs)
+		return NULL;
+	return sn->done;
+}
+
 static int plan_ids(const struct raw *r, const struct split_config *cfg,
-		    struct plan *p, struct split_err *err)
+		    struct split_service *const *done, struct plan *p, struct split_err *err)
 {
 	uint8_t *svc_used = calloc(SPLIT_MAX_SERVICES, 1);
 	size_t nnew = 0, nfresh = 0;
@@ -1514,8 +1753,15 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 
 		ps->s = &cfg->svcs[i];
 		rs = raw_svc_find_name(r, ps->s->ns, ps->s->name);
-		if (rs)
+		if (rs) {
 			ps->id = rs->id;
+			ps->clean = done && rs->id < SPLIT_MAX_SERVICES && done[rs->id] &&
+				    svc_same(ps->s, done[rs->id]);
+			if (ps->clean) {
+				ps->digest = rs->v.digest;
+				ps->tables_current = true;
+			}
+		}
 	}
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		struct plan_svc *ps = &p->svcs[i];
@@ -1543,6 +1789,8 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 		const struct split_service *s = ps->s;
 		__u32 vend = 1;
 
+		if (ps->clean)
+			continue;	/* its backends stay: not in be_new */
 		if (plan_alloc_svc(ps, 0) || plan_versions(r, ps))
 			goto oom;
 		for (size_t k = 0; k < s->nversions; k++)
@@ -1590,15 +1838,10 @@ static int be_in_plan(const struct plan *p, __u32 id)
 	return p->nbe_new && bsearch(&id, p->be_new, p->nbe_new, sizeof(id), u32_cmp);
 }
 
-struct vip_ref {
-	struct split_svc_key k;
-	const struct split_service *s;
-};
-
-static int vip_ref_cmp(const void *a, const void *b)
+/* Service id is in the plan, unchanged (plan_svc.clean). */
+static bool svc_clean(const struct plan *p, __u32 id)
 {
-	return memcmp(&((const struct vip_ref *)a)->k, &((const struct vip_ref *)b)->k,
-		      sizeof(struct split_svc_key));
+	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0 && p->svcs[p->by_id[id]].clean;
 }
 
 void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
@@ -1611,23 +1854,16 @@ void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
 	k->family = vip->family;
 }
 
-static int svc_ptr_cmp(const void *a, const void *b)
-{
-	const struct split_service *x = *(const struct split_service *const *)a;
-	const struct split_service *y = *(const struct split_service *const *)b;
-
-	return svc_name_cmp(x->ns, x->name, y->ns, y->name);
-}
-
 /* Checks that need the whole config: one service per VIP:port:proto,
- * capacities. Sorting keeps this O(n log n) for 10,000 services. */
+ * capacities. O(n) (split_dup_find) for 10,000 services. */
 static int plan_check(const struct split_config *cfg, const struct raw *r,
 		      struct split_err *err)
 {
-	size_t nvips = 0, nvers = 0, n = 0;
-	const struct split_service **byname;
-	struct vip_ref *refs;
-	int ret = 0;
+	size_t nvips = 0, nvers = 0, n = 0, first, dup;
+	struct split_name_dkey *names;
+	struct split_svc_key *keys;
+	const struct split_service **of;
+	int ret = 0, d;
 
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		nvips += cfg->svcs[i].nvips * cfg->svcs[i].nports;
@@ -1639,38 +1875,36 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 	if (nvers + r->nwts > SPLIT_MAX_VERSIONS)
 		return split_errf(err, "too many versions (%zu, at most %d)", nvers,
 				  SPLIT_MAX_VERSIONS);
-	refs = calloc(nvips + 1, sizeof(*refs));
-	if (!refs)
-		return split_errc(err, ENOMEM, "out of memory");
+	names = calloc(cfg->nsvcs + 1, sizeof(*names));
+	keys = calloc(nvips + 1, sizeof(*keys));
+	of = calloc(nvips + 1, sizeof(*of));
+	if (!names || !keys || !of) {
+		ret = split_errc(err, ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
 		const struct split_service *s = &cfg->svcs[i];
 
+		split_name_dkey(&names[i], s);
 		for (size_t a = 0; a < s->nvips; a++)
 			for (size_t k = 0; k < s->nports; k++) {
-				split_vip_key(&refs[n].k, &s->vips[a], &s->ports[k]);
-				refs[n++].s = s;
+				split_vip_key(&keys[n], &s->vips[a], &s->ports[k]);
+				of[n++] = s;
 			}
 	}
-	qsort(refs, n, sizeof(*refs), vip_ref_cmp);
-	byname = calloc(cfg->nsvcs + 1, sizeof(*byname));
-	if (!byname) {
-		free(refs);
-		return split_errc(err, ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < cfg->nsvcs; i++)
-		byname[i] = &cfg->svcs[i];
-	qsort(byname, cfg->nsvcs, sizeof(*byname), svc_ptr_cmp);
-	for (size_t i = 1; i < cfg->nsvcs && !ret; i++)
-		if (!svc_ptr_cmp(&byname[i - 1], &byname[i]))
-			ret = split_errf(err, "service %s.%s is defined twice",
-					 byname[i]->name, byname[i]->ns);
-	free(byname);
-	for (size_t i = 1; i < n && !ret; i++)
-		if (!vip_ref_cmp(&refs[i - 1], &refs[i]))
-			ret = split_errf(err, "services %s.%s and %s.%s share a VIP, port and protocol",
-					 refs[i - 1].s->name, refs[i - 1].s->ns,
-					 refs[i].s->name, refs[i].s->ns);
-	free(refs);
+	d = split_dup_find(names, cfg->nsvcs, sizeof(*names), &first, &dup);
+	if (d > 0)
+		ret = split_errf(err, "service %s.%s is defined twice", cfg->svcs[dup].name,
+				 cfg->svcs[dup].ns);
+	else if (!d && (d = split_dup_find(keys, n, sizeof(*keys), &first, &dup)) > 0)
+		ret = split_errf(err, "services %s.%s and %s.%s share a VIP, port and protocol",
+				 of[first]->name, of[first]->ns, of[dup]->name, of[dup]->ns);
+	if (d < 0)
+		ret = split_errc(err, ENOMEM, "out of memory");
+out:
+	free(names);
+	free(keys);
+	free(of);
 	return ret;
 }
 
@@ -2133,6 +2367,8 @@ static int write_tables(struct split_state *st, const struct raw *r,
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 
+		if (ps->clean)
+			continue;
 		if (ps->tables_current) {
 			slots_from_raw(r, ps);
 			continue;
@@ -2332,15 +2568,20 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	tw.now = mono_ns();
 
 	/* Nothing is written until the whole plan stands. */
-	if (plan_check(cfg, r, err) || plan_ids(r, cfg, &p, err)) {
+	if (plan_check(cfg, r, err) || plan_ids(r, cfg, commit_done(st, r), &p, err)) {
 		ret = -2;
 		goto out_plan;
 	}
+	st->nunchanged = 0;
+	for (size_t i = 0; i < p.n; i++)
+		st->nunchanged += p.svcs[i].clean;
 
 	for (size_t i = 0; i < p.n; i++) {
 		ssize_t ri = raw_svc_index(r, p.svcs[i].id);
 
-		p.svcs[i].tables_current = ri >= 0 && r->svcs[ri].v.digest == p.svcs[i].digest;
+		if (!p.svcs[i].clean)
+			p.svcs[i].tables_current = ri >= 0 &&
+						   r->svcs[ri].v.digest == p.svcs[i].digest;
 	}
 
 	/* 1. services and backends: nothing refers to new ones yet. A
@@ -2348,7 +2589,8 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	 * they are all in (step 3), so a rollback rebuilds them. */
 	what = "writing services";
 	for (size_t i = 0; i < p.n; i++)
-		if (put_service(r, &svb, &p.svcs[i],
+		if (!p.svcs[i].clean &&
+		    put_service(r, &svb, &p.svcs[i],
 				p.svcs[i].tables_current ? p.svcs[i].digest : 0))
 			goto fail;
 	if (wb_flush(st, &svb))
@@ -2357,7 +2599,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
 
-		for (size_t e = 0; e < s->neps; e++) {
+		for (size_t e = 0; !p.svcs[i].clean && e < s->neps; e++) {
 			struct split_backend_val b = { 0 };
 			__u32 id = p.svcs[i].ep_ids[e];
 			struct be_idx key = { id, 0 }, *bi = r->nbes ?
@@ -2391,7 +2633,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
 
-		for (size_t a = 0; a < s->nvips; a++)
+		for (size_t a = 0; !p.svcs[i].clean && a < s->nvips; a++)
 			for (size_t k = 0; k < s->nports; k++) {
 				struct split_svc_key key;
 				struct split_svc_val val = { 0 };
@@ -2416,7 +2658,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	for (size_t i = 0; i < p.n; i++) {
 		const struct split_service *s = p.svcs[i].s;
 
-		for (size_t k = 0; k < s->nversions; k++) {
+		for (size_t k = 0; !p.svcs[i].clean && k < s->nversions; k++) {
 			struct split_weight_key key = { p.svcs[i].id, p.svcs[i].ver_ids[k] };
 			struct split_weight_val val = { 0 };
 			const struct raw_wt *rw;
@@ -2448,9 +2690,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	for (size_t i = 0; i < r->nvips; i++) {
 		const struct raw_vip *rv = &r->vips[i];
 		int j = rv->v.svc_id < SPLIT_MAX_SERVICES ? p.by_id[rv->v.svc_id] : -1;
-		int keep = 0;
+		int keep = j >= 0 && p.svcs[j].clean;
 
-		for (size_t a = 0; j >= 0 && a < p.svcs[j].s->nvips; a++)
+		for (size_t a = 0; !keep && j >= 0 && a < p.svcs[j].s->nvips; a++)
 			for (size_t k = 0; k < p.svcs[j].s->nports; k++) {
 				struct split_svc_key key;
 
@@ -2468,8 +2710,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		__u32 sid = r->wts[i].k.svc_id;
 		int j = sid < SPLIT_MAX_SERVICES ? p.by_id[sid] : -1;
 
-		if (j >= 0 && id_in_use(p.svcs[j].ver_ids, p.svcs[j].s->nversions,
-					r->wts[i].k.version_id))
+		if (j >= 0 && (p.svcs[j].clean ||
+			       id_in_use(p.svcs[j].ver_ids, p.svcs[j].s->nversions,
+					 r->wts[i].k.version_id)))
 			continue;
 		if (delete_quiet(st, st->weights_fd, &r->wts[i].k))
 			goto fail;
@@ -2480,7 +2723,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	}
 	what = "removing backends";
 	for (size_t i = 0; i < r->nbes; i++) {
-		if (be_in_plan(&p, r->bes[i].id))
+		if (svc_clean(&p, r->bes[i].v.svc_id) || be_in_plan(&p, r->bes[i].id))
 			continue;
 		if (!need_grace++)
 			usleep(SPLIT_GRACE_US);
@@ -2508,6 +2751,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	what = "writing " SPLIT_MAP_SVC_NAMES;
 	if (write_names(st, r, &p))
 		goto fail;
+	done_note(st, r, &p);
 	ret = 0;
 	goto out_plan;
 fail:
@@ -2525,26 +2769,45 @@ out_plan:
 	return ret;
 }
 
-int split_state_commit(struct split_state *st, const struct split_config *cfg,
-		       struct split_err *err)
+/* What split_state_commit_keep() keeps to put the state it replaced back:
+ * the commit's own read of the maps (a handle without the snapshot), or
+ * the inverse of its writes, to apply to the snapshot as it left it. */
+struct split_state_undo {
+	struct raw r;
+	bool have_r;
+	struct snap_op *inv;
+	size_t ninv, capinv;
+	bool have_inv;
+	__u64 seq;		/* the snapshot's, right after the commit */
+};
+
+void split_state_undo_drop(struct split_state *st)
 {
-	return split_state_commit_prev(st, cfg, NULL, err);
+	struct split_state_undo *u = st->undo;
+
+	if (!u)
+		return;
+	raw_free(&u->r);
+	free(u->inv);
+	free(u);
+	st->undo = NULL;
 }
 
-int split_state_commit_prev(struct split_state *st, const struct split_config *cfg,
-			    struct split_config *prev, struct split_err *err)
+static int commit_main(struct split_state *st, const struct split_config *cfg, bool keep,
+		       struct split_err *err)
 {
 	struct split_config old = { 0 };
 	struct split_err rb_err;
+	struct split_state_undo *u = NULL;
 	struct raw r, r2;
 	int ret;
 
-	if ((ret = raw_read(st, &r, err)))
-		return ret;
-	/* What is in force: from the snapshot read anyway (no second read). */
-	if (prev && raw_to_config(&r, prev)) {
-		raw_free(&r);
+	split_state_undo_drop(st);
+	if (keep && !(u = calloc(1, sizeof(*u))))
 		return split_errc(err, ENOMEM, "out of memory");
+	if ((ret = raw_read(st, &r, err))) {
+		free(u);
+		return ret;
 	}
 	if (!st->changed) {
 		/* The first commit under this lock: the generation moves
@@ -2559,12 +2822,25 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 	}
 	st->changed = 1;	/* readers of the generation look again */
 	ret = commit_once(st, cfg, &r, err);
-	if (!ret)
-		snap_apply(st);	/* r (if borrowed from it) is not used below */
-	else if (ret != -2)
+	if (!ret && r.borrowed) {
+		/* The snapshot takes the writes; the inverse of them is what
+		 * a put back needs (r is not used below). */
+		if (!snap_apply(st, u ? &u->inv : NULL, u ? &u->ninv : NULL,
+				u ? &u->capinv : NULL) && u) {
+			u->have_inv = true;
+			u->seq = st->snap->seq;
+		}
+	} else if (!ret) {
+		if (u) {	/* what was in force: the commit's own read */
+			u->r = r;
+			u->have_r = true;
+			memset(&r, 0, sizeof(r));
+		}
+	} else if (ret != -2) {
 		st->snap_stale = 1;	/* written half way, then put back: read again */
-	else if (st->snap)
+	} else if (st->snap) {
 		st->snap->nops = 0;	/* refused before any write */
+	}
 	if (ret == -2)
 		ret = -EINVAL; /* refused before any write */
 	else if (ret && (ret = errno > 0 ? -errno : -EIO) &&
@@ -2577,6 +2853,8 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 			snprintf(tail, sizeof(tail), "; rollback failed too: %s", rb_err.msg);
 			more = tail;
 		}
+		/* r2 is the maps before the rollback wrote: read them again. */
+		st->snap_stale = 1;
 		if (err) {
 			size_t len = strlen(err->msg);
 
@@ -2590,5 +2868,82 @@ int split_state_commit_prev(struct split_state *st, const struct split_config *c
 		snap_forget(st);
 		st->snap_stale = 0;
 	}
+	if (!ret && u)
+		st->undo = u;
+	else if (u) {
+		raw_free(&u->r);
+		free(u->inv);
+		free(u);
+	}
+	return ret;
+}
+
+int split_state_commit(struct split_state *st, const struct split_config *cfg,
+		       struct split_err *err)
+{
+	return commit_main(st, cfg, false, err);
+}
+
+int split_state_commit_keep(struct split_state *st, const struct split_config *cfg,
+			    struct split_err *err)
+{
+	return commit_main(st, cfg, true, err);
+}
+
+int split_state_put_back(struct split_state *st, struct split_err *err)
+{
+	struct split_state_undo *u = st->undo;
+	struct split_config prev = { 0 };
+	struct raw r = { 0 };
+	int ret;
+
+	if (!u || (!u->have_r && !u->have_inv))
+		return split_errf(err, "the state before the last commit was not kept");
+	if (u->have_r) {
+		r = u->r;
+		memset(&u->r, 0, sizeof(u->r));
+	} else {
+		/* The snapshot as the commit left it, its writes undone. */
+		struct split_state_snap *sn = st->snap;
+		const struct raw *c = sn ? &sn->r : NULL;
+		struct snap_op *rev = NULL;
+
+		if (!sn || !sn->have || sn->seq != u->seq)
+			return split_errf(err, "the state before the last commit is no longer known");
+		r.svcs = malloc((c->nsvcs + 1) * sizeof(*c->svcs));
+		r.wts = malloc((c->nwts + 1) * sizeof(*c->wts));
+		r.bes = malloc((c->nbes + 1) * sizeof(*c->bes));
+		r.vips = malloc((c->nvips + 1) * sizeof(*c->vips));
+		r.tbls = malloc((c->ntbls + 1) * sizeof(*c->tbls));
+		rev = malloc((u->ninv + 1) * sizeof(*rev));
+		ret = !r.svcs || !r.wts || !r.bes || !r.vips || !r.tbls || !rev;
+		if (!ret) {
+			memcpy(r.svcs, c->svcs, c->nsvcs * sizeof(*c->svcs));
+			memcpy(r.wts, c->wts, c->nwts * sizeof(*c->wts));
+			memcpy(r.bes, c->bes, c->nbes * sizeof(*c->bes));
+			memcpy(r.vips, c->vips, c->nvips * sizeof(*c->vips));
+			memcpy(r.tbls, c->tbls, c->ntbls * sizeof(*c->tbls));
+			r.nsvcs = c->nsvcs;
+			r.nwts = c->nwts;
+			r.nbes = c->nbes;
+			r.nvips = c->nvips;
+			r.ntbls = c->ntbls;
+			for (size_t i = 0; i < u->ninv; i++)
+				rev[i] = u->inv[u->ninv - 1 - i];
+			ret = raw_apply_ops(&r, rev, u->ninv, NULL, NULL, NULL);
+		}
+		free(rev);
+		if (ret) {
+			raw_free(&r);
+			return split_errc(err, ENOMEM, "out of memory");
+		}
+	}
+	ret = raw_to_config(&r, &prev);
+	raw_free(&r);
+	split_state_undo_drop(st);
+	if (ret)
+		return split_errc(err, ENOMEM, "out of memory");
+	ret = split_state_commit(st, &prev, err);
+	split_config_free(&prev);
 	return ret;
 }

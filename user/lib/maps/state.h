@@ -38,6 +38,10 @@ struct split_state {
 	/* Map elements written or deleted by commits through this handle
 	 * (a batch of n counts n): a commit that changes nothing writes 0. */
 	__u64 nwrites;
+	/* Services the last commit skipped: equal to what this handle's own
+	 * commit of them wrote, with the maps unchanged since (cached
+	 * handle, full commits): nothing of them was read, written or removed. */
+	size_t nunchanged;
 	__u32 scope_id;		/* != 0: split_state_read_service() of this service */
 	/* split_state_cache(): what the maps hold, as the last full read
 	 * or commit through this handle left them, valid while the
@@ -46,6 +50,7 @@ struct split_state {
 	__u64 snap_gen;
 	int snap_stale;		/* a commit failed: read the maps again */
 	int locked;		/* between split_state_lock() and _unlock() */
+	struct split_state_undo *undo;	/* split_state_commit_keep() */
 };
 
 /* Addresses between the model (struct split_addr) and the maps' 16-byte
@@ -97,6 +102,12 @@ int split_state_wait_l7(struct split_state *st, unsigned timeout_ms);
 int split_state_read(struct split_state *st, struct split_config *cfg,
 		     struct split_err *err);
 
+/* split_state_read() then split_config_merge(file, what it read), without
+ * building the model of every service: the weights of each routed service
+ * of file come from its entries in the maps (a cached handle: from memory). */
+int split_state_merge(struct split_state *st, struct split_config *file,
+		      struct split_err *err);
+
 /* Read one service (ref as split_config_find() takes it) without reading
  * the others: cfg then holds that service only, with its versions and
  * endpoints but not its VIPs and ports, and the commits that follow on st
@@ -118,11 +129,17 @@ int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
  * services whose inputs did not change are not rebuilt. */
 int split_state_commit(struct split_state *st, const struct split_config *cfg,
 		       struct split_err *err);
-/* split_state_commit(), and *prev (zeroed by the caller, freed by it also on
- * error) receives the state it replaced, as split_state_read() would have
- * given it just before: for a caller that must put it back when a later
- * step fails (split_apply()). */
-int split_state_commit_prev(struct split_state *st, const struct split_config *cfg,
-			    struct split_config *prev, struct split_err *err);
+/* split_state_commit(), keeping what it takes to put the state it replaced
+ * back, for a caller that must when a later step fails (split_apply()):
+ * the commit's own read of the maps, or on a cached handle only the
+ * inverse of its writes (no copy of the state is made unless it is put
+ * back). Kept until the next commit, split_state_put_back() or
+ * split_state_undo_drop(). */
+int split_state_commit_keep(struct split_state *st, const struct split_config *cfg,
+			    struct split_err *err);
+/* Commit the state the last split_state_commit_keep() replaced (what
+ * split_state_read() gave just before it), under the same lock. */
+int split_state_put_back(struct split_state *st, struct split_err *err);
+void split_state_undo_drop(struct split_state *st);
 
 #endif

@@ -136,35 +136,39 @@ int split_config_merge(struct split_config *file, const struct split_config *old
 	for (size_t i = 0; i < file->nsvcs; i++) {
 		struct split_service *s = &file->svcs[i];
 		const struct split_service *o = split_service_lookup(oidx, old->nsvcs, s->ns, s->name);
-		size_t extra = 0, n;
-		struct split_version *v;
 
-		if (!o || !o->routed)
-			continue;
-		for (size_t j = 0; j < o->nversions; j++)
-			extra += o->versions[j].weight &&
-				 !find_version(s, o->versions[j].name);
-		v = realloc(s->versions, (s->nversions + extra + 1) * sizeof(*v));
-		if (!v) {
+		if (o && o->routed && split_service_merge(s, o)) {
 			free(oidx);
 			return split_errc(err, ENOMEM, "out of memory");
 		}
-		s->versions = v;
-		for (size_t j = 0; j < s->nversions; j++) {
-			const struct split_version *ov =
-				find_version(o, s->versions[j].name);
-
-			s->versions[j].weight = ov ? ov->weight : 0;
-		}
-		n = s->nversions;
-		for (size_t j = 0; j < o->nversions; j++)
-			if (o->versions[j].weight && !find_version(s, o->versions[j].name))
-				s->versions[n++] = o->versions[j];
-		s->nversions = n;
-		qsort(s->versions, s->nversions, sizeof(*s->versions), version_cmp);
-		s->routed = true;
 	}
 	free(oidx);
+	return 0;
+}
+
+int split_service_merge(struct split_service *s, const struct split_service *o)
+{
+	size_t extra = 0, n;
+	struct split_version *v;
+
+	for (size_t j = 0; j < o->nversions; j++)
+		extra += o->versions[j].weight && !find_version(s, o->versions[j].name);
+	v = realloc(s->versions, (s->nversions + extra + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->versions = v;
+	for (size_t j = 0; j < s->nversions; j++) {
+		const struct split_version *ov = find_version(o, s->versions[j].name);
+
+		s->versions[j].weight = ov ? ov->weight : 0;
+	}
+	n = s->nversions;
+	for (size_t j = 0; j < o->nversions; j++)
+		if (o->versions[j].weight && !find_version(s, o->versions[j].name))
+			s->versions[n++] = o->versions[j];
+	s->nversions = n;
+	qsort(s->versions, s->nversions, sizeof(*s->versions), version_cmp);
+	s->routed = true;
 	return 0;
 }
 
@@ -329,4 +333,62 @@ int split_config_dup(const struct split_config *src, struct split_config *dst)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+/* 8 bytes a step; keys are compared whole after a hash match. */
+static uint64_t dkey_hash(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 32);
+}
+
+int split_dup_find(const void *keys, size_t n, size_t ksz, size_t *first, size_t *dup)
+{
+	const unsigned char *k = keys;
+	size_t cap = 16, *slot;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	slot = calloc(cap, sizeof(*slot));	/* index + 1 */
+	if (!slot)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t h = (size_t)dkey_hash(k + i * ksz, ksz) & (cap - 1);
+
+		for (; slot[h]; h = (h + 1) & (cap - 1))
+			if (!memcmp(k + (slot[h] - 1) * ksz, k + i * ksz, ksz)) {
+				*first = slot[h] - 1;
+				*dup = i;
+				free(slot);
+				return 1;
+			}
+		slot[h] = i + 1;
+	}
+	free(slot);
+	return 0;
+}
+
+void split_name_dkey(struct split_name_dkey *k, const struct split_service *s)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->ns, s->ns, strnlen(s->ns, sizeof(k->ns) - 1));
+	memcpy(k->name, s->name, strnlen(s->name, sizeof(k->name) - 1));
+}
+
+void split_vip_dkey(struct split_vip_dkey *k, const struct split_addr *a, uint16_t port,
+		    uint8_t proto)
+{
+	memset(k, 0, sizeof(*k));
+	k->addr = *a;
+	k->port = port;
+	k->proto = proto;
 }

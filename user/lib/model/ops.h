@@ -21,6 +21,9 @@ int split_config_find(const struct split_config *cfg, const char *ref,
  * so the split comes back when endpoints do. */
 int split_config_merge(struct split_config *file, const struct split_config *old,
 		       struct split_err *err);
+/* The same for one service s of the file, whose state in force is old
+ * (routed; only its versions are read). 0 or -ENOMEM (s unchanged). */
+int split_service_merge(struct split_service *s, const struct split_service *old);
 
 /* Apply `splitctl set` arguments ("v1=50" ...) to service `idx`. Every
  * version of the service must exist; versions not named get weight 0;
@@ -40,6 +43,27 @@ int split_service_index(const struct split_config *cfg,
 const struct split_service *split_service_lookup(const struct split_service **idx,
 						 size_t n, const char *ns,
 						 const char *name);
+
+/* Duplicates among n keys of ksz bytes each (compared as bytes: zero what
+ * follows a string's end): 1 with *dup the first key, in order, equal to
+ * an earlier one and *first that earlier one; 0 when all differ; -ENOMEM.
+ * O(n) (a hash), where a sort is O(n log n) with costly comparisons. */
+int split_dup_find(const void *keys, size_t n, size_t ksz, size_t *first, size_t *dup);
+
+/* Keys for split_dup_find(): a service's namespace and name (*key), one
+ * VIP, port and protocol (*vkey). */
+struct split_name_dkey {
+	char ns[SPLIT_NAME_LEN];
+	char name[SPLIT_NAME_LEN];
+};
+struct split_vip_dkey {
+	struct split_addr addr;
+	uint8_t proto;
+	uint16_t port;
+};
+void split_name_dkey(struct split_name_dkey *k, const struct split_service *s);
+void split_vip_dkey(struct split_vip_dkey *k, const struct split_addr *a, uint16_t port,
+		    uint8_t proto);
 
 /* Deep copy. Returns 0 or -ENOMEM. */
 int split_config_dup(const struct split_config *src, struct split_config *dst);
