@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1804,6 +1805,32 @@ static int big_read(int big_fd, __u32 tid, __u32 *vals)
 	return ret;
 }
 
+/*
+ * A new inner map for a big table. The bpf(2) call itself: libbpf's
+ * bpf_map_create() first probes the kernel (whether maps take names, whether
+ * memory is charged to the memcg) by loading two programs, which cost more
+ * than the table (a JIT and an RCU grace period each), once per process.
+ * Kernels too old to charge the memcg need RLIMIT_MEMLOCK raised, which
+ * libbpf does: EPERM goes to it.
+ */
+static int table_map_create(const char *name)
+{
+	union bpf_attr attr;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_ARRAY;
+	attr.key_size = sizeof(__u32);
+	attr.value_size = sizeof(struct split_slot_pair);
+	attr.max_entries = SPLIT_TABLE_CELLS;
+	snprintf(attr.map_name, sizeof(attr.map_name), "%s", name);
+	fd = (int)syscall(__NR_bpf, BPF_MAP_CREATE, &attr, sizeof(attr));
+	if (fd >= 0 || errno != EPERM)
+		return fd;
+	return bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32),
+			      sizeof(struct split_slot_pair), SPLIT_TABLE_CELLS, NULL);
+}
+
 /* Create a filled big table and swap it in: one update, never half-written. */
 static int big_install(struct split_state *st, __u32 tid, const __u32 *vals)
 {
@@ -1812,8 +1839,7 @@ static int big_install(struct split_state *st, __u32 tid, const __u32 *vals)
 	int fd, ret;
 
 	snprintf(name, sizeof(name), "tbl_%u", tid);
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32),
-			    sizeof(struct split_slot_pair), SPLIT_TABLE_CELLS, NULL);
+	fd = table_map_create(name);
 	if (fd < 0)
 		return -1;
 	ret = bpf_map_update_batch(fd, slot_keys, vals, &count, NULL);
@@ -2015,6 +2041,24 @@ static void count_slots(struct plan_svc *ps, int v6, __u32 ep)
 			ps->slots[v6][k]++;
 }
 
+/* Do the versions hold as many slots of the table as the weights map
+ * says the table in force gives them? If not, the new table differs from
+ * it and need not be read to be compared (a weight change: splitctl set).
+ * The counts are written with the table they describe; were they ever
+ * out of step, a table would be swapped for an equal one, no harm. */
+static int slots_as_recorded(const struct raw *r, const struct plan_svc *ps, int v6)
+{
+	for (size_t k = 0; k < ps->s->nversions; k++) {
+		const struct raw_wt *w = raw_wt_find(r, ps->id, ps->ver_ids[k]);
+
+		__u32 had = !w ? 0 : v6 ? w->v.slots6 : w->v.slots4;
+
+		if (had != ps->slots[v6][k])
+			return 0;
+	}
+	return 1;
+}
+
 /* One table of a service whose inputs changed. */
 static int plan_table(struct split_state *st, const struct raw *r, struct plan_svc *ps,
 		      int v6, struct tbl_work *w, struct cell_alloc *al, uint32_t *idx,
@@ -2074,7 +2118,8 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 	}
 	vals[TABLE_BUF_LEN - 1] = 0;
 	*what = "reading a table";
-	have = cv->kind == SPLIT_TBL_BIG ? big_read(st->big_fd, tid, cur) : 0;
+	have = cv->kind == SPLIT_TBL_BIG && slots_as_recorded(r, ps, v6) ?
+	       big_read(st->big_fd, tid, cur) : 0;
 	if (have < 0)
 		return -1;
 	if (!have || memcmp(cur, vals, TABLE_BUF_LEN * sizeof(*vals))) {
