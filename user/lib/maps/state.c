@@ -40,7 +40,8 @@ struct raw {
 	struct raw_vip *vips; size_t nvips;	/* sorted by key */
 	struct raw_tbl *tbls; size_t ntbls;	/* tables_v3, sorted by id */
 	struct be_idx *be_by_id;		/* (id, index in bes), sorted by id */
-	int *svc_by_id;				/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
+	int *svc_by_id;				/* [nsvc_by_id]: index in svcs or -1 */
+	size_t nsvc_by_id;			/* the largest id in svcs + 1 */
 	struct raw_svc **svc_by_name;		/* svcs sorted by (ns, name) */
 	bool borrowed;				/* the handle's snapshot: not ours to free */
 };
@@ -188,12 +189,18 @@ static int raw_index(struct raw *r)
 	sort_n(r->bes, r->nbes, sizeof(*r->bes), raw_be_cmp);
 	sort_n(r->vips, r->nvips, sizeof(*r->vips), raw_vip_cmp);
 	sort_n(r->tbls, r->ntbls, sizeof(*r->tbls), raw_tbl_cmp);
-	r->svc_by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
+	/* As long as the largest id: one service (a scoped read) does not
+	 * fill SPLIT_MAX_SERVICES entries (fresh pages, each a fault). */
+	r->nsvc_by_id = 1;
+	for (size_t i = 0; i < r->nsvcs; i++)
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES && r->svcs[i].id >= r->nsvc_by_id)
+			r->nsvc_by_id = r->svcs[i].id + 1;
+	r->svc_by_id = malloc(r->nsvc_by_id * sizeof(int));
 	r->be_by_id = calloc(r->nbes + 1, sizeof(*r->be_by_id));
 	r->svc_by_name = calloc(r->nsvcs + 1, sizeof(*r->svc_by_name));
 	if (!r->svc_by_id || !r->svc_by_name || !r->be_by_id)
 		return -1;
-	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
+	for (size_t i = 0; i < r->nsvc_by_id; i++)
 		r->svc_by_id[i] = -1;
 	for (size_t i = 0; i < r->nbes; i++)
 		r->be_by_id[i] = (struct be_idx){ r->bes[i].id, (__u32)i };
@@ -952,7 +959,7 @@ static int port_cmp(const void *a, const void *b)
 
 static ssize_t raw_svc_index(const struct raw *r, __u32 id)
 {
-	return id < SPLIT_MAX_SERVICES ? r->svc_by_id[id] : -1;
+	return id < r->nsvc_by_id ? r->svc_by_id[id] : -1;
 }
 
 static const struct raw_wt *raw_wt_find(const struct raw *r, __u32 svc_id,
@@ -1279,7 +1286,8 @@ struct plan_svc {
 struct plan {
 	struct plan_svc *svcs;
 	size_t n;
-	int *by_id;		/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
+	int *by_id;		/* [nby_id]: index in svcs or -1 */
+	size_t nby_id;		/* the largest id, in the maps or the plan, + 1 */
 	__u32 *be_new;		/* every backend id of the new state, sorted */
 	size_t nbe_new;
 };
@@ -1498,15 +1506,16 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 	int ret = -1;
 
 	p->svcs = calloc(cfg->nsvcs + 1, sizeof(*p->svcs));
-	p->by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
-	if (!svc_used || !p->svcs || !p->by_id)
+	if (!svc_used || !p->svcs)
 		goto oom;
 	p->n = cfg->nsvcs;
-	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
-		p->by_id[i] = -1;
+	p->nby_id = 1;
 	for (size_t i = 0; i < r->nsvcs; i++)
-		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES) {
 			svc_used[r->svcs[i].id] = 1;
+			if (r->svcs[i].id >= p->nby_id)
+				p->nby_id = r->svcs[i].id + 1;
+		}
 
 	/* Service ids: keep the id of a service that exists already. */
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
@@ -1532,9 +1541,19 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 			ps->id = next_svc;
 			svc_used[next_svc] = 1;
 		}
-		p->by_id[ps->id] = (int)i;
+		if (ps->id >= p->nby_id)
+			p->nby_id = ps->id + 1;
 		nnew += ps->s->neps;
 	}
+	/* As long as the largest id in use: a scoped commit (one service)
+	 * does not fill SPLIT_MAX_SERVICES entries. */
+	p->by_id = malloc(p->nby_id * sizeof(int));
+	if (!p->by_id)
+		goto oom;
+	for (size_t i = 0; i < p->nby_id; i++)
+		p->by_id[i] = -1;
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		p->by_id[p->svcs[i].id] = (int)i;
 	p->be_new = calloc(nnew + 1, sizeof(*p->be_new));
 	if (!p->be_new)
 		goto oom;
@@ -2143,7 +2162,7 @@ gone:
 
 static int in_plan_svc(const struct plan *p, __u32 id)
 {
-	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0;
+	return id < p->nby_id && p->by_id[id] >= 0;
 }
 
 /*
@@ -2492,7 +2511,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	what = "removing VIPs";
 	for (size_t i = 0; i < r->nvips; i++) {
 		const struct raw_vip *rv = &r->vips[i];
-		int j = rv->v.svc_id < SPLIT_MAX_SERVICES ? p.by_id[rv->v.svc_id] : -1;
+		int j = rv->v.svc_id < p.nby_id ? p.by_id[rv->v.svc_id] : -1;
 		int keep = 0;
 
 		for (size_t a = 0; j >= 0 && a < p.svcs[j].s->nvips; a++)
@@ -2511,7 +2530,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	what = "removing weights";
 	for (size_t i = 0; i < r->nwts; i++) {
 		__u32 sid = r->wts[i].k.svc_id;
-		int j = sid < SPLIT_MAX_SERVICES ? p.by_id[sid] : -1;
+		int j = sid < p.nby_id ? p.by_id[sid] : -1;
 
 		if (j >= 0 && id_in_use(p.svcs[j].ver_ids, p.svcs[j].s->nversions,
 					r->wts[i].k.version_id))
