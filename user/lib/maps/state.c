@@ -1799,15 +1799,16 @@ static const struct raw_tbl *raw_tbl_find(const struct raw *r, __u32 id)
 
 /* ---- tables ------------------------------------------------------------- */
 
-/* Big table buffers are SPLIT_TABLE_CELLS pairs, i.e. 2 * SPLIT_TABLE_CELLS
+/* Big table buffers are a struct split_big_table: 2 * SPLIT_TABLE_CELLS
  * __u32 with slot s at index s (the last one is padding, 0). */
 #define TABLE_BUF_LEN	(2 * SPLIT_TABLE_CELLS)
-static __u32 slot_keys[SPLIT_TABLE_CELLS];
+_Static_assert(TABLE_BUF_LEN * sizeof(__u32) == sizeof(struct split_big_table),
+	       "a table buffer is one inner map value");
 
 /* Current content of a big table; 1 if there is one, 0 if not, -1 on error. */
 static int big_read(int big_fd, __u32 tid, __u32 *vals)
 {
-	__u32 inner_id, count = SPLIT_TABLE_CELLS, out_batch;
+	__u32 inner_id, zero = 0;
 	int fd, ret = 1;
 
 	if (bpf_map_lookup_elem(big_fd, &tid, &inner_id))
@@ -1815,10 +1816,7 @@ static int big_read(int big_fd, __u32 tid, __u32 *vals)
 	fd = bpf_map_get_fd_by_id(inner_id);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
-	if (bpf_map_lookup_batch(fd, NULL, &out_batch, slot_keys, vals, &count, NULL) &&
-	    errno != ENOENT)
-		ret = -1;
-	else if (count != SPLIT_TABLE_CELLS)
+	if (bpf_map_lookup_elem(fd, &zero, vals))
 		ret = -1;
 	close(fd);
 	return ret;
@@ -1840,20 +1838,21 @@ static int table_map_create(const char *name)
 	memset(&attr, 0, sizeof(attr));
 	attr.map_type = BPF_MAP_TYPE_ARRAY;
 	attr.key_size = sizeof(__u32);
-	attr.value_size = sizeof(struct split_slot_pair);
-	attr.max_entries = SPLIT_TABLE_CELLS;
+	attr.value_size = sizeof(struct split_big_table);
+	attr.max_entries = 1;
 	snprintf(attr.map_name, sizeof(attr.map_name), "%s", name);
 	fd = (int)syscall(__NR_bpf, BPF_MAP_CREATE, &attr, sizeof(attr));
 	if (fd >= 0 || errno != EPERM)
 		return fd;
 	return bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32),
-			      sizeof(struct split_slot_pair), SPLIT_TABLE_CELLS, NULL);
+			      sizeof(struct split_big_table), 1, NULL);
 }
 
-/* Create a filled big table and swap it in: one update, never half-written. */
-static int big_install(struct split_state *st, __u32 tid, const __u32 *vals)
+/* Create a filled big table and swap it into big_fd: one update, never
+ * half-written. */
+static int big_put(int big_fd, __u32 tid, const __u32 *vals)
 {
-	__u32 count = SPLIT_TABLE_CELLS;
+	__u32 zero = 0;
 	char name[16];
 	int fd, ret;
 
@@ -1861,12 +1860,64 @@ static int big_install(struct split_state *st, __u32 tid, const __u32 *vals)
 	fd = table_map_create(name);
 	if (fd < 0)
 		return -1;
-	ret = bpf_map_update_batch(fd, slot_keys, vals, &count, NULL);
+	ret = bpf_map_update_elem(fd, &zero, vals, BPF_ANY);
 	if (!ret)
-		ret = bpf_map_update_elem(st->big_fd, &tid, &fd, BPF_ANY);
-	st->nwrites += 1 + SPLIT_TABLE_CELLS;
+		ret = bpf_map_update_elem(big_fd, &tid, &fd, BPF_ANY);
 	close(fd);
 	return ret;
+}
+
+static int big_install(struct split_state *st, __u32 tid, const __u32 *vals)
+{
+	st->nwrites += 2;
+	return big_put(st->big_fd, tid, vals);
+}
+
+int split_state_migrate_big(const char *pin_dir, int big_fd, struct split_err *err)
+{
+	static __u32 keys[SPLIT_TABLE_CELLS];
+	struct split_big_table *t = malloc(sizeof(*t));
+	char path[PATH_MAX + 32];
+	__u32 tid, prev, inner_id, out, count;
+	int old, fd, n = 0, first = 1;
+
+	if (!t)
+		return split_errc(err, ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_BIG_TABLES_V3);
+	old = bpf_obj_get(path);
+	if (old < 0) {
+		free(t);
+		return errno == ENOENT ? 0 : split_errc(err, errno, "opening %s: %s", path, strerror(errno));
+	}
+	while (!bpf_map_get_next_key(old, first ? NULL : &prev, &tid)) {
+		first = 0;
+		prev = tid;
+		if (bpf_map_lookup_elem(old, &tid, &inner_id) ||
+		    !bpf_map_lookup_elem(big_fd, &tid, &out))	/* gone, or done */
+			continue;
+		fd = bpf_map_get_fd_by_id(inner_id);
+		if (fd < 0)
+			continue;
+		/* Cell c held slots 2c and 2c + 1: the same bytes as the new value. */
+		count = SPLIT_TABLE_CELLS;
+		memset(t, 0, sizeof(*t));
+		if ((bpf_map_lookup_batch(fd, NULL, &out, keys, t, &count, NULL) && errno != ENOENT) ||
+		    count != SPLIT_TABLE_CELLS) {
+			close(fd);
+			n = split_errc(err, errno ? errno : EIO, "reading table %u of %s: %s", tid, path,
+				       strerror(errno ? errno : EIO));
+			break;
+		}
+		close(fd);
+		if (big_put(big_fd, tid, t->backend_id)) {
+			n = split_errc(err, errno, "copying table %u of %s: %s", tid, path, strerror(errno));
+			break;
+		}
+		n++;
+	}
+	close(old);
+	free(t);
+	return n;
 }
 
 /* Cells of slots_v3 that are not in use: the gaps between small tables and
@@ -1977,7 +2028,7 @@ struct tbl_work {
 	struct wbatch ents;	/* tables_v3: new entries and tombstones */
 	__u32 *del;		/* tables_v3 entries to delete (no table now) */
 	size_t ndel;
-	__u32 *big_del;		/* big_v3 entries to delete, after the grace period */
+	__u32 *big_del;		/* big_v4 entries to delete, after the grace period */
 	size_t nbig_del;
 	__u64 now;
 	size_t nbuf;		/* slots the table buffers hold */
@@ -2167,7 +2218,7 @@ static int in_plan_svc(const struct plan *p, __u32 id)
 
 /*
  * All table changes: new small tables' cells, new big tables (swapped into
- * big_v3 one by one), then the tables_v3 entries in one batch (each entry
+ * big_v4 one by one), then the tables_v3 entries in one batch (each entry
  * flips one table), then entries of tables that are gone. Expired
  * tombstones are dropped when anything changes. Tables of removed services
  * go later (remove_tables()).
@@ -2192,8 +2243,6 @@ static int write_tables(struct split_state *st, const struct raw *r,
 		errno = ENOMEM;
 		goto out;
 	}
-	for (__u32 i = 0; i < SPLIT_TABLE_CELLS; i++)
-		slot_keys[i] = i;
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 

@@ -23,7 +23,7 @@ struct split_state {
 	int svc_fd;
 	int tables_fd;		/* tables_v3 */
 	int slots_fd;		/* slots_v3: small tables' slots */
-	int big_fd;		/* big_v3: big tables (map-in-map) */
+	int big_fd;		/* big_v4: big tables (map-in-map) */
 	__u32 slot_cells;	/* max_entries of slots_v3 */
 	int backends_fd;
 	int services_fd;
@@ -124,5 +124,15 @@ int split_state_commit(struct split_state *st, const struct split_config *cfg,
  * step fails (split_apply()). */
 int split_state_commit_prev(struct split_state *st, const struct split_config *cfg,
 			    struct split_config *prev, struct split_err *err);
+
+/*
+ * Upgrade from big_v3 (inner maps of two-slot cells): copy every big table
+ * pinned there into big_fd (the loaded datapath's big_v4) that big_fd has
+ * no table for yet. splitd calls it after loading a datapath, before
+ * attaching it, so services with explicit weights keep their tables across
+ * the upgrade; it unlinks big_v3 once attached. Returns the number of
+ * tables copied (0: no big_v3), or a negative errno with err set.
+ */
+int split_state_migrate_big(const char *pin_dir, int big_fd, struct split_err *err);
 
 #endif
