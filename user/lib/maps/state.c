@@ -751,6 +751,19 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 
 /* ---- open / close / lock ------------------------------------------------ */
 
+/* A counters map of st (fd one of its *_stats_fd), opened on first use:
+ * its fd, or -1 when it is not pinned (an older datapath). */
+static int stats_fd(struct split_state *st, int *fd, const char *name)
+{
+	char path[PATH_MAX + 64];
+
+	if (*fd != SPLIT_FD_LAZY)
+		return *fd;
+	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
+	*fd = bpf_obj_get(path);
+	return *fd;
+}
+
 static int open_pinned(struct split_state *st, const char *name,
 		       struct split_err *err)
 {
@@ -803,17 +816,14 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 		}
 		st->slot_cells = info.max_entries;
 	}
+	/* The counters maps are opened when a commit first removes a backend
+	 * or a version (stats_fd()): a weight change never does, and each
+	 * open is a path walk in bpffs. */
+	st->be_stats_fd = st->ver_stats_fd = SPLIT_FD_LAZY;
+	st->sk_be_stats_fd = st->sk_ver_stats_fd = SPLIT_FD_LAZY;
 	{
 		char path[PATH_MAX + 64];
 
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_BE_STATS);
-		st->be_stats_fd = bpf_obj_get(path);
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_VER_STATS);
-		st->ver_stats_fd = bpf_obj_get(path);
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SK_BE_STATS);
-		st->sk_be_stats_fd = bpf_obj_get(path);
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SK_VER_STATS);
-		st->sk_ver_stats_fd = bpf_obj_get(path);
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_GENERATION);
 		st->gen_fd = bpf_obj_get(path);
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SVC_NAMES);
@@ -1848,29 +1858,34 @@ static int table_map_create(const char *name)
 			      sizeof(struct split_big_table), 1, NULL);
 }
 
+/* A new inner map holding the table vals: its fd, or -1. Nothing points
+ * at it yet: it is swapped in whole afterwards. */
+static int big_make(__u32 tid, const __u32 *vals)
+{
+	__u32 zero = 0;
+	char name[16];
+	int fd;
+
+	snprintf(name, sizeof(name), "tbl_%u", tid);
+	fd = table_map_create(name);
+	if (fd >= 0 && bpf_map_update_elem(fd, &zero, vals, BPF_ANY)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* Create a filled big table and swap it into big_fd: one update, never
  * half-written. */
 static int big_put(int big_fd, __u32 tid, const __u32 *vals)
 {
-	__u32 zero = 0;
-	char name[16];
-	int fd, ret;
+	int fd = big_make(tid, vals), ret;
 
-	snprintf(name, sizeof(name), "tbl_%u", tid);
-	fd = table_map_create(name);
 	if (fd < 0)
 		return -1;
-	ret = bpf_map_update_elem(fd, &zero, vals, BPF_ANY);
-	if (!ret)
-		ret = bpf_map_update_elem(big_fd, &tid, &fd, BPF_ANY);
+	ret = bpf_map_update_elem(big_fd, &tid, &fd, BPF_ANY);
 	close(fd);
 	return ret;
-}
-
-static int big_install(struct split_state *st, __u32 tid, const __u32 *vals)
-{
-	st->nwrites += 2;
-	return big_put(st->big_fd, tid, vals);
 }
 
 int split_state_migrate_big(const char *pin_dir, int big_fd, struct split_err *err)
@@ -2025,6 +2040,9 @@ static int alloc_ready(struct split_state *st, const struct raw *r, struct cell_
 /* What a commit does to the tables, collected before any write. */
 struct tbl_work {
 	struct wbatch cells;	/* slots_v3: new small tables */
+	struct wbatch bigs;	/* big_v4: new big tables (values: inner map fds) */
+	int *big_fds;		/* those fds, closed after the commit */
+	size_t nbig_fds;
 	struct wbatch ents;	/* tables_v3: new entries and tombstones */
 	__u32 *del;		/* tables_v3 entries to delete (no table now) */
 	size_t ndel;
@@ -2193,10 +2211,21 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 	if (have < 0)
 		return -1;
 	if (!have || memcmp(cur, vals, TABLE_BUF_LEN * sizeof(*vals))) {
+		int fd, *fds;
+
 		*what = "installing a table";
-		if (big_install(st, tid, vals))
+		fds = realloc(w->big_fds, (w->nbig_fds + 1) * sizeof(*fds));
+		if (!fds)
 			return -1;
-		pr_debug("table %u of %s: swapped in\n", tid, ps->s->name);
+		w->big_fds = fds;
+		fd = big_make(tid, vals);
+		if (fd < 0)
+			return -1;
+		fds[w->nbig_fds++] = fd;
+		st->nwrites++;
+		if (wb_add(&w->bigs, &tid, &fd))
+			return -1;
+		pr_debug("table %u of %s: built, to be swapped in\n", tid, ps->s->name);
 	}
 	if (cv->kind != SPLIT_TBL_BIG) {
 		struct split_table_val nv = { .kind = SPLIT_TBL_BIG, .nslots = SPLIT_TABLE_SLOTS };
@@ -2218,7 +2247,7 @@ static int in_plan_svc(const struct plan *p, __u32 id)
 
 /*
  * All table changes: new small tables' cells, new big tables (swapped into
- * big_v4 one by one), then the tables_v3 entries in one batch (each entry
+ * big_v4 in one batch), then the tables_v3 entries in one batch (each entry
  * flips one table), then entries of tables that are gone. Expired
  * tombstones are dropped when anything changes. Tables of removed services
  * go later (remove_tables()).
@@ -2236,7 +2265,7 @@ static int write_tables(struct split_state *st, const struct raw *r,
 		if (p->svcs[i].s->neps > nbuf)
 			nbuf = p->svcs[i].s->neps;
 	idx = malloc(nbuf * sizeof(*idx));
-	vals = calloc(nbuf, sizeof(*vals));
+	vals = malloc(nbuf * sizeof(*vals));	/* a table fills what it uses */
 	w->nbuf = nbuf;
 	*what = "planning tables";
 	if (!idx || !vals || !cur) {
@@ -2261,6 +2290,12 @@ static int write_tables(struct split_state *st, const struct raw *r,
 			    delete_quiet(st, st->tables_fd, &r->tbls[i].id))
 				goto out;
 	}
+	/* Every new big table in one batch: one wait for the programs that
+	 * may still run on the old inner maps (the kernel waits after each
+	 * update of a map-of-maps), not one per table. */
+	*what = "installing tables";
+	if (wb_flush(st, &w->bigs))
+		goto out;
 	*what = "writing " SPLIT_MAP_SLOTS;
 	if (wb_flush(st, &w->cells))
 		goto out;
@@ -2440,6 +2475,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	wb_init(&vipb, st->svc_fd, sizeof(struct split_svc_key), sizeof(struct split_svc_val));
 	wb_init(&wtb, st->weights_fd, sizeof(struct split_weight_key),
 		sizeof(struct split_weight_val));
+	wb_init(&tw.bigs, st->big_fd, sizeof(__u32), sizeof(__u32));
 	wb_init(&tw.cells, st->slots_fd, sizeof(__u32), sizeof(struct split_slot_pair));
 	wb_init(&tw.ents, st->tables_fd, sizeof(__u32), sizeof(struct split_table_val));
 	tw.now = mono_ns();
@@ -2586,9 +2622,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			continue;
 		if (delete_quiet(st, st->weights_fd, &r->wts[i].k))
 			goto fail;
-		if (st->ver_stats_fd >= 0)
+		if (stats_fd(st, &st->ver_stats_fd, SPLIT_MAP_VER_STATS) >= 0)
 			bpf_map_delete_elem(st->ver_stats_fd, &r->wts[i].k);
-		if (st->sk_ver_stats_fd >= 0)
+		if (stats_fd(st, &st->sk_ver_stats_fd, SPLIT_MAP_SK_VER_STATS) >= 0)
 			bpf_map_delete_elem(st->sk_ver_stats_fd, &r->wts[i].k);
 	}
 	what = "removing backends";
@@ -2601,9 +2637,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			goto fail;
 		/* A draining flow may count into it again; stats readers
 		 * only report ids that are in `backends`. */
-		if (st->be_stats_fd >= 0)
+		if (stats_fd(st, &st->be_stats_fd, SPLIT_MAP_BE_STATS) >= 0)
 			bpf_map_delete_elem(st->be_stats_fd, &r->bes[i].id);
-		if (st->sk_be_stats_fd >= 0)
+		if (stats_fd(st, &st->sk_be_stats_fd, SPLIT_MAP_SK_BE_STATS) >= 0)
 			bpf_map_delete_elem(st->sk_be_stats_fd, &r->bes[i].id);
 	}
 	what = "removing big tables";
@@ -2630,6 +2666,10 @@ out_plan:
 	wb_free(&beb);
 	wb_free(&vipb);
 	wb_free(&wtb);
+	for (size_t i = 0; i < tw.nbig_fds; i++)
+		close(tw.big_fds[i]);
+	free(tw.big_fds);
+	wb_free(&tw.bigs);
 	wb_free(&tw.cells);
 	wb_free(&tw.ents);
 	free(tw.del);

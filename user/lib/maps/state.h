@@ -17,6 +17,8 @@
 
 #include "model.h"
 
+#define SPLIT_FD_LAZY	(-2)	/* a map fd of split_state not opened yet */
+
 struct split_state {
 	char pin_dir[PATH_MAX];
 	int dir_fd;		/* flock()ed during a commit */
@@ -28,7 +30,8 @@ struct split_state {
 	int backends_fd;
 	int services_fd;
 	int weights_fd;
-	int be_stats_fd;	/* counters: cleared with their backend/version */
+	int be_stats_fd;	/* counters: cleared with their backend/version; */
+				/* these four: SPLIT_FD_LAZY until first used */
 	int ver_stats_fd;
 	int sk_be_stats_fd;
 	int sk_ver_stats_fd;

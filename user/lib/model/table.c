@@ -471,9 +471,12 @@ static int build_alloc(struct build *b)
 	b->rem = calloc(ncand, sizeof(*b->rem));
 	b->open = calloc(ncand, sizeof(*b->open));
 	b->pos = calloc(ncand, sizeof(*b->pos));
-	b->slots = calloc(n, sizeof(*b->slots));
-	b->won = calloc(n, sizeof(*b->won));
-	b->heap = calloc(n, sizeof(*b->heap));
+	/* Written before they are read (slot numbers, winners, the heap):
+	 * malloc, so a race that needs no heap (one candidate) never
+	 * touches its pages. */
+	b->slots = malloc(n * sizeof(*b->slots));
+	b->won = malloc(n * sizeof(*b->won));
+	b->heap = malloc(n * sizeof(*b->heap));
 	if (!b->ver || !b->eps || !b->vstart || !b->vcount || !b->weight ||
 	    !b->prefix || !b->quota || !b->rem || !b->open || !b->pos ||
 	    !b->slots || !b->won || !b->heap)
