@@ -2169,9 +2169,11 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		}
 		if (n == 0)
 			goto gone;
-		for (int s = 0; s < n; s++) {
-			vals[s] = ps->ep_ids[idx[s]];
-			count_slots(ps, v6, idx[s]);
+		for (int s = 0; s < n; s++) {	/* in place: vals may be idx */
+			uint32_t e = idx[s];
+
+			count_slots(ps, v6, e);
+			vals[s] = ps->ep_ids[e];
 		}
 		*what = "reading a table";
 		if (small_same(st, cv, vals, (__u32)n))
@@ -2200,9 +2202,11 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 	}
 	if (n == 0)
 		goto gone;
-	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {
-		vals[s] = ps->ep_ids[idx[s]];
-		count_slots(ps, v6, idx[s]);
+	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {	/* in place: vals may be idx */
+		uint32_t e = idx[s];
+
+		count_slots(ps, v6, e);
+		vals[s] = ps->ep_ids[e];
 	}
 	vals[TABLE_BUF_LEN - 1] = 0;
 	*what = "reading a table";
@@ -2257,18 +2261,20 @@ static int write_tables(struct split_state *st, const struct raw *r,
 {
 	size_t nbuf = TABLE_BUF_LEN;	/* a small table may have more slots than a big one */
 	uint32_t *idx = NULL;
-	__u32 *vals = NULL, *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
+	__u32 *vals, *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
 	struct cell_alloc al = { 0 };
 	int ret = -1;
 
 	for (size_t i = 0; i < p->n; i++)
 		if (p->svcs[i].s->neps > nbuf)
 			nbuf = p->svcs[i].s->neps;
+	/* A table's endpoint indexes become its backend ids in place: one
+	 * buffer, fresh pages being the dearest part of a small commit. */
 	idx = malloc(nbuf * sizeof(*idx));
-	vals = malloc(nbuf * sizeof(*vals));	/* a table fills what it uses */
+	vals = idx;
 	w->nbuf = nbuf;
 	*what = "planning tables";
-	if (!idx || !vals || !cur) {
+	if (!idx || !cur) {
 		errno = ENOMEM;
 		goto out;
 	}
@@ -2309,8 +2315,7 @@ static int write_tables(struct split_state *st, const struct raw *r,
 	ret = 0;
 out:
 	free(al.gap);
-	free(idx);
-	free(vals);
+	free(idx);	/* and vals */
 	free(cur);
 	return ret;
 }
