@@ -2138,7 +2138,6 @@ static int slots_as_recorded(const struct raw *r, const struct plan_svc *ps, int
 {
 	for (size_t k = 0; k < ps->s->nversions; k++) {
 		const struct raw_wt *w = raw_wt_find(r, ps->id, ps->ver_ids[k]);
-
 		__u32 had = !w ? 0 : v6 ? w->v.slots6 : w->v.slots4;
 
 		if (had != ps->slots[v6][k])
