@@ -50,7 +50,9 @@ split_pick(const struct split_svc_val *sv, __u32 hash, __u32 *id_out)
 		barrier_var(slot);	/* the verifier sees the bound below, */
 		if (slot >= SPLIT_TABLE_SLOTS)	/* not the one of the modulo */
 			return NULL;
-		id = big->backend_id[slot];
+		id = big->k[slot];	/* a backend of the table's service: its k */
+		if (id)
+			id = SPLIT_BACKEND_ID(SPLIT_TABLE_SVC(table_id), id);
 	} else {
 		return NULL;
 	}

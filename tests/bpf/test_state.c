@@ -410,14 +410,14 @@ TEST(big_table_is_the_built_table)
 		__u32 addr;
 
 		memcpy(&addr, ep->addr.bytes, 4);
-		if (be_addr(&n, t0.backend_id[s]) != ntohl(addr)) {
+		if (be_addr(&n, SPLIT_BACKEND_ID(id, t0.k[s])) != ntohl(addr)) {
 			node_down(&n);
 			TEST_FAIL_("slot %u: backend %u, the model says %s's endpoint %u", s,
-				   t0.backend_id[s], ep->version, ntohl(addr));
+				   SPLIT_BACKEND_ID(id, t0.k[s]), ep->version, ntohl(addr));
 		}
 		in_v1 += !strcmp(ep->version, "v1");
 	}
-	ASSERT_EQ(t0.backend_id[SPLIT_TABLE_SLOTS], 0);	/* padding */
+	ASSERT_EQ(t0.k[SPLIT_TABLE_SLOTS], 0);	/* padding */
 	ASSERT_EQ(in_v1, 9006);	/* 10007 * 0.9 = 9006.3 */
 	for (size_t k = 0; k < c0.svcs[0].nversions; k++)
 		ASSERT_EQ(c0.svcs[0].versions[k].slots[0],
@@ -428,9 +428,11 @@ TEST(big_table_is_the_built_table)
 	for (__u32 s = 0; s < SPLIT_TABLE_SLOTS; s++) {
 		struct split_backend_val b0, b1;
 
-		ASSERT_EQ(bpf_map_lookup_elem(n.st.backends_fd, &t0.backend_id[s], &b0), 0);
-		ASSERT_EQ(bpf_map_lookup_elem(n.st.backends_fd, &t1.backend_id[s], &b1), 0);
-		moved += t0.backend_id[s] != t1.backend_id[s];
+		__u32 id0 = SPLIT_BACKEND_ID(id, t0.k[s]), id1 = SPLIT_BACKEND_ID(id, t1.k[s]);
+
+		ASSERT_EQ(bpf_map_lookup_elem(n.st.backends_fd, &id0, &b0), 0);
+		ASSERT_EQ(bpf_map_lookup_elem(n.st.backends_fd, &id1, &b1), 0);
+		moved += id0 != id1;
 		vmoved += b0.version_id != b1.version_id;
 	}
 	printf("  90/10 -> 80/20: %u of %u slots changed version, %u endpoint (%.2f%%, %.2f%%)\n",
@@ -487,8 +489,9 @@ TEST(big_v3_tables_are_copied)
 		inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "old", 4, sizeof(pr), SPLIT_TABLE_CELLS, NULL);
 		ASSERT_GE(inner, 0);
 		for (__u32 c = 0; c < SPLIT_TABLE_CELLS; c++) {
-			pr.backend_id[0] = 1000 + (2 * c) % 7 + k;
-			pr.backend_id[1] = 2 * c + 1 < SPLIT_TABLE_SLOTS ? 1000 + (2 * c + 1) % 7 + k : 0;
+			pr.backend_id[0] = SPLIT_BACKEND_ID(5 + k, 1 + (2 * c) % 7);
+			pr.backend_id[1] = 2 * c + 1 < SPLIT_TABLE_SLOTS ?
+					   SPLIT_BACKEND_ID(5 + k, 1 + (2 * c + 1) % 7) : 0;
 			ASSERT_EQ(bpf_map_update_elem(inner, &c, &pr, BPF_ANY), 0);
 		}
 		ASSERT_EQ(bpf_map_update_elem(outer, &key, &inner, BPF_ANY), 0);
@@ -500,7 +503,7 @@ TEST(big_v3_tables_are_copied)
 		__u32 key = tid + 2, zero = 0;
 
 		for (__u32 s = 0; s < SPLIT_TABLE_SLOTS; s++)
-			mine.backend_id[s] = 7;
+			mine.k[s] = 9;
 		inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "mine", 4, sizeof(mine), 1, NULL);
 		ASSERT_GE(inner, 0);
 		ASSERT_EQ(bpf_map_update_elem(inner, &zero, &mine, BPF_ANY), 0);
@@ -512,18 +515,37 @@ TEST(big_v3_tables_are_copied)
 	ASSERT_EQ(split_state_migrate_big(n.pin, n.st.big_fd, &err), 1);
 	ASSERT_EQ(big_table(&n, tid, &got), 0);
 	for (__u32 s = 0; s < SPLIT_TABLE_SLOTS; s++)
-		if (got.backend_id[s] != 1000 + s % 7) {
+		if (got.k[s] != 1 + s % 7) {
 			node_down(&n);
-			TEST_FAIL_("slot %u: %u, want %u", s, got.backend_id[s], 1000 + s % 7);
+			TEST_FAIL_("slot %u: k %u, want %u", s, got.k[s], 1 + s % 7);
 		}
-	ASSERT_EQ(got.backend_id[SPLIT_TABLE_SLOTS], 0);
+	ASSERT_EQ(got.k[SPLIT_TABLE_SLOTS], 0);
 	ASSERT_EQ(big_table(&n, tid + 2, &got), 0);
-	ASSERT_EQ(got.backend_id[0], 7);
-	ASSERT_EQ(got.backend_id[SPLIT_TABLE_SLOTS - 1], 7);
+	ASSERT_EQ(got.k[0], 9);
+	ASSERT_EQ(got.k[SPLIT_TABLE_SLOTS - 1], 9);
 	ASSERT_EQ(bpf_map_lookup_elem(n.st.big_fd, &tid, &before), 0);
 	ASSERT_EQ(split_state_migrate_big(n.pin, n.st.big_fd, &err), 0);	/* done already */
 	ASSERT_EQ(bpf_map_lookup_elem(n.st.big_fd, &tid, &inner_v4), 0);
 	ASSERT_EQ(inner_v4, before);
+	/* a table naming a backend of another service is refused (its slots
+	 * keep the service's k only), and not copied */
+	{
+		__u32 key = SPLIT_TABLE_ID(9, 0), c = 17, none;
+
+		outer = bpf_obj_get(path);
+		ASSERT_GE(outer, 0);
+		inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "old", 4, sizeof(pr), SPLIT_TABLE_CELLS, NULL);
+		ASSERT_GE(inner, 0);
+		pr.backend_id[0] = SPLIT_BACKEND_ID(9, 1);
+		pr.backend_id[1] = SPLIT_BACKEND_ID(8, 1);
+		ASSERT_EQ(bpf_map_update_elem(inner, &c, &pr, BPF_ANY), 0);
+		ASSERT_EQ(bpf_map_update_elem(outer, &key, &inner, BPF_ANY), 0);
+		close(inner);
+		close(outer);
+		ASSERT_EQ(split_state_migrate_big(n.pin, n.st.big_fd, &err), -EINVAL);
+		printf("  %s\n", err.msg);
+		ASSERT_NE(bpf_map_lookup_elem(n.st.big_fd, &key, &none), 0);
+	}
 	node_down(&n);
 	/* no big_v3 at all: nothing to do */
 	NODE_UP(&n, NULL);

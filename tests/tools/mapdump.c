@@ -140,7 +140,8 @@ static int dump_tables(const char *dir)
 			}
 		}
 		for (__u32 s = 0; tv.kind != SPLIT_TBL_FREED && s < tv.nslots; s++) {
-			long long b = ifd >= 0 ? big.backend_id[s] : slot_of(fd, base, s);
+			long long b = ifd < 0 ? slot_of(fd, base, s) :	/* a big table: k */
+				      big.k[s] ? SPLIT_BACKEND_ID(SPLIT_TABLE_SVC(k), big.k[s]) : 0;
 			__u32 v = (__u32)b;
 
 			if (b < 0) {

@@ -229,8 +229,9 @@ TEST(map_names_and_sizes)
 	bpf_object__close(obj);
 }
 
-/* The big tables' inner maps: one element, the whole table (slot s at
- * backend_id[s], one padding slot). Tombstone keys never meet table ids. */
+/* The big tables' inner maps: one element, the whole table (slot s: the
+ * service's backend k[s], one padding slot). Tombstone keys never meet
+ * table ids. */
 TEST(table_cells)
 {
 	struct bpf_object *obj = bpf_object__open_file(BPF_OBJ, NULL);
@@ -245,7 +246,10 @@ TEST(table_cells)
 	ASSERT_TRUE(in != NULL);
 	ASSERT_EQ(bpf_map__value_size(in), sizeof(struct split_big_table));
 	ASSERT_EQ(bpf_map__max_entries(in), 1);
-	ASSERT_EQ(sizeof(struct split_big_table), 4 * (SPLIT_TABLE_SLOTS + 1));
+	ASSERT_EQ(sizeof(struct split_big_table), 2 * (SPLIT_TABLE_SLOTS + 1));
+	ASSERT_TRUE(SPLIT_BACKEND_ID(1, 0xffff) == 0x1ffff);	/* k: 16 bits */
+	ASSERT_EQ(SPLIT_TABLE_SVC(SPLIT_TABLE_ID(7, 1)), 7);
+	ASSERT_EQ(SPLIT_TABLE_SVC(SPLIT_TABLE_ID(SPLIT_MAX_SERVICES - 1, 0)), SPLIT_MAX_SERVICES - 1);
 	ASSERT_EQ(sizeof(struct split_big_table) % 8, 0);
 	ASSERT_EQ(sizeof(struct split_slot_pair), 8);
 	ASSERT_EQ(2 * SPLIT_TABLE_CELLS, SPLIT_TABLE_SLOTS + 1);

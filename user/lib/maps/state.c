@@ -1809,14 +1809,36 @@ static const struct raw_tbl *raw_tbl_find(const struct raw *r, __u32 id)
 
 /* ---- tables ------------------------------------------------------------- */
 
-/* Big table buffers are a struct split_big_table: 2 * SPLIT_TABLE_CELLS
- * __u32 with slot s at index s (the last one is padding, 0). */
+/* Big table buffers: 2 * SPLIT_TABLE_CELLS __u32 backend ids with slot s
+ * at index s (the last one is padding, 0), then, in place, the struct
+ * split_big_table of an inner map (big_k()). */
 #define TABLE_BUF_LEN	(2 * SPLIT_TABLE_CELLS)
-_Static_assert(TABLE_BUF_LEN * sizeof(__u32) == sizeof(struct split_big_table),
-	       "a table buffer is one inner map value");
+_Static_assert(TABLE_BUF_LEN * sizeof(__u16) == sizeof(struct split_big_table),
+	       "a table's k per slot is one inner map value");
 
-/* Current content of a big table; 1 if there is one, 0 if not, -1 on error. */
-static int big_read(int big_fd, __u32 tid, __u32 *vals)
+/* The backend ids of a big table of service svc_id (TABLE_BUF_LEN at buf)
+ * into its struct split_big_table, in place (k[s] lies at or before ids[s]:
+ * read before written). 0, or -1 (EINVAL) for an id of another service. */
+static int big_k(void *buf, __u32 svc_id)
+{
+	const __u32 *ids = buf;
+	__u16 *k = buf;
+
+	for (size_t s = 0; s < TABLE_BUF_LEN; s++) {
+		__u32 id = ids[s];
+
+		if (id && SPLIT_BACKEND_SVC(id) != svc_id) {
+			errno = EINVAL;
+			return -1;
+		}
+		k[s] = (__u16)(id & 0xffff);
+	}
+	return 0;
+}
+
+/* Current content of a big table (a struct split_big_table); 1 if there is
+ * one, 0 if not, -1 on error. */
+static int big_read(int big_fd, __u32 tid, void *vals)
 {
 	__u32 inner_id, zero = 0;
 	int fd, ret = 1;
@@ -1858,9 +1880,9 @@ static int table_map_create(const char *name)
 			      sizeof(struct split_big_table), 1, NULL);
 }
 
-/* A new inner map holding the table vals: its fd, or -1. Nothing points
- * at it yet: it is swapped in whole afterwards. */
-static int big_make(__u32 tid, const __u32 *vals)
+/* A new inner map holding the table vals (a struct split_big_table): its
+ * fd, or -1. Nothing points at it yet: it is swapped in whole afterwards. */
+static int big_make(__u32 tid, const void *vals)
 {
 	__u32 zero = 0;
 	char name[16];
@@ -1877,7 +1899,7 @@ static int big_make(__u32 tid, const __u32 *vals)
 
 /* Create a filled big table and swap it into big_fd: one update, never
  * half-written. */
-static int big_put(int big_fd, __u32 tid, const __u32 *vals)
+static int big_put(int big_fd, __u32 tid, const void *vals)
 {
 	int fd = big_make(tid, vals), ret;
 
@@ -1891,7 +1913,7 @@ static int big_put(int big_fd, __u32 tid, const __u32 *vals)
 int split_state_migrate_big(const char *pin_dir, int big_fd, struct split_err *err)
 {
 	static __u32 keys[SPLIT_TABLE_CELLS];
-	struct split_big_table *t = malloc(sizeof(*t));
+	struct split_slot_pair *t = malloc(SPLIT_TABLE_CELLS * sizeof(*t));
 	char path[PATH_MAX + 32];
 	__u32 tid, prev, inner_id, out, count;
 	int old, fd, n = 0, first = 1;
@@ -1913,9 +1935,9 @@ int split_state_migrate_big(const char *pin_dir, int big_fd, struct split_err *e
 		fd = bpf_map_get_fd_by_id(inner_id);
 		if (fd < 0)
 			continue;
-		/* Cell c held slots 2c and 2c + 1: the same bytes as the new value. */
+		/* Cell c held slots 2c and 2c + 1: the ids of slot s at s. */
 		count = SPLIT_TABLE_CELLS;
-		memset(t, 0, sizeof(*t));
+		memset(t, 0, SPLIT_TABLE_CELLS * sizeof(*t));
 		if ((bpf_map_lookup_batch(fd, NULL, &out, keys, t, &count, NULL) && errno != ENOENT) ||
 		    count != SPLIT_TABLE_CELLS) {
 			close(fd);
@@ -1924,7 +1946,12 @@ int split_state_migrate_big(const char *pin_dir, int big_fd, struct split_err *e
 			break;
 		}
 		close(fd);
-		if (big_put(big_fd, tid, t->backend_id)) {
+		if (big_k(t, SPLIT_TABLE_SVC(tid))) {
+			n = split_errc(err, EINVAL, "table %u of %s names a backend of another service than %u: not copied",
+				       tid, path, SPLIT_TABLE_SVC(tid));
+			break;
+		}
+		if (big_put(big_fd, tid, t)) {
 			n = split_errc(err, errno, "copying table %u of %s: %s", tid, path, strerror(errno));
 			break;
 		}
@@ -2208,12 +2235,14 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		vals[s] = ps->ep_ids[e];
 	}
 	vals[TABLE_BUF_LEN - 1] = 0;
+	if (big_k(vals, ps->id))
+		return -1;
 	*what = "reading a table";
 	have = cv->kind == SPLIT_TBL_BIG && slots_as_recorded(r, ps, v6) ?
 	       big_read(st->big_fd, tid, cur) : 0;
 	if (have < 0)
 		return -1;
-	if (!have || memcmp(cur, vals, TABLE_BUF_LEN * sizeof(*vals))) {
+	if (!have || memcmp(cur, vals, sizeof(struct split_big_table))) {
 		int fd, *fds;
 
 		*what = "installing a table";
