@@ -47,14 +47,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } slots_v3 SEC(".maps");
 
-/* Inner map shape of a big table: cell -> the backend ids of slots 2 * cell
- * and 2 * cell + 1. Userspace builds a new one per change and swaps it into
- * big_v3 in one update: never half-written. */
+/* Inner map shape of a big table: one element (key 0), the whole table, a
+ * struct split_big_table. Userspace makes a new one per change, writes it
+ * with one update and swaps it into big_v4 in one update: never
+ * half-written. */
 struct split_slot_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SPLIT_TABLE_CELLS);
+	__uint(max_entries, 1);
 	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct split_slot_pair));	/* no BTF: userspace makes them */
+	__uint(value_size, sizeof(struct split_big_table));	/* no BTF: userspace makes them */
 };
 
 /* Table id (SPLIT_TABLE_ID) -> the big table of a service with explicit weights. */
@@ -64,7 +65,7 @@ struct {
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct split_slot_table);	/* must stay last */
-} big_v3 SEC(".maps");
+} big_v4 SEC(".maps");
 
 /* Backend id -> endpoint address, service and version. */
 struct {

@@ -20,9 +20,11 @@ const volatile __u32 split_no_count = 0;
 static __always_inline struct split_backend_val *
 split_pick(const struct split_svc_val *sv, __u32 hash, __u32 *id_out)
 {
-	__u32 table_id = sv->table_id, slot, cell;
+	__u32 table_id = sv->table_id, slot, cell, zero = 0;
 	struct split_table_val *tv;
 	struct split_slot_pair *pair;
+	struct split_big_table *big;
+	void *tbl;
 	__u32 id;
 
 	tv = bpf_map_lookup_elem(&tables_v3, &table_id);
@@ -34,20 +36,26 @@ split_pick(const struct split_svc_val *sv, __u32 hash, __u32 *id_out)
 		slot = tv->offset + hash % tv->nslots;
 		cell = slot / 2;
 		pair = bpf_map_lookup_elem(&slots_v3, &cell);
+		if (!pair)
+			return NULL;
+		id = pair->backend_id[slot & 1];
 	} else if (tv->kind == SPLIT_TBL_BIG) {
-		void *tbl = bpf_map_lookup_elem(&big_v3, &table_id);
-
+		tbl = bpf_map_lookup_elem(&big_v4, &table_id);
 		if (!tbl)
 			return NULL;
+		big = bpf_map_lookup_elem(tbl, &zero);	/* the whole table */
+		if (!big)
+			return NULL;
 		slot = hash % SPLIT_TABLE_SLOTS;
-		cell = slot / 2;
-		pair = bpf_map_lookup_elem(tbl, &cell);
+		barrier_var(slot);	/* the verifier sees the bound below, */
+		if (slot >= SPLIT_TABLE_SLOTS)	/* not the one of the modulo */
+			return NULL;
+		id = big->k[slot];	/* a backend of the table's service: its k */
+		if (id)
+			id = SPLIT_BACKEND_ID(SPLIT_TABLE_SVC(table_id), id);
 	} else {
 		return NULL;
 	}
-	if (!pair)
-		return NULL;
-	id = pair->backend_id[slot & 1];
 	if (!id)
 		return NULL;
 	*id_out = id;

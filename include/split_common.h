@@ -35,6 +35,7 @@
 
 /* Table index of a service's table for one address family. */
 #define SPLIT_TABLE_ID(svc_id, is_v6)	((svc_id) * 2 + ((is_v6) ? 1 : 0))
+#define SPLIT_TABLE_SVC(table_id)	((table_id) / 2)	/* whose table it is */
 
 /* ---- map names (pinned under the pin dir, default /sys/fs/bpf/split) ----- */
 
@@ -42,7 +43,8 @@
 #define SPLIT_MAP_SVC		"svc"		/* VIP:port:proto -> service */
 #define SPLIT_MAP_TABLES	"tables_v3"	/* table id -> kind, length, offset of its slots */
 #define SPLIT_MAP_SLOTS		"slots_v3"	/* cell -> two slots of small tables (flat store) */
-#define SPLIT_MAP_BIG_TABLES	"big_v3"	/* table id -> inner 10007-slot table (explicit weights) */
+#define SPLIT_MAP_BIG_TABLES	"big_v4"	/* table id -> inner 10007-slot table (explicit weights) */
+#define SPLIT_MAP_BIG_TABLES_V3	"big_v3"	/* its layout before: splitd copies and removes it */
 #define SPLIT_MAP_BACKENDS	"backends"	/* backend id -> endpoint address */
 #define SPLIT_MAP_SERVICES	"services"	/* service id -> name, namespace */
 #define SPLIT_MAP_SVC_NAMES	"svc_names"	/* (name, namespace) -> service id (control plane) */
@@ -96,8 +98,12 @@ struct split_svc_val {
  *    backend_id[(offset + s) % 2] of cell (offset + s) / 2 (offset is even).
  *  - big (SPLIT_TBL_BIG): explicit weights (splitctl set, a route) need the
  *    SPLIT_TABLE_SLOTS-slot table built by user/lib/model/table.c (exact to 0.01%,
- *    minimal disruption): an inner array map of SPLIT_TABLE_CELLS cells in
- *    big_v3 (slot s: backend_id[s % 2] of cell s / 2), as in tables_v2.
+ *    minimal disruption): an inner array map in big_v4 of one element, a
+ *    struct split_big_table (slot s: backend SPLIT_BACKEND_ID(service,
+ *    k[s])). One element, not a cell per two slots as in big_v3: a new
+ *    table is written with one update, not 5004; and 2 bytes a slot, not 4
+ *    (every backend of a table is its service's): 20 KB, which the kernel
+ *    allocates whole (kmalloc, no vmalloc), half of big_v3's 40 KB.
  *
  * tables_v3 (a hash map: an update replaces the whole value, so a reader
  * sees the old entry or the new one) says which. A small table changes by
@@ -114,7 +120,7 @@ struct split_svc_val {
 
 enum split_table_kind {
 	SPLIT_TBL_SMALL = 1,	/* slots in slots_v3 */
-	SPLIT_TBL_BIG = 2,	/* slots in big_v3's inner map */
+	SPLIT_TBL_BIG = 2,	/* slots in big_v4's inner map */
 	SPLIT_TBL_FREED = 3,	/* tombstone: cells freed at freed_ns */
 };
 
@@ -127,9 +133,16 @@ struct split_table_val {
 	__u64 freed_ns;		/* tombstone: CLOCK_MONOTONIC ns when freed */
 };
 
-/* slots_v3 and big_v3 inner maps: value. */
+/* slots_v3: value. */
 struct split_slot_pair {
 	__u32 backend_id[2];
+};
+
+/* big_v4 inner maps: the value of their one element (key 0). Slot s of
+ * table tid is backend SPLIT_BACKEND_ID(SPLIT_TABLE_SVC(tid), k[s]) (k 0: none);
+ * the last one is padding (0), for an 8-byte size. */
+struct split_big_table {
+	__u16 k[2 * SPLIT_TABLE_CELLS];
 };
 
 /* backends: key is the __u32 backend id (never 0): SPLIT_BACKEND_ID(). */

@@ -52,8 +52,9 @@
 #define CLI4		"10.0.0.1"
 #define CLI6		"fd00::1"
 #define NBE		8		/* backends per family */
-#define BE4_ID(i)	(1 + (i))	/* ids 1..8: 10.1.0.1 .. 10.1.0.8 */
-#define BE6_ID(i)	(11 + (i))	/* ids 11..18: fd00:1::1 .. fd00:1::8 */
+/* Backends of service 1 (a big table names its service's backends by k) */
+#define BE4_ID(i)	SPLIT_BACKEND_ID(1, 1 + (i))	/* k 1..8: 10.1.0.1 .. 10.1.0.8 */
+#define BE6_ID(i)	SPLIT_BACKEND_ID(1, 11 + (i))	/* k 11..18: fd00:1::1 .. fd00:1::8 */
 #define VER_OF(i)	((i) < NBE / 2 ? 1 : 2)	/* first half v1, second half v2 */
 
 enum { ACT_NAT, ACT_PASS, ACT_DROP };
@@ -69,10 +70,12 @@ struct env {
 
 static void be_addr(int v6, __u32 id, char *buf, size_t n)
 {
+	__u32 k = id & 0xffff;	/* SPLIT_BACKEND_ID(1, k) */
+
 	if (v6)
-		snprintf(buf, n, "fd00:1::%x", id - 10);
+		snprintf(buf, n, "fd00:1::%x", k - 10);
 	else
-		snprintf(buf, n, "10.1.0.%u", id);
+		snprintf(buf, n, "10.1.0.%u", k);
 }
 
 static void addr_bin(int v6, const char *s, __be32 out[4])
@@ -84,29 +87,27 @@ static void addr_bin(int v6, const char *s, __be32 out[4])
 	}
 }
 
-/* A slot table whose slot s holds first + s % NBE (or `fill` for all when
- * fill is set). Returns the map fd. */
+/* A big table of service 1 (an inner map of one struct split_big_table)
+ * whose slot s holds backend first + s % NBE (or `fill` for all when fill
+ * is set). Returns the map fd. */
 static int make_table(__u32 first, __u32 fill)
 {
-	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_slot_pair),
-				SPLIT_TABLE_CELLS, NULL);
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_big_table),
+				1, NULL);
+	struct split_big_table *t = calloc(1, sizeof(*t));
+	__u32 zero = 0;
 
-	if (fd < 0)
-		return fd;
-	for (__u32 c = 0; c < SPLIT_TABLE_CELLS; c++) {
-		struct split_slot_pair pr;
-
-		for (__u32 h = 0; h < 2; h++) {
-			__u32 s = 2 * c + h;
-
-			pr.backend_id[h] = s >= SPLIT_TABLE_SLOTS ? 0 :
-					   fill ? fill : first + s % NBE;
-		}
-		if (bpf_map_update_elem(fd, &c, &pr, BPF_ANY)) {
-			close(fd);
-			return -1;
-		}
+	if (fd < 0 || !t) {
+		free(t);
+		return fd < 0 ? fd : -1;
 	}
+	for (__u32 s = 0; s < SPLIT_TABLE_SLOTS; s++)
+		t->k[s] = (__u16)((fill ? fill : first + s % NBE) & 0xffff);
+	if (bpf_map_update_elem(fd, &zero, t, BPF_ANY)) {
+		close(fd);
+		fd = -1;
+	}
+	free(t);
 	return fd;
 }
 
@@ -272,7 +273,7 @@ static int env_open(struct env *e, char *why, size_t n)
 	/* service 2's IPv6 table: every slot empty (0). */
 	{
 		int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4,
-					sizeof(struct split_slot_pair), SPLIT_TABLE_CELLS, NULL);
+					sizeof(struct split_big_table), 1, NULL);
 
 		if (fd < 0 || set_table(e, SPLIT_TABLE_ID(2, 1), fd)) {
 			snprintf(why, n, "empty table: %s", strerror(errno));

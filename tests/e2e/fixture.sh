@@ -168,7 +168,7 @@ expect_split() {
 }
 snapshot() { # the whole control state, byte for byte
 	local m
-	for m in svc backends services weights tables_v3 slots_v3 big_v3; do
+	for m in svc backends services weights tables_v3 slots_v3 big_v4; do
 		echo "== $m"; bpftool map dump pinned "$TB_PIN/$m" 2>&1
 	done
 }

@@ -13,7 +13,7 @@ fixture_splitd
 
 snapshot_all() { # every map the control plane writes, byte for byte
 	local m
-	for m in svc backends services weights tables_v3 slots_v3 big_v3 objects l7_routes l7_conds; do
+	for m in svc backends services weights tables_v3 slots_v3 big_v4 objects l7_routes l7_conds; do
 		echo "== $m"; bpftool map dump pinned "$TB_PIN/$m" 2>&1
 	done
 }

@@ -244,7 +244,7 @@ test_unversioned_service_left_alone() {
 }
 
 # dump_map PIN: its entries, sorted; tables_v3 by the content of each table
-# (mapdump: where its slots are in slots_v3 or big_v3 depends on the history
+# (mapdump: where its slots are in slots_v3 or big_v4 depends on the history
 # of the maps, the slots must not).
 dump_map() {
 	if [[ $1 == */tables_v3 ]]; then

@@ -34,7 +34,7 @@ fresh() {
 }
 sctl() { local s=$1; shift; "$B/splitctl" -p "$(pin "$s")" "$@"; }
 # Every map splitctl writes, byte for byte (mapdump: entries in key order,
-# a selection table by its slots, not where they are in slots_v3 or big_v3).
+# a selection table by its slots, not where they are in slots_v3 or big_v4).
 dump() {
 	"$B/mapdump" "$(pin "$1")" svc backends services weights objects l7_routes l7_conds \
 		tables_v3 | sort || echo "mapdump failed"

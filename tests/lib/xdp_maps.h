@@ -19,7 +19,7 @@ static inline void tx_xdp_maps_get(struct tx_xdp_maps *m, const struct split_xdp
 {
 	m->svc = bpf_map__fd(x->maps.svc);
 	m->tables = bpf_map__fd(x->maps.tables_v3);
-	m->big = bpf_map__fd(x->maps.big_v3);
+	m->big = bpf_map__fd(x->maps.big_v4);
 	m->slots = bpf_map__fd(x->maps.slots_v3);
 	m->backends = bpf_map__fd(x->maps.backends);
 	m->ct = bpf_map__fd(x->maps.ct);

@@ -15,9 +15,9 @@
  * tables_v3 is dumped by what its tables hold, not where: one line per
  * table id, "tables_v3 KEYHEX KIND NSLOTS FNV64" over the table's slots
  * (a small table's cells of slots_v3 at its offset, a big table's inner
- * map of big_v3). Offsets in slots_v3, inner map ids and the tombstones of
+ * map of big_v4). Offsets in slots_v3, inner map ids and the tombstones of
  * freed cells depend on the history of the maps, not on their state, so
- * they are left out; slots_v3 and big_v3 need not be named.
+ * they are left out; slots_v3 and big_v4 need not be named.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -79,8 +79,7 @@ out_fd:
 	return ret;
 }
 
-/* Slot s of the table tv describes (slots_v3 fd, or an inner map fd): its
- * backend id, or -1. */
+/* Slot s of a small table at base in slots_v3 (fd): its backend id, or -1. */
 static long long slot_of(int fd, __u32 base, __u32 s)
 {
 	struct split_slot_pair pr;
@@ -113,9 +112,10 @@ static int dump_tables(const char *dir)
 		goto out;
 	}
 	while (!bpf_map_get_next_key(tfd, prev, &k)) {
+		static struct split_big_table big;
 		unsigned long long h = 0xcbf29ce484222325ULL;
 		int ifd = -1, fd = sfd;
-		__u32 base = 0, id;
+		__u32 base = 0, id, zero = 0;
 
 		cur = k;
 		prev = &cur;
@@ -134,10 +134,14 @@ static int dump_tables(const char *dir)
 			ifd = bpf_map_get_fd_by_id(id);
 			if (ifd < 0)
 				goto fail;
-			fd = ifd;
+			if (bpf_map_lookup_elem(ifd, &zero, &big) || tv.nslots > SPLIT_TABLE_SLOTS) {
+				close(ifd);
+				goto fail;
+			}
 		}
 		for (__u32 s = 0; tv.kind != SPLIT_TBL_FREED && s < tv.nslots; s++) {
-			long long b = slot_of(fd, base, s);
+			long long b = ifd < 0 ? slot_of(fd, base, s) :	/* a big table: k */
+				      big.k[s] ? SPLIT_BACKEND_ID(SPLIT_TABLE_SVC(k), big.k[s]) : 0;
 			__u32 v = (__u32)b;
 
 			if (b < 0) {

@@ -504,23 +504,26 @@ static void env_open(struct env *e, int nocount)
 		tu_die("fill svc: %s", strerror(errno));
 	for (__u32 id = 1; id <= NBE; id++) {
 		struct split_backend_val b = {};
+		__u32 bid = SPLIT_BACKEND_ID(SVC_ID, id);	/* what a big table names */
 
 		b.addr[0] = htonl(0x0a010000U + id);	/* 10.1.0.id */
 		b.family = 4;
 		b.svc_id = SVC_ID;
 		b.version_id = id <= NBE / 2 ? 1 : 2;
-		if (bpf_map_update_elem(e->m.backends, &id, &b, BPF_ANY))
+		if (bpf_map_update_elem(e->m.backends, &bid, &b, BPF_ANY))
 			tu_die("fill backends: %s", strerror(errno));
 	}
-	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_slot_pair),
-			       SPLIT_TABLE_CELLS, NULL);
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "slots", 4, sizeof(struct split_big_table),
+			       1, NULL);
 	if (inner < 0)
 		tu_die("create table: %s", strerror(errno));
-	for (__u32 c = 0; c < SPLIT_TABLE_CELLS; c++) {
-		struct split_slot_pair pr = { { 1 + (2 * c) % NBE,
-					       2 * c + 1 < SPLIT_TABLE_SLOTS ? 1 + (2 * c + 1) % NBE : 0 } };
+	{
+		static struct split_big_table t;	/* slot s: backend k 1 + s % NBE */
+		__u32 zero = 0;
 
-		if (bpf_map_update_elem(inner, &c, &pr, BPF_ANY))
+		for (__u32 s = 0; s < SPLIT_TABLE_SLOTS; s++)
+			t.k[s] = 1 + s % NBE;
+		if (bpf_map_update_elem(inner, &zero, &t, BPF_ANY))
 			tu_die("fill table: %s", strerror(errno));
 	}
 	if (bpf_map_update_elem(e->m.big, &tid, &inner, BPF_ANY))

@@ -1037,6 +1037,20 @@ int main(int argc, char **argv)
 		pr_warn("loading the sockops object: %s\n", strerror(errno));
 		goto out;
 	}
+	/* Big tables of the layout before (big_v3) into big_v4, before the
+	 * programs that read big_v4 are attached: no gap for services with
+	 * explicit weights. */
+	{
+		int n = split_state_migrate_big(o.pin_dir, bpf_map__fd(skel->maps.big_v4), &err);
+
+		if (n < 0) {
+			pr_warn("%s\n", err.msg);
+			goto out;
+		}
+		if (n)
+			pr_info("copied %d big tables from %s/%s (an older table layout)\n", n,
+				o.pin_dir, SPLIT_MAP_BIG_TABLES_V3);
+	}
 	{
 		struct bpf_object *objs[] = { skel->obj, oskel->obj };
 
@@ -1046,7 +1060,8 @@ int main(int argc, char **argv)
 	/* Selection tables of an older layout: no program uses them now
 	 * (the links run this datapath): free them. */
 	{
-		static const char *const old_maps[] = { "tables", "tables_v2" };
+		static const char *const old_maps[] = { "tables", "tables_v2",
+							SPLIT_MAP_BIG_TABLES_V3 };
 
 		for (size_t i = 0; i < sizeof(old_maps) / sizeof(old_maps[0]); i++) {
 			char path[PATH_MAX + 32];

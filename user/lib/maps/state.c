@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +40,8 @@ struct raw {
 	struct raw_vip *vips; size_t nvips;	/* sorted by key */
 	struct raw_tbl *tbls; size_t ntbls;	/* tables_v3, sorted by id */
 	struct be_idx *be_by_id;		/* (id, index in bes), sorted by id */
-	int *svc_by_id;				/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
+	int *svc_by_id;				/* [nsvc_by_id]: index in svcs or -1 */
+	size_t nsvc_by_id;			/* the largest id in svcs + 1 */
 	__u32 *svc_by_name;			/* hash of (ns, name): index in svcs + 1 */
 	size_t name_cap;			/* its size, a power of 2 (0: none) */
 	bool borrowed;				/* the handle's snapshot: not ours to free */
@@ -194,12 +196,18 @@ static int raw_index(struct raw *r)
 	r->name_cap = 64;
 	while (r->name_cap < 2 * r->nsvcs)
 		r->name_cap *= 2;
-	r->svc_by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
+	/* As long as the largest id: one service (a scoped read) does not
+	 * fill SPLIT_MAX_SERVICES entries (fresh pages, each a fault). */
+	r->nsvc_by_id = 1;
+	for (size_t i = 0; i < r->nsvcs; i++)
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES && r->svcs[i].id >= r->nsvc_by_id)
+			r->nsvc_by_id = r->svcs[i].id + 1;
+	r->svc_by_id = malloc(r->nsvc_by_id * sizeof(int));
 	r->be_by_id = calloc(r->nbes + 1, sizeof(*r->be_by_id));
 	r->svc_by_name = calloc(r->name_cap, sizeof(*r->svc_by_name));
 	if (!r->svc_by_id || !r->svc_by_name || !r->be_by_id)
 		return -1;
-	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
+	for (size_t i = 0; i < r->nsvc_by_id; i++)
 		r->svc_by_id[i] = -1;
 	/* bes is in service order, and so are the ids (SPLIT_BACKEND_ID):
 	 * sorting each service's few is enough (else sort_n sorts all). */
@@ -830,6 +838,19 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 
 /* ---- open / close / lock ------------------------------------------------ */
 
+/* A counters map of st (fd one of its *_stats_fd), opened on first use:
+ * its fd, or -1 when it is not pinned (an older datapath). */
+static int stats_fd(struct split_state *st, int *fd, const char *name)
+{
+	char path[PATH_MAX + 64];
+
+	if (*fd != SPLIT_FD_LAZY)
+		return *fd;
+	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
+	*fd = bpf_obj_get(path);
+	return *fd;
+}
+
 static int open_pinned(struct split_state *st, const char *name,
 		       struct split_err *err)
 {
@@ -882,17 +903,14 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 		}
 		st->slot_cells = info.max_entries;
 	}
+	/* The counters maps are opened when a commit first removes a backend
+	 * or a version (stats_fd()): a weight change never does, and each
+	 * open is a path walk in bpffs. */
+	st->be_stats_fd = st->ver_stats_fd = SPLIT_FD_LAZY;
+	st->sk_be_stats_fd = st->sk_ver_stats_fd = SPLIT_FD_LAZY;
 	{
 		char path[PATH_MAX + 64];
 
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_BE_STATS);
-		st->be_stats_fd = bpf_obj_get(path);
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_VER_STATS);
-		st->ver_stats_fd = bpf_obj_get(path);
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SK_BE_STATS);
-		st->sk_be_stats_fd = bpf_obj_get(path);
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SK_VER_STATS);
-		st->sk_ver_stats_fd = bpf_obj_get(path);
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_GENERATION);
 		st->gen_fd = bpf_obj_get(path);
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SVC_NAMES);
@@ -1039,7 +1057,7 @@ static int port_cmp(const void *a, const void *b)
 
 static ssize_t raw_svc_index(const struct raw *r, __u32 id)
 {
-	return id < SPLIT_MAX_SERVICES ? r->svc_by_id[id] : -1;
+	return id < r->nsvc_by_id ? r->svc_by_id[id] : -1;
 }
 
 static const struct raw_wt *raw_wt_find(const struct raw *r, __u32 svc_id,
@@ -1424,7 +1442,8 @@ struct plan_svc {
 struct plan {
 	struct plan_svc *svcs;
 	size_t n;
-	int *by_id;		/* [SPLIT_MAX_SERVICES]: index in svcs or -1 */
+	int *by_id;		/* [nby_id]: index in svcs or -1 */
+	size_t nby_id;		/* the largest id, in the maps or the plan, + 1 */
 	__u32 *be_new;		/* every backend id of the new state, sorted */
 	size_t nbe_new;
 };
@@ -1709,7 +1728,8 @@ static void done_note(struct split_state *st, const struct raw *r, const struct 
 			sn->done[ps->id] = svc_dup(ps->s);	/* NULL: unknown */
 	}
 	for (size_t i = 0; !st->scope_id && i < r->nsvcs; i++)
-		if (r->svcs[i].id < SPLIT_MAX_SERVICES && p->by_id[r->svcs[i].id] < 0)
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES &&
+		    (r->svcs[i].id >= p->nby_id || p->by_id[r->svcs[i].id] < 0))
 			done_drop(sn, r->svcs[i].id);
 }
 
@@ -1736,15 +1756,16 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 	int ret = -1;
 
 	p->svcs = calloc(cfg->nsvcs + 1, sizeof(*p->svcs));
-	p->by_id = malloc(SPLIT_MAX_SERVICES * sizeof(int));
-	if (!svc_used || !p->svcs || !p->by_id)
+	if (!svc_used || !p->svcs)
 		goto oom;
 	p->n = cfg->nsvcs;
-	for (size_t i = 0; i < SPLIT_MAX_SERVICES; i++)
-		p->by_id[i] = -1;
+	p->nby_id = 1;
 	for (size_t i = 0; i < r->nsvcs; i++)
-		if (r->svcs[i].id < SPLIT_MAX_SERVICES)
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES) {
 			svc_used[r->svcs[i].id] = 1;
+			if (r->svcs[i].id >= p->nby_id)
+				p->nby_id = r->svcs[i].id + 1;
+		}
 
 	/* Service ids: keep the id of a service that exists already. */
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
@@ -1777,9 +1798,19 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 			ps->id = next_svc;
 			svc_used[next_svc] = 1;
 		}
-		p->by_id[ps->id] = (int)i;
+		if (ps->id >= p->nby_id)
+			p->nby_id = ps->id + 1;
 		nnew += ps->s->neps;
 	}
+	/* As long as the largest id in use: a scoped commit (one service)
+	 * does not fill SPLIT_MAX_SERVICES entries. */
+	p->by_id = malloc(p->nby_id * sizeof(int));
+	if (!p->by_id)
+		goto oom;
+	for (size_t i = 0; i < p->nby_id; i++)
+		p->by_id[i] = -1;
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		p->by_id[p->svcs[i].id] = (int)i;
 	p->be_new = calloc(nnew + 1, sizeof(*p->be_new));
 	if (!p->be_new)
 		goto oom;
@@ -1841,7 +1872,7 @@ static int be_in_plan(const struct plan *p, __u32 id)
 /* Service id is in the plan, unchanged (plan_svc.clean). */
 static bool svc_clean(const struct plan *p, __u32 id)
 {
-	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0 && p->svcs[p->by_id[id]].clean;
+	return id < p->nby_id && p->by_id[id] >= 0 && p->svcs[p->by_id[id]].clean;
 }
 
 void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
@@ -2013,15 +2044,38 @@ static const struct raw_tbl *raw_tbl_find(const struct raw *r, __u32 id)
 
 /* ---- tables ------------------------------------------------------------- */
 
-/* Big table buffers are SPLIT_TABLE_CELLS pairs, i.e. 2 * SPLIT_TABLE_CELLS
- * __u32 with slot s at index s (the last one is padding, 0). */
+/* Big table buffers: 2 * SPLIT_TABLE_CELLS __u32 backend ids with slot s
+ * at index s (the last one is padding, 0), then, in place, the struct
+ * split_big_table of an inner map (big_k()). */
 #define TABLE_BUF_LEN	(2 * SPLIT_TABLE_CELLS)
-static __u32 slot_keys[SPLIT_TABLE_CELLS];
+_Static_assert(TABLE_BUF_LEN * sizeof(__u16) == sizeof(struct split_big_table),
+	       "a table's k per slot is one inner map value");
 
-/* Current content of a big table; 1 if there is one, 0 if not, -1 on error. */
-static int big_read(int big_fd, __u32 tid, __u32 *vals)
+/* The backend ids of a big table of service svc_id (TABLE_BUF_LEN at buf)
+ * into its struct split_big_table, in place (k[s] lies at or before ids[s]:
+ * read before written). 0, or -1 (EINVAL) for an id of another service. */
+static int big_k(void *buf, __u32 svc_id)
 {
-	__u32 inner_id, count = SPLIT_TABLE_CELLS, out_batch;
+	const __u32 *ids = buf;
+	__u16 *k = buf;
+
+	for (size_t s = 0; s < TABLE_BUF_LEN; s++) {
+		__u32 id = ids[s];
+
+		if (id && SPLIT_BACKEND_SVC(id) != svc_id) {
+			errno = EINVAL;
+			return -1;
+		}
+		k[s] = (__u16)(id & 0xffff);
+	}
+	return 0;
+}
+
+/* Current content of a big table (a struct split_big_table); 1 if there is
+ * one, 0 if not, -1 on error. */
+static int big_read(int big_fd, __u32 tid, void *vals)
+{
+	__u32 inner_id, zero = 0;
 	int fd, ret = 1;
 
 	if (bpf_map_lookup_elem(big_fd, &tid, &inner_id))
@@ -2029,33 +2083,118 @@ static int big_read(int big_fd, __u32 tid, __u32 *vals)
 	fd = bpf_map_get_fd_by_id(inner_id);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
-	if (bpf_map_lookup_batch(fd, NULL, &out_batch, slot_keys, vals, &count, NULL) &&
-	    errno != ENOENT)
-		ret = -1;
-	else if (count != SPLIT_TABLE_CELLS)
+	if (bpf_map_lookup_elem(fd, &zero, vals))
 		ret = -1;
 	close(fd);
 	return ret;
 }
 
-/* Create a filled big table and swap it in: one update, never half-written. */
-static int big_install(struct split_state *st, __u32 tid, const __u32 *vals)
+/*
+ * A new inner map for a big table. The bpf(2) call itself: libbpf's
+ * bpf_map_create() first probes the kernel (whether maps take names, whether
+ * memory is charged to the memcg) by loading two programs, which cost more
+ * than the table (a JIT and an RCU grace period each), once per process.
+ * Kernels too old to charge the memcg need RLIMIT_MEMLOCK raised, which
+ * libbpf does: EPERM goes to it.
+ */
+static int table_map_create(const char *name)
 {
-	__u32 count = SPLIT_TABLE_CELLS;
+	union bpf_attr attr;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_ARRAY;
+	attr.key_size = sizeof(__u32);
+	attr.value_size = sizeof(struct split_big_table);
+	attr.max_entries = 1;
+	snprintf(attr.map_name, sizeof(attr.map_name), "%s", name);
+	fd = (int)syscall(__NR_bpf, BPF_MAP_CREATE, &attr, sizeof(attr));
+	if (fd >= 0 || errno != EPERM)
+		return fd;
+	return bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32),
+			      sizeof(struct split_big_table), 1, NULL);
+}
+
+/* A new inner map holding the table vals (a struct split_big_table): its
+ * fd, or -1. Nothing points at it yet: it is swapped in whole afterwards. */
+static int big_make(__u32 tid, const void *vals)
+{
+	__u32 zero = 0;
 	char name[16];
-	int fd, ret;
+	int fd;
 
 	snprintf(name, sizeof(name), "tbl_%u", tid);
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32),
-			    sizeof(struct split_slot_pair), SPLIT_TABLE_CELLS, NULL);
+	fd = table_map_create(name);
+	if (fd >= 0 && bpf_map_update_elem(fd, &zero, vals, BPF_ANY)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Create a filled big table and swap it into big_fd: one update, never
+ * half-written. */
+static int big_put(int big_fd, __u32 tid, const void *vals)
+{
+	int fd = big_make(tid, vals), ret;
+
 	if (fd < 0)
 		return -1;
-	ret = bpf_map_update_batch(fd, slot_keys, vals, &count, NULL);
-	if (!ret)
-		ret = bpf_map_update_elem(st->big_fd, &tid, &fd, BPF_ANY);
-	st->nwrites += 1 + SPLIT_TABLE_CELLS;
+	ret = bpf_map_update_elem(big_fd, &tid, &fd, BPF_ANY);
 	close(fd);
 	return ret;
+}
+
+int split_state_migrate_big(const char *pin_dir, int big_fd, struct split_err *err)
+{
+	static __u32 keys[SPLIT_TABLE_CELLS];
+	struct split_slot_pair *t = malloc(SPLIT_TABLE_CELLS * sizeof(*t));
+	char path[PATH_MAX + 32];
+	__u32 tid, prev, inner_id, out, count;
+	int old, fd, n = 0, first = 1;
+
+	if (!t)
+		return split_errc(err, ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_BIG_TABLES_V3);
+	old = bpf_obj_get(path);
+	if (old < 0) {
+		free(t);
+		return errno == ENOENT ? 0 : split_errc(err, errno, "opening %s: %s", path, strerror(errno));
+	}
+	while (!bpf_map_get_next_key(old, first ? NULL : &prev, &tid)) {
+		first = 0;
+		prev = tid;
+		if (bpf_map_lookup_elem(old, &tid, &inner_id) ||
+		    !bpf_map_lookup_elem(big_fd, &tid, &out))	/* gone, or done */
+			continue;
+		fd = bpf_map_get_fd_by_id(inner_id);
+		if (fd < 0)
+			continue;
+		/* Cell c held slots 2c and 2c + 1: the ids of slot s at s. */
+		count = SPLIT_TABLE_CELLS;
+		memset(t, 0, SPLIT_TABLE_CELLS * sizeof(*t));
+		if ((bpf_map_lookup_batch(fd, NULL, &out, keys, t, &count, NULL) && errno != ENOENT) ||
+		    count != SPLIT_TABLE_CELLS) {
+			close(fd);
+			n = split_errc(err, errno ? errno : EIO, "reading table %u of %s: %s", tid, path,
+				       strerror(errno ? errno : EIO));
+			break;
+		}
+		close(fd);
+		if (big_k(t, SPLIT_TABLE_SVC(tid))) {
+			n = split_errc(err, EINVAL, "table %u of %s names a backend of another service than %u: not copied",
+				       tid, path, SPLIT_TABLE_SVC(tid));
+			break;
+		}
+		if (big_put(big_fd, tid, t)) {
+			n = split_errc(err, errno, "copying table %u of %s: %s", tid, path, strerror(errno));
+			break;
+		}
+		n++;
+	}
+	close(old);
+	free(t);
+	return n;
 }
 
 /* Cells of slots_v3 that are not in use: the gaps between small tables and
@@ -2163,10 +2302,13 @@ static int alloc_ready(struct split_state *st, const struct raw *r, struct cell_
 /* What a commit does to the tables, collected before any write. */
 struct tbl_work {
 	struct wbatch cells;	/* slots_v3: new small tables */
+	struct wbatch bigs;	/* big_v4: new big tables (values: inner map fds) */
+	int *big_fds;		/* those fds, closed after the commit */
+	size_t nbig_fds;
 	struct wbatch ents;	/* tables_v3: new entries and tombstones */
 	__u32 *del;		/* tables_v3 entries to delete (no table now) */
 	size_t ndel;
-	__u32 *big_del;		/* big_v3 entries to delete, after the grace period */
+	__u32 *big_del;		/* big_v4 entries to delete, after the grace period */
 	size_t nbig_del;
 	__u64 now;
 	size_t nbuf;		/* slots the table buffers hold */
@@ -2249,6 +2391,23 @@ static void count_slots(struct plan_svc *ps, int v6, __u32 ep)
 			ps->slots[v6][k]++;
 }
 
+/* Do the versions hold as many slots of the table as the weights map
+ * says the table in force gives them? If not, the new table differs from
+ * it and need not be read to be compared (a weight change: splitctl set).
+ * The counts are written with the table they describe; were they ever
+ * out of step, a table would be swapped for an equal one, no harm. */
+static int slots_as_recorded(const struct raw *r, const struct plan_svc *ps, int v6)
+{
+	for (size_t k = 0; k < ps->s->nversions; k++) {
+		const struct raw_wt *w = raw_wt_find(r, ps->id, ps->ver_ids[k]);
+		__u32 had = !w ? 0 : v6 ? w->v.slots6 : w->v.slots4;
+
+		if (had != ps->slots[v6][k])
+			return 0;
+	}
+	return 1;
+}
+
 /* One table of a service whose inputs changed. */
 static int plan_table(struct split_state *st, const struct raw *r, struct plan_svc *ps,
 		      int v6, struct tbl_work *w, struct cell_alloc *al, uint32_t *idx,
@@ -2271,9 +2430,11 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		}
 		if (n == 0)
 			goto gone;
-		for (int s = 0; s < n; s++) {
-			vals[s] = ps->ep_ids[idx[s]];
-			count_slots(ps, v6, idx[s]);
+		for (int s = 0; s < n; s++) {	/* in place: vals may be idx */
+			uint32_t e = idx[s];
+
+			count_slots(ps, v6, e);
+			vals[s] = ps->ep_ids[e];
 		}
 		*what = "reading a table";
 		if (small_same(st, cv, vals, (__u32)n))
@@ -2302,20 +2463,36 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 	}
 	if (n == 0)
 		goto gone;
-	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {
-		vals[s] = ps->ep_ids[idx[s]];
-		count_slots(ps, v6, idx[s]);
+	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {	/* in place: vals may be idx */
+		uint32_t e = idx[s];
+
+		count_slots(ps, v6, e);
+		vals[s] = ps->ep_ids[e];
 	}
 	vals[TABLE_BUF_LEN - 1] = 0;
+	if (big_k(vals, ps->id))
+		return -1;
 	*what = "reading a table";
-	have = cv->kind == SPLIT_TBL_BIG ? big_read(st->big_fd, tid, cur) : 0;
+	have = cv->kind == SPLIT_TBL_BIG && slots_as_recorded(r, ps, v6) ?
+	       big_read(st->big_fd, tid, cur) : 0;
 	if (have < 0)
 		return -1;
-	if (!have || memcmp(cur, vals, TABLE_BUF_LEN * sizeof(*vals))) {
+	if (!have || memcmp(cur, vals, sizeof(struct split_big_table))) {
+		int fd, *fds;
+
 		*what = "installing a table";
-		if (big_install(st, tid, vals))
+		fds = realloc(w->big_fds, (w->nbig_fds + 1) * sizeof(*fds));
+		if (!fds)
 			return -1;
-		pr_debug("table %u of %s: swapped in\n", tid, ps->s->name);
+		w->big_fds = fds;
+		fd = big_make(tid, vals);
+		if (fd < 0)
+			return -1;
+		fds[w->nbig_fds++] = fd;
+		st->nwrites++;
+		if (wb_add(&w->bigs, &tid, &fd))
+			return -1;
+		pr_debug("table %u of %s: built, to be swapped in\n", tid, ps->s->name);
 	}
 	if (cv->kind != SPLIT_TBL_BIG) {
 		struct split_table_val nv = { .kind = SPLIT_TBL_BIG, .nslots = SPLIT_TABLE_SLOTS };
@@ -2332,12 +2509,12 @@ gone:
 
 static int in_plan_svc(const struct plan *p, __u32 id)
 {
-	return id < SPLIT_MAX_SERVICES && p->by_id[id] >= 0;
+	return id < p->nby_id && p->by_id[id] >= 0;
 }
 
 /*
  * All table changes: new small tables' cells, new big tables (swapped into
- * big_v3 one by one), then the tables_v3 entries in one batch (each entry
+ * big_v4 in one batch), then the tables_v3 entries in one batch (each entry
  * flips one table), then entries of tables that are gone. Expired
  * tombstones are dropped when anything changes. Tables of removed services
  * go later (remove_tables()).
@@ -2347,23 +2524,23 @@ static int write_tables(struct split_state *st, const struct raw *r,
 {
 	size_t nbuf = TABLE_BUF_LEN;	/* a small table may have more slots than a big one */
 	uint32_t *idx = NULL;
-	__u32 *vals = NULL, *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
+	__u32 *vals, *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
 	struct cell_alloc al = { 0 };
 	int ret = -1;
 
 	for (size_t i = 0; i < p->n; i++)
 		if (p->svcs[i].s->neps > nbuf)
 			nbuf = p->svcs[i].s->neps;
+	/* A table's endpoint indexes become its backend ids in place: one
+	 * buffer, fresh pages being the dearest part of a small commit. */
 	idx = malloc(nbuf * sizeof(*idx));
-	vals = calloc(nbuf, sizeof(*vals));
+	vals = idx;
 	w->nbuf = nbuf;
 	*what = "planning tables";
-	if (!idx || !vals || !cur) {
+	if (!idx || !cur) {
 		errno = ENOMEM;
 		goto out;
 	}
-	for (__u32 i = 0; i < SPLIT_TABLE_CELLS; i++)
-		slot_keys[i] = i;
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 
@@ -2384,6 +2561,12 @@ static int write_tables(struct split_state *st, const struct raw *r,
 			    delete_quiet(st, st->tables_fd, &r->tbls[i].id))
 				goto out;
 	}
+	/* Every new big table in one batch: one wait for the programs that
+	 * may still run on the old inner maps (the kernel waits after each
+	 * update of a map-of-maps), not one per table. */
+	*what = "installing tables";
+	if (wb_flush(st, &w->bigs))
+		goto out;
 	*what = "writing " SPLIT_MAP_SLOTS;
 	if (wb_flush(st, &w->cells))
 		goto out;
@@ -2397,8 +2580,7 @@ static int write_tables(struct split_state *st, const struct raw *r,
 	ret = 0;
 out:
 	free(al.gap);
-	free(idx);
-	free(vals);
+	free(idx);	/* and vals */
 	free(cur);
 	return ret;
 }
@@ -2563,6 +2745,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	wb_init(&vipb, st->svc_fd, sizeof(struct split_svc_key), sizeof(struct split_svc_val));
 	wb_init(&wtb, st->weights_fd, sizeof(struct split_weight_key),
 		sizeof(struct split_weight_val));
+	wb_init(&tw.bigs, st->big_fd, sizeof(__u32), sizeof(__u32));
 	wb_init(&tw.cells, st->slots_fd, sizeof(__u32), sizeof(struct split_slot_pair));
 	wb_init(&tw.ents, st->tables_fd, sizeof(__u32), sizeof(struct split_table_val));
 	tw.now = mono_ns();
@@ -2689,7 +2872,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	what = "removing VIPs";
 	for (size_t i = 0; i < r->nvips; i++) {
 		const struct raw_vip *rv = &r->vips[i];
-		int j = rv->v.svc_id < SPLIT_MAX_SERVICES ? p.by_id[rv->v.svc_id] : -1;
+		int j = rv->v.svc_id < p.nby_id ? p.by_id[rv->v.svc_id] : -1;
 		int keep = j >= 0 && p.svcs[j].clean;
 
 		for (size_t a = 0; !keep && j >= 0 && a < p.svcs[j].s->nvips; a++)
@@ -2708,7 +2891,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	what = "removing weights";
 	for (size_t i = 0; i < r->nwts; i++) {
 		__u32 sid = r->wts[i].k.svc_id;
-		int j = sid < SPLIT_MAX_SERVICES ? p.by_id[sid] : -1;
+		int j = sid < p.nby_id ? p.by_id[sid] : -1;
 
 		if (j >= 0 && (p.svcs[j].clean ||
 			       id_in_use(p.svcs[j].ver_ids, p.svcs[j].s->nversions,
@@ -2716,9 +2899,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			continue;
 		if (delete_quiet(st, st->weights_fd, &r->wts[i].k))
 			goto fail;
-		if (st->ver_stats_fd >= 0)
+		if (stats_fd(st, &st->ver_stats_fd, SPLIT_MAP_VER_STATS) >= 0)
 			bpf_map_delete_elem(st->ver_stats_fd, &r->wts[i].k);
-		if (st->sk_ver_stats_fd >= 0)
+		if (stats_fd(st, &st->sk_ver_stats_fd, SPLIT_MAP_SK_VER_STATS) >= 0)
 			bpf_map_delete_elem(st->sk_ver_stats_fd, &r->wts[i].k);
 	}
 	what = "removing backends";
@@ -2731,9 +2914,9 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 			goto fail;
 		/* A draining flow may count into it again; stats readers
 		 * only report ids that are in `backends`. */
-		if (st->be_stats_fd >= 0)
+		if (stats_fd(st, &st->be_stats_fd, SPLIT_MAP_BE_STATS) >= 0)
 			bpf_map_delete_elem(st->be_stats_fd, &r->bes[i].id);
-		if (st->sk_be_stats_fd >= 0)
+		if (stats_fd(st, &st->sk_be_stats_fd, SPLIT_MAP_SK_BE_STATS) >= 0)
 			bpf_map_delete_elem(st->sk_be_stats_fd, &r->bes[i].id);
 	}
 	what = "removing big tables";
@@ -2761,6 +2944,10 @@ out_plan:
 	wb_free(&beb);
 	wb_free(&vipb);
 	wb_free(&wtb);
+	for (size_t i = 0; i < tw.nbig_fds; i++)
+		close(tw.big_fds[i]);
+	free(tw.big_fds);
+	wb_free(&tw.bigs);
 	wb_free(&tw.cells);
 	wb_free(&tw.ents);
 	free(tw.del);

@@ -17,18 +17,21 @@
 
 #include "model.h"
 
+#define SPLIT_FD_LAZY	(-2)	/* a map fd of split_state not opened yet */
+
 struct split_state {
 	char pin_dir[PATH_MAX];
 	int dir_fd;		/* flock()ed during a commit */
 	int svc_fd;
 	int tables_fd;		/* tables_v3 */
 	int slots_fd;		/* slots_v3: small tables' slots */
-	int big_fd;		/* big_v3: big tables (map-in-map) */
+	int big_fd;		/* big_v4: big tables (map-in-map) */
 	__u32 slot_cells;	/* max_entries of slots_v3 */
 	int backends_fd;
 	int services_fd;
 	int weights_fd;
-	int be_stats_fd;	/* counters: cleared with their backend/version */
+	int be_stats_fd;	/* counters: cleared with their backend/version; */
+				/* these four: SPLIT_FD_LAZY until first used */
 	int ver_stats_fd;
 	int sk_be_stats_fd;
 	int sk_ver_stats_fd;
@@ -141,5 +144,15 @@ int split_state_commit_keep(struct split_state *st, const struct split_config *c
  * split_state_read() gave just before it), under the same lock. */
 int split_state_put_back(struct split_state *st, struct split_err *err);
 void split_state_undo_drop(struct split_state *st);
+
+/*
+ * Upgrade from big_v3 (inner maps of two-slot cells): copy every big table
+ * pinned there into big_fd (the loaded datapath's big_v4) that big_fd has
+ * no table for yet. splitd calls it after loading a datapath, before
+ * attaching it, so services with explicit weights keep their tables across
+ * the upgrade; it unlinks big_v3 once attached. Returns the number of
+ * tables copied (0: no big_v3), or a negative errno with err set.
+ */
+int split_state_migrate_big(const char *pin_dir, int big_fd, struct split_err *err);
 
 #endif

@@ -154,7 +154,7 @@ struct pick {
 
 struct race {
 	size_t n;		/* slots in the race */
-	const uint32_t *slot;	/* their numbers, ascending */
+	const uint32_t *slot;	/* their numbers, ascending; NULL: 0..n-1 */
 	size_t ncand;
 	uint32_t *quota;	/* per candidate, consumed */
 	const uint64_t *prefix;	/* per candidate: name_prefix() */
@@ -166,6 +166,12 @@ struct race {
 	size_t nopen;
 	bool walk_only;		/* no shortcuts (test_table compares both) */
 };
+
+/* The number of the race's slot index si. */
+static inline uint32_t race_slot(const struct race *r, size_t si)
+{
+	return r->slot ? r->slot[si] : (uint32_t)si;
+}
 
 static double race_key(const struct race *r, uint32_t slot, uint32_t c)
 {
@@ -210,7 +216,7 @@ static struct pick best_pick(const struct race *r, uint32_t si)
 
 	for (size_t i = 0; i < r->nopen; i++) {
 		p.c = r->open[i];
-		p.key = race_key(r, r->slot[si], p.c);
+		p.key = race_key(r, race_slot(r, si), p.c);
 		if (i == 0 || pick_less(&p, &best))
 			best = p;
 	}
@@ -303,16 +309,26 @@ static void race_two(struct race *r)
 	for (size_t si = 0; si < r->n; si++) {
 		struct pick pa = { 0, (uint32_t)si, a }, pb = { 0, (uint32_t)si, b };
 
-		race_key2(r, r->slot[si], a, b, &pa.key, &pb.key);
-		pref[si] = pick_less(&pa, &pb) ? pa : pb;	/* the smaller pair */
-		r->won[si] = pref[si].c;
+		race_key2(r, race_slot(r, si), a, b, &pa.key, &pb.key);
+		r->won[si] = pick_less(&pa, &pb) ? a : b;	/* the smaller pair */
+		if (r->weight)
+			pref[si] = r->won[si] == a ? pa : pb;
 		na += r->won[si] == a;
 	}
 	x = na > r->quota[a] ? a : b;
 	y = x == a ? b : a;
-	for (size_t si = 0; si < r->n; si++)	/* in place: np <= si */
-		if (pref[si].c == x)
+	/* The pairs of the slots that prefer x. Unweighted keys are a hash:
+	 * computed again for those slots only, rather than kept for all,
+	 * which halves the memory (fresh pages cost more than hashes on a
+	 * VM); weighted ones (a logarithm) are kept. Same keys either way. */
+	for (size_t si = 0; si < r->n; si++) {	/* in place: np <= si */
+		if (r->won[si] != x)
+			continue;
+		if (r->weight)
 			pref[np++] = pref[si];
+		else
+			pref[np++] = (struct pick){ race_key(r, race_slot(r, si), x), (uint32_t)si, x };
+	}
 	if (np > r->quota[x]) {
 		pick_select(pref, np, r->quota[x]);
 		for (size_t i = r->quota[x]; i < np; i++)
@@ -430,6 +446,7 @@ struct build {
 	uint32_t *quota;
 	struct rem *rem;
 	uint32_t *slots;	/* nslots: slot numbers, grouped by version */
+	bool all_slots;		/* one version has them all: slots is not filled */
 	uint32_t *won;		/* nslots */
 	struct pick *heap;	/* nslots */
 	uint32_t *open;
@@ -471,9 +488,12 @@ static int build_alloc(struct build *b)
 	b->rem = calloc(ncand, sizeof(*b->rem));
 	b->open = calloc(ncand, sizeof(*b->open));
 	b->pos = calloc(ncand, sizeof(*b->pos));
-	b->slots = calloc(n, sizeof(*b->slots));
-	b->won = calloc(n, sizeof(*b->won));
-	b->heap = calloc(n, sizeof(*b->heap));
+	/* Written before they are read (slot numbers, winners, the heap):
+	 * malloc, so a race that needs no heap (one candidate) never
+	 * touches its pages. */
+	b->slots = malloc(n * sizeof(*b->slots));
+	b->won = malloc(n * sizeof(*b->won));
+	b->heap = malloc(n * sizeof(*b->heap));
 	if (!b->ver || !b->eps || !b->vstart || !b->vcount || !b->weight ||
 	    !b->prefix || !b->quota || !b->rem || !b->open || !b->pos ||
 	    !b->slots || !b->won || !b->heap)
@@ -568,6 +588,15 @@ static void level1(struct build *b)
 	};
 	uint32_t start = 0;
 
+	/* One version (everything to v2): it wins every slot, in order; the
+	 * race would say so after writing won[] and slots[] (fresh pages,
+	 * which cost more than the rest of a build on a VM). */
+	if (b->nver == 1 && !b->walk_only) {
+		b->all_slots = true;
+		b->vstart[0] = 0;
+		b->vcount[0] = (uint32_t)b->nslots;
+		return;
+	}
 	for (size_t v = 0; v < b->nver; v++) {
 		b->weight[v] = b->ver[v]->weight;
 		b->prefix[v] = name_prefix(b->svc->name, b->ver[v]->name);
@@ -596,7 +625,7 @@ static size_t level2(struct build *b, size_t v, const struct ep_ref *eps,
 		     size_t m, uint32_t *out)
 {
 	struct race r = {
-		.n = b->vcount[v], .slot = b->slots + b->vstart[v], .ncand = m,
+		.n = b->vcount[v], .slot = b->all_slots ? NULL : b->slots + b->vstart[v], .ncand = m,
 		.quota = b->quota, .prefix = b->prefix, .weight = NULL,
 		.won = b->won, .heap = b->heap, .open = b->open, .pos = b->pos,
 		.walk_only = b->walk_only,
@@ -613,9 +642,14 @@ static size_t level2(struct build *b, size_t v, const struct ep_ref *eps,
 	lr_quotas(r.n, NULL, m, b->quota, b->rem);
 	for (size_t c = 0; c < m; c++)
 		used += b->quota[c] > 0;
+	if (m == 1 && !b->walk_only) {	/* one endpoint: all its version's slots */
+		for (size_t i = 0; i < r.n; i++)
+			out[race_slot(&r, i)] = eps[0].idx;
+		return used;
+	}
 	race_run(&r);
 	for (size_t i = 0; i < r.n; i++)
-		out[r.slot[i]] = eps[r.won[i]].idx;
+		out[race_slot(&r, i)] = eps[r.won[i]].idx;
 	return used;
 }
 
