@@ -127,22 +127,31 @@ static char *gen(size_t n, size_t eps, size_t extra, int rev)
 	return b;
 }
 
+/* cfg committed as splitctl apply does (weights in force merged), then
+ * freed. */
+static int commit_cfg(struct node *n, struct split_config *cfg, struct split_err *err)
+{
+	struct split_config old = { 0 };
+	int ret = -1;
+
+	if (split_state_lock(&n->st, err))
+		goto out;
+	if (!split_state_read(&n->st, &old, err) && !split_config_merge(cfg, &old, err))
+		ret = split_state_commit(&n->st, cfg, err);
+	split_state_unlock(&n->st);
+out:
+	split_config_free(cfg);
+	split_config_free(&old);
+	return ret;
+}
+
 static int commit_text(struct node *n, const char *text, struct split_err *err)
 {
-	struct split_config cfg = { 0 }, old = { 0 };
-	int ret = -1;
+	struct split_config cfg = { 0 };
 
 	if (split_services_parse("gen.yaml", text, strlen(text), &cfg, err))
 		return -1;
-	if (split_state_lock(&n->st, err))
-		goto out;
-	if (!split_state_read(&n->st, &old, err) && !split_config_merge(&cfg, &old, err))
-		ret = split_state_commit(&n->st, &cfg, err);
-	split_state_unlock(&n->st);
-out:
-	split_config_free(&cfg);
-	split_config_free(&old);
-	return ret;
+	return commit_cfg(n, &cfg, err);
 }
 
 #define COMMIT(n, text)                                                   \
@@ -1178,8 +1187,8 @@ static size_t cells_diffs(const struct mapcopy *tbls, const struct mapcopy *a,
  * set (v1 90, v2 10: a big table) unless they are set already. */
 static int commit_routed(struct node *n, const char *text, struct split_err *err)
 {
-	struct split_config cfg = { 0 }, old = { 0 };
-	int ret = -1, i7;
+	struct split_config cfg = { 0 };
+	int i7;
 
 	if (split_services_parse("gen.yaml", text, strlen(text), &cfg, err))
 		return -1;
@@ -1191,15 +1200,7 @@ static int commit_routed(struct node *n, const char *text, struct split_err *err
 		for (size_t k = 0; k < s->nversions; k++)
 			s->versions[k].weight = strcmp(s->versions[k].name, "v1") ? 10 : 90;
 	}
-	if (split_state_lock(&n->st, err))
-		goto out;
-	if (!split_state_read(&n->st, &old, err) && !split_config_merge(&cfg, &old, err))
-		ret = split_state_commit(&n->st, &cfg, err);
-	split_state_unlock(&n->st);
-out:
-	split_config_free(&cfg);
-	split_config_free(&old);
-	return ret;
+	return commit_cfg(n, &cfg, err);
 }
 
 /* The same services, read back from two states. */

@@ -464,22 +464,6 @@ void split_input_cache_stats(const struct split_input_cache *c, size_t *parsed,
 	*reused = c ? c->reused : 0;
 }
 
-/* 8 bytes a step (a document is found by its hash, then compared whole). */
-static __u64 ic_hash(const char *p, size_t n)
-{
-	__u64 h = 0x9e3779b97f4a7c15ULL ^ n, w;
-
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 29;
-	}
-	w = 0;
-	memcpy(&w, p, n);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 32);
-}
-
 static void ic_grow(struct split_input_cache *c)
 {
 	size_t nb = c->nbuckets * 2;
@@ -563,7 +547,7 @@ static bool ic_doc_start(const char *b, size_t len, size_t i)
 static struct ic_doc *ic_get(struct split_input_cache *c, const char *path, const char *b,
 			     size_t len)
 {
-	__u64 h = ic_hash(b, len);
+	__u64 h = split_bytes_hash(b, len);	/* then compared whole */
 	struct ic_doc *d;
 	struct split_err err;
 
@@ -601,23 +585,6 @@ static struct ic_doc *ic_get(struct split_input_cache *c, const char *path, cons
 		d->tree.name = name;
 	}
 	return d;
-}
-
-static int svc_copy(struct split_service *d, const struct split_service *s)
-{
-	*d = *s;
-	d->ports = malloc((s->nports + 1) * sizeof(*s->ports));
-	d->eps = malloc((s->neps + 1) * sizeof(*s->eps));
-	d->versions = malloc((s->nversions + 1) * sizeof(*s->versions));
-	if (!d->ports || !d->eps || !d->versions)
-		return -1;
-	if (s->nports)
-		memcpy(d->ports, s->ports, s->nports * sizeof(*s->ports));
-	if (s->neps)
-		memcpy(d->eps, s->eps, s->neps * sizeof(*s->eps));
-	if (s->nversions)
-		memcpy(d->versions, s->versions, s->nversions * sizeof(*s->versions));
-	return 0;
 }
 
 /* 1: the files are read, in *in. 0: they must be read whole. -1: error. */
@@ -724,7 +691,7 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 		r.istio[r.ntrees] = docs[i]->rules;
 		r.trees[r.ntrees++] = docs[i]->tree;	/* borrowed */
 		for (size_t j = 0; j < docs[i]->svcs.nsvcs; j++)
-			if (svc_copy(&r.svcs.svcs[r.svcs.nsvcs++], &docs[i]->svcs.svcs[j]))
+			if (split_service_copy(&r.svcs.svcs[r.svcs.nsvcs++], &docs[i]->svcs.svcs[j]))
 				goto oom;
 	}
 	if (input_finish(&r, err)) {

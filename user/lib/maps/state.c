@@ -1688,21 +1688,11 @@ static struct split_service *svc_dup(const struct split_service *s)
 
 	if (!d)
 		return NULL;
-	*d = *s;
-	d->ports = malloc((s->nports + 1) * sizeof(*s->ports));
-	d->eps = malloc((s->neps + 1) * sizeof(*s->eps));
-	d->versions = malloc((s->nversions + 1) * sizeof(*s->versions));
-	if (!d->ports || !d->eps || !d->versions) {
+	if (split_service_copy(d, s)) {
 		split_service_free(d);
 		free(d);
 		return NULL;
 	}
-	if (s->nports)
-		memcpy(d->ports, s->ports, s->nports * sizeof(*s->ports));
-	if (s->neps)
-		memcpy(d->eps, s->eps, s->neps * sizeof(*s->eps));
-	if (s->nversions)
-		memcpy(d->versions, s->versions, s->nversions * sizeof(*s->versions));
 	return d;
 }
 

@@ -335,9 +335,9 @@ int split_config_dup(const struct split_config *src, struct split_config *dst)
 	return 0;
 }
 
-/* 8 bytes a step; keys are compared whole after a hash match. */
-static uint64_t dkey_hash(const unsigned char *p, size_t n)
+uint64_t split_bytes_hash(const void *buf, size_t n)
 {
+	const unsigned char *p = buf;
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
 
 	for (; n >= 8; p += 8, n -= 8) {
@@ -351,6 +351,23 @@ static uint64_t dkey_hash(const unsigned char *p, size_t n)
 	return h ^ (h >> 32);
 }
 
+int split_service_copy(struct split_service *d, const struct split_service *s)
+{
+	*d = *s;
+	d->ports = malloc((s->nports + 1) * sizeof(*s->ports));
+	d->eps = malloc((s->neps + 1) * sizeof(*s->eps));
+	d->versions = malloc((s->nversions + 1) * sizeof(*s->versions));
+	if (!d->ports || !d->eps || !d->versions)
+		return -ENOMEM;
+	if (s->nports)
+		memcpy(d->ports, s->ports, s->nports * sizeof(*s->ports));
+	if (s->neps)
+		memcpy(d->eps, s->eps, s->neps * sizeof(*s->eps));
+	if (s->nversions)
+		memcpy(d->versions, s->versions, s->nversions * sizeof(*s->versions));
+	return 0;
+}
+
 int split_dup_find(const void *keys, size_t n, size_t ksz, size_t *first, size_t *dup)
 {
 	const unsigned char *k = keys;
@@ -362,7 +379,7 @@ int split_dup_find(const void *keys, size_t n, size_t ksz, size_t *first, size_t
 	if (!slot)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		size_t h = (size_t)dkey_hash(k + i * ksz, ksz) & (cap - 1);
+		size_t h = (size_t)split_bytes_hash(k + i * ksz, ksz) & (cap - 1);
 
 		for (; slot[h]; h = (h + 1) & (cap - 1))
 			if (!memcmp(k + (slot[h] - 1) * ksz, k + i * ksz, ksz)) {

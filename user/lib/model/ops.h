@@ -7,6 +7,7 @@
 #define SPLIT_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model.h"
 
@@ -49,6 +50,13 @@ const struct split_service *split_service_lookup(const struct split_service **id
  * an earlier one and *first that earlier one; 0 when all differ; -ENOMEM.
  * O(n) (a hash), where a sort is O(n log n) with costly comparisons. */
 int split_dup_find(const void *keys, size_t n, size_t ksz, size_t *first, size_t *dup);
+
+/* A hash of n bytes, 8 at a time (for tables that then compare whole). */
+uint64_t split_bytes_hash(const void *buf, size_t n);
+
+/* d = a deep copy of s (its ports, endpoints and versions). 0, or -ENOMEM
+ * with d holding what was allocated: split_service_free(d) frees it. */
+int split_service_copy(struct split_service *d, const struct split_service *s);
 
 /* Keys for split_dup_find(): a service's namespace and name (*key), one
  * VIP, port and protocol (*vkey). */
