@@ -106,7 +106,7 @@ static int env_open(struct env *e)
 		return -1;
 	}
 	if (!g_cg[0])
-		atexit(cg_leave);
+		test_at_exit(cg_leave);
 	snprintf(g_cg, sizeof(g_cg), "%s/split-bpftest-skmsg-%d-%u", root, (int)getpid(), seq++);
 	if (mkdir(g_cg, 0755)) {
 		snprintf(e->why, sizeof(e->why), "mkdir %.150s: %s", g_cg, strerror(errno));

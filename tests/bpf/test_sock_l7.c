@@ -197,7 +197,7 @@ static int env_open(struct env *e, char *why, size_t n)
 		return -1;
 	}
 	if (!g_cg[0])
-		atexit(cg_remove);
+		test_at_exit(cg_remove);
 	snprintf(g_cg, sizeof(g_cg), "%s/split-bpftest-l7-%d-%u", root, (int)getpid(), seq++);
 	if (mkdir(g_cg, 0755)) {
 		snprintf(why, n, "mkdir %.150s: %s", g_cg, strerror(errno));

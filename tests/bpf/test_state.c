@@ -42,15 +42,22 @@ struct node {
 };
 
 static int node_seq;
-static char made[16][128];	/* pin dirs made: removed at exit, also after a failed ASSERT */
+static char made[16][128];	/* pin dirs made: removed when the binary ends */
 
-__attribute__((destructor)) static void remove_pins(void)
+static void remove_pins(void)
 {
 	struct stat sb;
 
 	for (int i = 0; i < node_seq && i < 16; i++)
 		if (made[i][0] && !stat(made[i], &sb))
 			split_unload(made[i], NULL);
+}
+
+/* also when a timeout's SIGTERM or a sanitizer's report ends the binary
+ * (a destructor ran only on exit: pin dirs were left behind) */
+__attribute__((constructor)) static void remove_pins_at_exit(void)
+{
+	test_at_exit(remove_pins);
 }
 
 static int node_up(struct node *n, const struct split_map_sizes *sz)

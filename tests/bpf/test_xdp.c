@@ -198,7 +198,7 @@ static int env_open(struct env *e, char *why, size_t n)
 
 	memset(e, 0, sizeof(*e));
 	if (!registered++)
-		atexit(live_destroy_all);
+		test_at_exit(live_destroy_all);
 	libbpf_set_print(tu_libbpf_print);
 	e->ncpu = libbpf_num_possible_cpus();
 	e->x = split_xdp__open();

@@ -96,6 +96,14 @@ extern int test_ncases, test_overflow;
 				   #hay, n_, h_ ? h_ : "(null)");         \
 	} while (0)
 
+/* fn runs once when the binary ends, however it ends short of SIGKILL:
+ * a return from main, exit(), SIGTERM/SIGINT/SIGHUP/SIGABRT (a timeout, a
+ * ^C) or a sanitizer's report (which skips exit handlers and destructors).
+ * For what a test leaves outside the process: bpffs pins, cgroups, temp
+ * dirs. Registering fn again changes nothing; at most 8 functions, the last
+ * registered runs first. (test_main.c) */
+void test_at_exit(void (*fn)(void));
+
 #define TEST_MAIN_DEFS                                                    \
 	struct test_case test_cases[TEST_MAX];                            \
 	int test_ncases, test_overflow

@@ -242,7 +242,7 @@ TEST(self_cgroup_real)
 	ASSERT_GT(id, 0);
 }
 
-__attribute__((destructor)) static void cleanup(void)
+static void cleanup(void)
 {
 	char cmd[128];
 
@@ -251,4 +251,10 @@ __attribute__((destructor)) static void cleanup(void)
 		if (system(cmd))
 			fprintf(stderr, "cleanup of %s failed\n", base);
 	}
+}
+
+/* also when a timeout's SIGTERM or a sanitizer's report ends the binary */
+__attribute__((constructor)) static void cleanup_at_exit(void)
+{
+	test_at_exit(cleanup);
 }

@@ -28,7 +28,7 @@ struct fx {
  * fx_fini. */
 static char reload_dirs[8][64];
 
-__attribute__((destructor)) static void remove_dirs(void)
+static void remove_dirs(void)
 {
 	char path[96];
 
@@ -41,6 +41,12 @@ __attribute__((destructor)) static void remove_dirs(void)
 		unlink(path);
 		rmdir(reload_dirs[i]);
 	}
+}
+
+/* also when a timeout's SIGTERM or a sanitizer's report ends the binary */
+__attribute__((constructor)) static void remove_dirs_at_exit(void)
+{
+	test_at_exit(remove_dirs);
 }
 
 static int fx_init(struct fx *f)
