@@ -116,9 +116,9 @@ struct l7_proxy_opts {
 	 * L7_IO_URING (io_uring: recvs into provided buffers, sends batched
 	 * into one submit per loop turn). L7_IO_AUTO (0): the default,
 	 * io_uring, or epoll if the sockmap relay is asked for (sockmap_obj
-	 * given, no_sockmap unset) or skmsg is on. io_uring is probed at l7_proxy_new(); if
-	 * the kernel refuses it the workers run epoll and l7_proxy_io() says
-	 * why. */
+	 * given, no_sockmap unset) or skmsg is on. io_uring is probed at
+	 * l7_proxy_new(); if the kernel refuses it the workers run epoll and
+	 * l7_proxy_io() says why. */
 	int io;
 	unsigned max_per_source;	/* connections from one client address;
 					 * 0: max_connections / 2. At the limit

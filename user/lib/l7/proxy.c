@@ -15,8 +15,8 @@
 #define _GNU_SOURCE		/* splice, pipe2, accept4 */
 #endif
 #include <errno.h>
-#include <netinet/tcp.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>

@@ -20,11 +20,14 @@
  *           proxy shares with its backends: each send wakes a backend,
  *           and a woken backend preempts the proxy at the syscall's end,
  *           once per turn here instead of once per sendmsg().
- *   close   a socket with bytes still to send keeps its fd until they went
- *           (bounded by the owner's timer: l7_sock_abort); then its
- *           requests are cancelled and the ring closes the fd, after any
- *           request of the same turn that names it (fd numbers are reused
- *           by the next accept).
+ *   close   (and shutdown) the last bytes, if none of the socket's sends is
+ *           in the ring, go by a plain send() with the FIN on their
+ *           segment (send_last_and_fin); else the socket keeps its fd until
+ *           its send is back (bounded by the owner's timer: l7_sock_abort)
+ *           and does the same then. Its requests are cancelled (by
+ *           user_data) and the ring closes the fd, after any request of
+ *           the same turn that names it (fd numbers are reused by the next
+ *           accept).
  *   others  the listeners, the wake and stop eventfds: multishot polls;
  *           an upstream connect: a one-shot POLLOUT poll; accept(2), the
  *           connect's SO_ERROR and shutdown(2) stay plain syscalls.
@@ -516,18 +519,22 @@ ssize_t l7_uring_sendv(struct l7_worker *w, struct l7_io *io,
 	return (ssize_t)done;
 }
 
-/* A socket's last bytes, when none of its sends is in the ring: a plain
- * send() now, with MSG_MORE: the caller's shutdown(SHUT_WR) that follows
+/* A socket's last bytes and its FIN, when none of its sends is in the
+ * ring: a plain send() now with MSG_MORE, then shutdown(SHUT_WR), which
  * puts the FIN on the same segment (the kernel tacks a FIN onto a segment
- * not yet sent), so the peer reads the end with the response.
- * True if they all went; what did not stays staged for the ring. */
-static bool send_last_now(struct l7_uring *r, struct l7_io *io)
+ * not yet sent), so the peer reads the end with the response. True if the
+ * FIN went; else what did not go stays staged for the ring. */
+static bool send_last_and_fin(struct l7_uring *r, struct l7_io *io)
 {
 	struct l7_txc *c = io->stage;
 	ssize_t n;
 
-	if (io->fly || !c)
-		return !io->fly;
+	if (io->fly)
+		return false;
+	if (!c) {
+		shutdown(io->fd, SHUT_WR);
+		return true;
+	}
 	n = send(io->fd, c->data, c->len, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
@@ -541,6 +548,7 @@ static bool send_last_now(struct l7_uring *r, struct l7_io *io)
 	}
 	txc_put(r, c);
 	io->stage = NULL;	/* (still on the sendq: its flush finds none) */
+	shutdown(io->fd, SHUT_WR);
 	return true;
 }
 
@@ -548,10 +556,8 @@ void l7_uring_shut_wr(struct l7_worker *w, struct l7_io *io)
 {
 	if (!io->open)
 		return;
-	if (io->stage && send_last_now(w->ring, io)) {
-		shutdown(io->fd, SHUT_WR);
+	if (io->stage && send_last_and_fin(w->ring, io))
 		return;
-	}
 	if (io->fly || io->stage) {
 		io->shut_pending = true;	/* after the last byte */
 		return;
@@ -563,16 +569,13 @@ int l7_uring_close(struct l7_worker *w, struct l7_io *io)
 {
 	if (!io->open)
 		return 0;
-	if (!io->tx_err && !io->rx_err && io->stage && send_last_now(w->ring, io)) {
-		/* the FIN now: the fd goes with the ring's next enter */
-		shutdown(io->fd, SHUT_WR);
-		final_close(w, io);
+	if (!io->tx_err && !io->rx_err && io->stage && send_last_and_fin(w->ring, io)) {
+		final_close(w, io);	/* the fd goes with the ring's next enter */
 		return 0;
 	}
 	if (!io->tx_err && !io->rx_err && (io->stage || io->fly)) {
+		send_stage(w, io);
 		io->closing = true;	/* closed when the last send is back */
-		if (send_stage(w, io))
-			mark_dirty(w->ring, io);	/* no room: next turn */
 		return 1;
 	}
 	final_close(w, io);
@@ -686,9 +689,8 @@ static void on_send(struct l7_worker *w, struct l7_io *io, int res)
 	 * shutdown linked behind a send in the ring: a linked request finds
 	 * its file by number when it runs, a cancel by fd does not see it,
 	 * and once the fd is closed its number can be the next accept's.) */
-	if ((io->closing || io->shut_pending) && send_last_now(r, io)) {
+	if ((io->closing || io->shut_pending) && send_last_and_fin(r, io)) {
 		io->shut_pending = false;
-		shutdown(io->fd, SHUT_WR);
 		if (io->closing) {
 			final_close(w, io);
 			return;
