@@ -18,7 +18,9 @@
 # (where wrk runs, default 0), -n/--check N (requests per correctness
 # check, default 200), --no-close (keep-alive runs only), --no-skmsg (no
 # sk/sk+ck paths), --no-epoll (no ep/ep+ck paths), --paths LIST (only these
-# paths, comma-separated, e.g. ours,ep,hap: quick A/B runs), -o/--out FILE
+# paths, comma-separated, e.g. ours,ep,hap: quick A/B runs), --perf DIR
+# (a system-wide `perf record -g` of every timed run, one file per run in
+# DIR: where the CPUs went; the profiler's cost is in the figures), -o/--out FILE
 # (the results file, default bench/results.md), -h/--help.
 #
 # Same CPUs, same threads: splitd (all its threads: the proxy's workers,
@@ -81,7 +83,7 @@ source scripts/testbed.sh
 source bench/lib.sh
 
 ARGS=("$@")
-QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1 EPOLL=1 ONLY="" 
+QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1 EPOLL=1 ONLY="" PERF_DIR="" 
 OUT=$REPO/bench/results.md OUT_SET=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -95,6 +97,7 @@ while [ $# -gt 0 ]; do
 	--no-skmsg) SKMSG=0 ;;
 	--no-epoll) EPOLL=0 ;;
 	--paths) ONLY=",$2,"; shift ;;
+	--perf) PERF_DIR=$2; shift ;;
 	*) bench_opt "$@" && shift ;;
 	esac
 	shift
@@ -428,15 +431,31 @@ proxy_ticks() {
 }
 HZ=$(getconf CLK_TCK 2> /dev/null || echo 100)
 
+# cpu_snap: "cpuN user system softirq idle ..." for every CPU (jiffies).
+cpu_snap() { awk '/^cpu[0-9]/ { printf "%s %d %d %d %d ", $1, $2 + $3, $4, $7 + $8, $5 + $6 }' /proc/stat; }
+# cpu_busy SNAP0 SNAP1: per CPU, the share of the run it was busy and how
+# (user / system / softirq and irq), for the log: is wrk's CPU or the
+# proxy's the one that ran out?
+cpu_busy() {
+	awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i + 4 <= n; i += 5) { u = y[i+1] - x[i+1]; s = y[i+2] - x[i+2]; q = y[i+3] - x[i+3]; d = y[i+4] - x[i+4]; t = u + s + q + d
+			if (t > 0) printf "%s %d%% (us %d sy %d si %d) ", x[i], 100 * (u + s + q) / t, 100 * u / t, 100 * s / t, 100 * q / t } }'
+}
+
 # run PATH MODE: one timed wrk run. Prints
 # "rate p50_us p99_us requests errors non2xx backend_conns proxy_cpu_us".
 run() {
-	local p=$1 m=$2 out rc=0 o0 o1 c0 c1 h=()
+	local p=$1 m=$2 out rc=0 o0 o1 c0 c1 s0 s1 h=()
 	mapfile -t h < <(hdrs "$p" "$m")
-	o0=$(backend_opens) c0=$(proxy_ticks "$p")
+	o0=$(backend_opens) c0=$(proxy_ticks "$p") s0=$(cpu_snap)
+	if [ -n "$PERF_DIR" ]; then
+		perf record -q -a -g -o "$PERF_DIR/$p.$m.$(date +%s).data" -- sleep "$D" 2> /dev/null &
+	fi
 	out=$(in_client "$p" taskset -c "$WRK_CPUS" wrk -t "$T" -c "$C" -d "${D}s" --timeout 3s --latency -s "$WORK/report.lua" \
 		"${h[@]}" "$(url "$p")" 2>&1) || rc=$?
-	o1=$(backend_opens) c1=$(proxy_ticks "$p")
+	o1=$(backend_opens) c1=$(proxy_ticks "$p") s1=$(cpu_snap)
+	[ -z "$PERF_DIR" ] || wait
+	echo "    $p $m: CPUs busy: $(cpu_busy "$s0" "$s1")" >&2
 	if [ $rc != 0 ] || ! grep -q '^result ' <<< "$out"; then
 		echo "$out" >&2
 		bench_die "wrk failed (exit $rc) on $p $m"

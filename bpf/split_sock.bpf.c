@@ -304,6 +304,12 @@ static __always_inline int do_revnat(struct bpf_sock_addr *ctx, int v6)
 			return 1;
 		}
 	}
+	/* sock_nat holds UDP sends only (record_nat): a TCP socket's VIP is in
+	 * its storage or nowhere. Spares every accept(2) of a listener in the
+	 * cgroup (the kernel runs this hook for the peer's address) a cookie
+	 * and an LRU lookup. */
+	if (ctx->protocol == IPPROTO_TCP)
+		return 1;
 	nk.cookie = bpf_get_socket_cookie(ctx);
 	nv = bpf_map_lookup_elem(&sock_nat, &nk);
 	if (nv)
