@@ -198,6 +198,12 @@ static void usage(FILE *f)
 "                       MS (default 5000), then cut what is left\n"
 "      --l7-pool-idle-ms MS  idle upstream connections close after MS\n"
 "                       (default 30000)\n"
+"      --l7-defer-accept SEC  the kernel hands a new client connection to the\n"
+"                       proxy with its first bytes (TCP_DEFER_ACCEPT: one\n"
+"                       wakeup for the handshake and the request); one that\n"
+"                       sends nothing is handed over after about SEC seconds.\n"
+"                       0: at the handshake. Default 1 (HTTP clients speak\n"
+"                       first)\n"
 "  A connection goes to the proxy only while its listening socket exists\n"
 "  (the kernel drops it from the l7_listen_sk map when it closes) and\n"
 "  splitd refreshed the listener within 3 s. So if splitd stops, is\n"
@@ -282,6 +288,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "l7-keepalive-ms", required_argument, NULL, 1013 },
 		{ "l7-drain-ms", required_argument, NULL, 1014 },
 		{ "l7-pool-idle-ms", required_argument, NULL, 1015 },
+		{ "l7-defer-accept", required_argument, NULL, 1017 },
 		{ "source", required_argument, NULL, 1020 },
 		{ "kubeconfig", required_argument, NULL, 1021 },
 		{ "k8s-context", required_argument, NULL, 1022 },
@@ -300,6 +307,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->metrics = SPLIT_METRICS_ADDR_DEFAULT;
 	o->pin_dir = SPLIT_PIN_DIR_DEFAULT;
 	o->l7.proxy.no_sockmap = 1;	/* --l7-sockmap to try it */
+	o->l7.proxy.defer_accept_s = 1;	/* --l7-defer-accept */
 	while ((c = getopt_long(argc, argv, "c:C:g:p:1vqh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->services = optarg; break;
@@ -386,6 +394,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return -1;
 			}
 			*dst[k] = (unsigned)v;
+			break;
+		}
+		case 1017: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > 600 || optarg[0] == '-') {
+				fprintf(stderr, "splitd: --l7-defer-accept: seconds from 0 to 600, not '%s'\n",
+					optarg);
+				return -1;
+			}
+			o->l7.proxy.defer_accept_s = (unsigned)v;
 			break;
 		}
 		case 1020:

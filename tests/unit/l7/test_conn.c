@@ -2,7 +2,7 @@
 /*
  * test_conn.c - a client connection's life (conn.c): Connection: close
  * is hop-by-hop, each request of one connection routed on its own, the
- * first-byte timeout.
+ * first-byte timeout, the deferred accept.
  * On real sockets, loopback only: see fixture.h.
  */
 #include "fixture.h"
@@ -170,4 +170,70 @@ FX_TEST(l7_first_byte_timeout, &fbt_opts, seed_v1, 2, w_v1)
 	ASSERT_TRUE(find_stats(st, n, "v1") != NULL);
 	ASSERT_EQ(find_stats(st, n, "v1")->nonhttp, 1);
 	ASSERT_EQ(find_stats(st, n, "v1")->requests, 0);
+}
+
+/* defer_accept_s (TCP_DEFER_ACCEPT): the proxy gets a connection with its
+ * first bytes, not at the handshake (one wakeup for both). One that says
+ * nothing is still handed over (after the SYN-ACK retransmit, about 1 s)
+ * and closed when its wait for a first request ends, not left hanging. */
+static const struct l7_proxy_opts defer_opts = { .defer_accept_s = 1,
+						 .keepalive_timeout_ms = 300 };
+FX_TEST(l7_defer_accept_takes_a_connection_with_its_request, &defer_opts, seed_v1, 2, w_v1)
+{
+	static const char req[] = "GET /d HTTP/1.1\r\nCookie: user=test-user\r\n\r\n";
+	struct l7_proxy_stats ps;
+	struct resp r = { 0 };
+	struct cli c;
+	uint64_t t0;
+	unsigned ms;
+	char x;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	usleep(300 * 1000);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.conns_accepted, 0);	/* connected, not yet the proxy's */
+	ASSERT_EQ(tu_send_all(c.fd, req, sizeof(req) - 1), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.version, "v2");	/* routed on the cookie */
+	resp_free(&r);
+	cli_close(&c);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.conns_accepted, 1);
+
+	/* silent: handed over by the kernel all the same, then 408 */
+	t0 = tu_mono_ms();
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	ASSERT_EQ(recv(c.fd, &x, 1, 0), 0);	/* closed: SO_RCVTIMEO is 10 s */
+	ms = (unsigned)(tu_mono_ms() - t0);
+	cli_close(&c);
+	printf("  a silent connection: closed by the proxy after %u ms\n", ms);
+	ASSERT_GE(ms, 300);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.conns_accepted, 2);
+}
+
+/* With first_byte_timeout_ms (server-first protocols) the listener does
+ * not defer: a client that waits for the server is the proxy's at once,
+ * and relayed at L4 after the first-byte timeout (deferred, it would be
+ * taken with its late request and routed on the cookie: v2). */
+static const struct l7_proxy_opts fbt_defer_opts = { .first_byte_timeout_ms = 150,
+						     .defer_accept_s = 1 };
+FX_TEST(l7_defer_accept_off_for_server_first, &fbt_defer_opts, seed_v1, 2, w_v1)
+{
+	static const char req[] = "GET /late HTTP/1.1\r\nCookie: user=test-user\r\n\r\n";
+	struct l7_proxy_stats ps;
+	struct resp r = { 0 };
+	struct cli c;
+
+	ASSERT_EQ(cli_connect(&c, f->port), 0);
+	usleep(400 * 1000);
+	l7_proxy_stats(f->p, &ps);
+	ASSERT_EQ(ps.conns_accepted, 1);
+	ASSERT_EQ(tu_send_all(c.fd, req, sizeof(req) - 1), 0);
+	ASSERT_EQ(cli_read(&c, &r, false, false), 0);
+	ASSERT_EQ(r.status, 200);
+	ASSERT_STREQ(r.version, "v1");	/* the default split, at L4 */
+	resp_free(&r);
+	cli_close(&c);
 }

@@ -95,6 +95,13 @@ struct l7_proxy_opts {
 	/* A new connection that sends nothing for this long is relayed at L4
 	 * (server-first protocols); 0: never (wait idle_timeout_ms, close). */
 	unsigned first_byte_timeout_ms;
+	/* TCP_DEFER_ACCEPT on the listeners: the kernel hands over a new
+	 * connection when its first bytes arrive (one wakeup for the
+	 * handshake and the request, not two), or, if it sends nothing,
+	 * after about this many seconds (a SYN-ACK retransmit); 0: off.
+	 * Off whenever first_byte_timeout_ms is set: a server-first client
+	 * must be accepted at once. */
+	unsigned defer_accept_s;
 	int no_splice;			/* tunnels with read/write only */
 	/* Tunnels in the kernel: the ELF image of split_l7_sockmap.bpf.o
 	 * (its skeleton's elf_bytes). Given and no_sockmap unset,

@@ -200,9 +200,10 @@ static void wake_all(struct l7_proxy *p)
 		l7_worker_wake(&p->w[i]);
 }
 
-static int listen_one(const union l7_sa *sa, socklen_t len, int family)
+static int listen_one(const struct l7_proxy *p, const union l7_sa *sa, socklen_t len,
+		      int family)
 {
-	int fd, one = 1;
+	int fd, one = 1, defer = p->o.first_byte_timeout_ms ? 0 : (int)p->o.defer_accept_s;
 
 	fd = socket(sa->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -214,6 +215,8 @@ static int listen_one(const union l7_sa *sa, socklen_t len, int family)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	/* the accepted sockets inherit it: no setsockopt per connection */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (defer && setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)))
+		goto fail;
 	if (bind(fd, &sa->sa, len) || listen(fd, 4096))
 		goto fail;
 	return fd;
@@ -259,7 +262,7 @@ int l7_proxy_listen(struct l7_proxy *p, const struct split_addr *addr,
 	/* The first socket gets the port (or the kernel chooses it), the
 	 * others join it: one port, one socket per worker. */
 	for (i = 0; i < p->nworkers; i++) {
-		g->wl[i].fd = listen_one(&sa, len, addr->family);
+		g->wl[i].fd = listen_one(p, &sa, len, addr->family);
 		if (g->wl[i].fd < 0)
 			goto fail;
 		if (!i) {
