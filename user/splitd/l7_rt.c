@@ -820,7 +820,9 @@ void l7_rt_tick(struct l7_rt *rt, struct split_state *st)
 }
 
 /* After the listeners were withdrawn: let the connect()s that passed the
- * hook just before reach the listeners, so the drain accepts them. */
+ * hook just before reach the listeners, so the drain accepts them. With
+ * --l7-defer-accept a connection reaches the accept queue with its first
+ * bytes: this is also the time its client has to send them. */
 static void settle(struct l7_rt *rt)
 {
 	for (struct l7_rec *r = rt->recs; r; r = r->next)
