@@ -512,6 +512,12 @@ print("late:" + ("exact" if data.endswith(b"\r\n\r\n" + body) else "DIFFERENT %d
 	expect_ge "$(sed -E 's/.*--l7-skmsg: ([0-9]+) client.*/\1/' <<<"$st")" 600 "client ends put in the map"
 	expect_ge "$(sed -E 's/.* and ([0-9]+) proxy ends.*/\1/' <<<"$st")" 600 "proxy ends put in the map"
 	expect_ge "$(sed -E 's/.*\(([0-9]+) bytes\) redirected.*/\1/' <<<"$st")" $((16 << 20)) "bytes redirected by sk_msg"
+	# Both ways: the requests' bytes too (the client's first write finds
+	# the proxy's end in the map), not only the responses'; through TCP:
+	# only the backpressure case above.
+	expect_le "$(($(sed -E 's/.*\(([0-9]+) bytes\) through TCP.*/\1/' <<<"$st") * 4))" \
+		"$(sed -E 's/.*\(([0-9]+) bytes\) redirected.*/\1/' <<<"$st")" \
+		"4 x the bytes written through TCP (redirected bytes)"
 	start_splitd || fail "splitd did not restart"
 	wait_listen 4 present || fail "no l7_listen entry"
 }

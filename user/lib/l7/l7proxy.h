@@ -99,8 +99,9 @@ struct l7_proxy_opts {
 	 * connection when its first bytes arrive (one wakeup for the
 	 * handshake and the request, not two), or, if it sends nothing,
 	 * after about this many seconds (a SYN-ACK retransmit); 0: off.
-	 * Off whenever first_byte_timeout_ms is set: a server-first client
-	 * must be accepted at once. */
+	 * Off whenever first_byte_timeout_ms is set (a server-first client
+	 * must be accepted at once) or skmsg is (the client's first write is
+	 * redirected only if the proxy's end already exists). */
 	unsigned defer_accept_s;
 	int no_splice;			/* tunnels with read/write only */
 	/* Tunnels in the kernel: the ELF image of split_l7_sockmap.bpf.o

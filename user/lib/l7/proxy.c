@@ -203,7 +203,12 @@ static void wake_all(struct l7_proxy *p)
 static int listen_one(const struct l7_proxy *p, const union l7_sa *sa, socklen_t len,
 		      int family)
 {
-	int fd, one = 1, defer = p->o.first_byte_timeout_ms ? 0 : (int)p->o.defer_accept_s;
+	/* Deferring the accept defers the accepted socket: not for a
+	 * server-first client, nor for skmsg, whose client's first write
+	 * finds the proxy's end in the sockhash only if it exists by then
+	 * (else that end writes through TCP for good). */
+	int fd, one = 1, defer = p->o.first_byte_timeout_ms || p->o.skmsg ? 0 :
+				 (int)p->o.defer_accept_s;
 
 	fd = socket(sa->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
