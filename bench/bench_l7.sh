@@ -433,6 +433,15 @@ HZ=$(getconf CLK_TCK 2> /dev/null || echo 100)
 
 # cpu_snap: "cpuN user system softirq idle ..." for every CPU (jiffies).
 cpu_snap() { awk '/^cpu[0-9]/ { printf "%s %d %d %d %d ", $1, $2 + $3, $4, $7 + $8, $5 + $6 }' /proc/stat; }
+# busy_of SNAP0 SNAP1 LIST: how busy the CPUs of LIST (e.g. 0 or 0,1) were
+# over the run, in % (their mean).
+busy_of() {
+	awk -v a="$1" -v b="$2" -v l="$3" 'BEGIN { n = split(a, x, " "); split(b, y, " "); m = split(l, c, ",")
+		for (k = 1; k <= m; k++) want["cpu" c[k]] = 1
+		for (i = 1; i + 4 <= n; i += 5) if (x[i] in want) {
+			busy += (y[i+1] - x[i+1]) + (y[i+2] - x[i+2]) + (y[i+3] - x[i+3]); t += (y[i+1] - x[i+1]) + (y[i+2] - x[i+2]) + (y[i+3] - x[i+3]) + (y[i+4] - x[i+4]) }
+		printf "%.0f\n", (t > 0 ? 100 * busy / t : 0) }'
+}
 # cpu_busy SNAP0 SNAP1: per CPU, the share of the run it was busy and how
 # (user / system / softirq and irq), for the log: is wrk's CPU or the
 # proxy's the one that ran out?
@@ -456,6 +465,7 @@ run() {
 	o1=$(backend_opens) c1=$(proxy_ticks "$p") s1=$(cpu_snap)
 	[ -z "$PERF_DIR" ] || wait
 	echo "    $p $m: CPUs busy: $(cpu_busy "$s0" "$s1")" >&2
+	echo "$(busy_of "$s0" "$s1" "$WRK_CPUS") $(busy_of "$s0" "$s1" "$PROXY_CPUS")" >> "$WORK/busy.$m.$p"
 	if [ $rc != 0 ] || ! grep -q '^result ' <<< "$out"; then
 		echo "$out" >&2
 		bench_die "wrk failed (exit $rc) on $p $m"
@@ -690,6 +700,16 @@ SECTION=$WORK/section.md
 	cat "$TABLE"
 	echo
 	echo "Medians over the $R rounds and their range (min - max). requests/s: wrk's requests over its run time. p50/p99: medians over the rounds of wrk's per-run percentiles (\`--latency\`; from a request's first byte written to its response's last byte read, so in connection-per-request runs the TCP handshake is not included, its cost shows in requests/s). Ratios (vs HAProxy: ours against HAProxy with the same cookie; vs direct: against the floor) are medians and ranges of the per-round ratios, the paths of a round running seconds apart. Backend connections per 1000 requests: TCP connections the backends' netns accepted during the runs (Tcp PassiveOpens in the v1 and v2 netns) per 1000 requests: 0 means the proxy reused pooled connections, 1000 one new upstream connection per request. Proxy CPU us per request: the proxy process's user + system CPU time (all its threads, /proc/PID/stat, $HZ Hz ticks) over the runs, divided by the requests."
+	echo
+	printf 'How busy the CPUs were during the timed runs (median over the rounds, %% of the run, whatever ran there: wrk and the kernel work of its packets on CPU %s; the proxy, the backends and the kernel work of their packets on CPU %s), which one ran out: ' "$WRK_CPUS" "$PROXY_CPUS"
+	for m in "${MODES[@]}"; do
+		for p in "${PATHS[@]}"; do
+			[ -s "$WORK/busy.$m.$p" ] || continue
+			printf '%s %s: wrk %s%%, proxy %s%%; ' "$p" "$m" "$(bench_median $(awk '{ print $1 }' "$WORK/busy.$m.$p"))" \
+				"$(bench_median $(awk '{ print $2 }' "$WORK/busy.$m.$p"))"
+		done
+	done | sed 's/; $/./'
+	echo
 	echo
 	if [ -n "$CLOSE_BC" ] && awk -v b="$CLOSE_BC" 'BEGIN { exit !(b > 500) }'; then
 		echo "Connection per request: our proxy opened about one upstream connection per request ($CLOSE_BC per 1000), HAProxy next to none: the upstream pool did not keep them (a regression to look into: \`Connection: close\` is hop-by-hop and stripped)."
