@@ -2301,7 +2301,6 @@ struct tbl_work {
 	__u32 *big_del;		/* big_v4 entries to delete, after the grace period */
 	size_t nbig_del;
 	__u64 now;
-	size_t nbuf;		/* slots the table buffers hold */
 };
 
 static int push_u32(__u32 **arr, size_t *n, __u32 v)
@@ -2398,10 +2397,72 @@ static int slots_as_recorded(const struct raw *r, const struct plan_svc *ps, int
 	return 1;
 }
 
+/*
+ * The buffers of write_tables(), allocated when first needed: a big table
+ * is built in place in the inner map's value (16-bit endpoint indexes, then
+ * their k), so a commit touches 20 KB for it, fresh pages being the dearest
+ * part of a small commit (splitctl set) on a VM.
+ */
+struct tbl_bufs {
+	size_t nbuf;			/* endpoints of the largest service */
+	__u32 *idx;			/* nbuf: a small table, in place */
+	__u32 *cnt;			/* nbuf: slots per endpoint of a big table */
+	struct split_big_table *big;	/* the new big table */
+	struct split_big_table *cur;	/* the one in force, when compared */
+};
+
+static int tb_get(void **p, size_t sz, bool zero)
+{
+	if (!*p)
+		*p = zero ? calloc(1, sz) : malloc(sz);
+	return *p ? 0 : -1;
+}
+
+/* The big table of ps for family fam into tb->big (k per slot); counts its
+ * slots per version into ps->slots[v6]. n (> 0: endpoints used), 0 (no
+ * table), or -1 with errno. */
+static int big_build(struct plan_svc *ps, int fam, int v6, struct tbl_bufs *tb)
+{
+	const struct split_service *svc = ps->s;
+	__u16 *k;
+	int n;
+
+	if (tb_get((void **)&tb->big, sizeof(*tb->big), false) ||
+	    tb_get((void **)&tb->cnt, tb->nbuf * sizeof(*tb->cnt), true))
+		return -1;
+	k = tb->big->k;
+	n = split_table_build16(svc, fam, k, SPLIT_TABLE_SLOTS);
+	if (n <= 0) {
+		errno = -n;
+		return n ? -1 : 0;
+	}
+	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++)
+		tb->cnt[k[s]]++;
+	for (size_t e = 0; e < svc->neps; e++) {
+		__u32 id = ps->ep_ids[e], c = tb->cnt[e];
+
+		if (!c)
+			continue;
+		tb->cnt[e] = 0;		/* zero again for the next table */
+		if (id && SPLIT_BACKEND_SVC(id) != ps->id) {
+			errno = EINVAL;	/* another service's backend */
+			return -1;
+		}
+		for (size_t v = 0; v < svc->nversions; v++)
+			if (ps->ver_ids[v] == ps->ep_ver[e])
+				ps->slots[v6][v] += c;
+	}
+	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++)
+		k[s] = (__u16)(ps->ep_ids[k[s]] & 0xffff);
+	for (size_t s = SPLIT_TABLE_SLOTS; s < TABLE_BUF_LEN; s++)
+		k[s] = 0;	/* padding */
+	return n;
+}
+
 /* One table of a service whose inputs changed. */
 static int plan_table(struct split_state *st, const struct raw *r, struct plan_svc *ps,
-		      int v6, struct tbl_work *w, struct cell_alloc *al, uint32_t *idx,
-		      __u32 *vals, __u32 *cur, const char **what)
+		      int v6, struct tbl_work *w, struct cell_alloc *al, struct tbl_bufs *tb,
+		      const char **what)
 {
 	__u32 tid = SPLIT_TABLE_ID(ps->id, v6);
 	const struct raw_tbl *rt = raw_tbl_find(r, tid);
@@ -2412,15 +2473,19 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 	*what = "building a table";
 	if (split_table_is_small(ps->s, fam)) {
 		struct split_table_val nv = { .kind = SPLIT_TBL_SMALL };
+		__u32 *idx, *vals;
 
-		n = split_table_small(ps->s, fam, idx, w->nbuf);
+		if (tb_get((void **)&tb->idx, tb->nbuf * sizeof(*tb->idx), false))
+			return -1;
+		idx = vals = tb->idx;
+		n = split_table_small(ps->s, fam, idx, tb->nbuf);
 		if (n < 0) {
 			errno = -n;
 			return -1;
 		}
 		if (n == 0)
 			goto gone;
-		for (int s = 0; s < n; s++) {	/* in place: vals may be idx */
+		for (int s = 0; s < n; s++) {	/* in place: vals is idx */
 			uint32_t e = idx[s];
 
 			count_slots(ps, v6, e);
@@ -2446,28 +2511,21 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		return 0;
 	}
 
-	n = split_table_build(ps->s, fam, idx, SPLIT_TABLE_SLOTS);
-	if (n < 0) {
-		errno = -n;
+	n = big_build(ps, fam, v6, tb);
+	if (n < 0)
 		return -1;
-	}
 	if (n == 0)
 		goto gone;
-	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {	/* in place: vals may be idx */
-		uint32_t e = idx[s];
-
-		count_slots(ps, v6, e);
-		vals[s] = ps->ep_ids[e];
-	}
-	vals[TABLE_BUF_LEN - 1] = 0;
-	if (big_k(vals, ps->id))
-		return -1;
 	*what = "reading a table";
-	have = cv->kind == SPLIT_TBL_BIG && slots_as_recorded(r, ps, v6) ?
-	       big_read(st->big_fd, tid, cur) : 0;
+	have = 0;
+	if (cv->kind == SPLIT_TBL_BIG && slots_as_recorded(r, ps, v6)) {
+		if (tb_get((void **)&tb->cur, sizeof(*tb->cur), false))
+			return -1;
+		have = big_read(st->big_fd, tid, tb->cur);
+	}
 	if (have < 0)
 		return -1;
-	if (!have || memcmp(cur, vals, sizeof(struct split_big_table))) {
+	if (!have || memcmp(tb->cur, tb->big, sizeof(*tb->big))) {
 		int fd, *fds;
 
 		*what = "installing a table";
@@ -2475,7 +2533,7 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		if (!fds)
 			return -1;
 		w->big_fds = fds;
-		fd = big_make(tid, vals);
+		fd = big_make(tid, tb->big);
 		if (fd < 0)
 			return -1;
 		fds[w->nbig_fds++] = fd;
@@ -2512,25 +2570,14 @@ static int in_plan_svc(const struct plan *p, __u32 id)
 static int write_tables(struct split_state *st, const struct raw *r,
 			struct plan *p, struct tbl_work *w, const char **what)
 {
-	size_t nbuf = TABLE_BUF_LEN;	/* a small table may have more slots than a big one */
-	uint32_t *idx = NULL;
-	__u32 *vals, *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
+	struct tbl_bufs tb = { .nbuf = 1 };
 	struct cell_alloc al = { 0 };
 	int ret = -1;
 
 	for (size_t i = 0; i < p->n; i++)
-		if (p->svcs[i].s->neps > nbuf)
-			nbuf = p->svcs[i].s->neps;
-	/* A table's endpoint indexes become its backend ids in place: one
-	 * buffer, fresh pages being the dearest part of a small commit. */
-	idx = malloc(nbuf * sizeof(*idx));
-	vals = idx;
-	w->nbuf = nbuf;
+		if (p->svcs[i].s->neps > tb.nbuf)
+			tb.nbuf = p->svcs[i].s->neps;
 	*what = "planning tables";
-	if (!idx || !cur) {
-		errno = ENOMEM;
-		goto out;
-	}
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 
@@ -2541,7 +2588,7 @@ static int write_tables(struct split_state *st, const struct raw *r,
 			continue;
 		}
 		for (int v6 = 0; v6 < 2; v6++)
-			if (plan_table(st, r, ps, v6, w, &al, idx, vals, cur, what))
+			if (plan_table(st, r, ps, v6, w, &al, &tb, what))
 				goto out;
 	}
 	if (w->cells.n || w->ents.n || w->ndel) {
@@ -2570,8 +2617,10 @@ static int write_tables(struct split_state *st, const struct raw *r,
 	ret = 0;
 out:
 	free(al.gap);
-	free(idx);	/* and vals */
-	free(cur);
+	free(tb.idx);
+	free(tb.cnt);
+	free(tb.big);
+	free(tb.cur);
 	return ret;
 }
 
