@@ -432,29 +432,98 @@ static void pick_rank_window(const struct race *r, size_t b, size_t *lo, size_t 
  * the window around that bucket (a few dozen) get their exact keys, the
  * smallest kept. 0 or -ENOMEM.
  */
+/* race_two()'s pass 1: each slot of g prefers a or b (written into the
+ * table), the rank buckets of the pairs preferred counted in hist; returns
+ * how many prefer a. Inlined with constant flags: the inner loop of a flip. */
+static inline __attribute__((always_inline)) size_t
+two_prefer(const struct race *r, const struct group *g, uint32_t a, uint32_t b,
+	   uint32_t (*hist)[1u << RANK_BITS], const bool weighted, const bool narrow,
+	   const bool all)
+{
+	const uint64_t pa = r->prefix[a], pb = r->prefix[b];
+	const uint32_t va = g->base + a, vb = g->base + b, mark = g->mark;
+	uint16_t *const o16 = g->out.h;
+	uint32_t *const o32 = g->out.w;
+	const size_t n = g->nslots;
+	size_t na = 0;
+
+	for (size_t s = 0; s < n; s++) {
+		uint64_t ha, hb;
+		bool to_a;
+
+		if (!all && (narrow ? o16[s] : o32[s]) != mark)
+			continue;
+		ha = slot_hash(pa, (uint32_t)s);
+		hb = slot_hash(pb, (uint32_t)s);
+		if (weighted) {
+			double ka, kb;
+
+			hash_key2(r, a, b, ha, hb, &ka, &kb);
+			/* equal keys, same slot: the lower candidate */
+			to_a = ka <= kb;
+		} else {
+			to_a = (ha >> 11) >= (hb >> 11);	/* the keys are the ranks */
+		}
+		if (narrow)
+			o16[s] = (uint16_t)(to_a ? va : vb);
+		else
+			o32[s] = to_a ? va : vb;
+		hist[!to_a][hash_rank(to_a ? ha : hb) >> RANK_SHIFT]++;
+		na += to_a;
+	}
+	return na;
+}
+
+/* race_two()'s pass 2, on the slots that prefer x (base + x in the table):
+ * those of a rank bucket above the window go to y (all of them when x
+ * keeps none: !need), those in it into win[]. Returns how many are in win. */
+static inline __attribute__((always_inline)) size_t
+two_trim(const struct race *r, const struct group *g, uint32_t x, uint32_t y, size_t need,
+	 size_t lo, size_t hi, struct pick *win, const bool narrow)
+{
+	const uint64_t px = r->prefix[x];
+	const uint32_t vx = g->base + x, vy = g->base + y;
+	uint16_t *const o16 = g->out.h;
+	uint32_t *const o32 = g->out.w;
+	const size_t n = g->nslots;
+	size_t nwin = 0;
+
+	for (size_t s = 0; s < n; s++) {
+		uint64_t h;
+		size_t k;
+
+		if ((narrow ? o16[s] : o32[s]) != vx)
+			continue;
+		h = slot_hash(px, (uint32_t)s);
+		k = hash_rank(h) >> RANK_SHIFT;
+		if (!need || k > hi) {
+			if (narrow)
+				o16[s] = (uint16_t)vy;
+			else
+				o32[s] = vy;
+		} else if (k >= lo) {
+			win[nwin++] = (struct pick){ hash_key(r, x, h), (uint32_t)s, x };
+		}
+	}
+	return nwin;
+}
+
 static int race_two(struct race *r, const struct group *g, uint32_t a, uint32_t b)
 {
 	uint32_t hist[2][1u << RANK_BITS];
 	struct pick stack[64], *win = stack;
-	size_t na = 0, nx, need, below = 0, nwin = 0, keep, lo, hi, k;
+	size_t na, nx, need, below = 0, nwin = 0, keep, lo, hi, k;
 	uint32_t x, y, xi;
 
 	memset(hist, 0, sizeof(hist));
-	for (size_t s = 0; s < g->nslots; s++) {
-		uint64_t ha, hb;
-		double ka, kb;
-		bool to_a;
-
-		if (!in_group(g, s))
-			continue;
-		ha = slot_hash(r->prefix[a], (uint32_t)s);
-		hb = slot_hash(r->prefix[b], (uint32_t)s);
-		hash_key2(r, a, b, ha, hb, &ka, &kb);
-		to_a = ka <= kb;	/* equal keys, same slot: the lower candidate */
-		out_set(&g->out, s, g->base + (to_a ? a : b));
-		hist[!to_a][hash_rank(to_a ? ha : hb) >> RANK_SHIFT]++;
-		na += to_a;
-	}
+	if (r->weight)
+		na = two_prefer(r, g, a, b, hist, true, g->out.h, g->all);
+	else if (g->out.h)
+		na = g->all ? two_prefer(r, g, a, b, hist, false, true, true) :
+			      two_prefer(r, g, a, b, hist, false, true, false);
+	else
+		na = g->all ? two_prefer(r, g, a, b, hist, false, false, true) :
+			      two_prefer(r, g, a, b, hist, false, false, false);
 	x = na > r->quota[a] ? a : b;
 	y = x == a ? b : a;
 	xi = x == b;
@@ -477,20 +546,9 @@ static int race_two(struct race *r, const struct group *g, uint32_t a, uint32_t 
 		    !(win = malloc(nwin * sizeof(*win))))
 			return -ENOMEM;
 	}
-	nwin = 0;
-	for (size_t s = 0; s < g->nslots; s++) {
-		uint64_t h;
-
-		if (out_get(&g->out, s) != g->base + x)
-			continue;
-		h = slot_hash(r->prefix[x], (uint32_t)s);
-		k = hash_rank(h) >> RANK_SHIFT;
-		if (!need || k > hi)
-			out_set(&g->out, s, g->base + y);
-		else if (k >= lo)
-			win[nwin++] = (struct pick){ hash_key(r, x, h), (uint32_t)s, x };
-	}
-	keep = need - below;	/* 0 < keep <= nwin */
+	nwin = g->out.h ? two_trim(r, g, x, y, need, lo, hi, win, true) :
+			  two_trim(r, g, x, y, need, lo, hi, win, false);
+	keep = need - below;	/* 0 < keep <= nwin, or 0 and 0 */
 	if (keep < nwin) {
 		pick_select(win, nwin, keep);
 		for (size_t i = keep; i < nwin; i++)
