@@ -775,6 +775,8 @@ static int snap_apply(struct split_state *st, struct snap_op **inv, size_t *ninv
 	return ret;
 }
 
+static int lazy_open_errno(struct split_state *st, int *fd);
+
 static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err *err)
 {
 	memset(r, 0, sizeof(*r));
@@ -787,7 +789,8 @@ static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err
 			raw_free(r);
 			return -e;
 		}
-	} else if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
+	} else if (lazy_open_errno(st, &st->svc_fd) ||
+		   DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
 	    DUMP(st->weights_fd, struct raw_wt, wts, k, v, &r->wts, &r->nwts) ||
 	    DUMP(st->backends_fd, struct raw_be, bes, id, v, &r->bes, &r->nbes) ||
 	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips) ||
@@ -813,11 +816,53 @@ static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err
  * was taken, from memory. A snapshot from memory is borrowed (r->borrowed):
  * raw_free() leaves it alone, and nothing may change it.
  */
+/*
+ * split_state_read_service()'s read of one service, kept for the commit of
+ * that service that follows under the same lock (splitctl set): the maps
+ * cannot have changed, every commit taking the lock, so it is not read
+ * twice. Taken by the next raw_read() (a commit's), dropped by any other
+ * read and at unlock.
+ */
+struct split_state_kept {
+	struct raw r;
+	__u32 id;
+};
+
+static void kept_drop(struct split_state *st)
+{
+	if (!st->kept)
+		return;
+	raw_free(&st->kept->r);
+	free(st->kept);
+	st->kept = NULL;
+}
+
+/* r (a scoped read under the lock) kept for the commit; else freed. */
+static void kept_put(struct split_state *st, struct raw *r)
+{
+	kept_drop(st);
+	if (st->locked && st->scope_id && !r->borrowed &&
+	    (st->kept = malloc(sizeof(*st->kept)))) {
+		st->kept->r = *r;
+		st->kept->id = st->scope_id;
+		memset(r, 0, sizeof(*r));
+		return;
+	}
+	raw_free(r);
+}
+
 static int raw_read(struct split_state *st, struct raw *r, struct split_err *err)
 {
 	struct split_state_snap *sn = st->snap;
 	__u64 gen;
 
+	if (st->kept && st->locked && st->scope_id == st->kept->id) {
+		*r = st->kept->r;
+		free(st->kept);
+		st->kept = NULL;
+		return 0;
+	}
+	kept_drop(st);
 	if (!sn || !sn->on || st->scope_id || !st->locked || st->gen_fd < 0)
 		return raw_read_maps(st, r, err);
 	gen = split_state_generation(st, SPLIT_GEN_COMMITTED);
@@ -869,8 +914,52 @@ static int open_pinned(struct split_state *st, const char *name,
 	return fd;
 }
 
-int split_state_open(struct split_state *st, const char *pin_dir,
-		     struct split_err *err)
+/* The slots map (small tables' cells) and its size. 0, or <0 with err. */
+static int slots_open(struct split_state *st, struct split_err *err)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = open_pinned(st, SPLIT_MAP_SLOTS, err);
+
+	if (fd < 0) {
+		st->slots_fd = -1;
+		return fd;
+	}
+	st->slots_fd = fd;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return split_errc(err, errno, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
+	st->slot_cells = info.max_entries;
+	return 0;
+}
+
+/* A map that split_state_open_some() left for later (SPLIT_FD_LAZY):
+ * opened now. 0, or <0 with err. */
+static int lazy_open(struct split_state *st, int *fd, struct split_err *err)
+{
+	int ret;
+
+	if (*fd != SPLIT_FD_LAZY)
+		return 0;
+	if (fd == &st->slots_fd)
+		return slots_open(st, err);
+	ret = open_pinned(st, SPLIT_MAP_SVC, err);	/* the only other one */
+	*fd = ret < 0 ? -1 : ret;
+	return ret < 0 ? ret : 0;
+}
+
+/* lazy_open() where the caller reports errno only. */
+static int lazy_open_errno(struct split_state *st, int *fd)
+{
+	struct split_err e;
+	int ret = lazy_open(st, fd, &e);
+
+	if (ret < 0)
+		errno = -ret;
+	return ret < 0 ? -1 : 0;
+}
+
+static int state_open(struct split_state *st, const char *pin_dir, bool some,
+		      struct split_err *err)
 {
 	int ret;
 
@@ -884,28 +973,20 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	if (strlen(pin_dir) >= sizeof(st->pin_dir))
 		return split_errc(err, ENAMETOOLONG, "pin dir path too long");
 	strcpy(st->pin_dir, pin_dir);
-	if ((ret = st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0 ||
+	if (some)	/* see split_state_open_some() */
+		st->svc_fd = st->slots_fd = SPLIT_FD_LAZY;
+	if ((!some && (ret = st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0) ||
 	    (ret = st->tables_fd = open_pinned(st, SPLIT_MAP_TABLES, err)) < 0 ||
-	    (ret = st->slots_fd = open_pinned(st, SPLIT_MAP_SLOTS, err)) < 0 ||
+	    (!some && (ret = slots_open(st, err)) < 0) ||
 	    (ret = st->big_fd = open_pinned(st, SPLIT_MAP_BIG_TABLES, err)) < 0 ||
 	    (ret = st->backends_fd = open_pinned(st, SPLIT_MAP_BACKENDS, err)) < 0 ||
 	    (ret = st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
 	    (ret = st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
 		goto fail;
-	/* Counters: optional (an older datapath may not have them). */
-	{
-		struct bpf_map_info info = { 0 };
-		__u32 len = sizeof(info);
-
-		if (bpf_obj_get_info_by_fd(st->slots_fd, &info, &len)) {
-			ret = split_errc(err, errno, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
-			goto fail;
-		}
-		st->slot_cells = info.max_entries;
-	}
 	/* The counters maps are opened when a commit first removes a backend
 	 * or a version (stats_fd()): a weight change never does, and each
-	 * open is a path walk in bpffs. */
+	 * open is a path walk in bpffs. Counters are optional (an older
+	 * datapath may not have them). */
 	st->be_stats_fd = st->ver_stats_fd = SPLIT_FD_LAZY;
 	st->sk_be_stats_fd = st->sk_ver_stats_fd = SPLIT_FD_LAZY;
 	{
@@ -927,6 +1008,18 @@ fail:
 	return ret;
 }
 
+int split_state_open(struct split_state *st, const char *pin_dir,
+		     struct split_err *err)
+{
+	return state_open(st, pin_dir, false, err);
+}
+
+int split_state_open_some(struct split_state *st, const char *pin_dir,
+			  struct split_err *err)
+{
+	return state_open(st, pin_dir, true, err);
+}
+
 void split_state_close(struct split_state *st)
 {
 	int *fds[] = { &st->dir_fd, &st->svc_fd, &st->tables_fd, &st->slots_fd, &st->big_fd,
@@ -940,6 +1033,7 @@ void split_state_close(struct split_state *st)
 		*fds[i] = -1;
 	}
 	snap_free(st);
+	kept_drop(st);
 	split_state_undo_drop(st);
 }
 
@@ -969,6 +1063,7 @@ void split_state_unlock(struct split_state *st)
 	}
 	st->changed = 0;
 	st->locked = 0;
+	kept_drop(st);
 	flock(st->dir_fd, LOCK_UN);
 }
 
@@ -1292,9 +1387,11 @@ read:
 	if ((ret = raw_read(st, &r, err)))
 		return ret;
 	ret = raw_to_config(&r, cfg);
-	raw_free(&r);
-	if (ret)
+	if (ret) {
+		raw_free(&r);
 		return split_errc(err, ENOMEM, "out of memory");
+	}
+	kept_put(st, &r);	/* for the commit of this service */
 	return 0;
 }
 
@@ -1323,7 +1420,8 @@ int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
 	}
 	st->scope_id = 0;
 	/* Their VIPs: the one map read whole (no index by service). */
-	if (DUMP(st->svc_fd, struct raw_vip, vips, k, v, &vips, &nvips)) {
+	if (lazy_open_errno(st, &st->svc_fd) ||
+	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &vips, &nvips)) {
 		rc = split_errc(err, errno, "reading maps under %s: %s", st->pin_dir,
 				strerror(errno));
 		goto fail;
@@ -1740,22 +1838,19 @@ static struct split_service *const *commit_done(const struct split_state *st,
 static int plan_ids(const struct raw *r, const struct split_config *cfg,
 		    struct split_service *const *done, struct plan *p, struct split_err *err)
 {
-	uint8_t *svc_used = calloc(SPLIT_MAX_SERVICES, 1);
+	uint8_t *svc_used = NULL;	/* ids in use, made when a new service needs one */
 	size_t nnew = 0, nfresh = 0;
 	__u32 next_svc = 1;
 	int ret = -1;
 
 	p->svcs = calloc(cfg->nsvcs + 1, sizeof(*p->svcs));
-	if (!svc_used || !p->svcs)
+	if (!p->svcs)
 		goto oom;
 	p->n = cfg->nsvcs;
 	p->nby_id = 1;
 	for (size_t i = 0; i < r->nsvcs; i++)
-		if (r->svcs[i].id < SPLIT_MAX_SERVICES) {
-			svc_used[r->svcs[i].id] = 1;
-			if (r->svcs[i].id >= p->nby_id)
-				p->nby_id = r->svcs[i].id + 1;
-		}
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES && r->svcs[i].id >= p->nby_id)
+			p->nby_id = r->svcs[i].id + 1;
 
 	/* Service ids: keep the id of a service that exists already. */
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
@@ -1778,6 +1873,16 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 		struct plan_svc *ps = &p->svcs[i];
 
 		if (!ps->id) {
+			if (!svc_used) {
+				if (!(svc_used = calloc(SPLIT_MAX_SERVICES, 1)))
+					goto oom;
+				for (size_t j = 0; j < r->nsvcs; j++)
+					if (r->svcs[j].id < SPLIT_MAX_SERVICES)
+						svc_used[r->svcs[j].id] = 1;
+				for (size_t j = 0; j < cfg->nsvcs; j++)
+					if (p->svcs[j].id)
+						svc_used[p->svcs[j].id] = 1;
+			}
 			while (next_svc < SPLIT_MAX_SERVICES && svc_used[next_svc])
 				next_svc++;
 			if (next_svc >= SPLIT_MAX_SERVICES) {
@@ -1958,7 +2063,7 @@ static void wb_free(struct wbatch *b)
 static int wb_add(struct wbatch *b, const void *key, const void *val)
 {
 	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 64;
+		size_t cap = b->cap ? 2 * b->cap : 8;	/* a set writes 1 or 2 */
 		char *k = realloc(b->k, cap * b->ksz), *v;
 
 		if (!k)
@@ -2491,6 +2596,10 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 			count_slots(ps, v6, e);
 			vals[s] = ps->ep_ids[e];
 		}
+		*what = "opening " SPLIT_MAP_SLOTS;
+		if (lazy_open_errno(st, &st->slots_fd))
+			return -1;
+		w->cells.fd = st->slots_fd;
 		*what = "reading a table";
 		if (small_same(st, cv, vals, (__u32)n))
 			return 0;
@@ -2778,9 +2887,16 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	struct wbatch svb, beb, vipb, wtb;
 	const char *what = "";
 	int ret = -1, need_grace = 0;
+	bool vips = r->nvips > 0;
 
 	wb_init(&svb, st->services_fd, sizeof(__u32), sizeof(struct split_service_val));
 	wb_init(&beb, st->backends_fd, sizeof(__u32), sizeof(struct split_backend_val));
+	/* A scoped commit (splitctl set) has no VIPs to write or remove: the
+	 * map need not be open (split_state_open_some()). */
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		vips |= cfg->svcs[i].nvips > 0;
+	if (vips && lazy_open(st, &st->svc_fd, err))
+		return -2;	/* nothing written */
 	wb_init(&vipb, st->svc_fd, sizeof(struct split_svc_key), sizeof(struct split_svc_val));
 	wb_init(&wtb, st->weights_fd, sizeof(struct split_weight_key),
 		sizeof(struct split_weight_val));
