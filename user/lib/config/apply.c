@@ -782,13 +782,10 @@ int split_input_check(const struct split_input *in, struct split_err *err)
 
 static int open_map(struct split_state *st, const char *name, struct split_err *err)
 {
-	char path[PATH_MAX + 64];
-	int fd;
+	int fd = split_state_obj_get(st, name);
 
-	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
-	fd = bpf_obj_get(path);
 	if (fd < 0)
-		fd = split_errc(err, errno, "opening %s: %s", path, strerror(errno));
+		fd = split_errc(err, errno, "opening %s/%s: %s", st->pin_dir, name, strerror(errno));
 	return fd;
 }
 

@@ -883,33 +883,48 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 
 /* ---- open / close / lock ------------------------------------------------ */
 
+int split_state_obj_get(struct split_state *st, const char *name)
+{
+	size_t len = strlen(st->pin_dir), n = strlen(name);
+	int fd, e;
+
+	if (len + 1 + n >= sizeof(st->pin_dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* The path in pin_dir itself, for the call: no 4 KB buffer (a
+	 * fresh stack page) nor a printf per map. */
+	st->pin_dir[len] = '/';
+	memcpy(st->pin_dir + len + 1, name, n + 1);
+	fd = bpf_obj_get(st->pin_dir);
+	e = errno;
+	st->pin_dir[len] = '\0';
+	errno = e;
+	return fd;
+}
+
 /* A counters map of st (fd one of its *_stats_fd), opened on first use:
  * its fd, or -1 when it is not pinned (an older datapath). */
 static int stats_fd(struct split_state *st, int *fd, const char *name)
 {
-	char path[PATH_MAX + 64];
-
 	if (*fd != SPLIT_FD_LAZY)
 		return *fd;
-	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
-	*fd = bpf_obj_get(path);
+	*fd = split_state_obj_get(st, name);
 	return *fd;
 }
 
 static int open_pinned(struct split_state *st, const char *name,
 		       struct split_err *err)
 {
-	char path[PATH_MAX + 64];
-	int fd;
+	int fd = split_state_obj_get(st, name);
 
-	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
-	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			fd = split_errc(err, ENOENT, "no datapath state at %s (map '%s' is not pinned): start splitd first, or pass --pin-dir",
 					st->pin_dir, name);
 		else
-			fd = split_errc(err, errno, "opening %s: %s", path, strerror(errno));
+			fd = split_errc(err, errno, "opening %s/%s: %s", st->pin_dir, name,
+					strerror(errno));
 	}
 	return fd;
 }
@@ -989,14 +1004,8 @@ static int state_open(struct split_state *st, const char *pin_dir, bool some,
 	 * datapath may not have them). */
 	st->be_stats_fd = st->ver_stats_fd = SPLIT_FD_LAZY;
 	st->sk_be_stats_fd = st->sk_ver_stats_fd = SPLIT_FD_LAZY;
-	{
-		char path[PATH_MAX + 64];
-
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_GENERATION);
-		st->gen_fd = bpf_obj_get(path);
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SVC_NAMES);
-		st->names_fd = bpf_obj_get(path);
-	}
+	st->gen_fd = split_state_obj_get(st, SPLIT_MAP_GENERATION);
+	st->names_fd = split_state_obj_get(st, SPLIT_MAP_SVC_NAMES);
 	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
 		ret = split_errc(err, errno, "opening %s: %s", pin_dir, strerror(errno));
@@ -2408,6 +2417,15 @@ struct tbl_work {
 	__u64 now;
 };
 
+/* The commit's clock (tombstones), read when first needed: a flip of big
+ * tables needs none (and the vDSO's pages are two faults). */
+static __u64 tw_now(struct tbl_work *w)
+{
+	if (!w->now)
+		w->now = mono_ns();
+	return w->now;
+}
+
 static int push_u32(__u32 **arr, size_t *n, __u32 v)
 {
 	__u32 *p = realloc(*arr, (*n + 1) * sizeof(*p));
@@ -2425,7 +2443,7 @@ static int tbl_retire(struct tbl_work *w, __u32 tid, const struct split_table_va
 {
 	if (cur->kind == SPLIT_TBL_SMALL) {
 		struct split_table_val t = { .kind = SPLIT_TBL_FREED, .nslots = cur->nslots,
-					     .offset = cur->offset, .freed_ns = w->now };
+					     .offset = cur->offset, .freed_ns = tw_now(w) };
 		__u32 key = SPLIT_TBL_TOMB | cur->offset;
 
 		return wb_add(&w->ents, &key, &t);
@@ -2604,7 +2622,7 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		if (small_same(st, cv, vals, (__u32)n))
 			return 0;
 		*what = "placing a table in " SPLIT_MAP_SLOTS " (full: splitd --table-cells)";
-		if (alloc_ready(st, r, al, w->now) || alloc_take(al, even_len((__u32)n), &nv.offset))
+		if (alloc_ready(st, r, al, tw_now(w)) || alloc_take(al, even_len((__u32)n), &nv.offset))
 			return -1;
 		nv.nslots = (__u32)n;
 		for (int c = 0; c < (n + 1) / 2; c++) {
@@ -2703,7 +2721,7 @@ static int write_tables(struct split_state *st, const struct raw *r,
 	if (w->cells.n || w->ents.n || w->ndel) {
 		*what = "removing old tombstones";
 		for (size_t i = 0; i < r->ntbls; i++)
-			if (r->tbls[i].v.kind == SPLIT_TBL_FREED && tomb_expired(&r->tbls[i].v, w->now) &&
+			if (r->tbls[i].v.kind == SPLIT_TBL_FREED && tomb_expired(&r->tbls[i].v, tw_now(w)) &&
 			    delete_quiet(st, st->tables_fd, &r->tbls[i].id))
 				goto out;
 	}
@@ -2903,7 +2921,6 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	wb_init(&tw.bigs, st->big_fd, sizeof(__u32), sizeof(__u32));
 	wb_init(&tw.cells, st->slots_fd, sizeof(__u32), sizeof(struct split_slot_pair));
 	wb_init(&tw.ents, st->tables_fd, sizeof(__u32), sizeof(struct split_table_val));
-	tw.now = mono_ns();
 
 	/* Nothing is written until the whole plan stands. */
 	if (plan_check(cfg, r, err) || plan_ids(r, cfg, commit_done(st, r), &p, err)) {
