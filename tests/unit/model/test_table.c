@@ -744,6 +744,42 @@ TEST(pair_races_match_the_walk)
 	}
 }
 
+/* race_two() orders weighted keys by an approximate logarithm when they
+ * are more than 64 units (2^-32) apart: the approximation must stay well
+ * within that of the exact one, everywhere (powers of two, the sqrt 2
+ * edge of its range, the ends, a million random hashes). */
+TEST(approximate_log_is_within_its_bound)
+{
+	uint64_t x = 0x853c49e6748fea9bULL, worst_h = 0;
+	double worst = 0;
+
+	for (int i = 0; i < 1000000 + 64 * 4 + 2; i++) {
+		uint64_t h;
+		double d;
+
+		if (i < 64 * 4) {	/* x = 2^e - 1, 2^e, 2^e + 1, and ~sqrt 2 * 2^e */
+			int e = i / 4 % 54;
+			uint64_t p = 1ULL << e, v = i % 4 == 0 ? p - 1 : i % 4 == 1 ? p :
+						 i % 4 == 2 ? p + 1 : p + p / 2 - p / 12 + (p >> 10);
+
+			h = (v >> 1) << 11;
+		} else if (i < 64 * 4 + 2) {
+			h = i % 2 ? ~0ULL : 0;
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			h = x;
+		}
+		d = split_table_log_err(h);
+		if (d > worst) {
+			worst = d;
+			worst_h = h;
+		}
+	}
+	printf("  largest error of the approximate logarithm: %.2f units of 2^-32 (hash %#llx); bound 64\n",
+	       worst, (unsigned long long)worst_h);
+	ASSERT_TRUE(worst <= 16.0);
+}
+
 /* More than 65536 endpoints do not fit 16-bit indexes: refused, and out
  * untouched. */
 TEST(build16_refuses_too_many_endpoints)

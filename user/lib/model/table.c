@@ -144,6 +144,43 @@ static void neg_log2_u2(uint64_t h0, uint64_t h1, uint64_t *o0, uint64_t *o1)
 	*o1 = ((uint64_t)(54 - e1) << LOG_FRAC_BITS) - fr1;
 }
 
+/*
+ * neg_log2_u(h) approximately, in double arithmetic: 2^32 (54 - log2 x) for
+ * its x = 2^e m, with m in [1/sqrt 2, sqrt 2) and log2 m from the series
+ * (2 / ln 2) atanh t, t = (m - 1) / (m + 1), to t^9 (|t| < 0.1716: the
+ * rest is under 1.1e-9, 5 units of 2^-32). neg_log2_u() itself is within
+ * ~10 units of the true value (its mantissa keeps 31 bits, each squaring
+ * truncates), so the two differ by less than LOG_APPROX_ERR (test_table
+ * checks 4 times less over a million hashes). Used only where a key that
+ * far from another needs no exact logarithm to be ordered (race_two()):
+ * the order of the keys, and so the tables, stay bit for bit those of the
+ * exact logarithm on every machine, whatever its rounding of this one.
+ */
+#define LOG_APPROX_ERR	64.0
+
+static inline double neg_log2_approx(uint64_t h)
+{
+	uint64_t x = ((h >> 11) << 1) | 1;
+	int e = 63 - __builtin_clzll(x);
+	double m = (double)x / (double)(1ULL << e), t, t2, s;
+
+	if (m > 1.4142135623730951) {
+		m *= 0.5;
+		e++;
+	}
+	t = (m - 1.0) / (m + 1.0);
+	t2 = t * t;
+	s = t * (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9)))));
+	return ((double)(54 - e) - s * 2.8853900817779268) * 4294967296.0;
+}
+
+double split_table_log_err(uint64_t h)
+{
+	double d = neg_log2_approx(h) - (double)neg_log2_u(h);
+
+	return d < 0 ? -d : d;
+}
+
 /* ---- the race ------------------------------------------------------------ */
 
 struct pick {
@@ -456,11 +493,26 @@ two_prefer(const struct race *r, const struct group *g, uint32_t a, uint32_t b,
 		ha = slot_hash(pa, (uint32_t)s);
 		hb = slot_hash(pb, (uint32_t)s);
 		if (weighted) {
-			double ka, kb;
+			/* Keys La / wa and Lb / wb (the logarithms). Apart
+			 * by more than the approximations' error (and a
+			 * margin for their rounding): a's is smaller, or b's
+			 * is larger by more than a rounding of the quotients
+			 * could hide. Else (about never) the exact keys; equal
+			 * keys, same slot: the lower candidate. */
+			const double wa = r->weight[a], wb = r->weight[b];
+			const double xa = neg_log2_approx(ha), xb = neg_log2_approx(hb);
+			const double slack = 1.0 + 0x1p-40;
 
-			hash_key2(r, a, b, ha, hb, &ka, &kb);
-			/* equal keys, same slot: the lower candidate */
-			to_a = ka <= kb;
+			if ((xa + LOG_APPROX_ERR) * wb * slack < (xb - LOG_APPROX_ERR) * wa) {
+				to_a = true;
+			} else if ((xb + LOG_APPROX_ERR) * wa * slack < (xa - LOG_APPROX_ERR) * wb) {
+				to_a = false;
+			} else {
+				double ka, kb;
+
+				hash_key2(r, a, b, ha, hb, &ka, &kb);
+				to_a = ka <= kb;
+			}
 		} else {
 			to_a = (ha >> 11) >= (hb >> 11);	/* the keys are the ranks */
 		}
