@@ -883,22 +883,25 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 
 /* ---- open / close / lock ------------------------------------------------ */
 
-int split_state_obj_get(struct split_state *st, const char *name)
+int split_state_obj_get(const struct split_state *st, const char *name)
 {
 	size_t len = strlen(st->pin_dir), n = strlen(name);
+	char buf[256], *path = buf;	/* not PATH_MAX: a fresh stack page */
 	int fd, e;
 
 	if (len + 1 + n >= sizeof(st->pin_dir)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	/* The path in pin_dir itself, for the call: no 4 KB buffer (a
-	 * fresh stack page) nor a printf per map. */
-	st->pin_dir[len] = '/';
-	memcpy(st->pin_dir + len + 1, name, n + 1);
-	fd = bpf_obj_get(st->pin_dir);
+	if (len + 2 + n > sizeof(buf) && !(path = malloc(len + 2 + n)))
+		return -1;
+	memcpy(path, st->pin_dir, len);	/* no printf per map either */
+	path[len] = '/';
+	memcpy(path + len + 1, name, n + 1);
+	fd = bpf_obj_get(path);
 	e = errno;
-	st->pin_dir[len] = '\0';
+	if (path != buf)
+		free(path);
 	errno = e;
 	return fd;
 }

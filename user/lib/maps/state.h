@@ -77,7 +77,7 @@ int split_state_open_some(struct split_state *st, const char *pin_dir,
 			  struct split_err *err);
 void split_state_close(struct split_state *st);
 /* bpf_obj_get() of pin_dir/name: an fd, or -1 with errno. */
-int split_state_obj_get(struct split_state *st, const char *name);
+int split_state_obj_get(const struct split_state *st, const char *name);
 
 /*
  * A long-lived handle (splitd) may keep what the maps hold in memory: a
