@@ -127,8 +127,10 @@ static int change(const char *ref, int argc, char **argv, int reset)
 	struct split_err err;
 	int idx, ret = 1;
 
-	if (open_state(&st))
+	if (split_state_open_some(&st, pin_dir, &err)) {
+		fprintf(stderr, "splitctl: %s\n", err.msg);
 		return 1;
+	}
 	/* Only the service changed is read (and written). */
 	if (split_state_lock(&st, &err) || split_state_read_service(&st, ref, &cfg, &err))
 		goto fail;

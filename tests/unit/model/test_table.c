@@ -699,6 +699,116 @@ TEST(shortcuts_match_the_walk)
 	}
 }
 
+/*
+ * The pair races (race_two(): two versions, a version's two endpoints)
+ * work in the table itself, in two passes, and resolve the quota's edge
+ * by rank buckets: every kind of quota edge (weights from 1 to 65535, the
+ * preferred candidate over or under its quota, tiny tables, one slot) and
+ * both output widths give the walk's table, slot for slot.
+ */
+TEST(pair_races_match_the_walk)
+{
+	static struct tsvc t;
+	static uint16_t tab16[N];
+	static const size_t sizes[] = { N, N, 5003, 1009, 64, 13, 2, 1 };
+	static const uint32_t heavy[] = { 1, 2, 65535, 9999, 1000 };
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	for (int i = 0; i < 600; i++) {
+		uint32_t w[3];
+		size_t nep[3], nver, n = sizes[i % 8];
+		char name[32];
+		int fam = i % 2 ? 4 : 6, r1, r2, r3;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		nver = 1 + x % 3;
+		for (size_t v = 0; v < 3; v++) {
+			uint64_t y = x >> (6 + 12 * v);
+
+			w[v] = y % 7 == 0 ? 0 : y % 7 == 1 ? heavy[(y >> 3) % 5] : (uint32_t)((y >> 3) % 100 + 1);
+			nep[v] = 1 + (y >> 10) % 3;	/* 1 to 3: pairs, and the walk for 3 */
+		}
+		if (!w[0] && !w[1] && !w[2])
+			w[1] = 1;
+		snprintf(name, sizeof(name), "pair-%d", i);
+		tsvc_init(&t, name, nver, w, nep, fam);
+		r1 = split_table_build(&t.svc, fam, tab_a, n);
+		r2 = split_table_build_walk(&t.svc, fam, tab_b, n);
+		r3 = split_table_build16(&t.svc, fam, tab16, n);
+		ASSERT_EQ(r1, r2);
+		ASSERT_EQ(r3, r2);
+		for (size_t s = 0; s < n; s++)
+			if (tab_a[s] != tab_b[s] || tab16[s] != tab_b[s])
+				TEST_FAIL_("case %d (%zu versions %u/%u/%u, n %zu) slot %zu: %u, 16-bit %u, walk %u",
+					   i, nver, w[0], w[1], w[2], n, s, tab_a[s], tab16[s], tab_b[s]);
+	}
+}
+
+/* race_two() orders weighted keys by an approximate logarithm when they
+ * are more than 64 units (2^-32) apart: the approximation must stay well
+ * within that of the exact one, everywhere (powers of two, the sqrt 2
+ * edge of its range, the ends, a million random hashes). */
+TEST(approximate_log_is_within_its_bound)
+{
+	uint64_t x = 0x853c49e6748fea9bULL, worst_h = 0;
+	double worst = 0;
+
+	for (int i = 0; i < 1000000 + 64 * 4 + 2; i++) {
+		uint64_t h;
+		double d;
+
+		if (i < 64 * 4) {	/* x = 2^e - 1, 2^e, 2^e + 1, and ~sqrt 2 * 2^e */
+			int e = i / 4 % 54;
+			uint64_t p = 1ULL << e, v = i % 4 == 0 ? p - 1 : i % 4 == 1 ? p :
+						 i % 4 == 2 ? p + 1 : p + p / 2 - p / 12 + (p >> 10);
+
+			h = (v >> 1) << 11;
+		} else if (i < 64 * 4 + 2) {
+			h = i % 2 ? ~0ULL : 0;
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			h = x;
+		}
+		d = split_table_log_err(h);
+		if (d > worst) {
+			worst = d;
+			worst_h = h;
+		}
+	}
+	printf("  largest error of the approximate logarithm: %.2f units of 2^-32 (hash %#llx); bound 64\n",
+	       worst, (unsigned long long)worst_h);
+	ASSERT_TRUE(worst <= 16.0);
+}
+
+/* More than 65536 endpoints do not fit 16-bit indexes: refused, and out
+ * untouched. */
+TEST(build16_refuses_too_many_endpoints)
+{
+	struct split_service svc = { .name = "huge", .nversions = 1 };
+	struct split_version ver = { .name = "v1", .weight = 1 };
+	size_t neps = 65537;
+	struct split_endpoint *eps = calloc(neps, sizeof(*eps));
+	uint16_t out[4] = { 7, 7, 7, 7 };
+
+	ASSERT_TRUE(eps != NULL);
+	for (size_t i = 0; i < neps; i++) {
+		eps[i].addr.family = 4;
+		eps[i].addr.bytes[0] = 10;
+		eps[i].addr.bytes[1] = i >> 16;
+		eps[i].addr.bytes[2] = i >> 8;
+		eps[i].addr.bytes[3] = i & 0xff;
+		snprintf(eps[i].version, sizeof(eps[i].version), "v1");
+	}
+	svc.versions = &ver;
+	svc.eps = eps;
+	svc.neps = neps;
+	ASSERT_EQ(split_table_build16(&svc, 4, out, 4), -ERANGE);
+	svc.neps = 65536;	/* the most that fit */
+	ASSERT_EQ(split_table_build16(&svc, 4, out, 4), 4);
+	free(eps);
+	ASSERT_TRUE(out[0] != 7 && out[3] != 7);
+}
+
 /* ---- many endpoints ------------------------------------------------------ */
 /* (Build speed is measured by bench/, never asserted in a test.) */
 

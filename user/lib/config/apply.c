@@ -782,13 +782,10 @@ int split_input_check(const struct split_input *in, struct split_err *err)
 
 static int open_map(struct split_state *st, const char *name, struct split_err *err)
 {
-	char path[PATH_MAX + 64];
-	int fd;
+	int fd = split_state_obj_get(st, name);
 
-	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
-	fd = bpf_obj_get(path);
 	if (fd < 0)
-		fd = split_errc(err, errno, "opening %s: %s", path, strerror(errno));
+		fd = split_errc(err, errno, "opening %s/%s: %s", st->pin_dir, name, strerror(errno));
 	return fd;
 }
 
@@ -796,15 +793,17 @@ int split_objs_read(struct split_state *st, struct split_objs *objs,
 		    struct split_err *err)
 {
 	struct split_object_key k, cur, *prev = NULL;
-	struct split_object_val *v = malloc(sizeof(*v));
+	struct split_object_val *v = NULL;	/* 16 KB: only when there is an object */
 	struct split_objs o = { 0 };
 	int fd = open_map(st, SPLIT_MAP_OBJECTS, err), ret = fd < 0 ? fd : -ENOMEM;
 
-	if (fd < 0 || !v)
+	if (fd < 0)
 		goto out;
 	while (!bpf_map_get_next_key(fd, prev, &k)) {
 		struct split_obj ob = { 0 };
 
+		if (!v && !(v = malloc(sizeof(*v))))
+			goto out;
 		cur = k;
 		prev = &cur;
 		if (bpf_map_lookup_elem(fd, &k, v))

@@ -775,6 +775,8 @@ static int snap_apply(struct split_state *st, struct snap_op **inv, size_t *ninv
 	return ret;
 }
 
+static int lazy_open_errno(struct split_state *st, int *fd);
+
 static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err *err)
 {
 	memset(r, 0, sizeof(*r));
@@ -787,7 +789,8 @@ static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err
 			raw_free(r);
 			return -e;
 		}
-	} else if (DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
+	} else if (lazy_open_errno(st, &st->svc_fd) ||
+		   DUMP(st->services_fd, struct raw_svc, svcs, id, v, &r->svcs, &r->nsvcs) ||
 	    DUMP(st->weights_fd, struct raw_wt, wts, k, v, &r->wts, &r->nwts) ||
 	    DUMP(st->backends_fd, struct raw_be, bes, id, v, &r->bes, &r->nbes) ||
 	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &r->vips, &r->nvips) ||
@@ -813,11 +816,53 @@ static int raw_read_maps(struct split_state *st, struct raw *r, struct split_err
  * was taken, from memory. A snapshot from memory is borrowed (r->borrowed):
  * raw_free() leaves it alone, and nothing may change it.
  */
+/*
+ * split_state_read_service()'s read of one service, kept for the commit of
+ * that service that follows under the same lock (splitctl set): the maps
+ * cannot have changed, every commit taking the lock, so it is not read
+ * twice. Taken by the next raw_read() (a commit's), dropped by any other
+ * read and at unlock.
+ */
+struct split_state_kept {
+	struct raw r;
+	__u32 id;
+};
+
+static void kept_drop(struct split_state *st)
+{
+	if (!st->kept)
+		return;
+	raw_free(&st->kept->r);
+	free(st->kept);
+	st->kept = NULL;
+}
+
+/* r (a scoped read under the lock) kept for the commit; else freed. */
+static void kept_put(struct split_state *st, struct raw *r)
+{
+	kept_drop(st);
+	if (st->locked && st->scope_id && !r->borrowed &&
+	    (st->kept = malloc(sizeof(*st->kept)))) {
+		st->kept->r = *r;
+		st->kept->id = st->scope_id;
+		memset(r, 0, sizeof(*r));
+		return;
+	}
+	raw_free(r);
+}
+
 static int raw_read(struct split_state *st, struct raw *r, struct split_err *err)
 {
 	struct split_state_snap *sn = st->snap;
 	__u64 gen;
 
+	if (st->kept && st->locked && st->scope_id == st->kept->id) {
+		*r = st->kept->r;
+		free(st->kept);
+		st->kept = NULL;
+		return 0;
+	}
+	kept_drop(st);
 	if (!sn || !sn->on || st->scope_id || !st->locked || st->gen_fd < 0)
 		return raw_read_maps(st, r, err);
 	gen = split_state_generation(st, SPLIT_GEN_COMMITTED);
@@ -838,39 +883,101 @@ static int raw_read(struct split_state *st, struct raw *r, struct split_err *err
 
 /* ---- open / close / lock ------------------------------------------------ */
 
+int split_state_obj_get(const struct split_state *st, const char *name)
+{
+	size_t len = strlen(st->pin_dir), n = strlen(name);
+	char buf[256], *path = buf;	/* not PATH_MAX: a fresh stack page */
+	int fd, e;
+
+	if (len + 1 + n >= sizeof(st->pin_dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (len + 2 + n > sizeof(buf) && !(path = malloc(len + 2 + n)))
+		return -1;
+	memcpy(path, st->pin_dir, len);	/* no printf per map either */
+	path[len] = '/';
+	memcpy(path + len + 1, name, n + 1);
+	fd = bpf_obj_get(path);
+	e = errno;
+	if (path != buf)
+		free(path);
+	errno = e;
+	return fd;
+}
+
 /* A counters map of st (fd one of its *_stats_fd), opened on first use:
  * its fd, or -1 when it is not pinned (an older datapath). */
 static int stats_fd(struct split_state *st, int *fd, const char *name)
 {
-	char path[PATH_MAX + 64];
-
 	if (*fd != SPLIT_FD_LAZY)
 		return *fd;
-	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
-	*fd = bpf_obj_get(path);
+	*fd = split_state_obj_get(st, name);
 	return *fd;
 }
 
 static int open_pinned(struct split_state *st, const char *name,
 		       struct split_err *err)
 {
-	char path[PATH_MAX + 64];
-	int fd;
+	int fd = split_state_obj_get(st, name);
 
-	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, name);
-	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			fd = split_errc(err, ENOENT, "no datapath state at %s (map '%s' is not pinned): start splitd first, or pass --pin-dir",
 					st->pin_dir, name);
 		else
-			fd = split_errc(err, errno, "opening %s: %s", path, strerror(errno));
+			fd = split_errc(err, errno, "opening %s/%s: %s", st->pin_dir, name,
+					strerror(errno));
 	}
 	return fd;
 }
 
-int split_state_open(struct split_state *st, const char *pin_dir,
-		     struct split_err *err)
+/* The slots map (small tables' cells) and its size. 0, or <0 with err. */
+static int slots_open(struct split_state *st, struct split_err *err)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = open_pinned(st, SPLIT_MAP_SLOTS, err);
+
+	if (fd < 0) {
+		st->slots_fd = -1;
+		return fd;
+	}
+	st->slots_fd = fd;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return split_errc(err, errno, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
+	st->slot_cells = info.max_entries;
+	return 0;
+}
+
+/* A map that split_state_open_some() left for later (SPLIT_FD_LAZY):
+ * opened now. 0, or <0 with err. */
+static int lazy_open(struct split_state *st, int *fd, struct split_err *err)
+{
+	int ret;
+
+	if (*fd != SPLIT_FD_LAZY)
+		return 0;
+	if (fd == &st->slots_fd)
+		return slots_open(st, err);
+	ret = open_pinned(st, SPLIT_MAP_SVC, err);	/* the only other one */
+	*fd = ret < 0 ? -1 : ret;
+	return ret < 0 ? ret : 0;
+}
+
+/* lazy_open() where the caller reports errno only. */
+static int lazy_open_errno(struct split_state *st, int *fd)
+{
+	struct split_err e;
+	int ret = lazy_open(st, fd, &e);
+
+	if (ret < 0)
+		errno = -ret;
+	return ret < 0 ? -1 : 0;
+}
+
+static int state_open(struct split_state *st, const char *pin_dir, bool some,
+		      struct split_err *err)
 {
 	int ret;
 
@@ -884,38 +991,24 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 	if (strlen(pin_dir) >= sizeof(st->pin_dir))
 		return split_errc(err, ENAMETOOLONG, "pin dir path too long");
 	strcpy(st->pin_dir, pin_dir);
-	if ((ret = st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0 ||
+	if (some)	/* see split_state_open_some() */
+		st->svc_fd = st->slots_fd = SPLIT_FD_LAZY;
+	if ((!some && (ret = st->svc_fd = open_pinned(st, SPLIT_MAP_SVC, err)) < 0) ||
 	    (ret = st->tables_fd = open_pinned(st, SPLIT_MAP_TABLES, err)) < 0 ||
-	    (ret = st->slots_fd = open_pinned(st, SPLIT_MAP_SLOTS, err)) < 0 ||
+	    (!some && (ret = slots_open(st, err)) < 0) ||
 	    (ret = st->big_fd = open_pinned(st, SPLIT_MAP_BIG_TABLES, err)) < 0 ||
 	    (ret = st->backends_fd = open_pinned(st, SPLIT_MAP_BACKENDS, err)) < 0 ||
 	    (ret = st->services_fd = open_pinned(st, SPLIT_MAP_SERVICES, err)) < 0 ||
 	    (ret = st->weights_fd = open_pinned(st, SPLIT_MAP_WEIGHTS, err)) < 0)
 		goto fail;
-	/* Counters: optional (an older datapath may not have them). */
-	{
-		struct bpf_map_info info = { 0 };
-		__u32 len = sizeof(info);
-
-		if (bpf_obj_get_info_by_fd(st->slots_fd, &info, &len)) {
-			ret = split_errc(err, errno, "reading map %s: %s", SPLIT_MAP_SLOTS, strerror(errno));
-			goto fail;
-		}
-		st->slot_cells = info.max_entries;
-	}
 	/* The counters maps are opened when a commit first removes a backend
 	 * or a version (stats_fd()): a weight change never does, and each
-	 * open is a path walk in bpffs. */
+	 * open is a path walk in bpffs. Counters are optional (an older
+	 * datapath may not have them). */
 	st->be_stats_fd = st->ver_stats_fd = SPLIT_FD_LAZY;
 	st->sk_be_stats_fd = st->sk_ver_stats_fd = SPLIT_FD_LAZY;
-	{
-		char path[PATH_MAX + 64];
-
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_GENERATION);
-		st->gen_fd = bpf_obj_get(path);
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, SPLIT_MAP_SVC_NAMES);
-		st->names_fd = bpf_obj_get(path);
-	}
+	st->gen_fd = split_state_obj_get(st, SPLIT_MAP_GENERATION);
+	st->names_fd = split_state_obj_get(st, SPLIT_MAP_SVC_NAMES);
 	st->dir_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
 		ret = split_errc(err, errno, "opening %s: %s", pin_dir, strerror(errno));
@@ -925,6 +1018,18 @@ int split_state_open(struct split_state *st, const char *pin_dir,
 fail:
 	split_state_close(st);
 	return ret;
+}
+
+int split_state_open(struct split_state *st, const char *pin_dir,
+		     struct split_err *err)
+{
+	return state_open(st, pin_dir, false, err);
+}
+
+int split_state_open_some(struct split_state *st, const char *pin_dir,
+			  struct split_err *err)
+{
+	return state_open(st, pin_dir, true, err);
 }
 
 void split_state_close(struct split_state *st)
@@ -940,6 +1045,7 @@ void split_state_close(struct split_state *st)
 		*fds[i] = -1;
 	}
 	snap_free(st);
+	kept_drop(st);
 	split_state_undo_drop(st);
 }
 
@@ -969,6 +1075,7 @@ void split_state_unlock(struct split_state *st)
 	}
 	st->changed = 0;
 	st->locked = 0;
+	kept_drop(st);
 	flock(st->dir_fd, LOCK_UN);
 }
 
@@ -1292,9 +1399,11 @@ read:
 	if ((ret = raw_read(st, &r, err)))
 		return ret;
 	ret = raw_to_config(&r, cfg);
-	raw_free(&r);
-	if (ret)
+	if (ret) {
+		raw_free(&r);
 		return split_errc(err, ENOMEM, "out of memory");
+	}
+	kept_put(st, &r);	/* for the commit of this service */
 	return 0;
 }
 
@@ -1323,7 +1432,8 @@ int split_state_read_ids(struct split_state *st, const __u32 *ids, size_t n,
 	}
 	st->scope_id = 0;
 	/* Their VIPs: the one map read whole (no index by service). */
-	if (DUMP(st->svc_fd, struct raw_vip, vips, k, v, &vips, &nvips)) {
+	if (lazy_open_errno(st, &st->svc_fd) ||
+	    DUMP(st->svc_fd, struct raw_vip, vips, k, v, &vips, &nvips)) {
 		rc = split_errc(err, errno, "reading maps under %s: %s", st->pin_dir,
 				strerror(errno));
 		goto fail;
@@ -1740,22 +1850,19 @@ static struct split_service *const *commit_done(const struct split_state *st,
 static int plan_ids(const struct raw *r, const struct split_config *cfg,
 		    struct split_service *const *done, struct plan *p, struct split_err *err)
 {
-	uint8_t *svc_used = calloc(SPLIT_MAX_SERVICES, 1);
+	uint8_t *svc_used = NULL;	/* ids in use, made when a new service needs one */
 	size_t nnew = 0, nfresh = 0;
 	__u32 next_svc = 1;
 	int ret = -1;
 
 	p->svcs = calloc(cfg->nsvcs + 1, sizeof(*p->svcs));
-	if (!svc_used || !p->svcs)
+	if (!p->svcs)
 		goto oom;
 	p->n = cfg->nsvcs;
 	p->nby_id = 1;
 	for (size_t i = 0; i < r->nsvcs; i++)
-		if (r->svcs[i].id < SPLIT_MAX_SERVICES) {
-			svc_used[r->svcs[i].id] = 1;
-			if (r->svcs[i].id >= p->nby_id)
-				p->nby_id = r->svcs[i].id + 1;
-		}
+		if (r->svcs[i].id < SPLIT_MAX_SERVICES && r->svcs[i].id >= p->nby_id)
+			p->nby_id = r->svcs[i].id + 1;
 
 	/* Service ids: keep the id of a service that exists already. */
 	for (size_t i = 0; i < cfg->nsvcs; i++) {
@@ -1778,6 +1885,16 @@ static int plan_ids(const struct raw *r, const struct split_config *cfg,
 		struct plan_svc *ps = &p->svcs[i];
 
 		if (!ps->id) {
+			if (!svc_used) {
+				if (!(svc_used = calloc(SPLIT_MAX_SERVICES, 1)))
+					goto oom;
+				for (size_t j = 0; j < r->nsvcs; j++)
+					if (r->svcs[j].id < SPLIT_MAX_SERVICES)
+						svc_used[r->svcs[j].id] = 1;
+				for (size_t j = 0; j < cfg->nsvcs; j++)
+					if (p->svcs[j].id)
+						svc_used[p->svcs[j].id] = 1;
+			}
 			while (next_svc < SPLIT_MAX_SERVICES && svc_used[next_svc])
 				next_svc++;
 			if (next_svc >= SPLIT_MAX_SERVICES) {
@@ -1958,7 +2075,7 @@ static void wb_free(struct wbatch *b)
 static int wb_add(struct wbatch *b, const void *key, const void *val)
 {
 	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 64;
+		size_t cap = b->cap ? 2 * b->cap : 8;	/* a set writes 1 or 2 */
 		char *k = realloc(b->k, cap * b->ksz), *v;
 
 		if (!k)
@@ -2301,8 +2418,16 @@ struct tbl_work {
 	__u32 *big_del;		/* big_v4 entries to delete, after the grace period */
 	size_t nbig_del;
 	__u64 now;
-	size_t nbuf;		/* slots the table buffers hold */
 };
+
+/* The commit's clock (tombstones), read when first needed: a flip of big
+ * tables needs none (and the vDSO's pages are two faults). */
+static __u64 tw_now(struct tbl_work *w)
+{
+	if (!w->now)
+		w->now = mono_ns();
+	return w->now;
+}
 
 static int push_u32(__u32 **arr, size_t *n, __u32 v)
 {
@@ -2321,7 +2446,7 @@ static int tbl_retire(struct tbl_work *w, __u32 tid, const struct split_table_va
 {
 	if (cur->kind == SPLIT_TBL_SMALL) {
 		struct split_table_val t = { .kind = SPLIT_TBL_FREED, .nslots = cur->nslots,
-					     .offset = cur->offset, .freed_ns = w->now };
+					     .offset = cur->offset, .freed_ns = tw_now(w) };
 		__u32 key = SPLIT_TBL_TOMB | cur->offset;
 
 		return wb_add(&w->ents, &key, &t);
@@ -2398,10 +2523,72 @@ static int slots_as_recorded(const struct raw *r, const struct plan_svc *ps, int
 	return 1;
 }
 
+/*
+ * The buffers of write_tables(), allocated when first needed: a big table
+ * is built in place in the inner map's value (16-bit endpoint indexes, then
+ * their k), so a commit touches 20 KB for it, fresh pages being the dearest
+ * part of a small commit (splitctl set) on a VM.
+ */
+struct tbl_bufs {
+	size_t nbuf;			/* endpoints of the largest service */
+	__u32 *idx;			/* nbuf: a small table, in place */
+	__u32 *cnt;			/* nbuf: slots per endpoint of a big table */
+	struct split_big_table *big;	/* the new big table */
+	struct split_big_table *cur;	/* the one in force, when compared */
+};
+
+static int tb_get(void **p, size_t sz, bool zero)
+{
+	if (!*p)
+		*p = zero ? calloc(1, sz) : malloc(sz);
+	return *p ? 0 : -1;
+}
+
+/* The big table of ps for family fam into tb->big (k per slot); counts its
+ * slots per version into ps->slots[v6]. n (> 0: endpoints used), 0 (no
+ * table), or -1 with errno. */
+static int big_build(struct plan_svc *ps, int fam, int v6, struct tbl_bufs *tb)
+{
+	const struct split_service *svc = ps->s;
+	__u16 *k;
+	int n;
+
+	if (tb_get((void **)&tb->big, sizeof(*tb->big), false) ||
+	    tb_get((void **)&tb->cnt, tb->nbuf * sizeof(*tb->cnt), true))
+		return -1;
+	k = tb->big->k;
+	n = split_table_build16(svc, fam, k, SPLIT_TABLE_SLOTS);
+	if (n <= 0) {
+		errno = -n;
+		return n ? -1 : 0;
+	}
+	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++)
+		tb->cnt[k[s]]++;
+	for (size_t e = 0; e < svc->neps; e++) {
+		__u32 id = ps->ep_ids[e], c = tb->cnt[e];
+
+		if (!c)
+			continue;
+		tb->cnt[e] = 0;		/* zero again for the next table */
+		if (id && SPLIT_BACKEND_SVC(id) != ps->id) {
+			errno = EINVAL;	/* another service's backend */
+			return -1;
+		}
+		for (size_t v = 0; v < svc->nversions; v++)
+			if (ps->ver_ids[v] == ps->ep_ver[e])
+				ps->slots[v6][v] += c;
+	}
+	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++)
+		k[s] = (__u16)(ps->ep_ids[k[s]] & 0xffff);
+	for (size_t s = SPLIT_TABLE_SLOTS; s < TABLE_BUF_LEN; s++)
+		k[s] = 0;	/* padding */
+	return n;
+}
+
 /* One table of a service whose inputs changed. */
 static int plan_table(struct split_state *st, const struct raw *r, struct plan_svc *ps,
-		      int v6, struct tbl_work *w, struct cell_alloc *al, uint32_t *idx,
-		      __u32 *vals, __u32 *cur, const char **what)
+		      int v6, struct tbl_work *w, struct cell_alloc *al, struct tbl_bufs *tb,
+		      const char **what)
 {
 	__u32 tid = SPLIT_TABLE_ID(ps->id, v6);
 	const struct raw_tbl *rt = raw_tbl_find(r, tid);
@@ -2412,25 +2599,33 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 	*what = "building a table";
 	if (split_table_is_small(ps->s, fam)) {
 		struct split_table_val nv = { .kind = SPLIT_TBL_SMALL };
+		__u32 *idx, *vals;
 
-		n = split_table_small(ps->s, fam, idx, w->nbuf);
+		if (tb_get((void **)&tb->idx, tb->nbuf * sizeof(*tb->idx), false))
+			return -1;
+		idx = vals = tb->idx;
+		n = split_table_small(ps->s, fam, idx, tb->nbuf);
 		if (n < 0) {
 			errno = -n;
 			return -1;
 		}
 		if (n == 0)
 			goto gone;
-		for (int s = 0; s < n; s++) {	/* in place: vals may be idx */
+		for (int s = 0; s < n; s++) {	/* in place: vals is idx */
 			uint32_t e = idx[s];
 
 			count_slots(ps, v6, e);
 			vals[s] = ps->ep_ids[e];
 		}
+		*what = "opening " SPLIT_MAP_SLOTS;
+		if (lazy_open_errno(st, &st->slots_fd))
+			return -1;
+		w->cells.fd = st->slots_fd;
 		*what = "reading a table";
 		if (small_same(st, cv, vals, (__u32)n))
 			return 0;
 		*what = "placing a table in " SPLIT_MAP_SLOTS " (full: splitd --table-cells)";
-		if (alloc_ready(st, r, al, w->now) || alloc_take(al, even_len((__u32)n), &nv.offset))
+		if (alloc_ready(st, r, al, tw_now(w)) || alloc_take(al, even_len((__u32)n), &nv.offset))
 			return -1;
 		nv.nslots = (__u32)n;
 		for (int c = 0; c < (n + 1) / 2; c++) {
@@ -2446,28 +2641,21 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		return 0;
 	}
 
-	n = split_table_build(ps->s, fam, idx, SPLIT_TABLE_SLOTS);
-	if (n < 0) {
-		errno = -n;
+	n = big_build(ps, fam, v6, tb);
+	if (n < 0)
 		return -1;
-	}
 	if (n == 0)
 		goto gone;
-	for (size_t s = 0; s < SPLIT_TABLE_SLOTS; s++) {	/* in place: vals may be idx */
-		uint32_t e = idx[s];
-
-		count_slots(ps, v6, e);
-		vals[s] = ps->ep_ids[e];
-	}
-	vals[TABLE_BUF_LEN - 1] = 0;
-	if (big_k(vals, ps->id))
-		return -1;
 	*what = "reading a table";
-	have = cv->kind == SPLIT_TBL_BIG && slots_as_recorded(r, ps, v6) ?
-	       big_read(st->big_fd, tid, cur) : 0;
+	have = 0;
+	if (cv->kind == SPLIT_TBL_BIG && slots_as_recorded(r, ps, v6)) {
+		if (tb_get((void **)&tb->cur, sizeof(*tb->cur), false))
+			return -1;
+		have = big_read(st->big_fd, tid, tb->cur);
+	}
 	if (have < 0)
 		return -1;
-	if (!have || memcmp(cur, vals, sizeof(struct split_big_table))) {
+	if (!have || memcmp(tb->cur, tb->big, sizeof(*tb->big))) {
 		int fd, *fds;
 
 		*what = "installing a table";
@@ -2475,7 +2663,7 @@ static int plan_table(struct split_state *st, const struct raw *r, struct plan_s
 		if (!fds)
 			return -1;
 		w->big_fds = fds;
-		fd = big_make(tid, vals);
+		fd = big_make(tid, tb->big);
 		if (fd < 0)
 			return -1;
 		fds[w->nbig_fds++] = fd;
@@ -2512,25 +2700,14 @@ static int in_plan_svc(const struct plan *p, __u32 id)
 static int write_tables(struct split_state *st, const struct raw *r,
 			struct plan *p, struct tbl_work *w, const char **what)
 {
-	size_t nbuf = TABLE_BUF_LEN;	/* a small table may have more slots than a big one */
-	uint32_t *idx = NULL;
-	__u32 *vals, *cur = malloc(TABLE_BUF_LEN * sizeof(*cur));
+	struct tbl_bufs tb = { .nbuf = 1 };
 	struct cell_alloc al = { 0 };
 	int ret = -1;
 
 	for (size_t i = 0; i < p->n; i++)
-		if (p->svcs[i].s->neps > nbuf)
-			nbuf = p->svcs[i].s->neps;
-	/* A table's endpoint indexes become its backend ids in place: one
-	 * buffer, fresh pages being the dearest part of a small commit. */
-	idx = malloc(nbuf * sizeof(*idx));
-	vals = idx;
-	w->nbuf = nbuf;
+		if (p->svcs[i].s->neps > tb.nbuf)
+			tb.nbuf = p->svcs[i].s->neps;
 	*what = "planning tables";
-	if (!idx || !cur) {
-		errno = ENOMEM;
-		goto out;
-	}
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_svc *ps = &p->svcs[i];
 
@@ -2541,13 +2718,13 @@ static int write_tables(struct split_state *st, const struct raw *r,
 			continue;
 		}
 		for (int v6 = 0; v6 < 2; v6++)
-			if (plan_table(st, r, ps, v6, w, &al, idx, vals, cur, what))
+			if (plan_table(st, r, ps, v6, w, &al, &tb, what))
 				goto out;
 	}
 	if (w->cells.n || w->ents.n || w->ndel) {
 		*what = "removing old tombstones";
 		for (size_t i = 0; i < r->ntbls; i++)
-			if (r->tbls[i].v.kind == SPLIT_TBL_FREED && tomb_expired(&r->tbls[i].v, w->now) &&
+			if (r->tbls[i].v.kind == SPLIT_TBL_FREED && tomb_expired(&r->tbls[i].v, tw_now(w)) &&
 			    delete_quiet(st, st->tables_fd, &r->tbls[i].id))
 				goto out;
 	}
@@ -2570,8 +2747,10 @@ static int write_tables(struct split_state *st, const struct raw *r,
 	ret = 0;
 out:
 	free(al.gap);
-	free(idx);	/* and vals */
-	free(cur);
+	free(tb.idx);
+	free(tb.cnt);
+	free(tb.big);
+	free(tb.cur);
 	return ret;
 }
 
@@ -2729,16 +2908,22 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	struct wbatch svb, beb, vipb, wtb;
 	const char *what = "";
 	int ret = -1, need_grace = 0;
+	bool vips = r->nvips > 0;
 
 	wb_init(&svb, st->services_fd, sizeof(__u32), sizeof(struct split_service_val));
 	wb_init(&beb, st->backends_fd, sizeof(__u32), sizeof(struct split_backend_val));
+	/* A scoped commit (splitctl set) has no VIPs to write or remove: the
+	 * map need not be open (split_state_open_some()). */
+	for (size_t i = 0; i < cfg->nsvcs; i++)
+		vips |= cfg->svcs[i].nvips > 0;
+	if (vips && lazy_open(st, &st->svc_fd, err))
+		return -2;	/* nothing written */
 	wb_init(&vipb, st->svc_fd, sizeof(struct split_svc_key), sizeof(struct split_svc_val));
 	wb_init(&wtb, st->weights_fd, sizeof(struct split_weight_key),
 		sizeof(struct split_weight_val));
 	wb_init(&tw.bigs, st->big_fd, sizeof(__u32), sizeof(__u32));
 	wb_init(&tw.cells, st->slots_fd, sizeof(__u32), sizeof(struct split_slot_pair));
 	wb_init(&tw.ents, st->tables_fd, sizeof(__u32), sizeof(struct split_table_val));
-	tw.now = mono_ns();
 
 	/* Nothing is written until the whole plan stands. */
 	if (plan_check(cfg, r, err) || plan_ids(r, cfg, commit_done(st, r), &p, err)) {

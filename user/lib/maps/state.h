@@ -53,6 +53,7 @@ struct split_state {
 	__u64 snap_gen;
 	int snap_stale;		/* a commit failed: read the maps again */
 	int locked;		/* between split_state_lock() and _unlock() */
+	struct split_state_kept *kept;	/* the last scoped read, for its commit */
 	struct split_state_undo *undo;	/* split_state_commit_keep() */
 };
 
@@ -68,7 +69,15 @@ void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
  * that takes err: 0, or -errno with err. */
 int split_state_open(struct split_state *st, const char *pin_dir,
 		     struct split_err *err);
+/* The same for a change of one service (splitctl set, reset): the VIPs map
+ * and the small tables' slots map are opened when first needed (a scoped
+ * commit writes no VIP, and a weight change writes big tables), each open
+ * being a path walk in bpffs. */
+int split_state_open_some(struct split_state *st, const char *pin_dir,
+			  struct split_err *err);
 void split_state_close(struct split_state *st);
+/* bpf_obj_get() of pin_dir/name: an fd, or -1 with errno. */
+int split_state_obj_get(const struct split_state *st, const char *name);
 
 /*
  * A long-lived handle (splitd) may keep what the maps hold in memory: a

@@ -144,11 +144,48 @@ static void neg_log2_u2(uint64_t h0, uint64_t h1, uint64_t *o0, uint64_t *o1)
 	*o1 = ((uint64_t)(54 - e1) << LOG_FRAC_BITS) - fr1;
 }
 
+/*
+ * neg_log2_u(h) approximately, in double arithmetic: 2^32 (54 - log2 x) for
+ * its x = 2^e m, with m in [1/sqrt 2, sqrt 2) and log2 m from the series
+ * (2 / ln 2) atanh t, t = (m - 1) / (m + 1), to t^9 (|t| < 0.1716: the
+ * rest is under 1.1e-9, 5 units of 2^-32). neg_log2_u() itself is within
+ * ~10 units of the true value (its mantissa keeps 31 bits, each squaring
+ * truncates), so the two differ by less than LOG_APPROX_ERR (test_table
+ * checks 4 times less over a million hashes). Used only where a key that
+ * far from another needs no exact logarithm to be ordered (race_two()):
+ * the order of the keys, and so the tables, stay bit for bit those of the
+ * exact logarithm on every machine, whatever its rounding of this one.
+ */
+#define LOG_APPROX_ERR	64.0
+
+static inline double neg_log2_approx(uint64_t h)
+{
+	uint64_t x = ((h >> 11) << 1) | 1;
+	int e = 63 - __builtin_clzll(x);
+	double m = (double)x / (double)(1ULL << e), t, t2, s;
+
+	if (m > 1.4142135623730951) {
+		m *= 0.5;
+		e++;
+	}
+	t = (m - 1.0) / (m + 1.0);
+	t2 = t * t;
+	s = t * (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9)))));
+	return ((double)(54 - e) - s * 2.8853900817779268) * 4294967296.0;
+}
+
+double split_table_log_err(uint64_t h)
+{
+	double d = neg_log2_approx(h) - (double)neg_log2_u(h);
+
+	return d < 0 ? -d : d;
+}
+
 /* ---- the race ------------------------------------------------------------ */
 
 struct pick {
 	double key;
-	uint32_t si;		/* index into race.slot */
+	uint32_t si;		/* index into race.slot (or, in race_two(), the slot) */
 	uint32_t c;		/* candidate */
 };
 
@@ -173,26 +210,41 @@ static inline uint32_t race_slot(const struct race *r, size_t si)
 	return r->slot ? r->slot[si] : (uint32_t)si;
 }
 
-static double race_key(const struct race *r, uint32_t slot, uint32_t c)
+/*
+ * The rank of a pair of hash h: 2^53 - 1 - (h >> 11), smaller for a larger
+ * U. With equal weights it is the key; with weights, the key of a
+ * candidate never decreases with its rank (neg_log2_u() never increases
+ * with U, see pick_rank_window()), so a candidate's pairs in rank order
+ * are in key order but for equal keys.
+ */
+static inline uint64_t hash_rank(uint64_t h)
 {
-	uint64_t h = slot_hash(r->prefix[c], slot);
+	return (1ULL << 53) - 1 - (h >> 11);
+}
 
+/* The key of candidate c's pair whose hash is h. */
+static inline double hash_key(const struct race *r, uint32_t c, uint64_t h)
+{
 	/* Equal weights: smaller key <=> larger U, exactly. */
 	if (!r->weight)
-		return (double)((1ULL << 53) - 1 - (h >> 11));
+		return (double)hash_rank(h);
 	return (double)neg_log2_u(h) / (double)r->weight[c];
 }
 
-/* race_key() of (slot, a) and (slot, b) together. */
-static void race_key2(const struct race *r, uint32_t slot, uint32_t a, uint32_t b,
+static double race_key(const struct race *r, uint32_t slot, uint32_t c)
+{
+	return hash_key(r, c, slot_hash(r->prefix[c], slot));
+}
+
+/* hash_key() of candidates a and b (hashes ha, hb) together. */
+static void hash_key2(const struct race *r, uint32_t a, uint32_t b, uint64_t ha, uint64_t hb,
 		      double *ka, double *kb)
 {
-	uint64_t ha = slot_hash(r->prefix[a], slot), hb = slot_hash(r->prefix[b], slot);
 	uint64_t la, lb;
 
 	if (!r->weight) {
-		*ka = (double)((1ULL << 53) - 1 - (ha >> 11));
-		*kb = (double)((1ULL << 53) - 1 - (hb >> 11));
+		*ka = (double)hash_rank(ha);
+		*kb = (double)hash_rank(hb);
 		return;
 	}
 	neg_log2_u2(ha, hb, &la, &lb);
@@ -289,60 +341,9 @@ static void pick_select(struct pick *p, size_t n, size_t k)
 	}
 }
 
-/*
- * Two candidates, the common case (two versions; a version with two
- * endpoints), without the heap. Every slot prefers the candidate of its
- * smaller pair. At most one candidate, X, is preferred by more slots than
- * its quota. In the walk, the other one, Y, gets every slot that prefers
- * it (its pair comes first and it cannot run out: it ends with exactly
- * its quota); X gets the slots that prefer it in the order of X's pairs
- * until its quota is gone, and Y the rest. So: X keeps its quota's worth
- * of its smallest pairs among the slots that prefer it. The same result
- * as race_run()'s walk, pair for pair (test_table checks it).
- */
-static void race_two(struct race *r)
+/* Candidates with quota, ascending, into r->open. */
+static void race_open(struct race *r)
 {
-	uint32_t a = r->open[0], b = r->open[1], x, y;
-	struct pick *pref = r->heap;	/* the slots that prefer x */
-	size_t na = 0, np = 0;
-
-	for (size_t si = 0; si < r->n; si++) {
-		struct pick pa = { 0, (uint32_t)si, a }, pb = { 0, (uint32_t)si, b };
-
-		race_key2(r, race_slot(r, si), a, b, &pa.key, &pb.key);
-		r->won[si] = pick_less(&pa, &pb) ? a : b;	/* the smaller pair */
-		if (r->weight)
-			pref[si] = r->won[si] == a ? pa : pb;
-		na += r->won[si] == a;
-	}
-	x = na > r->quota[a] ? a : b;
-	y = x == a ? b : a;
-	/* The pairs of the slots that prefer x. Unweighted keys are a hash:
-	 * computed again for those slots only, rather than kept for all,
-	 * which halves the memory (fresh pages cost more than hashes on a
-	 * VM); weighted ones (a logarithm) are kept. Same keys either way. */
-	for (size_t si = 0; si < r->n; si++) {	/* in place: np <= si */
-		if (r->won[si] != x)
-			continue;
-		if (r->weight)
-			pref[np++] = pref[si];
-		else
-			pref[np++] = (struct pick){ race_key(r, race_slot(r, si), x), (uint32_t)si, x };
-	}
-	if (np > r->quota[x]) {
-		pick_select(pref, np, r->quota[x]);
-		for (size_t i = r->quota[x]; i < np; i++)
-			r->won[pref[i].si] = y;
-	}
-	r->quota[a] = r->quota[b] = 0;
-	r->nopen = 0;
-}
-
-/* Quotas must add up to r->n. */
-static void race_run(struct race *r)
-{
-	size_t hn = r->n;
-
 	r->nopen = 0;
 	for (uint32_t c = 0; c < r->ncand; c++) {
 		if (!r->quota[c])
@@ -350,17 +351,14 @@ static void race_run(struct race *r)
 		r->pos[c] = r->nopen;
 		r->open[r->nopen++] = c;
 	}
-	if (!r->walk_only && r->nopen == 1) {
-		for (size_t si = 0; si < hn; si++)	/* one candidate takes all */
-			r->won[si] = r->open[0];
-		r->quota[r->open[0]] = 0;
-		r->nopen = 0;
-		return;
-	}
-	if (!r->walk_only && r->nopen == 2) {
-		race_two(r);
-		return;
-	}
+}
+
+/* The walk (see the top of this file). Quotas must add up to r->n; every
+ * candidate with quota is in r->open (race_open()). */
+static void race_run(struct race *r)
+{
+	size_t hn = r->n;
+
 	for (size_t si = 0; si < hn; si++)
 		r->heap[si] = best_pick(r, si);
 	for (size_t i = hn / 2; i-- > 0;)
@@ -379,6 +377,238 @@ static void race_run(struct race *r)
 		}
 		sift_down(r->heap, hn, 0);
 	}
+}
+
+/* ---- the race on the table itself ----------------------------------------- */
+
+/*
+ * Where a build writes: out[s], 32 or 16 bits a slot. The build keeps its
+ * work there too (below), so that a table costs no memory per slot but its
+ * own: on a VM a fresh page costs more than hashing every slot again.
+ */
+struct tab_out {
+	uint32_t *w;
+	uint16_t *h;		/* used if not NULL */
+};
+
+static inline uint32_t out_get(const struct tab_out *o, size_t s)
+{
+	return o->h ? o->h[s] : o->w[s];
+}
+
+static inline void out_set(const struct tab_out *o, size_t s, uint32_t v)
+{
+	if (o->h)
+		o->h[s] = (uint16_t)v;
+	else
+		o->w[s] = v;
+}
+
+/*
+ * The slots of a race, in a table: every slot (all), or those that hold
+ * mark. A slot that candidate c wins gets base + c. Level 1 marks each slot
+ * with its version; level 2 runs the versions from the last one down, its
+ * endpoints numbered from base = the version's first endpoint (ep_ref
+ * index, which is at least the version's index): what it writes never
+ * equals the mark of a version still to come, which is smaller.
+ */
+struct group {
+	struct tab_out out;
+	size_t nslots;		/* of the table */
+	bool all;
+	uint32_t mark;
+	uint32_t base;
+};
+
+static inline bool in_group(const struct group *g, size_t s)
+{
+	return g->all || out_get(&g->out, s) == g->mark;
+}
+
+#define RANK_BITS	8
+#define RANK_SHIFT	(53 - RANK_BITS)
+
+/*
+ * The buckets (of a rank's top RANK_BITS bits) in which to compare the
+ * exact keys: b, the bucket of the pair whose position decides. With equal
+ * weights the key is the rank: b alone. With weights, pairs of equal keys
+ * can have different ranks (a key is the same for ranks that share the
+ * 32 bits of neg_log2_u()'s mantissa, and little more: one 2^-32 step of
+ * its result is at least ~0.7 step of the mantissa), so they can straddle
+ * the edge of a bucket (2^45 ranks wide) but never a whole bucket: the
+ * bucket on either side of b as well. Pairs below the window have smaller
+ * keys than any in it, pairs above it larger ones.
+ */
+static void pick_rank_window(const struct race *r, size_t b, size_t *lo, size_t *hi)
+{
+	*lo = *hi = b;
+	if (!r->weight)
+		return;
+	if (*lo)
+		(*lo)--;
+	if (*hi + 1 < (1u << RANK_BITS))
+		(*hi)++;
+}
+
+/*
+ * Two candidates a < b, the common case (two versions; a version with two
+ * endpoints), without the heap and without memory per slot. Every slot
+ * prefers the candidate of its smaller pair. At most one candidate, X, is
+ * preferred by more slots than its quota. In the walk, the other one, Y,
+ * gets every slot that prefers it (its pair comes first and it cannot run
+ * out: it ends with exactly its quota); X gets the slots that prefer it in
+ * the order of X's pairs until its quota is gone, and Y the rest. So: X
+ * keeps its quota's worth of its smallest pairs among the slots that
+ * prefer it. The same result as race_run()'s walk, pair for pair
+ * (test_table checks it).
+ *
+ * Pass 1 writes each slot's preference into the table and counts, per
+ * candidate, the ranks of the pairs preferred in RANK_BITS buckets; the
+ * count tells the bucket of X's quota-th pair. Pass 2 hashes X's pairs
+ * again: those of lower buckets stay X, higher ones go to Y, and those of
+ * the window around that bucket (a few dozen) get their exact keys, the
+ * smallest kept. 0 or -ENOMEM.
+ */
+/* race_two()'s pass 1: each slot of g prefers a or b (written into the
+ * table), the rank buckets of the pairs preferred counted in hist; returns
+ * how many prefer a. Inlined with constant flags: the inner loop of a flip. */
+static inline __attribute__((always_inline)) size_t
+two_prefer(const struct race *r, const struct group *g, uint32_t a, uint32_t b,
+	   uint32_t (*hist)[1u << RANK_BITS], const bool weighted, const bool narrow,
+	   const bool all)
+{
+	const uint64_t pa = r->prefix[a], pb = r->prefix[b];
+	const uint32_t va = g->base + a, vb = g->base + b, mark = g->mark;
+	uint16_t *const o16 = g->out.h;
+	uint32_t *const o32 = g->out.w;
+	const size_t n = g->nslots;
+	size_t na = 0;
+
+	for (size_t s = 0; s < n; s++) {
+		uint64_t ha, hb;
+		bool to_a;
+
+		if (!all && (narrow ? o16[s] : o32[s]) != mark)
+			continue;
+		ha = slot_hash(pa, (uint32_t)s);
+		hb = slot_hash(pb, (uint32_t)s);
+		if (weighted) {
+			/* Keys La / wa and Lb / wb (the logarithms). Apart
+			 * by more than the approximations' error (and a
+			 * margin for their rounding): a's is smaller, or b's
+			 * is larger by more than a rounding of the quotients
+			 * could hide. Else (about never) the exact keys; equal
+			 * keys, same slot: the lower candidate. */
+			const double wa = r->weight[a], wb = r->weight[b];
+			const double xa = neg_log2_approx(ha), xb = neg_log2_approx(hb);
+			const double slack = 1.0 + 0x1p-40;
+
+			if ((xa + LOG_APPROX_ERR) * wb * slack < (xb - LOG_APPROX_ERR) * wa) {
+				to_a = true;
+			} else if ((xb + LOG_APPROX_ERR) * wa * slack < (xa - LOG_APPROX_ERR) * wb) {
+				to_a = false;
+			} else {
+				double ka, kb;
+
+				hash_key2(r, a, b, ha, hb, &ka, &kb);
+				to_a = ka <= kb;
+			}
+		} else {
+			to_a = (ha >> 11) >= (hb >> 11);	/* the keys are the ranks */
+		}
+		if (narrow)
+			o16[s] = (uint16_t)(to_a ? va : vb);
+		else
+			o32[s] = to_a ? va : vb;
+		hist[!to_a][hash_rank(to_a ? ha : hb) >> RANK_SHIFT]++;
+		na += to_a;
+	}
+	return na;
+}
+
+/* race_two()'s pass 2, on the slots that prefer x (base + x in the table):
+ * those of a rank bucket above the window go to y (all of them when x
+ * keeps none: !need), those in it into win[]. Returns how many are in win. */
+static inline __attribute__((always_inline)) size_t
+two_trim(const struct race *r, const struct group *g, uint32_t x, uint32_t y, size_t need,
+	 size_t lo, size_t hi, struct pick *win, const bool narrow)
+{
+	const uint64_t px = r->prefix[x];
+	const uint32_t vx = g->base + x, vy = g->base + y;
+	uint16_t *const o16 = g->out.h;
+	uint32_t *const o32 = g->out.w;
+	const size_t n = g->nslots;
+	size_t nwin = 0;
+
+	for (size_t s = 0; s < n; s++) {
+		uint64_t h;
+		size_t k;
+
+		if ((narrow ? o16[s] : o32[s]) != vx)
+			continue;
+		h = slot_hash(px, (uint32_t)s);
+		k = hash_rank(h) >> RANK_SHIFT;
+		if (!need || k > hi) {
+			if (narrow)
+				o16[s] = (uint16_t)vy;
+			else
+				o32[s] = vy;
+		} else if (k >= lo) {
+			win[nwin++] = (struct pick){ hash_key(r, x, h), (uint32_t)s, x };
+		}
+	}
+	return nwin;
+}
+
+static int race_two(struct race *r, const struct group *g, uint32_t a, uint32_t b)
+{
+	uint32_t hist[2][1u << RANK_BITS];
+	struct pick stack[64], *win = stack;
+	size_t na, nx, need, below = 0, nwin = 0, keep, lo, hi, k;
+	uint32_t x, y, xi;
+
+	memset(hist, 0, sizeof(hist));
+	if (r->weight)
+		na = two_prefer(r, g, a, b, hist, true, g->out.h, g->all);
+	else if (g->out.h)
+		na = g->all ? two_prefer(r, g, a, b, hist, false, true, true) :
+			      two_prefer(r, g, a, b, hist, false, true, false);
+	else
+		na = g->all ? two_prefer(r, g, a, b, hist, false, false, true) :
+			      two_prefer(r, g, a, b, hist, false, false, false);
+	x = na > r->quota[a] ? a : b;
+	y = x == a ? b : a;
+	xi = x == b;
+	nx = x == a ? na : r->n - na;
+	need = r->quota[x];
+	r->quota[a] = r->quota[b] = 0;
+	r->nopen = 0;
+	if (nx <= need)
+		return 0;	/* every slot has its preference */
+	lo = hi = 0;
+	if (need) {
+		for (k = 0; below + hist[xi][k] < need; k++)
+			below += hist[xi][k];
+		pick_rank_window(r, k, &lo, &hi);
+		for (size_t i = lo; i < k; i++)
+			below -= hist[xi][i];
+		for (size_t i = lo; i <= hi; i++)
+			nwin += hist[xi][i];
+		if (nwin > sizeof(stack) / sizeof(stack[0]) &&
+		    !(win = malloc(nwin * sizeof(*win))))
+			return -ENOMEM;
+	}
+	nwin = g->out.h ? two_trim(r, g, x, y, need, lo, hi, win, true) :
+			  two_trim(r, g, x, y, need, lo, hi, win, false);
+	keep = need - below;	/* 0 < keep <= nwin, or 0 and 0 */
+	if (keep < nwin) {
+		pick_select(win, nwin, keep);
+		for (size_t i = keep; i < nwin; i++)
+			out_set(&g->out, win[i].si, g->base + y);
+	}
+	if (win != stack)
+		free(win);
+	return 0;
 }
 
 /* ---- quotas -------------------------------------------------------------- */
@@ -434,21 +664,23 @@ struct build {
 	const struct split_service *svc;
 	int family;
 	size_t nslots;
+	struct tab_out out;
 	const struct split_version **ver; /* weight > 0, by name */
 	size_t nver;
 	struct ep_ref *eps;	/* of the family and a version in ver */
 	size_t neps;
 	bool walk_only;		/* see struct race */
-	uint32_t *vstart;	/* per version: its first slot in slots[] */
+	uint32_t *vfirst;	/* per version: its first endpoint in eps[] */
 	uint32_t *vcount;	/* per version: its number of slots */
 	uint32_t *weight;
 	uint64_t *prefix;
 	uint32_t *quota;
 	struct rem *rem;
-	uint32_t *slots;	/* nslots: slot numbers, grouped by version */
-	bool all_slots;		/* one version has them all: slots is not filled */
-	uint32_t *won;		/* nslots */
-	struct pick *heap;	/* nslots */
+	bool all_slots;		/* one version has them all: level 1 marked nothing */
+	/* The walk's (race_walk()), nslots each, allocated when first needed. */
+	uint32_t *slots;
+	uint32_t *won;
+	struct pick *heap;
 	uint32_t *open;
 	uint32_t *pos;
 };
@@ -457,7 +689,7 @@ static void build_free(struct build *b)
 {
 	free(b->ver);
 	free(b->eps);
-	free(b->vstart);
+	free(b->vfirst);
 	free(b->vcount);
 	free(b->weight);
 	free(b->prefix);
@@ -474,13 +706,12 @@ static int build_alloc(struct build *b)
 {
 	const struct split_service *svc = b->svc;
 	size_t ncand = svc->nversions > svc->neps ? svc->nversions : svc->neps;
-	size_t n = b->nslots;
 
 	ncand++;	/* never calloc(0) */
 
 	b->ver = calloc(svc->nversions + 1, sizeof(*b->ver));
 	b->eps = calloc(svc->neps + 1, sizeof(*b->eps));
-	b->vstart = calloc(svc->nversions + 1, sizeof(*b->vstart));
+	b->vfirst = calloc(svc->nversions + 1, sizeof(*b->vfirst));
 	b->vcount = calloc(svc->nversions + 1, sizeof(*b->vcount));
 	b->weight = calloc(svc->nversions + 1, sizeof(*b->weight));
 	b->prefix = calloc(ncand, sizeof(*b->prefix));
@@ -488,17 +719,63 @@ static int build_alloc(struct build *b)
 	b->rem = calloc(ncand, sizeof(*b->rem));
 	b->open = calloc(ncand, sizeof(*b->open));
 	b->pos = calloc(ncand, sizeof(*b->pos));
-	/* Written before they are read (slot numbers, winners, the heap):
-	 * malloc, so a race that needs no heap (one candidate) never
-	 * touches its pages. */
-	b->slots = malloc(n * sizeof(*b->slots));
-	b->won = malloc(n * sizeof(*b->won));
-	b->heap = malloc(n * sizeof(*b->heap));
-	if (!b->ver || !b->eps || !b->vstart || !b->vcount || !b->weight ||
-	    !b->prefix || !b->quota || !b->rem || !b->open || !b->pos ||
-	    !b->slots || !b->won || !b->heap)
+	if (!b->ver || !b->eps || !b->vfirst || !b->vcount || !b->weight ||
+	    !b->prefix || !b->quota || !b->rem || !b->open || !b->pos)
 		return -ENOMEM;
 	return 0;
+}
+
+/*
+ * Three candidates or more (or walk_only): race_run() over the group's
+ * slots, listed (all: 0..n-1), with the walk's memory per slot, then the
+ * winners into the table. 0 or -ENOMEM.
+ */
+static int race_walk(struct build *b, struct race *r, const struct group *g)
+{
+	size_t si = 0;
+
+	if (!r->n)
+		return 0;
+	/* Written before they are read (slot numbers, winners, the heap):
+	 * malloc, so that pages not needed are never touched. */
+	if (!b->won) {
+		b->slots = malloc(b->nslots * sizeof(*b->slots));
+		b->won = malloc(b->nslots * sizeof(*b->won));
+		b->heap = malloc(b->nslots * sizeof(*b->heap));
+		if (!b->slots || !b->won || !b->heap)
+			return -ENOMEM;
+	}
+	r->slot = NULL;
+	if (!g->all) {
+		for (size_t s = 0; s < g->nslots; s++)
+			if (out_get(&g->out, s) == g->mark)
+				b->slots[si++] = (uint32_t)s;
+		r->slot = b->slots;
+	}
+	r->won = b->won;
+	r->heap = b->heap;
+	race_run(r);
+	for (si = 0; si < r->n; si++)
+		out_set(&g->out, race_slot(r, si), g->base + r->won[si]);
+	return 0;
+}
+
+/* The race of r's candidates for group g's slots (r->n of them): quotas
+ * must add up to r->n. 0 or -ENOMEM. */
+static int race_group(struct build *b, struct race *r, const struct group *g)
+{
+	race_open(r);
+	if (!r->walk_only && r->nopen == 1) {	/* one candidate takes all */
+		for (size_t s = 0; s < g->nslots; s++)
+			if (in_group(g, s))
+				out_set(&g->out, s, g->base + r->open[0]);
+		r->quota[r->open[0]] = 0;
+		r->nopen = 0;
+		return 0;
+	}
+	if (!r->walk_only && r->nopen == 2)
+		return race_two(r, g, r->open[0], r->open[1]);
+	return race_walk(b, r, g);
 }
 
 static int ver_cmp(const void *a, const void *b)
@@ -556,10 +833,11 @@ static void collect_eps(struct build *b)
 	}
 }
 
-/* Drop versions with no endpoint of the family; renumber the rest. */
+/* Drop versions with no endpoint of the family; renumber the rest. Leaves
+ * b->vfirst: each version's first endpoint in b->eps. */
 static void keep_eligible(struct build *b)
 {
-	uint32_t *map = b->vstart;	/* old index -> new index, scratch */
+	uint32_t *map = b->vfirst;	/* old index -> new index, scratch */
 	size_t nver = 0;
 
 	memset(b->vcount, 0, b->nver * sizeof(*b->vcount));
@@ -574,125 +852,120 @@ static void keep_eligible(struct build *b)
 		b->eps[i].v = map[b->eps[i].v];
 	b->nver = nver;
 	qsort(b->eps, b->neps, sizeof(*b->eps), ep_cmp);
+	for (size_t i = b->neps; i-- > 0;)
+		b->vfirst[b->eps[i].v] = (uint32_t)i;
 }
 
-/* Level 1: slot -> eligible version. Leaves b->slots grouped by version
- * (ascending within a group), b->vstart/vcount delimiting each group. */
-static void level1(struct build *b)
+/* Level 1: slot -> eligible version, marked in the table (struct group);
+ * b->vcount[v] gets version v's number of slots. 0 or -ENOMEM. */
+static int level1(struct build *b)
 {
 	struct race r = {
-		.n = b->nslots, .slot = b->slots, .ncand = b->nver,
-		.quota = b->quota, .prefix = b->prefix, .weight = b->weight,
-		.won = b->won, .heap = b->heap, .open = b->open, .pos = b->pos,
-		.walk_only = b->walk_only,
+		.n = b->nslots, .ncand = b->nver, .quota = b->quota,
+		.prefix = b->prefix, .weight = b->weight, .open = b->open,
+		.pos = b->pos, .walk_only = b->walk_only,
 	};
-	uint32_t start = 0;
+	struct group g = { .out = b->out, .nslots = b->nslots, .all = true };
 
-	/* One version (everything to v2): it wins every slot, in order; the
-	 * race would say so after writing won[] and slots[] (fresh pages,
-	 * which cost more than the rest of a build on a VM). */
+	/* One version (everything to v2): it wins every slot; level 2 takes
+	 * them all without a mark. */
 	if (b->nver == 1 && !b->walk_only) {
 		b->all_slots = true;
-		b->vstart[0] = 0;
 		b->vcount[0] = (uint32_t)b->nslots;
-		return;
+		return 0;
 	}
 	for (size_t v = 0; v < b->nver; v++) {
 		b->weight[v] = b->ver[v]->weight;
 		b->prefix[v] = name_prefix(b->svc->name, b->ver[v]->name);
 	}
-	for (size_t s = 0; s < b->nslots; s++)
-		b->slots[s] = s;
 	lr_quotas(b->nslots, b->weight, b->nver, b->quota, b->rem);
-	race_run(&r);
-
-	memset(b->vcount, 0, b->nver * sizeof(*b->vcount));
-	for (size_t s = 0; s < b->nslots; s++)
-		b->vcount[b->won[s]]++;
-	for (size_t v = 0; v < b->nver; v++) {
-		b->vstart[v] = start;
-		start += b->vcount[v];
-	}
-	for (size_t s = 0; s < b->nslots; s++)
-		b->slots[b->vstart[b->won[s]]++] = s;
-	for (size_t v = 0; v < b->nver; v++)
-		b->vstart[v] -= b->vcount[v];
+	/* The race gives every version exactly its quota. */
+	memcpy(b->vcount, b->quota, b->nver * sizeof(*b->vcount));
+	return race_group(b, &r, &g);
 }
 
-/* Level 2 for one version: its slots -> its endpoints, eps[first..+m).
- * Returns how many of these endpoints got at least one slot. */
-static size_t level2(struct build *b, size_t v, const struct ep_ref *eps,
-		     size_t m, uint32_t *out)
+/* Level 2 for version v: its slots -> its endpoints, eps[first..+m), as
+ * their index in b->eps. *used: how many of these endpoints got at least
+ * one slot. 0 or -ENOMEM. */
+static int level2(struct build *b, size_t v, const struct ep_ref *eps,
+		  size_t m, size_t *used)
 {
 	struct race r = {
-		.n = b->vcount[v], .slot = b->all_slots ? NULL : b->slots + b->vstart[v], .ncand = m,
-		.quota = b->quota, .prefix = b->prefix, .weight = NULL,
-		.won = b->won, .heap = b->heap, .open = b->open, .pos = b->pos,
-		.walk_only = b->walk_only,
+		.n = b->vcount[v], .ncand = m, .quota = b->quota,
+		.prefix = b->prefix, .weight = NULL, .open = b->open,
+		.pos = b->pos, .walk_only = b->walk_only,
+	};
+	struct group g = {
+		.out = b->out, .nslots = b->nslots, .all = b->all_slots,
+		.mark = (uint32_t)v, .base = b->vfirst[v],
 	};
 	char text[INET6_ADDRSTRLEN];
 	int af = b->family == 6 ? AF_INET6 : AF_INET;
-	size_t used = 0;
 
+	lr_quotas(r.n, NULL, m, b->quota, b->rem);
+	*used = 0;
+	for (size_t c = 0; c < m; c++)
+		*used += b->quota[c] > 0;
+	if (m == 1 && !b->walk_only)	/* one endpoint: no race, no hash */
+		return race_group(b, &r, &g);
 	for (size_t c = 0; c < m; c++) {
 		if (!inet_ntop(af, eps[c].ep->addr.bytes, text, sizeof(text)))
 			text[0] = '\0';	/* cannot happen with a valid af */
 		b->prefix[c] = name_prefix(b->svc->name, text);
 	}
-	lr_quotas(r.n, NULL, m, b->quota, b->rem);
-	for (size_t c = 0; c < m; c++)
-		used += b->quota[c] > 0;
-	if (m == 1 && !b->walk_only) {	/* one endpoint: all its version's slots */
-		for (size_t i = 0; i < r.n; i++)
-			out[race_slot(&r, i)] = eps[0].idx;
-		return used;
-	}
-	race_run(&r);
-	for (size_t i = 0; i < r.n; i++)
-		out[race_slot(&r, i)] = eps[r.won[i]].idx;
-	return used;
+	return race_group(b, &r, &g);
 }
 
 static int table_build(const struct split_service *svc, int family,
-		       uint32_t *out, size_t nslots, bool walk_only)
+		       struct tab_out out, size_t nslots, bool walk_only)
 {
 	struct build b = { .svc = svc, .family = family, .nslots = nslots,
-			   .walk_only = walk_only };
-	size_t used = 0, first = 0;
+			   .out = out, .walk_only = walk_only };
+	size_t used = 0;
+	int ret = 0;
 
 	if (!nslots || nslots > UINT32_MAX || (family != 4 && family != 6))
 		return -EINVAL;
+	if (out.h && svc->neps > UINT16_MAX + 1)
+		return -ERANGE;
 	if (build_alloc(&b)) {
 		build_free(&b);
 		return -ENOMEM;
 	}
 	collect_eps(&b);
 	keep_eligible(&b);
-	if (b.nver) {
-		level1(&b);
-		for (size_t v = 0; v < b.nver; v++) {
-			size_t m = 0;
+	if (b.nver)
+		ret = level1(&b);
+	/* From the last version down: see struct group. */
+	for (size_t v = b.nver; !ret && v-- > 0;) {
+		size_t m = (v + 1 < b.nver ? b.vfirst[v + 1] : b.neps) - b.vfirst[v], u;
 
-			while (first + m < b.neps && b.eps[first + m].v == v)
-				m++;
-			used += level2(&b, v, b.eps + first, m, out);
-			first += m;
-		}
+		ret = level2(&b, v, b.eps + b.vfirst[v], m, &u);
+		used += u;
 	}
+	if (!ret && b.nver)	/* endpoints of the build -> of the service */
+		for (size_t s = 0; s < nslots; s++)
+			out_set(&out, s, b.eps[out_get(&out, s)].idx);
 	build_free(&b);
-	return (int)used;
+	return ret ? ret : (int)used;
 }
 
 int split_table_build(const struct split_service *svc, int family,
 		      uint32_t *out, size_t nslots)
 {
-	return table_build(svc, family, out, nslots, false);
+	return table_build(svc, family, (struct tab_out){ .w = out }, nslots, false);
+}
+
+int split_table_build16(const struct split_service *svc, int family,
+			uint16_t *out, size_t nslots)
+{
+	return table_build(svc, family, (struct tab_out){ .h = out }, nslots, false);
 }
 
 int split_table_build_walk(const struct split_service *svc, int family,
 			   uint32_t *out, size_t nslots)
 {
-	return table_build(svc, family, out, nslots, true);
+	return table_build(svc, family, (struct tab_out){ .w = out }, nslots, true);
 }
 
 /* ---- small tables: one slot per endpoint ---------------------------------- */

@@ -18,8 +18,10 @@
  * family appear. Eligible versions are those with weight > 0 and at least
  * one endpoint of the family. Returns the number of endpoints that got at
  * least one slot (> 0), or 0 when nothing is eligible, or -EINVAL
- * (nslots 0, family not 4 or 6) or -ENOMEM; out is untouched unless
- * the return is > 0.
+ * (nslots 0, family not 4 or 6) or -ENOMEM; out is untouched when
+ * nothing is eligible or the arguments are bad, and its content is
+ * undefined after -ENOMEM (the build works in it: no memory per slot but
+ * out's own when the versions and their endpoints race in pairs).
  *
  * Shares are exact: level 1 gives each eligible version floor(nslots *
  * w / W) slots plus one of the remaining slots by largest remainder (ties by
@@ -33,6 +35,11 @@
  */
 int split_table_build(const struct split_service *svc, int family,
 		      uint32_t *out, size_t nslots);
+/* The same table with 16-bit indexes (a service in the maps has fewer than
+ * 65536 endpoints: half the memory); -ERANGE when svc has more than 65536
+ * endpoints. */
+int split_table_build16(const struct split_service *svc, int family,
+			uint16_t *out, size_t nslots);
 /*
  * Small tables (split_common.h, "Selection tables"): 1 when every endpoint
  * of the family that can be chosen gets the same share, so the table needs

@@ -649,11 +649,8 @@ int split_rollout_busy(struct split_state *st, const char *ns,
 {
 	struct split_rollout_val *v = malloc(sizeof(*v));
 	struct split_rollout_key k;
-	char path[PATH_MAX + 64];
-	int fd, ret = 0;
+	int fd = split_state_obj_get(st, SPLIT_MAP_ROLLOUTS), ret = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", st->pin_dir, SPLIT_MAP_ROLLOUTS);
-	fd = bpf_obj_get(path);
 	if (fd < 0 || !v) {
 		free(v);
 		if (fd >= 0)
