@@ -780,6 +780,19 @@ TEST(approximate_log_is_within_its_bound)
 	ASSERT_TRUE(worst <= 16.0);
 }
 
+/* n endpoints of version v1 at 10.x.y.z, distinct, in address order. */
+static void v1_endpoints(struct split_endpoint *eps, size_t n)
+{
+	for (size_t i = 0; eps && i < n; i++) {
+		eps[i].addr.family = 4;
+		eps[i].addr.bytes[0] = 10;
+		eps[i].addr.bytes[1] = i >> 16;
+		eps[i].addr.bytes[2] = i >> 8;
+		eps[i].addr.bytes[3] = i & 0xff;
+		snprintf(eps[i].version, sizeof(eps[i].version), "v1");
+	}
+}
+
 /* More than 65536 endpoints do not fit 16-bit indexes: refused, and out
  * untouched. */
 TEST(build16_refuses_too_many_endpoints)
@@ -791,14 +804,7 @@ TEST(build16_refuses_too_many_endpoints)
 	uint16_t out[4] = { 7, 7, 7, 7 };
 
 	ASSERT_TRUE(eps != NULL);
-	for (size_t i = 0; i < neps; i++) {
-		eps[i].addr.family = 4;
-		eps[i].addr.bytes[0] = 10;
-		eps[i].addr.bytes[1] = i >> 16;
-		eps[i].addr.bytes[2] = i >> 8;
-		eps[i].addr.bytes[3] = i & 0xff;
-		snprintf(eps[i].version, sizeof(eps[i].version), "v1");
-	}
+	v1_endpoints(eps, neps);
 	svc.versions = &ver;
 	svc.eps = eps;
 	svc.neps = neps;
@@ -822,13 +828,7 @@ TEST(many_endpoints_each_get_their_quota)
 	int ret;
 
 	ASSERT_TRUE(eps != NULL && cnt != NULL);
-	for (size_t i = 0; i < neps; i++) {
-		eps[i].addr.family = 4;
-		eps[i].addr.bytes[0] = 10;
-		eps[i].addr.bytes[2] = i >> 8;
-		eps[i].addr.bytes[3] = i & 0xff;
-		snprintf(eps[i].version, sizeof(eps[i].version), "v1");
-	}
+	v1_endpoints(eps, neps);
 	svc.versions = &ver;
 	svc.eps = eps;
 	svc.neps = neps;
