@@ -40,8 +40,10 @@
 #             v1=100 and v2=100; the effect time is the start of the first
 #             connection that reached the new version minus the command's
 #             start (resolution: one poll, reported)
-#             and, with no poller running, how long the command runs, next
-#             to /bin/true timed the same way (the cost of any process start)
+#             and, with no poller running, how long the command runs,
+#             started by build/spawntime (posix_spawn), next to /bin/true
+#             timed the same way (the cost of any process start); both also
+#             timed from this script's bash (its fork adds the caller's cost)
 # and with the testbed's one service:
 #   accuracy  observed share of v2 over C connections at v1/v2 = 99/1, 90/10
 #             and 50/50, its deviation from the configured weight and from
@@ -80,7 +82,7 @@ if [ $QUICK = 1 ]; then
 fi
 [ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, cgroup, BPF)"
 bench_need "bpftool jq nsenter flock" \
-	"splitd splitctl splitclient httpd reload_wait"
+	"splitd splitctl splitclient httpd reload_wait spawntime"
 
 WORK=$(mktemp -d /tmp/split-bench-ctl.XXXXXX)
 # Quick mode never touches bench/results.md.
@@ -97,7 +99,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bench_private_bins "$WORK/bin" splitd splitctl splitclient httpd reload_wait
+bench_private_bins "$WORK/bin" splitd splitctl splitclient httpd reload_wait spawntime
 T_START=$(date +%s)
 
 tb_up || bench_die "the testbed did not come up"
@@ -226,20 +228,28 @@ setlat() {
 
 # setrun K: how long `splitctl set` runs, with nothing else running: K
 # flips between v1=100 and v2=100 (each swaps reviews' table), each followed
-# by the peer, /bin/true, timed the same way (the clock read in this shell,
-# no subshell: fork, exec and wait are all that is timed around the
-# command). Appends "set_s true_s" to $WORK/setrun.$N.
+# by the peer, /bin/true, timed the same way; then K more flips timed from
+# this shell. Spawned: build/spawntime (posix_spawn, a vfork: what the
+# command itself takes from its start to its exit). From this shell: the
+# clock read here around fork, exec and wait, so also this bash's fork,
+# which copies its page tables (a big script: more). Appends "set_s
+# true_s set_shell_s true_shell_s" to $WORK/setrun.$N.
 setrun() {
-	local k=$1 i new t0 t1 t2 t3
+	local k=$1 i new a b t0 t1 t2 t3
 	for ((i = 0; i < k; i++)); do
 		if ((i % 2 == 0)); then new=v2; else new=v1; fi
+		a=$("$BIN/spawntime" "$BIN/splitctl" -p "$TB_PIN" set reviews "$new=100") ||
+			bench_die "splitctl set failed"
+		b=$("$BIN/spawntime" /bin/true) || bench_die "/bin/true failed"
+		if ((i % 2 == 0)); then new=v1; else new=v2; fi
 		t0=${EPOCHREALTIME/[.,]/}
 		ctl set reviews "$new=100" > /dev/null || bench_die "splitctl set failed"
 		t1=${EPOCHREALTIME/[.,]/}
 		t2=${EPOCHREALTIME/[.,]/}
 		/bin/true
 		t3=${EPOCHREALTIME/[.,]/}
-		echo "$(((t1 - t0))) $(((t3 - t2)))" | awk '{ printf "%.6f %.6f\n", $1 / 1e6, $2 / 1e6 }' >> "$WORK/setrun.$N"
+		echo "$a $b $(((t1 - t0))) $(((t3 - t2)))" |
+			awk '{ printf "%.6f %.6f %.6f %.6f\n", $1, $2, $3 / 1e6, $4 / 1e6 }' >> "$WORK/setrun.$N"
 	done
 }
 
@@ -289,7 +299,7 @@ backend_versions() {
 
 # ==== 1. apply times, memory and set latency at each N =====================================
 
-declare -A COLD NOOP CHG MEM SETL SETC SETT SETG SETS SETN RLD RLA RLC RLP
+declare -A COLD NOOP CHG MEM SETL SETC SETT SETCS SETTS SETG SETS SETN RLD RLA RLC RLP
 for N in $SCALE; do
 	bench_log "$N services"
 	bench_gen_services "$N" "$WORK/svc.$N"
@@ -339,10 +349,12 @@ for N in $SCALE; do
 	SETL[$N]=$(bench_stats $(awk '$1 != "nan" { print $1 }' "$WORK/setlat.$N"))
 	SETC[$N]=$(bench_stats $(awk '{ print $1 }' "$WORK/setrun.$N"))
 	SETT[$N]=$(bench_stats $(awk '{ print $2 }' "$WORK/setrun.$N"))
+	SETCS[$N]=$(bench_stats $(awk '{ print $3 }' "$WORK/setrun.$N"))
+	SETTS[$N]=$(bench_stats $(awk '{ print $4 }' "$WORK/setrun.$N"))
 	SETG[$N]=$(bench_median $(awk '{ print $3 }' "$WORK/setlat.$N"))
 	SETS[$N]=$(awk '{ s += $4 } END { print s + 0 }' "$WORK/setlat.$N")
 	SETN[$N]=$(awk '$1 != "nan"' "$WORK/setlat.$N" | wc -l)
-	bench_log "  set takes effect after $(bench_median $(awk '$1 != "nan" { print $1 }' "$WORK/setlat.$N")) s; splitctl set runs $(bench_median $(awk '{ print $1 }' "$WORK/setrun.$N")) s, /bin/true $(bench_median $(awk '{ print $2 }' "$WORK/setrun.$N")) s"
+	bench_log "  set takes effect after $(bench_median $(awk '$1 != "nan" { print $1 }' "$WORK/setlat.$N")) s; splitctl set runs $(bench_median $(awk '{ print $1 }' "$WORK/setrun.$N")) s, /bin/true $(bench_median $(awk '{ print $2 }' "$WORK/setrun.$N")) s (spawned); from this shell $(bench_median $(awk '{ print $3 }' "$WORK/setrun.$N")) s and $(bench_median $(awk '{ print $4 }' "$WORK/setrun.$N")) s"
 done
 
 # ==== 2. accuracy and movement with the one service ========================================
@@ -402,8 +414,8 @@ SECTION=$WORK/section.md
 	echo
 	echo "### Applying N services"
 	echo
-	echo "| services | cold: splitd --once, empty pin dir (s) | no-op re-apply (s) | one service changed (s) | daemon reload, one service changed: in force after (ms) | daemon reload: splitd's apply time (ms) | its CPU time (ms) | \`splitctl set\` takes effect after (ms) | \`splitctl set\` runs (ms) | peer: /bin/true runs (ms) |"
-	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| services | cold: splitd --once, empty pin dir (s) | no-op re-apply (s) | one service changed (s) | daemon reload, one service changed: in force after (ms) | daemon reload: splitd's apply time (ms) | its CPU time (ms) | \`splitctl set\` takes effect after (ms) | \`splitctl set\` runs (ms) | peer: /bin/true runs (ms) | the two from this script's bash (ms) |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for N in $SCALE; do
 		read -r cm clo chi <<< "${COLD[$N]}"
 		read -r nm nlo nhi <<< "${NOOP[$N]}"
@@ -414,18 +426,20 @@ SECTION=$WORK/section.md
 		read -r am alo ahi <<< "${RLA[$N]}"
 		read -r um ulo uhi <<< "${RLC[$N]}"
 		read -r pm plo phi <<< "${SETT[$N]}"
+		read -r xm _ <<< "${SETCS[$N]}"
+		read -r ym _ <<< "${SETTS[$N]}"
 		ms() { awk -v x="$1" 'BEGIN { if (x == "nan") print "n/a"; else printf "%.1f", x * 1000 }'; }
-		printf '| %s | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) |\n' "$N" \
+		printf '| %s | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s / %s |\n' "$N" \
 			"$(bench_fmt "$cm" 3)" "$(bench_fmt "$clo" 3)" "$(bench_fmt "$chi" 3)" \
 			"$(bench_fmt "$nm" 3)" "$(bench_fmt "$nlo" 3)" "$(bench_fmt "$nhi" 3)" \
 			"$(bench_fmt "$gm" 3)" "$(bench_fmt "$glo" 3)" "$(bench_fmt "$ghi" 3)" \
 			"$(ms "$rm")" "$(ms "$rlo")" "$(ms "$rhi")" "$(ms "$am")" "$(ms "$alo")" "$(ms "$ahi")" \
 			"$(ms "$um")" "$(ms "$ulo")" "$(ms "$uhi")" \
 			"$(ms "$sm")" "$(ms "$slo")" "$(ms "$shi")" "$(ms "$tm")" "$(ms "$tlo")" "$(ms "$thi")" \
-			"$(ms "$pm")" "$(ms "$plo")" "$(ms "$phi")"
+			"$(ms "$pm")" "$(ms "$plo")" "$(ms "$phi")" "$(ms "$xm")" "$(ms "$ym")"
 	done
 	echo
-	echo "Medians (min - max) over the repeats. Cold includes loading and verifying the BPF object and attaching it to the cgroup; no-op and one-change are \`splitd --once\` on the loaded state. The change adds or removes one endpoint of reviews. Daemon reload: the same change to a running \`splitd -c FILE\` (--no-l7, on the same pinned state), the new file renamed over the watched one; \"in force after\" is from just before the rename to the first poll (build/reload_wait, every 0.1 ms) of the weights map showing reviews' v3 endpoint count changed (written after its backends and table); splitd's apply time and its CPU time are what it logs (\"apply took X ms, Y ms CPU\": from reading the files to the end of the commit, which includes the 20 ms grace before deleting a removed backend, after the change is in force; CPU is the thread's, the steadier figure on a shared machine). A file renamed over the watched one is read at once (no inotify settling: that is for bursts of writes, 10 ms on the services file, 50 ms for a config dir). \`splitctl set\` flips reviews between v1=100 and v2=100 while a client connects in a loop (one connection at a time; a poll every $(awk -v x="${SETG[$NMIN]}" 'BEGIN { printf "%.0f", x * 1e6 }') us at N = $NMIN, median); \"takes effect\" is from the command's start to the start of the first connection that reached the new version (an upper bound, within one poll). "Runs" is the command's own wall time, measured apart from the poller (which would otherwise share the CPUs with it): $((R < 10 ? 20 : 2 * R)) flips, each followed by /bin/true timed the same way, so the two columns show what a process start costs here at that moment. Connections that reached the old version after the first one reached the new: $(for N in $SCALE; do printf '%s at N = %s; ' "${SETS[$N]}" "$N"; done | sed 's/; $//') (must be 0: the table is swapped in one update). Flips observed: $(for N in $SCALE; do printf '%s of %s at N = %s; ' "${SETN[$N]}" "$R" "$N"; done | sed 's/; $//')."
+	echo "Medians (min - max) over the repeats. Cold includes loading and verifying the BPF object and attaching it to the cgroup; no-op and one-change are \`splitd --once\` on the loaded state. The change adds or removes one endpoint of reviews. Daemon reload: the same change to a running \`splitd -c FILE\` (--no-l7, on the same pinned state), the new file renamed over the watched one; \"in force after\" is from just before the rename to the first poll (build/reload_wait, every 0.1 ms) of the weights map showing reviews' v3 endpoint count changed (written after its backends and table); splitd's apply time and its CPU time are what it logs (\"apply took X ms, Y ms CPU\": from reading the files to the end of the commit, which includes the 20 ms grace before deleting a removed backend, after the change is in force; CPU is the thread's, the steadier figure on a shared machine). A file renamed over the watched one is read at once (no inotify settling: that is for bursts of writes, 10 ms on the services file, 50 ms for a config dir). \`splitctl set\` flips reviews between v1=100 and v2=100 while a client connects in a loop (one connection at a time; a poll every $(awk -v x="${SETG[$NMIN]}" 'BEGIN { printf "%.0f", x * 1e6 }') us at N = $NMIN, median); \"takes effect\" is from the command's start to the start of the first connection that reached the new version (an upper bound, within one poll). "Runs" is the command's own wall time, measured apart from the poller (which would otherwise share the CPUs with it): $((R < 10 ? 20 : 2 * R)) flips started by build/spawntime (posix_spawn: a vfork and an exec; the clock read just before the spawn and just after the wait), each followed by /bin/true timed the same way, so the two columns show what a process start costs here at that moment. The last column: as many flips and /bin/trues timed from this script's bash (the clock read around the command: bash's fork copies its page tables, a cost of the caller that grows with its size: this script's bash holds every figure of the run). Connections that reached the old version after the first one reached the new: $(for N in $SCALE; do printf '%s at N = %s; ' "${SETS[$N]}" "$N"; done | sed 's/; $//') (must be 0: the table is swapped in one update). Flips observed: $(for N in $SCALE; do printf '%s of %s at N = %s; ' "${SETN[$N]}" "$R" "$N"; done | sed 's/; $//')."
 	echo
 	read -r cm _ <<< "${COLD[$NMAX]}"
 	read -r gm _ <<< "${CHG[$NMAX]}"
@@ -433,10 +447,12 @@ SECTION=$WORK/section.md
 	read -r t1 _ <<< "${SETC[$NMIN]}"
 	read -r g1 _ <<< "${CHG[$NMIN]}"
 	read -r tr _ <<< "$(bench_stats $(awk '{ print $2 }' "$WORK"/setrun.*))"
+	read -r t1s _ <<< "${SETCS[$NMIN]}"
+	read -r trs _ <<< "$(bench_stats $(awk '{ print $4 }' "$WORK"/setrun.*))"
 	read -r rm _ <<< "${RLD[$NMAX]}"
 	read -r am _ <<< "${RLA[$NMAX]}"
 	read -r um _ <<< "${RLC[$NMAX]}"
-	awk -v tr="$tr" -v n="$NMAX" -v n1="$NMIN" -v c="$cm" -v g="$gm" -v t="$tm" -v t1="$t1" -v g1="$g1" \
+	awk -v tr="$tr" -v t1s="$t1s" -v trs="$trs" -v n="$NMAX" -v n1="$NMIN" -v c="$cm" -v g="$gm" -v t="$tm" -v t1="$t1" -v g1="$g1" \
 		-v rl="$rm" -v ra="$am" -v rc="$um" -v rp="${RLP[$NMAX]}" 'function v(x, lim, unit, sc) {
 			if (x == "nan" || x == "") return "n/a"
 			return sprintf("%.*f %s (%s)", unit == "s" ? 3 : 1, x * sc, unit,
@@ -444,7 +460,7 @@ SECTION=$WORK/section.md
 		BEGIN { printf "Targets (issue 13), medians: cold apply of %d services <= 1 s: %s; re-apply with one service changed <= 50 ms: the daemon (a running splitd reloading its file, what a user runs) %s from the rename to the change in force (splitd reports %s for its whole apply, %s of CPU), `splitd --once` %s; `splitctl set` <= 10 ms at %d services: %s, <= 5 ms at %d: %s. ", n, v(c, 1, "s", 1), v(rl, 0.05, "ms", 1000), v(ra, 0.05, "ms", 1000), v(rc, 0.05, "ms", 1000), v(g, 0.05, "ms", 1000), n, v(t, 0.010, "ms", 1000), n1, v(t1, 0.005, "ms", 1000)
 			printf "The daemon parses only the documents whose bytes changed (documents parsed per reload at N = %d: %s), redoes the checks that span documents on the whole set, does not dump the maps it wrote itself (it keeps them in memory while the generation counter says nobody else committed), takes the weights in force from that copy, and commits only the services that differ from what it last wrote (the others are compared with its own copy of them, not with the maps, and not touched); a copy of the state for a rollback is made only if a late write fails. What is left at large N is linear work over every service (finding each document in the parse cache and copying its services, the checks that span documents, comparing each service with the copy). ", n, rp
 			printf "`splitd --once` has no memory of the last parse: it parses and validates the whole file (all %d services), reads the maps, and loads and verifies the BPF objects (%.0f ms of it at N = %d, the floor of any --once); it writes only what changed. ", n, g1 * 1000, n1
-			printf "The peer for `splitctl set`: starting /bin/true, timed the same way right after each set, takes %.1f ms here (median over all N), so set at %d services costs %.1fx a process start (splitctl is linked statically: loading shared libraries cost more than its work).\n", tr * 1000, n, t / tr }'
+			printf "The peer for `splitctl set`: starting /bin/true, timed the same way right after each set, takes %.1f ms here (median over all N), so set at %d services costs %.1fx a process start (splitctl is linked statically: loading shared libraries cost more than its work). Timed from this bash script instead, set at %d takes %.1f ms and /bin/true %.1f ms (median over all N): the fork of the caller is in those.\n", tr * 1000, n, t / tr, n1, t1s * 1000, trs * 1000 }'
 	echo
 	echo "### Kernel memory"
 	echo
