@@ -21,23 +21,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../lib/tutil.h"
+
 extern char **environ;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {
 	posix_spawn_file_actions_t fa;
-	double t0, t1;
+	uint64_t t0, t1;
 	pid_t pid;
 	int st, e;
 
@@ -53,7 +46,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spawntime: %s\n", strerror(errno));
 		return 2;
 	}
-	t0 = now_s();
+	t0 = tu_mono_ns();
 	e = posix_spawnp(&pid, argv[1], &fa, NULL, argv + 1, environ);
 	if (e) {
 		fprintf(stderr, "spawntime: %s: %s\n", argv[1], strerror(e));
@@ -65,9 +58,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	t1 = now_s();
+	t1 = tu_mono_ns();
 	posix_spawn_file_actions_destroy(&fa);
-	printf("%.6f\n", t1 - t0);
+	printf("%.6f\n", (double)(t1 - t0) / 1e9);
 	if (WIFEXITED(st) && !WEXITSTATUS(st))
 		return 0;
 	if (WIFEXITED(st))
