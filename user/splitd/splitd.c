@@ -281,14 +281,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "l7-no-skmsg", no_argument, NULL, 1006 },
 		{ "cgroup-root", required_argument, NULL, 1003 },
 		{ "keep-caps", no_argument, NULL, 1004 },
-		{ "l7-io", required_argument, NULL, 1016 },
+		{ "l7-io", required_argument, NULL, 1019 },
 		{ "l7-workers", required_argument, NULL, 1010 },
 		{ "l7-max-conns", required_argument, NULL, 1011 },
 		{ "l7-max-per-source", required_argument, NULL, 1012 },
 		{ "l7-keepalive-ms", required_argument, NULL, 1013 },
 		{ "l7-drain-ms", required_argument, NULL, 1014 },
 		{ "l7-pool-idle-ms", required_argument, NULL, 1015 },
-		{ "l7-defer-accept", required_argument, NULL, 1017 },
+		{ "l7-defer-accept", required_argument, NULL, 1016 },
 		{ "source", required_argument, NULL, 1020 },
 		{ "kubeconfig", required_argument, NULL, 1021 },
 		{ "k8s-context", required_argument, NULL, 1022 },
@@ -358,7 +358,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 1004: o->keep_caps = 1; break;
 		case 1005: o->l7_skmsg = 1; break;
 		case 1006: o->l7_skmsg = 0; break;
-		case 1016:
+		case 1019:
 			if (!strcmp(optarg, "epoll")) {
 				o->l7.proxy.io = L7_IO_EPOLL;
 			} else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring")) {
@@ -368,46 +368,35 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return -1;
 			}
 			break;
-		case 1010: case 1011: case 1012: case 1013: case 1014: case 1015: {
+		case 1010: case 1011: case 1012: case 1013: case 1014: case 1015:
+		case 1016: {
 			static const char *const names[] = {
 				"--l7-workers", "--l7-max-conns", "--l7-max-per-source",
 				"--l7-keepalive-ms", "--l7-drain-ms", "--l7-pool-idle-ms",
+				"--l7-defer-accept",
 			};
 			unsigned *dst[] = {
 				&o->l7.proxy.workers, &o->l7.proxy.max_connections,
 				&o->l7.proxy.max_per_source,
 				&o->l7.proxy.keepalive_timeout_ms, &o->l7.drain_ms,
-				&o->l7.proxy.pool_idle_ms,
+				&o->l7.proxy.pool_idle_ms, &o->l7.proxy.defer_accept_s,
 			};
+			static const unsigned long min[] = { 1, 1, 1, 1, 1, 1, 0 };
 			unsigned long max[] = { L7_MAX_WORKERS, 1u << 24, 1u << 24,
-						86400000, 3600000, 86400000 };
+						86400000, 3600000, 86400000, 600 };
 			int k = c - 1010;
 			char *end;
 			unsigned long v;
 
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || !v || v > max[k] ||
+			if (errno || end == optarg || *end || v < min[k] || v > max[k] ||
 			    optarg[0] == '-') {
-				fprintf(stderr, "splitd: %s: a number from 1 to %lu, not '%s'\n",
-					names[k], max[k], optarg);
+				fprintf(stderr, "splitd: %s: a number from %lu to %lu, not '%s'\n",
+					names[k], min[k], max[k], optarg);
 				return -1;
 			}
 			*dst[k] = (unsigned)v;
-			break;
-		}
-		case 1017: {
-			char *end;
-			unsigned long v;
-
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || v > 600 || optarg[0] == '-') {
-				fprintf(stderr, "splitd: --l7-defer-accept: seconds from 0 to 600, not '%s'\n",
-					optarg);
-				return -1;
-			}
-			o->l7.proxy.defer_accept_s = (unsigned)v;
 			break;
 		}
 		case 1020:
