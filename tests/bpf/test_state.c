@@ -1227,6 +1227,18 @@ out:
 	return same;
 }
 
+/* text committed (commit_routed) on both x and y; true if both commits
+ * succeeded and the two states then hold the same services. */
+static bool commit_both_same(struct node *x, struct node *y, const char *text,
+			     struct split_err *err)
+{
+	if (commit_routed(x, text, err) || commit_routed(y, text, err)) {
+		fprintf(stderr, "  commit failed: %s\n", err->msg);
+		return false;
+	}
+	return same_state(x, y, err);
+}
+
 /*
  * splitd's handle (split_state_cache): a re-apply that changes one service
  * writes that service's elements only; every other service's elements in
@@ -1284,9 +1296,7 @@ TEST(cached_reapply_leaves_unchanged_services_alone)
 	ASSERT_EQ(m.st.nunchanged, 0);	/* no cache: every service compared */
 	ASSERT_TRUE(same_state(&n, &m, &err));
 	/* svc-0 back as it was, on both */
-	ASSERT_EQ(commit_routed(&n, a, &err), 0);
-	ASSERT_EQ(commit_routed(&m, a, &err), 0);
-	ASSERT_TRUE(same_state(&n, &m, &err));
+	ASSERT_TRUE(commit_both_same(&n, &m, a, &err));
 	node_down(&m);
 	node_down(&n);
 	free(a);
@@ -1330,12 +1340,8 @@ TEST(cached_commit_failing_half_way_rolls_back)
 	NODE_UP(&m, &sz);
 	ASSERT_EQ(commit_routed(&m, small, &err), 0);
 	ASSERT_TRUE(same_state(&n, &m, &err));
-	ASSERT_EQ(commit_routed(&n, small1, &err), 0);
-	ASSERT_EQ(commit_routed(&m, small1, &err), 0);
-	ASSERT_TRUE(same_state(&n, &m, &err));
-	ASSERT_EQ(commit_routed(&n, small, &err), 0);
-	ASSERT_EQ(commit_routed(&m, small, &err), 0);
-	ASSERT_TRUE(same_state(&n, &m, &err));
+	ASSERT_TRUE(commit_both_same(&n, &m, small1, &err));
+	ASSERT_TRUE(commit_both_same(&n, &m, small, &err));
 	node_down(&m);
 	node_down(&n);
 	free(small);
@@ -1461,9 +1467,7 @@ TEST(cached_apply_puts_back_the_state_when_a_late_write_fails)
 	NODE_UP(&m, NULL);
 	ASSERT_EQ(commit_routed(&m, a, &err), 0);
 	ASSERT_TRUE(same_state(&n, &m, &err));
-	ASSERT_EQ(commit_routed(&n, b, &err), 0);
-	ASSERT_EQ(commit_routed(&m, b, &err), 0);
-	ASSERT_TRUE(same_state(&n, &m, &err));
+	ASSERT_TRUE(commit_both_same(&n, &m, b, &err));
 	split_config_free(&cfg);
 	free(o.json);
 	node_down(&m);
