@@ -2,6 +2,7 @@
 /* state.c - read the model from the pinned maps and commit it back. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,8 +21,23 @@
 #include "table.h"
 
 /* Grace period between unlinking a backend from every table and deleting
- * it: a program that read the old table finishes long before this. */
+ * it, where the kernel cannot wait for an RCU grace period (grace_wait). */
 #define SPLIT_GRACE_US 20000
+
+/*
+ * Wait until every BPF program run that may have read a table from before
+ * this commit's writes has ended: the programs run under rcu_read_lock()
+ * (softirq, or process context for the cgroup hooks), and
+ * MEMBARRIER_CMD_GLOBAL returns after synchronize_rcu() (a grace period:
+ * microseconds with expedited RCU, milliseconds without). Where it is
+ * refused (nohz_full CPUs, an old kernel): a fixed 20 ms sleep, far
+ * longer than a program runs.
+ */
+static void grace_wait(void)
+{
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+		usleep(SPLIT_GRACE_US);
+}
 
 /* ---- raw snapshot of the maps ------------------------------------------ */
 
@@ -3084,7 +3100,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 		if (svc_clean(&p, r->bes[i].v.svc_id) || be_in_plan(&p, r->bes[i].id))
 			continue;
 		if (!need_grace++)
-			usleep(SPLIT_GRACE_US);
+			grace_wait();
 		if (delete_quiet(st, st->backends_fd, &r->bes[i].id))
 			goto fail;
 		/* A draining flow may count into it again; stats readers
@@ -3097,7 +3113,7 @@ static int commit_once(struct split_state *st, const struct split_config *cfg,
 	what = "removing big tables";
 	for (size_t i = 0; i < tw.nbig_del; i++) {
 		if (!need_grace++)
-			usleep(SPLIT_GRACE_US);
+			grace_wait();
 		if (delete_quiet(st, st->big_fd, &tw.big_del[i]))
 			goto fail;
 	}
