@@ -18,7 +18,10 @@
 #             dir: load and verify the BPF object, attach, write every map),
 #             no-op (the same file again: what a reload that changes nothing
 #             costs) and one service changed (an endpoint added to or removed
-#             from reviews: a typical reload)
+#             from reviews: a typical reload); both from the record the last
+#             --once left (only the changed document parsed, that service
+#             committed alone), the log checked for it
+#   --once -f the same change with --full: the whole file parsed and applied
 #   reload    the same change made to a running splitd (the daemon, which
 #             keeps each document's parse and what the maps hold): the
 #             file is renamed over the one it watches, and
@@ -27,8 +30,8 @@
 #             endpoint count (the weights entry is written after the
 #             service's backends and table); next to it splitd's own
 #             "applied ... in X ms" (parse, checks, commit; it includes
-#             the 20 ms grace before a removed backend is deleted, which
-#             comes after the change is in force)
+#             the RCU grace period before a removed backend is deleted,
+#             which comes after the change is in force)
 #   memory    kernel memory of the datapath's maps (bpftool's memlock, which
 #             on this kernel is the map's real usage): the pinned maps and
 #             every inner selection table; per service = the growth from
@@ -115,6 +118,17 @@ timed() {
 	elapsed "$t0" "$t1"
 }
 once() { "$BIN/splitd" -q --once -c "$1" -g "$TB_CGROUP" -p "$TB_PIN"; }
+# once_rec FILE: --once from the record (its info log in $WORK/once.log);
+# once_full FILE: --once --full (the whole file)
+once_rec() { "$BIN/splitd" --once -c "$1" -g "$TB_CGROUP" -p "$TB_PIN" 2> "$WORK/once.log"; }
+once_full() { "$BIN/splitd" -q --once --full -c "$1" -g "$TB_CGROUP" -p "$TB_PIN"; }
+# from_record: the last once_rec applied from the record (else counted)
+from_record() {
+	grep -q -E 'committed alone|no service changed' "$WORK/once.log" && return 0
+	RECMISS=$((RECMISS + 1))
+	bench_log "  --once did not apply from its record: $(grep 'whole file' "$WORK/once.log" | head -n 1)"
+}
+RECMISS=0
 unload() { "$BIN/splitd" -q --unload -p "$TB_PIN" 2> /dev/null; return 0; }
 
 # ---- memory --------------------------------------------------------------------
@@ -299,7 +313,7 @@ backend_versions() {
 
 # ==== 1. apply times, memory and set latency at each N =====================================
 
-declare -A COLD NOOP CHG MEM SETL SETC SETT SETCS SETTS SETG SETS SETN RLD RLA RLC RLP
+declare -A COLD NOOP CHG CHGF MEM SETL SETC SETT SETCS SETTS SETG SETS SETN RLD RLA RLC RLP
 for N in $SCALE; do
 	bench_log "$N services"
 	bench_gen_services "$N" "$WORK/svc.$N"
@@ -324,16 +338,30 @@ for N in $SCALE; do
 	MEM[$N]="$mo $mi $mn $m1 $me"
 	: > "$WORK/noop.$N"
 	: > "$WORK/chg.$N"
+	: > "$WORK/chgf.$N"
+	once "$WORK/svc.$N" || bench_die "apply failed"	# the record of this file
+	# Each repeat: a no-op, then the endpoint added and removed again, one
+	# way from the record and the other with --full (both ways each,
+	# alternating).
 	for ((i = 0; i < R; i++)); do
-		t=$(timed once "$WORK/svc.$N") || bench_die "no-op apply failed"
+		t=$(timed once_rec "$WORK/svc.$N") || bench_die "no-op apply failed"
+		from_record
 		echo "$t" >> "$WORK/noop.$N"
-		f=$WORK/svc.$N.b
-		((i % 2)) && f=$WORK/svc.$N
-		t=$(timed once "$f") || bench_die "changed apply failed"
-		echo "$t" >> "$WORK/chg.$N"
+		if ((i % 2)); then
+			t=$(timed once_full "$WORK/svc.$N.b") || bench_die "changed apply (--full) failed"
+			echo "$t" >> "$WORK/chgf.$N"
+			t=$(timed once_rec "$WORK/svc.$N") || bench_die "changed apply failed"
+			from_record
+			echo "$t" >> "$WORK/chg.$N"
+		else
+			t=$(timed once_rec "$WORK/svc.$N.b") || bench_die "changed apply failed"
+			from_record
+			echo "$t" >> "$WORK/chg.$N"
+			t=$(timed once_full "$WORK/svc.$N") || bench_die "changed apply (--full) failed"
+			echo "$t" >> "$WORK/chgf.$N"
+		fi
 	done
-	once "$WORK/svc.$N" || bench_die "apply failed"
-	bench_log "  no-op apply: $(bench_median $(cat "$WORK/noop.$N")) s, one change: $(bench_median $(cat "$WORK/chg.$N")) s"
+	bench_log "  no-op apply: $(bench_median $(cat "$WORK/noop.$N")) s, one change: $(bench_median $(cat "$WORK/chg.$N")) s, with --full: $(bench_median $(cat "$WORK/chgf.$N")) s"
 	reloads "$N"
 	RLD[$N]=$(bench_stats $(awk '{ print $1 / 1000 }' "$WORK/reload.$N"))
 	RLA[$N]=$(bench_stats $(awk '$2 != "nan" { print $2 / 1000 }' "$WORK/reload.$N"))
@@ -346,6 +374,7 @@ for N in $SCALE; do
 	COLD[$N]=$(bench_stats $(cat "$WORK/cold.$N"))
 	NOOP[$N]=$(bench_stats $(cat "$WORK/noop.$N"))
 	CHG[$N]=$(bench_stats $(cat "$WORK/chg.$N"))
+	CHGF[$N]=$(bench_stats $(cat "$WORK/chgf.$N"))
 	SETL[$N]=$(bench_stats $(awk '$1 != "nan" { print $1 }' "$WORK/setlat.$N"))
 	SETC[$N]=$(bench_stats $(awk '{ print $1 }' "$WORK/setrun.$N"))
 	SETT[$N]=$(bench_stats $(awk '{ print $2 }' "$WORK/setrun.$N"))
@@ -414,12 +443,13 @@ SECTION=$WORK/section.md
 	echo
 	echo "### Applying N services"
 	echo
-	echo "| services | cold: splitd --once, empty pin dir (s) | no-op re-apply (s) | one service changed (s) | daemon reload, one service changed: in force after (ms) | daemon reload: splitd's apply time (ms) | its CPU time (ms) | \`splitctl set\` takes effect after (ms) | \`splitctl set\` runs (ms) | peer: /bin/true runs (ms) | the two from this script's bash (ms) |"
-	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| services | cold: splitd --once, empty pin dir (s) | no-op re-apply (s) | one service changed (s) | the same, --full (s) | daemon reload, one service changed: in force after (ms) | daemon reload: splitd's apply time (ms) | its CPU time (ms) | \`splitctl set\` takes effect after (ms) | \`splitctl set\` runs (ms) | peer: /bin/true runs (ms) | the two from this script's bash (ms) |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for N in $SCALE; do
 		read -r cm clo chi <<< "${COLD[$N]}"
 		read -r nm nlo nhi <<< "${NOOP[$N]}"
 		read -r gm glo ghi <<< "${CHG[$N]}"
+		read -r fm flo fhi <<< "${CHGF[$N]}"
 		read -r sm slo shi <<< "${SETL[$N]}"
 		read -r tm tlo thi <<< "${SETC[$N]}"
 		read -r rm rlo rhi <<< "${RLD[$N]}"
@@ -429,23 +459,25 @@ SECTION=$WORK/section.md
 		read -r xm _ <<< "${SETCS[$N]}"
 		read -r ym _ <<< "${SETTS[$N]}"
 		ms() { awk -v x="$1" 'BEGIN { if (x == "nan") print "n/a"; else printf "%.1f", x * 1000 }'; }
-		printf '| %s | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s / %s |\n' "$N" \
+		printf '| %s | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s (%s - %s) | %s / %s |\n' "$N" \
 			"$(bench_fmt "$cm" 3)" "$(bench_fmt "$clo" 3)" "$(bench_fmt "$chi" 3)" \
 			"$(bench_fmt "$nm" 3)" "$(bench_fmt "$nlo" 3)" "$(bench_fmt "$nhi" 3)" \
 			"$(bench_fmt "$gm" 3)" "$(bench_fmt "$glo" 3)" "$(bench_fmt "$ghi" 3)" \
+			"$(bench_fmt "$fm" 3)" "$(bench_fmt "$flo" 3)" "$(bench_fmt "$fhi" 3)" \
 			"$(ms "$rm")" "$(ms "$rlo")" "$(ms "$rhi")" "$(ms "$am")" "$(ms "$alo")" "$(ms "$ahi")" \
 			"$(ms "$um")" "$(ms "$ulo")" "$(ms "$uhi")" \
 			"$(ms "$sm")" "$(ms "$slo")" "$(ms "$shi")" "$(ms "$tm")" "$(ms "$tlo")" "$(ms "$thi")" \
 			"$(ms "$pm")" "$(ms "$plo")" "$(ms "$phi")" "$(ms "$xm")" "$(ms "$ym")"
 	done
 	echo
-	echo "Medians (min - max) over the repeats. Cold includes loading and verifying the BPF object and attaching it to the cgroup; no-op and one-change are \`splitd --once\` on the loaded state. The change adds or removes one endpoint of reviews. Daemon reload: the same change to a running \`splitd -c FILE\` (--no-l7, on the same pinned state), the new file renamed over the watched one; \"in force after\" is from just before the rename to the first poll (build/reload_wait, every 0.1 ms) of the weights map showing reviews' v3 endpoint count changed (written after its backends and table); splitd's apply time and its CPU time are what it logs (\"apply took X ms, Y ms CPU\": from reading the files to the end of the commit, which includes the 20 ms grace before deleting a removed backend, after the change is in force; CPU is the thread's, the steadier figure on a shared machine). A file renamed over the watched one is read at once (no inotify settling: that is for bursts of writes, 10 ms on the services file, 50 ms for a config dir). \`splitctl set\` flips reviews between v1=100 and v2=100 while a client connects in a loop (one connection at a time; a poll every $(awk -v x="${SETG[$NMIN]}" 'BEGIN { printf "%.0f", x * 1e6 }') us at N = $NMIN, median); \"takes effect\" is from the command's start to the start of the first connection that reached the new version (an upper bound, within one poll). "Runs" is the command's own wall time, measured apart from the poller (which would otherwise share the CPUs with it): $((R < 10 ? 20 : 2 * R)) flips started by build/spawntime (posix_spawn: a vfork and an exec; the clock read just before the spawn and just after the wait), each followed by /bin/true timed the same way, so the two columns show what a process start costs here at that moment. The last column: as many flips and /bin/trues timed from this script's bash (the clock read around the command: bash's fork copies its page tables, a cost of the caller that grows with its size: this script's bash holds every figure of the run). Connections that reached the old version after the first one reached the new: $(for N in $SCALE; do printf '%s at N = %s; ' "${SETS[$N]}" "$N"; done | sed 's/; $//') (must be 0: the table is swapped in one update). Flips observed: $(for N in $SCALE; do printf '%s of %s at N = %s; ' "${SETN[$N]}" "$R" "$N"; done | sed 's/; $//')."
+	echo "Medians (min - max) over the repeats. Cold includes loading and verifying the BPF object and attaching it to the cgroup; no-op and one-change are \`splitd --once\` on the loaded state, from the record the last --once left (runs that did not apply from it: $RECMISS, must be 0); --full: the same change with the whole file parsed and applied. The change adds or removes one endpoint of reviews (each way once per repeat, from the record and with --full alternating). Daemon reload: the same change to a running \`splitd -c FILE\` (--no-l7, on the same pinned state), the new file renamed over the watched one; \"in force after\" is from just before the rename to the first poll (build/reload_wait, every 0.1 ms) of the weights map showing reviews' v3 endpoint count changed (written after its backends and table); splitd's apply time and its CPU time are what it logs (\"apply took X ms, Y ms CPU\": from reading the files to the end of the commit, which includes the RCU grace period before deleting a removed backend, after the change is in force; CPU is the thread's, the steadier figure on a shared machine). A file renamed over the watched one is read at once (no inotify settling: that is for bursts of writes, 10 ms on the services file, 50 ms for a config dir). \`splitctl set\` flips reviews between v1=100 and v2=100 while a client connects in a loop (one connection at a time; a poll every $(awk -v x="${SETG[$NMIN]}" 'BEGIN { printf "%.0f", x * 1e6 }') us at N = $NMIN, median); \"takes effect\" is from the command's start to the start of the first connection that reached the new version (an upper bound, within one poll). "Runs" is the command's own wall time, measured apart from the poller (which would otherwise share the CPUs with it): $((R < 10 ? 20 : 2 * R)) flips started by build/spawntime (posix_spawn: a vfork and an exec; the clock read just before the spawn and just after the wait), each followed by /bin/true timed the same way, so the two columns show what a process start costs here at that moment. The last column: as many flips and /bin/trues timed from this script's bash (the clock read around the command: bash's fork copies its page tables, a cost of the caller that grows with its size: this script's bash holds every figure of the run). Connections that reached the old version after the first one reached the new: $(for N in $SCALE; do printf '%s at N = %s; ' "${SETS[$N]}" "$N"; done | sed 's/; $//') (must be 0: the table is swapped in one update). Flips observed: $(for N in $SCALE; do printf '%s of %s at N = %s; ' "${SETN[$N]}" "$R" "$N"; done | sed 's/; $//')."
 	echo
 	read -r cm _ <<< "${COLD[$NMAX]}"
 	read -r gm _ <<< "${CHG[$NMAX]}"
 	read -r tm _ <<< "${SETC[$NMAX]}"
 	read -r t1 _ <<< "${SETC[$NMIN]}"
 	read -r g1 _ <<< "${CHG[$NMIN]}"
+	read -r gf _ <<< "${CHGF[$NMAX]}"
 	read -r tr _ <<< "$(bench_stats $(awk '{ print $2 }' "$WORK"/setrun.*))"
 	read -r t1s _ <<< "${SETCS[$NMIN]}"
 	read -r trs _ <<< "$(bench_stats $(awk '{ print $4 }' "$WORK"/setrun.*))"
@@ -453,13 +485,13 @@ SECTION=$WORK/section.md
 	read -r am _ <<< "${RLA[$NMAX]}"
 	read -r um _ <<< "${RLC[$NMAX]}"
 	awk -v tr="$tr" -v t1s="$t1s" -v trs="$trs" -v n="$NMAX" -v n1="$NMIN" -v c="$cm" -v g="$gm" -v t="$tm" -v t1="$t1" -v g1="$g1" \
-		-v rl="$rm" -v ra="$am" -v rc="$um" -v rp="${RLP[$NMAX]}" 'function v(x, lim, unit, sc) {
+		-v rl="$rm" -v ra="$am" -v rc="$um" -v rf="$gf" -v rp="${RLP[$NMAX]}" 'function v(x, lim, unit, sc) {
 			if (x == "nan" || x == "") return "n/a"
 			return sprintf("%.*f %s (%s)", unit == "s" ? 3 : 1, x * sc, unit,
 				x <= lim ? "met" : sprintf("MISSED: %.1fx the target", x / lim)) }
 		BEGIN { printf "Targets (issue 13), medians: cold apply of %d services <= 1 s: %s; re-apply with one service changed <= 50 ms: the daemon (a running splitd reloading its file, what a user runs) %s from the rename to the change in force (splitd reports %s for its whole apply, %s of CPU), `splitd --once` %s; `splitctl set` <= 10 ms at %d services: %s, <= 5 ms at %d: %s. ", n, v(c, 1, "s", 1), v(rl, 0.05, "ms", 1000), v(ra, 0.05, "ms", 1000), v(rc, 0.05, "ms", 1000), v(g, 0.05, "ms", 1000), n, v(t, 0.010, "ms", 1000), n1, v(t1, 0.005, "ms", 1000)
 			printf "The daemon parses only the documents whose bytes changed (documents parsed per reload at N = %d: %s), redoes the checks that span documents on the whole set, does not dump the maps it wrote itself (it keeps them in memory while the generation counter says nobody else committed), takes the weights in force from that copy, and commits only the services that differ from what it last wrote (the others are compared with its own copy of them, not with the maps, and not touched); a copy of the state for a rollback is made only if a late write fails. What is left at large N is linear work over every service (finding each document in the parse cache and copying its services, the checks that span documents, comparing each service with the copy). ", n, rp
-			printf "`splitd --once` has no memory of the last parse: it parses and validates the whole file (all %d services), reads the maps, and loads and verifies the BPF objects (%.0f ms of it at N = %d, the floor of any --once); it writes only what changed. ", n, g1 * 1000, n1
+			printf "`splitd --once` keeps a record of what it applied (/run/split/<pin dir>.once: hashes of each document, the name, VIPs and ports of its service, and the commit generation it left): the next run hashes the documents of the file, parses only the one that changed, reads that service alone from the maps (it checks the generation under the lock: nobody committed since), merges it as a full apply does and commits it alone; it still loads and verifies the BPF objects (the whole change takes %.0f ms at N = %d). With --full (the whole file parsed and validated, every map read) the same change takes %s at N = %d. ", g1 * 1000, n1, v(rf, 0.05, "ms", 1000), n
 			printf "The peer for `splitctl set`: starting /bin/true, timed the same way right after each set, takes %.1f ms here (median over all N), so set at %d services costs %.1fx a process start (splitctl is linked statically: loading shared libraries cost more than its work). Timed from this bash script instead, set at %d takes %.1f ms and /bin/true %.1f ms (median over all N): the fork of the caller is in those.\n", tr * 1000, n, t / tr, n1, t1s * 1000, trs * 1000 }'
 	echo
 	echo "### Kernel memory"

@@ -40,6 +40,7 @@
 #include "log.h"
 #include "mapsize.h"
 #include "nat_attach.h"
+#include "once.h"
 #include "metrics_http.h"
 #include "node.h"
 #include "ops.h"
@@ -61,6 +62,7 @@ struct opts {
 	int keep_caps;
 	const char *pin_dir;
 	int once;
+	int full;		/* --full: --once without its record */
 	int unload;
 	const char *metrics;	/* NULL: off */
 	int metrics_explicit;
@@ -131,7 +133,17 @@ static void usage(FILE *f)
 "                       mounted into splitd's container\n"
 "  -p, --pin-dir DIR    bpffs directory for maps and links; default\n"
 "                       " SPLIT_PIN_DIR_DEFAULT "\n"
-"  -1, --once           load, attach and apply, then exit (no watching)\n"
+"  -1, --once           load, attach and apply, then exit (no watching). With a\n"
+"                       services file alone (-c, no Istio objects) it records\n"
+"                       in /run/split what it applied; the next --once on the\n"
+"                       same file and pin dir, with nothing committed in\n"
+"                       between, parses only a document that changed and\n"
+"                       commits that service alone, when it is the only one\n"
+"                       and keeps its name, VIPs and ports (-v says which path\n"
+"                       ran and why). Else the whole file is parsed and\n"
+"                       applied, as without a record\n"
+"      --full           with --once: parse and apply the whole file, whatever\n"
+"                       the record says (it is written again)\n"
 "      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 "                       (default " SPLIT_METRICS_ADDR_DEFAULT "; [::1]:PORT for IPv6; port 0\n"
 "                       picks a free one, logged). If the default port is\n"
@@ -262,6 +274,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "cgroup", required_argument, NULL, 'g' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "once", no_argument, NULL, '1' },
+		{ "full", no_argument, NULL, 1007 },
 		{ "unload", no_argument, NULL, 'U' },
 		{ "xdp", required_argument, NULL, 'X' },
 		{ "tc-dnat", required_argument, NULL, 'T' },
@@ -358,6 +371,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 1004: o->keep_caps = 1; break;
 		case 1005: o->l7_skmsg = 1; break;
 		case 1006: o->l7_skmsg = 0; break;
+		case 1007: o->full = 1; break;
 		case 1019:
 			if (!strcmp(optarg, "epoll")) {
 				o->l7.proxy.io = L7_IO_EPOLL;
@@ -762,8 +776,42 @@ out:
 	if (ret)
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
 	split_objs_free(&objs);
-	split_input_free(&in);
+	/* --once with a services file: what the next --once compares with. */
+	if (!ret && o->once && !o->config_dir && !o->k8s &&
+	    split_once_record(st->pin_dir, o->services, &in, objs.n, st, &err))
+		pr_warn("%s (the next --once applies the whole file)\n", err.msg);
 	return ret;
+}
+
+/*
+ * --once with the record of the last --once (once.h): 0 applied from it;
+ * 1 not, and the files are read into *probe for the full path; -1 they
+ * could not be (reported).
+ */
+static int apply_once_record(struct split_state *st, const struct opts *o,
+			     struct split_once *plan, struct split_input *probe)
+{
+	struct timespec t0, t1;
+	size_t nsvcs, changed;
+	const char *paths[2];
+	struct split_err err;
+	char why[512];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (split_once_apply(plan, st, &nsvcs, &changed, why, sizeof(why)) == 1) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		pr_info("applied: %zu services, 0 Istio objects (%s)\n", nsvcs,
+			changed ? "one service changed, committed alone; the other documents are those the last --once applied" :
+				  "no service changed since the last --once");
+		pr_info("apply took %.1f ms\n", ms_between(&t0, &t1));
+		return 0;
+	}
+	pr_info("--once: applying the whole file: %s\n", why);
+	if (split_input_load_cached(paths, config_paths(o, paths), o->icache, probe, &err)) {
+		pr_warn("%s (the state in force is unchanged)\n", err.msg);
+		return -1;
+	}
+	return 1;
 }
 
 /* ---- main loop ------------------------------------------------------------ */
@@ -946,10 +994,11 @@ int main(int argc, char **argv)
 	struct split_sockops *oskel = NULL;
 	struct split_state st = { .dir_fd = -1 };
 	struct split_input probe = { 0 };
+	struct split_once *plan = NULL;	/* --once: the record says what changed */
 	char cgroup[PATH_MAX];
 	struct split_err err;
 	struct opts o = { 0 };
-	int ret = 1, lock_fd = -1, mfd = -1;
+	int ret = 1, lock_fd = -1, mfd = -1, once_r = 1;
 	struct l7_skmsg *skmsg = NULL;
 	struct l7_rt *l7 = NULL;
 
@@ -984,6 +1033,13 @@ int main(int argc, char **argv)
 		 * as a set. Without, they join the objects in force (checked
 		 * when applied). The daemon keeps each document's parse for
 		 * its reloads. */
+		if (o.once && !o.full && !o.config_dir) {
+			char why[512];
+
+			plan = split_once_plan(o.pin_dir, o.services, why, sizeof(why));
+			if (!plan)
+				pr_info("--once: applying the whole file: %s\n", why);
+		}
 		if (!o.once) {
 			o.icache = split_input_cache_new();
 			/* Each reload allocates about what the last one freed:
@@ -992,9 +1048,9 @@ int main(int argc, char **argv)
 			mallopt(M_MMAP_THRESHOLD, 64 << 20);
 			mallopt(M_TRIM_THRESHOLD, 512 << 20);
 		}
-		if (split_input_load_cached(paths, config_paths(&o, paths), o.icache, &probe,
-					    &err) ||
-		    (o.config_dir && split_input_check(&probe, &err))) {
+		if (!plan && (split_input_load_cached(paths, config_paths(&o, paths), o.icache,
+						      &probe, &err) ||
+			      (o.config_dir && split_input_check(&probe, &err)))) {
 			pr_warn("%s\n", err.msg);
 			split_input_free(&probe);
 			split_input_cache_free(o.icache);
@@ -1131,6 +1187,9 @@ int main(int argc, char **argv)
 		}
 		if (o.once && k8s_apply(&st, o.ks))
 			goto out;
+	} else if (plan && (once_r = apply_once_record(&st, &o, plan, &probe)) <= 0) {
+		if (once_r < 0)
+			goto out;	/* the file does not read: reported */
 	} else if (apply_config(&st, &o, &probe)) {
 		if (o.once)
 			goto out;
@@ -1167,6 +1226,7 @@ out:
 	split_sock__destroy(skel);
 	split_input_free(&probe);
 	split_input_cache_free(o.icache);
+	split_once_free(plan);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	return ret;

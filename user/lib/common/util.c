@@ -32,13 +32,18 @@ int split_cgroup2_root(char *buf, size_t len)
 	return ret;
 }
 
+void split_run_path(char *path, size_t len, const char *pin_dir, const char *suffix)
+{
+	size_t off = (size_t)snprintf(path, len, "/run/split/"), sl = strlen(suffix);
+
+	for (const char *p = pin_dir; *p && off + sl + 1 < len; p++)
+		path[off++] = *p == '/' ? '_' : *p;
+	snprintf(path + off, len - off, "%s", suffix);
+}
+
 static void lock_path(char *path, size_t len, const char *pin_dir)
 {
-	size_t off = (size_t)snprintf(path, len, "/run/split/");
-
-	for (const char *p = pin_dir; *p && off < len - 6; p++)
-		path[off++] = *p == '/' ? '_' : *p;
-	snprintf(path + off, len - off, ".lock");
+	split_run_path(path, len, pin_dir, ".lock");
 }
 
 int split_daemon_lock(const char *pin_dir, struct split_err *err)
@@ -122,6 +127,8 @@ int split_unload(const char *pin_dir, struct split_err *err)
 	if ((r = unlink_dir(links, err)) || (r = unlink_dir(pin_dir, err)))
 		return r;
 	pr_info("unloaded: removed %s\n", pin_dir);
+	split_run_path(links, sizeof(links), pin_dir, ".once");
+	unlink(links);	/* what --once applied there (once.c) */
 	split_lock_remove(pin_dir);
 	return 0;
 }

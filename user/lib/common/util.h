@@ -16,6 +16,9 @@ int split_cgroup2_root(char *buf, size_t len);
  * another splitd holds it). */
 int split_daemon_lock(const char *pin_dir, struct split_err *err);
 
+/* /run/split/<pin dir, '/' as '_'><suffix>: splitd's files for pin_dir. */
+void split_run_path(char *path, size_t len, const char *pin_dir, const char *suffix);
+
 /* Remove the lock file of pin_dir if no splitd holds it. */
 void split_lock_remove(const char *pin_dir);
 

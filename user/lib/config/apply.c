@@ -267,6 +267,7 @@ void split_input_free(struct split_input *in)
 		yt_free(&in->trees[i]);
 	free(in->istio);
 	free(in->trees);
+	free(in->sums);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -284,7 +285,8 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 		return ret;
 	ret = -EINVAL;
 	r.trees = calloc(fl.n + 1, sizeof(*r.trees));
-	if (!r.trees) {
+	r.sums = calloc(fl.n + 1, sizeof(*r.sums));
+	if (!r.trees || !r.sums) {
 		ret = split_errc(err, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -295,6 +297,9 @@ int split_input_load(const char *const *paths, size_t n, struct split_input *in,
 
 		if (split_read_file(fl.paths[i], &buf, &len, err))
 			goto out;
+		r.sums[i].hash = split_bytes_hash(buf ? buf : "", len);
+		r.sums[i].len = len;
+		r.nsums = i + 1;
 		if (yt_parse(fl.paths[i], buf, len, &r.trees[r.ntrees], err)) {
 			free(buf);
 			goto out;
@@ -492,7 +497,7 @@ static void ic_grow(struct split_input_cache *c)
  * or line breaks whose lines we would count differently (\r alone, NEL,
  * LS, PS), or a NUL: such a file is parsed whole.
  */
-static bool ic_cuttable(const char *b, size_t len)
+bool split_docs_cuttable(const char *b, size_t len)
 {
 	const char *e = b + len, *p;
 
@@ -540,6 +545,19 @@ static bool ic_doc_start(const char *b, size_t len, size_t i)
 	return i + 3 <= len && !memcmp(b + i, "---", 3) &&
 	       (i + 3 == len || b[i + 3] == ' ' || b[i + 3] == '\t' || b[i + 3] == '\n' ||
 		b[i + 3] == '\r');
+}
+
+size_t split_doc_end(const char *b, size_t len, size_t off)
+{
+	size_t end = off;
+
+	for (;;) {
+		const char *m = memmem(b + end, len - end, "\n---", 4);
+
+		end = m ? (size_t)(m - b) + 1 : len;
+		if (!m || ic_doc_start(b, len, end))
+			return end;
+	}
 }
 
 /* The cached document with these bytes that this load has not used yet,
@@ -609,23 +627,15 @@ static int ic_load(const struct split_paths *fl, struct split_input_cache *c,
 			whole = true;	/* its error, where the files read whole say */
 			continue;
 		}
-		if (!ic_cuttable(buf, len)) {
+		if (!split_docs_cuttable(buf, len)) {
 			free(buf);
 			whole = true;
 			continue;
 		}
 		while (off < len || (!len && !off && ndocs == first)) {
-			size_t end = off, lines = 0;
+			size_t end = split_doc_end(buf, len, off), lines = 0;
 			struct ic_doc *d;
 
-			/* to the next line that starts a document */
-			for (;;) {
-				const char *m = memmem(buf + end, len - end, "\n---", 4);
-
-				end = m ? (size_t)(m - buf) + 1 : len;
-				if (!m || ic_doc_start(buf, len, end))
-					break;
-			}
 			lines = ic_lines(buf + off, end - off);	/* the next one starts after them */
 			if (ndocs == cap) {
 				size_t ncap = cap ? 2 * cap : 256;

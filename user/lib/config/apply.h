@@ -47,6 +47,13 @@ struct split_input {
 	 * only, already checked: the rules skip them). NULL: unknown. */
 	bool borrowed;
 	bool *istio;
+	/* split_input_load(): each file's bytes as read and parsed, in the
+	 * order read (split_bytes_hash and length). */
+	struct split_file_sum {
+		__u64 hash;
+		size_t len;
+	} *sums;
+	size_t nsums;
 };
 
 /*
@@ -77,6 +84,12 @@ void split_input_cache_free(struct split_input_cache *c);
 int split_input_load_cached(const char *const *paths, size_t n,
 			    struct split_input_cache *c, struct split_input *in,
 			    struct split_err *err);
+/* How the cache cuts a file into documents: whether it can (see there),
+ * and where the document that starts at off ends (the start of the next
+ * line that starts with "---", or len). */
+bool split_docs_cuttable(const char *b, size_t len);
+size_t split_doc_end(const char *b, size_t len, size_t off);
+
 /* Documents the last load parsed, and those it took from the cache. */
 void split_input_cache_stats(const struct split_input_cache *c, size_t *parsed,
 			     size_t *reused);

@@ -1088,6 +1088,9 @@ void split_state_unlock(struct split_state *st)
 			split_state_set_generation(st, SPLIT_GEN_COMMITTED, g + 1);
 			snap_forget(st);
 		}
+		st->unlock_gen = g + 1;
+	} else if (st->locked) {
+		st->unlock_gen = split_state_generation(st, SPLIT_GEN_COMMITTED);
 	}
 	st->changed = 0;
 	st->locked = 0;

@@ -53,6 +53,10 @@ struct split_state {
 	__u64 snap_gen;
 	int snap_stale;		/* a commit failed: read the maps again */
 	int locked;		/* between split_state_lock() and _unlock() */
+	/* SPLIT_GEN_COMMITTED as the last split_state_unlock() left it (read
+	 * under the lock): what another process finds as long as nobody
+	 * commits after this handle. */
+	__u64 unlock_gen;
 	struct split_state_kept *kept;	/* the last scoped read, for its commit */
 	struct split_state_undo *undo;	/* split_state_commit_keep() */
 };

@@ -1,0 +1,217 @@
+#!/bin/bash
+# test_once.sh - end to end: `splitd --once` re-applies a services file in
+# which one service's document changed by committing that service alone,
+# from the record the last --once left in /run/split (issue 13), and
+# otherwise applies the whole file. After every step the maps must be
+# exactly those of `splitd --once --full` (the whole file parsed and
+# applied, as before the record) on a state that went through the same
+# steps, byte for byte (build/mapdump); which path ran is read from the
+# log; a bad document must leave the maps as they were.
+#
+# The file: a service "web" and fillers, one YAML document each. Steps: a
+# filler gains and loses an endpoint (incremental, also vs a cold apply),
+# `splitctl set` between two runs (full, then incremental again, weights
+# kept), a broken document, two documents changed, a VIP changed, a
+# document added, an Istio object in the file, and a record from a pin
+# dir of the same name that was unloaded and loaded again.
+#
+# Needs root. No traffic: the maps are what is compared.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+T_SUITE=e2e_once
+source tests/lib.sh
+B=${TB_BUILD:-build}
+
+# States: incremental (--once with its record), the oracle (--full), cold.
+states_sandbox once once i f c
+SVC=$WORK/svc.yaml
+LOG=$WORK/once.log
+
+pin() { echo "/sys/fs/bpf/split-$RUN-$1"; }
+cg() { mkdir -p "$CGROOT/split-$RUN-$1" && echo "$CGROOT/split-$RUN-$1"; }
+record() { echo "/run/split/$(pin "$1" | tr / _).once"; }
+# once STATE [ARGS...]: splitd --once on $SVC; its log in $LOG
+once() {
+	local s=$1
+	shift
+	"$B/splitd" --once --no-metrics --no-l7 -c "$SVC" -g "$(cg "$s")" -p "$(pin "$s")" "$@" \
+		>"$LOG" 2>&1
+}
+oracle() { once f --full || fail "splitd --once --full (oracle) failed: $(tail -n 2 "$LOG")"; }
+sctl() { local s=$1; shift; "$B/splitctl" -p "$(pin "$s")" "$@"; }
+dump() {
+	"$B/mapdump" "$(pin "$1")" svc backends services weights objects l7_routes l7_conds \
+		tables_v3 | sort || echo "mapdump failed"
+}
+expect_same_maps() { # STATE_A STATE_B WHAT
+	dump "$1" >"$WORK/dump.$1"
+	dump "$2" >"$WORK/dump.$2"
+	cmp -s "$WORK/dump.$1" "$WORK/dump.$2" ||
+		fail "$3: maps differ: $(diff "$WORK/dump.$1" "$WORK/dump.$2" | cut -c 1-300 | head -n 8)"
+}
+# incremental WHAT: the last --once of i committed one service alone
+incremental() {
+	grep -q 'one service changed, committed alone' "$LOG" ||
+		fail "$1: not applied from the record: $(grep -v libbpf "$LOG" | head -n 3 | cut -c 1-200)"
+}
+# whole WHAT REASON: the last --once of i applied the whole file, for REASON
+whole() {
+	grep -q "applying the whole file: .*$2" "$LOG" ||
+		fail "$1: want the whole file for '$2': $(grep -v libbpf "$LOG" | head -n 2 | cut -c 1-200)"
+	grep -q 'applied: ' "$LOG" || fail "$1: not applied: $(tail -n 2 "$LOG")"
+}
+weight() {
+	sctl "$1" show --json "$2" | jq -r --arg v "$3" '[.. | objects | select(.name? == $v and has("weight")) | .weight][0]'
+}
+
+# svc_doc NAME I [V2: 0 none, 1 one, 2 two] [VIP_NET]: one Service document
+svc_doc() {
+	local name=$1 i=$2
+	printf -- '---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: %s\n' "$name"
+	printf 'spec:\n  clusterIPs: [10.%d.%d.%d]\n  ports:\n  - port: 80\n  endpoints:\n' \
+		"${4:-97}" $((i / 256)) $((i % 256))
+	printf '  - addresses: [10.202.%d.%d]\n    labels: {version: v1}\n' $((i / 256)) $((i % 256))
+	if [ "${3:-1}" != 0 ]; then
+		printf '  - addresses: [10.203.%d.%d]\n    labels: {version: v2}\n' $((i / 256)) $((i % 256))
+	fi
+	if [ "${3:-1}" = 2 ]; then
+		printf '  - addresses: [10.204.%d.%d]\n    labels: {version: v2}\n' $((i / 256)) $((i % 256))
+	fi
+}
+# svc_file [EDIT...]: web and fillers 1..40; each EDIT is I:WHAT for
+# filler I: grow (a second v2 endpoint), shrink (no v2), vip (another
+# VIP), broken (not YAML), add (filler I appended at the end)
+svc_file() {
+	local i e
+	declare -A ed=()
+	for e in "$@"; do ed[${e%%:*}]=${e#*:}; done
+	echo "# services for test_once"
+	svc_doc web 0
+	for ((i = 1; i <= 40; i++)); do
+		case ${ed[$i]:-} in
+		grow) svc_doc "$(printf 'filler-%03d' "$i")" "$i" 2 ;;
+		shrink) svc_doc "$(printf 'filler-%03d' "$i")" "$i" 0 ;;
+		vip) svc_doc "$(printf 'filler-%03d' "$i")" "$i" 1 98 ;;
+		broken) printf -- '---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: [broken\n' ;;
+		*) svc_doc "$(printf 'filler-%03d' "$i")" "$i" ;;
+		esac
+	done
+	for i in "${!ed[@]}"; do
+		[ "${ed[$i]}" = add ] && svc_doc "$(printf 'filler-%03d' "$i")" "$i"
+	done
+	return 0
+}
+# step WHAT EDITS...: the file, then i (from its record) and the oracle
+step() {
+	local what=$1
+	shift
+	svc_file "$@" >"$SVC.tmp" && mv "$SVC.tmp" "$SVC"
+	oracle
+	once i || fail "$what: splitd --once failed: $(tail -n 2 "$LOG")"
+	info "$what: $(grep -E 'applied: |whole file' "$LOG" | head -n 1 | cut -c 1-160)"
+}
+
+# start: fresh states, the first file applied to i and f
+start() {
+	local s
+	for s in "${STATES[@]}"; do
+		"$B/splitd" -q --unload -p "$(pin "$s")" 2>/dev/null
+	done
+	svc_file >"$SVC"
+	oracle
+	once i || fail "first apply: $(tail -n 2 "$LOG")"
+	whole "first apply" "no record"
+	[ -s "$(record i)" ] || fail "no record in /run/split after --once"
+	expect_same_maps i f "first apply"
+}
+
+# ---- tests -----------------------------------------------------------------
+
+test_one_document_changed() {
+	start
+	step "filler-007 grows" 7:grow
+	incremental "filler-007 grows"
+	expect_same_maps i f "filler-007 grows"
+	once c --full || fail "cold apply failed"
+	expect_same_maps i c "filler-007 grows, vs cold"
+	step "filler-007 back"
+	incremental "filler-007 back"
+	expect_same_maps i f "filler-007 back"
+	step "filler-012 loses v2" 12:shrink
+	incremental "filler-012 loses v2"
+	expect_same_maps i f "filler-012 loses v2"
+	step "nothing changed" 12:shrink
+	grep -q 'no service changed since the last --once' "$LOG" ||
+		fail "a second run of the same file: $(grep 'applied' "$LOG")"
+	expect_same_maps i f "nothing changed"
+}
+
+test_splitctl_set_between_runs() {
+	start
+	sctl i set filler-005 v1=70 v2=30 >/dev/null || fail "splitctl set (i)"
+	sctl f set filler-005 v1=70 v2=30 >/dev/null || fail "splitctl set (oracle)"
+	step "filler-030 grows after a set" 30:grow
+	whole "filler-030 grows after a set" "maps changed since the record"
+	expect_same_maps i f "splitctl set, then a run"
+	step "three documents at once" 5:grow 6:grow
+	whole "three documents at once" "more than one document changed"
+	expect_same_maps i f "three documents changed"
+	# the record is the full apply's: filler-005's own change is
+	# incremental, and keeps the weights set (the maps', merged)
+	step "filler-005 back" 6:grow
+	incremental "filler-005 back"
+	expect_same_maps i f "filler-005 back, weights set"
+	expect_eq "$(weight i filler-005 v1)" 70 "filler-005's v1 weight (splitctl set)"
+}
+
+test_bad_document_keeps_state() {
+	start
+	dump i >"$WORK/before"
+	svc_file 20:broken >"$SVC"
+	once i && fail "a broken document was applied"
+	grep -q "svc.yaml:[0-9]*:[0-9]*" "$LOG" || fail "no FILE:LINE:COL in: $(tail -n 1 "$LOG")"
+	dump i >"$WORK/after"
+	cmp -s "$WORK/before" "$WORK/after" || fail "the maps changed after a broken document"
+	# the record still says what the maps hold: the fix is incremental
+	step "filler-020 fixed, grown" 20:grow
+	incremental "filler-020 fixed"
+	expect_same_maps i f "after the fix"
+}
+
+test_whole_file_when_needed() {
+	start
+	step "filler-009's VIP" 9:vip
+	whole "filler-009's VIP" "name, VIPs or ports"
+	expect_same_maps i f "a VIP changed"
+	step "filler-041 added" 9:vip 41:add
+	whole "filler-041 added" "added or removed"
+	expect_same_maps i f "a document added"
+	step "filler-041 removed" 9:vip
+	whole "filler-041 removed" "added or removed"
+	expect_same_maps i f "a document removed"
+	# an Istio object in the file: no record is kept
+	{ svc_file 9:vip; printf -- '---\napiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata: {name: web}\nspec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web}\n'; } >"$SVC"
+	oracle
+	once i || fail "with an Istio object: $(tail -n 2 "$LOG")"
+	expect_same_maps i f "an Istio object in the file"
+	[ -e "$(record i)" ] && fail "a record was kept with an Istio object in force"
+	return 0
+}
+
+test_record_of_another_load() {
+	start
+	cp "$(record i)" "$WORK/old.record"
+	# the same pin dir unloaded and loaded again: its maps are new
+	"$B/splitd" -q --unload -p "$(pin i)" || fail "unload"
+	[ -e "$(record i)" ] && fail "--unload left the record"
+	once i || fail "cold apply: $(tail -n 2 "$LOG")"
+	svc_file 3:grow >"$SVC"
+	cp "$WORK/old.record" "$(record i)"
+	once i || fail "with an old record: $(tail -n 2 "$LOG")"
+	whole "an old record" "pin dir is not the one recorded"
+	oracle
+	expect_same_maps i f "an old record"
+}
+
+run_tests test_one_document_changed test_splitctl_set_between_runs \
+	test_bad_document_keeps_state test_whole_file_when_needed test_record_of_another_load
