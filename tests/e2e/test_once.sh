@@ -195,6 +195,27 @@ test_whole_file_when_needed() {
 	once i || fail "with an Istio object: $(tail -n 2 "$LOG")"
 	expect_same_maps i f "an Istio object in the file"
 	[ -e "$(record i)" ] && fail "a record was kept with an Istio object in force"
+	# out of the file, the object stays in force (objects in force plus
+	# the file's): still no record
+	svc_file 9:vip >"$SVC"
+	oracle
+	once i || fail "without the Istio object: $(tail -n 2 "$LOG")"
+	expect_same_maps i f "the object out of the file, in force"
+	[ -e "$(record i)" ] && fail "a record was kept with an Istio object in force (not in the file)"
+	# deleted (splitctl delete): the next --once records again
+	printf 'apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata: {name: web}\nspec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web}\n' >"$WORK/vs.yaml"
+	sctl i delete -f "$WORK/vs.yaml" >/dev/null || fail "splitctl delete (i)"
+	sctl f delete -f "$WORK/vs.yaml" >/dev/null || fail "splitctl delete (oracle)"
+	oracle
+	once i || fail "after the delete: $(tail -n 2 "$LOG")"
+	[ -s "$(record i)" ] || fail "no record once no object is in force"
+	# an object applied with splitctl: the whole file, and no record
+	sctl i apply -f "$WORK/vs.yaml" >/dev/null || fail "splitctl apply (i)"
+	sctl f apply -f "$WORK/vs.yaml" >/dev/null || fail "splitctl apply (oracle)"
+	step "filler-002 grows, an object in force" 9:vip 2:grow
+	whole "an object in force" "maps changed since the record"
+	expect_same_maps i f "an object in force"
+	[ -e "$(record i)" ] && fail "a record was kept with an Istio object in force (splitctl apply)"
 	return 0
 }
 
