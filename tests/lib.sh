@@ -91,6 +91,26 @@ states_sandbox() {
 	trap 'exit 129' HUP
 	WORK=$(mktemp -d "/tmp/split-$name.XXXXXX")
 }
+# After states_sandbox: STATE's pin dir, its cgroup (made), splitctl on it,
+# every map the control plane writes byte for byte (mapdump: entries in key
+# order, a selection table by its slots, not where they sit in slots_v3 or
+# big_v4), two states compared, a version's weight in force.
+pin() { echo "/sys/fs/bpf/split-$RUN-$1"; }
+cg() { mkdir -p "$CGROOT/split-$RUN-$1" && echo "$CGROOT/split-$RUN-$1"; }
+sctl() { local s=$1; shift; "$B/splitctl" -p "$(pin "$s")" "$@"; }
+dump() {
+	"$B/mapdump" "$(pin "$1")" svc backends services weights objects l7_routes l7_conds \
+		tables_v3 | sort || echo "mapdump failed"
+}
+expect_same_maps() { # STATE_A STATE_B WHAT
+	dump "$1" >"$WORK/dump.$1"
+	dump "$2" >"$WORK/dump.$2"
+	cmp -s "$WORK/dump.$1" "$WORK/dump.$2" ||
+		fail "$3: maps differ: $(diff "$WORK/dump.$1" "$WORK/dump.$2" | cut -c 1-300 | head -n 8)"
+}
+weight() { # STATE SERVICE VERSION: the version's weight in force
+	sctl "$1" show --json "$2" | jq -r --arg v "$3" '[.. | objects | select(.name? == $v and has("weight")) | .weight][0]'
+}
 states_cleanup() {
 	local s
 	[ -n "${STATES_PRE:-}" ] && [ -n "${WORK:-}" ] && "$STATES_PRE"

@@ -21,7 +21,6 @@ states_sandbox obj objects a b ora real
 
 # ---- states -------------------------------------------------------------------
 
-pin() { echo "/sys/fs/bpf/split-$RUN-$1"; }
 # fresh NAME [splitd args...]: a state with no objects (or what the args
 # give), from a new splitd run: unloaded first if it existed.
 fresh() {
@@ -31,19 +30,6 @@ fresh() {
 	"$B/splitd" -q --unload -p "$(pin "$s")" 2>/dev/null
 	mkdir -p "$cg" || return 1
 	"$B/splitd" -q --once --no-metrics --no-l7 -g "$cg" -p "$(pin "$s")" "$@"
-}
-sctl() { local s=$1; shift; "$B/splitctl" -p "$(pin "$s")" "$@"; }
-# Every map splitctl writes, byte for byte (mapdump: entries in key order,
-# a selection table by its slots, not where they are in slots_v3 or big_v4).
-dump() {
-	"$B/mapdump" "$(pin "$1")" svc backends services weights objects l7_routes l7_conds \
-		tables_v3 | sort || echo "mapdump failed"
-}
-expect_same_maps() { # STATE_A STATE_B WHAT
-	dump "$1" >"$WORK/dump.$1"
-	dump "$2" >"$WORK/dump.$2"
-	cmp -s "$WORK/dump.$1" "$WORK/dump.$2" ||
-		fail "$3: maps differ: $(diff "$WORK/dump.$1" "$WORK/dump.$2" | cut -c 1-300 | head -n 8)"
 }
 
 # ---- the corpus ---------------------------------------------------------------

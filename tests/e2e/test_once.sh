@@ -27,8 +27,6 @@ states_sandbox once once i f c
 SVC=$WORK/svc.yaml
 LOG=$WORK/once.log
 
-pin() { echo "/sys/fs/bpf/split-$RUN-$1"; }
-cg() { mkdir -p "$CGROOT/split-$RUN-$1" && echo "$CGROOT/split-$RUN-$1"; }
 record() { echo "/run/split/$(pin "$1" | tr / _).once"; }
 # once STATE [ARGS...]: splitd --once on $SVC; its log in $LOG
 once() {
@@ -38,17 +36,6 @@ once() {
 		>"$LOG" 2>&1
 }
 oracle() { once f --full || fail "splitd --once --full (oracle) failed: $(tail -n 2 "$LOG")"; }
-sctl() { local s=$1; shift; "$B/splitctl" -p "$(pin "$s")" "$@"; }
-dump() {
-	"$B/mapdump" "$(pin "$1")" svc backends services weights objects l7_routes l7_conds \
-		tables_v3 | sort || echo "mapdump failed"
-}
-expect_same_maps() { # STATE_A STATE_B WHAT
-	dump "$1" >"$WORK/dump.$1"
-	dump "$2" >"$WORK/dump.$2"
-	cmp -s "$WORK/dump.$1" "$WORK/dump.$2" ||
-		fail "$3: maps differ: $(diff "$WORK/dump.$1" "$WORK/dump.$2" | cut -c 1-300 | head -n 8)"
-}
 # incremental WHAT: the last --once of i committed one service alone
 incremental() {
 	grep -q 'one service changed, committed alone' "$LOG" ||
@@ -59,9 +46,6 @@ whole() {
 	grep -q "applying the whole file: .*$2" "$LOG" ||
 		fail "$1: want the whole file for '$2': $(grep -v libbpf "$LOG" | head -n 2 | cut -c 1-200)"
 	grep -q 'applied: ' "$LOG" || fail "$1: not applied: $(tail -n 2 "$LOG")"
-}
-weight() {
-	sctl "$1" show --json "$2" | jq -r --arg v "$3" '[.. | objects | select(.name? == $v and has("weight")) | .weight][0]'
 }
 
 # svc_doc NAME I [V2: 0 none, 1 one, 2 two] [VIP_NET]: one Service document

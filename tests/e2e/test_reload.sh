@@ -40,26 +40,8 @@ STATES_PRE=stop_daemon
 CFG=$WORK/cfg
 mkdir -p "$CFG"
 
-pin() { echo "/sys/fs/bpf/split-$RUN-$1"; }
-cg() { mkdir -p "$CGROOT/split-$RUN-$1" && echo "$CGROOT/split-$RUN-$1"; }
 once() { # STATE: splitd --once on the config dir
 	"$B/splitd" -q --once --no-metrics --no-l7 -C "$CFG" -g "$(cg "$1")" -p "$(pin "$1")"
-}
-sctl() { local s=$1; shift; "$B/splitctl" -p "$(pin "$s")" "$@"; }
-dump() {
-	"$B/mapdump" "$(pin "$1")" svc backends services weights objects l7_routes l7_conds \
-		tables_v3 | sort || echo "mapdump failed"
-}
-expect_same_maps() { # STATE_A STATE_B WHAT
-	dump "$1" >"$WORK/dump.$1"
-	dump "$2" >"$WORK/dump.$2"
-	cmp -s "$WORK/dump.$1" "$WORK/dump.$2" ||
-		fail "$3: maps differ: $(diff "$WORK/dump.$1" "$WORK/dump.$2" | cut -c 1-300 | head -n 8)"
-}
-
-# weight STATE SERVICE VERSION: the version's weight in force
-weight() {
-	sctl "$1" show --json "$2" | jq -r --arg v "$3" '[.. | objects | select(.name? == $v and has("weight")) | .weight][0]'
 }
 
 # ---- the files ------------------------------------------------------------------
