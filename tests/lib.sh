@@ -111,6 +111,21 @@ expect_same_maps() { # STATE_A STATE_B WHAT
 weight() { # STATE SERVICE VERSION: the version's weight in force
 	sctl "$1" show --json "$2" | jq -r --arg v "$3" '[.. | objects | select(.name? == $v and has("weight")) | .weight][0]'
 }
+# svc_doc NAME I [V2: 0 none, 1 one, 2 two] [VIP_NET]: one Service document,
+# its VIP 10.VIP_NET.I (97 by default), a v1 endpoint and (by V2) v2 ones
+svc_doc() {
+	local name=$1 i=$2
+	printf -- '---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: %s\n' "$name"
+	printf 'spec:\n  clusterIPs: [10.%d.%d.%d]\n  ports:\n  - port: 80\n  endpoints:\n' \
+		"${4:-97}" $((i / 256)) $((i % 256))
+	printf '  - addresses: [10.202.%d.%d]\n    labels: {version: v1}\n' $((i / 256)) $((i % 256))
+	if [ "${3:-1}" != 0 ]; then
+		printf '  - addresses: [10.203.%d.%d]\n    labels: {version: v2}\n' $((i / 256)) $((i % 256))
+	fi
+	if [ "${3:-1}" = 2 ]; then
+		printf '  - addresses: [10.204.%d.%d]\n    labels: {version: v2}\n' $((i / 256)) $((i % 256))
+	fi
+}
 states_cleanup() {
 	local s
 	[ -n "${STATES_PRE:-}" ] && [ -n "${WORK:-}" ] && "$STATES_PRE"

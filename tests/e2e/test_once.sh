@@ -48,20 +48,6 @@ whole() {
 	grep -q 'applied: ' "$LOG" || fail "$1: not applied: $(tail -n 2 "$LOG")"
 }
 
-# svc_doc NAME I [V2: 0 none, 1 one, 2 two] [VIP_NET]: one Service document
-svc_doc() {
-	local name=$1 i=$2
-	printf -- '---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: %s\n' "$name"
-	printf 'spec:\n  clusterIPs: [10.%d.%d.%d]\n  ports:\n  - port: 80\n  endpoints:\n' \
-		"${4:-97}" $((i / 256)) $((i % 256))
-	printf '  - addresses: [10.202.%d.%d]\n    labels: {version: v1}\n' $((i / 256)) $((i % 256))
-	if [ "${3:-1}" != 0 ]; then
-		printf '  - addresses: [10.203.%d.%d]\n    labels: {version: v2}\n' $((i / 256)) $((i % 256))
-	fi
-	if [ "${3:-1}" = 2 ]; then
-		printf '  - addresses: [10.204.%d.%d]\n    labels: {version: v2}\n' $((i / 256)) $((i % 256))
-	fi
-}
 # svc_file [EDIT...]: web and fillers 1..40; each EDIT is I:WHAT for
 # filler I: grow (a second v2 endpoint), shrink (no v2), vip (another
 # VIP), broken (not YAML), add (filler I appended at the end)

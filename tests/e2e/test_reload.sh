@@ -46,21 +46,6 @@ once() { # STATE: splitd --once on the config dir
 
 # ---- the files ------------------------------------------------------------------
 
-# svc_doc NAME I [EXTRA_V2]: one Service document, v1 and v2 endpoints (and
-# a second v2 one).
-svc_doc() {
-	local name=$1 i=$2
-	printf -- '---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: %s\n' "$name"
-	printf 'spec:\n  clusterIPs: [10.97.%d.%d]\n  ports:\n  - port: 80\n  endpoints:\n' \
-		$((i / 256)) $((i % 256))
-	printf '  - addresses: [10.202.%d.%d]\n    labels: {version: v1}\n' $((i / 256)) $((i % 256))
-	if [ "${3:-1}" != 0 ]; then
-		printf '  - addresses: [10.203.%d.%d]\n    labels: {version: v2}\n' $((i / 256)) $((i % 256))
-	fi
-	if [ "${3:-1}" = 2 ]; then
-		printf '  - addresses: [10.204.%d.%d]\n    labels: {version: v2}\n' $((i / 256)) $((i % 256))
-	fi
-}
 # svc_file [SKIP_FILLER] [WEB_V2: 0 none, 1 one, 2 two] [EDIT_FILLER] [BREAK_FILLER]
 # [EXTRA_FILLER]: web and fillers 1..60 (SKIP_FILLER left out, EDIT_FILLER
 # with a second v2 endpoint, BREAK_FILLER's document not YAML, EXTRA_FILLER
