@@ -781,6 +781,7 @@ out:
 	    split_once_record(st->pin_dir, o->services, &in, objs.n, st, &err))
 		pr_warn("%s (the next --once applies the whole file)\n", err.msg);
 	split_objs_free(&objs);
+	split_input_free(&in);
 	return ret;
 }
 
