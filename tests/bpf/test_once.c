@@ -189,6 +189,17 @@ enum {
 	E_COMMENT = 1 << 7,	/* a comment line: other bytes, the same service */
 	E_ISTIO = 1 << 8,	/* a VirtualService in its place */
 	E_NOTSVC = 1 << 9,	/* kind ConfigMap */
+	E_TPORT = 1 << 10,	/* another targetPort (web: 9091; else 8081) */
+	E_NS = 1 << 11,		/* the other namespace */
+	E_EMPTY = 1 << 12,	/* a document of comments only */
+};
+
+/* How the file is written (file_spec.shape). */
+enum {
+	SH_NOHEAD = 1 << 0,	/* no comment first: the file starts with "---" */
+	SH_NOMARK = 1 << 1,	/* ... and the first document has no "---" */
+	SH_CRLF = 1 << 2,	/* lines end with "\r\n" */
+	SH_HEAD2 = 1 << 3,	/* another first comment */
 };
 
 struct file_spec {
@@ -196,6 +207,7 @@ struct file_spec {
 	int add;		/* a seventh service, "extra", at the end */
 	int drop;		/* the last service's document left out */
 	int istio;		/* a VirtualService for web at the end */
+	int shape;		/* SH_* */
 };
 
 static size_t svc_doc(char *b, size_t cap, int i, unsigned e)
@@ -207,6 +219,10 @@ static size_t svc_doc(char *b, size_t cap, int i, unsigned e)
 		P("---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: [broken\n");
 		return off;
 	}
+	if (e & E_EMPTY) {
+		P("---\n# %s was here\n", names[i]);
+		return off;
+	}
 	if (e & E_ISTIO) {
 		P("---\napiVersion: networking.istio.io/v1beta1\nkind: VirtualService\n"
 		  "metadata: {name: %s}\nspec:\n  hosts: [%s]\n  http:\n  - route:\n"
@@ -216,15 +232,18 @@ static size_t svc_doc(char *b, size_t cap, int i, unsigned e)
 	P("---\napiVersion: %s\nkind: %s\nmetadata:\n  name: %s%s\n",
 	  "split.dev/v1", e & E_NOTSVC ? "ConfigMap" : "Service",
 	  i < NSVC ? names[i] : "extra", e & E_RENAME ? "-x" : "");
-	if (i % 2)
+	if (!(i % 2) != !(e & E_NS))
 		P("  namespace: prod\n");
 	if (e & E_COMMENT)
 		P("# edited\n");
 	P("spec:\n  clusterIPs: [10.%d.%d.10%s]\n  ports:\n", e & E_VIP ? 97 : 96, i,
 	  i ? "" : ", fd00::96:10");
 	if (!i)
-		P("  - name: alt\n    port: 8080\n    targetPort: 9090\n");
-	P("  - name: http\n    port: %d\n  endpoints:\n", e & E_PORT ? 81 : 80);
+		P("  - name: alt\n    port: 8080\n    targetPort: %d\n", e & E_TPORT ? 9091 : 9090);
+	P("  - name: http\n    port: %d\n", e & E_PORT ? 81 : 80);
+	if (i && (e & E_TPORT))
+		P("    targetPort: 8081\n");
+	P("  endpoints:\n");
 	P("  - addresses: [10.201.%d.1]\n    labels: {version: v1}\n", i);
 	if (!(e & E_SHRINK))
 		P("  - addresses: [10.201.%d.2]\n    labels: {version: v2}\n", i);
@@ -238,19 +257,34 @@ static size_t svc_doc(char *b, size_t cap, int i, unsigned e)
 
 static char *file_text(const struct file_spec *f)
 {
-	size_t cap = 64 * 1024, off = 0;
-	char *b = malloc(cap);
+	size_t cap = 64 * 1024, off = 0, n = 0;
+	char *b = malloc(cap), *c;
 
 	if (!b)
 		return NULL;
-	off += (size_t)snprintf(b, cap, "# services for test_once\n");
+	if (!(f->shape & (SH_NOHEAD | SH_NOMARK)))
+		off += (size_t)snprintf(b, cap, "# services for %s\n",
+					f->shape & SH_HEAD2 ? "the test of --once" : "test_once");
 	for (int i = 0; i < NSVC - (f->drop ? 1 : 0); i++)
 		off += svc_doc(b + off, cap - off, i, f->ed[i]);
 	if (f->add)
 		off += svc_doc(b + off, cap - off, NSVC, 0);
 	if (f->istio)
 		off += svc_doc(b + off, cap - off, 0, E_ISTIO);
-	return b;
+	if ((f->shape & SH_NOMARK) && !strncmp(b, "---\n", 4))
+		memmove(b, b + 4, strlen(b + 4) + 1);
+	if (!(f->shape & SH_CRLF))
+		return b;
+	c = malloc(2 * cap);
+	for (size_t i = 0; c && b[i]; i++) {
+		if (b[i] == '\n')
+			c[n++] = '\r';
+		c[n++] = b[i];
+	}
+	if (c)
+		c[n] = 0;
+	free(b);
+	return c;
 }
 
 static int write_spec(const char *path, const struct file_spec *f)
@@ -647,11 +681,12 @@ static int same_maps(const struct node *a, const struct node *b, const char *wha
 		SAME(what);                                               \
 	} while (0)
 
-/* Both nodes up, the base file applied to both, A with its record. */
-#define START()                                                           \
+/* Both nodes up, the base file (of that shape) applied to both, A with
+ * its record. */
+#define START_SHAPE(sh)                                                   \
 	struct node a, b;                                                 \
 	char path[PATH_MAX];                                              \
-	struct file_spec base = { 0 };                                    \
+	struct file_spec base = { .shape = (sh) };                        \
 	SETUP(path);                                                      \
 	memset(&b, 0, sizeof(b));                                         \
 	NODE_UP(&a);                                                      \
@@ -665,6 +700,7 @@ static int same_maps(const struct node *a, const struct node *b, const char *wha
 	FULL(&b, 0);                                                      \
 	CHECK(have_record(&a), "no record after a full apply");           \
 	SAME("the first apply")
+#define START() START_SHAPE(0)
 
 /* Removes both nodes and A's record; passes only if it went. */
 #define END()                                                             \
@@ -696,6 +732,10 @@ TEST(one_document_changed)
 	STEP(&f, 1, "mid loses its v2");
 	f.ed[2] = E_COMMENT;
 	STEP(&f, 1, "a comment in alpha's document");
+	/* the first section: no service */
+	f.shape = SH_HEAD2;
+	STEP(&f, 0, "the first comment edited");
+	STEP(&f, 0, "the first comment edited, again");
 	END();
 }
 
@@ -810,6 +850,10 @@ TEST(plan_refuses)
 	REFUSED_SPEC(EDIT(3, E_PORT), "a port changed", "name, VIPs or ports");
 	REFUSED_SPEC(EDIT(0, E_PORT), "web's second port changed", "name, VIPs or ports");
 	REFUSED_SPEC(EDIT(3, E_RENAME), "a service renamed", "name, VIPs or ports");
+	REFUSED_SPEC(EDIT(3, E_NS), "a service in another namespace", "name, VIPs or ports");
+	REFUSED_SPEC(EDIT(3, E_TPORT), "a targetPort changed", "name, VIPs or ports");
+	REFUSED_SPEC(EDIT(0, E_TPORT), "web's first targetPort changed", "name, VIPs or ports");
+	REFUSED_SPEC(EDIT(3, E_EMPTY), "a service's document emptied", "name, VIPs or ports");
 	REFUSED_SPEC(EDIT(3, E_BROKEN), "a broken document", "not a Service document that parses");
 	REFUSED_SPEC(EDIT(3, E_NOTSVC), "another kind", "not a Service document that parses");
 	REFUSED_SPEC(EDIT(3, E_ISTIO), "an Istio object in its place",
@@ -968,3 +1012,29 @@ TEST(weights_kept)
 	STEP(&f, 1, "web gains a v2 endpoint, weights set");
 	END();
 }
+
+/* ---- the file's shape ------------------------------------------------------- */
+
+/* The first, a middle and the last service changed one at a time, in a
+ * file of that shape: each from the record, each as the full path. */
+#define SHAPE_TEST(name, sh)                                              \
+	TEST(name)                                                        \
+	{                                                                 \
+		START_SHAPE(sh);                                          \
+		struct file_spec f = base;                                \
+		f.ed[0] = E_GROW;                                         \
+		STEP(&f, 1, "web grows");                                 \
+		f.ed[0] = E_SHRINK;                                       \
+		STEP(&f, 1, "web loses its v2");                          \
+		f.ed[3] = E_V3;                                           \
+		STEP(&f, 1, "cart gains a v3");                           \
+		f.ed[NSVC - 1] = E_GROW;                                  \
+		STEP(&f, 1, "mid grows");                                 \
+		STEP(&f, 0, "nothing changed");                           \
+		END();                                                    \
+	}
+
+SHAPE_TEST(shape_starts_with_marker, SH_NOHEAD)
+SHAPE_TEST(shape_first_document_unmarked, SH_NOMARK)
+SHAPE_TEST(shape_crlf, SH_CRLF)
+SHAPE_TEST(shape_crlf_unmarked, SH_CRLF | SH_NOMARK)
