@@ -1038,3 +1038,69 @@ SHAPE_TEST(shape_starts_with_marker, SH_NOHEAD)
 SHAPE_TEST(shape_first_document_unmarked, SH_NOMARK)
 SHAPE_TEST(shape_crlf, SH_CRLF)
 SHAPE_TEST(shape_crlf_unmarked, SH_CRLF | SH_NOMARK)
+
+/* ---- limits in sight ---------------------------------------------------------- */
+
+/* NBIG services of EPS_EACH endpoints (v1, v2 alternating; a service
+ * holds at most 4096): 64,000. Service `grow` has `extra` more. */
+#define NBIG 20
+#define EPS_EACH 3200
+static char *big_text(int grow, int extra)
+{
+	size_t cap = (size_t)(NBIG * EPS_EACH + extra) * 64 + NBIG * 256, off = 0;
+	char *b = malloc(cap);
+
+	for (int s = 0; b && s < NBIG; s++) {
+		off += (size_t)snprintf(b + off, cap - off,
+			"---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: big-%02d\n"
+			"spec:\n  clusterIPs: [10.95.0.%d]\n  ports:\n  - port: 80\n  endpoints:\n",
+			s, s + 1);
+		for (int e = 0; e < EPS_EACH + (s == grow ? extra : 0); e++)
+			off += (size_t)snprintf(b + off, cap - off,
+				"  - addresses: [10.%d.%d.%d]\n    labels: {version: v%d}\n",
+				100 + s, e / 250, 1 + e % 250, 1 + e % 2);
+	}
+	return b;
+}
+
+TEST(close_to_a_limit)
+{
+	struct node a, b;
+	char path[PATH_MAX], *t;
+	struct dump d0 = { 0 }, d1 = { 0 };
+	size_t ns, ch;
+	char why[512] = "";
+	int r, same;
+
+	SETUP(path);
+	memset(&b, 0, sizeof(b));
+	NODE_UP(&a);
+	/* 64,000 endpoints: the record is written */
+	t = big_text(-1, 0);
+	CHECK(t && !write_file(path, t), "writing %s", path);
+	free(t);
+	FULL(&a, 1);
+	CHECK(have_record(&a), "no record");
+	/* 600 more: past the file's limit less the margin (64,512) */
+	t = big_text(3, 600);
+	CHECK(t && !write_file(path, t), "writing %s", path);
+	free(t);
+	REFUSED("64,600 endpoints", "close to a limit");
+	/* 100 more: the file is under it, but the commit counts the
+	 * service's old and new endpoints with the others */
+	t = big_text(3, 100);
+	CHECK(t && !write_file(path, t), "writing %s", path);
+	free(t);
+	CHECK(!dump_node(&a, &d0), "dump");
+	r = once_apply(&a, path, &ns, &ch, why, sizeof(why));
+	same = !dump_node(&a, &d1) && dumps_same(&d0, &d1, "refused near the limit");
+	dump_free(&d0);
+	dump_free(&d1);
+	CHECK(r == 0, "64,100 endpoints: %d (%s)", r, why);
+	CHECK(strstr(why, "close to a limit"), "why: '%s'", why);
+	CHECK(same, "the maps changed");
+	/* the full path applies it */
+	FULL(&a, 1);
+	CHECK(have_record(&a), "no record");
+	END();
+}
