@@ -716,9 +716,18 @@ TEST(one_document_changed)
 {
 	START();
 	struct file_spec f = base;
+	struct dump d0 = { 0 }, d1 = { 0 };
+	int moved;
 
 	f.ed[3] = E_GROW;
+	CHECK(!dump_node(&a, &d0), "dump");
 	STEP(&f, 1, "cart gains an endpoint");
+	/* the edit is one the maps show (the comparisons with B are not
+	 * of two nodes that stood still) */
+	moved = !dump_node(&a, &d1) && d1.n > d0.n;
+	dump_free(&d0);
+	dump_free(&d1);
+	CHECK(moved, "cart's new endpoint is not in A's maps");
 	STEP(&f, 0, "the same file again (the record's header was updated)");
 	f.ed[3] = 0;
 	STEP(&f, 1, "cart loses it again");
