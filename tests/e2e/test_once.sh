@@ -204,5 +204,24 @@ test_record_of_another_load() {
 	expect_same_maps i f "an old record"
 }
 
+# An Istio object in force that the file no longer holds (no config dir:
+# the objects in force stay): no record either, and filler-003 (L7 by
+# that object) changes through the full path, keeping its L7 routes.
+test_objects_in_force() {
+	start
+	{ svc_file; printf -- '---\napiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata: {name: filler-003}\nspec:\n  hosts: [filler-003]\n  http:\n  - match:\n    - uri: {prefix: /beta}\n    route:\n    - destination: {host: filler-003}\n  - route:\n    - destination: {host: filler-003}\n'; } >"$SVC"
+	oracle
+	once i || fail "with an Istio object: $(tail -n 2 "$LOG")"
+	svc_file >"$SVC"
+	oracle
+	once i || fail "the object left the file: $(tail -n 2 "$LOG")"
+	expect_same_maps i f "the object in force, not in the file"
+	[ -e "$(record i)" ] && fail "a record was kept with an Istio object in force (not in the file)"
+	step "filler-003 grows, its object in force" 3:grow
+	whole "filler-003 grows, its object in force" "no record"
+	expect_same_maps i f "filler-003 grows, its object in force"
+}
+
 run_tests test_one_document_changed test_splitctl_set_between_runs \
-	test_bad_document_keeps_state test_whole_file_when_needed test_record_of_another_load
+	test_bad_document_keeps_state test_whole_file_when_needed test_record_of_another_load \
+	test_objects_in_force

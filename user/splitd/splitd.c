@@ -777,7 +777,8 @@ unlock:
 out:
 	if (ret)
 		pr_warn("%s (the state in force is unchanged)\n", err.msg);
-	/* --once with a services file: what the next --once compares with. */
+	/* --once with a services file: what the next --once compares with
+	 * (none with objects in force: objs is freed after, not before). */
 	if (!ret && o->once && !o->config_dir && !o->k8s &&
 	    split_once_record(st->pin_dir, o->services, &in, objs.n, st, &err))
 		pr_warn("%s (the next --once applies the whole file)\n", err.msg);
