@@ -1609,3 +1609,71 @@ TEST(tombstones_reserve_cells)
 	free(b);
 	free(c);
 }
+
+/* Services file text: n services big-<i> at VIP 10.<net>.x.y with four
+ * ports and four versions of one endpoint each (4n VIP:port entries, 4n
+ * versions, 4n backends). */
+static char *gen_wide(size_t n, unsigned net, unsigned extra_ep)
+{
+	size_t cap = 256 + n * 640, off = 0;
+	char *b = malloc(cap);
+
+	for (size_t i = 0; b && i < n; i++) {
+		off += (size_t)snprintf(b + off, cap - off,
+			"---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: big-%zu\n"
+			"spec:\n  clusterIPs: [10.%u.%zu.%zu]\n  ports: [{port: 80}, {port: 81}, {port: 82}, {port: 83}]\n"
+			"  endpoints:\n", i, net, i / 256, i % 256);
+		for (unsigned v = 1; v <= 4 + (i == 0 ? extra_ep : 0); v++)
+			off += (size_t)snprintf(b + off, cap - off,
+				"  - addresses: [10.%u.%zu.%zu]\n    labels: {version: v%u}\n",
+				110 + v, i / 256, i % 256, v);
+	}
+	return b;
+}
+
+static size_t map_count(int fd, size_t ksz)
+{
+	char k[64], nk[64];
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (ksz <= sizeof(k) && !bpf_map_get_next_key(fd, prev, nk)) {
+		memcpy(k, nk, ksz);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+/* A commit's peak in the VIPs and weights maps is what they hold plus the
+ * keys it adds: 33,200 VIP:port entries and versions (more than half of
+ * each map) re-apply, and change; 33,200 others on top do not fit, and
+ * leave the maps as they were. */
+TEST(reapply_beyond_half_the_maps)
+{
+	struct node n;
+	char *a = gen_wide(8300, 100, 0), *b = gen_wide(8300, 100, 1), *c = gen_wide(8300, 101, 0);
+	struct split_err err;
+	int svc_fd;
+
+	ASSERT_TRUE(a && b && c);
+	NODE_UP(&n, NULL);
+	svc_fd = split_state_obj_get(&n.st, SPLIT_MAP_SVC);
+	ASSERT_GE(svc_fd, 0);
+	COMMIT(&n, a);
+	ASSERT_EQ(map_count(svc_fd, sizeof(struct split_svc_key)), 33200);
+	ASSERT_EQ(map_count(n.st.weights_fd, sizeof(struct split_weight_key)), 33200);
+	COMMIT(&n, a);	/* the same again */
+	COMMIT(&n, b);	/* big-0 gets a fifth version */
+	ASSERT_EQ(map_count(n.st.weights_fd, sizeof(struct split_weight_key)), 33201);
+	/* every VIP new: 33,200 + 33,200 at once */
+	ASSERT_NE(commit_text(&n, c, &err), 0);
+	ASSERT_TRUE(strstr(err.msg, "VIP:port entries while the 33200 in force are replaced") != NULL);
+	ASSERT_EQ(map_count(svc_fd, sizeof(struct split_svc_key)), 33200);
+	ASSERT_EQ(map_count(n.st.weights_fd, sizeof(struct split_weight_key)), 33201);
+	close(svc_fd);
+	node_down(&n);
+	free(a);
+	free(b);
+	free(c);
+}

@@ -379,10 +379,12 @@ int split_once_apply(struct split_once *o, struct split_state *st, size_t *nsvcs
 		__u64 eps = o->h.m_eps - cur.svcs[0].neps + svc.neps;
 		__u64 vers = o->h.m_vers - cur.svcs[0].nversions + svc.nversions;
 
+		/* in force plus what the commit may add (its VIPs: none) */
 		if (eps > SPLIT_MAX_BACKENDS - ONCE_MARGIN ||
 		    o->h.m_eps + svc.neps > SPLIT_MAX_BACKENDS - ONCE_MARGIN ||
-		    vers + o->h.m_vers > SPLIT_MAX_VERSIONS - ONCE_MARGIN ||
-		    2 * o->h.nvp > SPLIT_MAX_VIPS - ONCE_MARGIN) {
+		    vers > SPLIT_MAX_VERSIONS - ONCE_MARGIN ||
+		    o->h.m_vers + svc.nversions > SPLIT_MAX_VERSIONS - ONCE_MARGIN ||
+		    o->h.nvp > SPLIT_MAX_VIPS - ONCE_MARGIN) {
 			WHY("the maps are close to a limit");
 			goto unlock;
 		}

@@ -64,7 +64,8 @@ void split_once_free(struct split_once *o);
 int split_once_record(const char *pin_dir, const char *path, const struct split_input *in,
 		      size_t nobjs, struct split_state *st, struct split_err *err);
 
-/* Remove the record of pin_dir (a full apply that failed, --unload). */
+/* Remove the record of pin_dir (--unload does, and a full apply that
+ * cannot be recorded). */
 void split_once_forget(const char *pin_dir);
 
 #endif

@@ -2011,12 +2011,44 @@ void split_vip_key(struct split_svc_key *k, const struct split_addr *vip,
 	k->family = vip->family;
 }
 
-/* Checks that need the whole config: one service per VIP:port:proto,
- * capacities. O(n) (split_dup_find) for 10,000 services. */
+static const struct raw_vip *raw_vip_find(const struct raw *r, const struct split_svc_key *k);
+
+/* Versions of cfg that the weights map has no entry for yet (by service
+ * and version name; a new service's are all new). */
+static size_t fresh_versions(const struct split_config *cfg, const struct raw *r)
+{
+	size_t fresh = 0;
+
+	for (size_t i = 0; i < cfg->nsvcs; i++) {
+		const struct split_service *s = &cfg->svcs[i];
+		const struct raw_svc *rs = raw_svc_find_name(r, s->ns, s->name);
+		size_t lo = rs ? raw_wt_lower(r, rs->id) : r->nwts, hi = lo;
+
+		while (hi < r->nwts && r->wts[hi].k.svc_id == rs->id)
+			hi++;
+		for (size_t k = 0; k < s->nversions; k++) {
+			size_t j = lo;
+
+			while (j < hi && strncmp(r->wts[j].v.version, s->versions[k].name,
+						 SPLIT_NAME_LEN))
+				j++;
+			fresh += j == hi;
+		}
+	}
+	return fresh;
+}
+
+/*
+ * Checks that need the whole config: one service per VIP:port:proto,
+ * capacities. O(n) (split_dup_find) for 10,000 services. The VIPs and
+ * weights maps hold, during the commit, what they hold now plus the keys
+ * it adds (a key kept is updated in place, removals come last): that is
+ * what must fit.
+ */
 static int plan_check(const struct split_config *cfg, const struct raw *r,
 		      struct split_err *err)
 {
-	size_t nvips = 0, nvers = 0, n = 0, first, dup;
+	size_t nvips = 0, nvers = 0, n = 0, first, dup, fresh = 0;
 	struct split_name_dkey *names;
 	struct split_svc_key *keys;
 	const struct split_service **of;
@@ -2026,12 +2058,16 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 		nvips += cfg->svcs[i].nvips * cfg->svcs[i].nports;
 		nvers += cfg->svcs[i].nversions;
 	}
-	if (nvips + r->nvips > SPLIT_MAX_VIPS)
+	if (nvips > SPLIT_MAX_VIPS)
 		return split_errf(err, "too many VIP:port entries (%zu, at most %d)",
 				  nvips, SPLIT_MAX_VIPS);
-	if (nvers + r->nwts > SPLIT_MAX_VERSIONS)
+	if (nvers > SPLIT_MAX_VERSIONS)
 		return split_errf(err, "too many versions (%zu, at most %d)", nvers,
 				  SPLIT_MAX_VERSIONS);
+	fresh = fresh_versions(cfg, r);
+	if (r->nwts + fresh > SPLIT_MAX_VERSIONS)
+		return split_errf(err, "too many versions while the %zu in force are replaced: %zu new ones (at most %d at once)",
+				  r->nwts, fresh, SPLIT_MAX_VERSIONS);
 	names = calloc(cfg->nsvcs + 1, sizeof(*names));
 	keys = calloc(nvips + 1, sizeof(*keys));
 	of = calloc(nvips + 1, sizeof(*of));
@@ -2048,6 +2084,14 @@ static int plan_check(const struct split_config *cfg, const struct raw *r,
 				split_vip_key(&keys[n], &s->vips[a], &s->ports[k]);
 				of[n++] = s;
 			}
+	}
+	fresh = 0;
+	for (size_t i = 0; i < n; i++)
+		fresh += !raw_vip_find(r, &keys[i]);
+	if (r->nvips + fresh > SPLIT_MAX_VIPS) {
+		ret = split_errf(err, "too many VIP:port entries while the %zu in force are replaced: %zu new ones (at most %d at once)",
+				 r->nvips, fresh, SPLIT_MAX_VIPS);
+		goto out;
 	}
 	d = split_dup_find(names, cfg->nsvcs, sizeof(*names), &first, &dup);
 	if (d > 0)
