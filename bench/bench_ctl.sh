@@ -14,8 +14,9 @@
 #
 # Measures, at each N services (N counts the testbed's reviews service; the
 # others are generated as in bench/lib.sh):
-#   apply     wall time of `splitd --once` with N services: cold (empty pin
-#             dir: load and verify the BPF object, attach, write every map),
+#   apply     wall time of `splitd --once` with N services (started by
+#             build/spawntime): cold (empty pin dir: load and verify the
+#             BPF object, attach, write every map),
 #             no-op (the same file again: what a reload that changes nothing
 #             costs) and one service changed (an endpoint added to or removed
 #             from reviews: a typical reload); both from the record the last
@@ -118,10 +119,13 @@ timed() {
 	elapsed "$t0" "$t1"
 }
 once() { "$BIN/splitd" -q --once -c "$1" -g "$TB_CGROUP" -p "$TB_PIN"; }
-# once_rec FILE: --once from the record (its info log in $WORK/once.log);
-# once_full FILE: --once --full (the whole file)
-once_rec() { "$BIN/splitd" --once -c "$1" -g "$TB_CGROUP" -p "$TB_PIN" 2> "$WORK/once.log"; }
-once_full() { "$BIN/splitd" -q --once --full -c "$1" -g "$TB_CGROUP" -p "$TB_PIN"; }
+# Timed --once runs print their wall time in s, started by build/spawntime
+# (posix_spawn: not this big script's fork). once_cold FILE: the usual
+# --once; once_rec FILE: from the record (its info log in $WORK/once.log);
+# once_full FILE: --once --full (the whole file).
+once_cold() { "$BIN/spawntime" "$BIN/splitd" -q --once -c "$1" -g "$TB_CGROUP" -p "$TB_PIN"; }
+once_rec() { "$BIN/spawntime" "$BIN/splitd" --once -c "$1" -g "$TB_CGROUP" -p "$TB_PIN" 2> "$WORK/once.log"; }
+once_full() { "$BIN/spawntime" "$BIN/splitd" -q --once --full -c "$1" -g "$TB_CGROUP" -p "$TB_PIN"; }
 # from_record: the last once_rec applied from the record (else counted)
 from_record() {
 	grep -q -E 'committed alone|no service changed' "$WORK/once.log" && return 0
@@ -327,7 +331,7 @@ for N in $SCALE; do
 	: > "$WORK/cold.$N"
 	for ((i = 0; i < rc; i++)); do
 		unload
-		t=$(timed once "$WORK/svc.$N") || bench_die "splitd --once with $N services failed"
+		t=$(once_cold "$WORK/svc.$N") || bench_die "splitd --once with $N services failed"
 		echo "$t" >> "$WORK/cold.$N"
 		bench_log "  cold apply: $t s"
 	done
@@ -344,20 +348,20 @@ for N in $SCALE; do
 	# way from the record and the other with --full (both ways each,
 	# alternating).
 	for ((i = 0; i < R; i++)); do
-		t=$(timed once_rec "$WORK/svc.$N") || bench_die "no-op apply failed"
+		t=$(once_rec "$WORK/svc.$N") || bench_die "no-op apply failed"
 		from_record
 		echo "$t" >> "$WORK/noop.$N"
 		if ((i % 2)); then
-			t=$(timed once_full "$WORK/svc.$N.b") || bench_die "changed apply (--full) failed"
+			t=$(once_full "$WORK/svc.$N.b") || bench_die "changed apply (--full) failed"
 			echo "$t" >> "$WORK/chgf.$N"
-			t=$(timed once_rec "$WORK/svc.$N") || bench_die "changed apply failed"
+			t=$(once_rec "$WORK/svc.$N") || bench_die "changed apply failed"
 			from_record
 			echo "$t" >> "$WORK/chg.$N"
 		else
-			t=$(timed once_rec "$WORK/svc.$N.b") || bench_die "changed apply failed"
+			t=$(once_rec "$WORK/svc.$N.b") || bench_die "changed apply failed"
 			from_record
 			echo "$t" >> "$WORK/chg.$N"
-			t=$(timed once_full "$WORK/svc.$N") || bench_die "changed apply (--full) failed"
+			t=$(once_full "$WORK/svc.$N") || bench_die "changed apply (--full) failed"
 			echo "$t" >> "$WORK/chgf.$N"
 		fi
 	done
@@ -470,7 +474,7 @@ SECTION=$WORK/section.md
 			"$(ms "$pm")" "$(ms "$plo")" "$(ms "$phi")" "$(ms "$xm")" "$(ms "$ym")"
 	done
 	echo
-	echo "Medians (min - max) over the repeats. Cold includes loading and verifying the BPF object and attaching it to the cgroup; no-op and one-change are \`splitd --once\` on the loaded state, from the record the last --once left (runs that did not apply from it: $RECMISS, must be 0); --full: the same change with the whole file parsed and applied. The change adds or removes one endpoint of reviews (each way once per repeat, from the record and with --full alternating). Daemon reload: the same change to a running \`splitd -c FILE\` (--no-l7, on the same pinned state), the new file renamed over the watched one; \"in force after\" is from just before the rename to the first poll (build/reload_wait, every 0.1 ms) of the weights map showing reviews' v3 endpoint count changed (written after its backends and table); splitd's apply time and its CPU time are what it logs (\"apply took X ms, Y ms CPU\": from reading the files to the end of the commit, which includes the RCU grace period before deleting a removed backend, after the change is in force; CPU is the thread's, the steadier figure on a shared machine). A file renamed over the watched one is read at once (no inotify settling: that is for bursts of writes, 10 ms on the services file, 50 ms for a config dir). \`splitctl set\` flips reviews between v1=100 and v2=100 while a client connects in a loop (one connection at a time; a poll every $(awk -v x="${SETG[$NMIN]}" 'BEGIN { printf "%.0f", x * 1e6 }') us at N = $NMIN, median); \"takes effect\" is from the command's start to the start of the first connection that reached the new version (an upper bound, within one poll). "Runs" is the command's own wall time, measured apart from the poller (which would otherwise share the CPUs with it): $((R < 10 ? 20 : 2 * R)) flips started by build/spawntime (posix_spawn: a vfork and an exec; the clock read just before the spawn and just after the wait), each followed by /bin/true timed the same way, so the two columns show what a process start costs here at that moment. The last column: as many flips and /bin/trues timed from this script's bash (the clock read around the command: bash's fork copies its page tables, a cost of the caller that grows with its size: this script's bash holds every figure of the run). Connections that reached the old version after the first one reached the new: $(for N in $SCALE; do printf '%s at N = %s; ' "${SETS[$N]}" "$N"; done | sed 's/; $//') (must be 0: the table is swapped in one update). Flips observed: $(for N in $SCALE; do printf '%s of %s at N = %s; ' "${SETN[$N]}" "$R" "$N"; done | sed 's/; $//')."
+	echo "Medians (min - max) over the repeats; every \`splitd --once\` started by build/spawntime (below). Cold includes loading and verifying the BPF object and attaching it to the cgroup; no-op and one-change are \`splitd --once\` on the loaded state, from the record the last --once left (runs that did not apply from it: $RECMISS, must be 0); --full: the same change with the whole file parsed and applied. The change adds or removes one endpoint of reviews (each way once per repeat, from the record and with --full alternating). Daemon reload: the same change to a running \`splitd -c FILE\` (--no-l7, on the same pinned state), the new file renamed over the watched one; \"in force after\" is from just before the rename to the first poll (build/reload_wait, every 0.1 ms) of the weights map showing reviews' v3 endpoint count changed (written after its backends and table); splitd's apply time and its CPU time are what it logs (\"apply took X ms, Y ms CPU\": from reading the files to the end of the commit, which includes the RCU grace period before deleting a removed backend, after the change is in force; CPU is the thread's, the steadier figure on a shared machine). A file renamed over the watched one is read at once (no inotify settling: that is for bursts of writes, 10 ms on the services file, 50 ms for a config dir). \`splitctl set\` flips reviews between v1=100 and v2=100 while a client connects in a loop (one connection at a time; a poll every $(awk -v x="${SETG[$NMIN]}" 'BEGIN { printf "%.0f", x * 1e6 }') us at N = $NMIN, median); \"takes effect\" is from the command's start to the start of the first connection that reached the new version (an upper bound, within one poll). "Runs" is the command's own wall time, measured apart from the poller (which would otherwise share the CPUs with it): $((R < 10 ? 20 : 2 * R)) flips started by build/spawntime (posix_spawn: a vfork and an exec; the clock read just before the spawn and just after the wait), each followed by /bin/true timed the same way, so the two columns show what a process start costs here at that moment. The last column: as many flips and /bin/trues timed from this script's bash (the clock read around the command: bash's fork copies its page tables, a cost of the caller that grows with its size: this script's bash holds every figure of the run). Connections that reached the old version after the first one reached the new: $(for N in $SCALE; do printf '%s at N = %s; ' "${SETS[$N]}" "$N"; done | sed 's/; $//') (must be 0: the table is swapped in one update). Flips observed: $(for N in $SCALE; do printf '%s of %s at N = %s; ' "${SETN[$N]}" "$R" "$N"; done | sed 's/; $//')."
 	echo
 	read -r cm _ <<< "${COLD[$NMAX]}"
 	read -r gm _ <<< "${CHG[$NMAX]}"
