@@ -222,6 +222,56 @@ test_objects_in_force() {
 	expect_same_maps i f "filler-003 grows, its object in force"
 }
 
+# big_file [FILLER_EDIT] [BIG_EXTRA]: 3,000 fillers (about 650 KB; filler
+# FILLER_EDIT with a second v2 endpoint), and after them "bulk", one
+# document of 4,000 endpoints with a long label each (about 460 KB: more
+# than the 256 KB --once reads at a time) plus BIG_EXTRA more
+big_file() {
+	awk -v edit="${1:-0}" -v extra="${2:-0}" 'BEGIN {
+		print "# many services for test_once"
+		for (i = 1; i <= 3000; i++) {
+			printf "---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: filler-%04d\n", i
+			printf "spec:\n  clusterIPs: [10.97.%d.%d]\n  ports:\n  - port: 80\n  endpoints:\n", int(i / 256), i % 256
+			printf "  - addresses: [10.202.%d.%d]\n    labels: {version: v1}\n", int(i / 256), i % 256
+			printf "  - addresses: [10.203.%d.%d]\n    labels: {version: v2}\n", int(i / 256), i % 256
+			if (i == edit)
+				printf "  - addresses: [10.204.%d.%d]\n    labels: {version: v2}\n", int(i / 256), i % 256
+		}
+		printf "---\napiVersion: split.dev/v1\nkind: Service\nmetadata:\n  name: bulk\n"
+		printf "spec:\n  clusterIPs: [10.96.9.9]\n  ports:\n  - port: 80\n  endpoints:\n"
+		for (e = 0; e < 4000 + extra; e++)
+			printf "  - addresses: [10.%d.%d.%d]\n    labels: {version: v%d, note: a-label-that-makes-this-document-larger-than-one-read}\n", 110 + e % 2, int(e / 250), 1 + e % 250, 1 + e % 2
+	}'
+}
+
+# A file that --once reads in several windows, a document larger than one,
+# changes far into the file and in the large document.
+test_large_file() {
+	local s
+	for s in "${STATES[@]}"; do
+		"$B/splitd" -q --unload -p "$(pin "$s")" 2>/dev/null
+	done
+	big_file >"$SVC"
+	oracle
+	once i || fail "first apply: $(tail -n 2 "$LOG")"
+	expect_same_maps i f "first apply"
+	big_file 2500 >"$SVC"
+	oracle
+	once i || fail "filler-2500 grows: $(tail -n 2 "$LOG")"
+	incremental "filler-2500 grows (in the third window)"
+	expect_same_maps i f "filler-2500 grows"
+	big_file 2500 1 >"$SVC"
+	oracle
+	once i || fail "bulk grows: $(tail -n 2 "$LOG")"
+	incremental "bulk (330 KB) grows"
+	expect_same_maps i f "bulk grows"
+	big_file 0 1 >"$SVC"
+	oracle
+	once i || fail "filler-2500 back: $(tail -n 2 "$LOG")"
+	incremental "filler-2500 back (a document before the large one)"
+	expect_same_maps i f "filler-2500 back"
+}
+
 run_tests test_one_document_changed test_splitctl_set_between_runs \
 	test_bad_document_keeps_state test_whole_file_when_needed test_record_of_another_load \
-	test_objects_in_force
+	test_objects_in_force test_large_file

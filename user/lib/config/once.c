@@ -205,9 +205,9 @@ struct split_once *split_once_plan(const char *pin_dir, const char *path, char *
 	struct split_once *o = calloc(1, sizeof(*o));
 	struct once_hdr key = { 0 };
 	const struct once_doc *docs = MAP_FAILED;
-	char rpath[PATH_MAX];
-	const char *b = MAP_FAILED;
-	size_t blen = 0, dlen = 0, off = 0, i = 0;
+	char rpath[PATH_MAX], *b = NULL;
+	size_t cap = 0, have = 0, total = 0, dlen = 0, off = 0, i = 0;
+	bool eof = false;
 	struct stat sb;
 	int fd = -1;
 
@@ -245,32 +245,75 @@ struct split_once *split_once_plan(const char *pin_dir, const char *path, char *
 	}
 	docs = (const struct once_doc *)((const char *)docs + sizeof(o->h));
 
-	/* The file as it is now, cut as the full path's cache cuts it. */
+	/* The file as it is now, cut as the full path's cache cuts it, read
+	 * a window at a time (a mapping would fault a page at a time here,
+	 * and raise SIGBUS if the file were cut short meanwhile). */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
 	    sb.st_size > SPLIT_MAX_FILE) {
 		WHY("%s: not a regular file of a size the full path reads", path);
 		goto no;
 	}
-	blen = (size_t)sb.st_size;
-	b = mmap(NULL, blen, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (b == MAP_FAILED || !split_docs_cuttable(b, blen)) {
-		WHY("%s cannot be cut into documents", path);
+	cap = 256 << 10;
+	b = malloc(cap);
+	if (!b) {
+		WHY("out of memory");
 		goto no;
 	}
 	o->changed = o->h.ndocs;
-	for (i = 0; off < blen; i++) {
-		size_t end = split_doc_end(b, blen, off);
-		__u64 h0;
+	for (;;) {
+		size_t end;
+		ssize_t r;
 
-		if (i >= o->h.ndocs)
+		if (off == have && eof)
 			break;
-		if (docs[i].len == end - off) {
-			h0 = split_bytes_hash(b + off, end - off);
-			if (h0 == docs[i].h[0] && bytes_hash2(b + off, end - off) == docs[i].h[1]) {
-				off = end;
-				continue;
+		end = split_doc_end(b, have, off);
+		/* Where a document ends is certain once the bytes after its
+		 * "---" are in (or at the end of the file). */
+		if (!eof && end + 3 >= have) {
+			if (off) {
+				memmove(b, b + off, have - off);
+				have -= off;
+				off = 0;
 			}
+			if (have == cap) {
+				char *nb = cap < SPLIT_MAX_FILE ? realloc(b, 2 * cap) : NULL;
+
+				if (!nb) {
+					WHY("%s: a document too large", path);
+					goto no;
+				}
+				b = nb;
+				cap *= 2;
+			}
+			r = read(fd, b + have, cap - have);
+			if (r < 0) {
+				WHY("reading %s: %s", path, strerror(errno));
+				goto no;
+			}
+			eof = r == 0;
+			have += (size_t)r;
+			total += (size_t)r;
+			if (total > SPLIT_MAX_FILE) {
+				WHY("%s: larger than the full path reads", path);
+				goto no;
+			}
+			continue;
+		}
+		if (i >= o->h.ndocs) {
+			WHY("documents were added or removed");
+			goto no;
+		}
+		if (!split_docs_cuttable(b + off, end - off)) {
+			WHY("%s cannot be cut into documents", path);
+			goto no;
+		}
+		if (docs[i].len == end - off &&
+		    split_bytes_hash(b + off, end - off) == docs[i].h[0] &&
+		    bytes_hash2(b + off, end - off) == docs[i].h[1]) {
+			off = end;
+			i++;
+			continue;
 		}
 		if (o->changed != o->h.ndocs) {
 			WHY("more than one document changed");
@@ -296,8 +339,9 @@ struct split_once *split_once_plan(const char *pin_dir, const char *path, char *
 			}
 		}
 		off = end;
+		i++;
 	}
-	if (i != o->h.ndocs || off < blen) {
+	if (i != o->h.ndocs) {
 		WHY("documents were added or removed");
 		goto no;
 	}
@@ -316,13 +360,12 @@ struct split_once *split_once_plan(const char *pin_dir, const char *path, char *
 			goto no;
 		}
 	}
-	munmap((void *)b, blen);
+	free(b);
 	munmap((char *)docs - sizeof(o->h), dlen);
 	close(fd);
 	return o;
 no:
-	if (b != MAP_FAILED)
-		munmap((void *)b, blen);
+	free(b);
 	if (docs != MAP_FAILED)
 		munmap((char *)docs - sizeof(o->h), dlen);
 	if (fd >= 0)
