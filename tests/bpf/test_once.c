@@ -343,7 +343,7 @@ static int full_apply(struct node *n, const char *path, int record, struct split
 		return -1;
 	ret = apply_input(n, &in, &nobjs, err);
 	if (!ret && record)
-		ret = split_once_record(n->pin, path, &in, nobjs, &n->st, err);
+		ret = split_once_record(n->pin, path, &in, nobjs, &n->st, 0, err);
 	split_input_free(&in);
 	return ret;
 }
@@ -359,7 +359,7 @@ static int once_apply(struct node *n, const char *path, size_t *nsvcs, size_t *c
 	*nsvcs = *changed = (size_t)-1;
 	if (!o)
 		return -1;
-	r = split_once_apply(o, &n->st, nsvcs, changed, why, wlen);
+	r = split_once_apply(o, &n->st, 0, nsvcs, changed, why, wlen);
 	split_once_free(o);
 	return r;
 }
@@ -920,7 +920,7 @@ TEST(no_record_when_unusable)
 	      "load: %s", err.msg);
 	r = apply_input(&a, &in, &nobjs, &err);
 	if (!r)
-		r = split_once_record(a.pin, path, &in, nobjs, &a.st, &err);
+		r = split_once_record(a.pin, path, &in, nobjs, &a.st, 0, &err);
 	split_input_free(&in);
 	CHECK(!r, "apply: %s", err.msg);
 	CHECK(nobjs == 1, "objects in force: %zu", nobjs);
@@ -942,7 +942,7 @@ static int record_after_edit(struct node *n, const char *path, const char *edite
 	if (!r && write_file(path, edited))
 		r = split_errc(err, errno, "writing %s: %s", path, strerror(errno));
 	if (!r)
-		r = split_once_record(n->pin, path, &in, nobjs, &n->st, err);
+		r = split_once_record(n->pin, path, &in, nobjs, &n->st, 0, err);
 	split_input_free(&in);
 	return r;
 }

@@ -101,15 +101,28 @@ test_one_document_changed() {
 	start
 	step "filler-007 grows" 7:grow
 	incremental "filler-007 grows"
+	grep -q 'datapath: as the last --once left it' "$LOG" ||
+		fail "the datapath was loaded again: $(grep -v libbpf "$LOG" | head -n 2 | cut -c 1-200)"
 	expect_same_maps i f "filler-007 grows"
 	once c --full || fail "cold apply failed"
 	expect_same_maps i c "filler-007 grows, vs cold"
 	step "filler-007 back"
 	incremental "filler-007 back"
 	expect_same_maps i f "filler-007 back"
-	step "filler-012 loses v2" 12:shrink
-	incremental "filler-012 loses v2"
+	# other options: the datapath is loaded and attached again (then the
+	# service from the record)
+	svc_file 12:shrink >"$SVC"
+	oracle
+	once i --no-tc-fallback || fail "with another option: $(tail -n 2 "$LOG")"
+	grep -q 'loading the datapath: other options' "$LOG" ||
+		fail "another option, the datapath not loaded: $(grep -v libbpf "$LOG" | head -n 2 | cut -c 1-200)"
+	incremental "filler-012 loses v2, another option"
 	expect_same_maps i f "filler-012 loses v2"
+	step "filler-012 back"
+	incremental "filler-012 back"
+	expect_same_maps i f "filler-012 back"
+	step "filler-012 loses v2 again" 12:shrink
+	incremental "filler-012 loses v2 again"
 	step "nothing changed" 12:shrink
 	grep -q 'no service changed since the last --once' "$LOG" ||
 		fail "a second run of the same file: $(grep 'applied' "$LOG")"

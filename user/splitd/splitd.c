@@ -63,6 +63,7 @@ struct opts {
 	const char *pin_dir;
 	int once;
 	int full;		/* --full: --once without its record */
+	__u64 attach_key;	/* what the load and attach take (attach_key()) */
 	int unload;
 	const char *metrics;	/* NULL: off */
 	int metrics_explicit;
@@ -139,9 +140,11 @@ static void usage(FILE *f)
 "                       same pin dir, with nothing committed in between,\n"
 "                       parses only a document that changed and commits that\n"
 "                       service alone, when it is the only one and keeps its\n"
-"                       name, VIPs and ports. Else the whole file is parsed\n"
-"                       and applied, as without a record. The log says which\n"
-"                       (and why)\n"
+"                       name, VIPs and ports; if the pinned links still run\n"
+"                       the programs that run left, with the same options,\n"
+"                       it does not load them again. Else the whole file is\n"
+"                       parsed and applied, as without a record. The log\n"
+"                       says which (and why)\n"
 "      --full           with --once: parse and apply the whole file, whatever\n"
 "                       the record says (it is written again): what puts back\n"
 "                       maps changed without a commit (bpftool map update),\n"
@@ -780,11 +783,32 @@ out:
 	/* --once with a services file: what the next --once compares with
 	 * (none with objects in force: objs is freed after, not before). */
 	if (!ret && o->once && !o->config_dir && !o->k8s &&
-	    split_once_record(st->pin_dir, o->services, &in, objs.n, st, &err))
+	    split_once_record(st->pin_dir, o->services, &in, objs.n, st, o->attach_key, &err))
 		pr_warn("%s (the next --once applies the whole file)\n", err.msg);
 	split_objs_free(&objs);
 	split_input_free(&in);
 	return ret;
+}
+
+/* What loading and attaching the datapath take from the options, hashed:
+ * --once does neither when the record shows the same key and programs. */
+static __u64 attach_key(const struct opts *o, const char *cgroup)
+{
+	const char *const *lists[3] = { o->nat.xdp, o->nat.tc_dnat, o->nat.tc_rev };
+	const int counts[3] = { o->nat.nxdp, o->nat.ntc_dnat, o->nat.ntc_rev };
+	char buf[PATH_MAX + 3 * NAT_MAX_IFACES * (SPLIT_IFNAME_LEN + 1) + 128];
+	size_t off;
+
+	off = (size_t)snprintf(buf, sizeof(buf), "cgroup=%s|nf=%d|nc=%d|ct=%u|sn=%u|cells=%u|",
+			       cgroup, o->nat.no_fallback, o->nat.no_count, o->sizes.ct,
+			       o->sizes.sock_nat, o->sizes.table_cells);
+	for (int l = 0; l < 3 && off < sizeof(buf); l++) {
+		for (int i = 0; i < counts[l] && off < sizeof(buf); i++)
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s,", lists[l][i]);
+		if (off < sizeof(buf))
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "|");
+	}
+	return split_bytes_hash(buf, off < sizeof(buf) ? off : sizeof(buf));
 }
 
 /*
@@ -802,7 +826,7 @@ static int apply_once_record(struct split_state *st, const struct opts *o,
 	char why[512];
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (split_once_apply(plan, st, &nsvcs, &changed, why, sizeof(why)) == 1) {
+	if (split_once_apply(plan, st, o->attach_key, &nsvcs, &changed, why, sizeof(why)) == 1) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		pr_info("applied: %zu services, 0 Istio objects (%s)\n", nsvcs,
 			changed ? "one service changed, committed alone; the other documents are those the last --once applied" :
@@ -1089,6 +1113,34 @@ int main(int argc, char **argv)
 	oo.pin_root_path = o.pin_dir;
 	split_map_sizes_pinned(o.pin_dir, &o.sizes, o.sizes_explicit);
 	o.nat.sizes = &o.sizes;
+	o.attach_key = attach_key(&o, cgroup);
+	/* --once, a record, and the datapath as that run left it: nothing to
+	 * load or attach (the same programs on the same links). Else, or if
+	 * the record cannot serve, the whole file next (read into probe). */
+	if (plan) {
+		struct split_state est;
+		char why[512];
+		int r;
+
+		if (!split_once_same_datapath(plan, o.pin_dir, o.attach_key, cgroup, why,
+					      sizeof(why))) {
+			pr_info("--once: loading the datapath: %s\n", why);
+		} else if (split_state_open(&est, o.pin_dir, &err)) {
+			pr_info("--once: %s\n", err.msg);
+		} else {
+			r = apply_once_record(&est, &o, plan, &probe);
+			split_state_close(&est);
+			if (r <= 0) {
+				if (!r)
+					pr_info("datapath: as the last --once left it (%s: the same programs)\n",
+						cgroup);
+				ret = r < 0;
+				goto out;
+			}
+			split_once_free(plan);	/* the whole file: probe holds it */
+			plan = NULL;
+		}
+	}
 	skel = split_sock__open_opts(&oo);
 	if (!skel || split_map_sizes_set(skel->obj, &o.sizes)) {
 		pr_warn("opening the BPF object: %s\n", strerror(errno));

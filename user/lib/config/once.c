@@ -10,6 +10,7 @@
  * generation: until that last write the record names a generation that is
  * no longer in force, and is not used.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,7 +33,8 @@
 #include "yaml_tree.h"
 
 #define ONCE_MAGIC	"SPLITONC"
-#define ONCE_FORMAT	1
+#define ONCE_FORMAT	2
+#define ONCE_MAX_LINKS	16	/* the cgroup links pinned under links/ */
 /* Totals this close to a limit take the full path, which checks them
  * exactly (the incremental path sees one service). */
 #define ONCE_MARGIN	1024
@@ -50,6 +52,12 @@ struct once_hdr {
 	__u64 nsvcs, nnodes, neps, nvers;
 	/* The maps after the apply (the commit's checks). */
 	__u64 nvp, m_eps, m_vers;
+	/* The datapath as that --once left it: the options it was loaded
+	 * and attached with (split_once_same_datapath), and the programs the
+	 * links under links/ run, by id (sorted; unique until reboot). */
+	__u64 attach_key;
+	__u32 nprogs;
+	__u32 progs[ONCE_MAX_LINKS];
 };
 
 struct once_doc {
@@ -66,6 +74,8 @@ struct split_once {
 	struct once_doc old, now;	/* its entry, and the new one */
 	struct split_config cfg;	/* its service, parsed */
 };
+
+#define WHY(...) (snprintf(why, wlen, __VA_ARGS__), (void)0)
 
 static __u64 mix(__u64 h, __u64 w)
 {
@@ -174,6 +184,77 @@ static __u32 map_id(int fd)
 	return info.id;
 }
 
+static int u32_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The programs that the links pinned under pin_dir/links run (ids,
+ * sorted, into ids[ONCE_MAX_LINKS]), each link on the cgroup of inode
+ * cg_ino (0: any). The count, or -1 (a link that cannot be read, one on
+ * another cgroup, more than ONCE_MAX_LINKS). */
+static int link_progs(const char *pin_dir, unsigned long cg_ino, __u32 *ids)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/%s", pin_dir, SPLIT_LINK_DIR);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		struct bpf_link_info info;
+		__u32 len = sizeof(info);
+		int fd, bad;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = bpf_obj_get(path);
+		memset(&info, 0, sizeof(info));
+		bad = fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) ||
+		      info.type != BPF_LINK_TYPE_CGROUP || n >= ONCE_MAX_LINKS ||
+		      (cg_ino && info.cgroup.cgroup_id != cg_ino);
+		if (fd >= 0)
+			close(fd);
+		if (bad) {
+			closedir(d);
+			return -1;
+		}
+		ids[n++] = info.prog_id;
+	}
+	closedir(d);
+	qsort(ids, (size_t)n, sizeof(*ids), u32_cmp);
+	return n;
+}
+
+bool split_once_same_datapath(const struct split_once *o, const char *pin_dir,
+			      __u64 attach_key, const char *cgroup, char *why, size_t wlen)
+{
+	__u32 ids[ONCE_MAX_LINKS];
+	struct stat cs;
+	int n;
+
+	if (!o->h.nprogs || o->h.attach_key != attach_key) {
+		WHY("other options than the last --once (or none recorded)");
+		return false;
+	}
+	if (stat(cgroup, &cs)) {
+		WHY("%s: %s", cgroup, strerror(errno));
+		return false;
+	}
+	n = link_progs(pin_dir, cs.st_ino, ids);
+	if (n != (int)o->h.nprogs || memcmp(ids, o->h.progs, (size_t)n * sizeof(*ids))) {
+		WHY("the pinned links do not run the programs the last --once attached");
+		return false;
+	}
+	return true;
+}
+
 static void record_path(char *buf, size_t len, const char *pin_dir)
 {
 	split_run_path(buf, len, pin_dir, ".once");
@@ -196,8 +277,6 @@ void split_once_free(struct split_once *o)
 	split_config_free(&o->cfg);
 	free(o);
 }
-
-#define WHY(...) (snprintf(why, wlen, __VA_ARGS__), (void)0)
 
 struct split_once *split_once_plan(const char *pin_dir, const char *path, char *why,
 				   size_t wlen)
@@ -374,8 +453,8 @@ no:
 	return NULL;
 }
 
-int split_once_apply(struct split_once *o, struct split_state *st, size_t *nsvcs,
-		     size_t *changed, char *why, size_t wlen)
+int split_once_apply(struct split_once *o, struct split_state *st, __u64 attach_key,
+		     size_t *nsvcs, size_t *changed, char *why, size_t wlen)
 {
 	struct split_config cur = { 0 }, one = { 0 };
 	struct split_service svc = { 0 };
@@ -451,14 +530,22 @@ unlock:
 	split_state_unlock(st);
 	split_service_free(&svc);
 	split_config_free(&cur);
-	if (ret == 1 && o->changed < o->h.ndocs) {
+	if (ret == 1) {
+		/* the datapath as this run left it (loaded again, or not) */
+		int n = link_progs(st->pin_dir, 0, o->h.progs);
+
+		o->h.nprogs = n > 0 ? (__u32)n : 0;
+		o->h.attach_key = attach_key;
+	}
+	if (ret == 1) {
 		/* The entry, then the header that makes the record current. */
 		o->h.nnodes = o->h.nnodes - o->old.nnodes + o->now.nnodes;
 		o->h.neps = o->h.neps - o->old.neps + o->now.neps;
 		o->h.nvers = o->h.nvers - o->old.nvers + o->now.nvers;
 		o->h.gen = st->unlock_gen;
-		if (pwrite(o->fd, &o->now, sizeof(o->now),
-			   (off_t)(sizeof(o->h) + o->changed * sizeof(o->now))) != (ssize_t)sizeof(o->now) ||
+		if ((o->changed < o->h.ndocs &&
+		     pwrite(o->fd, &o->now, sizeof(o->now),
+			    (off_t)(sizeof(o->h) + o->changed * sizeof(o->now))) != (ssize_t)sizeof(o->now)) ||
 		    pwrite(o->fd, &o->h, sizeof(o->h), 0) != (ssize_t)sizeof(o->h))
 			pr_warn("updating the record of --once: %s (the next --once applies in full)\n",
 				strerror(errno));
@@ -484,7 +571,8 @@ static size_t section_of(const unsigned int *first, size_t n, unsigned int line)
 }
 
 int split_once_record(const char *pin_dir, const char *path, const struct split_input *in,
-		      size_t nobjs, struct split_state *st, struct split_err *err)
+		      size_t nobjs, struct split_state *st, __u64 attach_key,
+		      struct split_err *err)
 {
 	const struct split_config *applied = &in->svcs;
 	const struct yt_tree *t = &in->trees[0];
@@ -560,6 +648,12 @@ int split_once_record(const char *pin_dir, const char *path, const struct split_
 	}
 	h.m_eps = h.neps;
 	h.m_vers = h.nvers;
+	{
+		int np = link_progs(pin_dir, 0, h.progs);
+
+		h.nprogs = np > 0 ? (__u32)np : 0;
+		h.attach_key = attach_key;
+	}
 	record_path(rpath, sizeof(rpath), pin_dir);
 	snprintf(tmp, sizeof(tmp), "%s.%d", rpath, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

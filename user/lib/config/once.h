@@ -24,6 +24,7 @@
 #ifndef SPLIT_ONCE_H
 #define SPLIT_ONCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "apply.h"
@@ -42,27 +43,41 @@ struct split_once *split_once_plan(const char *pin_dir, const char *path, char *
 				   size_t wlen);
 
 /*
+ * Whether the datapath is as the recorded --once left it, so this run need
+ * not load and attach it again: the same options (attach_key: a hash of
+ * what the load and attach take, the caller's) and the links pinned under
+ * pin_dir/links, each on cgroup `cgroup`, running the programs (by id)
+ * that run was left with. Ids are not reused until reboot, and the record
+ * is of this binary: the same programs.
+ */
+bool split_once_same_datapath(const struct split_once *o, const char *pin_dir,
+			      __u64 attach_key, const char *cgroup, char *why, size_t wlen);
+
+/*
  * Apply the plan under the state lock (taken and released here). 1:
  * applied (*nsvcs: the services the file holds; *changed: 0 or 1 service
  * committed). 0: not applied, the maps unchanged (why says why): take the
- * full path. The record follows the commit.
+ * full path. The record follows the commit, and the datapath as this run
+ * leaves it (attach_key, the programs the links run).
  */
-int split_once_apply(struct split_once *o, struct split_state *st, size_t *nsvcs,
-		     size_t *changed, char *why, size_t wlen);
+int split_once_apply(struct split_once *o, struct split_state *st, __u64 attach_key,
+		     size_t *nsvcs, size_t *changed, char *why, size_t wlen);
 
 void split_once_free(struct split_once *o);
 
 /*
  * After a full apply by --once of the services file at path (read with
  * split_input_load() into in, whose services are now as committed; st
- * unlocked after the commit; nobjs: Istio objects in force after it):
+ * unlocked after the commit; nobjs: Istio objects in force after it;
+ * attach_key: as for split_once_same_datapath()):
  * record it, or remove the record where the next --once could not use it
  * (objects, several files, a file changed since it was read). Not fatal:
  * without a record the next --once applies the whole file. 0, or -errno
  * with err.
  */
 int split_once_record(const char *pin_dir, const char *path, const struct split_input *in,
-		      size_t nobjs, struct split_state *st, struct split_err *err);
+		      size_t nobjs, struct split_state *st, __u64 attach_key,
+		      struct split_err *err);
 
 /* Remove the record of pin_dir (--unload does, and a full apply that
  * cannot be recorded). */
