@@ -118,7 +118,7 @@ unit: $(UNIT_BINS)
 # hooks on real connect()s in a private netns, under ASan/UBSan. Each
 # tests/bpf/test_X.c is one binary, with the skeletons from build/.
 BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/bpftest/%,$(wildcard tests/bpf/test_*.c))
-$(BUILD)/bpftest/test_%: tests/bpf/test_%.c tests/unit/test_main.c tests/unit/test.h $(SKELS) \
+$(BUILD)/bpftest/test_%: tests/bpf/test_%.c $(wildcard tests/bpf/*.h) tests/unit/test_main.c tests/unit/test.h $(SKELS) \
 		$(BUILD)/asan/libsplit.a $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Itests/unit -I$(BUILD) $< tests/unit/test_main.c \

@@ -43,25 +43,13 @@
 
 /* ---- fixture: nodes and files --------------------------------------------- */
 
-struct node {
-	char pin[128];
-	struct split_sock *skel;
-	struct split_state st;
-	int open;
-};
+#define NODE_TAG "once"
+#include "node.h"
 
-#define MAX_NODES 32
-static int node_seq;
-static char made[MAX_NODES][128];	/* pin dirs made: removed at exit */
 static char tmpdir[64];
 
-static void remove_all(void)
+static void remove_tmpdir(void)
 {
-	struct stat sb;
-
-	for (int i = 0; i < node_seq && i < MAX_NODES; i++)
-		if (made[i][0] && !stat(made[i], &sb))
-			split_unload(made[i], NULL);
 	if (tmpdir[0]) {
 		DIR *d = opendir(tmpdir);
 		struct dirent *e;
@@ -78,49 +66,9 @@ static void remove_all(void)
 	}
 }
 
-__attribute__((constructor)) static void remove_all_at_exit(void)
+__attribute__((constructor)) static void remove_tmpdir_at_exit(void)
 {
-	test_at_exit(remove_all);
-}
-
-static int node_up(struct node *n)
-{
-	LIBBPF_OPTS(bpf_object_open_opts, oo);
-	struct split_map_sizes sz;
-	struct split_err err;
-
-	memset(n, 0, sizeof(*n));
-	if (node_seq >= MAX_NODES) {
-		errno = ENOSPC;
-		return -1;
-	}
-	snprintf(n->pin, sizeof(n->pin), "/sys/fs/bpf/split-test-once-%d-%d", getpid(),
-		 node_seq);
-	snprintf(made[node_seq++], sizeof(made[0]), "%s", n->pin);
-	split_log_level = LOG_LVL_WARN;
-	if (mkdir(n->pin, 0700))
-		return -1;
-	split_map_sizes_default(&sz);
-	oo.pin_root_path = n->pin;
-	n->skel = split_sock__open_opts(&oo);
-	if (!n->skel || split_map_sizes_set(n->skel->obj, &sz) || split_sock__load(n->skel))
-		return -1;
-	if (split_state_open(&n->st, n->pin, &err)) {
-		fprintf(stderr, "  %s\n", err.msg);
-		return -1;
-	}
-	n->open = 1;
-	return 0;
-}
-
-static void node_down(struct node *n)
-{
-	if (n->open)
-		split_state_close(&n->st);
-	split_sock__destroy(n->skel);
-	if (n->pin[0])
-		split_unload(n->pin, NULL);	/* its record too */
-	memset(n, 0, sizeof(*n));
+	test_at_exit(remove_tmpdir);
 }
 
 static void record_path(char *buf, size_t len, const struct node *n)
@@ -637,7 +585,7 @@ static int same_maps(const struct node *a, const struct node *b, const char *wha
 
 #define NODE_UP(n)                                                        \
 	do {                                                              \
-		if (node_up(n)) {                                         \
+		if (node_up(n, NULL)) {                                         \
 			int e_ = errno;                                   \
 			node_down(n);                                     \
 			TEST_FAIL_("node: %s", strerror(e_));             \
@@ -690,7 +638,7 @@ static int same_maps(const struct node *a, const struct node *b, const char *wha
 	SETUP(path);                                                      \
 	memset(&b, 0, sizeof(b));                                         \
 	NODE_UP(&a);                                                      \
-	if (node_up(&b)) {                                                \
+	if (node_up(&b, NULL)) {                                                \
 		int e_ = errno;                                           \
 		DOWN();                                                   \
 		TEST_FAIL_("node: %s", strerror(e_));                     \

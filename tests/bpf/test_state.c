@@ -34,71 +34,8 @@
 #include "test.h"
 #include "util.h"
 
-struct node {
-	char pin[128];
-	struct split_sock *skel;
-	struct split_state st;
-	int open;
-};
-
-static int node_seq;
-static char made[16][128];	/* pin dirs made: removed when the binary ends */
-
-static void remove_pins(void)
-{
-	struct stat sb;
-
-	for (int i = 0; i < node_seq && i < 16; i++)
-		if (made[i][0] && !stat(made[i], &sb))
-			split_unload(made[i], NULL);
-}
-
-/* also when a timeout's SIGTERM or a sanitizer's report ends the binary
- * (a destructor ran only on exit: pin dirs were left behind) */
-__attribute__((constructor)) static void remove_pins_at_exit(void)
-{
-	test_at_exit(remove_pins);
-}
-
-static int node_up(struct node *n, const struct split_map_sizes *sz)
-{
-	LIBBPF_OPTS(bpf_object_open_opts, oo);
-	struct split_map_sizes def;
-	struct split_err err;
-
-	memset(n, 0, sizeof(*n));
-	snprintf(n->pin, sizeof(n->pin), "/sys/fs/bpf/split-test-state-%d-%d", getpid(),
-		 node_seq++);
-	split_log_level = LOG_LVL_WARN;
-	if (node_seq <= 16)
-		snprintf(made[node_seq - 1], sizeof(made[0]), "%s", n->pin);
-	if (mkdir(n->pin, 0700))
-		return -1;
-	if (!sz) {
-		split_map_sizes_default(&def);
-		sz = &def;
-	}
-	oo.pin_root_path = n->pin;
-	n->skel = split_sock__open_opts(&oo);
-	if (!n->skel || split_map_sizes_set(n->skel->obj, sz) || split_sock__load(n->skel))
-		return -1;
-	if (split_state_open(&n->st, n->pin, &err)) {
-		fprintf(stderr, "  %s\n", err.msg);
-		return -1;
-	}
-	n->open = 1;
-	return 0;
-}
-
-static void node_down(struct node *n)
-{
-	if (n->open)
-		split_state_close(&n->st);
-	split_sock__destroy(n->skel);
-	if (n->pin[0])
-		split_unload(n->pin, NULL);
-	memset(n, 0, sizeof(*n));
-}
+#define NODE_TAG "state"
+#include "node.h"
 
 #define NODE_UP(n, sz)                                                    \
 	do {                                                              \

@@ -81,12 +81,18 @@ step() {
 	info "$what: $(grep -E 'applied: |whole file' "$LOG" | head -n 1 | cut -c 1-160)"
 }
 
-# start: fresh states, the first file applied to i and f
-start() {
+# unload_all: every state unloaded (its record too)
+unload_all() {
 	local s
 	for s in "${STATES[@]}"; do
 		"$B/splitd" -q --unload -p "$(pin "$s")" 2>/dev/null
 	done
+	return 0
+}
+
+# start: fresh states, the first file applied to i and f
+start() {
+	unload_all
 	svc_file >"$SVC"
 	oracle
 	once i || fail "first apply: $(tail -n 2 "$LOG")"
@@ -260,10 +266,7 @@ big_file() {
 # A file that --once reads in several windows, a document larger than one,
 # changes far into the file and in the large document.
 test_large_file() {
-	local s
-	for s in "${STATES[@]}"; do
-		"$B/splitd" -q --unload -p "$(pin "$s")" 2>/dev/null
-	done
+	unload_all
 	big_file >"$SVC"
 	oracle
 	once i || fail "first apply: $(tail -n 2 "$LOG")"
