@@ -44,7 +44,7 @@
 /* ---- fixture: nodes and files --------------------------------------------- */
 
 #define NODE_TAG "once"
-#include "node.h"
+#include "state_node.h"
 
 static char tmpdir[64];
 

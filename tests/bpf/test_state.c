@@ -35,7 +35,7 @@
 #include "util.h"
 
 #define NODE_TAG "state"
-#include "node.h"
+#include "state_node.h"
 
 #define NODE_UP(n, sz)                                                    \
 	do {                                                              \

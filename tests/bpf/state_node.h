@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * node.h - the fixture of the BPF tests that commit state (test_state,
+ * state_node.h - the fixture of the BPF tests that commit state (test_state,
  * test_once): a node is a datapath's maps, loaded (split_sock) and pinned
  * under a per-run bpffs dir, /sys/fs/bpf/split-test-NODE_TAG-PID-N, with a
  * state handle on them. Nothing is attached. Every dir made is removed
  * when the binary ends, also on a signal or a sanitizer's report.
  * Define NODE_TAG before including.
  */
-#ifndef SPLIT_TEST_NODE_H
-#define SPLIT_TEST_NODE_H
+#ifndef SPLIT_TEST_STATE_NODE_H
+#define SPLIT_TEST_STATE_NODE_H
 
 #include <errno.h>
 #include <stdio.h>
