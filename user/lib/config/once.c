@@ -531,14 +531,12 @@ unlock:
 	split_service_free(&svc);
 	split_config_free(&cur);
 	if (ret == 1) {
-		/* the datapath as this run left it (loaded again, or not) */
+		/* The datapath as this run left it (loaded again, or not);
+		 * the entry, then the header that makes the record current. */
 		int n = link_progs(st->pin_dir, 0, o->h.progs);
 
 		o->h.nprogs = n > 0 ? (__u32)n : 0;
 		o->h.attach_key = attach_key;
-	}
-	if (ret == 1) {
-		/* The entry, then the header that makes the record current. */
 		o->h.nnodes = o->h.nnodes - o->old.nnodes + o->now.nnodes;
 		o->h.neps = o->h.neps - o->old.neps + o->now.neps;
 		o->h.nvers = o->h.nvers - o->old.nvers + o->now.nvers;
