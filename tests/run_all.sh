@@ -11,7 +11,16 @@ tally() { # LOG: add up the suite's closing line
 }
 log=$(mktemp /tmp/split-test.XXXXXX)
 skips=$(mktemp /tmp/split-skips.XXXXXX)
-trap 'rm -f "$log" "$skips"' EXIT
+times=$(mktemp /tmp/split-times.XXXXXX)
+trap 'rm -f "$log" "$skips" "$times"' EXIT
+# How long each part took (seconds), listed at the end, longest first: the
+# suite must stay well under CI's 15 minutes.
+t0=$(date +%s) tp=$t0
+took() { # NAME: the time since the last mark
+	now=$(date +%s)
+	echo "$((now - tp)) $1" >>"$times"
+	tp=$now
+}
 # Each suite's SKIP lines, for the CI check at the end.
 noteskips() { grep '^SKIP: ' "$1" >>"$skips" || true; }
 
@@ -19,6 +28,7 @@ noteskips() { grep '^SKIP: ' "$1" >>"$skips" || true; }
 sh tests/run_unit.sh $(find build/asan/unit -type f -name 'test_*' | sort) build/bpftest/test_* \
 	2>&1 | tee "$log"
 tally "$log"; noteskips "$log"
+took "unit and BPF tests"
 # Short fuzz runs: the config loaders and the L7 proxy's request path
 # (make fuzz for long ones).
 fuzz() { # NAME MAXLEN CORPUS...
@@ -37,6 +47,7 @@ fuzz() { # NAME MAXLEN CORPUS...
 fuzz fuzz_rules 8192 tests/data/seed tests/data/istio-bad tests/data
 fuzz fuzz_http 65536
 fuzz fuzz_k8s 65536 tests/data/k8s/fuzz
+took "fuzz runs"
 # The Kubernetes manifests, offline (tests/k8s), then the netns suites.
 for suite in tests/k8s/test_*.sh tests/e2e/test_*.sh; do
 	before=$fail
@@ -44,10 +55,12 @@ for suite in tests/k8s/test_*.sh tests/e2e/test_*.sh; do
 	tally "$log"; noteskips "$log"
 	grep -q ' passed, ' "$log" || { echo "FAIL: $suite printed no result"; fail=$((fail + 1)); }
 	[ "$fail" = "$before" ] || echo "(suite $suite had failures)"
+	took "$suite"
 done
 # The benchmarks in quick mode, so the scripts cannot rot (no timing judged).
 bash bench/quick.sh 2>&1 | tee "$log"
 tally "$log"; noteskips "$log"
+took "bench/quick.sh"
 # In CI (SPLIT_CI=1, set by .ci/run) everything the tests need is installed,
 # so a skip is a failure, unless tests/ci-skips names it with the reason it
 # cannot run on a CI machine.
@@ -58,5 +71,7 @@ if [ "${SPLIT_CI:-0}" = 1 ]; then
 		fail=$((fail + 1))
 	done <"$skips"
 fi
+echo "time: $(($(date +%s) - t0)) s in all; the longest parts:"
+sort -rn "$times" | head -n 8 | awk '{ t = $1; $1 = ""; printf "  %4d s %s\n", t, substr($0, 2) }'
 echo "all: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
