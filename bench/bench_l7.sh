@@ -20,8 +20,9 @@
 # sk/sk+ck paths), --no-epoll (no ep/ep+ck paths), --paths LIST (only these
 # paths, comma-separated, e.g. ours,ep,hap: quick A/B runs), --perf DIR
 # (a system-wide `perf record -g` of every timed run, one file per run in
-# DIR: where the CPUs went; the profiler's cost is in the figures), -o/--out FILE
-# (the results file, default bench/results.md), -h/--help.
+# DIR: where the CPUs went; the profiler's cost is in the figures),
+# --proxy-quota PCT (both proxies capped at PCT% of one CPU each: below),
+# -o/--out FILE (the results file, default bench/results.md), -h/--help.
 #
 # Same CPUs, same threads: splitd (all its threads: the proxy's workers,
 # its main loop and heartbeat), HAProxy and the backends are pinned to
@@ -65,6 +66,18 @@
 # from round to round. Figures: median and range (min - max) over rounds;
 # ratios are medians of the per-round ratios.
 #
+# --proxy-quota PCT: each proxy (splitd with all its threads; HAProxy) runs
+# in a CPU cgroup of its own made for the run, both with the same CFS quota:
+# PCT% of one CPU (cgroup v1 cpu controller: cpu.cfs_quota_us over a 10 ms
+# cpu.cfs_period_us). On this 2-CPU testbed a connection-per-request run is
+# otherwise bound by wrk's CPU for our proxy (both paths cost the client's
+# CPU alike), so its ratio says how fast wrk is, not how fast the proxies
+# are; with the proxies capped well below that, the proxy is what runs out
+# on every path and requests/s compare the engines on equal CPU. The
+# section is "bench_l7_quota", next to the plain run's (not replacing it),
+# and says how many of the proxies' CFS periods were throttled (the share
+# near 100% is the proof that the cap, not wrk, set the rate).
+#
 # Correctness, checked in the same run (not timed), before and after the
 # timed runs: with the cookie every response comes from v2 (X-Version),
 # without it both v1 and v2 answer and v3 never does: build/splitclient
@@ -83,7 +96,7 @@ source scripts/testbed.sh
 source bench/lib.sh
 
 ARGS=("$@")
-QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1 EPOLL=1 ONLY="" PERF_DIR="" 
+QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1 EPOLL=1 ONLY="" PERF_DIR="" QUOTA=""
 OUT=$REPO/bench/results.md OUT_SET=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -98,6 +111,7 @@ while [ $# -gt 0 ]; do
 	--no-epoll) EPOLL=0 ;;
 	--paths) ONLY=",$2,"; shift ;;
 	--perf) PERF_DIR=$2; shift ;;
+	--proxy-quota) QUOTA=$2; shift ;;
 	*) bench_opt "$@" && shift ;;
 	esac
 	shift
@@ -109,6 +123,15 @@ HAP_THREADS=$WORKERS
 for v in R D C T WORKERS NCHECK; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || bench_die "$v must be a positive integer (wrk takes whole seconds)"
 done
+if [ -n "$QUOTA" ]; then
+	[[ $QUOTA =~ ^[1-9][0-9]*$ ]] && [ "$QUOTA" -le 100 ] ||
+		bench_die "--proxy-quota takes a whole percentage of one CPU, 1 to 100 (got '$QUOTA')"
+	# The cgroup v1 cpu controller (cgroup v2's cpu.max would need the
+	# controller on the path to splitd's cgroup, which holds wrk too).
+	CPU_CG=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/ { print $2; exit }' /proc/mounts)
+	[ -n "$CPU_CG" ] && [ -e "$CPU_CG/cpu.cfs_quota_us" ] ||
+		bench_die "--proxy-quota needs the cgroup v1 cpu controller (cpu.cfs_quota_us), not mounted here"
+fi
 [ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, cgroup, BPF)"
 bench_need "wrk haproxy jq bpftool nsenter flock ethtool taskset" "splitd splitctl splitclient httpd"
 
@@ -120,14 +143,16 @@ bench_need "wrk haproxy jq bpftool nsenter flock ethtool taskset" "splitd splitc
 # $WORK/state, and the parent, whose `wait` always runs its traps, stops
 # the child's session and cleans up from that record.
 cleanup() {
-	local k v tb="" sp="" hp=""
+	local k v tb="" sp="" hp="" cgs=()
 	if [ -f "$WORK/state" ]; then
 		while read -r k v; do
-			case $k in tb) tb=$v ;; splitd) sp=$v ;; haproxy) hp=$v ;; esac
+			case $k in tb) tb=$v ;; splitd) sp=$v ;; haproxy) hp=$v ;; cpucg) cgs+=("$v") ;; esac
 		done < "$WORK/state"
 	fi
 	stop_pid "$hp" haproxy
 	stop_pid "$sp" splitd
+	# --proxy-quota's CPU cgroups (empty once their proxies are gone)
+	for v in "${cgs[@]}"; do rmdir "$v" 2> /dev/null; done
 	if [ -n "$tb" ]; then
 		# shellcheck disable=SC2034 # read by tb_down
 		TB_ID=$tb TB_PIN=/sys/fs/bpf/$tb TB_NODE=$tb-node TB_DIR=${TB_STATE_ROOT:-/tmp}/testbed-$tb
@@ -200,6 +225,30 @@ SYSINFO=$(bench_sysinfo)	# at the start: the load average it shows is the start'
 RUN_ID="sp$$$(printf '%04x' "$RANDOM")"
 state tb "$RUN_ID"
 tb_up "$RUN_ID" || bench_die "the testbed did not come up"
+# --proxy-quota: a CPU cgroup per proxy, the same quota for both.
+quota_dir() { echo "$CPU_CG/split-bench-$RUN_ID-$1"; }
+if [ -n "$QUOTA" ]; then
+	for q in ours hap; do
+		d=$(quota_dir $q)
+		mkdir "$d" || bench_die "cannot make the CPU cgroup $d"
+		state cpucg "$d"
+		echo 10000 > "$d/cpu.cfs_period_us" && echo $((QUOTA * 100)) > "$d/cpu.cfs_quota_us" ||
+			bench_die "cannot set the CPU quota of $d"
+	done
+fi
+# quota PROXY PID: with --proxy-quota, the process (all its threads, and
+# those it starts later) into that proxy's CPU cgroup.
+quota() {
+	[ -n "$QUOTA" ] || return 0
+	echo "$2" > "$(quota_dir "$1")/cgroup.procs" || bench_die "cannot put $1 (pid $2) in its CPU cgroup"
+}
+# throttled PATH: "periods throttled" of the path's proxy's CPU cgroup.
+throttled() {
+	local q
+	case $1 in ours* | sk* | ep*) q=ours ;; hap*) q=hap ;; *) echo "0 0"; return ;; esac
+	[ -n "$QUOTA" ] || { echo "0 0"; return; }
+	awk '$1 == "nr_periods" { p = $2 } $1 == "nr_throttled" { t = $2 } END { print p + 0, t + 0 }' "$(quota_dir $q)/cpu.stat"
+}
 # The backends run on the proxies' CPUs (every path pays for them alike).
 pin() { # CPUS PID: the process and all its threads
 	taskset -a -p -c "$1" "$2" > /dev/null || bench_die "taskset -c $1 $2 failed"
@@ -259,6 +308,7 @@ start_ours() {
 		done
 		[ -n "$(l7port)" ] || { cat "$WORK/splitd.log" >&2; bench_die "splitd's L7 listener did not come back ($mode)"; }
 		pin "$PROXY_CPUS" "$SPLITD_PID"
+		quota ours "$SPLITD_PID"
 	fi
 }
 # ours_for PATH: the splitd that PATH needs (sk paths: --l7-skmsg).
@@ -300,6 +350,7 @@ for ((i = 0; i < 50; i++)); do
 done
 [ -n "$L7_PORT" ] || { cat "$WORK/splitd.log" >&2; bench_die "splitd's L7 listener did not appear in l7_listen"; }
 pin "$PROXY_CPUS" "$SPLITD_PID"	# all its threads, the workers started by now
+quota ours "$SPLITD_PID"
 bench_log "testbed $TB_ID up; splitd (pid $SPLITD_PID) proxies $VIP:$PORT on $TB_NODE_IP4:$L7_PORT"
 
 # ---- HAProxy: the same rule ---------------------------------------------------------
@@ -347,6 +398,7 @@ done
 [ "$(cat "/proc/$HAP_PID/comm" 2> /dev/null)" = haproxy ] ||
 	{ cat "$WORK/haproxy.log" >&2; bench_die "haproxy did not start"; }
 pin "$PROXY_CPUS" "$HAP_PID"
+quota hap "$HAP_PID"
 HAP_VERSION=$(haproxy -v 2> /dev/null | awk 'NR == 1 { print $3; exit }')
 bench_log "HAProxy $HAP_VERSION (pid $HAP_PID, nbthread $HAP_THREADS) on $HAP_ADDR:$HAP_PORT"
 
@@ -454,18 +506,19 @@ cpu_busy() {
 # run PATH MODE: one timed wrk run. Prints
 # "rate p50_us p99_us requests errors non2xx backend_conns proxy_cpu_us".
 run() {
-	local p=$1 m=$2 out rc=0 o0 o1 c0 c1 s0 s1 h=()
+	local p=$1 m=$2 out rc=0 o0 o1 c0 c1 s0 s1 q0 q1 h=()
 	mapfile -t h < <(hdrs "$p" "$m")
-	o0=$(backend_opens) c0=$(proxy_ticks "$p") s0=$(cpu_snap)
+	o0=$(backend_opens) c0=$(proxy_ticks "$p") s0=$(cpu_snap) q0=$(throttled "$p")
 	if [ -n "$PERF_DIR" ]; then
 		perf record -q -a -g -o "$PERF_DIR/$p.$m.$(date +%s).data" -- sleep "$D" 2> /dev/null &
 	fi
 	out=$(in_client "$p" taskset -c "$WRK_CPUS" wrk -t "$T" -c "$C" -d "${D}s" --timeout 3s --latency -s "$WORK/report.lua" \
 		"${h[@]}" "$(url "$p")" 2>&1) || rc=$?
-	o1=$(backend_opens) c1=$(proxy_ticks "$p") s1=$(cpu_snap)
+	o1=$(backend_opens) c1=$(proxy_ticks "$p") s1=$(cpu_snap) q1=$(throttled "$p")
 	[ -z "$PERF_DIR" ] || wait
 	echo "    $p $m: CPUs busy: $(cpu_busy "$s0" "$s1")" >&2
-	echo "$(busy_of "$s0" "$s1" "$WRK_CPUS") $(busy_of "$s0" "$s1" "$PROXY_CPUS")" >> "$WORK/busy.$m.$p"
+	echo "$(busy_of "$s0" "$s1" "$WRK_CPUS") $(busy_of "$s0" "$s1" "$PROXY_CPUS") $(awk -v a="$q0" -v b="$q1" 'BEGIN {
+		split(a, x, " "); split(b, y, " "); p = y[1] - x[1]; printf "%.0f", (p > 0 ? 100 * (y[2] - x[2]) / p : 0) }')" >> "$WORK/busy.$m.$p"
 	if [ $rc != 0 ] || ! grep -q '^result ' <<< "$out"; then
 		echo "$out" >&2
 		bench_die "wrk failed (exit $rc) on $p $m"
@@ -678,8 +731,15 @@ PSI=$(bench_psi_share "${PSI0:-}" "$T_TOTAL")
 WRK_VERSION=$(wrk -v 2>&1 | awk 'NR == 1 { print $2; exit }')
 SECTION=$WORK/section.md
 {
-	echo "## L7: HTTP requests through the proxy, next to HAProxy (bench/bench_l7.sh)"
-	echo
+	if [ -n "$QUOTA" ]; then
+		echo "## L7 with both proxies capped at $QUOTA% of a CPU: the engines on equal CPU (bench/bench_l7.sh --proxy-quota $QUOTA)"
+		echo
+		echo "The same benchmark as the L7 section above, with one change: each proxy (splitd with all its threads; HAProxy) runs in a CPU cgroup of its own made for the run, both with the same CFS quota, $QUOTA% of one CPU (cgroup v1 \`cpu.cfs_quota_us\` $((QUOTA * 100)) us per 10,000 us \`cpu.cfs_period_us\`). In the plain run a connection-per-request client (one wrk thread on its own CPU) runs out of CPU before our proxy does, and costs the same per connection on both paths, so that ratio measures wrk; capped, the proxy runs out first on every path (the share of its CFS periods that were throttled is below the table), and requests/s compare what each engine does with the same CPU. The backends and the kernel work of the proxies' packets that runs in softirq outside their process context are not capped (the same for both)."
+		echo
+	else
+		echo "## L7: HTTP requests through the proxy, next to HAProxy (bench/bench_l7.sh)"
+		echo
+	fi
 	echo "$SYSINFO"
 	echo "- settings: $R rounds x ${#RUNS[@]} runs (${#PATHS[@]} paths x ${#MODES[@]} connection modes) x $D s, the order rotated each round; wrk $WRK_VERSION -t $T -c $C -d ${D}s --latency --timeout 3s, \`GET /\` (a 12-byte body); total run time ${T_TOTAL} s; CPU pressure during the run (PSI some): $PSI of the time some task waited for a CPU$([ $QUICK = 1 ] && echo '; QUICK MODE (one 1 s round: figures not meaningful)')"
 	echo "- **pinned**: both proxies and the backends on CPU $PROXY_CPUS, wrk on CPU $WRK_CPUS (taskset; the machine has $(nproc) CPUs and other jobs may run on them too, so ratios matter more than absolute rates); **same threads**: our proxy \`--l7-workers $WORKERS\`, HAProxy \`nbthread $HAP_THREADS\`"
@@ -705,8 +765,9 @@ SECTION=$WORK/section.md
 	for m in "${MODES[@]}"; do
 		for p in "${PATHS[@]}"; do
 			[ -s "$WORK/busy.$m.$p" ] || continue
-			printf '%s %s: wrk %s%%, proxy %s%%; ' "$p" "$m" "$(bench_median $(awk '{ print $1 }' "$WORK/busy.$m.$p"))" \
-				"$(bench_median $(awk '{ print $2 }' "$WORK/busy.$m.$p"))"
+			printf '%s %s: wrk %s%%, proxy %s%%%s; ' "$p" "$m" "$(bench_median $(awk '{ print $1 }' "$WORK/busy.$m.$p"))" \
+				"$(bench_median $(awk '{ print $2 }' "$WORK/busy.$m.$p"))" \
+				"$([ -n "$QUOTA" ] && [ "$p" != direct ] && echo " (its cgroup throttled in $(bench_median $(awk '{ print $3 }' "$WORK/busy.$m.$p"))% of the CFS periods)")"
 		done
 	done | sed 's/; $/./'
 	echo
@@ -720,7 +781,7 @@ SECTION=$WORK/section.md
 	sed 's/^/- /' "$WORK/checks"
 	echo
 } > "$SECTION"
-bench_results_write bench_l7 "$SECTION" "$OUT"
+bench_results_write "bench_l7${QUOTA:+_quota}" "$SECTION" "$OUT"
 if [ $QUICK = 1 ] && [ $OUT_SET = 0 ]; then
 	bench_log "quick mode: the section (not written to bench/results.md):"
 	cat "$SECTION"

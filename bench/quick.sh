@@ -23,5 +23,15 @@ for s in bench/bench_*.sh; do
 		fail=$((fail + 1))
 	fi
 done
+# bench_l7's --proxy-quota (CPU cgroups per proxy): a short variant of it.
+s="bench/bench_l7.sh --quick --proxy-quota 50 --paths ours,hap --no-skmsg --no-epoll"
+echo "--- $s"
+if timeout 300 bash $s; then
+	echo "PASS: $s"
+	pass=$((pass + 1))
+else
+	echo "FAIL: $s"
+	fail=$((fail + 1))
+fi
 echo "bench_quick: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
