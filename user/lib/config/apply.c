@@ -126,8 +126,16 @@ int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 {
 	struct obj_ix ix;
 
+	struct split_obj *v;
+
 	if (!src->n)
 		return 0;
+	/* Room for all of src at once (objs_add() then grows nothing): one
+	 * realloc per merge, not one per object. */
+	v = realloc(dst->v, (dst->n + src->n) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	dst->v = v;
 	if (obj_ix_init(&ix, dst->n + src->n))
 		return -ENOMEM;
 	for (size_t j = 0; j < dst->n; j++)
@@ -145,10 +153,12 @@ int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 			dst->v[j].json = json;
 			dst->v[j].tree = s->tree;
 			dst->v[j].root = s->root;
-		} else if (objs_add(dst, s)) {
-			goto oom;
 		} else {
-			obj_ix_add(&ix, dst, dst->n - 1);
+			dst->v[dst->n] = *s;
+			dst->v[dst->n].json = strdup(s->json);
+			if (!dst->v[dst->n].json)
+				goto oom;
+			obj_ix_add(&ix, dst, dst->n++);
 		}
 	}
 	free(ix.slot);
@@ -1085,36 +1095,70 @@ static int put_if_changed(int fd, const void *key, const void *val, void *cur, s
 	return bpf_map_update_elem(fd, key, val, BPF_ANY);
 }
 
-/* Delete every key of fd that is not among keep[0..n) (ksz bytes each). */
+static int key_cmp(const void *a, const void *b, void *ksz)
+{
+	return memcmp(a, b, *(const size_t *)ksz);
+}
+
+/* Is key among sorted[0..n) (ksz bytes each, sorted by key_cmp)? */
+static int key_in(const char *sorted, size_t n, size_t ksz, const void *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(sorted + mid * ksz, key, ksz);
+
+		if (!c)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Delete every key of fd that is not among keep[0..n) (ksz bytes each,
+ * at most 256). O((n + entries) log n): the keys kept are sorted once and
+ * each entry of the map is looked up among them; the ones to delete are
+ * gathered first (deleting while walking would skip keys). */
 static int prune(int fd, const void *keep, size_t n, size_t ksz)
 {
-	char k[256], cur[256], *prev = NULL;
-	char (*gone)[256] = NULL;
-	size_t ngone = 0;
+	char k[256], cur[256], *prev = NULL, *sorted = NULL, *gone = NULL;
+	size_t ngone = 0, cap = 0;
 	int ret = 0;
 
+	if (n) {
+		sorted = malloc(n * ksz);
+		if (!sorted)
+			return -ENOMEM;
+		memcpy(sorted, keep, n * ksz);
+		qsort_r(sorted, n, ksz, key_cmp, &ksz);
+	}
 	while (!bpf_map_get_next_key(fd, prev, k)) {
-		int found = 0;
-
 		memcpy(cur, k, ksz);
 		prev = cur;
-		for (size_t i = 0; i < n && !found; i++)
-			found = !memcmp((const char *)keep + i * ksz, k, ksz);
-		if (!found) {
-			char (*g)[256] = realloc(gone, (ngone + 1) * sizeof(*g));
+		if (key_in(sorted, n, ksz, k))
+			continue;
+		if (ngone == cap) {
+			size_t c = cap ? 2 * cap : 64;
+			char *g = realloc(gone, c * ksz);
 
 			if (!g) {
 				ret = -ENOMEM;
 				break;
 			}
 			gone = g;
-			memcpy(gone[ngone++], k, ksz);
+			cap = c;
 		}
+		memcpy(gone + ngone++ * ksz, k, ksz);
 	}
 	for (size_t i = 0; i < ngone; i++)
-		if (bpf_map_delete_elem(fd, gone[i]) && errno != ENOENT)
+		if (bpf_map_delete_elem(fd, gone + i * ksz) && errno != ENOENT)
 			ret = -errno;
 	free(gone);
+	free(sorted);
 	return ret;
 }
 
