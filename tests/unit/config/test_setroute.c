@@ -312,17 +312,23 @@ TEST(objects_by_identity_at_scale)
 {
 	enum { N = 3000 };
 	struct split_objs a = { 0 }, b = { 0 };
+	static struct split_obj first[N];
+	static char jsons[N][24];
 	struct split_obj o = { 0 };
 	char json[64];
 
 	o.json = json;
+	/* a: N objects, the first half merged one at a time, the rest at once */
 	for (int i = 0; i < N; i++) {
-		snprintf(o.kind, sizeof(o.kind), "%s", i % 2 ? "VirtualService" : "DestinationRule");
-		snprintf(o.ns, sizeof(o.ns), "ns-%d", i % 7);
-		snprintf(o.name, sizeof(o.name), "obj-%d", i);
-		snprintf(json, sizeof(json), "{\"a\":%d}", i);
-		ASSERT_EQ(split_objs_merge(&a, &(struct split_objs){ &o, 1 }), 0);
+		snprintf(first[i].kind, sizeof(first[i].kind), "%s", i % 2 ? "VirtualService" : "DestinationRule");
+		snprintf(first[i].ns, sizeof(first[i].ns), "ns-%d", i % 7);
+		snprintf(first[i].name, sizeof(first[i].name), "obj-%d", i);
+		snprintf(jsons[i], sizeof(jsons[i]), "{\"a\":%d}", i);
+		first[i].json = jsons[i];
 	}
+	for (int i = 0; i < 100; i++)
+		ASSERT_EQ(split_objs_merge(&a, &(struct split_objs){ &first[i], 1 }), 0);
+	ASSERT_EQ(split_objs_merge(&a, &(struct split_objs){ &first[100], N - 100 }), 0);
 	ASSERT_EQ(a.n, N);
 	/* b: every third object of a with new JSON, and N/2 new ones */
 	for (int i = 0; i < N + N / 2; i += 3) {
