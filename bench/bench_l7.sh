@@ -22,6 +22,8 @@
 # (a system-wide `perf record -g` of every timed run, one file per run in
 # DIR: where the CPUs went; the profiler's cost is in the figures),
 # --proxy-quota PCT (both proxies capped at PCT% of one CPU each: below),
+# --idle-conns N (connections held in the many-connections part, default
+# 10000), --no-idle (without that part),
 # -o/--out FILE (the results file, default bench/results.md), -h/--help.
 #
 # Same CPUs, same threads: splitd (all its threads: the proxy's workers,
@@ -78,6 +80,23 @@
 # and says how many of the proxies' CFS periods were throttled (the share
 # near 100% is the proof that the cap, not wrk, set the rate).
 #
+# Many connections, then (unless --no-idle), for ours and HAProxy in turn,
+# IDLE_R rounds of: a probe alone (build/connhold --probe: NPROBE requests
+# with the cookie, one after the other, each on a new connection, timed
+# from connect to the response's end); --idle-conns N (default 10,000)
+# keep-alive connections opened, one request each, then held idle, and the
+# probe again while they are held, with the proxy's RSS and thread count at
+# that point; 300 slowloris connections (a request line, then a header
+# byte every 300 ms) held, and the probe again. The clients run on wrk's CPU
+# (ours through the cgroup to the VIP, HAProxy's from the client netns),
+# HAProxy's maxconn what the open-file limit allows (up to 30000), splitd
+# with --l7-max-per-source N + 1000 (the clients share one address). Issue 11's targets: RSS <= 100 MiB and at most
+# workers + 4 threads with the idle connections held, and the probe's p99
+# under 10 ms in both cases. The client netns (the testbed's own) gets
+# net.ipv4.tcp_tw_reuse = 1 and the local port range 1024-65535 for this
+# part: the held connections are closed by the client, 10,000 TIME_WAITs a
+# round to one address.
+#
 # Correctness, checked in the same run (not timed), before and after the
 # timed runs: with the cookie every response comes from v2 (X-Version),
 # without it both v1 and v2 answer and v3 never does: build/splitclient
@@ -97,6 +116,7 @@ source bench/lib.sh
 
 ARGS=("$@")
 QUICK=0 R=5 D=5 C=32 T=1 WORKERS=1 NCHECK=200 CLOSE=1 PROXY_CPUS=1 WRK_CPUS=0 SKMSG=1 EPOLL=1 ONLY="" PERF_DIR="" QUOTA=""
+IDLE=1 IDLE_N=10000 SLOW_N=300 NPROBE=1000 IDLE_R=3
 OUT=$REPO/bench/results.md OUT_SET=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -112,15 +132,18 @@ while [ $# -gt 0 ]; do
 	--paths) ONLY=",$2,"; shift ;;
 	--perf) PERF_DIR=$2; shift ;;
 	--proxy-quota) QUOTA=$2; shift ;;
+	--no-idle) IDLE=0 ;;
+	--idle-conns) IDLE_N=$2; shift ;;
 	*) bench_opt "$@" && shift ;;
 	esac
 	shift
 done
 if [ $QUICK = 1 ]; then
-	R=1 D=1 NCHECK=50
+	R=1 D=1 NCHECK=50 IDLE_N=300 SLOW_N=30 NPROBE=50 IDLE_R=1
 fi
+[ -z "$QUOTA" ] || IDLE=0	# the capped run compares request rates only
 HAP_THREADS=$WORKERS
-for v in R D C T WORKERS NCHECK; do
+for v in R D C T WORKERS NCHECK IDLE_N; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || bench_die "$v must be a positive integer (wrk takes whole seconds)"
 done
 if [ -n "$QUOTA" ]; then
@@ -133,7 +156,17 @@ if [ -n "$QUOTA" ]; then
 		bench_die "--proxy-quota needs the cgroup v1 cpu controller (cpu.cfs_quota_us), not mounted here"
 fi
 [ "$(id -u)" = 0 ] || bench_die "run as root (network namespaces, cgroup, BPF)"
-bench_need "wrk haproxy jq bpftool nsenter flock ethtool taskset" "splitd splitctl splitclient httpd"
+# Open files for everything started from here, up to the hard limit (HAProxy
+# needs two per connection it may take; the many-connections part holds
+# 10,000 per proxy): NOFILE, and HAProxy's maxconn from it.
+ulimit -Sn "$(ulimit -Hn)" 2> /dev/null
+NOFILE=$(ulimit -Sn)
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+HAP_MAXCONN=$(((NOFILE - 100) / 2))
+[ "$HAP_MAXCONN" -gt 30000 ] && HAP_MAXCONN=30000
+# HAProxy holds at most that many (less a margin for the probe).
+HAP_IDLE_N=$((HAP_MAXCONN - 100 < IDLE_N ? HAP_MAXCONN - 100 : IDLE_N))
+bench_need "wrk haproxy jq bpftool nsenter flock ethtool taskset" "splitd splitctl splitclient httpd connhold"
 
 # Two processes: this one (the parent) starts the benchmark as a child in a
 # session of its own and waits. bash does not always run a script's TERM
@@ -217,7 +250,7 @@ SPLITD_PID="" HAP_PID=""
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bench_private_bins "$WORK/bin" splitd splitctl splitclient httpd
+bench_private_bins "$WORK/bin" splitd splitctl splitclient httpd connhold
 T_START=$(date +%s)
 PSI0=$(bench_psi_now)
 
@@ -288,7 +321,7 @@ start_ours() {
 	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="/run/netns/$ns" "$@"' \
 		sh "$TB_CGROUP/splitd" "$TB_NODE" "$BIN/splitd" -c "$WORK/services.yaml" -g "$TB_CGROUP" \
 		-p "$TB_PIN" --metrics 127.0.0.1:0 --l7-addr "$TB_NODE_IP4" --l7-addr "$TB_NODE_IP6" \
-		--l7-workers "$WORKERS" --l7-drain-ms 500 "${args[@]}" >> "$WORK/splitd.log" 2>&1 < /dev/null &
+		--l7-workers "$WORKERS" --l7-drain-ms 500 --l7-max-per-source $((IDLE_N + 1000)) "${args[@]}" >> "$WORK/splitd.log" 2>&1 < /dev/null &
 	SPLITD_PID=$!
 	state splitd "$SPLITD_PID"
 	# (sh, then nsenter, exec splitd: the PID is alive all along)
@@ -360,7 +393,7 @@ cat > "$HAP_CFG" << EOF
 # bench/bench_l7.sh: the seed's rules for reviews, as HAProxy config.
 global
 	nbthread $HAP_THREADS
-	maxconn 4096
+	maxconn $HAP_MAXCONN
 defaults
 	mode http
 	option http-keep-alive
@@ -630,6 +663,77 @@ for ((r = 0; r < R; r++)); do
 	done
 done
 
+# ---- many idle connections, slowloris ------------------------------------------------
+
+# idle_target PROXY: "ADDR PORT" the clients connect to.
+idle_target() { case $1 in ours) echo "$VIP $PORT" ;; hap) echo "$HAP_ADDR $HAP_PORT" ;; esac; }
+idle_pid() { case $1 in ours) echo "$SPLITD_PID" ;; hap) echo "$HAP_PID" ;; esac; }
+status_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# hold_start PROXY OUT ARGS...: connhold holding connections (in the
+# proxy's client context, on wrk's CPU) until hold_stop; 0 once all are open.
+HOLD_PIDFILE=$WORK/hold.pid
+hold_start() {
+	local p=$1 out=$2 i a port
+	shift 2
+	read -r a port <<< "$(idle_target "$p")"
+	rm -f "$HOLD_PIDFILE"
+	# shellcheck disable=SC2016 # $$ and $@ belong to the inner bash
+	in_client "$p" taskset -c "$WRK_CPUS" bash -c 'echo $$ > "$1"; shift; exec "$@"' _ \
+		"$HOLD_PIDFILE" "$BIN/connhold" --connect "$a" --port "$port" --hold 600 "$@" > "$out" 2>&1 &
+	HOLD_JOB=$!
+	for ((i = 0; i < 900; i++)); do
+		grep -q '^ready' "$out" 2> /dev/null && return 0
+		[ -s "$HOLD_PIDFILE" ] && ! kill -0 "$(cat "$HOLD_PIDFILE")" 2> /dev/null && break
+		sleep 0.1
+	done
+	cat "$out" >&2
+	return 1
+}
+# hold_stop: end the connhold that hold_start started (by its PID).
+hold_stop() {
+	local pid
+	pid=$(cat "$HOLD_PIDFILE" 2> /dev/null)
+	[ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2> /dev/null)" = connhold ] && kill -TERM "$pid" 2> /dev/null
+	wait "$HOLD_JOB" 2> /dev/null
+	rm -f "$HOLD_PIDFILE"
+}
+# idle_probe PROXY: "p50 p99 max fail" of NPROBE timed requests.
+idle_probe() {
+	local out a port
+	read -r a port <<< "$(idle_target "$1")"
+	out=$(in_client "$1" taskset -c "$WRK_CPUS" "$BIN/connhold" --connect "$a" --port "$port" \
+		--probe "$NPROBE" --header "Cookie: $COOKIE" 2>&1)
+	awk '$1 == "probe" { for (i = 2; i < NF; i++) v[$i] = $(i + 1); print v["p50_us"], v["p99_us"], v["max_us"], v["fail"]; f = 1 }
+		END { if (!f) print "nan nan nan nan" }' <<< "$out"
+}
+# idle_row PROXY PHASE OPEN: one measurement into $WORK/idle.PROXY.PHASE:
+# "p50 p99 max fail rss_kib threads open".
+idle_row() {
+	local pid
+	pid=$(idle_pid "$1")
+	echo "$(idle_probe "$1") $(status_of "$pid" VmRSS) $(status_of "$pid" Threads) $3" >> "$WORK/idle.$1.$2"
+}
+if [ $IDLE = 1 ]; then
+	tb_in "$TB_CLIENT" sysctl -qw net.ipv4.tcp_tw_reuse=1 "net.ipv4.ip_local_port_range=1024 65535" ||
+		bench_die "cannot set the client netns's sysctls"
+	bench_log "many connections: $IDLE_R rounds of: probe alone, with $IDLE_N idle keep-alive connections held, with $SLOW_N slowloris connections ($NPROBE probe requests each)"
+	start_ours plain
+	for ((r = 0; r < IDLE_R; r++)); do
+		for p in ours hap; do
+			idle_row "$p" alone 0
+			n=$IDLE_N
+			[ $p = hap ] && n=$HAP_IDLE_N
+			hold_start "$p" "$WORK/hold.out" -n "$n" --request || bench_die "$p: connhold did not open $n connections"
+			idle_row "$p" idle "$(awk '$1 == "ready" { print $3 }' "$WORK/hold.out")"
+			hold_stop
+			hold_start "$p" "$WORK/hold.out" -n "$SLOW_N" --trickle-ms 300 || bench_die "$p: connhold (slowloris) did not start"
+			idle_row "$p" slow "$(awk '$1 == "ready" { print $3 }' "$WORK/hold.out")"
+			hold_stop
+			bench_log "  many connections round $((r + 1))/$IDLE_R $p: alone $(tail -n 1 "$WORK/idle.$p.alone"); idle $(tail -n 1 "$WORK/idle.$p.idle"); slowloris $(tail -n 1 "$WORK/idle.$p.slow") (p50 p99 max fail rss_kib threads open)"
+		done
+	done
+fi
+
 # (Quick mode: before only.)
 [ $QUICK = 1 ] || for p in "${CHECK_PATHS[@]}"; do
 	ours_for "$p"
@@ -774,6 +878,30 @@ SECTION=$WORK/section.md
 	echo
 	if [ -n "$CLOSE_BC" ] && awk -v b="$CLOSE_BC" 'BEGIN { exit !(b > 500) }'; then
 		echo "Connection per request: our proxy opened about one upstream connection per request ($CLOSE_BC per 1000), HAProxy next to none: the upstream pool did not keep them (a regression to look into: \`Connection: close\` is hop-by-hop and stripped)."
+		echo
+	fi
+	if [ $IDLE = 1 ]; then
+		echo "### Many connections at once, and slowloris"
+		echo
+		echo "For each proxy, $IDLE_R rounds of: a probe alone; $IDLE_N keep-alive connections opened (one request each, then idle; HAProxy: $HAP_IDLE_N, as its maxconn $HAP_MAXCONN is what $NOFILE open files allow it here, two per connection) and held while the probe runs again; $SLOW_N slowloris connections (a request line, then one header byte every 300 ms) held while it runs again. The probe (build/connhold --probe) sends $NPROBE requests with the test-user cookie one after the other, each on a new connection, and times each from its connect() to the end of its response; every client runs on wrk's CPU (ours through the cgroup to the VIP, HAProxy's from the client netns); splitd runs with \`--l7-max-per-source $((IDLE_N + 1000))\` (all the clients share one address; the default, half of \`--l7-max-conns\`, is $((NOFILE * 3 / 8)) with $NOFILE open files). RSS and threads: the proxy process's VmRSS and Threads (/proc/PID/status) while the connections are held, before the probe's requests."
+		echo
+		echo "| proxy | while the probe runs | probe p50 us | probe p99 us | probe max us | probe failures | proxy RSS MiB | proxy threads | connections held |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+		for p in ours hap; do
+			for ph in alone idle slow; do
+				f=$WORK/idle.$p.$ph
+				[ -s "$f" ] || continue
+				case $ph in alone) what="nothing else" ;; idle) what="$([ $p = hap ] && echo "$HAP_IDLE_N" || echo "$IDLE_N") idle keep-alive connections held" ;; slow) what="$SLOW_N slowloris connections held" ;; esac
+				# shellcheck disable=SC2046
+				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+					"$([ $p = ours ] && echo "**ours** (\`--l7-workers $WORKERS\`)" || echo "HAProxy $HAP_VERSION (nbthread $HAP_THREADS)")" "$what" \
+					"$(stat3 "idle.$p.$ph" 1)" "$(stat3 "idle.$p.$ph" 2)" "$(stat3 "idle.$p.$ph" 3)" \
+					"$(awk '{ s += $4 } END { print s + 0 }' "$f")" \
+					"$(fmt3 1 $(bench_stats $(awk '{ print $5 / 1024 }' "$f")))" "$(stat3 "idle.$p.$ph" 6)" "$(stat3 "idle.$p.$ph" 7)"
+			done
+		done
+		echo
+		echo "Medians over the $IDLE_R rounds and their range; probe failures summed. Issue 11's targets, with $IDLE_N idle connections held: splitd's RSS at most 100 MiB, at most workers + 4 = $((WORKERS + 4)) threads, and the probe's p99 under 10 ms, also during slowloris."
 		echo
 	fi
 	echo "Correctness, in the same run (not timed), before$([ $QUICK = 1 ] || echo ' and after') the timed runs: build/splitclient ($NCHECK new connections, one request each) and a 1 s wrk keep-alive run (-t 1 -c 4) that counts \`X-Version\` per response:"
