@@ -14,7 +14,11 @@ CC       ?= gcc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 BUILD    := build
-PKGS     := libbpf libelf zlib yaml-0.1 libpcre2-8 libcurl json-c liburing
+PKGS     := libbpf libelf zlib yaml-0.1 libpcre2-8 json-c liburing
+# libcurl: its headers only. k8s_curl opens it with dlopen when the
+# Kubernetes source starts; no program links it (every start of splitd
+# loaded it and its 30 libraries).
+PKGS_CC  := $(PKGS) libcurl
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
@@ -55,9 +59,9 @@ deps $(DEPS_STAMP): scripts/deps.sh
 	@touch $(DEPS_STAMP)
 
 # libhttp-parser ships no pkg-config file.
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8 -lcurl -ljson-c -luring) \
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lyaml -lpcre2-8 -ljson-c -luring) \
        -lhttp_parser -lpthread
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS_CC) 2>/dev/null)
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)

@@ -151,6 +151,10 @@ test_ready_and_first_split() {
 	expect_eq "$(vcount "$out" v1)" 200 "only v1 has endpoints"
 	# The named targetPort went through the slice's port.
 	expect_contains "$("$B/splitctl" -p "$TB_PIN" show 2>&1)" "reviews" "splitctl show"
+	# The API source opened libcurl (dlopen; no other mode of splitd does:
+	# tests/k8s/test_libcurl.sh, test_sock, test_once).
+	grep -q 'libcurl\.so\.4' "/proc/$(cat "$WORK/splitd.pid")/maps" ||
+		fail "libcurl.so.4 not mapped in splitd --source kubernetes"
 }
 
 test_endpoint_added_then_removed() {

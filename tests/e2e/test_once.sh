@@ -288,6 +288,31 @@ test_large_file() {
 	expect_same_maps i f "filler-2500 back"
 }
 
+# --once on files loads no libcurl (and none of its libraries): only
+# --source kubernetes opens it (tests/k8s/test_libcurl.sh). LD_DEBUG=files:
+# every library the loader opens, at start and by dlopen, in a whole apply
+# and in one from the record.
+test_once_loads_no_libcurl() {
+	local log mode
+	start
+	svc_file 3:grow >"$SVC"
+	for mode in full record; do
+		rm -f "$WORK"/lddebug.*
+		if [ $mode = full ]; then
+			LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/lddebug" once i --full ||
+				fail "--once --full: $(tail -n 2 "$LOG")"
+		else
+			svc_file >"$SVC"
+			LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/lddebug" once i ||
+				fail "--once: $(tail -n 2 "$LOG")"
+			incremental "--once under LD_DEBUG"
+		fi
+		log=$(cat "$WORK"/lddebug.*)
+		expect_contains "$log" "file=libbpf.so.1" "--once ($mode): the loader's log"
+		expect_eq "$(echo "$log" | grep -c 'file=libcurl')" 0 "--once ($mode): libcurl files opened"
+	done
+}
+
 run_tests test_one_document_changed test_splitctl_set_between_runs \
 	test_bad_document_keeps_state test_whole_file_when_needed test_record_of_another_load \
-	test_objects_in_force test_large_file
+	test_objects_in_force test_large_file test_once_loads_no_libcurl

@@ -413,10 +413,21 @@ test_stats_l7() {
 	true
 }
 
+# The daemon on a services file maps no libcurl (nor its libraries): only
+# --source kubernetes opens it (tests/k8s/test_libcurl.sh; test_k8s_source
+# sees it mapped there).
+test_daemon_maps_no_libcurl() {
+	local pid
+	pid=$(cat "$WORK/splitd.pid")
+	alive "$pid" || fail "splitd is not running"
+	grep -q 'libbpf\.so' "/proc/$pid/maps" || fail "no libbpf in /proc/$pid/maps: not splitd's?"
+	expect_eq "$(grep -c 'libcurl' "/proc/$pid/maps" || true)" 0 "libcurl mappings of the running splitd"
+}
+
 run_tests test_default_equal_per_endpoint test_split_50_50_10000 test_all_to_one_version \
 	test_small_canary test_ipv6 test_ipv4_mapped_vip test_udp test_udp_socket_is_sticky \
 	test_weights_change_under_load test_established_survives_changes \
 	test_bad_input_changes_nothing test_services_file_reload \
 	test_splitd_sigkill_keeps_datapath test_splitd_restart_keeps_state_no_gap \
 	test_pinned_maps_readable test_map_sizes test_metrics_endpoint test_stats_observed_split \
-	test_stats_l7
+	test_stats_l7 test_daemon_maps_no_libcurl

@@ -203,31 +203,63 @@ test_splitd_accepts_the_daemonset_args() {
 	expect_eq $rc 2 "splitd with a bad --l7-addr: exit status"
 }
 
-test_image_runtime_packages_cover_the_binaries() {
-	local lib pkg want needed missing=""
-	[ -x "$B/splitd" ] && [ -x "$B/splitctl" ] || skip "not built"
-	command -v dpkg >/dev/null 2>&1 || skip "no dpkg"
-	# The runtime stage's apt-get install list (after the last FROM).
-	want=$(awk '/^FROM /{ rt = ($0 ~ /slim/) } rt' Containerfile |
-		tr ' \\' '\n\n' | grep -E '^(lib[a-z0-9.+-]*[0-9][a-z0-9.+-]*|zlib1g)$' | sort -u | tr '\n' ' ')
-	expect_contains "$want" "libbpf1" "runtime packages read from the Containerfile"
-	# The libraries the programs link directly (NEEDED): the packages of
-	# those must be listed; apt installs what they depend on.
-	needed=$(for b in "$B/splitd" "$B/splitctl"; do
+# runtime_packages CONTAINERFILE: the runtime stage's apt-get install list
+# (after the last FROM).
+runtime_packages() {
+	awk '/^FROM /{ rt = ($0 ~ /slim/) } rt' "$1" |
+		tr ' \\' '\n\n' | grep -E '^(lib[a-z0-9.+-]*[0-9][a-z0-9.+-]*|zlib1g)$' | sort -u | tr '\n' ' '
+}
+# sonames BINARY...: the libraries the programs need: those they link
+# (NEEDED) and those they open by name with dlopen (libcurl.so.4, for the
+# Kubernetes source: user/lib/config/k8s/k8s_curl.h), found as a string
+# that is a soname and nothing else.
+sonames() {
+	local b
+	for b in "$@"; do
 		readelf -d "$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
-	done | sort -u | tr '\n' ' ')
-	expect_contains "$needed" "libbpf.so" "splitd's direct libraries"
-	for lib in $(ldd "$B/splitd" "$B/splitctl" |
-		awk -v n=" $needed " '$2 == "=>" && $3 ~ /^\// && index(n, " " $1 " ") { print $3 }' | sort -u); do
-		pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -n1 | cut -d: -f1)
-		[ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -n1 | cut -d: -f1)
+		strings -a "$b" | grep -E '^lib[a-z0-9_+-]+\.so\.[0-9.]+$'
+	done | sort -u | tr '\n' ' '
+}
+# packages_missing CONTAINERFILE SONAME...: each library's file, and its
+# package when the Containerfile's runtime stage does not install it (apt
+# installs what they depend on; debian:12-slim has the base ones).
+packages_missing() {
+	local want lib path pkg missing=""
+	want=$(runtime_packages "$1")
+	shift
+	for lib in "$@"; do
+		path=$(/sbin/ldconfig -p | awk -v s="$lib" '$1 == s && /x86-64|64bit/ { print $NF; exit }')
+		[ -n "$path" ] || { missing="$missing $lib(not installed here)"; continue; }
+		pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n1 | cut -d: -f1)
+		[ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | head -n1 | cut -d: -f1)
 		case $pkg in
 		libc6|libgcc-s1|libzstd1|liblzma5|libbz2-1.0|libselinux1|libcap2) continue ;; # in debian:12-slim
 		esac
-		case " $want " in *" $pkg "*) ;; *) missing="$missing $lib($pkg)" ;; esac
+		case " $want " in *" $pkg "*) ;; *) missing="$missing $path($pkg)" ;; esac
 	done
+	echo "$missing"
+}
+
+test_image_runtime_packages_cover_the_binaries() {
+	local want libs missing
+	[ -x "$B/splitd" ] && [ -x "$B/splitctl" ] || skip "not built"
+	command -v dpkg >/dev/null 2>&1 || skip "no dpkg"
+	want=$(runtime_packages Containerfile)
+	expect_contains "$want" "libbpf1" "runtime packages read from the Containerfile"
+	libs=$(sonames "$B/splitd" "$B/splitctl")
+	expect_contains " $libs" " libbpf.so" "splitd's libraries (NEEDED)"
+	expect_contains " $libs " " libcurl.so.4 " "splitd's libraries (dlopen, the Kubernetes source)"
+	# shellcheck disable=SC2086 # one soname a word
+	missing=$(packages_missing Containerfile $libs)
 	[ -z "$missing" ] || fail "libraries from packages the image does not install:$missing"
 	info "runtime packages: $want"
+	# The check itself, on a Containerfile without libcurl4: it sees the
+	# library splitd opens only for --source kubernetes.
+	sed 's/ libcurl4 / /' Containerfile >"$WORK/Containerfile.nocurl"
+	cmp -s Containerfile "$WORK/Containerfile.nocurl" && fail "broken Containerfile: the edit changed nothing"
+	# shellcheck disable=SC2086
+	expect_contains "$(packages_missing "$WORK/Containerfile.nocurl" $libs)" "(libcurl4)" \
+		"a Containerfile without libcurl4"
 }
 
 test_image_build_stage_offline() {

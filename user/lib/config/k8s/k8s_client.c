@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "files.h"
 #include "k8s_client.h"
+#include "k8s_curl.h"
 #include "log.h"
 #include "yaml_tree.h"
 
@@ -367,6 +367,7 @@ struct reflector {
 };
 
 struct k8s_watcher {
+	const struct k8s_curl *cu;	/* libcurl (dlopen) */
 	struct k8s_conn conn;
 	struct k8s_store *store;
 	pthread_mutex_t *lock;		/* the caller's: store and stats */
@@ -480,65 +481,66 @@ static char *read_token(struct k8s_watcher *w, char *why, size_t wlen)
 /* Set up r->curl for a GET of url. */
 static struct curl_slist *request(struct reflector *r, const char *url, int watch)
 {
+	const struct k8s_curl *cu = r->w->cu;
 	const struct k8s_conn *c = &r->w->conn;
 	struct curl_slist *h = NULL;
 	char why[256] = "", *tok, *auth = NULL;
 
-	curl_easy_reset(r->curl);
-	curl_easy_setopt(r->curl, CURLOPT_URL, url);
-	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(r->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(r->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(r->curl, CURLOPT_XFERINFOFUNCTION, xferinfo);
-	curl_easy_setopt(r->curl, CURLOPT_XFERINFODATA, r);
-	curl_easy_setopt(r->curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(r->curl, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(r->curl, CURLOPT_USERAGENT, "splitd (split.dev)");
+	cu->easy_reset(r->curl);
+	cu->easy_setopt(r->curl, CURLOPT_URL, url);
+	cu->easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
+	cu->easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	cu->easy_setopt(r->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	cu->easy_setopt(r->curl, CURLOPT_NOPROGRESS, 0L);
+	cu->easy_setopt(r->curl, CURLOPT_XFERINFOFUNCTION, xferinfo);
+	cu->easy_setopt(r->curl, CURLOPT_XFERINFODATA, r);
+	cu->easy_setopt(r->curl, CURLOPT_HEADERFUNCTION, on_header);
+	cu->easy_setopt(r->curl, CURLOPT_HEADERDATA, r);
+	cu->easy_setopt(r->curl, CURLOPT_USERAGENT, "splitd (split.dev)");
 	/* No byte for this long: the connection is dead (bookmarks come
 	 * about every minute on a real server). */
-	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_TIME, watch ? 180L : 60L);
+	cu->easy_setopt(r->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	cu->easy_setopt(r->curl, CURLOPT_LOW_SPEED_TIME, watch ? 180L : 60L);
 	if (c->ca_file)
-		curl_easy_setopt(r->curl, CURLOPT_CAINFO, c->ca_file);
+		cu->easy_setopt(r->curl, CURLOPT_CAINFO, c->ca_file);
 	if (c->ca_data) {
 		struct curl_blob b = { c->ca_data, c->ca_len, CURL_BLOB_COPY };
 
-		curl_easy_setopt(r->curl, CURLOPT_CAINFO_BLOB, &b);
+		cu->easy_setopt(r->curl, CURLOPT_CAINFO_BLOB, &b);
 	}
 	if (c->insecure) {
-		curl_easy_setopt(r->curl, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(r->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+		cu->easy_setopt(r->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		cu->easy_setopt(r->curl, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (c->cert_file)
-		curl_easy_setopt(r->curl, CURLOPT_SSLCERT, c->cert_file);
+		cu->easy_setopt(r->curl, CURLOPT_SSLCERT, c->cert_file);
 	if (c->key_file)
-		curl_easy_setopt(r->curl, CURLOPT_SSLKEY, c->key_file);
+		cu->easy_setopt(r->curl, CURLOPT_SSLKEY, c->key_file);
 	if (c->cert_data) {
 		struct curl_blob cb = { c->cert_data, c->cert_len, CURL_BLOB_COPY };
 
-		curl_easy_setopt(r->curl, CURLOPT_SSLCERT_BLOB, &cb);
+		cu->easy_setopt(r->curl, CURLOPT_SSLCERT_BLOB, &cb);
 	}
 	if (c->key_data) {
 		struct curl_blob kb = { c->key_data, c->key_len, CURL_BLOB_COPY };
 
-		curl_easy_setopt(r->curl, CURLOPT_SSLKEY_BLOB, &kb);
+		cu->easy_setopt(r->curl, CURLOPT_SSLKEY_BLOB, &kb);
 	}
 	tok = read_token(r->w, why, sizeof(why));
 	if (*why)
 		snprintf(r->err, sizeof(r->err), "%.200s", why);
 	if (tok && *tok && asprintf(&auth, "Authorization: Bearer %s", tok) > 0) {
-		h = curl_slist_append(h, auth);
+		h = cu->slist_append(h, auth);
 		free(auth);
 	}
 	free(tok);
 	if (r->def->metadata_only)
-		h = curl_slist_append(h, watch ?
+		h = cu->slist_append(h, watch ?
 			"Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json" :
 			"Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json");
 	else
-		h = curl_slist_append(h, "Accept: application/json");
-	curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, h);
+		h = cu->slist_append(h, "Accept: application/json");
+	cu->easy_setopt(r->curl, CURLOPT_HTTPHEADER, h);
 	r->status = 0;
 	r->retry_after = -1;
 	return h;
@@ -594,6 +596,7 @@ static int after_failure(struct reflector *r, const char *what)
 /* Paginated list into the store. */
 static int do_list(struct reflector *r)
 {
+	const struct k8s_curl *cu = r->w->cu;
 	struct k8s_items items = { 0 };
 	char base[1024], url[4096];
 	char *cont = NULL, *rv = NULL;
@@ -608,10 +611,10 @@ static int do_list(struct reflector *r)
 		char *ec = NULL;
 
 		if (cont) {
-			ec = curl_easy_escape(r->curl, cont, 0);
+			ec = cu->easy_escape(r->curl, cont, 0);
 			snprintf(url, sizeof(url), "%s?limit=%d&continue=%s", base, K8S_LIST_LIMIT,
 				 ec ? ec : "");
-			curl_free(ec);
+			cu->free(ec);
 		} else {
 			snprintf(url, sizeof(url), "%s?limit=%d", base, K8S_LIST_LIMIT);
 		}
@@ -619,20 +622,20 @@ static int do_list(struct reflector *r)
 		r->body = NULL;
 		r->blen = 0;
 		h = request(r, url, 0);
-		curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
-		curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, 120L);
-		cc = curl_easy_perform(r->curl);
-		curl_slist_free_all(h);
+		cu->easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
+		cu->easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
+		cu->easy_setopt(r->curl, CURLOPT_TIMEOUT, 120L);
+		cc = cu->easy_perform(r->curl);
+		cu->slist_free_all(h);
 		if (r->w->stop) {
 			ret = R_STOP;
 			goto out;
 		}
 		if (cc != CURLE_OK) {
-			snprintf(r->err, sizeof(r->err), "list: %s", curl_easy_strerror(cc));
+			snprintf(r->err, sizeof(r->err), "list: %s", cu->easy_strerror(cc));
 			goto out;
 		}
-		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
+		cu->easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
 		if (r->body)
 			doc = json_tokener_parse(r->body);
 		if (r->status == 410 && cont) {
@@ -757,7 +760,7 @@ static size_t on_stream(char *buf, size_t size, size_t n, void *p)
 	size_t len = size * n, off = 0;
 
 	if (r->status == 0)
-		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
+		r->w->cu->easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
 	if (r->status != 200)
 		return on_body(buf, size, n, p);	/* a Status: read it whole */
 	while (off < len && r->watch_result == R_OK_) {
@@ -791,16 +794,17 @@ static size_t on_stream(char *buf, size_t size, size_t n, void *p)
 
 static int do_watch(struct reflector *r)
 {
+	const struct k8s_curl *cu = r->w->cu;
 	char base[1024], url[4096], *erv;
 	struct curl_slist *h;
 	long timeout = WATCH_TIMEOUT_MIN_S + rand_r(&r->rand_state) % WATCH_TIMEOUT_MIN_S;
 	CURLcode cc;
 
 	url_of(r, base, sizeof(base));
-	erv = curl_easy_escape(r->curl, r->rv, 0);
+	erv = cu->easy_escape(r->curl, r->rv, 0);
 	snprintf(url, sizeof(url), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%ld",
 		 base, erv ? erv : "", timeout);
-	curl_free(erv);
+	cu->free(erv);
 	free(r->body);
 	r->body = NULL;
 	r->blen = 0;
@@ -808,18 +812,18 @@ static int do_watch(struct reflector *r)
 	r->watch_result = R_OK_;
 	r->got_event = 0;
 	h = request(r, url, 1);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_stream);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, timeout + 60);
+	cu->easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_stream);
+	cu->easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
+	cu->easy_setopt(r->curl, CURLOPT_TIMEOUT, timeout + 60);
 	STAT(r, watches);
-	cc = curl_easy_perform(r->curl);
-	curl_slist_free_all(h);
+	cc = cu->easy_perform(r->curl);
+	cu->slist_free_all(h);
 	if (r->w->stop)
 		return R_STOP;
 	if (r->watch_result != R_OK_)
 		return r->watch_result;	/* 410 in the stream, or a bad event */
 	if (!r->status)
-		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
+		cu->easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
 	if (r->status == 410) {
 		pr_info("k8s: watch %s: HTTP 410 Gone: relisting\n", r->def->resource);
 		return R_GONE;
@@ -833,7 +837,7 @@ static int do_watch(struct reflector *r)
 		return R_RETRY;
 	}
 	if (cc != CURLE_OK) {
-		snprintf(r->err, sizeof(r->err), "watch: %s", curl_easy_strerror(cc));
+		snprintf(r->err, sizeof(r->err), "watch: %s", cu->easy_strerror(cc));
 		return R_RETRY;
 	}
 	return R_CLOSED;
@@ -913,23 +917,21 @@ out:
 	return NULL;
 }
 
-static void global_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 struct k8s_watcher *k8s_watch_start(const struct k8s_conn *c, struct k8s_store *store,
 				    pthread_mutex_t *lock, int notify_fd,
 				    struct split_err *err)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct k8s_watcher *w = calloc(1, sizeof(*w));
+	const struct k8s_curl *cu = k8s_curl_load(err);	/* the first time: dlopen */
+	struct k8s_watcher *w;
 
-	pthread_once(&once, global_init);
+	if (!cu)
+		return NULL;
+	w = calloc(1, sizeof(*w));
 	if (!w) {
 		split_errc(err, ENOMEM, "out of memory");
 		return NULL;
 	}
+	w->cu = cu;
 	conn_dup(&w->conn, c);
 	w->store = store;
 	w->lock = lock;
@@ -942,7 +944,7 @@ struct k8s_watcher *k8s_watch_start(const struct k8s_conn *c, struct k8s_store *
 		r->w = w;
 		r->def = &kinds[k];
 		r->rand_state = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(k * 7919);
-		r->curl = curl_easy_init();
+		r->curl = cu->easy_init();
 		r->tok = json_tokener_new_ex(64);
 		if (!r->curl || !r->tok) {
 			split_errf(err, "curl/json-c initialization failed");
@@ -991,7 +993,7 @@ void k8s_watch_stop(struct k8s_watcher *w)
 		if (r->started)
 			pthread_join(r->thread, NULL);
 		if (r->curl)
-			curl_easy_cleanup(r->curl);
+			w->cu->easy_cleanup(r->curl);
 		if (r->tok)
 			json_tokener_free(r->tok);
 		free(r->body);

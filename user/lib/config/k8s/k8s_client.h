@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * k8s_client.h - reaching the Kubernetes API (libcurl) and keeping a
+ * k8s_client.h - reaching the Kubernetes API (libcurl, see k8s_curl.h) and keeping a
  * k8s_store equal to the cluster's objects by list+watch.
  *
  * Connection: in-cluster by default (https://$KUBERNETES_SERVICE_HOST:
