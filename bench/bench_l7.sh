@@ -682,7 +682,7 @@ hold_start() {
 		"$HOLD_PIDFILE" "$BIN/connhold" --connect "$a" --port "$port" --hold 600 "$@" > "$out" 2>&1 &
 	HOLD_JOB=$!
 	for ((i = 0; i < 900; i++)); do
-		grep -q '^ready' "$out" 2> /dev/null && return 0
+		grep -q '^ready open [0-9]* failed [0-9]*$' "$out" 2> /dev/null && return 0
 		[ -s "$HOLD_PIDFILE" ] && ! kill -0 "$(cat "$HOLD_PIDFILE")" 2> /dev/null && break
 		sleep 0.1
 	done
