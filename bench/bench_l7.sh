@@ -6,7 +6,7 @@
 # the same rule and to the floor (straight to one backend), all in the same
 # run on the same netns testbed. Issue 7, item 4.
 #
-#   bench/bench_l7.sh            full run (~6 min), writes its section of bench/results.md
+#   bench/bench_l7.sh            full run (~12 min), writes its section of bench/results.md
 #   bench/bench_l7.sh --quick    one round of 1 s runs, no warm-up, fewer checks (~20 s),
 #                                writes to a temp file (for make test)
 #
