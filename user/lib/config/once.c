@@ -232,6 +232,16 @@ static int link_progs(const char *pin_dir, unsigned long cg_ino, __u32 *ids)
 	return n;
 }
 
+/* The datapath as this run leaves it, into the header: the options it
+ * was loaded with and the programs its links run (none: not recorded). */
+static void note_datapath(struct once_hdr *h, const char *pin_dir, __u64 attach_key)
+{
+	int n = link_progs(pin_dir, 0, h->progs);
+
+	h->nprogs = n > 0 ? (__u32)n : 0;
+	h->attach_key = attach_key;
+}
+
 bool split_once_same_datapath(const struct split_once *o, const char *pin_dir,
 			      __u64 attach_key, const char *cgroup, char *why, size_t wlen)
 {
@@ -533,10 +543,7 @@ unlock:
 	if (ret == 1) {
 		/* The datapath as this run left it (loaded again, or not);
 		 * the entry, then the header that makes the record current. */
-		int n = link_progs(st->pin_dir, 0, o->h.progs);
-
-		o->h.nprogs = n > 0 ? (__u32)n : 0;
-		o->h.attach_key = attach_key;
+		note_datapath(&o->h, st->pin_dir, attach_key);
 		o->h.nnodes = o->h.nnodes - o->old.nnodes + o->now.nnodes;
 		o->h.neps = o->h.neps - o->old.neps + o->now.neps;
 		o->h.nvers = o->h.nvers - o->old.nvers + o->now.nvers;
@@ -646,12 +653,7 @@ int split_once_record(const char *pin_dir, const char *path, const struct split_
 	}
 	h.m_eps = h.neps;
 	h.m_vers = h.nvers;
-	{
-		int np = link_progs(pin_dir, 0, h.progs);
-
-		h.nprogs = np > 0 ? (__u32)np : 0;
-		h.attach_key = attach_key;
-	}
+	note_datapath(&h, pin_dir, attach_key);
 	record_path(rpath, sizeof(rpath), pin_dir);
 	snprintf(tmp, sizeof(tmp), "%s.%d", rpath, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
