@@ -318,7 +318,7 @@ TEST(objects_by_identity_at_scale)
 	char json[64];
 
 	o.json = json;
-	/* a: N objects, the first half merged one at a time, the rest at once */
+	/* a: N objects, the first 100 merged one at a time, the rest at once */
 	for (int i = 0; i < N; i++) {
 		snprintf(first[i].kind, sizeof(first[i].kind), "%s", i % 2 ? "VirtualService" : "DestinationRule");
 		snprintf(first[i].ns, sizeof(first[i].ns), "ns-%d", i % 7);

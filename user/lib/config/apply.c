@@ -26,6 +26,17 @@ void split_objs_free(struct split_objs *o)
 	memset(o, 0, sizeof(*o));
 }
 
+/* A copy of obj (its own JSON) at o->v[o->n], which must have room. */
+static int objs_put(struct split_objs *o, const struct split_obj *obj)
+{
+	o->v[o->n] = *obj;
+	o->v[o->n].json = strdup(obj->json);
+	if (!o->v[o->n].json)
+		return -ENOMEM;
+	o->n++;
+	return 0;
+}
+
 static int objs_add(struct split_objs *o, const struct split_obj *obj)
 {
 	struct split_obj *v = realloc(o->v, (o->n + 1) * sizeof(*v));
@@ -33,12 +44,7 @@ static int objs_add(struct split_objs *o, const struct split_obj *obj)
 	if (!v)
 		return -ENOMEM;
 	o->v = v;
-	o->v[o->n] = *obj;
-	o->v[o->n].json = strdup(obj->json);
-	if (!o->v[o->n].json)
-		return -ENOMEM;
-	o->n++;
-	return 0;
+	return objs_put(o, obj);
 }
 
 static int same_obj(const struct split_obj *a, const struct split_obj *b)
@@ -130,8 +136,8 @@ int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 
 	if (!src->n)
 		return 0;
-	/* Room for all of src at once (objs_add() then grows nothing): one
-	 * realloc per merge, not one per object. */
+	/* Room for all of src at once: one realloc per merge, not one per
+	 * object. */
 	v = realloc(dst->v, (dst->n + src->n) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -153,12 +159,10 @@ int split_objs_merge(struct split_objs *dst, const struct split_objs *src)
 			dst->v[j].json = json;
 			dst->v[j].tree = s->tree;
 			dst->v[j].root = s->root;
+		} else if (objs_put(dst, s)) {
+			goto oom;
 		} else {
-			dst->v[dst->n] = *s;
-			dst->v[dst->n].json = strdup(s->json);
-			if (!dst->v[dst->n].json)
-				goto oom;
-			obj_ix_add(&ix, dst, dst->n++);
+			obj_ix_add(&ix, dst, dst->n - 1);
 		}
 	}
 	free(ix.slot);
