@@ -90,9 +90,9 @@
 # byte every 300 ms) held, and the probe again. The clients run on wrk's CPU
 # (ours through the cgroup to the VIP, HAProxy's from the client netns),
 # HAProxy's maxconn what the open-file limit allows (up to 30000), splitd
-# with --l7-max-per-source N + 1000 (the clients share one address). Issue 11's targets: RSS <= 100 MiB and at most
-# workers + 4 threads with the idle connections held, and the probe's p99
-# under 10 ms in both cases. The client netns (the testbed's own) gets
+# with --l7-max-per-source N + 1000 (the clients share one address).
+# Issue 11's targets: RSS <= 100 MiB and at most workers + 4 threads with
+# the idle connections held, and the probe's p99 under 10 ms in both cases. The client netns (the testbed's own) gets
 # net.ipv4.tcp_tw_reuse = 1 and the local port range 1024-65535 for this
 # part: the held connections are closed by the client, 10,000 TIME_WAITs a
 # round to one address.
@@ -275,11 +275,12 @@ quota() {
 	[ -n "$QUOTA" ] || return 0
 	echo "$2" > "$(quota_dir "$1")/cgroup.procs" || bench_die "cannot put $1 (pid $2) in its CPU cgroup"
 }
-# throttled PATH: "periods throttled" of the path's proxy's CPU cgroup.
+# throttled PATH: "periods throttled" of the path's proxy's CPU cgroup
+# ("0 0" without --proxy-quota, and for direct).
 throttled() {
 	local q
-	case $1 in ours* | sk* | ep*) q=ours ;; hap*) q=hap ;; *) echo "0 0"; return ;; esac
 	[ -n "$QUOTA" ] || { echo "0 0"; return; }
+	case $1 in ours* | sk* | ep*) q=ours ;; hap*) q=hap ;; *) echo "0 0"; return ;; esac
 	awk '$1 == "nr_periods" { p = $2 } $1 == "nr_throttled" { t = $2 } END { print p + 0, t + 0 }' "$(quota_dir $q)/cpu.stat"
 }
 # The backends run on the proxies' CPUs (every path pays for them alike).
@@ -539,7 +540,7 @@ cpu_busy() {
 # run PATH MODE: one timed wrk run. Prints
 # "rate p50_us p99_us requests errors non2xx backend_conns proxy_cpu_us".
 run() {
-	local p=$1 m=$2 out rc=0 o0 o1 c0 c1 s0 s1 q0 q1 h=()
+	local p=$1 m=$2 out rc=0 o0 o1 c0 c1 s0 s1 q0 q1 qp0 qt0 qp1 qt1 h=()
 	mapfile -t h < <(hdrs "$p" "$m")
 	o0=$(backend_opens) c0=$(proxy_ticks "$p") s0=$(cpu_snap) q0=$(throttled "$p")
 	if [ -n "$PERF_DIR" ]; then
@@ -550,8 +551,12 @@ run() {
 	o1=$(backend_opens) c1=$(proxy_ticks "$p") s1=$(cpu_snap) q1=$(throttled "$p")
 	[ -z "$PERF_DIR" ] || wait
 	echo "    $p $m: CPUs busy: $(cpu_busy "$s0" "$s1")" >&2
-	echo "$(busy_of "$s0" "$s1" "$WRK_CPUS") $(busy_of "$s0" "$s1" "$PROXY_CPUS") $(awk -v a="$q0" -v b="$q1" 'BEGIN {
-		split(a, x, " "); split(b, y, " "); p = y[1] - x[1]; printf "%.0f", (p > 0 ? 100 * (y[2] - x[2]) / p : 0) }')" >> "$WORK/busy.$m.$p"
+	read -r qp0 qt0 <<< "$q0"
+	read -r qp1 qt1 <<< "$q1"
+	# A capped proxy that ran outside its cgroup would make the section a lie.
+	[ -z "$QUOTA" ] || [ "$p" = direct ] || [ "$qp1" -gt "$qp0" ] ||
+		bench_die "$p $m: the proxy's CPU cgroup counted no CFS period (is it in its CPU cgroup?)"
+	echo "$(busy_of "$s0" "$s1" "$WRK_CPUS") $(busy_of "$s0" "$s1" "$PROXY_CPUS") $((qp1 > qp0 ? 100 * (qt1 - qt0) / (qp1 - qp0) : 0))" >> "$WORK/busy.$m.$p"
 	if [ $rc != 0 ] || ! grep -q '^result ' <<< "$out"; then
 		echo "$out" >&2
 		bench_die "wrk failed (exit $rc) on $p $m"
@@ -883,7 +888,7 @@ SECTION=$WORK/section.md
 	if [ $IDLE = 1 ]; then
 		echo "### Many connections at once, and slowloris"
 		echo
-		echo "For each proxy, $IDLE_R rounds of: a probe alone; $IDLE_N keep-alive connections opened (one request each, then idle; HAProxy: $HAP_IDLE_N, as its maxconn $HAP_MAXCONN is what $NOFILE open files allow it here, two per connection) and held while the probe runs again; $SLOW_N slowloris connections (a request line, then one header byte every 300 ms) held while it runs again. The probe (build/connhold --probe) sends $NPROBE requests with the test-user cookie one after the other, each on a new connection, and times each from its connect() to the end of its response; every client runs on wrk's CPU (ours through the cgroup to the VIP, HAProxy's from the client netns); splitd runs with \`--l7-max-per-source $((IDLE_N + 1000))\` (all the clients share one address; the default, half of \`--l7-max-conns\`, is $((NOFILE * 3 / 8)) with $NOFILE open files). RSS and threads: the proxy process's VmRSS and Threads (/proc/PID/status) while the connections are held, before the probe's requests."
+		echo "For each proxy, $IDLE_R rounds of: a probe alone; $IDLE_N keep-alive connections opened (one request each, then idle; HAProxy: $HAP_IDLE_N, as its maxconn $HAP_MAXCONN is what $NOFILE open files allow it here, two per connection) and held while the probe runs again; $SLOW_N slowloris connections (a request line, then one header byte every 300 ms) held while it runs again. The probe (build/connhold --probe) sends $NPROBE requests with the test-user cookie one after the other, each on a new connection, and times each from its connect() to the end of its response; every client runs on wrk's CPU (ours through the cgroup to the VIP, HAProxy's from the client netns); splitd runs with \`--l7-max-per-source $((IDLE_N + 1000))\` (all the clients share one address; the default, half of \`--l7-max-conns\`, is $(((NOFILE * 3 / 4 < 65536 ? NOFILE * 3 / 4 : 65536) / 2)) with $NOFILE open files). RSS and threads: the proxy process's VmRSS and Threads (/proc/PID/status) while the connections are held, before the probe's requests."
 		echo
 		echo "| proxy | while the probe runs | probe p50 us | probe p99 us | probe max us | probe failures | proxy RSS MiB | proxy threads | connections held |"
 		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
